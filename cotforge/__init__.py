@@ -1,0 +1,3 @@
+"""cotforge: build, publish and train on chain-of-thought corpora."""
+
+__version__ = "0.1.0"

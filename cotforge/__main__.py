@@ -1,0 +1,3 @@
+from cotforge.cli import main
+
+main()

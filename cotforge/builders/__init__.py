@@ -1,0 +1,1 @@
+"""The engine: plan, teachers, parse, verify, store, build."""

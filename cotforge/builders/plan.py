@@ -1,0 +1,132 @@
+"""The plan of a build: every (problem, teacher, level, format, sample) answer to ask for, with its store key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from cotforge.builders.pricing import cost_usd
+from cotforge.recipes.prompts import Prompt, build_prompt, build_rewrite_prompt
+from cotforge.recipes.sources import LoadedSource
+from cotforge.schemas.problem import AnswerType, Problem
+from cotforge.schemas.recipe import CoTFormat, FormatMode, Recipe, TeacherSpec
+from cotforge.schemas.record import TokenUsage
+
+# Rough expected completion length: mean words per level of the paper's GPT-4o SVAMP data (level 0: the answer
+# line), times the format's length relative to plain CoT in the same data, at about 1.35 tokens per word.
+_WORDS_PER_LEVEL = {0: 5, 1: 35, 2: 39, 3: 50, 4: 59, 5: 70, 6: 81}
+_FORMAT_LENGTH = {CoTFormat.cot: 1.0, CoTFormat.subquestions: 1.5, CoTFormat.rar: 1.6, CoTFormat.symbolic: 0.9}
+_FAMILY_LENGTH = {AnswerType.number: 1.0, AnswerType.expression: 1.6, AnswerType.choice: 1.0, AnswerType.boolean: 1.0}
+_TOKENS_PER_WORD = 1.35
+_CHARS_PER_TOKEN = 4.0
+REWRITE_PLACEHOLDER = "{plain_rationale}"
+
+
+def answer_key(
+    problem: Problem,
+    teacher: TeacherSpec,
+    recipe: Recipe,
+    granularity: int,
+    fmt: CoTFormat,
+    prompt_version: str,
+    sample_index: int,
+) -> str:
+    """The store key of one answer: any change to what would be asked gives a new key."""
+    payload = {
+        "problem": [problem.dataset, problem.split, problem.id, problem.question, problem.answer],
+        "teacher": [teacher.backend.value, teacher.model, teacher.base_url],
+        "sampling": recipe.sampling.model_dump(mode="json", exclude={"n"}),
+        "granularity": granularity,
+        "format": fmt.value,
+        "format_mode": recipe.format_mode.value,
+        "prompt_version": prompt_version,
+        "sample": sample_index,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One prompt to one teacher; it asks for `recipe.sampling.n` answers, each with its own key."""
+
+    problem: Problem
+    teacher: TeacherSpec
+    granularity: int
+    fmt: CoTFormat
+    prompt: Prompt
+    keys: tuple[str, ...]
+
+
+def combinations(recipe: Recipe) -> list[tuple[int, CoTFormat]]:
+    """The (level, format) pairs of a recipe; level 0 (answer only) has no rationale, so it is plain CoT alone."""
+    return [(g, f) for g in recipe.granularities for f in recipe.formats if g > 0 or f is CoTFormat.cot]
+
+
+def plan_jobs(recipe: Recipe, sources: list[LoadedSource]) -> Iterator[Job]:
+    """Every job of the build, source by source. A rewrite job's prompt holds REWRITE_PLACEHOLDER where the plain
+    CoT of the same level goes; the build fills it in once that CoT exists."""
+    for source in sources:
+        for problem in source.problems:
+            for teacher in recipe.teachers:
+                for granularity, fmt in combinations(recipe):
+                    if recipe.format_mode is FormatMode.rewrite and fmt is not CoTFormat.cot:
+                        prompt = build_rewrite_prompt(
+                            problem, granularity, fmt, recipe.prompt_mode, REWRITE_PLACEHOLDER
+                        )
+                    else:
+                        prompt = build_prompt(problem, granularity, fmt, recipe.prompt_mode)
+                    keys = tuple(
+                        answer_key(problem, teacher, recipe, granularity, fmt, prompt.prompt_version, i)
+                        for i in range(recipe.sampling.n)
+                    )
+                    yield Job(problem, teacher, granularity, fmt, prompt, keys)
+
+
+@dataclass
+class PlanSummary:
+    problems: int
+    teachers: int
+    combinations: int
+    samples: int
+    answers: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None  # None when any teacher's price is unknown
+    unpriced_teachers: list[str]
+
+
+def summarise(recipe: Recipe, sources: list[LoadedSource]) -> PlanSummary:
+    """Counts and an estimate of tokens and dollars, from the prompts that would really be sent."""
+    usage_by_teacher: dict[str, list[int]] = {t.label: [0, 0] for t in recipe.teachers}
+    for job in plan_jobs(recipe, sources):
+        prompt_chars = sum(len(m.content) for m in job.prompt.messages)
+        if job.prompt.format_mode is FormatMode.rewrite:
+            prompt_chars += _WORDS_PER_LEVEL[job.granularity] * 6  # the plain rationale pasted into the prompt
+        words = _WORDS_PER_LEVEL[job.granularity] * _FORMAT_LENGTH[job.fmt] * _FAMILY_LENGTH[job.problem.answer_type]
+        tally = usage_by_teacher[job.teacher.label]
+        tally[0] += round(prompt_chars / _CHARS_PER_TOKEN)
+        tally[1] += round(words * _TOKENS_PER_WORD) * len(job.keys)
+    total_cost: float | None = 0.0
+    unpriced = []
+    for teacher in recipe.teachers:
+        prompt_tokens, completion_tokens = usage_by_teacher[teacher.label]
+        cost = cost_usd(teacher, TokenUsage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens))
+        if cost is None:
+            unpriced.append(teacher.label)
+        elif total_cost is not None:
+            total_cost += cost
+    problems = sum(len(s.problems) for s in sources)
+    n_combos = len(combinations(recipe))
+    return PlanSummary(
+        problems=problems,
+        teachers=len(recipe.teachers),
+        combinations=n_combos,
+        samples=recipe.sampling.n,
+        answers=problems * len(recipe.teachers) * n_combos * recipe.sampling.n,
+        prompt_tokens=sum(t[0] for t in usage_by_teacher.values()),
+        completion_tokens=sum(t[1] for t in usage_by_teacher.values()),
+        cost_usd=None if unpriced and len(unpriced) == len(recipe.teachers) else total_cost,
+        unpriced_teachers=unpriced,
+    )

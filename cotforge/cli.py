@@ -1,0 +1,168 @@
+"""Command line: `cotforge` (all commands) and `build-cot` (the build command alone)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cotforge.recipes import RecipeError, apply_overrides, builtin_recipes, load_recipe
+from cotforge.recipes.loader import parse_recipe
+from cotforge.recipes.sources import LoadedSource, SourceError, load_problems
+from cotforge.schemas import SCHEMAS, CoTFormat, FormatMode, PromptMode, Recipe
+
+app = typer.Typer(help="Build, publish and train on chain-of-thought corpora.", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+
+USAGE_ERROR = 2
+
+
+def fail(message: str, code: int = USAGE_ERROR) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@app.command()
+def schema(name: Annotated[str, typer.Argument(help=f"One of: {', '.join(SCHEMAS)}")]) -> None:
+    """Print the JSON schema of a cotforge type."""
+    if name not in SCHEMAS:
+        raise fail(f"unknown schema {name!r}; choose one of {', '.join(SCHEMAS)}")
+    print(json.dumps(SCHEMAS[name].model_json_schema(), indent=2))
+
+
+@app.command()
+def recipes() -> None:
+    """List the built-in recipes (use one with `build-cot --recipe NAME`)."""
+    table = Table("recipe", "description")
+    for name, description in builtin_recipes().items():
+        table.add_row(name, description)
+    out.print(table)
+
+
+def resolve_recipe(recipe: str | None, overrides: dict[str, Any]) -> Recipe:
+    """The recipe file or built-in recipe with command-line flags on top; flags alone when no recipe is given."""
+    if recipe is not None:
+        return apply_overrides(load_recipe(recipe), overrides)
+    missing = [flag for flag, key in (("--dataset", "sources"), ("--teacher", "teachers")) if not overrides.get(key)]
+    if missing:
+        raise RecipeError(f"give --recipe, or at least {' and '.join(missing)}")
+    fields = {k: v for k, v in overrides.items() if v is not None and k != "teacher_options"}
+    return apply_overrides(parse_recipe(fields, "command line"), {"teacher_options": overrides["teacher_options"]})
+
+
+def load_sources(recipe: Recipe, sample: bool) -> list[LoadedSource]:
+    loaded = []
+    for spec in recipe.sources:
+        source = load_problems(spec, sample=sample, limit=recipe.limit)
+        if source.invalid:
+            index, why = source.invalid[0]
+            err.print(
+                f"[yellow]warning:[/] {source.name}: {len(source.invalid)} row(s) are not valid problems and "
+                f"are left out; first, row {index}: {why}",
+                highlight=False,
+            )
+        loaded.append(source)
+    return loaded
+
+
+def print_plan(recipe: Recipe, sources: list[LoadedSource]) -> None:
+    from cotforge.builders.plan import summarise
+
+    summary = summarise(recipe, sources)
+    table = Table(title=f"plan: {recipe.name}", show_header=False)
+    table.add_row("problems", " + ".join(f"{s.name} {len(s.problems)}" for s in sources) + f" = {summary.problems}")
+    table.add_row("teachers", ", ".join(f"{t.label} ({t.backend.value})" for t in recipe.teachers))
+    table.add_row(
+        "levels x formats",
+        f"{summary.combinations}: levels {recipe.granularities}, formats "
+        f"{[f.value for f in recipe.formats]} ({recipe.format_mode.value}), prompts {recipe.prompt_mode.value}",
+    )
+    table.add_row("answers per prompt", str(summary.samples))
+    table.add_row(
+        "answers requested",
+        f"{summary.problems} x {summary.teachers} x {summary.combinations} x {summary.samples} = {summary.answers:,}",
+    )
+    table.add_row("tokens (estimate)", f"{summary.prompt_tokens:,} prompt + {summary.completion_tokens:,} completion")
+    if summary.cost_usd is None:
+        cost = "unknown: no price for " + ", ".join(summary.unpriced_teachers)
+    else:
+        cost = f"${summary.cost_usd:,.2f}"
+        if summary.unpriced_teachers:
+            cost += f" (not counting {', '.join(summary.unpriced_teachers)}: no price)"
+    table.add_row("cost (estimate)", cost)
+    out.print(table)
+
+
+def build(
+    recipe: Annotated[str | None, typer.Option("--recipe", "-r", help="Recipe YAML file or built-in name")] = None,
+    dataset: Annotated[list[str] | None, typer.Option("--dataset", "-d", help="Built-in data set; repeatable")] = None,
+    teacher: Annotated[
+        list[str] | None,
+        typer.Option("--teacher", "-t", help="gpt-4o, openai-batch:gpt-4o, vllm:MODEL or a served model name"),
+    ] = None,
+    granularity: Annotated[list[int] | None, typer.Option("--granularity", "-g", help="0-6; repeatable")] = None,
+    fmt: Annotated[list[CoTFormat] | None, typer.Option("--format", "-f", help="Repeatable")] = None,
+    prompt_mode: Annotated[PromptMode | None, typer.Option(help="Show the teacher the gold answer or not")] = None,
+    format_mode: Annotated[FormatMode | None, typer.Option(help="Generate formats directly or by rewrite")] = None,
+    num_answers: Annotated[int | None, typer.Option("--num-answers", "-n", help="Answers per prompt")] = None,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Most tokens per answer")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N problems of each source")] = None,
+    split: Annotated[str | None, typer.Option(help="Source split (default: train)")] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="Any OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    ] = None,
+    keep: Annotated[str | None, typer.Option(help="'all' (with a correct flag) or 'correct'")] = None,
+    sample: Annotated[bool, typer.Option("--sample", help="Use the built-in sample rows: no download")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and cost estimate; send nothing")] = False,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Build directory; the same one resumes")] = None,
+) -> None:
+    """Build a CoT corpus: teachers answer source problems at the chosen granularities and formats."""
+    sampling = {
+        k: v for k, v in (("n", num_answers), ("temperature", temperature), ("max_tokens", max_tokens)) if v is not None
+    }
+    overrides: dict[str, Any] = {
+        "sources": [{"dataset": d} | ({"split": split} if split else {}) for d in dataset] if dataset else None,
+        "teachers": list(teacher) if teacher else None,
+        "granularities": list(granularity) if granularity else None,
+        "formats": [f.value for f in fmt] if fmt else None,
+        "prompt_mode": prompt_mode.value if prompt_mode else None,
+        "format_mode": format_mode.value if format_mode else None,
+        "sampling": sampling or None,
+        "limit": limit,
+        "keep": keep,
+        "teacher_options": {"base_url": base_url} if base_url else None,
+    }
+    try:
+        resolved = resolve_recipe(recipe, overrides)
+        sources = load_sources(resolved, sample)
+    except (RecipeError, SourceError) as error:
+        raise fail(str(error)) from None
+    print_plan(resolved, sources)
+    if dry_run:
+        return
+    from cotforge.builders.build import run_build
+
+    target = out_dir or Path("builds") / resolved.name
+    report = run_build(resolved, sources, target, console=err)
+    out.print(
+        f"[green]done:[/] {report.accepted} accepted, {sum(report.rejected.values())} rejected, "
+        f"{report.failed} failed -> {target}"
+    )
+
+
+app.command("build")(build)
+
+
+def build_cot_main() -> None:
+    """Entry point of `build-cot`."""
+    typer.run(build)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,96 @@
+"""Load a recipe from YAML (a file or a built-in name) into a validated Recipe, with readable errors."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from cotforge.schemas.recipe import Recipe
+
+BUILTIN_PACKAGE = "cotforge.recipes.builtin"
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be used; the message names the file, the field and what was expected."""
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in ("function-after[_from_name()]", "function-before[_from_name()]") or "[" in str(part):
+            continue  # pydantic's names for validator wrappers mean nothing to a user
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(top level)"
+
+
+def format_validation_error(error: ValidationError, origin: str) -> str:
+    """One line per problem: `origin: field.path: message (got value)`."""
+    lines = [f"{origin}: invalid recipe ({error.error_count()} problem{'s' if error.error_count() > 1 else ''})"]
+    for item in error.errors():
+        got = item.get("input")
+        shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"  {_field_path(item['loc'])}: {message}{shown}")
+    return "\n".join(lines)
+
+
+def builtin_recipes() -> dict[str, str]:
+    """Built-in recipe names and their descriptions."""
+    found = {}
+    for entry in sorted(resources.files(BUILTIN_PACKAGE).iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            data = yaml.safe_load(entry.read_text(encoding="utf-8")) or {}
+            found[entry.name.removesuffix(".yaml")] = str(data.get("description", ""))
+    return found
+
+
+def _read(name_or_path: str | Path) -> tuple[str, str]:
+    path = Path(name_or_path)
+    if path.is_file():
+        return str(path), path.read_text(encoding="utf-8")
+    name = str(name_or_path)
+    if name in builtin_recipes():
+        return f"built-in recipe {name}", resources.files(BUILTIN_PACKAGE).joinpath(f"{name}.yaml").read_text()
+    raise RecipeError(f"{name}: no such recipe file, and no built-in recipe of that name (see `cotforge recipes`)")
+
+
+def parse_recipe(data: Any, origin: str) -> Recipe:
+    if not isinstance(data, dict):
+        raise RecipeError(f"{origin}: a recipe must be a YAML mapping, got {type(data).__name__}")
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as error:
+        raise RecipeError(format_validation_error(error, origin)) from None
+
+
+def load_recipe(name_or_path: str | Path) -> Recipe:
+    """A recipe from a YAML file, or a built-in recipe by name."""
+    origin, text = _read(name_or_path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise RecipeError(f"{origin}:{where} not valid YAML: {getattr(error, 'problem', error)}") from None
+    return parse_recipe(data, origin)
+
+
+def apply_overrides(recipe: Recipe, overrides: dict[str, Any], origin: str = "command line") -> Recipe:
+    """The recipe with the given fields replaced (None values are ignored), validated again as a whole."""
+    data = recipe.model_dump(mode="json", exclude_defaults=False)
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    for key, value in changes.items():
+        if key == "sampling":
+            data["sampling"] = {**data["sampling"], **value}
+        elif key == "teacher_options":
+            data["teachers"] = [{**t, **value} for t in data["teachers"]]
+        else:
+            data[key] = value
+    return parse_recipe(data, origin)

@@ -1,0 +1,124 @@
+"""Chat prompts for every granularity level, format and prompt mode, each with a version hash of its text."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from cotforge.recipes.prompts import templates as t
+from cotforge.schemas.problem import AnswerType, Problem
+from cotforge.schemas.recipe import CoTFormat, FormatMode, PromptMode
+from cotforge.schemas.record import ChatMessage
+
+_FAMILY_DEMOS = {"math": t.MATH_DEMO, "expression": t.MATH_DEMO, "choice": t.CHOICE_DEMO, "boolean": t.BOOLEAN_DEMO}
+_FAMILIES = {
+    AnswerType.number: "math",
+    AnswerType.expression: "expression",
+    AnswerType.choice: "choice",
+    AnswerType.boolean: "boolean",
+}
+
+
+@dataclass(frozen=True)
+class Prompt:
+    messages: list[ChatMessage]
+    prompt_version: str
+    format_mode: FormatMode
+
+
+def _with_answer(body: str, answer: str) -> str:
+    answer_line = t.ANSWER_LINE.format(answer=answer)
+    return f"{body}\n{answer_line}" if body else answer_line
+
+
+def _user_turn(question: str, answer: str, mode: PromptMode) -> str:
+    if mode is PromptMode.gold_hinted:
+        return f"{question}\n\n{t.GOLD_HINT.format(answer=answer)}"
+    return question
+
+
+def _direct_messages(
+    question: str, answer: str, family: str, granularity: int, fmt: CoTFormat, mode: PromptMode
+) -> list[ChatMessage]:
+    demo = _FAMILY_DEMOS[family]
+    system = [t.SYSTEM.format(answer_form=t.ANSWER_FORMS[family]), t.LEVEL_GUIDES[granularity]]
+    if granularity > 0:
+        system.append(t.FORMAT_GUIDES[fmt])
+    if fmt is not CoTFormat.cot and granularity > 0:
+        # The 1-shot pair below shows the level in plain form; this shows the shape of the format.
+        example = _with_answer(t.FORMAT_EXAMPLES[fmt], t.MATH_DEMO.answer)
+        system.append(f"An example of this format, for another question:\n{t.MATH_DEMO.question}\n{example}")
+    demo_body = demo.by_level.get(granularity, "")
+    return [
+        ChatMessage(role="system", content="\n\n".join(system)),
+        ChatMessage(role="user", content=_user_turn(demo.question, demo.answer, mode)),
+        ChatMessage(role="assistant", content=_with_answer(demo_body, demo.answer)),
+        ChatMessage(role="user", content=_user_turn(question, answer, mode)),
+    ]
+
+
+def _rewrite_messages(question: str, plain: str, fmt: CoTFormat) -> list[ChatMessage]:
+    demo_plain = _with_answer(t.MATH_DEMO.by_level[3], t.MATH_DEMO.answer)
+    demo_rewritten = _with_answer(t.FORMAT_EXAMPLES[fmt], t.MATH_DEMO.answer)
+    ask = "Question: {q}\n\nSolution to rewrite:\n{s}"
+    return [
+        ChatMessage(role="system", content=t.REWRITE_SYSTEM.format(format_guide=t.FORMAT_GUIDES[fmt])),
+        ChatMessage(role="user", content=ask.format(q=t.MATH_DEMO.question, s=demo_plain)),
+        ChatMessage(role="assistant", content=demo_rewritten),
+        ChatMessage(role="user", content=ask.format(q=question, s=plain)),
+    ]
+
+
+def _version(messages: list[ChatMessage], *labels: str) -> str:
+    payload = json.dumps([labels, [m.model_dump() for m in messages]], ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _check(granularity: int, fmt: CoTFormat) -> None:
+    if granularity not in t.LEVEL_GUIDES:
+        raise ValueError(f"granularity must be 0..6, got {granularity}")
+    if granularity == 0 and fmt is not CoTFormat.cot:
+        raise ValueError("granularity 0 (answer only) has no rationale to put into the format " + fmt.value)
+
+
+def prompt_version(
+    answer_type: AnswerType,
+    granularity: int,
+    fmt: CoTFormat,
+    mode: PromptMode,
+    format_mode: FormatMode = FormatMode.direct,
+) -> str:
+    """The version of a template: the hash of its full text with placeholders where the problem goes."""
+    _check(granularity, fmt)
+    family = _FAMILIES[answer_type]
+    if format_mode is FormatMode.rewrite and fmt is not CoTFormat.cot:
+        messages = _rewrite_messages("{question}", "{plain_rationale}", fmt)
+    else:
+        messages = _direct_messages("{question}", "{answer}", family, granularity, fmt, mode)
+        format_mode = FormatMode.direct
+    return _version(messages, family, str(granularity), fmt.value, mode.value, format_mode.value)
+
+
+def build_prompt(problem: Problem, granularity: int, fmt: CoTFormat, mode: PromptMode) -> Prompt:
+    """The chat that asks a teacher to solve `problem` at `granularity` in `fmt`, blind or gold-hinted."""
+    _check(granularity, fmt)
+    family = _FAMILIES[problem.answer_type]
+    messages = _direct_messages(problem.student_prompt(), problem.answer, family, granularity, fmt, mode)
+    version = prompt_version(problem.answer_type, granularity, fmt, mode)
+    return Prompt(messages, version, FormatMode.direct)
+
+
+def build_rewrite_prompt(
+    problem: Problem, granularity: int, fmt: CoTFormat, mode: PromptMode, plain_rationale: str
+) -> Prompt:
+    """The chat that asks a teacher to rewrite the plain CoT of the same level into `fmt` (the paper's method)."""
+    _check(granularity, fmt)
+    if fmt is CoTFormat.cot:
+        raise ValueError("rewrite mode turns a plain CoT into another format; 'cot' needs no rewrite")
+    messages = _rewrite_messages(problem.student_prompt(), plain_rationale, fmt)
+    version = prompt_version(problem.answer_type, granularity, fmt, mode, FormatMode.rewrite)
+    return Prompt(messages, version, FormatMode.rewrite)
+
+
+__all__ = ["Prompt", "build_prompt", "build_rewrite_prompt", "prompt_version"]

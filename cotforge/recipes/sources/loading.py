@@ -1,0 +1,190 @@
+"""Read rows from the Hub, a local file or the built-in samples, and turn them into Problems."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from cotforge.builders.parse import normalise_answer
+from cotforge.recipes.sources.builtin import BUILTIN_SOURCES, BuiltinSource, content_id
+from cotforge.schemas.problem import CHOICE_LABELS, AnswerType, Problem
+from cotforge.schemas.recipe import SourceSpec
+
+SAMPLE_PACKAGE = "cotforge.recipes.samples"
+
+
+class SourceError(ValueError):
+    """A source that cannot be read at all: missing file, missing columns, unknown format."""
+
+
+@dataclass
+class LoadedSource:
+    name: str
+    problems: list[Problem]
+    invalid: list[tuple[int, str]] = field(default_factory=list)  # (row index, why) for rows kept out
+
+
+def sample_rows(dataset: str) -> list[dict[str, Any]]:
+    """The ~30 real rows shipped for a built-in data set, in its Hub schema."""
+    text = resources.files(SAMPLE_PACKAGE).joinpath(f"{dataset}.jsonl").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _hub_rows(hub_id: str, config: str | None, split: str, revision: str | None) -> Iterable[Mapping[str, Any]]:
+    import datasets
+
+    try:
+        return datasets.load_dataset(hub_id, config, split=split, revision=revision)
+    except Exception as error:  # datasets raises many kinds; the user needs the id and the reason
+        where = f"{hub_id}" + (f" (config {config})" if config else "") + f", split {split}"
+        raise SourceError(f"could not load {where}: {error}") from error
+
+
+def _file_rows(path: Path) -> list[dict[str, Any]]:
+    import polars as pl
+
+    if not path.is_file():
+        raise SourceError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".jsonl", ".ndjson"):
+            # Read line by line: rows of a user file need not share one column type.
+            rows = []
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as error:
+                        raise SourceError(f"{path}: line {number}: not valid JSON: {error.msg}") from None
+            return rows
+        if suffix == ".json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, list):
+                raise SourceError(f"{path}: a .json source must hold a list of objects")
+            return data
+        if suffix == ".parquet":
+            frame = pl.read_parquet(path)
+        elif suffix == ".csv":
+            frame = pl.read_csv(path)
+        else:
+            raise SourceError(f"{path}: unsupported file type {suffix!r} (use .jsonl, .json, .parquet or .csv)")
+    except (pl.exceptions.PolarsError, json.JSONDecodeError, OSError) as error:
+        raise SourceError(f"{path}: {error}") from error
+    return frame.to_dicts()
+
+
+def _check_columns(rows: Iterable[Mapping[str, Any]], needed: Iterable[str], where: str) -> None:
+    first = next(iter(rows), None)
+    if first is None:
+        raise SourceError(f"{where}: no rows")
+    missing = sorted(set(needed) - set(first))
+    if missing:
+        raise SourceError(f"{where}: missing column(s) {', '.join(missing)}; found {', '.join(sorted(first))}")
+
+
+def _convert(rows: Iterable[Mapping[str, Any]], convert, limit: int | None) -> tuple[list[Problem], list]:
+    problems: list[Problem] = []
+    invalid: list[tuple[int, str]] = []
+    for index, row in enumerate(rows):
+        if limit is not None and len(problems) >= limit:
+            break
+        try:
+            problems.append(convert(row, index))
+        except (ValidationError, ValueError, KeyError, TypeError) as error:
+            invalid.append((index, _short(error)))
+    return problems, invalid
+
+
+def _short(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}" for e in error.errors())
+    if isinstance(error, KeyError):
+        return f"missing field {error.args[0]!r}"
+    return str(error)
+
+
+def _builtin_rows(source: BuiltinSource, spec: SourceSpec, sample: bool) -> Iterator[Mapping[str, Any]]:
+    if sample:
+        yield from sample_rows(source.name)
+        return
+    configs = (spec.config,) if spec.config else source.configs
+    for config in configs:
+        yield from _hub_rows(source.hub_id, config, spec.split, spec.revision)
+
+
+def _mapped_problem(spec: SourceSpec, name: str, row: Mapping[str, Any], index: int) -> Problem:
+    """A user row through the recipe's field mapping."""
+    fields = {"question": "question", "answer": "answer", **spec.fields}
+    question = str(row[fields["question"]])
+    choices = _choices(row[fields["choices"]]) if "choices" in fields else None
+    raw_answer = row[fields["answer"]]
+    answer_type = spec.answer_type or AnswerType.number
+    answer = _gold(raw_answer, answer_type, choices)
+    row_id = row.get(fields["id"]) if "id" in fields else None
+    rationale = row.get(fields["rationale"]) if "rationale" in fields else None
+    return Problem(
+        id=f"{name}-{spec.split}-{row_id}" if row_id is not None else content_id(name, spec.split, question),
+        dataset=name,
+        split=spec.split,
+        question=question,
+        choices=choices,
+        answer=answer,
+        answer_type=answer_type,
+        human_rationale=str(rationale) if rationale else None,
+    )
+
+
+def _choices(value: Any) -> list[str]:
+    if isinstance(value, Mapping) and "text" in value:
+        return [str(t) for t in value["text"]]
+    if isinstance(value, (list, tuple)):
+        return [str(t) for t in value]
+    raise ValueError(f"choices must be a list or {{label, text}}, got {type(value).__name__}")
+
+
+def _gold(value: Any, answer_type: AnswerType, choices: list[str] | None) -> str:
+    if answer_type is AnswerType.choice and isinstance(value, int) and not isinstance(value, bool):
+        if choices is None or not 0 <= value < len(choices):
+            raise ValueError(f"answer index {value} is out of range")
+        return CHOICE_LABELS[value]
+    if isinstance(value, bool):
+        return str(value)
+    text = str(value).strip()
+    if answer_type is AnswerType.expression:
+        return text
+    normalised = normalise_answer(text, answer_type, choices)
+    if normalised is None:
+        raise ValueError(f"answer {text!r} is not a valid {answer_type.value} answer")
+    return normalised
+
+
+def load_problems(spec: SourceSpec, *, sample: bool = False, limit: int | None = None) -> LoadedSource:
+    """Problems of one source, in source order; rows that do not make a valid Problem are listed, not dropped."""
+    name = spec.display_name
+    if spec.dataset is not None:
+        source = BUILTIN_SOURCES[spec.dataset]
+        where = "built-in sample " + source.name if sample else source.hub_id
+        rows = list(_builtin_rows(source, spec, sample))
+        _check_columns(rows, source.columns, where)
+        split = "train" if sample else spec.split  # the samples are training rows
+        problems, invalid = _convert(rows, lambda row, _i: source.to_problem(row, split), limit)
+    else:
+        if spec.hub_id is not None:
+            where = spec.hub_id
+            rows = list(_hub_rows(spec.hub_id, spec.config, spec.split, spec.revision))
+        else:
+            where = str(spec.path)
+            rows = _file_rows(Path(str(spec.path)))
+        mapping = {"question": "question", "answer": "answer", **spec.fields}
+        _check_columns(rows, [mapping["question"], mapping["answer"]], where)
+        problems, invalid = _convert(rows, lambda row, i: _mapped_problem(spec, name, row, i), limit)
+    if not problems and invalid:
+        index, why = invalid[0]
+        raise SourceError(f"{where}: no valid rows; row {index}: {why}")
+    return LoadedSource(name=name, problems=problems, invalid=invalid)

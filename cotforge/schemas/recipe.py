@@ -1,0 +1,185 @@
+"""Recipe: what to build. Every field a user can set in YAML or on the command line lives here."""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from cotforge.schemas.problem import AnswerType
+
+GRANULARITY_LEVELS = range(0, 7)
+Granularity = Annotated[int, Field(ge=0, le=6, description="0 = answer only, 1 = terse ... 6 = every step explained")]
+_LABEL = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+class CoTFormat(str, Enum):
+    cot = "cot"
+    subquestions = "subquestions"
+    rar = "rar"
+    symbolic = "symbolic"
+
+
+class PromptMode(str, Enum):
+    """blind: the teacher solves the problem; gold_hinted: it is shown the gold answer and explains the way there."""
+
+    blind = "blind"
+    gold_hinted = "gold_hinted"
+
+
+class FormatMode(str, Enum):
+    """direct: each format is generated from the question; rewrite: the plain CoT of the same level is rewritten."""
+
+    direct = "direct"
+    rewrite = "rewrite"
+
+
+class TeacherBackend(str, Enum):
+    openai = "openai"
+    openai_batch = "openai-batch"
+    vllm = "vllm"
+
+
+def teacher_label(model: str) -> str:
+    """A subset-safe label for a model id: 'Qwen/Qwen2.5-7B-Instruct' -> 'qwen2.5-7b-instruct'."""
+    label = re.sub(r"[^a-z0-9._-]+", "-", model.rsplit("/", 1)[-1].lower()).strip("-._")
+    return label or "teacher"
+
+
+class TeacherSpec(BaseModel):
+    """A teacher model and how to reach it. The API key is read from `api_key_env` at run time, never stored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field(min_length=1)
+    backend: TeacherBackend = TeacherBackend.openai
+    label: str = Field(default="", description="Name used in subsets; defaults to the model's short name.")
+    base_url: str | None = Field(default=None, description="An OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    api_key_env: str = "OPENAI_API_KEY"
+    max_concurrency: int = Field(default=64, gt=0, le=4096)
+    rpm: int | None = Field(default=None, gt=0, description="Requests per minute; default: from response headers")
+    tpm: int | None = Field(default=None, gt=0, description="Tokens per minute; default: from response headers")
+    timeout_s: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=6, ge=0, le=50)
+    tensor_parallel_size: int = Field(default=1, gt=0, description="vllm backend only")
+    input_price_per_mtok: float | None = Field(default=None, ge=0, description="Overrides the built-in price table")
+    output_price_per_mtok: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _default_label(self) -> TeacherSpec:
+        if not self.label:
+            object.__setattr__(self, "label", teacher_label(self.model))
+        elif not _LABEL.match(self.label):
+            raise ValueError(f"label {self.label!r} must be lower-case letters, digits, '.', '_' or '-'")
+        return self
+
+    @classmethod
+    def parse(cls, text: str) -> TeacherSpec:
+        """'gpt-4o', 'openai:gpt-4o', 'openai-batch:gpt-4o' or 'vllm:Qwen/Qwen2.5-7B-Instruct'."""
+        backend, sep, model = text.partition(":")
+        if sep and backend in {b.value for b in TeacherBackend}:
+            return cls(model=model, backend=TeacherBackend(backend))
+        return cls(model=text)
+
+
+class SamplingParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float = Field(default=0.7, ge=0, le=2)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    max_tokens: int = Field(default=1024, gt=0)
+    n: int = Field(default=1, gt=0, le=128, description="Answers per prompt")
+    seed: int | None = None
+
+
+class SourceSpec(BaseModel):
+    """Where problems come from: a built-in data set by name, any Hub data set, or a local file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dataset: str | None = Field(default=None, description="Built-in: gsm8k, svamp, aqua, math, csqa, obqa, strategyqa")
+    hub_id: str | None = None
+    path: str | None = Field(default=None, description="Local .jsonl, .json, .parquet or .csv file")
+    name: str | None = Field(default=None, description="Data set name in records; defaults to the source's name")
+    config: str | None = None
+    split: str = "train"
+    revision: str | None = None
+    fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="Column mapping for hub_id/path: question, answer, id, choices, rationale",
+    )
+    answer_type: AnswerType | None = Field(default=None, description="Required for hub_id/path sources")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, data: object) -> object:
+        return {"dataset": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> SourceSpec:
+        origins = [f for f in ("dataset", "hub_id", "path") if getattr(self, f)]
+        if len(origins) != 1:
+            raise ValueError("give exactly one of dataset, hub_id or path")
+        if self.dataset is not None:
+            from cotforge.recipes.sources import BUILTIN_SOURCES
+
+            if self.dataset not in BUILTIN_SOURCES:
+                raise ValueError(f"unknown dataset {self.dataset!r}; built-in: {', '.join(BUILTIN_SOURCES)}")
+        else:
+            if self.answer_type is None:
+                raise ValueError("answer_type is required for a hub_id or path source")
+            unknown = set(self.fields) - {"question", "answer", "id", "choices", "rationale"}
+            if unknown:
+                raise ValueError(f"unknown field mapping keys: {', '.join(sorted(unknown))}")
+        return self
+
+    @property
+    def display_name(self) -> str:
+        if self.name:
+            return self.name
+        if self.dataset:
+            return self.dataset
+        origin = self.hub_id or self.path or "data"
+        return teacher_label(origin.rsplit(".", 1)[0] if self.path else origin)
+
+
+class Recipe(BaseModel):
+    """A whole build: sources x teachers x granularities x formats x samples."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(default="cot-build", min_length=1)
+    description: str = ""
+    sources: list[SourceSpec] = Field(min_length=1)
+    teachers: list[TeacherSpec] = Field(min_length=1)
+    granularities: list[Granularity] = Field(default=[5], min_length=1)
+    formats: list[CoTFormat] = Field(default=[CoTFormat.cot], min_length=1)
+    format_mode: FormatMode = FormatMode.direct
+    prompt_mode: PromptMode = PromptMode.blind
+    sampling: SamplingParams = SamplingParams()
+    limit: int | None = Field(default=None, gt=0, description="Use only the first N problems of each source")
+    keep: Literal["all", "correct"] = Field(default="all", description="'correct' rejects answers that miss gold")
+    max_cost_usd: float | None = Field(default=None, ge=0, description="Stop sending requests past this spend")
+
+    @field_validator("teachers", mode="before")
+    @classmethod
+    def _teacher_strings(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [TeacherSpec.parse(v) if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("granularities", "formats")
+    @classmethod
+    def _unique(cls, value: list) -> list:
+        if len(set(value)) != len(value):
+            raise ValueError("values must not repeat")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Recipe:
+        labels = [t.label for t in self.teachers]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"teacher labels must be unique, got {labels}")
+        return self

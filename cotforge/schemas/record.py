@@ -1,0 +1,143 @@
+"""What a build produces: a CoTRecord per accepted answer, a Rejection per answer that is not one, a BuildReport."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
+
+from cotforge.schemas.problem import AnswerType, student_prompt
+from cotforge.schemas.recipe import CoTFormat, FormatMode, Granularity, PromptMode, SamplingParams
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: str
+    content: str
+
+
+class TokenUsage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class AnswerOrigin(BaseModel):
+    """Fields every teacher answer carries, accepted or not: which problem, which prompt, which teacher."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    key: str = Field(
+        min_length=1, description="Hash of problem, teacher, sampling, level, format, prompt version, sample"
+    )
+    problem_id: str
+    dataset: str
+    teacher: str = Field(description="Teacher label, as in subset names")
+    teacher_model: str
+    granularity: Granularity
+    format: CoTFormat
+    format_mode: FormatMode = FormatMode.direct
+    prompt_mode: PromptMode
+    prompt_version: str
+    sample_index: int = Field(ge=0)
+    sampling: SamplingParams
+    finish_reason: str | None = None
+    usage: TokenUsage = TokenUsage()
+    cost_usd: float | None = Field(default=None, ge=0)
+    latency_s: float | None = Field(default=None, ge=0)
+    created_at: datetime = Field(default_factory=_utcnow)
+
+    @property
+    def subset(self) -> str:
+        return subset_name(self.teacher, self.granularity, self.format)
+
+
+def subset_name(teacher: str, granularity: int, fmt: CoTFormat | str) -> str:
+    return f"{teacher}-g{granularity}-{CoTFormat(fmt).value}"
+
+
+class CoTRecord(AnswerOrigin):
+    """One accepted teacher answer, with the training views a trainer reads (messages, prompt/completion, alpaca)."""
+
+    source_split: str
+    question: str
+    choices: list[str] | None = None
+    gold_answer: str
+    answer_type: AnswerType
+    messages_sent: list[ChatMessage] = Field(min_length=1, description="The chat sent to the teacher")
+    rationale: str = Field(min_length=1, description="The teacher's answer, cleaned, ending in 'The answer is X'")
+    steps: list[str]
+    predicted_answer: str = Field(min_length=1)
+    correct: bool
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def prompt(self) -> str:
+        return student_prompt(self.question, self.choices)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def completion(self) -> str:
+        return self.rationale
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def messages(self) -> list[ChatMessage]:
+        return [ChatMessage(role="user", content=self.prompt), ChatMessage(role="assistant", content=self.rationale)]
+
+
+class RejectionReason(str, Enum):
+    unparseable = "unparseable"  # no final answer could be found
+    truncated = "truncated"  # finish_reason == "length"
+    refusal = "refusal"
+    empty = "empty"
+    wrong_answer = "wrong_answer"  # only when the recipe keeps correct answers
+    invalid_record = "invalid_record"  # the answer did not validate into a CoTRecord
+    api_error = "api_error"  # the request failed after all retries: counted as 'failed'
+
+
+class Rejection(AnswerOrigin):
+    """A teacher answer kept aside, with why and what came back."""
+
+    reason: RejectionReason
+    detail: str = ""
+    raw_response: str | None = None
+
+
+class BuildReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    recipe: str
+    requested: int = Field(ge=0)
+    accepted: int = Field(ge=0)
+    rejected: dict[RejectionReason, int] = Field(default_factory=dict)
+    failed: int = Field(ge=0)
+    prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+    cost_usd: float | None = Field(default=None, ge=0)
+    wall_time_s: float = Field(default=0.0, ge=0)
+    requests_per_s: float = Field(default=0.0, ge=0)
+    subsets: dict[str, int] = Field(default_factory=dict, description="Accepted records per subset")
+
+    @model_validator(mode="after")
+    def _counts_add_up(self) -> BuildReport:
+        if RejectionReason.api_error in self.rejected:
+            raise ValueError("API failures are counted in 'failed', not 'rejected'")
+        rejected = sum(self.rejected.values())
+        if self.requested != self.accepted + rejected + self.failed:
+            raise ValueError(
+                f"requested ({self.requested}) != accepted ({self.accepted}) + rejected ({rejected})"
+                f" + failed ({self.failed})"
+            )
+        return self
