@@ -13,7 +13,7 @@ from rich.table import Table
 from cotforge.recipes import RecipeError, apply_overrides, builtin_recipes, load_recipe
 from cotforge.recipes.loader import parse_recipe
 from cotforge.recipes.sources import LoadedSource, SourceError, load_problems
-from cotforge.schemas import SCHEMAS, CoTFormat, FormatMode, PromptMode, Recipe
+from cotforge.schemas import SCHEMAS, BuildReport, CoTFormat, FormatMode, PromptMode, Recipe
 
 app = typer.Typer(help="Build, publish and train on chain-of-thought corpora.", no_args_is_help=True)
 out = Console()
@@ -146,14 +146,34 @@ def build(
     print_plan(resolved, sources)
     if dry_run:
         return
-    from cotforge.builders.build import run_build
+    from cotforge.builders.build import BuildInterrupted, run_build
+    from cotforge.builders.teachers import MissingApiKey
 
     target = out_dir or Path("builds") / resolved.name
-    report = run_build(resolved, sources, target, console=err)
+    try:
+        report = run_build(resolved, sources, target, console=err)
+    except MissingApiKey as error:
+        raise fail(str(error)) from None
+    except BuildInterrupted as stop:
+        print_report(stop.report, target)
+        message = f"interrupted; everything answered is stored. Run the same command to resume ({target})"
+        raise fail(message, 130) from None
+    print_report(report, target)
+
+
+def print_report(report: BuildReport, target: Path) -> None:
+    rejected = ", ".join(f"{reason.value} {count}" for reason, count in report.rejected.items()) or "none"
+    cost = "unknown" if report.cost_usd is None else f"${report.cost_usd:.4f}"
     out.print(
-        f"[green]done:[/] {report.accepted} accepted, {sum(report.rejected.values())} rejected, "
-        f"{report.failed} failed -> {target}"
+        f"[green]{target}[/]: {report.accepted} accepted, rejected: {rejected}, {report.failed} failed, "
+        f"{report.pending} pending of {report.requested} | {report.prompt_tokens:,} + {report.completion_tokens:,} "
+        f"tokens | {cost} | {report.wall_time_s:.1f} s, {report.requests_per_s:.1f} requests/s",
+        highlight=False,
     )
+    if report.stopped:
+        out.print(f"[yellow]stopped early:[/] {report.stopped}")
+    for name, count in report.subsets.items():
+        out.print(f"  subsets/{name}.parquet: {count} records", highlight=False)
 
 
 app.command("build")(build)

@@ -21,3 +21,33 @@ def _no_network_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     # Nothing in the tests may reach a real API with a real key.
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("HF_TOKEN", raising=False)
+
+
+@pytest.fixture
+def scripted():
+    from .scripted_server import ScriptedServer
+
+    server = ScriptedServer().start()
+    yield server
+    server.stop()
+
+
+def write_problems(path: Path, questions: list[str], gold: str = "5") -> Path:
+    """A local JSONL source whose questions carry the scripted server's markers."""
+    path.write_text("".join(json.dumps({"question": q, "answer": gold}) + "\n" for q in questions))
+    return path
+
+
+def scripted_recipe(problems: Path, url: str, **changes):
+    from cotforge.schemas import Recipe
+
+    teacher = {"model": "scripted", "base_url": url, "retry_backoff_s": 0.01, "timeout_s": 1.0, "max_retries": 3}
+    teacher.update(changes.pop("teacher", {}))
+    fields = {
+        "sources": [{"path": str(problems), "answer_type": "number"}],
+        "teachers": [teacher],
+        "granularities": [2],
+        "prompt_mode": "blind",
+        **changes,
+    }
+    return Recipe.model_validate(fields)

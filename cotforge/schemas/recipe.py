@@ -63,6 +63,8 @@ class TeacherSpec(BaseModel):
     tpm: int | None = Field(default=None, gt=0, description="Tokens per minute; default: from response headers")
     timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=6, ge=0, le=50)
+    retry_backoff_s: float = Field(default=1.0, gt=0, description="First backoff; doubles per retry, with jitter")
+    batch_poll_s: float = Field(default=30.0, gt=0, description="openai-batch backend: seconds between polls")
     tensor_parallel_size: int = Field(default=1, gt=0, description="vllm backend only")
     input_price_per_mtok: float | None = Field(default=None, ge=0, description="Overrides the built-in price table")
     output_price_per_mtok: float | None = Field(default=None, ge=0)
@@ -182,4 +184,6 @@ class Recipe(BaseModel):
         labels = [t.label for t in self.teachers]
         if len(set(labels)) != len(labels):
             raise ValueError(f"teacher labels must be unique, got {labels}")
+        if self.format_mode is FormatMode.rewrite and CoTFormat.cot not in self.formats:
+            raise ValueError("format_mode 'rewrite' rewrites the plain CoT, so formats must include 'cot'")
         return self

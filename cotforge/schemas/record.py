@@ -104,6 +104,7 @@ class RejectionReason(str, Enum):
     empty = "empty"
     wrong_answer = "wrong_answer"  # only when the recipe keeps correct answers
     invalid_record = "invalid_record"  # the answer did not validate into a CoTRecord
+    no_plain_cot = "no_plain_cot"  # rewrite mode: the plain CoT to rewrite was itself rejected
     api_error = "api_error"  # the request failed after all retries: counted as 'failed'
 
 
@@ -123,6 +124,8 @@ class BuildReport(BaseModel):
     accepted: int = Field(ge=0)
     rejected: dict[RejectionReason, int] = Field(default_factory=dict)
     failed: int = Field(ge=0)
+    pending: int = Field(default=0, ge=0, description="Not asked yet: the build was stopped or ran out of budget")
+    stopped: str | None = Field(default=None, description="Why the build stopped early, if it did")
     prompt_tokens: int = Field(default=0, ge=0)
     completion_tokens: int = Field(default=0, ge=0)
     cost_usd: float | None = Field(default=None, ge=0)
@@ -135,9 +138,9 @@ class BuildReport(BaseModel):
         if RejectionReason.api_error in self.rejected:
             raise ValueError("API failures are counted in 'failed', not 'rejected'")
         rejected = sum(self.rejected.values())
-        if self.requested != self.accepted + rejected + self.failed:
+        if self.requested != self.accepted + rejected + self.failed + self.pending:
             raise ValueError(
                 f"requested ({self.requested}) != accepted ({self.accepted}) + rejected ({rejected})"
-                f" + failed ({self.failed})"
+                f" + failed ({self.failed}) + pending ({self.pending})"
             )
         return self

@@ -1,0 +1,86 @@
+"""Turn one teacher answer into a CoTRecord, or a Rejection that says why not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from cotforge.builders.parse import AnswerSource, body_without_answer, clean_rationale, extract_answer, split_steps
+from cotforge.builders.plan import Job
+from cotforge.builders.pricing import cost_usd
+from cotforge.builders.teachers.base import Answer
+from cotforge.builders.verify import answers_match
+from cotforge.recipes.prompts import templates
+from cotforge.schemas.recipe import Recipe
+from cotforge.schemas.record import CoTRecord, Rejection, RejectionReason
+
+
+def origin_fields(job: Job, key: str, recipe: Recipe) -> dict[str, Any]:
+    return {
+        "key": key,
+        "problem_id": job.problem.id,
+        "dataset": job.problem.dataset,
+        "teacher": job.teacher.label,
+        "teacher_model": job.teacher.model,
+        "granularity": job.granularity,
+        "format": job.fmt,
+        "format_mode": job.prompt.format_mode,
+        "prompt_mode": recipe.prompt_mode,
+        "prompt_version": job.prompt.prompt_version,
+        "sample_index": job.keys.index(key),
+        "sampling": recipe.sampling,
+    }
+
+
+def failure_row(job: Job, key: str, recipe: Recipe, detail: str) -> Rejection:
+    return Rejection(**origin_fields(job, key, recipe), reason=RejectionReason.api_error, detail=detail)
+
+
+def answer_to_row(
+    job: Job, key: str, recipe: Recipe, answer: Answer, messages: list[dict[str, str]]
+) -> CoTRecord | Rejection:
+    origin = origin_fields(job, key, recipe) | {
+        "finish_reason": answer.finish_reason,
+        "usage": answer.usage,
+        "cost_usd": cost_usd(job.teacher, answer.usage),
+        "latency_s": answer.latency_s,
+    }
+
+    def reject(reason: RejectionReason, detail: str) -> Rejection:
+        return Rejection(**origin, reason=reason, detail=detail, raw_response=answer.text)
+
+    if answer.refusal or answer.finish_reason == "content_filter":
+        return reject(RejectionReason.refusal, answer.refusal or "stopped by the content filter")
+    if answer.finish_reason == "length":
+        return reject(RejectionReason.truncated, f"hit max_tokens={recipe.sampling.max_tokens}")
+    text = clean_rationale(answer.text or "")
+    if not text:
+        return reject(RejectionReason.empty, "the answer has no text")
+    problem = job.problem
+    parsed = extract_answer(text, problem.answer_type, problem.choices)
+    if parsed is None or parsed.source is AnswerSource.fallback:
+        return reject(RejectionReason.unparseable, f"no final answer line of type {problem.answer_type.value}")
+    correct = answers_match(parsed.answer, problem.answer, problem.answer_type)
+    if recipe.keep == "correct" and not correct:
+        return reject(RejectionReason.wrong_answer, f"answered {parsed.answer!r}, gold is {problem.answer!r}")
+    # Every rationale ends in exactly one canonical answer line, whatever form the teacher used.
+    body = body_without_answer(text) if parsed.source is AnswerSource.canonical else text
+    answer_line = templates.ANSWER_LINE.format(answer=parsed.answer)
+    rationale = f"{body}\n{answer_line}" if body else answer_line
+    try:
+        return CoTRecord(
+            **origin,
+            source_split=problem.split,
+            question=problem.question,
+            choices=problem.choices,
+            gold_answer=problem.answer,
+            answer_type=problem.answer_type,
+            messages_sent=messages,
+            rationale=rationale,
+            steps=split_steps(rationale, job.fmt),
+            predicted_answer=parsed.answer,
+            correct=correct,
+        )
+    except ValidationError as error:
+        return reject(RejectionReason.invalid_record, str(error)[:500])

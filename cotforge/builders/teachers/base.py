@@ -1,0 +1,129 @@
+"""What every teacher backend takes and gives: requests in, answers (or a failure) out, through a sink."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from cotforge.schemas.recipe import SamplingParams, TeacherSpec
+from cotforge.schemas.record import TokenUsage
+
+
+@dataclass(frozen=True)
+class TeacherRequest:
+    """One chat to send, asking for `n` answers. `id` is unique within a build (the first answer's key)."""
+
+    id: str
+    messages: list[dict[str, str]]
+    n: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str | None
+    finish_reason: str | None
+    usage: TokenUsage  # this answer's share of the request's tokens
+    latency_s: float
+    refusal: str | None = None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A request that got no answer after every retry; `detail` is free of secrets."""
+
+    detail: str
+
+
+Outcome = list[Answer] | Failure
+Sink = Callable[[TeacherRequest, Outcome], None]
+
+
+@dataclass
+class LiveStats:
+    """Shared with the progress display; the teacher keeps `in_flight` and `requests_sent` current."""
+
+    in_flight: int = 0
+    requests_sent: int = 0
+    stop: bool = False  # set by the build (budget spent, Ctrl-C): send nothing new
+    notes: list[str] = field(default_factory=list)
+
+
+class Teacher(Protocol):
+    spec: TeacherSpec
+
+    async def run(self, requests: Sequence[TeacherRequest], sink: Sink, stats: LiveStats) -> None:
+        """Answer every request, calling `sink` once per request as its outcome arrives."""
+
+
+def chat_params(spec: TeacherSpec, sampling: SamplingParams, n: int) -> dict[str, Any]:
+    """The body of a chat completion request, minus the messages."""
+    params: dict[str, Any] = {
+        "model": spec.model,
+        "n": n,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "max_tokens": sampling.max_tokens,
+    }
+    if sampling.seed is not None:
+        params["seed"] = sampling.seed
+    return params
+
+
+def share_usage(prompt_tokens: int, completion_tokens: int, n: int) -> TokenUsage:
+    """One answer's share when a request returns `n` answers (the API reports only totals)."""
+    return TokenUsage(prompt_tokens=round(prompt_tokens / n), completion_tokens=round(completion_tokens / n))
+
+
+def answers_from_completion(completion: Any, latency_s: float) -> list[Answer]:
+    """Answers from an OpenAI ChatCompletion (object from the client, or the dict a batch file holds)."""
+    if isinstance(completion, dict):
+        from openai.types.chat import ChatCompletion
+
+        completion = ChatCompletion.model_validate(completion)
+    choices = sorted(completion.choices or [], key=lambda c: c.index)
+    if not choices:
+        return []
+    usage = completion.usage
+    share = share_usage(usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0, len(choices))
+    return [
+        Answer(
+            text=choice.message.content if choice.message else None,
+            finish_reason=choice.finish_reason,
+            usage=share,
+            latency_s=latency_s,
+            refusal=getattr(choice.message, "refusal", None) if choice.message else None,
+        )
+        for choice in choices
+    ]
+
+
+_KEY_LIKE = re.compile(r"\b(?:sk|hf|api)[-_][A-Za-z0-9_\-*]{6,}")
+
+
+class SecretRedactor:
+    """Removes the teacher's API key, and anything shaped like a key, from text bound for logs and records."""
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        self._secrets = [s for s in secrets if s and len(s) >= 4]
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return _KEY_LIKE.sub("***", text)
+
+
+class MissingApiKey(RuntimeError):
+    pass
+
+
+def api_key_for(spec: TeacherSpec) -> str:
+    """The key from the environment variable the spec names. Local servers (a base_url) may run without one."""
+    key = os.environ.get(spec.api_key_env, "")
+    if key:
+        return key
+    if spec.base_url is not None:
+        return "EMPTY"  # vllm serve and llama.cpp accept any key unless started with one
+    raise MissingApiKey(f"teacher {spec.label}: set the {spec.api_key_env} environment variable to an OpenAI API key")

@@ -1,0 +1,103 @@
+"""Requests-per-minute and tokens-per-minute limits as two token buckets, learnt from response headers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+
+
+class _Bucket:
+    def __init__(self, per_minute: float) -> None:
+        self.capacity = per_minute
+        self.level = per_minute
+        self.stamp = time.monotonic()
+
+    def refill(self, now: float) -> None:
+        self.level = min(self.capacity, self.level + (now - self.stamp) * self.capacity / 60.0)
+        self.stamp = now
+
+    def wait_for(self, amount: float) -> float:
+        """Seconds until `amount` is available (amounts above capacity wait for a full bucket)."""
+        amount = min(amount, self.capacity)
+        return 0.0 if self.level >= amount else (amount - self.level) * 60.0 / self.capacity
+
+    def resize(self, per_minute: float) -> None:
+        self.level = min(self.level, per_minute)
+        self.capacity = per_minute
+
+
+class RateLimiter:
+    """Waits before each request until both the request and the token budgets allow it.
+
+    Limits given by the user are fixed; otherwise they are taken from `x-ratelimit-limit-requests` and
+    `x-ratelimit-limit-tokens` headers as responses arrive (OpenAI and several compatible servers send them).
+    """
+
+    def __init__(self, rpm: int | None = None, tpm: int | None = None) -> None:
+        self._fixed_rpm, self._fixed_tpm = rpm is not None, tpm is not None
+        self.requests = _Bucket(rpm) if rpm else None
+        self.tokens = _Bucket(tpm) if tpm else None
+        self._lock = asyncio.Lock()
+
+    async def acquire(self, tokens: int) -> None:
+        async with self._lock:  # first come, first served
+            while True:
+                now = time.monotonic()
+                waits = []
+                for bucket, amount in ((self.requests, 1), (self.tokens, tokens)):
+                    if bucket is not None:
+                        bucket.refill(now)
+                        waits.append(bucket.wait_for(amount))
+                wait = max(waits, default=0.0)
+                if wait <= 0:
+                    if self.requests is not None:
+                        self.requests.level -= 1
+                    if self.tokens is not None:
+                        self.tokens.level -= min(tokens, self.tokens.capacity)
+                    return
+                await asyncio.sleep(wait)
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        if not self._fixed_rpm:
+            self.requests = _learn(self.requests, headers.get("x-ratelimit-limit-requests"))
+        if not self._fixed_tpm:
+            self.tokens = _learn(self.tokens, headers.get("x-ratelimit-limit-tokens"))
+
+
+def _learn(bucket: _Bucket | None, value: str | None) -> _Bucket | None:
+    try:
+        limit = float(value) if value is not None else None
+    except ValueError:
+        return bucket
+    if limit is None or limit <= 0:
+        return bucket
+    if bucket is None:
+        return _Bucket(limit)
+    if bucket.capacity != limit:
+        bucket.resize(limit)
+    return bucket
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """The server's requested wait: `retry-after-ms`, or `retry-after` in seconds or as an HTTP date."""
+    if not headers:
+        return None
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None

@@ -1,0 +1,300 @@
+"""A scripted OpenAI-compatible server on 127.0.0.1, for what a real model cannot show on demand.
+
+Each chat request is answered from its last user message:
+- `answer=X` in the message: the reply reasons briefly and ends "The answer is X" (default 42);
+- `fault=a,b,c`: the first attempts for that message get faults a, b, c in turn, later ones succeed. Faults:
+  429 (with Retry-After), 500, 503, 401, drop (connection closed), timeout (no reply in time), malformed (bad JSON),
+  length (finish_reason length), refusal, empty, noanswer (no final answer line);
+- `batchfail`: in a batch, this request fails with a 500 in the error file; `expire`: a batch holding it expires
+  with this request unanswered.
+Files and Batches endpoints follow the OpenAI API. Every request is logged with its arrival time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class LogEntry:
+    arrived: float
+    path: str
+    message: str
+    status: int
+
+
+@dataclass
+class ScriptedServer:
+    latency_s: float = 0.0
+    retry_after_s: float = 0.05
+    timeout_sleep_s: float = 5.0
+    rate_limit_headers: dict[str, str] = field(default_factory=dict)
+    batch_polls_until_done: int = 2
+    echo_auth: bool = False
+    auth_seen: list[str] = field(default_factory=list)
+    log: list[LogEntry] = field(default_factory=list)
+    attempts: Counter = field(default_factory=Counter)
+    files: dict[str, bytes] = field(default_factory=dict)
+    batches: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    # ---- lifecycle ----
+
+    def start(self) -> ScriptedServer:
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+
+        def serve() -> None:
+            asyncio.set_event_loop(self._loop)
+            app = web.Application(client_max_size=512 * 1024**2)
+            app.router.add_post("/v1/chat/completions", self.chat)
+            app.router.add_post("/v1/files", self.upload)
+            app.router.add_get("/v1/files/{file_id}/content", self.file_content)
+            app.router.add_post("/v1/batches", self.create_batch)
+            app.router.add_get("/v1/batches/{batch_id}", self.get_batch)
+            self._runner = web.AppRunner(app, access_log=None)
+            self._loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=4096)
+            self._loop.run_until_complete(site.start())
+            self.port = site._server.sockets[0].getsockname()[1]
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=serve, daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        async def shutdown() -> None:
+            await self._runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def answered(self, path: str = "/v1/chat/completions") -> list[LogEntry]:
+        return [e for e in self.log if e.path == path and e.status == 200]
+
+    # ---- chat ----
+
+    @staticmethod
+    def _completion(body: dict[str, Any], contents: list[tuple[str | None, str, str | None]]) -> dict[str, Any]:
+        prompt_chars = sum(len(m.get("content") or "") for m in body.get("messages", []))
+        choices = [
+            {
+                "index": i,
+                "message": {"role": "assistant", "content": content, "refusal": refusal},
+                "finish_reason": finish,
+                "logprobs": None,
+            }
+            for i, (content, finish, refusal) in enumerate(contents)
+        ]
+        completion_tokens = sum(len((c or "").split()) for c, _, _ in contents)
+        return {
+            "id": f"chatcmpl-{time.monotonic_ns()}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "scripted"),
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": prompt_chars // 4,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_chars // 4 + completion_tokens,
+            },
+        }
+
+    @staticmethod
+    def _last_user(body: dict[str, Any]) -> str:
+        users = [m for m in body.get("messages", []) if m.get("role") == "user"]
+        return str(users[-1].get("content", "")) if users else ""
+
+    @staticmethod
+    def _reply(message: str) -> str:
+        found = re.findall(r"answer=(\S+?)(?=[\s,;]|$)", message)
+        return f"We work it out step by step.\nThe answer is {found[-1] if found else '42'}"
+
+    def _fault(self, message: str) -> str | None:
+        found = re.search(r"fault=([\w,]+)", message)
+        attempt = self.attempts[message]
+        self.attempts[message] += 1
+        if not found:
+            return None
+        faults = found.group(1).split(",")
+        return faults[attempt] if attempt < len(faults) else None
+
+    def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+        body = {"error": {"message": message, "type": "scripted", "code": str(status)}}
+        return web.json_response(body, status=status, headers={**self.rate_limit_headers, **(headers or {})})
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.time()
+        body = await request.json()
+        self.auth_seen.append(request.headers.get("Authorization", ""))
+        message = self._last_user(body)
+        fault = self._fault(message)
+        status = 200
+        try:
+            if self.latency_s:
+                await asyncio.sleep(self.latency_s)
+            n = int(body.get("n") or 1)
+            reply = self._reply(message)
+            if fault == "429":
+                status = 429
+                return self._error(429, "Rate limit reached", {"retry-after": str(self.retry_after_s)})
+            if fault == "401":
+                status = 401
+                key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+                return self._error(401, f"Incorrect API key provided: {key if self.echo_auth else '***'}")
+            if fault in ("500", "503"):
+                status = int(fault)
+                return self._error(status, f"scripted {fault}")
+            if fault == "drop":
+                status = -1
+                request.transport.close()
+                raise web.HTTPInternalServerError()
+            if fault == "timeout":
+                status = -2
+                await asyncio.sleep(self.timeout_sleep_s)
+            if fault == "malformed":
+                return web.Response(text='{"id": "x", "choices": [', content_type="application/json")
+            contents: list[tuple[str | None, str, str | None]]
+            if fault == "length":
+                contents = [("We work it out step", "length", None)] * n
+            elif fault == "refusal":
+                contents = [(None, "stop", "I can't help with that.")] * n
+            elif fault == "empty":
+                contents = [("", "stop", None)] * n
+            elif fault == "noanswer":
+                contents = [("I am not sure how to solve this.", "stop", None)] * n
+            else:
+                contents = [(reply, "stop", None)] * n
+            return web.json_response(self._completion(body, contents), headers=self.rate_limit_headers)
+        finally:
+            self.log.append(LogEntry(arrived, request.path, message, status))
+
+    # ---- files and batches ----
+
+    async def upload(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        upload = form["file"]
+        data = upload.file.read()
+        file_id = f"file-{len(self.files) + 1}"
+        self.files[file_id] = data
+        self.log.append(LogEntry(time.time(), request.path, file_id, 200))
+        return web.json_response(self._file_object(file_id, upload.filename, str(form.get("purpose", "batch"))))
+
+    def _file_object(self, file_id: str, filename: str, purpose: str) -> dict[str, Any]:
+        return {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(self.files[file_id]),
+            "created_at": int(time.time()),
+            "filename": filename,
+            "purpose": purpose,
+            "status": "processed",
+        }
+
+    async def file_content(self, request: web.Request) -> web.Response:
+        file_id = request.match_info["file_id"]
+        if file_id not in self.files:
+            return self._error(404, f"no file {file_id}")
+        return web.Response(body=self.files[file_id], content_type="application/octet-stream")
+
+    async def create_batch(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        batch_id = f"batch_{len(self.batches) + 1}"
+        lines = [json.loads(line) for line in self.files[body["input_file_id"]].decode().splitlines() if line]
+        batch = {
+            "id": batch_id,
+            "object": "batch",
+            "endpoint": body["endpoint"],
+            "errors": None,
+            "input_file_id": body["input_file_id"],
+            "completion_window": body["completion_window"],
+            "status": "validating",
+            "output_file_id": None,
+            "error_file_id": None,
+            "created_at": int(time.time()),
+            "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
+            "metadata": body.get("metadata"),
+        }
+        self.batches[batch_id] = {"object": batch, "lines": lines, "polls": 0}
+        self.log.append(LogEntry(time.time(), request.path, batch_id, 200))
+        return web.json_response(batch)
+
+    async def get_batch(self, request: web.Request) -> web.Response:
+        batch_id = request.match_info["batch_id"]
+        if batch_id not in self.batches:
+            return self._error(404, f"no batch {batch_id}")
+        entry = self.batches[batch_id]
+        entry["polls"] += 1
+        batch = entry["object"]
+        if batch["status"] == "validating":
+            batch["status"] = "in_progress"
+        elif batch["status"] == "in_progress" and entry["polls"] >= self.batch_polls_until_done:
+            self._finish(batch_id, entry)
+        self.log.append(LogEntry(time.time(), request.path, batch_id, 200))
+        return web.json_response(batch)
+
+    def _finish(self, batch_id: str, entry: dict[str, Any]) -> None:
+        outputs, errors = [], []
+        expired = any("expire" in self._last_user(line["body"]) for line in entry["lines"])
+        for line in entry["lines"]:
+            message = self._last_user(line["body"])
+            custom_id = line["custom_id"]
+            if "expire" in message and self.attempts[message] == 0:
+                self.attempts[message] += 1
+                errors.append(
+                    {
+                        "id": f"req_{custom_id}",
+                        "custom_id": custom_id,
+                        "response": None,
+                        "error": {"code": "batch_expired", "message": "not completed within the window"},
+                    }
+                )
+            elif "batchfail" in message:
+                errors.append(
+                    {
+                        "id": f"req_{custom_id}",
+                        "custom_id": custom_id,
+                        "response": {
+                            "status_code": 500,
+                            "request_id": "r",
+                            "body": {"error": {"message": "scripted batch failure"}},
+                        },
+                        "error": None,
+                    }
+                )
+            else:
+                n = int(line["body"].get("n") or 1)
+                body = self._completion(line["body"], [(self._reply(message), "stop", None)] * n)
+                outputs.append(
+                    {
+                        "id": f"req_{custom_id}",
+                        "custom_id": custom_id,
+                        "response": {"status_code": 200, "request_id": "r", "body": body},
+                        "error": None,
+                    }
+                )
+                self.log.append(LogEntry(time.time(), "batch-request", message, 200))
+        batch = entry["object"]
+        for name, rows in (("output_file_id", outputs), ("error_file_id", errors)):
+            if rows:
+                file_id = f"file-{len(self.files) + 1}"
+                self.files[file_id] = "".join(json.dumps(r) + "\n" for r in rows).encode()
+                batch[name] = file_id
+        batch["status"] = "expired" if expired else "completed"
+        batch["request_counts"] = {"total": len(entry["lines"]), "completed": len(outputs), "failed": len(errors)}
