@@ -16,8 +16,8 @@ from cotforge.recipes.sources import LoadedSource, SourceError, load_problems
 from cotforge.schemas import SCHEMAS, BuildReport, CoTFormat, FormatMode, PromptMode, Recipe
 
 app = typer.Typer(help="Build, publish and train on chain-of-thought corpora.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # long paths and ids stay on one line in logs
+err = Console(stderr=True, soft_wrap=True)
 
 USAGE_ERROR = 2
 
@@ -177,6 +177,102 @@ def print_report(report: BuildReport, target: Path) -> None:
 
 
 app.command("build")(build)
+
+
+@app.command()
+def push(
+    build_dir: Annotated[Path, typer.Argument(help="A build directory (build-cot --out, pull --out, import-paper)")],
+    repo_id: Annotated[str, typer.Argument(help="Dataset repo on the Hub, e.g. my-org/svamp-cot")],
+    private: Annotated[bool, typer.Option(help="Create the repo private")] = False,
+    rejected: Annotated[bool, typer.Option("--rejected", help="Also publish the rejected answers")] = False,
+    license_id: Annotated[str, typer.Option("--license", help="License id for the card")] = "other",
+    message: Annotated[str | None, typer.Option(help="Commit message")] = None,
+) -> None:
+    """Publish a build directory to the Hub in one atomic commit (data, card, plot, recipe, report)."""
+    from cotforge.builders.builddir import BuildDirError
+    from cotforge.hub import HubError
+    from cotforge.hub import push as push_to_hub
+
+    try:
+        result = push_to_hub(
+            build_dir, repo_id, private=private, include_rejected=rejected, license_id=license_id, message=message
+        )
+    except (HubError, BuildDirError) as error:
+        raise fail(str(error), 1) from None
+    if not result.changed:
+        out.print(f"{repo_id}: already up to date at {result.commit}; no new commit", highlight=False)
+        return
+    out.print(
+        f"{repo_id}: committed {result.commit} ({len(result.files)} files, subsets {', '.join(result.subsets)})",
+        highlight=False,
+    )
+
+
+@app.command()
+def pull(
+    repo_id: Annotated[str, typer.Argument(help="Dataset repo on the Hub")],
+    subset: Annotated[str | None, typer.Option(help="One subset (default: all)")] = None,
+    split: Annotated[str, typer.Option(help="Split to load")] = "train",
+    revision: Annotated[str | None, typer.Option(help="Branch, tag or commit")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Where to write the build directory")] = Path("pulled"),
+) -> None:
+    """Download a published corpus, validate every row into a typed record, and save it as a build directory."""
+    from cotforge.hub import HubError, save_pulled
+    from cotforge.hub import pull as pull_from_hub
+
+    try:
+        pulled = pull_from_hub(repo_id, subset, split=split, revision=revision)
+    except HubError as error:
+        raise fail(str(error), 1) from None
+    counts = save_pulled(pulled, out_dir)
+    for name, part in pulled.items():
+        line = f"{name}: {len(part.records)} records"
+        if part.invalid:
+            index, why = part.invalid[0]
+            line += f", {len(part.invalid)} rows not valid (first: row {index}: {why})"
+        out.print(line, highlight=False)
+    out.print(f"saved {sum(counts.values())} records to {out_dir}", highlight=False)
+
+
+@app.command("export")
+def export_command(
+    build_dir: Annotated[Path, typer.Argument(help="A build directory")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="llama-factory, trl-messages or trl-prompt-completion")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder")],
+    subset: Annotated[list[str] | None, typer.Option(help="Only these subsets; repeatable")] = None,
+) -> None:
+    """Write subsets for another trainer: LLaMA-Factory (alpaca JSON + dataset_info.json) or TRL (JSONL)."""
+    from cotforge.builders.builddir import BuildDirError
+    from cotforge.interop import export
+
+    try:
+        written = export(build_dir, out_dir, fmt, subset)
+    except (BuildDirError, ValueError) as error:
+        raise fail(str(error)) from None
+    out.print(f"wrote {len(written)} files to {out_dir}", highlight=False)
+
+
+@app.command("import-paper")
+def import_paper_command(
+    folder: Annotated[Path, typer.Argument(help="Folder of the paper's released JSON files (e.g. its SVAMP data)")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Build directory to write")],
+) -> None:
+    """Import the CoT files released with arXiv 2502.18001 as typed records, verified against the gold answers."""
+    from cotforge.interop import import_paper
+
+    try:
+        summary = import_paper(folder, out_dir)
+    except (FileNotFoundError, ValueError) as error:
+        raise fail(str(error)) from None
+    table = Table("subset", "records", "accuracy vs gold", title=f"imported into {out_dir}")
+    for name, count in summary.report.subsets.items():
+        table.add_row(name, f"{count:,}", f"{summary.accuracy[name]:.1%}")
+    out.print(table)
+    rejected = sum(summary.report.rejected.values())
+    if rejected:
+        out.print(f"{rejected} rows kept aside in rejections.parquet: {dict(summary.report.rejected)}")
+    for name, why in summary.skipped.items():
+        out.print(f"skipped {name}: {why}", highlight=False)
 
 
 def build_cot_main() -> None:

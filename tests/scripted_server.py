@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from .aio_server import BackgroundServer
 
 
 @dataclass
@@ -33,7 +34,7 @@ class LogEntry:
 
 
 @dataclass
-class ScriptedServer:
+class ScriptedServer(BackgroundServer):
     latency_s: float = 0.0
     retry_after_s: float = 0.05
     timeout_sleep_s: float = 5.0
@@ -46,40 +47,14 @@ class ScriptedServer:
     files: dict[str, bytes] = field(default_factory=dict)
     batches: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    # ---- lifecycle ----
-
-    def start(self) -> ScriptedServer:
-        ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-
-        def serve() -> None:
-            asyncio.set_event_loop(self._loop)
-            app = web.Application(client_max_size=512 * 1024**2)
-            app.router.add_post("/v1/chat/completions", self.chat)
-            app.router.add_post("/v1/files", self.upload)
-            app.router.add_get("/v1/files/{file_id}/content", self.file_content)
-            app.router.add_post("/v1/batches", self.create_batch)
-            app.router.add_get("/v1/batches/{batch_id}", self.get_batch)
-            self._runner = web.AppRunner(app, access_log=None)
-            self._loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=4096)
-            self._loop.run_until_complete(site.start())
-            self.port = site._server.sockets[0].getsockname()[1]
-            ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=serve, daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        async def shutdown() -> None:
-            await self._runner.cleanup()
-
-        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+    def make_app(self) -> web.Application:
+        app = web.Application(client_max_size=512 * 1024**2)
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/files", self.upload)
+        app.router.add_get("/v1/files/{file_id}/content", self.file_content)
+        app.router.add_post("/v1/batches", self.create_batch)
+        app.router.add_get("/v1/batches/{batch_id}", self.get_batch)
+        return app
 
     @property
     def url(self) -> str:

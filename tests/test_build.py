@@ -7,7 +7,8 @@ import polars as pl
 import pytest
 from rich.console import Console
 
-from cotforge.builders.build import REPORT_FILE, run_build
+from cotforge.builders.build import run_build
+from cotforge.builders.builddir import REPORT_FILE
 from cotforge.builders.store import Store
 from cotforge.cli import load_sources
 from cotforge.recipes.sources.builtin import content_id

@@ -13,6 +13,7 @@ import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from cotforge.builders.builddir import RECIPE_FILE, STORE_FILE, write_outputs, write_report
 from cotforge.builders.plan import REWRITE_PLACEHOLDER, Job, plan_jobs
 from cotforge.builders.records import answer_to_row, failure_row, origin_fields
 from cotforge.builders.store import Store
@@ -21,13 +22,6 @@ from cotforge.builders.teachers.base import api_key_for
 from cotforge.recipes.sources import LoadedSource
 from cotforge.schemas.recipe import CoTFormat, FormatMode, Recipe, TeacherBackend
 from cotforge.schemas.record import BuildReport, CoTRecord, Rejection, RejectionReason
-from cotforge.schemas.tables import write_parquet
-
-STORE_FILE = "store.sqlite"
-REPORT_FILE = "build_report.json"
-RECIPE_FILE = "recipe.yaml"
-SUBSETS_DIR = "subsets"
-REJECTIONS_FILE = "rejections.parquet"
 
 
 class BuildInterrupted(Exception):
@@ -178,40 +172,29 @@ class Build:
     # ---- outputs ---------------------------------------------------------------------------------------------
 
     def export(self, out_dir: Path) -> BuildReport:
-        records: dict[str, list[CoTRecord]] = defaultdict(list)
-        rejections: list[Rejection] = []
-        for row in self.store.rows(self.plan_keys):
-            if isinstance(row, CoTRecord):
-                records[row.subset].append(row)
-            else:
-                rejections.append(row)
-        subsets_dir = out_dir / SUBSETS_DIR
-        for name, rows in records.items():
-            write_parquet(subsets_dir / f"{name}.parquet", rows, CoTRecord)
-        for stale in subsets_dir.glob("*.parquet") if subsets_dir.exists() else []:
-            if stale.stem not in records:
-                stale.unlink()
-        write_parquet(out_dir / REJECTIONS_FILE, rejections, Rejection)
-        everything = [r for rows in records.values() for r in rows] + rejections
+        rows = list(self.store.rows(self.plan_keys))
+        records = [r for r in rows if isinstance(r, CoTRecord)]
+        rejections = [r for r in rows if isinstance(r, Rejection)]
+        subsets = write_outputs(out_dir, records, rejections)
         reasons = Counter(r.reason for r in rejections if r.reason is not RejectionReason.api_error)
-        costs = [r.cost_usd for r in everything if r.cost_usd is not None]
+        costs = [r.cost_usd for r in rows if r.cost_usd is not None]
         wall = time.monotonic() - self.started
         report = BuildReport(
             recipe=self.recipe.name,
             requested=len(self.plan_keys),
-            accepted=sum(len(rows) for rows in records.values()),
+            accepted=len(records),
             rejected=dict(reasons),
             failed=sum(r.reason is RejectionReason.api_error for r in rejections),
-            pending=len(self.plan_keys) - len(everything),
+            pending=len(self.plan_keys) - len(rows),
             stopped=self.stopped,
-            prompt_tokens=sum(r.usage.prompt_tokens for r in everything),
-            completion_tokens=sum(r.usage.completion_tokens for r in everything),
+            prompt_tokens=sum(r.usage.prompt_tokens for r in rows),
+            completion_tokens=sum(r.usage.completion_tokens for r in rows),
             cost_usd=sum(costs) if costs else None,
             wall_time_s=round(wall, 3),
             requests_per_s=round(self.stats.requests_sent / wall, 3) if wall > 0 else 0.0,
-            subsets={name: len(rows) for name, rows in sorted(records.items())},
+            subsets=subsets,
         )
-        (out_dir / REPORT_FILE).write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        write_report(out_dir, report)
         return report
 
 

@@ -183,6 +183,13 @@ def extract_answer(text: str, answer_type: AnswerType, choices: list[str] | None
     return None
 
 
+def canonical_rationale(text: str, parsed: ParsedAnswer) -> str:
+    """The rationale ending in exactly one line "The answer is X", whatever form the answer was stated in."""
+    body = body_without_answer(text) if parsed.source is AnswerSource.canonical else text
+    answer_line = f"The answer is {parsed.answer}"
+    return f"{body}\n{answer_line}" if body else answer_line
+
+
 # ---- steps ---------------------------------------------------------------------------------------------------
 
 _FINAL_LINE = re.compile(r"[.\s]*\b(?:the\s+)?(?:final\s+)?answer\s+is\b.*$", re.IGNORECASE | re.DOTALL)

@@ -6,12 +6,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cotforge.builders.parse import AnswerSource, body_without_answer, clean_rationale, extract_answer, split_steps
+from cotforge.builders.parse import AnswerSource, canonical_rationale, clean_rationale, extract_answer, split_steps
 from cotforge.builders.plan import Job
 from cotforge.builders.pricing import cost_usd
 from cotforge.builders.teachers.base import Answer
 from cotforge.builders.verify import answers_match
-from cotforge.recipes.prompts import templates
 from cotforge.schemas.recipe import Recipe
 from cotforge.schemas.record import CoTRecord, Rejection, RejectionReason
 
@@ -64,10 +63,7 @@ def answer_to_row(
     correct = answers_match(parsed.answer, problem.answer, problem.answer_type)
     if recipe.keep == "correct" and not correct:
         return reject(RejectionReason.wrong_answer, f"answered {parsed.answer!r}, gold is {problem.answer!r}")
-    # Every rationale ends in exactly one canonical answer line, whatever form the teacher used.
-    body = body_without_answer(text) if parsed.source is AnswerSource.canonical else text
-    answer_line = templates.ANSWER_LINE.format(answer=parsed.answer)
-    rationale = f"{body}\n{answer_line}" if body else answer_line
+    rationale = canonical_rationale(text, parsed)
     try:
         return CoTRecord(
             **origin,

@@ -15,6 +15,7 @@ from pathlib import Path
 from cotforge.schemas.record import AnswerOrigin, CoTRecord, Rejection, RejectionReason
 
 RECORD, REJECTION, FAILED = "record", "rejection", "failed"
+_DERIVED = set(CoTRecord.model_computed_fields)  # training views, rebuilt from the stored fields on load
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -63,7 +64,7 @@ class Store:
             "INSERT INTO answers (key, kind, subset, payload, stored_at) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT(key) DO UPDATE SET kind = excluded.kind, payload = excluded.payload, "
             "stored_at = excluded.stored_at WHERE answers.kind = 'failed'",
-            (row.key, kind, row.subset, row.model_dump_json(), time.time()),
+            (row.key, kind, row.subset, row.model_dump_json(exclude=_DERIVED), time.time()),
         )
 
     def settled_keys(self) -> set[str]:

@@ -27,6 +27,7 @@ class PromptMode(str, Enum):
 
     blind = "blind"
     gold_hinted = "gold_hinted"
+    unknown = "unknown"  # imported data whose prompts are not known
 
 
 class FormatMode(str, Enum):
@@ -184,6 +185,8 @@ class Recipe(BaseModel):
         labels = [t.label for t in self.teachers]
         if len(set(labels)) != len(labels):
             raise ValueError(f"teacher labels must be unique, got {labels}")
+        if self.prompt_mode is PromptMode.unknown:
+            raise ValueError("prompt_mode must be 'blind' or 'gold_hinted' ('unknown' is for imported data)")
         if self.format_mode is FormatMode.rewrite and CoTFormat.cot not in self.formats:
             raise ValueError("format_mode 'rewrite' rewrites the plain CoT, so formats must include 'cot'")
         return self

@@ -45,13 +45,13 @@ class AnswerOrigin(BaseModel):
     dataset: str
     teacher: str = Field(description="Teacher label, as in subset names")
     teacher_model: str
-    granularity: Granularity
+    granularity: Granularity | None = Field(description="None for rationales written without a level (human)")
     format: CoTFormat
     format_mode: FormatMode = FormatMode.direct
     prompt_mode: PromptMode
     prompt_version: str
     sample_index: int = Field(ge=0)
-    sampling: SamplingParams
+    sampling: SamplingParams | None = Field(description="None where unknown (imported data)")
     finish_reason: str | None = None
     usage: TokenUsage = TokenUsage()
     cost_usd: float | None = Field(default=None, ge=0)
@@ -63,7 +63,10 @@ class AnswerOrigin(BaseModel):
         return subset_name(self.teacher, self.granularity, self.format)
 
 
-def subset_name(teacher: str, granularity: int, fmt: CoTFormat | str) -> str:
+def subset_name(teacher: str, granularity: int | None, fmt: CoTFormat | str) -> str:
+    """`<teacher>-g<level>-<format>`, e.g. gpt-4o-g5-cot; `<teacher>-<format>` for rationales without a level."""
+    if granularity is None:
+        return f"{teacher}-{CoTFormat(fmt).value}"
     return f"{teacher}-g{granularity}-{CoTFormat(fmt).value}"
 
 
@@ -75,7 +78,7 @@ class CoTRecord(AnswerOrigin):
     choices: list[str] | None = None
     gold_answer: str
     answer_type: AnswerType
-    messages_sent: list[ChatMessage] = Field(min_length=1, description="The chat sent to the teacher")
+    messages_sent: list[ChatMessage] = Field(description="The chat sent to the teacher; empty where unknown")
     rationale: str = Field(min_length=1, description="The teacher's answer, cleaned, ending in 'The answer is X'")
     steps: list[str]
     predicted_answer: str = Field(min_length=1)

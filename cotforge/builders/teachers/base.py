@@ -77,27 +77,29 @@ def share_usage(prompt_tokens: int, completion_tokens: int, n: int) -> TokenUsag
     return TokenUsage(prompt_tokens=round(prompt_tokens / n), completion_tokens=round(completion_tokens / n))
 
 
-def answers_from_completion(completion: Any, latency_s: float) -> list[Answer]:
-    """Answers from an OpenAI ChatCompletion (object from the client, or the dict a batch file holds)."""
-    if isinstance(completion, dict):
-        from openai.types.chat import ChatCompletion
-
-        completion = ChatCompletion.model_validate(completion)
-    choices = sorted(completion.choices or [], key=lambda c: c.index)
+def answers_from_completion(completion: dict[str, Any], latency_s: float) -> list[Answer]:
+    """Answers from an OpenAI chat completion body (as JSON-decoded, also the form a batch output file holds)."""
+    if not isinstance(completion, dict) or not isinstance(completion.get("choices"), list):
+        raise ValueError("not a chat completion: no 'choices' list")
+    choices = sorted(completion["choices"], key=lambda c: c.get("index", 0))
     if not choices:
         return []
-    usage = completion.usage
-    share = share_usage(usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0, len(choices))
-    return [
-        Answer(
-            text=choice.message.content if choice.message else None,
-            finish_reason=choice.finish_reason,
-            usage=share,
-            latency_s=latency_s,
-            refusal=getattr(choice.message, "refusal", None) if choice.message else None,
+    usage = completion.get("usage") or {}
+    share = share_usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0, len(choices))
+    answers = []
+    for choice in choices:
+        message = choice.get("message") or {}
+        content = message.get("content")
+        answers.append(
+            Answer(
+                text=content if isinstance(content, str) else None,
+                finish_reason=choice.get("finish_reason"),
+                usage=share,
+                latency_s=latency_s,
+                refusal=message.get("refusal"),
+            )
         )
-        for choice in choices
-    ]
+    return answers
 
 
 _KEY_LIKE = re.compile(r"\b(?:sk|hf|api)[-_][A-Za-z0-9_\-*]{6,}")

@@ -1,13 +1,20 @@
-"""The OpenAI chat API, or any OpenAI-compatible server (vllm serve, llama.cpp, hosted providers)."""
+"""The OpenAI chat completions API, or any OpenAI-compatible server (vllm serve, llama.cpp, hosted providers).
+
+Requests go out over one aiohttp session speaking the chat completions wire protocol directly. The openai SDK
+(used for the Batch API) spends several milliseconds of CPU per request building and parsing typed objects; on
+a small machine that, not the server, caps a build at a few hundred requests per second (BENCHMARKS.md).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-import openai
+import aiohttp
 
 from cotforge.builders.teachers.base import (
     Answer,
@@ -24,10 +31,20 @@ from cotforge.builders.teachers.base import (
 from cotforge.builders.teachers.ratelimit import RateLimiter, retry_after_seconds
 from cotforge.schemas.recipe import SamplingParams, TeacherSpec
 
+OPENAI_BASE_URL = "https://api.openai.com/v1"
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 MAX_BACKOFF_S = 60.0
 MAX_RETRY_AFTER_S = 300.0
 _CHARS_PER_TOKEN = 4
+
+
+def _headers(key: str) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    # The same optional headers the openai SDK sends from the environment.
+    for variable, header in (("OPENAI_ORG_ID", "OpenAI-Organization"), ("OPENAI_PROJECT_ID", "OpenAI-Project")):
+        if os.environ.get(variable):
+            headers[header] = os.environ[variable]
+    return headers
 
 
 class OpenAITeacher:
@@ -38,30 +55,31 @@ class OpenAITeacher:
         self.sampling = sampling
         key = api_key_for(spec)
         self.redact = SecretRedactor([key])
-        # Retries are ours (they must honour our limiter and be counted), so the client's own are off.
-        self.client = openai.AsyncOpenAI(api_key=key, base_url=spec.base_url, max_retries=0, timeout=spec.timeout_s)
+        self.url = (spec.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
+        self.url += "/chat/completions"
+        self.headers = _headers(key)
         self.limiter = RateLimiter(spec.rpm, spec.tpm)
 
     async def run(self, requests: Sequence[TeacherRequest], sink: Sink, stats: LiveStats) -> None:
         queue = iter(requests)
-
-        async def worker() -> None:
-            for request in queue:  # workers share one iterator: each request goes to exactly one worker
-                if stats.stop:
-                    return
-                sink(request, await self.answer(request, stats))
-
         workers = min(self.spec.max_concurrency, len(requests))
-        try:
-            await asyncio.gather(*(worker() for _ in range(workers)))
-        finally:
-            await self.client.close()
+        connector = aiohttp.TCPConnector(limit=workers or 1, ttl_dns_cache=300)
+        timeout = aiohttp.ClientTimeout(total=self.spec.timeout_s)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=self.headers) as session:
 
-    async def answer(self, request: TeacherRequest, stats: LiveStats) -> Outcome:
+            async def worker() -> None:
+                for request in queue:  # workers share one iterator: each request goes to exactly one worker
+                    if stats.stop:
+                        return
+                    sink(request, await self.answer(session, request, stats))
+
+            await asyncio.gather(*(worker() for _ in range(workers)))
+
+    async def answer(self, session: aiohttp.ClientSession, request: TeacherRequest, stats: LiveStats) -> Outcome:
         """All `request.n` answers; servers that return fewer choices than asked are asked again for the rest."""
         answers: list[Answer] = []
         while len(answers) < request.n:
-            got = await self._call(request.messages, request.n - len(answers), stats)
+            got = await self._call(session, request.messages, request.n - len(answers), stats)
             if isinstance(got, Failure):
                 return answers or got  # keep what was paid for; the build marks the rest failed
             if not got:
@@ -69,37 +87,39 @@ class OpenAITeacher:
             answers.extend(got)
         return answers[: request.n]
 
-    async def _call(self, messages: list[dict[str, str]], n: int, stats: LiveStats) -> list[Answer] | Failure:
+    async def _call(
+        self, session: aiohttp.ClientSession, messages: list[dict[str, str]], n: int, stats: LiveStats
+    ) -> list[Answer] | Failure:
         prompt_chars = sum(len(m["content"]) for m in messages)
         tokens = prompt_chars // _CHARS_PER_TOKEN + self.sampling.max_tokens * n
-        params = chat_params(self.spec, self.sampling, n)
+        body = json.dumps({"messages": messages, **chat_params(self.spec, self.sampling, n)})
         last_error = ""
         for attempt in range(self.spec.max_retries + 1):
             await self.limiter.acquire(tokens)
-            delay = None
+            retry_after = None
             stats.in_flight += 1
             stats.requests_sent += 1
             started = time.monotonic()
             try:
-                raw = await self.client.chat.completions.with_raw_response.create(messages=messages, **params)
-                self.limiter.observe(raw.headers)
-                return answers_from_completion(raw.parse(), time.monotonic() - started)
-            except openai.APIStatusError as error:
-                self.limiter.observe(error.response.headers)
-                last_error = f"HTTP {error.status_code}: {_message(error)}"
-                if error.status_code not in RETRYABLE_STATUS:
-                    return Failure(self.redact(last_error))
-                delay = retry_after_seconds(error.response.headers)
-            except openai.APITimeoutError:
+                async with session.post(self.url, data=body) as response:
+                    self.limiter.observe(response.headers)
+                    payload = await response.read()
+                    if response.status == 200:
+                        return answers_from_completion(json.loads(payload), time.monotonic() - started)
+                    last_error = f"HTTP {response.status}: {_error_message(payload)}"
+                    if response.status not in RETRYABLE_STATUS:
+                        return Failure(self.redact(last_error))
+                    retry_after = retry_after_seconds(response.headers)
+            except asyncio.TimeoutError:
                 last_error = f"timed out after {self.spec.timeout_s:g} s"
-            except openai.APIConnectionError as error:
-                last_error = f"connection failed: {error.__cause__ or error}"
-            except (openai.APIResponseValidationError, ValueError, TypeError, AttributeError) as error:
+            except aiohttp.ClientError as error:
+                last_error = f"connection failed: {type(error).__name__}: {error}"
+            except (ValueError, TypeError, KeyError, AttributeError) as error:
                 last_error = f"malformed response: {type(error).__name__}: {str(error)[:200]}"
             finally:
                 stats.in_flight -= 1
             if attempt < self.spec.max_retries:
-                await asyncio.sleep(self._backoff(attempt, delay))
+                await asyncio.sleep(self._backoff(attempt, retry_after))
         return Failure(self.redact(f"{last_error} (after {self.spec.max_retries + 1} attempts)"))
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
@@ -109,10 +129,12 @@ class OpenAITeacher:
         return random.uniform(0, min(MAX_BACKOFF_S, self.spec.retry_backoff_s * 2**attempt))
 
 
-def _message(error: openai.APIStatusError) -> str:
-    body = error.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])[:300]
-    return str(error.message)[:300]
+def _error_message(payload: bytes) -> str:
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return payload[:300].decode("utf-8", "replace")
+    inner = body.get("error", body) if isinstance(body, Mapping) else body
+    if isinstance(inner, Mapping) and inner.get("message"):
+        return str(inner["message"])[:300]
+    return str(inner)[:300]

@@ -41,6 +41,8 @@ class RateLimiter:
         self._lock = asyncio.Lock()
 
     async def acquire(self, tokens: int) -> None:
+        if self.requests is None and self.tokens is None:
+            return  # no limit known (yet): nothing to wait for
         async with self._lock:  # first come, first served
             while True:
                 now = time.monotonic()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -82,6 +83,7 @@ def _check(granularity: int, fmt: CoTFormat) -> None:
         raise ValueError("granularity 0 (answer only) has no rationale to put into the format " + fmt.value)
 
 
+@functools.cache  # templates are code: a version changes only with a new release of them
 def prompt_version(
     answer_type: AnswerType,
     granularity: int,

@@ -1,0 +1,72 @@
+"""The layout of a build directory, which build-cot writes and push, export and train read.
+
+<dir>/subsets/<subset>.parquet   accepted CoTRecords, one file per teacher x level x format
+<dir>/rejections.parquet         every Rejection, with its reason
+<dir>/build_report.json          the BuildReport
+<dir>/recipe.yaml                the recipe that made it
+<dir>/store.sqlite               the crash-safe store (build-cot only)
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+from cotforge.schemas.record import BuildReport, CoTRecord, Rejection
+from cotforge.schemas.tables import read_parquet, write_parquet
+
+STORE_FILE = "store.sqlite"
+REPORT_FILE = "build_report.json"
+RECIPE_FILE = "recipe.yaml"
+SUBSETS_DIR = "subsets"
+REJECTIONS_FILE = "rejections.parquet"
+
+
+class BuildDirError(ValueError):
+    pass
+
+
+def write_outputs(out_dir: Path, records: Iterable[CoTRecord], rejections: list[Rejection]) -> dict[str, int]:
+    """Parquet per subset and the rejections; subset files no longer produced are removed. Returns the counts."""
+    by_subset: dict[str, list[CoTRecord]] = defaultdict(list)
+    for record in records:
+        by_subset[record.subset].append(record)
+    subsets_dir = out_dir / SUBSETS_DIR
+    for name, rows in by_subset.items():
+        write_parquet(subsets_dir / f"{name}.parquet", rows, CoTRecord)
+    for stale in subsets_dir.glob("*.parquet") if subsets_dir.exists() else []:
+        if stale.stem not in by_subset:
+            stale.unlink()
+    write_parquet(out_dir / REJECTIONS_FILE, rejections, Rejection)
+    return {name: len(rows) for name, rows in sorted(by_subset.items())}
+
+
+def write_report(out_dir: Path, report: BuildReport) -> None:
+    (out_dir / REPORT_FILE).write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+
+def subset_files(build_dir: Path) -> dict[str, Path]:
+    folder = build_dir / SUBSETS_DIR
+    if not folder.is_dir():
+        raise BuildDirError(f"{build_dir}: not a build directory (no {SUBSETS_DIR}/ folder)")
+    return {path.stem: path for path in sorted(folder.glob("*.parquet"))}
+
+
+def read_subsets(build_dir: Path, only: Iterable[str] | None = None) -> dict[str, list[CoTRecord]]:
+    files = subset_files(build_dir)
+    wanted = list(only) if only is not None else list(files)
+    missing = [name for name in wanted if name not in files]
+    if missing:
+        raise BuildDirError(f"{build_dir}: no subset {', '.join(missing)}; it has {', '.join(files) or 'none'}")
+    return {name: read_parquet(files[name], CoTRecord) for name in wanted}
+
+
+def read_rejections(build_dir: Path) -> list[Rejection]:
+    path = build_dir / REJECTIONS_FILE
+    return read_parquet(path, Rejection) if path.exists() else []
+
+
+def read_report(build_dir: Path) -> BuildReport | None:
+    path = build_dir / REPORT_FILE
+    return BuildReport.model_validate_json(path.read_text(encoding="utf-8")) if path.exists() else None

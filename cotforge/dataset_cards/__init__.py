@@ -1,0 +1,6 @@
+"""Dataset cards: per-subset statistics, the length-by-level plot, and the README.md a Hub dataset shows."""
+
+from cotforge.dataset_cards.card import render_card
+from cotforge.dataset_cards.stats import SubsetStats, subset_stats
+
+__all__ = ["SubsetStats", "render_card", "subset_stats"]

@@ -1,0 +1,209 @@
+"""The README.md of a published corpus: YAML metadata the Hub reads, then what the corpus is and how to use it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from cotforge.dataset_cards.stats import SubsetStats
+from cotforge.recipes.sources import BUILTIN_SOURCES
+
+PLOT_PATH = "assets/length_by_level.png"
+REJECTED_SUBSET = "rejected"
+PAPER_BIBTEX = """@inproceedings{chen2025unveiling,
+  title     = {Unveiling the Key Factors for Distilling Chain-of-Thought Reasoning},
+  author    = {Chen, Xinghao and Sun, Zhijing and Guo, Wenjin and Zhang, Miaoran and Chen, Yanjun and Sun, Yirong
+               and Su, Hui and Pan, Yijie and Klakow, Dietrich and Li, Wenjie and Shen, Xiaoyu},
+  booktitle = {Findings of the Association for Computational Linguistics: ACL 2025},
+  year      = {2025},
+  note      = {arXiv:2502.18001}
+}"""
+
+
+def size_category(rows: int) -> str:
+    for limit, label in (
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+        (10_000_000, "1M<n<10M"),
+    ):
+        if rows < limit:
+            return label
+    return "10M<n<100M"
+
+
+def data_files(subset: str, splits: list[str]) -> list[dict[str, str]]:
+    return [{"split": split, "path": f"data/{subset}/{split}-*.parquet"} for split in splits]
+
+
+def metadata(
+    stats: list[SubsetStats],
+    pretty_name: str,
+    license_id: str,
+    other_configs: list[dict[str, Any]],
+    rejected_splits: list[str],
+) -> dict[str, Any]:
+    datasets = sorted({d for s in stats for d in s.datasets})
+    configs = [{"config_name": s.subset, "data_files": data_files(s.subset, list(s.splits))} for s in stats]
+    if rejected_splits:
+        configs.append({"config_name": REJECTED_SUBSET, "data_files": data_files(REJECTED_SUBSET, rejected_splits)})
+    configs += [c for c in other_configs if c.get("config_name") not in {x["config_name"] for x in configs}]
+    return {
+        "pretty_name": pretty_name,
+        "license": license_id,
+        "language": ["en"],
+        "task_categories": ["text-generation", "question-answering"],
+        "size_categories": [size_category(sum(s.rows for s in stats))],
+        "source_datasets": [BUILTIN_SOURCES[d].hub_id for d in datasets if d in BUILTIN_SOURCES] or ["original"],
+        "annotations_creators": ["machine-generated"],
+        "tags": ["synthetic", "chain-of-thought", "distillation", "reasoning", "cotforge"],
+        "configs": configs,
+    }
+
+
+def _stats_table(stats: list[SubsetStats]) -> str:
+    rows = [
+        "| subset | data sets | rows | accuracy vs gold | median words | median steps | tokens | cost |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in stats:
+        cost = "n/a" if s.cost_usd is None else f"${s.cost_usd:.2f}"
+        tokens = s.prompt_tokens + s.completion_tokens
+        rows.append(
+            f"| `{s.subset}` | {', '.join(s.datasets)} | {s.rows:,} | {s.accuracy:.1%} | "
+            f"{s.median_words:g} | {s.median_steps:g} | {tokens:,} | {cost} |"
+        )
+    return "\n".join(rows)
+
+
+def _samples(stats: list[SubsetStats]) -> str:
+    parts = []
+    for s in stats:
+        parts.append(
+            f"<details><summary><code>{s.subset}</code></summary>\n\n**Question:** {s.sample_question}\n\n"
+            f"```text\n{s.sample_rationale}\n```\n</details>"
+        )
+    return "\n\n".join(parts)
+
+
+def _recipe_summary(recipe: dict[str, Any] | None) -> str:
+    if not recipe:
+        return "No recipe was recorded with this corpus."
+    teachers = [t if isinstance(t, str) else t.get("model", "?") for t in recipe.get("teachers", [])]
+    sources = [
+        s if isinstance(s, str) else s.get("dataset") or s.get("hub_id") or s.get("path")
+        for s in recipe.get("sources", [])
+    ]
+    sampling = recipe.get("sampling", {})
+    lines = [
+        f"- recipe: `{recipe.get('name', 'cot-build')}` (full text in `recipe.yaml`)",
+        f"- sources: {', '.join(map(str, sources))}",
+        f"- teachers: {', '.join(map(str, teachers))}",
+        f"- granularity levels: {recipe.get('granularities', [5])}; formats: {recipe.get('formats', ['cot'])} "
+        f"({recipe.get('format_mode', 'direct')})",
+        f"- prompts: {recipe.get('prompt_mode', 'blind')}; answers kept: {recipe.get('keep', 'all')}",
+        f"- sampling: {', '.join(f'{k}={v}' for k, v in sampling.items()) or 'defaults'}",
+    ]
+    return "\n".join(lines)
+
+
+def render_card(
+    repo_id: str,
+    stats: list[SubsetStats],
+    *,
+    recipe: dict[str, Any] | None = None,
+    license_id: str = "other",
+    pretty_name: str | None = None,
+    has_plot: bool = False,
+    other_configs: list[dict[str, Any]] | None = None,
+    rejected_splits: list[str] | None = None,
+) -> str:
+    """README.md text; the same inputs always give the same text."""
+    stats = sorted(stats, key=lambda s: s.subset)
+    pretty_name = pretty_name or repo_id.rsplit("/", 1)[-1]
+    header = yaml.safe_dump(
+        metadata(stats, pretty_name, license_id, other_configs or [], rejected_splits or []),
+        sort_keys=False,
+        allow_unicode=True,
+    )
+    first = stats[0].subset if stats else "SUBSET"
+    citations = "\n".join(
+        f"- {BUILTIN_SOURCES[d].hub_id}: {BUILTIN_SOURCES[d].citation}"
+        for d in sorted({d for s in stats for d in s.datasets})
+        if d in BUILTIN_SOURCES
+    )
+    plot = f"\n![Mean rationale length by granularity level]({PLOT_PATH})\n" if has_plot else ""
+    rejected = (
+        f"\nAnswers that did not become records are in the `{REJECTED_SUBSET}` subset, each with its "
+        "reason (unparseable, truncated, refusal, wrong answer when filtering, API failure).\n"
+        if rejected_splits
+        else ""
+    )
+    return f"""---
+{header}---
+
+# {pretty_name}
+
+Chain-of-thought (CoT) rationales written by teacher models for distilling reasoning into small language models,
+built with cotforge following the data-centric study of
+[arXiv:2502.18001](https://arxiv.org/abs/2502.18001). Each subset is one teacher x granularity level x CoT format
+(`<teacher>-g<level>-<format>`): levels run from 1 (the bare operation) to 6 (every step explained and checked),
+0 is the answer alone; formats are `cot` (plain steps), `subquestions`, `rar` (rephrase and respond) and
+`symbolic`. Every rationale ends in `The answer is X`, checked against the source's gold answer (`correct`).
+{rejected}
+## Subsets
+
+{_stats_table(stats)}
+{plot}
+## Use
+
+```python
+from datasets import load_dataset
+
+ds = load_dataset("{repo_id}", "{first}", split="train")
+print(ds[0]["prompt"], ds[0]["completion"])      # or ds[0]["messages"] (chat format)
+```
+
+Train a small student with cotforge's SFT trainer:
+
+```bash
+cotforge train --dataset {repo_id} --subset {first} --model HuggingFaceTB/SmolLM2-135M-Instruct
+```
+
+Or with TRL, which reads the `messages` (or `prompt`/`completion`) columns as they are:
+
+```python
+from datasets import load_dataset
+from trl import SFTConfig, SFTTrainer
+
+train = load_dataset("{repo_id}", "{first}", split="train").select_columns(["messages"])
+SFTTrainer(model="HuggingFaceTB/SmolLM2-135M-Instruct", train_dataset=train,
+           args=SFTConfig(output_dir="student", assistant_only_loss=True)).train()
+```
+
+## Fields
+
+`question`, `choices`, `gold_answer`, `answer_type`, `rationale`, `steps`, `predicted_answer`, `correct`; the teacher
+(`teacher`, `teacher_model`), `granularity`, `format`, `prompt_mode` (blind or gold-hinted), `prompt_version` (hash of
+the prompt template), `messages_sent`, `sampling`, `finish_reason`, `usage`, `cost_usd`, `latency_s`; training views
+`messages`, `prompt`, `completion`.
+
+## Samples
+
+{_samples(stats)}
+
+## How it was made
+
+{_recipe_summary(recipe)}
+
+## Citation
+
+```bibtex
+{PAPER_BIBTEX}
+```
+
+Source data sets:
+{citations or "- user data"}
+"""

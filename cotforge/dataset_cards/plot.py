@@ -1,0 +1,38 @@
+"""The card's figure: mean rationale length by granularity level, one line per teacher and format."""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+
+from cotforge.dataset_cards.stats import SubsetStats
+
+
+def length_by_level_png(stats: list[SubsetStats]) -> bytes | None:
+    """A PNG, or None when no subset has a level (nothing to plot)."""
+    lines: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for s in stats:
+        if s.granularity is not None:
+            lines[f"{s.teacher} ({s.format})"].append((s.granularity, s.mean_words))
+    if not lines:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4), dpi=100)
+    for label, points in sorted(lines.items()):
+        points.sort()
+        axes.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
+    axes.set_xlabel("granularity level")
+    axes.set_ylabel("mean rationale length (words)")
+    axes.set_xticks(range(0, 7))
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    # No software/date metadata: the same statistics give the same bytes, so a re-push changes nothing.
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    plt.close(figure)
+    return buffer.getvalue()

@@ -1,0 +1,276 @@
+"""Publish a build directory to the Hugging Face Hub in one atomic commit, and pull published corpora back.
+
+Layout on the Hub: data/<subset>/<split>-NNNNN-of-NNNNN.parquet, README.md (the card), recipe.yaml,
+build_report.json, cotforge_stats.json (per-subset statistics, merged across pushes) and the card's plot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import yaml
+
+from cotforge.builders.builddir import (
+    RECIPE_FILE,
+    REPORT_FILE,
+    read_rejections,
+    read_subsets,
+    write_outputs,
+)
+from cotforge.dataset_cards import SubsetStats, render_card, subset_stats
+from cotforge.dataset_cards.card import PLOT_PATH, REJECTED_SUBSET
+from cotforge.dataset_cards.plot import length_by_level_png
+from cotforge.schemas.record import AnswerOrigin, CoTRecord, Rejection
+from cotforge.schemas.tables import to_frame
+
+STATS_FILE = "cotforge_stats.json"
+ROWS_PER_SHARD = 100_000
+ROW_GROUP_SIZE = 1_000  # small row groups keep the Hub's dataset viewer fast
+
+
+class HubError(RuntimeError):
+    """A push or pull that could not be done; the message says why and what state the Hub is in."""
+
+
+@dataclass
+class PushResult:
+    repo_id: str
+    commit: str | None
+    changed: bool
+    subsets: list[str]
+    files: list[str]
+
+
+def _parquet_bytes(rows: list[AnswerOrigin], model: type[AnswerOrigin]) -> bytes:
+    buffer = io.BytesIO()
+    to_frame(rows, model).write_parquet(buffer, row_group_size=ROW_GROUP_SIZE)
+    return buffer.getvalue()
+
+
+def _shards(subset: str, rows: list[AnswerOrigin], model: type[AnswerOrigin]) -> dict[str, bytes]:
+    """data/<subset>/<split>-NNNNN-of-NNNNN.parquet for each split the rows come from."""
+    by_split: dict[str, list[AnswerOrigin]] = defaultdict(list)
+    for row in rows:
+        by_split[getattr(row, "source_split", None) or "train"].append(row)
+    files = {}
+    for split, split_rows in sorted(by_split.items()):
+        count = max(1, -(-len(split_rows) // ROWS_PER_SHARD))
+        for index in range(count):
+            chunk = split_rows[index * ROWS_PER_SHARD : (index + 1) * ROWS_PER_SHARD]
+            files[f"data/{subset}/{split}-{index:05d}-of-{count:05d}.parquet"] = _parquet_bytes(chunk, model)
+    return files
+
+
+def _git_blob_sha(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def _api(token: str | None):
+    from huggingface_hub import HfApi
+
+    return HfApi(token=token)
+
+
+def _explain(error: Exception, repo_id: str, action: str) -> HubError:
+    """A readable error for the common failures; never includes a token."""
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if isinstance(error, RepositoryNotFoundError) or status == 404:
+        return HubError(f"{action} {repo_id}: no such dataset repo, or no access to it (HTTP 404)")
+    if status == 401:
+        return HubError(
+            f"{action} {repo_id}: not logged in or the token is invalid (HTTP 401); set HF_TOKEN or run `hf auth login`"
+        )
+    if status == 403:
+        return HubError(f"{action} {repo_id}: the token may not write to this repo (HTTP 403)")
+    if isinstance(error, HfHubHTTPError):
+        return HubError(f"{action} {repo_id}: the Hub answered HTTP {status}: {str(error).splitlines()[0]}")
+    return HubError(f"{action} {repo_id}: network failure ({type(error).__name__}: {error})")
+
+
+def _remote_state(api, repo_id: str) -> tuple[str | None, dict[str, Any]]:
+    """The head commit and {path: entry} of the dataset repo as it is now."""
+    info = api.dataset_info(repo_id)
+    entries = {}
+    for item in api.list_repo_tree(repo_id, repo_type="dataset", recursive=True, revision=info.sha):
+        if hasattr(item, "blob_id"):
+            entries[item.path] = item
+    return info.sha, entries
+
+
+def _remote_json(api, repo_id: str, path: str, revision: str | None) -> Any:
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        local = hf_hub_download(repo_id, path, repo_type="dataset", revision=revision, token=api.token)
+    except EntryNotFoundError:
+        return None
+    return json.loads(Path(local).read_text(encoding="utf-8"))
+
+
+def _remote_configs(api, repo_id: str, revision: str | None) -> list[dict[str, Any]]:
+    from huggingface_hub import DatasetCard, hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        local = hf_hub_download(repo_id, "README.md", repo_type="dataset", revision=revision, token=api.token)
+    except EntryNotFoundError:
+        return []
+    return list(DatasetCard.load(local).data.to_dict().get("configs") or [])
+
+
+def _unchanged(path: str, data: bytes, remote: dict[str, Any]) -> bool:
+    entry = remote.get(path)
+    if entry is None:
+        return False
+    if getattr(entry, "lfs", None) is not None:
+        return entry.lfs.sha256 == hashlib.sha256(data).hexdigest()
+    return entry.blob_id == _git_blob_sha(data)
+
+
+def push(
+    build_dir: Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    include_rejected: bool = False,
+    license_id: str = "other",
+    token: str | None = None,
+    message: str | None = None,
+) -> PushResult:
+    """Push every subset of a build directory; other subsets already on the Hub stay, and the card merges."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+    subsets = read_subsets(build_dir)
+    if not subsets:
+        raise HubError(f"{build_dir}: no subsets to push")
+    files: dict[str, bytes] = {}
+    stats = {name: subset_stats(name, records) for name, records in subsets.items()}
+    for name, records in subsets.items():
+        files.update(_shards(name, records, CoTRecord))
+    rejected_splits: list[str] = []
+    if include_rejected:
+        rejections = read_rejections(build_dir)
+        if rejections:
+            files.update(_shards(REJECTED_SUBSET, rejections, Rejection))
+            rejected_splits = ["train"]
+    recipe = None
+    for name in (RECIPE_FILE, REPORT_FILE):
+        path = build_dir / name
+        if path.exists():
+            files[name] = path.read_bytes()
+    if (build_dir / RECIPE_FILE).exists():
+        recipe = yaml.safe_load((build_dir / RECIPE_FILE).read_text(encoding="utf-8"))
+
+    api = _api(token)
+    try:
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        head, remote = _remote_state(api, repo_id)
+        earlier = _remote_json(api, repo_id, STATS_FILE, head) or {}
+        other_configs = [c for c in _remote_configs(api, repo_id, head) if c.get("config_name") not in earlier]
+    except Exception as error:
+        raise _explain(error, repo_id, "push to") from None
+    merged = {name: SubsetStats.model_validate(value) for name, value in earlier.items()}
+    merged.update(stats)
+    if REJECTED_SUBSET not in files and any(p.startswith(f"data/{REJECTED_SUBSET}/") for p in remote):
+        rejected_splits = ["train"]  # an earlier push's rejected subset stays listed
+    ordered = [merged[name] for name in sorted(merged)]
+    plot = length_by_level_png(ordered)
+    if plot is not None:
+        files[PLOT_PATH] = plot
+    files[STATS_FILE] = (json.dumps({s.subset: s.model_dump() for s in ordered}, indent=1) + "\n").encode()
+    files["README.md"] = render_card(
+        repo_id,
+        ordered,
+        recipe=recipe,
+        license_id=license_id,
+        has_plot=plot is not None,
+        other_configs=other_configs,
+        rejected_splits=rejected_splits,
+    ).encode()
+
+    pushed_dirs = {f"data/{name}/" for name in subsets}
+    if any(p.startswith(f"data/{REJECTED_SUBSET}/") for p in files):
+        pushed_dirs.add(f"data/{REJECTED_SUBSET}/")
+    stale = [p for p in remote if any(p.startswith(d) for d in pushed_dirs) and p not in files]
+    changed_files = [p for p, data in files.items() if not _unchanged(p, data, remote)]
+    if not changed_files and not stale:
+        return PushResult(repo_id, head, False, sorted(subsets), [])
+    operations = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=files[p]) for p in changed_files]
+    operations += [CommitOperationDelete(path_in_repo=p) for p in stale]
+    try:
+        info = api.create_commit(
+            repo_id,
+            operations,
+            commit_message=message or f"cotforge: {', '.join(sorted(subsets))}",
+            repo_type="dataset",
+            parent_commit=head,  # refuse to overwrite a commit made since we looked
+        )
+    except Exception as error:
+        raise _explain(error, repo_id, "push to (nothing was committed)") from None
+    return PushResult(repo_id, info.oid, info.oid != head, sorted(subsets), sorted(changed_files + stale))
+
+
+# ---- pull ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PulledSubset:
+    name: str
+    records: list[CoTRecord | Rejection] = field(default_factory=list)
+    invalid: list[tuple[int, str]] = field(default_factory=list)  # (row index, why it is not a valid record)
+
+    def to_polars(self) -> pl.DataFrame:
+        model = Rejection if self.name == REJECTED_SUBSET else CoTRecord
+        return to_frame(self.records, model)
+
+
+def subset_names(repo_id: str, revision: str | None = None) -> list[str]:
+    import datasets
+
+    try:
+        return list(datasets.get_dataset_config_names(repo_id, revision=revision))
+    except Exception as error:
+        raise _explain(error, repo_id, "read") from None
+
+
+def pull(
+    repo_id: str, subset: str | None = None, *, split: str = "train", revision: str | None = None
+) -> dict[str, PulledSubset]:
+    """Records of one subset (or all) through `datasets`, each validated; rows that fail are listed, not dropped."""
+    import datasets
+    from pydantic import ValidationError
+
+    names = [subset] if subset else [n for n in subset_names(repo_id, revision) if n != REJECTED_SUBSET]
+    pulled = {}
+    for name in names:
+        try:
+            rows = datasets.load_dataset(repo_id, name, split=split, revision=revision)
+        except Exception as error:
+            raise _explain(error, repo_id, f"load subset {name} of") from None
+        model = Rejection if name == REJECTED_SUBSET else CoTRecord
+        result = PulledSubset(name)
+        for index, row in enumerate(rows):
+            try:
+                result.records.append(model.model_validate(row))
+            except ValidationError as error:
+                fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:3])
+                result.invalid.append((index, fields))
+        pulled[name] = result
+    return pulled
+
+
+def save_pulled(pulled: dict[str, PulledSubset], out_dir: Path) -> dict[str, int]:
+    """Write pulled subsets as a build directory (what `cotforge train` and `cotforge export` read)."""
+    records = [r for p in pulled.values() for r in p.records if isinstance(r, CoTRecord)]
+    rejections = [r for p in pulled.values() for r in p.records if isinstance(r, Rejection)]
+    return write_outputs(out_dir, records, rejections)

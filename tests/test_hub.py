@@ -1,0 +1,212 @@
+"""Publish and pull through the real huggingface_hub and datasets clients, against a local Hub on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cotforge.builders.builddir import read_subsets
+from cotforge.interop import import_paper
+
+from .conftest import FIXTURES, scripted_recipe, write_problems
+from .hub_server import LocalHub
+from .test_build import build
+
+TOKEN = "hf_cotforge_test_token_0123456789"
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def hub():
+    server = LocalHub(token=TOKEN, forbidden_token="hf_read_only_token").start()
+    yield server
+    server.stop()
+
+
+def hub_env(hub: LocalHub, tmp_path: Path, token: str = TOKEN) -> dict[str, str]:
+    """The clients read these at import, so every Hub call runs in a fresh process with an empty cache."""
+    return {
+        **os.environ,
+        "HF_ENDPOINT": hub.url,
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_TOKEN": token,
+        "HF_HOME": str(tmp_path / f"hf-home-{len(list(tmp_path.glob('hf-home-*')))}"),
+        "HF_UPDATE_DOWNLOAD_COUNTS": "0",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+    }
+
+
+# No datasets-server lookups (parquet export) from the tests: nothing leaves the machine.
+OFFLINE = "import datasets; datasets.config.USE_PARQUET_EXPORT = False\n"
+
+
+def cotforge(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    code = OFFLINE + "import sys; from cotforge.cli import main; sys.argv = ['cotforge', *sys.argv[1:]]; main()"
+    return subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def python(env: dict[str, str], code: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", OFFLINE + code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture
+def small_build(tmp_path: Path, scripted) -> Path:
+    problems = write_problems(tmp_path / "p.jsonl", [f"q{i} answer=5" for i in range(5)] + ["bad fault=length"])
+    build(scripted_recipe(problems, scripted.url, granularities=[1, 4]), tmp_path / "build")
+    return tmp_path / "build"
+
+
+def test_round_trip_push_then_load_dataset_in_a_fresh_process(tmp_path: Path, hub, small_build: Path) -> None:
+    result = cotforge(hub_env(hub, tmp_path), "push", str(small_build), "me/cot", "--rejected")
+    assert result.returncode == 0, result.stderr
+    local = {name: [json.loads(r.model_dump_json()) for r in rows] for name, rows in read_subsets(small_build).items()}
+    assert set(local) == {"scripted-g1-cot", "scripted-g4-cot"}
+    for name, expected in local.items():
+        loaded = python(
+            hub_env(hub, tmp_path),
+            f"""
+import json
+from datasets import load_dataset
+from cotforge.schemas import CoTRecord
+rows = load_dataset("me/cot", "{name}", split="train")
+print(json.dumps([json.loads(CoTRecord.model_validate(row).model_dump_json()) for row in rows]))
+""",
+        )
+        assert json.loads(loaded.strip().splitlines()[-1]) == expected
+    rejected = python(
+        hub_env(hub, tmp_path),
+        "from datasets import load_dataset\nprint(load_dataset('me/cot', 'rejected', split='train')[0]['reason'])",
+    )
+    assert rejected.strip().splitlines()[-1] == "truncated"
+
+
+def test_card_metadata_points_at_committed_files(tmp_path: Path, hub, small_build: Path) -> None:
+    assert cotforge(hub_env(hub, tmp_path), "push", str(small_build), "me/cot").returncode == 0
+    files = hub.files("me/cot")
+    card_path = tmp_path / "README.md"
+    card_path.write_bytes(files["README.md"])
+    from huggingface_hub import DatasetCard
+
+    card = DatasetCard.load(card_path)
+    data = card.data.to_dict()
+    assert data["annotations_creators"] == ["machine-generated"]
+    assert {"synthetic", "chain-of-thought"} <= set(data["tags"])
+    assert data["size_categories"] == ["n<1K"] and data["license"] == "other"
+    for config in data["configs"]:
+        for entry in config["data_files"]:
+            prefix = entry["path"].removesuffix("*.parquet")
+            assert any(path.startswith(prefix) for path in files), entry
+    assert "assets/length_by_level.png" in files and files["assets/length_by_level.png"][:4] == b"\x89PNG"
+    assert "assets/length_by_level.png" in card.text and 'load_dataset("me/cot"' in card.text
+    assert "cotforge train" in card.text and "SFTTrainer" in card.text and "2502.18001" in card.text
+    assert yaml.safe_load(files["recipe.yaml"])["granularities"] == [1, 4]
+    assert json.loads(files["build_report.json"])["accepted"] == 11  # the fault hits the first of its two prompts
+    assert TOKEN.encode() not in b"".join(files.values())
+
+
+def test_repush_makes_no_commit(tmp_path: Path, hub, small_build: Path) -> None:
+    assert cotforge(hub_env(hub, tmp_path), "push", str(small_build), "me/cot").returncode == 0
+    head = hub.head("me/cot")
+    again = cotforge(hub_env(hub, tmp_path), "push", str(small_build), "me/cot")
+    assert again.returncode == 0 and "no new commit" in again.stdout
+    assert hub.head("me/cot") == head
+    assert not [r for r in hub.requests if r[0] == "POST" and "/commit/" in r[1]][1:], "one commit in all"
+
+
+def test_failed_commit_leaves_the_remote_unchanged(tmp_path: Path, hub, small_build: Path) -> None:
+    assert cotforge(hub_env(hub, tmp_path), "push", str(small_build), "me/cot").returncode == 0
+    head, before = hub.head("me/cot"), hub.files("me/cot")
+    more = import_paper(FIXTURES / "eit-nlp-svamp", tmp_path / "paper")
+    assert more.report.accepted > 0
+    hub.fail_next_commit = True
+    result = cotforge(hub_env(hub, tmp_path), "push", str(tmp_path / "paper"), "me/cot")
+    assert result.returncode == 1
+    assert "nothing was committed" in result.stderr and "HTTP 500" in result.stderr
+    assert hub.head("me/cot") == head and hub.files("me/cot") == before
+
+
+def test_adding_a_subset_keeps_the_others_and_merges_configs(tmp_path: Path, hub, scripted) -> None:
+    problems = write_problems(tmp_path / "p.jsonl", ["a answer=5", "b answer=5"])
+    build(scripted_recipe(problems, scripted.url, granularities=[2]), tmp_path / "one")
+    build(scripted_recipe(problems, scripted.url, granularities=[6]), tmp_path / "two")
+    env = hub_env(hub, tmp_path)
+    assert cotforge(env, "push", str(tmp_path / "one"), "me/grid").returncode == 0
+    assert cotforge(env, "push", str(tmp_path / "two"), "me/grid").returncode == 0
+    files = hub.files("me/grid")
+    assert any(p.startswith("data/scripted-g2-cot/") for p in files)
+    assert any(p.startswith("data/scripted-g6-cot/") for p in files)
+    front = files["README.md"].decode().split("---")[1]
+    assert [c["config_name"] for c in yaml.safe_load(front)["configs"]] == ["scripted-g2-cot", "scripted-g6-cot"]
+    stats = json.loads(files["cotforge_stats.json"])
+    assert set(stats) == {"scripted-g2-cot", "scripted-g6-cot"}
+
+
+def test_auth_and_missing_repo_errors(tmp_path: Path, hub, small_build: Path) -> None:
+    bad = cotforge(hub_env(hub, tmp_path, token="hf_wrong"), "push", str(small_build), "me/cot")
+    assert bad.returncode == 1 and "HTTP 401" in bad.stderr and "hf_wrong" not in bad.stderr
+    read_only = cotforge(hub_env(hub, tmp_path, token="hf_read_only_token"), "push", str(small_build), "me/cot")
+    assert read_only.returncode == 1 and "HTTP 403" in read_only.stderr
+    missing = cotforge(hub_env(hub, tmp_path), "pull", "me/nothing-here", "--out", str(tmp_path / "o"))
+    assert missing.returncode == 1 and "me/nothing-here" in missing.stderr
+    assert "Traceback" not in bad.stderr + read_only.stderr + missing.stderr
+
+
+def test_pull_validates_rows_and_writes_a_build_dir(tmp_path: Path, hub, small_build: Path) -> None:
+    env = hub_env(hub, tmp_path)
+    assert cotforge(env, "push", str(small_build), "me/cot").returncode == 0
+    # Corrupt one row on the Hub: a granularity outside 0..6.
+    import polars as pl
+
+    path = next(p for p in hub.files("me/cot") if p.startswith("data/scripted-g1-cot/"))
+    frame = pl.read_parquet(hub.files("me/cot")[path])
+    bad = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(9).otherwise(pl.col("granularity")).cast(pl.Int8).alias("granularity")
+    )
+    (tmp_path / "bad.parquet").write_bytes(b"")
+    bad.write_parquet(tmp_path / "bad.parquet")
+    python(
+        env,
+        f"""
+from huggingface_hub import HfApi, CommitOperationAdd
+HfApi().create_commit("me/cot", [CommitOperationAdd("{path}", "{tmp_path / "bad.parquet"}")],
+                      commit_message="corrupt", repo_type="dataset")
+""",
+    )
+    result = cotforge(env, "pull", "me/cot", "--subset", "scripted-g1-cot", "--out", str(tmp_path / "pulled"))
+    assert result.returncode == 0, result.stderr
+    assert "4 records" in result.stdout and "1 rows not valid" in result.stdout and "granularity" in result.stdout
+    assert [len(v) for v in read_subsets(tmp_path / "pulled").values()] == [4]
+    revision = cotforge(
+        env,
+        "pull",
+        "me/cot",
+        "--revision",
+        hub.repos[("dataset", "me/cot")].commits[-2][0],
+        "--out",
+        str(tmp_path / "before"),
+    )
+    assert revision.returncode == 0 and "scripted-g1-cot: 5 records" in revision.stdout
+
+
+def test_pull_python_api_gives_typed_records_and_polars(tmp_path: Path, hub, small_build: Path) -> None:
+    env = hub_env(hub, tmp_path)
+    assert cotforge(env, "push", str(small_build), "me/cot").returncode == 0
+    out = python(
+        env,
+        """
+from cotforge.hub import pull
+got = pull("me/cot")
+print(sorted(got), type(got["scripted-g4-cot"].records[0]).__name__, got["scripted-g4-cot"].to_polars().height)
+""",
+    )
+    assert out.strip().splitlines()[-1] == "['scripted-g1-cot', 'scripted-g4-cot'] CoTRecord 6"  # 5 + the retried fault
