@@ -203,7 +203,7 @@ class LocalHub(BackgroundServer):
         found = self._writable(request)
         if isinstance(found, web.Response):
             return found
-        repo_id, repo = found
+        _, repo = found
         body = await request.json()
         files = [
             {
