@@ -275,6 +275,112 @@ def import_paper_command(
         out.print(f"skipped {name}: {why}", highlight=False)
 
 
+@app.command("train")
+def train_command(
+    dataset: Annotated[str, typer.Option(help="Build directory, Parquet file or Hub dataset id")],
+    model: Annotated[str, typer.Option(help="Student: Hub id or local folder")],
+    subset: Annotated[str | None, typer.Option(help="Subset (e.g. gpt-4o-g5-cot); default: all")] = None,
+    output_dir: Annotated[str, typer.Option("--out", "-o", help="Where the student is saved")] = "student",
+    preset: Annotated[str | None, typer.Option(help="'paper': the settings of arXiv 2502.18001")] = None,
+    gguf_file: Annotated[str | None, typer.Option(help="Load the student from this GGUF file in --model")] = None,
+    template: Annotated[str | None, typer.Option(help="auto, chat, plain, alpaca, gemma, llama3")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Tokens per example; longer ones are cut and counted")] = None,
+    epochs: Annotated[float | None, typer.Option()] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after N optimizer steps")] = None,
+    learning_rate: Annotated[float | None, typer.Option("--lr")] = None,
+    micro_batch_size: Annotated[int | None, typer.Option()] = None,
+    global_batch_size: Annotated[int | None, typer.Option()] = None,
+    batching: Annotated[str | None, typer.Option(help="packed, grouped or plain")] = None,
+    gradient_checkpointing: Annotated[bool, typer.Option()] = False,
+    compile_model: Annotated[bool, typer.Option("--compile")] = False,
+    save_every: Annotated[int | None, typer.Option(help="Checkpoint every N steps")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint in --out")] = False,
+    seed: Annotated[int | None, typer.Option()] = None,
+    push_to_hub: Annotated[str | None, typer.Option(help="Push the student to this model repo")] = None,
+) -> None:
+    """Fine-tune a student on a CoT corpus (loss on completions only); under torchrun it runs DDP."""
+    from pydantic import ValidationError
+
+    from cotforge.train import PRESETS, TrainConfig
+    from cotforge.train.loop import train
+
+    if preset is not None and preset not in PRESETS:
+        raise fail(f"unknown preset {preset!r}; choose {', '.join(PRESETS)}")
+    flags = {
+        "template": template,
+        "max_length": max_length,
+        "epochs": epochs,
+        "max_steps": max_steps,
+        "learning_rate": learning_rate,
+        "micro_batch_size": micro_batch_size,
+        "global_batch_size": global_batch_size,
+        "batching": batching,
+        "save_every": save_every,
+        "seed": seed,
+        "push_to_hub": push_to_hub,
+        "gguf_file": gguf_file,
+    }
+    settings = {**(PRESETS[preset] if preset else {}), **{k: v for k, v in flags.items() if v is not None}}
+    try:
+        config = TrainConfig(
+            model=model,
+            dataset=dataset,
+            subset=subset,
+            output_dir=output_dir,
+            resume=resume,
+            gradient_checkpointing=gradient_checkpointing,
+            compile=compile_model,
+            **settings,
+        )
+    except ValidationError as error:
+        from cotforge.recipes.loader import format_validation_error
+
+        raise fail(format_validation_error(error, "train options")) from None
+    report = train(config, log=lambda line: err.print(line, highlight=False))
+    out.print(
+        f"trained {report.steps} steps in {report.wall_time_s:.1f} s; final loss {report.history[-1].loss:.4f};"
+        f" saved to {output_dir}",
+        highlight=False,
+    )
+
+
+@app.command("eval")
+def eval_command(
+    model: Annotated[str, typer.Option(help="Student folder (or Hub id)")],
+    dataset: Annotated[list[str], typer.Option(help="Built-in data set: svamp, gsm8k, ...; repeatable")],
+    split: Annotated[str, typer.Option()] = "test",
+    sample: Annotated[bool, typer.Option("--sample", help="The built-in sample rows: offline")] = False,
+    limit: Annotated[int | None, typer.Option(help="First N problems of each data set")] = None,
+    max_new_tokens: Annotated[int, typer.Option()] = 256,
+    batch_size: Annotated[int, typer.Option()] = 16,
+    gguf_file: Annotated[str | None, typer.Option()] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Predictions and report go here")] = None,
+) -> None:
+    """Accuracy of a student: greedy generation, then the builders' answer parser and verifier."""
+    from cotforge.train.evaluate import evaluate
+
+    try:
+        report = evaluate(
+            model,
+            dataset,
+            split=split,
+            sample=sample,
+            limit=limit,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            gguf_file=gguf_file,
+            out_dir=out_dir,
+        )
+    except SourceError as error:
+        raise fail(str(error)) from None
+    for name, accuracy in report.accuracy.items():
+        out.print(f"{name}: accuracy {accuracy:.1%}", highlight=False)
+    out.print(
+        f"{report.correct}/{report.total} correct, {report.parsed} with a final answer, {report.wall_time_s:.1f} s",
+        highlight=False,
+    )
+
+
 def build_cot_main() -> None:
     """Entry point of `build-cot`."""
     typer.run(build)

@@ -1,0 +1,117 @@
+"""Batches with little padding: length-grouped padded batches, or several examples packed per row.
+
+A packed row keeps attention within each example: position ids restart at every example and the attention mask
+is block-diagonal (a 4D boolean mask for SDPA and eager attention; with flash-attention the restarting position
+ids alone mark the boundaries). The loss is then the same as unpacked training, up to numerics.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+
+from cotforge.train.data import IGNORE, Example
+
+
+@dataclass
+class Batch:
+    input_ids: torch.Tensor  # [B, T]
+    labels: torch.Tensor  # [B, T]
+    position_ids: torch.Tensor  # [B, T]
+    attention_mask: torch.Tensor | None  # [B, T] padding mask, [B, 1, T, T] block mask, or None (flash, packed)
+    tokens: int  # real (non-padding) tokens
+    completion_tokens: int  # tokens the loss is on
+
+    @property
+    def padding(self) -> int:
+        return self.input_ids.numel() - self.tokens
+
+    def to(self, device: torch.device) -> Batch:
+        mask = self.attention_mask.to(device) if self.attention_mask is not None else None
+        return Batch(
+            self.input_ids.to(device),
+            self.labels.to(device),
+            self.position_ids.to(device),
+            mask,
+            self.tokens,
+            self.completion_tokens,
+        )
+
+
+def length_grouped(lengths: list[int], batch_size: int, seed: int) -> list[list[int]]:
+    """Batches of similar lengths in a shuffled order: sort within windows of 64 batches, then shuffle batches."""
+    rng = random.Random(seed)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    window = batch_size * 64
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window], key=lambda i: lengths[i], reverse=True)
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def pack(lengths: list[int], max_length: int, seed: int) -> list[list[int]]:
+    """Rows of examples adding up to at most max_length: first-fit by decreasing length within shuffled windows."""
+    rng = random.Random(seed)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    rows: list[list[int]] = []
+    window = 2048
+    for start in range(0, len(order), window):
+        open_rows: list[tuple[int, list[int]]] = []  # (free space, members)
+        for index in sorted(order[start : start + window], key=lambda i: lengths[i], reverse=True):
+            for slot, (free, members) in enumerate(open_rows):
+                if lengths[index] <= free:
+                    members.append(index)
+                    open_rows[slot] = (free - lengths[index], members)
+                    break
+            else:
+                open_rows.append((max_length - lengths[index], [index]))
+        rows += [members for _, members in open_rows]
+    rng.shuffle(rows)
+    return rows
+
+
+def collate_padded(examples: list[Example], pad_id: int) -> Batch:
+    width = max(len(e.input_ids) for e in examples)
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for row, example in enumerate(examples):
+        n = len(example.input_ids)
+        ids[row, :n] = torch.tensor(example.input_ids)
+        labels[row, :n] = torch.tensor(example.labels)
+        mask[row, :n] = 1
+    positions = torch.arange(width).expand(len(examples), width).contiguous()
+    return Batch(ids, labels, positions, mask, int(mask.sum()), int((labels != IGNORE).sum()))
+
+
+def collate_packed(rows: list[list[Example]], pad_id: int, flash: bool = False) -> Batch:
+    width = max(sum(len(e.input_ids) for e in row) for row in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    positions = torch.zeros((len(rows), width), dtype=torch.long)
+    segments = torch.full((len(rows), width), -1, dtype=torch.long)  # which example each token belongs to
+    for r, row in enumerate(rows):
+        at = 0
+        for s, example in enumerate(row):
+            n = len(example.input_ids)
+            ids[r, at : at + n] = torch.tensor(example.input_ids)
+            labels[r, at : at + n] = torch.tensor(example.labels)
+            positions[r, at : at + n] = torch.arange(n)
+            segments[r, at : at + n] = s
+            at += n
+    tokens = int((segments >= 0).sum())
+    if flash:
+        mask = None
+    else:
+        causal = torch.tril(torch.ones(width, width, dtype=torch.bool))
+        same = (segments[:, :, None] == segments[:, None, :]) & (segments[:, :, None] >= 0)
+        # Padding rows attend to themselves only, so no softmax row is empty.
+        mask = (same & causal) | torch.eye(width, dtype=torch.bool)
+        mask = mask[:, None]
+    return Batch(ids, labels, positions, mask, tokens, int((labels != IGNORE).sum()))

@@ -1,0 +1,48 @@
+"""Training settings, with the paper's LLaMA-Factory settings as a named preset."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# arXiv 2502.18001 trained every student full-parameter with LLaMA-Factory using these (PAPER-NOTES.md §4).
+PAPER_PRESET = {
+    "learning_rate": 5e-5,
+    "epochs": 3,
+    "warmup_ratio": 0.0,
+    "global_batch_size": 64,
+    "max_length": 4096,
+    "seed": 100,
+    "max_grad_norm": 1.0,
+}
+PRESETS = {"paper": PAPER_PRESET}
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="Hub id or local folder of the student")
+    gguf_file: str | None = Field(default=None, description="Load the student from this GGUF file in `model`")
+    dataset: str = Field(description="Build directory, Parquet file, or Hub dataset id")
+    subset: str | None = None
+    split: str = "train"
+    output_dir: str = "student"
+    template: str = Field(default="auto", description="auto, chat, plain, alpaca, gemma or llama3")
+    max_length: int = Field(default=1024, gt=8)
+    epochs: float = Field(default=1.0, gt=0)
+    max_steps: int | None = Field(default=None, gt=0, description="Stop after this many optimizer steps")
+    learning_rate: float = Field(default=5e-5, gt=0)
+    warmup_ratio: float = Field(default=0.03, ge=0, lt=1)
+    weight_decay: float = Field(default=0.0, ge=0)
+    micro_batch_size: int = Field(default=8, gt=0, description="Rows per forward pass (per process)")
+    global_batch_size: int = Field(default=64, gt=0, description="Rows per optimizer step, all processes")
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    seed: int = 42
+    batching: Literal["packed", "grouped", "plain"] = "packed"
+    gradient_checkpointing: bool = False
+    compile: bool = False
+    save_every: int | None = Field(default=None, gt=0, description="Checkpoint every N optimizer steps")
+    resume: bool = False
+    log_every: int = Field(default=1, gt=0)
+    push_to_hub: str | None = Field(default=None, description="Also push the model to this Hub repo")

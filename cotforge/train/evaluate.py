@@ -1,0 +1,148 @@
+"""Evaluate a student: batched greedy generation, then the builders' own answer parser and verifier."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cotforge.builders.parse import extract_answer
+from cotforge.builders.verify import answers_match
+from cotforge.recipes.sources import load_problems
+from cotforge.schemas.problem import Problem
+from cotforge.schemas.recipe import SourceSpec
+from cotforge.train.data import prompt_ids, resolve_template
+
+
+@dataclass
+class EvalReport:
+    model: str
+    accuracy: dict[str, float]  # per data set
+    total: int
+    correct: int
+    parsed: int  # generations with a final answer
+    wall_time_s: float
+
+
+def _generate_transformers(
+    model_dir: str,
+    tokenizer: Any,
+    prompts: list[list[int]],
+    max_new_tokens: int,
+    batch_size: int,
+    gguf_file: str | None,
+) -> list[str]:
+    from transformers import AutoModelForCausalLM
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    extra = {"gguf_file": gguf_file} if gguf_file else {}
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, **extra).to(device).eval()
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    outputs: list[str] = [""] * len(prompts)
+    # Longest first, so each batch holds prompts of similar length and little left padding.
+    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        width = max(len(prompts[i]) for i in chunk)
+        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for row, i in enumerate(chunk):  # left padding: every prompt ends where generation starts
+            ids[row, width - len(prompts[i]) :] = torch.tensor(prompts[i])
+            mask[row, width - len(prompts[i]) :] = 1
+        with torch.no_grad():
+            generated = model.generate(
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
+                do_sample=False,
+                max_new_tokens=max_new_tokens,
+                pad_token_id=pad,
+                use_cache=True,
+            )
+        for row, i in enumerate(chunk):
+            outputs[i] = tokenizer.decode(generated[row, width:], skip_special_tokens=True)
+    return outputs
+
+
+def _generate_vllm(model_dir: str, prompts: list[list[int]], max_new_tokens: int) -> list[str]:
+    from vllm import LLM, SamplingParams
+
+    llm = LLM(model=model_dir)
+    params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
+    results = llm.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
+    return [r.outputs[0].text for r in results]
+
+
+def evaluate(
+    model_dir: str,
+    datasets: list[str],
+    *,
+    split: str = "test",
+    sample: bool = False,
+    limit: int | None = None,
+    template: str = "auto",
+    max_new_tokens: int = 256,
+    batch_size: int = 16,
+    gguf_file: str | None = None,
+    out_dir: Path | None = None,
+    use_vllm: bool | None = None,
+) -> EvalReport:
+    from transformers import AutoTokenizer
+
+    started = time.monotonic()
+    extra = {"gguf_file": gguf_file} if gguf_file else {}
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, **extra)
+    report_path = Path(model_dir) / "train_report.json"
+    if template == "auto" and report_path.exists():  # evaluate with the template the student was trained on
+        template = json.loads(report_path.read_text())["template"]
+    template = resolve_template(tokenizer, template)
+    problems: list[Problem] = []
+    for name in datasets:
+        problems += load_problems(SourceSpec(dataset=name, split=split), sample=sample, limit=limit).problems
+    prompts = [prompt_ids(tokenizer, template, p.student_prompt()) for p in problems]
+    if use_vllm is None:
+        import importlib.util
+
+        use_vllm = torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None and not gguf_file
+    if use_vllm:
+        texts = _generate_vllm(model_dir, prompts, max_new_tokens)
+    else:
+        texts = _generate_transformers(model_dir, tokenizer, prompts, max_new_tokens, batch_size, gguf_file)
+    rows = []
+    by_dataset: dict[str, list[bool]] = {}
+    for problem, text in zip(problems, texts, strict=True):
+        parsed = extract_answer(text, problem.answer_type, problem.choices)
+        correct = parsed is not None and answers_match(parsed.answer, problem.answer, problem.answer_type)
+        by_dataset.setdefault(problem.dataset, []).append(correct)
+        rows.append(
+            {
+                "problem_id": problem.id,
+                "dataset": problem.dataset,
+                "question": problem.question,
+                "gold_answer": problem.answer,
+                "generation": text,
+                "predicted_answer": parsed.answer if parsed else None,
+                "correct": correct,
+            }
+        )
+    if out_dir is not None:
+        import polars as pl
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        pl.DataFrame(rows).write_parquet(out_dir / "predictions.parquet")
+    correct = sum(r["correct"] for r in rows)
+    report = EvalReport(
+        model_dir,
+        {d: sum(v) / len(v) for d, v in by_dataset.items()},
+        len(rows),
+        correct,
+        sum(r["predicted_answer"] is not None for r in rows),
+        time.monotonic() - started,
+    )
+    if out_dir is not None:
+        (out_dir / "eval_report.json").write_text(json.dumps(vars(report), indent=1) + "\n", encoding="utf-8")
+    return report

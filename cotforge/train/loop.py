@@ -1,0 +1,334 @@
+"""The training loop: AdamW, cosine schedule, accumulation, clipping, bf16 and DDP, checkpoints and resume.
+
+Small enough to read in one sitting. Launch under `torchrun --nproc-per-node N` for DDP (gloo on CPU, nccl on
+GPU). The loss is the mean over completion tokens of the whole optimizer step (all micro-batches, all ranks),
+computed only at completion positions, so no logits are made for prompt or padding tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from cotforge.train.batching import Batch, collate_packed, collate_padded, length_grouped, pack
+from cotforge.train.config import TrainConfig
+from cotforge.train.data import IGNORE, TokenizedSet, load_pairs, resolve_template, tokenize
+
+CHECKPOINTS = "checkpoints"
+
+
+@dataclass
+class StepLog:
+    step: int
+    loss: float
+    learning_rate: float
+    tokens_per_s: float
+    completion_tokens_per_s: float
+    padding_ratio: float
+
+
+@dataclass
+class TrainReport:
+    steps: int
+    examples: int
+    truncation: dict[str, int]
+    history: list[StepLog] = field(default_factory=list)
+    wall_time_s: float = 0.0
+    tokens: int = 0
+    completion_tokens: int = 0
+    padding_tokens: int = 0
+    peak_memory_mb: float | None = None
+
+
+def load_student(config: TrainConfig, device: torch.device) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    extra = {"gguf_file": config.gguf_file} if config.gguf_file else {}
+    tokenizer = AutoTokenizer.from_pretrained(config.model, **extra)
+    dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    attention = "sdpa"
+    if device.type == "cuda":
+        try:
+            import flash_attn  # noqa: F401
+
+            attention = "flash_attention_2"
+        except ImportError:
+            pass
+    # Weights stay fp32 on the CPU and under autocast on CUDA (bf16 compute, fp32 master weights).
+    model = AutoModelForCausalLM.from_pretrained(
+        config.model, dtype=torch.float32, attn_implementation=attention, **extra
+    )
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.to(device), tokenizer, dtype
+
+
+class CompletionLoss(torch.nn.Module):
+    """Sum of next-token cross-entropy over completion tokens; logits only where the loss is taken.
+
+    A module of its own so that DDP (and torch.compile) wrap exactly the computation that runs."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        labels: torch.Tensor,
+        position_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        hidden = self.model.base_model(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
+        ).last_hidden_state
+        targets = labels[:, 1:]
+        chosen = targets != IGNORE
+        logits = self.model.get_output_embeddings()(hidden[:, :-1][chosen])
+        return F.cross_entropy(logits.float(), targets[chosen], reduction="sum")
+
+
+def loss_sum(loss: torch.nn.Module, batch: Batch) -> torch.Tensor:
+    return loss(batch.input_ids, batch.labels, batch.position_ids, batch.attention_mask)
+
+
+def make_batches(data: TokenizedSet, config: TrainConfig, pad_id: int, epoch: int, flash: bool) -> list[Batch]:
+    lengths = [len(e.input_ids) for e in data.examples]
+    seed = config.seed * 1000 + epoch
+    if config.batching == "packed":
+        rows = pack(lengths, config.max_length, seed)
+        groups = [rows[i : i + config.micro_batch_size] for i in range(0, len(rows), config.micro_batch_size)]
+        return [collate_packed([[data.examples[j] for j in row] for row in group], pad_id, flash) for group in groups]
+    if config.batching == "grouped":
+        order = length_grouped(lengths, config.micro_batch_size, seed)
+    else:
+        indices = list(range(len(lengths)))
+        random.Random(seed).shuffle(indices)
+        order = [indices[i : i + config.micro_batch_size] for i in range(0, len(indices), config.micro_batch_size)]
+    return [collate_padded([data.examples[j] for j in batch], pad_id) for batch in order]
+
+
+def cosine_schedule(step: int, total: int, warmup: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _checkpoint_dirs(output: Path) -> list[Path]:
+    folder = output / CHECKPOINTS
+    return sorted(folder.glob("step-*"), key=lambda p: int(p.name.split("-")[1])) if folder.exists() else []
+
+
+def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainReport:
+    """Fine-tune `config.model` on the completions of `config.dataset`; returns what happened, step by step."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+    output = Path(config.output_dir)
+
+    model, tokenizer, compute_dtype = load_student(config, device)
+    template = resolve_template(tokenizer, config.template)
+    pairs = load_pairs(config.dataset, config.subset, config.split)
+    data = tokenize(pairs, tokenizer, template, config.max_length, output / "tokenized")
+    if not data.examples:
+        raise ValueError(f"{config.dataset}: no training examples left after tokenization ({data.summary()})")
+    if rank == 0:
+        log(f"data: {data.summary()} (template {template}, max_length {config.max_length})")
+    flash = getattr(model.config, "_attn_implementation", "") == "flash_attention_2"
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    loss_module: torch.nn.Module = CompletionLoss(model)
+    if config.compile:
+        loss_module = torch.compile(loss_module)
+    if world > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        loss_module = torch.nn.parallel.DistributedDataParallel(loss_module, device_ids=ids)
+
+    micro_per_step = max(1, config.global_batch_size // (config.micro_batch_size * world))
+    batches_per_epoch = len(make_batches(data, config, tokenizer.pad_token_id, 0, flash))
+    steps_per_epoch = max(1, batches_per_epoch // (micro_per_step * world))
+    total_steps = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
+    warmup = int(config.warmup_ratio * total_steps)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay, fused=device.type == "cuda"
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_schedule(s, total_steps, warmup))
+    step = 0
+    report = TrainReport(steps=0, examples=len(data.examples), truncation=data.summary())
+    if config.resume and _checkpoint_dirs(output):
+        last = _checkpoint_dirs(output)[-1]
+        state = torch.load(last / "state.pt", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        step = state["step"]
+        report.history = [StepLog(**h) for h in state["history"]]
+        if rank == 0:
+            log(f"resumed from {last} at step {step}")
+
+    autocast = (
+        torch.autocast("cuda", dtype=compute_dtype)
+        if device.type == "cuda" and compute_dtype != torch.float32
+        else nullcontext()
+    )
+    started = time.monotonic()
+    model.train()
+    epoch_batches: dict[int, list[Batch]] = {}
+    while step < total_steps:
+        epoch, in_epoch = divmod(step, steps_per_epoch)
+        if epoch not in epoch_batches:
+            epoch_batches = {epoch: make_batches(data, config, tokenizer.pad_token_id, epoch, flash)}
+        first = in_epoch * micro_per_step * world
+        group = epoch_batches[epoch][first : first + micro_per_step * world]
+        mine = group[rank::world]
+        # Normalise by the completion tokens of the whole optimizer step, on every rank alike.
+        count = torch.tensor(float(sum(b.completion_tokens for b in group)), device=device)
+        step_started = time.monotonic()
+        loss_total = torch.zeros((), device=device)
+        for index, batch in enumerate(mine):
+            last = index == len(mine) - 1
+            # Gradients are exchanged once per optimizer step, on the last micro-batch.
+            context = loss_module.no_sync() if world > 1 and not last else nullcontext()
+            with context, autocast:
+                loss = loss_sum(loss_module, batch.to(device))
+                # DDP averages gradients over ranks: scale so that the average is the step's mean.
+                (loss * world / count.clamp(min=1)).backward()
+            loss_total += loss.detach()
+        if world > 1:
+            dist.all_reduce(loss_total)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        elapsed = max(time.monotonic() - step_started, 1e-9)
+        tokens = sum(b.tokens for b in group)
+        padding = sum(b.padding for b in group)
+        entry = StepLog(
+            step,
+            float(loss_total / count.clamp(min=1)),
+            scheduler.get_last_lr()[0],
+            tokens / elapsed,
+            float(count) / elapsed,
+            padding / max(1, tokens + padding),
+        )
+        report.history.append(entry)
+        report.tokens += tokens
+        report.completion_tokens += int(count)
+        report.padding_tokens += padding
+        if rank == 0 and (step % config.log_every == 0 or step == total_steps):
+            log(
+                f"step {step}/{total_steps} loss {entry.loss:.4f} lr {entry.learning_rate:.2e} "
+                f"{entry.tokens_per_s:,.0f} tok/s padding {entry.padding_ratio:.1%}"
+            )
+        if config.save_every and step % config.save_every == 0 and rank == 0:
+            folder = output / CHECKPOINTS / f"step-{step}"
+            folder.mkdir(parents=True, exist_ok=True)
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "rng": torch.get_rng_state(),
+                    "step": step,
+                    "history": [vars(h) for h in report.history],
+                },
+                folder / "state.pt",
+            )
+    report.steps = step
+    report.wall_time_s = time.monotonic() - started
+    if device.type == "cuda":
+        report.peak_memory_mb = torch.cuda.max_memory_allocated(device) / 2**20
+    if rank == 0:
+        save(model, tokenizer, config, report, template, output)
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return report
+
+
+def save(model: Any, tokenizer: Any, config: TrainConfig, report: TrainReport, template: str, output: Path) -> None:
+    output.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output)
+    tokenizer.save_pretrained(output)
+    body = {
+        "config": config.model_dump(),
+        "template": template,
+        "steps": report.steps,
+        "examples": report.examples,
+        "truncation": report.truncation,
+        "wall_time_s": report.wall_time_s,
+        "tokens": report.tokens,
+        "completion_tokens": report.completion_tokens,
+        "padding_tokens": report.padding_tokens,
+        "peak_memory_mb": report.peak_memory_mb,
+        "history": [vars(h) for h in report.history],
+    }
+    (output / "train_report.json").write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
+    _loss_curve(report, output / "loss_curve.png")
+    if config.push_to_hub:
+        _push_model(output, config, report)
+
+
+def _loss_curve(report: TrainReport, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 3.5), dpi=100)
+    axes.plot([h.step for h in report.history], [h.loss for h in report.history])
+    axes.set_xlabel("optimizer step")
+    axes.set_ylabel("loss (completion tokens)")
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def _push_model(output: Path, config: TrainConfig, report: TrainReport) -> None:
+    from huggingface_hub import HfApi, ModelCard
+
+    card = ModelCard(f"""---
+library_name: transformers
+base_model: {config.model}
+datasets:
+- {config.dataset}
+tags:
+- cotforge
+- chain-of-thought
+- distillation
+---
+
+# {config.push_to_hub.rsplit("/", 1)[-1]}
+
+{config.model} fine-tuned with cotforge on the chain-of-thought corpus `{config.dataset}`
+(subset `{config.subset or "all"}`): {report.steps} optimizer steps over {report.examples} examples, loss on the
+completion only, final loss {report.history[-1].loss:.4f}. Settings are in `train_report.json`.
+""")
+    card.save(output / "README.md")
+    api = HfApi()
+    api.create_repo(config.push_to_hub, exist_ok=True)
+    api.upload_folder(
+        repo_id=config.push_to_hub, folder_path=output, ignore_patterns=[f"{CHECKPOINTS}/*", "tokenized/*"]
+    )

