@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Set up cotforge and run the built-in demo offline: a real teacher (SmolLM2-135M-Instruct on llama.cpp's
 # OpenAI-compatible server, 127.0.0.1:8765) answers the shipped SVAMP sample at granularity levels 1 and 5.
+# Then the student side: SmolLM2 is fine-tuned for a few minutes on the CPU on the paper's GPT-4o level-5 SVAMP
+# CoTs (imported from the released files in tests/fixtures) and evaluated before and after on the SVAMP sample,
+# whose 30 questions are held out of the training data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 python3 -m pip install -q torch==2.13.0   # CPU torch first, so the project does not pull a CUDA build
-python3 -m pip install -q -e .
+python3 -m pip install -q -e '.[gguf]'
 bash scripts/setup-test-servers.sh
 mkdir -p builds
 
@@ -27,4 +30,32 @@ frame = pl.read_parquet("builds/demo/subsets/smollm2-135m-instruct-g5-cot.parque
 print(f"\n{frame.height} level-5 records, {frame['correct'].sum()} correct. The first:")
 row = frame.row(0, named=True)
 print(f"Q: {row['question']}\n{row['rationale']}\n(gold {row['gold_answer']}, correct: {row['correct']})")
+PY
+
+kill $server 2>/dev/null || true
+
+# ---- train a student and evaluate it before and after ----
+cotforge import-paper tests/fixtures/eit-nlp-svamp --out builds/paper > /dev/null
+python3 - <<'PY'
+# Hold the evaluation questions out of the training data.
+from pathlib import Path
+from cotforge.builders.builddir import read_subsets, write_outputs
+from cotforge.recipes.sources import load_problems
+from cotforge.schemas import SourceSpec
+held_out = {p.question for p in load_problems(SourceSpec(dataset="svamp"), sample=True).problems}
+records = [r for r in read_subsets(Path("builds/paper"), ["gpt-4o-g5-cot"])["gpt-4o-g5-cot"] if r.question not in held_out]
+write_outputs(Path("builds/paper-train"), records, [])
+print(f"training on {len(records)} GPT-4o level-5 SVAMP rationales ({len(held_out)} questions held out)")
+PY
+student=(--model "$(dirname "$gguf")" --gguf-file "$(basename "$gguf")")
+cotforge eval "${student[@]}" --dataset svamp --sample --max-new-tokens 200 --out builds/eval-before
+cotforge train "${student[@]}" --dataset builds/paper-train --subset gpt-4o-g5-cot --out builds/student \
+    --max-steps 30 --lr 1e-4 --micro-batch-size 8 --global-batch-size 8 --max-length 512
+cotforge eval --model builds/student --dataset svamp --sample --max-new-tokens 200 --out builds/eval-after
+python3 - <<'PY'
+import json
+before = json.load(open("builds/eval-before/eval_report.json"))
+after = json.load(open("builds/eval-after/eval_report.json"))
+print(f"SVAMP sample accuracy: before {before['correct']}/{before['total']}, after {after['correct']}/{after['total']}"
+      f" (answers found: {before['parsed']} -> {after['parsed']})")
 PY

@@ -61,6 +61,7 @@ class LocalHub(BackgroundServer):
         r.add_get(prefix + "/tree/{rev}/{path:.*}", self.tree)
         r.add_post(prefix + "/paths-info/{rev}", self.paths_info)
         r.add_post("/{kind:datasets|spaces}/{ns}/{name}.git/info/lfs/objects/batch", self.lfs_batch)
+        r.add_post("/{ns}/{name}.git/info/lfs/objects/batch", self.lfs_batch)  # model repos have no prefix
         r.add_put("/lfs-upload/{oid}", self.lfs_upload)
         r.add_route("*", "/{kind:datasets|spaces}/{ns}/{name}/resolve/{rev}/{path:.*}", self.resolve)
         r.add_route("*", "/{tail:.*}", self.unknown)

@@ -109,7 +109,8 @@ def test_prompt_tokens_carry_no_loss_or_gradient(student: Path, corpus: Path) ->
     assert torch.allclose(ours_grad, model.model.embed_tokens.weight.grad, atol=1e-7)
     # An example with no completion token adds nothing.
     only_prompt = examples[0].__class__(examples[0].input_ids, [IGNORE] * len(examples[0].input_ids))
-    assert float(loss_sum(CompletionLoss(model), collate_padded([only_prompt], tokenizer.pad_token_id))) == 0.0
+    with torch.no_grad():
+        assert loss_sum(CompletionLoss(model), collate_padded([only_prompt], tokenizer.pad_token_id)).item() == 0.0
 
 
 def test_resume_continues_the_same_loss_curve(tmp_path: Path, student: Path, corpus: Path) -> None:
@@ -209,3 +210,50 @@ def test_evaluate_with_the_builders_parser(tmp_path: Path, student: Path) -> Non
     for row in predictions.iter_rows(named=True):
         assert not row["correct"] or row["predicted_answer"] is not None
     assert json.loads((tmp_path / "eval_report.json").read_text())["total"] == 3
+
+
+def test_push_student_with_a_model_card(tmp_path: Path, student: Path, corpus: Path) -> None:
+    from .hub_server import LocalHub
+
+    hub = LocalHub().start()
+    try:
+        env = {
+            **os.environ,
+            "HF_ENDPOINT": hub.url,
+            "HF_HUB_DISABLE_XET": "1",
+            "HF_TOKEN": "hf_x",
+            "HF_HOME": str(tmp_path / "hf"),
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "cotforge",
+            "train",
+            "--dataset",
+            str(corpus),
+            "--subset",
+            "gpt-4o-g2-cot",
+            "--model",
+            str(student),
+            "--out",
+            str(tmp_path / "s"),
+            "--max-steps",
+            "2",
+            "--max-length",
+            "128",
+            "--micro-batch-size",
+            "2",
+            "--global-batch-size",
+            "2",
+            "--push-to-hub",
+            "me/student",
+        ]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        files = hub.files("me/student", repo_type="model")
+    finally:
+        hub.stop()
+    assert {"config.json", "model.safetensors", "tokenizer.json", "train_report.json", "README.md"} <= set(files)
+    card = files["README.md"].decode()
+    assert str(corpus) in card and "base_model:" in card and "gpt-4o-g2-cot" in card
+    assert not any(p.startswith(("checkpoints/", "tokenized/")) for p in files)

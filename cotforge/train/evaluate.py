@@ -36,12 +36,11 @@ def _generate_transformers(
     batch_size: int,
     gguf_file: str | None,
 ) -> list[str]:
-    from transformers import AutoModelForCausalLM
+    from cotforge.train.loop import load_causal_lm
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    extra = {"gguf_file": gguf_file} if gguf_file else {}
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, **extra).to(device).eval()
+    model = load_causal_lm(model_dir, gguf_file, dtype).to(device).eval()
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     outputs: list[str] = [""] * len(prompts)
     # Longest first, so each batch holds prompts of similar length and little left padding.

