@@ -50,12 +50,12 @@ PY
 student=(--model "$(dirname "$gguf")" --gguf-file "$(basename "$gguf")")
 cotforge eval "${student[@]}" --dataset svamp --sample --max-new-tokens 200 --out builds/eval-before
 cotforge train "${student[@]}" --dataset builds/paper-train --subset gpt-4o-g5-cot --out builds/student \
-    --max-steps 30 --lr 1e-4 --micro-batch-size 8 --global-batch-size 8 --max-length 512
+    --max-steps 20 --lr 1e-4 --micro-batch-size 4 --global-batch-size 4 --max-length 512
 cotforge eval --model builds/student --dataset svamp --sample --max-new-tokens 200 --out builds/eval-after
 python3 - <<'PY'
 import json
 before = json.load(open("builds/eval-before/eval_report.json"))
 after = json.load(open("builds/eval-after/eval_report.json"))
 print(f"SVAMP sample accuracy: before {before['correct']}/{before['total']}, after {after['correct']}/{after['total']}"
-      f" (answers found: {before['parsed']} -> {after['parsed']})")
+      f" (with a final answer line: {before['parsed']} -> {after['parsed']})")
 PY

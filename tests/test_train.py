@@ -52,6 +52,24 @@ def config(student: Path, corpus: Path, out: Path, **changes) -> TrainConfig:
     return TrainConfig(**{**settings, **changes})
 
 
+def train_command(student: Path, corpus: Path, out: Path, *options: str) -> list[str]:
+    """`-m cotforge train` on the corpus's level-2 GPT-4o subset, with the given options."""
+    return [
+        "-m",
+        "cotforge",
+        "train",
+        "--dataset",
+        str(corpus),
+        "--subset",
+        "gpt-4o-g2-cot",
+        "--model",
+        str(student),
+        "--out",
+        str(out),
+        *options,
+    ]
+
+
 def quiet(_: str) -> None:
     pass
 
@@ -152,25 +170,11 @@ def test_batching_helpers() -> None:
 
 def test_ddp_two_processes_on_cpu(tmp_path: Path, student: Path, corpus: Path) -> None:
     single = train(config(student, corpus, tmp_path / "single", max_steps=3), log=quiet)
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc-per-node",
-        "2",
-        "--master-port",
-        "29517",
-        "-m",
-        "cotforge",
-        "train",
-        "--dataset",
-        str(corpus),
-        "--subset",
-        "gpt-4o-g2-cot",
-        "--model",
-        str(student),
-        "--out",
-        str(tmp_path / "ddp"),
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517"]
+    command = launcher + train_command(
+        student,
+        corpus,
+        tmp_path / "ddp",
         "--max-length",
         "256",
         "--micro-batch-size",
@@ -183,7 +187,7 @@ def test_ddp_two_processes_on_cpu(tmp_path: Path, student: Path, corpus: Path) -
         "3",
         "--seed",
         "7",
-    ]
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env={**env, "PYTHONWARNINGS": ""})
     assert result.returncode == 0, result.stderr[-3000:]
@@ -226,27 +230,21 @@ def test_push_student_with_a_model_card(tmp_path: Path, student: Path, corpus: P
         }
         command = [
             sys.executable,
-            "-m",
-            "cotforge",
-            "train",
-            "--dataset",
-            str(corpus),
-            "--subset",
-            "gpt-4o-g2-cot",
-            "--model",
-            str(student),
-            "--out",
-            str(tmp_path / "s"),
-            "--max-steps",
-            "2",
-            "--max-length",
-            "128",
-            "--micro-batch-size",
-            "2",
-            "--global-batch-size",
-            "2",
-            "--push-to-hub",
-            "me/student",
+            *train_command(
+                student,
+                corpus,
+                tmp_path / "s",
+                "--max-steps",
+                "2",
+                "--max-length",
+                "128",
+                "--micro-batch-size",
+                "2",
+                "--global-batch-size",
+                "2",
+                "--push-to-hub",
+                "me/student",
+            ),
         ]
         result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr[-2000:]

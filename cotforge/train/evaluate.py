@@ -24,7 +24,7 @@ class EvalReport:
     accuracy: dict[str, float]  # per data set
     total: int
     correct: int
-    parsed: int  # generations with a final answer
+    parsed: int  # generations with a final answer line ("The answer is", \boxed, ####), not just a last number
     wall_time_s: float
 
 
@@ -125,6 +125,7 @@ def evaluate(
                 "gold_answer": problem.answer,
                 "generation": text,
                 "predicted_answer": parsed.answer if parsed else None,
+                "answer_source": parsed.source.value if parsed else None,
                 "correct": correct,
             }
         )
@@ -139,7 +140,7 @@ def evaluate(
         {d: sum(v) / len(v) for d, v in by_dataset.items()},
         len(rows),
         correct,
-        sum(r["predicted_answer"] is not None for r in rows),
+        sum(r["answer_source"] not in (None, "fallback") for r in rows),
         time.monotonic() - started,
     )
     if out_dir is not None:
