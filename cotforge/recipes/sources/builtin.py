@@ -102,30 +102,26 @@ def math(row: Row, split: str) -> Problem:
     )
 
 
-def commonsense_qa(row: Row, split: str) -> Problem:
+def _labelled_choice_problem(row: Row, split: str, dataset: str, question_key: str) -> Problem:
+    """CommonsenseQA and OpenBookQA: choices as {label, text}, gold as `answerKey`."""
     labels, texts = _labelled_choices(row["choices"])
     return Problem(
-        id=f"csqa-{split}-{row['id']}",
-        dataset="csqa",
+        id=f"{dataset}-{split}-{row['id']}",
+        dataset=dataset,
         split=split,
-        question=row["question"],
+        question=row[question_key],
         choices=texts,
         answer=_choice_answer(labels, row["answerKey"]),
         answer_type=AnswerType.choice,
     )
+
+
+def commonsense_qa(row: Row, split: str) -> Problem:
+    return _labelled_choice_problem(row, split, "csqa", "question")
 
 
 def openbookqa(row: Row, split: str) -> Problem:
-    labels, texts = _labelled_choices(row["choices"])
-    return Problem(
-        id=f"obqa-{split}-{row['id']}",
-        dataset="obqa",
-        split=split,
-        question=row["question_stem"],
-        choices=texts,
-        answer=_choice_answer(labels, row["answerKey"]),
-        answer_type=AnswerType.choice,
-    )
+    return _labelled_choice_problem(row, split, "obqa", "question_stem")
 
 
 def strategyqa(row: Row, split: str) -> Problem:
