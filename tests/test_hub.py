@@ -218,9 +218,26 @@ def test_train_a_student_from_the_published_dataset(tmp_path: Path, hub, small_b
     env = hub_env(hub, tmp_path)
     assert cotforge(env, "push", str(small_build), "me/cot").returncode == 0
     student = tiny_student(tmp_path / "tiny")
-    result = cotforge(env, "train", "--dataset", "me/cot", "--subset", "scripted-g4-cot", "--model", str(student),
-                      "--out", str(tmp_path / "student"), "--max-steps", "2", "--max-length", "128",
-                      "--micro-batch-size", "2", "--global-batch-size", "2")
+    result = cotforge(
+        env,
+        "train",
+        "--dataset",
+        "me/cot",
+        "--subset",
+        "scripted-g4-cot",
+        "--model",
+        str(student),
+        "--out",
+        str(tmp_path / "student"),
+        "--max-steps",
+        "2",
+        "--max-length",
+        "128",
+        "--micro-batch-size",
+        "2",
+        "--global-batch-size",
+        "2",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "student" / "train_report.json").read_text())
     assert report["steps"] == 2 and report["truncation"]["examples"] == 6
