@@ -119,20 +119,31 @@ def loss_sum(loss: torch.nn.Module, batch: Batch) -> torch.Tensor:
     return loss(batch.input_ids, batch.labels, batch.position_ids, batch.attention_mask)
 
 
-def make_batches(data: TokenizedSet, config: TrainConfig, pad_id: int, epoch: int, flash: bool) -> list[Batch]:
-    lengths = [len(e.input_ids) for e in data.examples]
+def plan_batches(lengths: list[int], config: TrainConfig, epoch: int) -> list[list[list[int]]]:
+    """The epoch's micro-batches as example indices: each micro-batch is rows, each row the examples it holds
+    (one per row unless packed). Cheap to make; tensors are built per step, not for the whole epoch."""
     seed = config.seed * 1000 + epoch
     if config.batching == "packed":
         rows = pack(lengths, config.max_length, seed)
-        groups = [rows[i : i + config.micro_batch_size] for i in range(0, len(rows), config.micro_batch_size)]
-        return [collate_packed([[data.examples[j] for j in row] for row in group], pad_id, flash) for group in groups]
+        return [rows[i : i + config.micro_batch_size] for i in range(0, len(rows), config.micro_batch_size)]
     if config.batching == "grouped":
         order = length_grouped(lengths, config.micro_batch_size, seed)
     else:
         indices = list(range(len(lengths)))
         random.Random(seed).shuffle(indices)
         order = [indices[i : i + config.micro_batch_size] for i in range(0, len(indices), config.micro_batch_size)]
-    return [collate_padded([data.examples[j] for j in batch], pad_id) for batch in order]
+    return [[[index] for index in batch] for batch in order]
+
+
+def _width(micro_batch: list[list[int]], lengths: list[int]) -> int:
+    """The padded width of a micro-batch: its longest row."""
+    return max(sum(lengths[j] for j in row) for row in micro_batch)
+
+
+def collate(data: TokenizedSet, micro_batch: list[list[int]], packed: bool, pad_id: int, flash: bool) -> Batch:
+    if packed:
+        return collate_packed([[data.examples[j] for j in row] for row in micro_batch], pad_id, flash)
+    return collate_padded([data.examples[row[0]] for row in micro_batch], pad_id)
 
 
 def cosine_schedule(step: int, total: int, warmup: int) -> float:
@@ -179,7 +190,10 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
         loss_module = torch.nn.parallel.DistributedDataParallel(loss_module, device_ids=ids)
 
     micro_per_step = max(1, config.global_batch_size // (config.micro_batch_size * world))
-    batches_per_epoch = len(make_batches(data, config, tokenizer.pad_token_id, 0, flash))
+    lengths = [len(e.input_ids) for e in data.examples]
+    completion = [sum(label != IGNORE for label in e.labels) for e in data.examples]
+    packed = config.batching == "packed"
+    batches_per_epoch = len(plan_batches(lengths, config, 0))
     steps_per_epoch = max(1, batches_per_epoch // (micro_per_step * world))
     total_steps = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
     warmup = int(config.warmup_ratio * total_steps)
@@ -208,16 +222,18 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     )
     started = time.monotonic()
     model.train()
-    epoch_batches: dict[int, list[Batch]] = {}
+    plans: dict[int, list[list[list[int]]]] = {}
     while step < total_steps:
         epoch, in_epoch = divmod(step, steps_per_epoch)
-        if epoch not in epoch_batches:
-            epoch_batches = {epoch: make_batches(data, config, tokenizer.pad_token_id, epoch, flash)}
+        if epoch not in plans:
+            plans = {epoch: plan_batches(lengths, config, epoch)}
         first = in_epoch * micro_per_step * world
-        group = epoch_batches[epoch][first : first + micro_per_step * world]
-        mine = group[rank::world]
+        step_plan = plans[epoch][first : first + micro_per_step * world]
+        mine = [collate(data, micro, packed, tokenizer.pad_token_id, flash) for micro in step_plan[rank::world]]
         # Normalise by the completion tokens of the whole optimizer step, on every rank alike.
-        count = torch.tensor(float(sum(b.completion_tokens for b in group)), device=device)
+        count = torch.tensor(
+            float(sum(completion[j] for micro in step_plan for row in micro for j in row)), device=device
+        )
         step_started = time.monotonic()
         loss_total = torch.zeros((), device=device)
         for index, batch in enumerate(mine):
@@ -237,8 +253,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
         optimizer.zero_grad(set_to_none=True)
         step += 1
         elapsed = max(time.monotonic() - step_started, 1e-9)
-        tokens = sum(b.tokens for b in group)
-        padding = sum(b.padding for b in group)
+        tokens = sum(lengths[j] for micro in step_plan for row in micro for j in row)
+        padding = sum(_width(micro, lengths) * len(micro) for micro in step_plan) - tokens
         entry = StepLog(
             step,
             float(loss_total / count.clamp(min=1)),
