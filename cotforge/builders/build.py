@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cotforge.builders.builddir import RECIPE_FILE, STORE_FILE, write_outputs, write_report
 from cotforge.builders.plan import REWRITE_PLACEHOLDER, Job, plan_jobs
 from cotforge.builders.records import answer_to_row, failure_row, origin_fields
-from cotforge.builders.store import Store
+from cotforge.builders.store import FAILED, RECORD, Store, kind_of
 from cotforge.builders.teachers import Failure, LiveStats, Outcome, TeacherRequest, make_teacher
 from cotforge.builders.teachers.base import api_key_for
 from cotforge.recipes.sources import LoadedSource
@@ -44,17 +44,21 @@ class Tally:
     completion_tokens: int = 0
     cost: float = 0.0
 
-    def add(self, row: CoTRecord | Rejection, fresh: bool = True) -> None:
+    def count(self, kind: str, cost: float | None) -> None:
+        """One answer of the store's kind (record, rejection, failed) and its cost."""
         self.done += 1
-        if isinstance(row, CoTRecord):
+        if kind == RECORD:
             self.accepted += 1
-        elif row.reason is RejectionReason.api_error:
+        elif kind == FAILED:
             self.failed += 1
         else:
             self.rejected += 1
-        self.cost += row.cost_usd or 0.0
-        if fresh:
-            self.completion_tokens += row.usage.completion_tokens
+        self.cost += cost or 0.0
+
+    def add(self, row: CoTRecord | Rejection) -> None:
+        """An answer that arrived in this run."""
+        self.count(kind_of(row), row.cost_usd)
+        self.completion_tokens += row.usage.completion_tokens
 
 
 @dataclass(frozen=True)
@@ -159,8 +163,10 @@ class Build:
 
     async def run(self) -> None:
         settled = self.store.settled_keys()
-        for row in self.store.rows(settled & set(self.plan_keys)):
-            self.tally.add(row, fresh=False)
+        wanted = set(self.plan_keys)
+        for key, kind, cost in self.store.outcomes():  # counts and costs only: no record is parsed twice
+            if key in wanted and key in settled:
+                self.tally.count(kind, cost)
         if self.recipe.max_cost_usd is not None and self.tally.cost >= self.recipe.max_cost_usd:
             self.stats.stop = True
             self.stopped = f"budget of ${self.recipe.max_cost_usd:g} already spent"

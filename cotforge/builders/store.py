@@ -34,6 +34,15 @@ CREATE TABLE IF NOT EXISTS batches (
 """
 
 
+def kind_of(row: AnswerOrigin) -> str:
+    """How the store files an answer: a record, a rejection, or a failure to ask again."""
+    if isinstance(row, CoTRecord):
+        return RECORD
+    if isinstance(row, Rejection):
+        return FAILED if row.reason is RejectionReason.api_error else REJECTION
+    raise TypeError(f"cannot store {type(row).__name__}")
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,12 +63,7 @@ class Store:
 
     def put(self, row: AnswerOrigin) -> None:
         """Store one answer. A key is written once; only a 'failed' row may be replaced (by its retry)."""
-        if isinstance(row, CoTRecord):
-            kind = RECORD
-        elif isinstance(row, Rejection):
-            kind = FAILED if row.reason is RejectionReason.api_error else REJECTION
-        else:
-            raise TypeError(f"cannot store {type(row).__name__}")
+        kind = kind_of(row)
         self.db.execute(
             "INSERT INTO answers (key, kind, subset, payload, stored_at) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT(key) DO UPDATE SET kind = excluded.kind, payload = excluded.payload, "
@@ -76,6 +80,10 @@ class Store:
         for key, kind, payload in self.db.execute("SELECT key, kind, payload FROM answers ORDER BY rowid"):
             if wanted is None or key in wanted:
                 yield (CoTRecord if kind == RECORD else Rejection).model_validate_json(payload)
+
+    def outcomes(self) -> Iterator[tuple[str, str, float | None]]:
+        """(key, kind, cost in USD) of every stored answer, read without validating the records."""
+        yield from self.db.execute("SELECT key, kind, json_extract(payload, '$.cost_usd') FROM answers")
 
     def record(self, key: str) -> CoTRecord | None:
         found = self.db.execute("SELECT payload FROM answers WHERE key = ? AND kind = ?", (key, RECORD)).fetchone()
