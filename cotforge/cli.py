@@ -376,7 +376,8 @@ def eval_command(
     for name, accuracy in report.accuracy.items():
         out.print(f"{name}: accuracy {accuracy:.1%}", highlight=False)
     out.print(
-        f"{report.correct}/{report.total} correct, {report.parsed} with a final answer, {report.wall_time_s:.1f} s",
+        f"{report.correct}/{report.total} correct, {report.parsed} with a final answer line, "
+        f"{report.wall_time_s:.1f} s",
         highlight=False,
     )
 

@@ -135,6 +135,10 @@ class LocalHub(BackgroundServer):
         return entry
 
     @staticmethod
+    def _dir_entry(path: str) -> dict[str, Any]:
+        return {"type": "directory", "oid": hashlib.sha1(path.encode()).hexdigest(), "size": 0, "path": path}
+
+    @staticmethod
     def _dirs(files: dict[str, bytes]) -> set[str]:
         dirs = set()
         for path in files:
@@ -305,7 +309,7 @@ class LocalHub(BackgroundServer):
         entries = []
         for d in sorted(dirs):
             if d.startswith(prefix) and (recursive or "/" not in d[len(prefix) :]):
-                entries.append({"type": "directory", "oid": hashlib.sha1(d.encode()).hexdigest(), "size": 0, "path": d})
+                entries.append(self._dir_entry(d))
         for path, data in sorted(files.items()):
             if path.startswith(prefix) and (recursive or "/" not in path[len(prefix) :]):
                 entries.append(self._entry(path, data, repo))
@@ -328,9 +332,7 @@ class LocalHub(BackgroundServer):
             if path in files:
                 out.append(self._entry(path, files[path], repo))
             elif path in dirs:
-                out.append(
-                    {"type": "directory", "oid": hashlib.sha1(path.encode()).hexdigest(), "size": 0, "path": path}
-                )
+                out.append(self._dir_entry(path))
         return web.json_response(out)
 
     async def resolve(self, request: web.Request) -> web.StreamResponse:

@@ -23,7 +23,7 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part in ("function-after[_from_name()]", "function-before[_from_name()]") or "[" in str(part):
+        elif "[" in str(part):
             continue  # pydantic's names for validator wrappers mean nothing to a user
         else:
             path += f".{part}" if path else str(part)

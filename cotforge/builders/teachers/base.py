@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cotforge.schemas.recipe import SamplingParams, TeacherSpec
@@ -48,7 +48,6 @@ class LiveStats:
     in_flight: int = 0
     requests_sent: int = 0
     stop: bool = False  # set by the build (budget spent, Ctrl-C): send nothing new
-    notes: list[str] = field(default_factory=list)
 
 
 class Teacher(Protocol):
