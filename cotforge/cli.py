@@ -258,21 +258,30 @@ def import_paper_command(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Build directory to write")],
 ) -> None:
     """Import the CoT files released with arXiv 2502.18001 as typed records, verified against the gold answers."""
-    from cotforge.interop import import_paper
+    from cotforge.paper import import_paper
 
     try:
         summary = import_paper(folder, out_dir)
     except (FileNotFoundError, ValueError) as error:
         raise fail(str(error)) from None
+    files = Table("file", "as", "rows", "imported", "kept aside (reason: rows)", "not in gold", title="files read")
+    for f in summary.files:
+        if f.skipped:
+            files.add_row(f.file, f"[yellow]skipped: {f.skipped}[/]", "", "", "", "")
+            continue
+        aside = ", ".join(f"{reason}: {n}" for reason, n in sorted(f.rejected.items())) or "-"
+        files.add_row(f.file, f.view, f"{f.rows:,}", f"{f.imported:,}", aside, f"{len(f.no_gold):,}")
+    out.print(files)
     table = Table("subset", "records", "accuracy vs gold", title=f"imported into {out_dir}")
     for name, count in summary.report.subsets.items():
         table.add_row(name, f"{count:,}", f"{summary.accuracy[name]:.1%}")
     out.print(table)
     rejected = sum(summary.report.rejected.values())
     if rejected:
-        out.print(f"{rejected} rows kept aside in rejections.parquet: {dict(summary.report.rejected)}")
-    for name, why in summary.skipped.items():
-        out.print(f"skipped {name}: {why}", highlight=False)
+        out.print(f"{rejected} rows kept aside in {out_dir / 'rejections.parquet'}, each with its reason")
+    for f in summary.files:
+        for question in f.no_gold[:3]:
+            out.print(f"not in any gold file ({f.file}): {question}", highlight=False)
 
 
 @app.command("train")

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from cotforge.builders.builddir import read_subsets
-from cotforge.interop import import_paper
+from cotforge.paper import import_paper
 
 from .conftest import FIXTURES, scripted_recipe, write_problems
 from .hub_server import LocalHub

@@ -4,15 +4,8 @@ import re
 
 import pytest
 
-from cotforge.builders.parse import (
-    AnswerSource,
-    clean_rationale,
-    extract_answer,
-    last_boxed,
-    parse_number,
-    split_steps,
-)
-from cotforge.builders.verify import answers_match
+from cotforge.answers import AnswerSource, answers_match, extract_answer, last_boxed, parse_number
+from cotforge.builders.parse import clean_rationale, split_steps
 from cotforge.schemas import AnswerType, CoTFormat
 
 from .conftest import PAPER_SVAMP, paper_file

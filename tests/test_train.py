@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cotforge.interop import import_paper
+from cotforge.paper import import_paper
 from cotforge.train import TrainConfig
 from cotforge.train.batching import collate_packed, collate_padded, length_grouped, pack
 from cotforge.train.data import IGNORE, load_pairs, tokenize

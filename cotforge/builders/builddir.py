@@ -28,10 +28,13 @@ class BuildDirError(ValueError):
 
 
 def write_outputs(out_dir: Path, records: Iterable[CoTRecord], rejections: list[Rejection]) -> dict[str, int]:
-    """Parquet per subset and the rejections; subset files no longer produced are removed. Returns the counts."""
+    """Parquet per subset and the rejections; subset files no longer produced are removed. Returns the counts.
+    Subset names carry the data set when the build holds more than one."""
+    records = list(records)
+    several = len({r.dataset for r in records} | {r.dataset for r in rejections}) > 1
     by_subset: dict[str, list[CoTRecord]] = defaultdict(list)
     for record in records:
-        by_subset[record.subset].append(record)
+        by_subset[record.subset_in(several)].append(record)
     subsets_dir = out_dir / SUBSETS_DIR
     for name, rows in by_subset.items():
         write_parquet(subsets_dir / f"{name}.parquet", rows, CoTRecord)

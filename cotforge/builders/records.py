@@ -6,11 +6,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cotforge.builders.parse import AnswerSource, canonical_rationale, clean_rationale, extract_answer, split_steps
+from cotforge.answers import AnswerSource, answers_match, extract_answer
+from cotforge.builders.parse import canonical_rationale, clean_rationale, split_steps
 from cotforge.builders.plan import Job
 from cotforge.builders.pricing import cost_usd
 from cotforge.builders.teachers.base import Answer
-from cotforge.builders.verify import answers_match
 from cotforge.schemas.recipe import Recipe
 from cotforge.schemas.record import CoTRecord, Rejection, RejectionReason
 
@@ -60,7 +60,7 @@ def answer_to_row(
     parsed = extract_answer(text, problem.answer_type, problem.choices)
     if parsed is None or parsed.source is AnswerSource.fallback:
         return reject(RejectionReason.unparseable, f"no final answer line of type {problem.answer_type.value}")
-    correct = answers_match(parsed.answer, problem.answer, problem.answer_type)
+    correct = answers_match(parsed.answer, problem.answer, problem.answer_type, problem.choices)
     if recipe.keep == "correct" and not correct:
         return reject(RejectionReason.wrong_answer, f"answered {parsed.answer!r}, gold is {problem.answer!r}")
     rationale = canonical_rationale(text, parsed)
@@ -76,6 +76,7 @@ def answer_to_row(
             rationale=rationale,
             steps=split_steps(rationale, job.fmt),
             predicted_answer=parsed.answer,
+            answer_source=parsed.source,
             correct=correct,
         )
     except ValidationError as error:

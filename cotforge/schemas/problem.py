@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-from enum import Enum
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-CHOICE_LABELS = "ABCDEFGHIJ"
-
-
-class AnswerType(str, Enum):
-    number = "number"
-    choice = "choice"
-    boolean = "boolean"
-    expression = "expression"
+from cotforge.answers import CHOICE_LABELS, AnswerType, parse_number
 
 
 class Problem(BaseModel):
@@ -52,11 +43,8 @@ class Problem(BaseModel):
             raise ValueError(f"choices are only allowed for answer_type 'choice', not {self.answer_type.value!r}")
         if self.answer_type is AnswerType.boolean and self.answer not in ("True", "False"):
             raise ValueError(f"a boolean answer must be 'True' or 'False', got {self.answer!r}")
-        if self.answer_type is AnswerType.number:
-            from cotforge.builders.parse import parse_number
-
-            if parse_number(self.answer) is None:
-                raise ValueError(f"a number answer must be numeric, got {self.answer!r}")
+        if self.answer_type is AnswerType.number and parse_number(self.answer) is None:
+            raise ValueError(f"a number answer must be numeric, got {self.answer!r}")
         return self
 
     @property

@@ -8,8 +8,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cotforge.schemas.problem import AnswerType
+from cotforge.answers import AnswerType
 
+# The built-in data sets (cotforge.recipes.sources.builtin loads them; a test keeps the two lists equal).
+BUILTIN_DATASETS = ("gsm8k", "svamp", "aqua", "math", "csqa", "obqa", "strategyqa")
 GRANULARITY_LEVELS = range(0, 7)
 Granularity = Annotated[int, Field(ge=0, le=6, description="0 = answer only, 1 = terse ... 6 = every step explained")]
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -126,10 +128,8 @@ class SourceSpec(BaseModel):
         if len(origins) != 1:
             raise ValueError("give exactly one of dataset, hub_id or path")
         if self.dataset is not None:
-            from cotforge.recipes.sources import BUILTIN_SOURCES
-
-            if self.dataset not in BUILTIN_SOURCES:
-                raise ValueError(f"unknown dataset {self.dataset!r}; built-in: {', '.join(BUILTIN_SOURCES)}")
+            if self.dataset not in BUILTIN_DATASETS:
+                raise ValueError(f"unknown dataset {self.dataset!r}; built-in: {', '.join(BUILTIN_DATASETS)}")
         else:
             if self.answer_type is None:
                 raise ValueError("answer_type is required for a hub_id or path source")

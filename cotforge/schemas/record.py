@@ -7,7 +7,8 @@ from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
-from cotforge.schemas.problem import AnswerType, student_prompt
+from cotforge.answers import AnswerSource, AnswerType
+from cotforge.schemas.problem import student_prompt
 from cotforge.schemas.recipe import CoTFormat, FormatMode, Granularity, PromptMode, SamplingParams
 
 
@@ -60,14 +61,19 @@ class AnswerOrigin(BaseModel):
 
     @property
     def subset(self) -> str:
+        """The subset in a build of one data set; see `subset_in` for builds of several."""
         return subset_name(self.teacher, self.granularity, self.format)
 
+    def subset_in(self, several_datasets: bool) -> str:
+        return subset_name(self.teacher, self.granularity, self.format, self.dataset if several_datasets else None)
 
-def subset_name(teacher: str, granularity: int | None, fmt: CoTFormat | str) -> str:
-    """`<teacher>-g<level>-<format>`, e.g. gpt-4o-g5-cot; `<teacher>-<format>` for rationales without a level."""
-    if granularity is None:
-        return f"{teacher}-{CoTFormat(fmt).value}"
-    return f"{teacher}-g{granularity}-{CoTFormat(fmt).value}"
+
+def subset_name(teacher: str, granularity: int | None, fmt: CoTFormat | str, dataset: str | None = None) -> str:
+    """`<teacher>-g<level>-<format>`, e.g. gpt-4o-g5-cot; `<teacher>-<format>` for rationales without a level.
+    A build of several data sets puts the data set first (`gsm8k-gpt-4o-g5-cot`), so no subset mixes them."""
+    level = "" if granularity is None else f"-g{granularity}"
+    name = f"{teacher}{level}-{CoTFormat(fmt).value}"
+    return f"{dataset}-{name}" if dataset else name
 
 
 class CoTRecord(AnswerOrigin):
@@ -82,6 +88,9 @@ class CoTRecord(AnswerOrigin):
     rationale: str = Field(min_length=1, description="The teacher's answer, cleaned, ending in 'The answer is X'")
     steps: list[str]
     predicted_answer: str = Field(min_length=1)
+    answer_source: AnswerSource | None = Field(
+        default=None, description="Where the final answer was read: canonical line, boxed, letter form, ..."
+    )
     correct: bool
 
     @computed_field  # type: ignore[prop-decorator]
@@ -109,6 +118,8 @@ class RejectionReason(str, Enum):
     invalid_record = "invalid_record"  # the answer did not validate into a CoTRecord
     no_plain_cot = "no_plain_cot"  # rewrite mode: the plain CoT to rewrite was itself rejected
     api_error = "api_error"  # the request failed after all retries: counted as 'failed'
+    no_gold = "no_gold"  # imported data: the question is not in any gold file, so it cannot be scored
+    unusable_gold = "unusable_gold"  # the gold answer does not read as an answer of its type
 
 
 class Rejection(AnswerOrigin):

@@ -43,6 +43,7 @@ RECORD_COLUMNS: dict[str, pl.DataType] = {
     "rationale": pl.Utf8,
     "steps": pl.List(pl.Utf8),
     "predicted_answer": pl.Utf8,
+    "answer_source": pl.Utf8,
     "correct": pl.Boolean,
     # training views, derived from the fields above
     "prompt": pl.Utf8,

@@ -10,8 +10,7 @@ from typing import Any
 
 import torch
 
-from cotforge.builders.parse import extract_answer
-from cotforge.builders.verify import answers_match
+from cotforge.answers import answers_match, extract_answer
 from cotforge.recipes.sources import load_problems
 from cotforge.schemas.problem import Problem
 from cotforge.schemas.recipe import SourceSpec
@@ -115,7 +114,9 @@ def evaluate(
     by_dataset: dict[str, list[bool]] = {}
     for problem, text in zip(problems, texts, strict=True):
         parsed = extract_answer(text, problem.answer_type, problem.choices)
-        correct = parsed is not None and answers_match(parsed.answer, problem.answer, problem.answer_type)
+        correct = parsed is not None and answers_match(
+            parsed.answer, problem.answer, problem.answer_type, problem.choices
+        )
         by_dataset.setdefault(problem.dataset, []).append(correct)
         rows.append(
             {

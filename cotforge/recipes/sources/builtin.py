@@ -7,8 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cotforge.builders.parse import format_number, last_boxed, parse_number
-from cotforge.schemas.problem import CHOICE_LABELS, AnswerType, Problem
+from cotforge.answers import CHOICE_LABELS, AnswerType, format_number, last_boxed, parse_number
+from cotforge.schemas.problem import Problem
 
 Row = Mapping[str, Any]
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cotforge.builders.parse import normalise_answer
+from cotforge.answers import CHOICE_LABELS, AnswerType, UnusableGold, normalise_gold
 from cotforge.recipes.sources.builtin import BUILTIN_SOURCES, BuiltinSource, content_id
-from cotforge.schemas.problem import CHOICE_LABELS, AnswerType, Problem
+from cotforge.schemas.problem import Problem
 from cotforge.schemas.recipe import SourceSpec
 
 SAMPLE_PACKAGE = "cotforge.recipes.samples"
@@ -121,7 +121,9 @@ def _builtin_rows(source: BuiltinSource, spec: SourceSpec, sample: bool) -> Iter
 def _mapped_problem(spec: SourceSpec, name: str, row: Mapping[str, Any], index: int) -> Problem:
     """A user row through the recipe's field mapping."""
     fields = {"question": "question", "answer": "answer", **spec.fields}
-    question = str(row[fields["question"]])
+    question = row[fields["question"]]
+    if not isinstance(question, str):
+        raise ValueError(f"question ({fields['question']!r}) must be text, got {_json_type(question)}")
     choices = _choices(row[fields["choices"]]) if "choices" in fields else None
     raw_answer = row[fields["answer"]]
     answer_type = spec.answer_type or AnswerType.number
@@ -148,20 +150,24 @@ def _choices(value: Any) -> list[str]:
     raise ValueError(f"choices must be a list or {{label, text}}, got {type(value).__name__}")
 
 
+def _json_type(value: Any) -> str:
+    return "null" if value is None else {dict: "an object", list: "a list"}.get(type(value), type(value).__name__)
+
+
 def _gold(value: Any, answer_type: AnswerType, choices: list[str] | None) -> str:
+    # A list, an object or null is never one answer: refuse it rather than read a number out of its text.
+    if value is None or isinstance(value, (Mapping, list, tuple)):
+        raise ValueError(f"answer must be a single value, got {_json_type(value)}")
     if answer_type is AnswerType.choice and isinstance(value, int) and not isinstance(value, bool):
         if choices is None or not 0 <= value < len(choices):
             raise ValueError(f"answer index {value} is out of range")
         return CHOICE_LABELS[value]
     if isinstance(value, bool):
         return str(value)
-    text = str(value).strip()
-    if answer_type is AnswerType.expression:
-        return text
-    normalised = normalise_answer(text, answer_type, choices)
-    if normalised is None:
-        raise ValueError(f"answer {text!r} is not a valid {answer_type.value} answer")
-    return normalised
+    try:
+        return normalise_gold(str(value), answer_type, choices)
+    except UnusableGold as error:
+        raise ValueError(str(error)) from None
 
 
 def load_problems(spec: SourceSpec, *, sample: bool = False, limit: int | None = None) -> LoadedSource:

@@ -1,0 +1,92 @@
+"""Layers point down only: no import cycle anywhere in cotforge, lazy imports inside functions included."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import cotforge
+
+PACKAGE = Path(cotforge.__file__).parent
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """module -> the cotforge modules it imports (importing a.b.c runs a and a.b too)."""
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [f"{node.module}.{a.name}" for a in node.names]
+                targets |= {n for n in names if n in modules} or {node.module}
+            elif isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names}
+        edges = set()
+        for target in targets:
+            parts = target.split(".")
+            edges |= {".".join(parts[:i]) for i in range(2, len(parts) + 1)}
+        graph[name] = {t for t in edges if t in modules and t != name and not name.startswith(t + ".")}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph[node]:
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in graph:
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycle() -> None:
+    assert _cycles(_import_graph()) == []
+
+
+def test_the_cycle_finder_finds_one() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_low_layers_import_nothing_above_them() -> None:
+    graph = _import_graph()
+    allowed = {"cotforge.answers": {"cotforge.answers"}, "cotforge.schemas": {"cotforge.answers", "cotforge.schemas"}}
+    for module, imports in graph.items():
+        for layer, may_use in allowed.items():
+            if module.startswith(layer):
+                above = {i for i in imports if not any(i == m or i.startswith(m + ".") for m in may_use)}
+                assert above == set(), f"{module} imports {above}"
+
+
+def test_builtin_dataset_names_match_the_loaders() -> None:
+    from cotforge.recipes.sources import BUILTIN_SOURCES
+    from cotforge.schemas.recipe import BUILTIN_DATASETS
+
+    assert tuple(BUILTIN_SOURCES) == BUILTIN_DATASETS
