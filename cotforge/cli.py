@@ -179,23 +179,54 @@ def print_report(report: BuildReport, target: Path) -> None:
 app.command("build")(build)
 
 
+CHECK_AGAINST_HELP = (
+    "Evaluation sets to compare training questions with: built-in data set names (their --check-split) or files"
+    " (.jsonl/.json/.parquet/.csv with a question column); repeatable or comma-separated. Default: the built-in data"
+    " sets the corpus comes from"
+)
+
+
+def _against(values: list[str] | None) -> list[str] | None:
+    return [v.strip() for value in values for v in value.split(",") if v.strip()] if values else None
+
+
 @app.command()
 def push(
-    build_dir: Annotated[Path, typer.Argument(help="A build directory (build-cot --out, pull --out, import-paper)")],
-    repo_id: Annotated[str, typer.Argument(help="Dataset repo on the Hub, e.g. my-org/svamp-cot")],
+    build_dir: Annotated[Path, typer.Argument(help="A build directory (build-cot --out)")],
+    repo_id: Annotated[str, typer.Argument(help="Dataset repo on the Hub, e.g. my-org/cot-gsm8k")],
     private: Annotated[bool, typer.Option(help="Create the repo private")] = False,
     rejected: Annotated[bool, typer.Option("--rejected", help="Also publish the rejected answers")] = False,
-    license_id: Annotated[str, typer.Option("--license", help="License id for the card")] = "other",
-    message: Annotated[str | None, typer.Option(help="Commit message")] = None,
+    license_id: Annotated[
+        str | None,
+        typer.Option("--license", help="Licence id for the card; default: the source data sets' shared licence"),
+    ] = None,
+    message: Annotated[str | None, typer.Option(help="Commit message; default: the subsets pushed")] = None,
+    check_against: Annotated[list[str] | None, typer.Option(help=CHECK_AGAINST_HELP)] = None,
+    check_split: Annotated[str, typer.Option(help="Split of built-in data sets to check against")] = "test",
+    no_check: Annotated[bool, typer.Option("--no-check", help="Skip the contamination check")] = False,
 ) -> None:
-    """Publish a build directory to the Hub in one atomic commit (data, card, plot, recipe, report)."""
-    from cotforge.builders.builddir import BuildDirError
+    """Publish a build directory to the Hub in one atomic commit (data, card, plot, recipe, report); the card states
+    the result of a contamination check against the evaluation sets."""
+    from cotforge.builders.builddir import BuildDirError, read_subsets
+    from cotforge.contamination import check_records
     from cotforge.hub import HubError
     from cotforge.hub import push as push_to_hub
 
     try:
+        contamination = None
+        if not no_check:
+            records = [r for rows in read_subsets(build_dir).values() for r in rows]
+            report = check_records(records, _against(check_against), split=check_split)
+            contamination = report.summary()
+            (err if report.overlaps else out).print(f"contamination check: {contamination}", highlight=False)
         result = push_to_hub(
-            build_dir, repo_id, private=private, include_rejected=rejected, license_id=license_id, message=message
+            build_dir,
+            repo_id,
+            private=private,
+            include_rejected=rejected,
+            license_id=license_id,
+            message=message,
+            contamination=contamination,
         )
     except (HubError, BuildDirError) as error:
         raise fail(str(error), 1) from None
@@ -206,6 +237,87 @@ def push(
         f"{repo_id}: committed {result.commit} ({len(result.files)} files, subsets {', '.join(result.subsets)})",
         highlight=False,
     )
+
+
+CONTAMINATED = 4
+
+
+@app.command()
+def check(
+    target: Annotated[str, typer.Argument(help="A build directory or a dataset repo on the Hub")],
+    against: Annotated[list[str] | None, typer.Option(help=CHECK_AGAINST_HELP)] = None,
+    split: Annotated[str, typer.Option(help="Split of built-in data sets to check against")] = "test",
+    ngram: Annotated[int, typer.Option(min=1, help="Words per n-gram; a shared n-gram counts as an overlap")] = 8,
+    drop: Annotated[
+        Path | None, typer.Option(help="Write a build directory without the overlapping questions here")
+    ] = None,
+    fail_on_overlap: Annotated[
+        bool, typer.Option("--fail-on-overlap", help=f"Exit with code {CONTAMINATED} when any question overlaps")
+    ] = False,
+) -> None:
+    """Contamination check: training questions that also appear in evaluation sets (exact or n-gram match)."""
+    from cotforge.builders.builddir import BuildDirError, read_rejections, read_subsets
+    from cotforge.contamination import check_records
+
+    path = Path(target)
+    try:
+        if path.is_dir():
+            subsets = read_subsets(path)
+            rejections = read_rejections(path)
+        else:
+            from cotforge.hub import HubError
+            from cotforge.hub import pull as pull_from_hub
+
+            try:
+                pulled = pull_from_hub(target)
+            except HubError as error:
+                raise fail(f"{target}: not a build directory, and {error}", 1) from None
+            subsets = {name: [r for r in p.records if not hasattr(r, "reason")] for name, p in pulled.items()}
+            rejections = []
+    except BuildDirError as error:
+        raise fail(str(error)) from None
+    records = [r for rows in subsets.values() for r in rows]
+    wanted = _against(against)
+    report = check_records(records, wanted, split=split, ngram=ngram)
+    if not report.against:
+        raise fail("nothing to check against: the corpus has no built-in data set; give --against")
+    for name, why in report.not_checked.items():
+        err.print(f"[yellow]warning:[/] {name} not checked: {why}", highlight=False)
+    table = Table("problem", "data set", "training question", "evaluation set", "match", title="overlaps")
+    for overlap in report.overlaps[:50]:
+        table.add_row(overlap.problem_id, overlap.dataset, overlap.train_question[:80], overlap.eval_set, overlap.kind)
+    if report.overlaps:
+        out.print(table)
+    out.print(report.summary(), highlight=False)
+    if path.is_dir():
+        report.save(path)
+    if drop is not None:
+        from collections import Counter
+
+        from cotforge.builders.builddir import write_outputs, write_report
+        from cotforge.schemas import BuildReport, RejectionReason
+
+        bad = report.contaminated_ids
+        kept = [r for r in records if r.problem_id not in bad]
+        kept_rejections = [r for r in rejections if r.problem_id not in bad]
+        counts = write_outputs(drop, kept, kept_rejections)
+        reasons = Counter(r.reason for r in kept_rejections)
+        failed = reasons.pop(RejectionReason.api_error, 0)
+        write_report(
+            drop,
+            BuildReport(
+                recipe=f"{target} without {len(bad)} contaminated questions",
+                requested=len(kept) + len(kept_rejections),
+                accepted=len(kept),
+                rejected=dict(reasons),
+                failed=failed,
+                subsets=counts,
+            ),
+        )
+        check_records(kept, wanted, split=split, ngram=ngram).save(drop)
+        out.print(f"wrote {len(kept):,} records without the overlapping questions to {drop}", highlight=False)
+    if fail_on_overlap and report.overlaps:
+        raise typer.Exit(CONTAMINATED)
 
 
 @app.command()
@@ -284,6 +396,32 @@ def import_paper_command(
             out.print(f"not in any gold file ({f.file}): {question}", highlight=False)
 
 
+def _warn_contamination(dataset: Path, subset: str | None, against: list[str] | None) -> None:
+    """A warning when training questions are evaluation questions: from --check-against, or from the report
+    `cotforge check` left in the build directory."""
+    from cotforge.contamination import REPORT_FILE, check_records
+
+    if not dataset.is_dir():
+        return
+    if against:
+        from cotforge.builders.builddir import BuildDirError, read_subsets
+
+        try:
+            records = [r for rows in read_subsets(dataset, [subset] if subset else None).values() for r in rows]
+        except BuildDirError as error:
+            raise fail(str(error)) from None
+        report = check_records(records, against)
+        summary, overlaps = report.summary(), len(report.overlaps)
+    elif (dataset / REPORT_FILE).exists():
+        saved = json.loads((dataset / REPORT_FILE).read_text(encoding="utf-8"))
+        summary, overlaps = saved["summary"], len(saved["overlaps"])
+    else:
+        err.print(f"not checked for contamination: run `cotforge check {dataset}` or pass --check-against")
+        return
+    if overlaps:
+        err.print(f"[yellow]warning:[/] contamination: {summary}", highlight=False)
+
+
 @app.command("train")
 def train_command(
     dataset: Annotated[str, typer.Option(help="Build directory, Parquet file or Hub dataset id")],
@@ -306,6 +444,7 @@ def train_command(
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint in --out")] = False,
     seed: Annotated[int | None, typer.Option()] = None,
     push_to_hub: Annotated[str | None, typer.Option(help="Push the student to this model repo")] = None,
+    check_against: Annotated[list[str] | None, typer.Option(help=CHECK_AGAINST_HELP.split(". Default")[0])] = None,
 ) -> None:
     """Fine-tune a student on a CoT corpus (loss on completions only); under torchrun it runs DDP."""
     from pydantic import ValidationError
@@ -345,6 +484,7 @@ def train_command(
         from cotforge.recipes.loader import format_validation_error
 
         raise fail(format_validation_error(error, "train options")) from None
+    _warn_contamination(Path(dataset), subset, _against(check_against))
     report = train(config, log=lambda line: err.print(line, highlight=False))
     out.print(
         f"trained {report.steps} steps in {report.wall_time_s:.1f} s; final loss {report.history[-1].loss:.4f};"

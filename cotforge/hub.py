@@ -25,7 +25,7 @@ from cotforge.builders.builddir import (
     write_outputs,
 )
 from cotforge.dataset_cards import SubsetStats, render_card, subset_stats
-from cotforge.dataset_cards.card import PLOT_PATH, REJECTED_SUBSET
+from cotforge.dataset_cards.card import PLOT_PATH, REJECTED_SUBSET, licence_of, licence_text
 from cotforge.dataset_cards.plot import length_by_level_png
 from cotforge.schemas.record import AnswerOrigin, CoTRecord, Rejection
 from cotforge.schemas.tables import to_frame
@@ -143,9 +143,10 @@ def push(
     *,
     private: bool = False,
     include_rejected: bool = False,
-    license_id: str = "other",
+    license_id: str | None = None,
     token: str | None = None,
     message: str | None = None,
+    contamination: str | None = None,
 ) -> PushResult:
     """Push every subset of a build directory; other subsets already on the Hub stay, and the card merges."""
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
@@ -196,7 +197,11 @@ def push(
         has_plot=plot is not None,
         other_configs=other_configs,
         rejected_splits=rejected_splits,
+        contamination=contamination,
     ).encode()
+    datasets = sorted({d for s in ordered for d in s.datasets})
+    if licence_of(datasets, license_id)["license"] == "other":
+        files["LICENSE.md"] = ("# License\n\n" + licence_text(datasets)).encode()
 
     pushed_dirs = {f"data/{name}/" for name in subsets}
     if any(p.startswith(f"data/{REJECTED_SUBSET}/") for p in files):

@@ -38,21 +38,47 @@ def data_files(subset: str, splits: list[str]) -> list[dict[str, str]]:
     return [{"split": split, "path": f"data/{subset}/{split}-*.parquet"} for split in splits]
 
 
+def licence_of(datasets: list[str], license_id: str | None) -> dict[str, str]:
+    """The card's licence fields: the one given, else the source data sets' licence when they share one, else
+    'other' with a name and a link to the card's licence section (the Hub asks for both with 'other')."""
+    known = {BUILTIN_SOURCES[d].license for d in datasets if d in BUILTIN_SOURCES}
+    if license_id is None and len(known) == 1 and all(d in BUILTIN_SOURCES for d in datasets):
+        license_id = known.pop()
+    if license_id is None or license_id == "other":
+        return {"license": "other", "license_name": "mixed-source-licenses", "license_link": "LICENSE.md"}
+    return {"license": license_id}
+
+
+def licence_text(datasets: list[str]) -> str:
+    lines = [f"- {BUILTIN_SOURCES[d].hub_id}: {BUILTIN_SOURCES[d].license}" for d in datasets if d in BUILTIN_SOURCES]
+    lines += [f"- {d}: the licence of the user's data" for d in datasets if d not in BUILTIN_SOURCES]
+    return (
+        "The questions and gold answers keep the licences of their source data sets:\n"
+        + "\n".join(lines)
+        + "\n\nThe rationales were written by the teacher models named in each subset; their providers' terms"
+        " of use apply to them.\n"
+    )
+
+
 def metadata(
     stats: list[SubsetStats],
     pretty_name: str,
-    license_id: str,
+    license_id: str | None,
     other_configs: list[dict[str, Any]],
     rejected_splits: list[str],
 ) -> dict[str, Any]:
     datasets = sorted({d for s in stats for d in s.datasets})
-    configs = [{"config_name": s.subset, "data_files": data_files(s.subset, list(s.splits))} for s in stats]
+    configs: list[dict[str, Any]] = [
+        {"config_name": s.subset, "data_files": data_files(s.subset, list(s.splits))} for s in stats
+    ]
+    if configs:  # `load_dataset(repo)` with no subset name loads this one
+        configs[0] = {**configs[0], "default": True}
     if rejected_splits:
         configs.append({"config_name": REJECTED_SUBSET, "data_files": data_files(REJECTED_SUBSET, rejected_splits)})
     configs += [c for c in other_configs if c.get("config_name") not in {x["config_name"] for x in configs}]
     return {
         "pretty_name": pretty_name,
-        "license": license_id,
+        **licence_of(datasets, license_id),
         "language": ["en"],
         "task_categories": ["text-generation", "question-answering"],
         "size_categories": [size_category(sum(s.rows for s in stats))],
@@ -96,7 +122,9 @@ def _recipe_summary(recipe: dict[str, Any] | None) -> str:
         s if isinstance(s, str) else s.get("dataset") or s.get("hub_id") or s.get("path")
         for s in recipe.get("sources", [])
     ]
-    sampling = recipe.get("sampling", {})
+    from cotforge.schemas.recipe import SamplingParams
+
+    sampling = SamplingParams().model_dump() | recipe.get("sampling", {})
     lines = [
         f"- recipe: `{recipe.get('name', 'cot-build')}` (full text in `recipe.yaml`)",
         f"- sources: {', '.join(map(str, sources))}",
@@ -104,7 +132,7 @@ def _recipe_summary(recipe: dict[str, Any] | None) -> str:
         f"- granularity levels: {recipe.get('granularities', [5])}; formats: {recipe.get('formats', ['cot'])} "
         f"({recipe.get('format_mode', 'direct')})",
         f"- prompts: {recipe.get('prompt_mode', 'blind')}; answers kept: {recipe.get('keep', 'all')}",
-        f"- sampling: {', '.join(f'{k}={v}' for k, v in sampling.items()) or 'defaults'}",
+        f"- sampling: {', '.join(f'{k}={v}' for k, v in sampling.items())}",
     ]
     return "\n".join(lines)
 
@@ -114,11 +142,12 @@ def render_card(
     stats: list[SubsetStats],
     *,
     recipe: dict[str, Any] | None = None,
-    license_id: str = "other",
+    license_id: str | None = None,
     pretty_name: str | None = None,
     has_plot: bool = False,
     other_configs: list[dict[str, Any]] | None = None,
     rejected_splits: list[str] | None = None,
+    contamination: str | None = None,
 ) -> str:
     """README.md text; the same inputs always give the same text."""
     stats = sorted(stats, key=lambda s: s.subset)
@@ -172,15 +201,16 @@ Train a small student with cotforge's SFT trainer:
 cotforge train --dataset {repo_id} --subset {first} --model HuggingFaceTB/SmolLM2-135M-Instruct
 ```
 
-Or with TRL, which reads the `messages` (or `prompt`/`completion`) columns as they are:
+Or with TRL, which trains on the `prompt`/`completion` columns as they are, with the loss on the completion only
+(this works with any causal model, chat template or not):
 
 ```python
 from datasets import load_dataset
 from trl import SFTConfig, SFTTrainer
 
-train = load_dataset("{repo_id}", "{first}", split="train").select_columns(["messages"])
+train = load_dataset("{repo_id}", "{first}", split="train").select_columns(["prompt", "completion"])
 SFTTrainer(model="HuggingFaceTB/SmolLM2-135M-Instruct", train_dataset=train,
-           args=SFTConfig(output_dir="student", assistant_only_loss=True)).train()
+           args=SFTConfig(output_dir="student", completion_only_loss=True)).train()
 ```
 
 ## Fields
@@ -197,6 +227,14 @@ the prompt template), `messages_sent`, `sampling`, `finish_reason`, `usage`, `co
 ## How it was made
 
 {_recipe_summary(recipe)}
+
+## Contamination
+
+{contamination or "Not checked: run `cotforge check` on the build before pushing."}
+
+## License
+
+{licence_text(sorted({d for s in stats for d in s.datasets}))}
 
 ## Citation
 

@@ -149,6 +149,7 @@ class BuiltinSource:
     answer_type: AnswerType
     to_problem: Callable[[Row, str], Problem]
     citation: str
+    license: str  # the Hub licence id of the source data set
 
 
 _MATH_SUBJECTS = (
@@ -172,6 +173,7 @@ BUILTIN_SOURCES: dict[str, BuiltinSource] = {
             AnswerType.number,
             gsm8k,
             "Cobbe et al., Training Verifiers to Solve Math Word Problems, arXiv:2110.14168, 2021",
+            "mit",
         ),
         BuiltinSource(
             "svamp",
@@ -181,6 +183,7 @@ BUILTIN_SOURCES: dict[str, BuiltinSource] = {
             AnswerType.number,
             svamp,
             "Patel et al., Are NLP Models really able to Solve Simple Math Word Problems?, NAACL 2021",
+            "mit",
         ),
         BuiltinSource(
             "aqua",
@@ -190,6 +193,7 @@ BUILTIN_SOURCES: dict[str, BuiltinSource] = {
             AnswerType.choice,
             aqua,
             "Ling et al., Program Induction by Rationale Generation, ACL 2017",
+            "apache-2.0",
         ),
         BuiltinSource(
             "math",
@@ -199,6 +203,7 @@ BUILTIN_SOURCES: dict[str, BuiltinSource] = {
             AnswerType.expression,
             math,
             "Hendrycks et al., Measuring Mathematical Problem Solving With the MATH Dataset, NeurIPS 2021",
+            "mit",
         ),
         BuiltinSource(
             "csqa",
@@ -208,6 +213,7 @@ BUILTIN_SOURCES: dict[str, BuiltinSource] = {
             AnswerType.choice,
             commonsense_qa,
             "Talmor et al., CommonsenseQA, NAACL 2019",
+            "mit",
         ),
         BuiltinSource(
             "obqa",
@@ -217,6 +223,7 @@ BUILTIN_SOURCES: dict[str, BuiltinSource] = {
             AnswerType.choice,
             openbookqa,
             "Mihaylov et al., Can a Suit of Armor Conduct Electricity?, EMNLP 2018",
+            "apache-2.0",
         ),
         BuiltinSource(
             "strategyqa",
@@ -226,6 +233,7 @@ BUILTIN_SOURCES: dict[str, BuiltinSource] = {
             AnswerType.boolean,
             strategyqa,
             "Geva et al., Did Aristotle Use a Laptop?, TACL 2021",
+            "mit",
         ),
     )
 }

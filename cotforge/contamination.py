@@ -1,0 +1,163 @@
+"""Contamination check: do training questions appear among evaluation questions?
+
+Two tests, as open-r1's decontamination does: an exact match after normalisation (case, punctuation, spacing), and
+a shared word n-gram (8 words by default; a question shorter than n words is compared whole). Evaluation questions
+come from the test splits of the built-in data sets (loaded as sources are: Hub, or a local file) or from any file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from cotforge.recipes.sources import BUILTIN_SOURCES, SourceError, load_problems
+from cotforge.schemas.recipe import SourceSpec
+from cotforge.schemas.record import CoTRecord
+
+REPORT_FILE = "contamination.json"
+QUESTION_COLUMNS = ("question", "instruction", "problem", "prompt", "question_concat")
+
+
+def normalise_question(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def word_ngrams(text: str, n: int) -> set[str]:
+    words = normalise_question(text).split()
+    if len(words) < n:
+        return {" ".join(words)} if words else set()
+    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+@dataclass(frozen=True)
+class Overlap:
+    problem_id: str
+    dataset: str
+    train_question: str
+    eval_set: str
+    eval_question: str
+    kind: str  # "exact" or "ngram"
+
+
+@dataclass
+class ContaminationReport:
+    against: list[str]
+    train_questions: int
+    eval_questions: int
+    ngram: int
+    overlaps: list[Overlap] = field(default_factory=list)
+    not_checked: dict[str, str] = field(default_factory=dict)  # evaluation set -> why it could not be loaded
+
+    @property
+    def contaminated_ids(self) -> set[str]:
+        return {o.problem_id for o in self.overlaps}
+
+    def summary(self) -> str:
+        checked = [a for a in self.against if a not in self.not_checked]
+        if not checked:
+            return "not checked: " + "; ".join(f"{k}: {v}" for k, v in self.not_checked.items())
+        found = len(self.contaminated_ids)
+        text = (
+            f"{found} of {self.train_questions:,} training questions overlap with {self.eval_questions:,} evaluation"
+            f" questions ({', '.join(checked)}; exact match or a shared {self.ngram}-gram)"
+        )
+        if self.not_checked:
+            text += "; not checked: " + ", ".join(self.not_checked)
+        return text
+
+    def save(self, folder: Path) -> None:
+        data = asdict(self) | {"summary": self.summary()}
+        (folder / REPORT_FILE).write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _file_questions(path: Path) -> list[str]:
+    import polars as pl
+
+    if not path.is_file():
+        raise SourceError(f"{path}: no such file")
+    try:
+        if path.suffix in (".jsonl", ".ndjson"):
+            frame = pl.read_ndjson(path)
+        elif path.suffix == ".json":
+            frame = pl.DataFrame(json.loads(path.read_text(encoding="utf-8")))
+        elif path.suffix == ".parquet":
+            frame = pl.read_parquet(path)
+        elif path.suffix == ".csv":
+            frame = pl.read_csv(path)
+        else:
+            raise SourceError(f"{path}: unsupported file type (use .jsonl, .json, .parquet or .csv)")
+    except (pl.exceptions.PolarsError, ValueError, UnicodeDecodeError) as error:
+        raise SourceError(f"{path}: {error}") from None
+    column = next((c for c in QUESTION_COLUMNS if c in frame.columns), None)
+    if column is None:
+        raise SourceError(f"{path}: no question column (one of {', '.join(QUESTION_COLUMNS)})")
+    return [str(q) for q in frame[column].to_list() if q]
+
+
+def evaluation_questions(against: Iterable[str], split: str = "test") -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Questions per evaluation set (a built-in data set's `split`, or a file), and the sets that could not load."""
+    loaded: dict[str, list[str]] = {}
+    failed: dict[str, str] = {}
+    for name in against:
+        try:
+            if name in BUILTIN_SOURCES:
+                problems = load_problems(SourceSpec(dataset=name, split=split)).problems
+                loaded[f"{name}/{split}"] = [p.question for p in problems]
+            else:
+                loaded[name] = _file_questions(Path(name))
+        except SourceError as error:
+            failed[name if name not in BUILTIN_SOURCES else f"{name}/{split}"] = str(error).splitlines()[0][:200]
+    return loaded, failed
+
+
+def check(
+    records: Iterable[CoTRecord],
+    evaluation: dict[str, list[str]],
+    *,
+    ngram: int = 8,
+    not_checked: dict[str, str] | None = None,
+) -> ContaminationReport:
+    """Every training question (one per problem) that matches an evaluation question exactly or by an n-gram."""
+    exact: dict[str, tuple[str, str]] = {}
+    by_gram: dict[str, tuple[str, str]] = {}
+    for name, questions in evaluation.items():
+        for question in questions:
+            exact.setdefault(normalise_question(question), (name, question))
+            for gram in word_ngrams(question, ngram):
+                by_gram.setdefault(gram, (name, question))
+    seen: set[str] = set()
+    overlaps = []
+    for record in records:
+        if record.problem_id in seen:
+            continue
+        seen.add(record.problem_id)
+        hit = exact.get(normalise_question(record.question))
+        kind = "exact"
+        if hit is None:
+            kind = "ngram"
+            hit = next((by_gram[g] for g in word_ngrams(record.question, ngram) if g in by_gram), None)
+        if hit is not None:
+            overlaps.append(Overlap(record.problem_id, record.dataset, record.question, hit[0], hit[1], kind))
+    return ContaminationReport(
+        against=list(evaluation) + list(not_checked or {}),
+        train_questions=len(seen),
+        eval_questions=sum(len(q) for q in evaluation.values()),
+        ngram=ngram,
+        overlaps=overlaps,
+        not_checked=dict(not_checked or {}),
+    )
+
+
+def default_against(records: Iterable[CoTRecord]) -> list[str]:
+    """The built-in data sets the records come from: their test splits are what a student is evaluated on."""
+    return sorted({r.dataset for r in records if r.dataset in BUILTIN_SOURCES})
+
+
+def check_records(
+    records: list[CoTRecord], against: list[str] | None = None, *, split: str = "test", ngram: int = 8
+) -> ContaminationReport:
+    evaluation, failed = evaluation_questions(against if against is not None else default_against(records), split)
+    return check(records, evaluation, ngram=ngram, not_checked=failed)

@@ -1,0 +1,90 @@
+"""`cotforge check`: training questions that are also evaluation questions, found, reported and dropped."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cotforge.builders.builddir import read_report, read_subsets
+from cotforge.cli import CONTAMINATED, app
+from cotforge.contamination import REPORT_FILE, check, word_ngrams
+from cotforge.paper import import_paper
+
+from .conftest import FIXTURES
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("train")
+    import_paper(FIXTURES / "eit-nlp-samples", out)
+    return out
+
+
+def _test_file(folder: Path, questions: list[str]) -> Path:
+    path = folder / "test.jsonl"
+    path.write_text("".join(json.dumps({"question": q, "answer": "x"}) + "\n" for q in questions))
+    return path
+
+
+def test_an_injected_test_question_is_found_and_the_exit_code_says_so(build: Path, tmp_path: Path) -> None:
+    train = read_subsets(build)["strategyqa-human-cot"]
+    leaked = train[3].question
+    reworded = "Tell me: " + train[7].question.upper().replace("?", "") + ", please?"  # case and punctuation differ
+    test = _test_file(tmp_path, [leaked, reworded, "What is the capital of a country that does not exist at all?"])
+    result = CliRunner().invoke(app, ["check", str(build), "--against", str(test), "--fail-on-overlap"])
+    assert result.exit_code == CONTAMINATED, result.output
+    report = json.loads((build / REPORT_FILE).read_text())
+    found = {o["train_question"]: o["kind"] for o in report["overlaps"]}
+    assert found == {leaked: "exact", train[7].question: "ngram"}
+    assert "2 of " in result.output
+    clean = CliRunner().invoke(app, ["check", str(build), "--against", str(_test_file(tmp_path, ["Unrelated?"]))])
+    assert clean.exit_code == 0 and "0 of" in clean.output
+
+
+def test_drop_writes_a_build_without_the_overlapping_questions(build: Path, tmp_path: Path) -> None:
+    train = read_subsets(build)
+    leaked = train["strategyqa-human-cot"][0].question
+    result = CliRunner().invoke(
+        app, ["check", str(build), "--against", str(_test_file(tmp_path, [leaked])), "--drop", str(tmp_path / "c")]
+    )
+    assert result.exit_code == 0, result.output
+    clean = read_subsets(tmp_path / "c")
+    # the question is gone from every subset that held it (human CoT and the answer-only baseline), nothing else
+    for name, records in train.items():
+        expected = [r.key for r in records if r.question != leaked]
+        assert [r.key for r in clean[name]] == expected
+    assert sum(len(r) for r in clean.values()) == sum(len(r) for r in train.values()) - 2
+    report = read_report(tmp_path / "c")
+    assert report.accepted == sum(len(r) for r in clean.values())
+    assert json.loads((tmp_path / "c" / REPORT_FILE).read_text())["overlaps"] == []
+
+
+def test_short_questions_compare_whole_and_ngrams_need_n_words(build: Path) -> None:
+    assert word_ngrams("Is it hot?", 8) == {"is it hot"}
+    assert len(word_ngrams("one two three four five six seven eight nine", 8)) == 2
+    records = read_subsets(build)["gsm8k-answer-only-g0-cot"]
+    assert check(records, {"t": ["Is it hot?"]}).overlaps == []
+    assert len(check(records, {"t": [records[0].question[:60] + " and more?"]}).overlaps) == 1
+
+
+def test_an_unloadable_evaluation_set_is_reported_not_ignored(build: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["check", str(build), "--against", str(tmp_path / "missing.jsonl")])
+    assert result.exit_code == 0
+    assert "not checked" in result.output
+    bad = CliRunner().invoke(app, ["check", str(tmp_path / "nope")])
+    assert bad.exit_code != 0 and "Traceback" not in bad.output
+
+
+def test_train_warns_from_the_saved_report(build: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cotforge.cli import _warn_contamination
+
+    leaked = read_subsets(build)["gsm8k-answer-only-g0-cot"][0].question
+    test = _test_file(tmp_path, [leaked])
+    _warn_contamination(build, "gsm8k-answer-only-g0-cot", [str(test)])
+    assert "warning: contamination: 1 of 40" in capsys.readouterr().err
+    assert CliRunner().invoke(app, ["check", str(build), "--against", str(test)]).exit_code == 0
+    _warn_contamination(build, None, None)  # reads contamination.json
+    assert "warning: contamination" in capsys.readouterr().err
