@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,13 +14,24 @@ from rich.table import Table
 from cotforge.recipes import RecipeError, apply_overrides, builtin_recipes, load_recipe
 from cotforge.recipes.loader import parse_recipe
 from cotforge.recipes.sources import LoadedSource, SourceError, load_problems
-from cotforge.schemas import SCHEMAS, BuildReport, CoTFormat, FormatMode, PromptMode, Recipe
+from cotforge.schemas import SCHEMAS, BuildReport, CoTFormat, FormatMode, Recipe
 
 app = typer.Typer(help="Build, publish and train on chain-of-thought corpora.", no_args_is_help=True)
 out = Console(soft_wrap=True)  # long paths and ids stay on one line in logs
 err = Console(stderr=True, soft_wrap=True)
 
+# Exit codes (README.md lists them): 0 all done; 1 an outside service failed (Hub, network); 2 bad usage or input;
+# 3 a build that ended with answers failed or pending (run it again to finish); 4 contamination found
+# (`check --fail-on-overlap`); 130 interrupted (Ctrl-C or SIGTERM; the work done is kept).
 USAGE_ERROR = 2
+INCOMPLETE = 3
+
+
+class BuildPromptMode(str, Enum):
+    """The prompt modes a build can use ('unknown' exists only for imported data)."""
+
+    blind = "blind"
+    gold_hinted = "gold_hinted"
 
 
 def fail(message: str, code: int = USAGE_ERROR) -> typer.Exit:
@@ -99,28 +111,68 @@ def print_plan(recipe: Recipe, sources: list[LoadedSource]) -> None:
 
 
 def build(
-    recipe: Annotated[str | None, typer.Option("--recipe", "-r", help="Recipe YAML file or built-in name")] = None,
-    dataset: Annotated[list[str] | None, typer.Option("--dataset", "-d", help="Built-in data set; repeatable")] = None,
+    recipe: Annotated[
+        str | None,
+        typer.Option(
+            "--recipe", "-r", help="Recipe YAML file or built-in name (`cotforge recipes`). Default: the flags alone"
+        ),
+    ] = None,
+    dataset: Annotated[
+        list[str] | None,
+        typer.Option("--dataset", "-d", help="Source data set, built-in name; repeatable. Default: the recipe's"),
+    ] = None,
     teacher: Annotated[
         list[str] | None,
-        typer.Option("--teacher", "-t", help="gpt-4o, openai-batch:gpt-4o, vllm:MODEL or a served model name"),
+        typer.Option(
+            "--teacher",
+            "-t",
+            help="gpt-4o, openai-batch:gpt-4o, vllm:MODEL or a served model name; repeatable. Default: the recipe's",
+        ),
     ] = None,
-    granularity: Annotated[list[int] | None, typer.Option("--granularity", "-g", help="0-6; repeatable")] = None,
-    fmt: Annotated[list[CoTFormat] | None, typer.Option("--format", "-f", help="Repeatable")] = None,
-    prompt_mode: Annotated[PromptMode | None, typer.Option(help="Show the teacher the gold answer or not")] = None,
-    format_mode: Annotated[FormatMode | None, typer.Option(help="Generate formats directly or by rewrite")] = None,
-    num_answers: Annotated[int | None, typer.Option("--num-answers", "-n", help="Answers per prompt")] = None,
-    temperature: Annotated[float | None, typer.Option(help="Sampling temperature")] = None,
-    max_tokens: Annotated[int | None, typer.Option(help="Most tokens per answer")] = None,
-    limit: Annotated[int | None, typer.Option(help="Only the first N problems of each source")] = None,
-    split: Annotated[str | None, typer.Option(help="Source split (default: train)")] = None,
+    granularity: Annotated[
+        list[int] | None,
+        typer.Option("--granularity", "-g", help="Level 0-6 (0: answer only); repeatable. Default: the recipe's, or 5"),
+    ] = None,
+    fmt: Annotated[
+        list[CoTFormat] | None, typer.Option("--format", "-f", help="CoT format; repeatable. Default: cot")
+    ] = None,
+    prompt_mode: Annotated[
+        BuildPromptMode | None,
+        typer.Option(help="blind: the teacher solves; gold_hinted: it is shown the gold answer. Default: blind"),
+    ] = None,
+    format_mode: Annotated[
+        FormatMode | None,
+        typer.Option(help="direct: each format from the question; rewrite: from the plain CoT. Default: direct"),
+    ] = None,
+    num_answers: Annotated[
+        int | None, typer.Option("--num-answers", "-n", help="Answers per prompt. Default: 1")
+    ] = None,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature. Default: 0.7")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Most tokens per answer. Default: 1024")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N problems of each source. Default: all")] = None,
+    split: Annotated[
+        str | None, typer.Option(help="Source split; not with --sample, whose rows are training rows. Default: train")
+    ] = None,
     base_url: Annotated[
-        str | None, typer.Option(help="Any OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+        str | None,
+        typer.Option(help="Any OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1. Default: the OpenAI API"),
     ] = None,
-    keep: Annotated[str | None, typer.Option(help="'all' (with a correct flag) or 'correct'")] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, help="Requests in flight per teacher; use 1-4 for a local single-slot server. Default: 64"),
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option(min=0.1, help="Seconds to wait for one answer before retrying. Default: 120")
+    ] = None,
+    keep: Annotated[
+        str | None, typer.Option(help="'all' (each with a correct flag) or 'correct'. Default: all")
+    ] = None,
     sample: Annotated[bool, typer.Option("--sample", help="Use the built-in sample rows: no download")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and cost estimate; send nothing")] = False,
-    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Build directory; the same one resumes")] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Build directory; the same one resumes. Default: builds/<recipe name>"),
+    ] = None,
 ) -> None:
     """Build a CoT corpus: teachers answer source problems at the chosen granularities and formats."""
     sampling = {
@@ -136,8 +188,13 @@ def build(
         "sampling": sampling or None,
         "limit": limit,
         "keep": keep,
-        "teacher_options": {"base_url": base_url} if base_url else None,
+        "teacher_options": {
+            k: v for k, v in (("base_url", base_url), ("max_concurrency", concurrency), ("timeout_s", timeout)) if v
+        }
+        or None,
     }
+    if sample and split not in (None, "train"):
+        raise fail(f"--split {split} cannot be used with --sample: the built-in samples are training rows")
     try:
         resolved = resolve_recipe(recipe, overrides)
         sources = load_sources(resolved, sample)
@@ -159,6 +216,9 @@ def build(
         message = f"interrupted; everything answered is stored. Run the same command to resume ({target})"
         raise fail(message, 130) from None
     print_report(report, target)
+    if report.failed or report.pending:
+        message = f"incomplete: {report.failed} failed, {report.pending} pending. Run the same command to retry them"
+        raise fail(message, INCOMPLETE)
 
 
 def print_report(report: BuildReport, target: Path) -> None:
@@ -249,7 +309,7 @@ def check(
     split: Annotated[str, typer.Option(help="Split of built-in data sets to check against")] = "test",
     ngram: Annotated[int, typer.Option(min=1, help="Words per n-gram; a shared n-gram counts as an overlap")] = 8,
     drop: Annotated[
-        Path | None, typer.Option(help="Write a build directory without the overlapping questions here")
+        Path | None, typer.Option(help="Write a build directory without the overlapping questions here. Default: none")
     ] = None,
     fail_on_overlap: Annotated[
         bool, typer.Option("--fail-on-overlap", help=f"Exit with code {CONTAMINATED} when any question overlaps")
@@ -325,7 +385,7 @@ def pull(
     repo_id: Annotated[str, typer.Argument(help="Dataset repo on the Hub")],
     subset: Annotated[str | None, typer.Option(help="One subset (default: all)")] = None,
     split: Annotated[str, typer.Option(help="Split to load")] = "train",
-    revision: Annotated[str | None, typer.Option(help="Branch, tag or commit")] = None,
+    revision: Annotated[str | None, typer.Option(help="Branch, tag or commit. Default: main")] = None,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Where to write the build directory")] = Path("pulled"),
 ) -> None:
     """Download a published corpus, validate every row into a typed record, and save it as a build directory."""
@@ -351,7 +411,7 @@ def export_command(
     build_dir: Annotated[Path, typer.Argument(help="A build directory")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="llama-factory, trl-messages or trl-prompt-completion")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder")],
-    subset: Annotated[list[str] | None, typer.Option(help="Only these subsets; repeatable")] = None,
+    subset: Annotated[list[str] | None, typer.Option(help="Only these subsets; repeatable. Default: all")] = None,
 ) -> None:
     """Write subsets for another trainer: LLaMA-Factory (alpaca JSON + dataset_info.json) or TRL (JSONL)."""
     from cotforge.builders.builddir import BuildDirError
@@ -424,27 +484,60 @@ def _warn_contamination(dataset: Path, subset: str | None, against: list[str] | 
 
 @app.command("train")
 def train_command(
-    dataset: Annotated[str, typer.Option(help="Build directory, Parquet file or Hub dataset id")],
+    dataset: Annotated[str, typer.Option(help="The corpus: a build directory, a Parquet file or a Hub dataset id")],
     model: Annotated[str, typer.Option(help="Student: Hub id or local folder")],
-    subset: Annotated[str | None, typer.Option(help="Subset (e.g. gpt-4o-g5-cot); default: all")] = None,
+    subset: Annotated[str | None, typer.Option(help="Subset (e.g. gpt-4o-g5-cot). Default: all of them")] = None,
     output_dir: Annotated[str, typer.Option("--out", "-o", help="Where the student is saved")] = "student",
-    preset: Annotated[str | None, typer.Option(help="'paper': the settings of arXiv 2502.18001")] = None,
-    gguf_file: Annotated[str | None, typer.Option(help="Load the student from this GGUF file in --model")] = None,
-    template: Annotated[str | None, typer.Option(help="auto, chat, plain, alpaca, gemma, llama3")] = None,
-    max_length: Annotated[int | None, typer.Option(help="Tokens per example; longer ones are cut and counted")] = None,
-    epochs: Annotated[float | None, typer.Option()] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Stop after N optimizer steps")] = None,
-    learning_rate: Annotated[float | None, typer.Option("--lr")] = None,
-    micro_batch_size: Annotated[int | None, typer.Option()] = None,
-    global_batch_size: Annotated[int | None, typer.Option()] = None,
-    batching: Annotated[str | None, typer.Option(help="packed, grouped or plain")] = None,
-    gradient_checkpointing: Annotated[bool, typer.Option()] = False,
-    compile_model: Annotated[bool, typer.Option("--compile")] = False,
-    save_every: Annotated[int | None, typer.Option(help="Checkpoint every N steps")] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(help="'paper': the settings of arXiv 2502.18001 (flags given still win). Default: none"),
+    ] = None,
+    gguf_file: Annotated[
+        str | None, typer.Option(help="Load the student from this GGUF file inside --model. Default: none")
+    ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option(
+            help="auto (the tokenizer's chat template, else plain), chat, plain, alpaca, gemma, llama3. Default: auto"
+        ),
+    ] = None,
+    max_length: Annotated[
+        int | None, typer.Option(help="Tokens per example; longer ones are cut and counted. Default: 1024")
+    ] = None,
+    epochs: Annotated[float | None, typer.Option(help="Passes over the data. Default: 1")] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(help="Stop after N optimizer steps. Default: as many as --epochs take")
+    ] = None,
+    learning_rate: Annotated[
+        float | None, typer.Option("--lr", help="Peak learning rate (cosine, 3% warm-up). Default: 5e-5")
+    ] = None,
+    micro_batch_size: Annotated[int | None, typer.Option(help="Rows per forward pass, per process. Default: 8")] = None,
+    global_batch_size: Annotated[
+        int | None, typer.Option(help="Rows per optimizer step over all processes (accumulates). Default: 64")
+    ] = None,
+    batching: Annotated[
+        str | None,
+        typer.Option(
+            help="packed: several examples per row, attention kept within each; grouped: one per row, padded in "
+            "length-sorted batches; plain: one per row, padded, in data order. Default: packed"
+        ),
+    ] = None,
+    gradient_checkpointing: Annotated[
+        bool, typer.Option(help="Recompute activations in backward: less memory, ~30% slower")
+    ] = False,
+    compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model")] = False,
+    save_every: Annotated[
+        int | None, typer.Option(help="Checkpoint every N steps (for --resume). Default: only at the end")
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint in --out")] = False,
-    seed: Annotated[int | None, typer.Option()] = None,
-    push_to_hub: Annotated[str | None, typer.Option(help="Push the student to this model repo")] = None,
-    check_against: Annotated[list[str] | None, typer.Option(help=CHECK_AGAINST_HELP.split(". Default")[0])] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for shuffling and initialisation. Default: 42")] = None,
+    push_to_hub: Annotated[
+        str | None, typer.Option(help="Also push the student to this model repo. Default: no push")
+    ] = None,
+    check_against: Annotated[
+        list[str] | None,
+        typer.Option(help=CHECK_AGAINST_HELP.split(". Default")[0] + ". Default: the report of `cotforge check`"),
+    ] = None,
 ) -> None:
     """Fine-tune a student on a CoT corpus (loss on completions only); under torchrun it runs DDP."""
     from pydantic import ValidationError
@@ -496,22 +589,30 @@ def train_command(
 @app.command("eval")
 def eval_command(
     model: Annotated[str, typer.Option(help="Student folder (or Hub id)")],
-    dataset: Annotated[list[str], typer.Option(help="Built-in data set: svamp, gsm8k, ...; repeatable")],
-    split: Annotated[str, typer.Option()] = "test",
+    benchmark: Annotated[
+        list[str], typer.Option(help="Built-in data set to evaluate on: svamp, gsm8k, aqua, ...; repeatable")
+    ],
+    split: Annotated[str, typer.Option(help="Split of each benchmark; not with --sample")] = "test",
     sample: Annotated[bool, typer.Option("--sample", help="The built-in sample rows: offline")] = False,
-    limit: Annotated[int | None, typer.Option(help="First N problems of each data set")] = None,
-    max_new_tokens: Annotated[int, typer.Option()] = 256,
-    batch_size: Annotated[int, typer.Option()] = 16,
-    gguf_file: Annotated[str | None, typer.Option()] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Predictions and report go here")] = None,
+    limit: Annotated[int | None, typer.Option(help="First N problems of each benchmark. Default: all")] = None,
+    max_new_tokens: Annotated[int, typer.Option(help="Most tokens generated per answer")] = 256,
+    batch_size: Annotated[int, typer.Option(help="Questions generated together")] = 16,
+    gguf_file: Annotated[
+        str | None, typer.Option(help="Load the student from this GGUF file inside --model. Default: none")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Predictions and report go here. Default: printed only")
+    ] = None,
 ) -> None:
     """Accuracy of a student: greedy generation, then the builders' answer parser and verifier."""
+    if sample and split != "test":
+        raise fail(f"--split {split} cannot be used with --sample: the built-in samples are fixed rows")
     from cotforge.train.evaluate import evaluate
 
     try:
         report = evaluate(
             model,
-            dataset,
+            benchmark,
             split=split,
             sample=sample,
             limit=limit,

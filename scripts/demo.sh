@@ -6,9 +6,7 @@
 # whose 30 questions are held out of the training data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PIP_DISABLE_PIP_VERSION_CHECK=1
-python3 -m pip install -q torch==2.13.0   # CPU torch first, so the project does not pull a CUDA build
-python3 -m pip install -q -e '.[gguf]'
+bash scripts/setup.sh gguf   # torch for this machine (CPU build when there is no GPU), then cotforge
 bash scripts/setup-test-servers.sh
 mkdir -p builds
 
@@ -48,10 +46,10 @@ write_outputs(Path("builds/paper-train"), records, [])
 print(f"training on {len(records)} GPT-4o level-5 SVAMP rationales ({len(held_out)} questions held out)")
 PY
 student=(--model "$(dirname "$gguf")" --gguf-file "$(basename "$gguf")")
-cotforge eval "${student[@]}" --dataset svamp --sample --max-new-tokens 200 --out builds/eval-before
+cotforge eval "${student[@]}" --benchmark svamp --sample --max-new-tokens 200 --out builds/eval-before
 cotforge train "${student[@]}" --dataset builds/paper-train --subset gpt-4o-g5-cot --out builds/student \
     --max-steps 20 --lr 1e-4 --micro-batch-size 4 --global-batch-size 4 --max-length 512
-cotforge eval --model builds/student --dataset svamp --sample --max-new-tokens 200 --out builds/eval-after
+cotforge eval --model builds/student --benchmark svamp --sample --max-new-tokens 200 --out builds/eval-after
 python3 - <<'PY'
 import json
 before = json.load(open("builds/eval-before/eval_report.json"))

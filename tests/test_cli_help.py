@@ -1,0 +1,44 @@
+"""Every option of every command explains itself: a help text and a default (shown, or stated in the help)."""
+
+from __future__ import annotations
+
+import typer.main
+from typer.testing import CliRunner
+
+from cotforge.cli import app
+
+COMMANDS = typer.main.get_command(app).commands
+
+
+def test_every_option_has_help_and_a_default() -> None:
+    missing = []
+    for name, command in COMMANDS.items():
+        assert command.help, f"{name} has no description"
+        for param in command.params:
+            if param.param_type_name != "option" or param.name == "help":
+                continue
+            default_known = param.required or param.default is not None or "default" in (param.help or "").lower()
+            if not param.help or not default_known:
+                missing.append(f"{name} {'/'.join(param.opts)}")
+    assert missing == []
+
+
+def test_help_renders_for_every_command() -> None:
+    for name in COMMANDS:
+        result = CliRunner().invoke(app, [name, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, name
+        assert "Usage" in result.output
+
+
+def test_prompt_mode_offers_only_what_a_build_accepts() -> None:
+    result = CliRunner().invoke(app, ["build", "--help"], env={"COLUMNS": "200"})
+    assert "gold_hinted" in result.output and "unknown" not in result.output
+    refused = CliRunner().invoke(app, ["build", "-d", "svamp", "-t", "gpt-4o", "--prompt-mode", "unknown"])
+    assert refused.exit_code == 2
+
+
+def test_split_with_sample_is_refused_not_ignored() -> None:
+    build = CliRunner().invoke(app, ["build", "-d", "svamp", "-t", "gpt-4o", "--sample", "--split", "test"])
+    assert build.exit_code == 2 and "--sample" in build.output
+    evaluation = CliRunner().invoke(app, ["eval", "--model", "x", "--benchmark", "svamp", "--sample", "--split", "dev"])
+    assert evaluation.exit_code == 2 and "--sample" in evaluation.output
