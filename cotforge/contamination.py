@@ -57,6 +57,8 @@ class ContaminationReport:
 
     def summary(self) -> str:
         checked = [a for a in self.against if a not in self.not_checked]
+        if not self.against:
+            return "not checked: no evaluation set (the corpus comes from no built-in data set; name one or a file)"
         if not checked:
             return "not checked: " + "; ".join(f"{k}: {v}" for k, v in self.not_checked.items())
         found = len(self.contaminated_ids)

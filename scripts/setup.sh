@@ -18,7 +18,7 @@ elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; the
     echo "NVIDIA GPU found: installing the CUDA build of torch"
     "${pip[@]}" torch
 elif "${pip[@]}" --no-index --no-deps torch 2>/dev/null; then
-    version=$(python3 -c 'import torch; print(torch.__version__.split("+")[0])')
+    version=$(python3 -c 'from importlib.metadata import version; print(version("torch").split("+")[0])')
     echo "no GPU: installed the local CPU wheel of torch $version"
     "${pip[@]}" "torch==$version"  # its dependencies
 elif "${pip[@]}" torch --index-url https://download.pytorch.org/whl/cpu; then
