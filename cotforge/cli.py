@@ -78,6 +78,12 @@ def load_sources(recipe: Recipe, sample: bool) -> list[LoadedSource]:
                 f"are left out; first, row {index}: {why}",
                 highlight=False,
             )
+        if source.merged:
+            err.print(
+                f"[yellow]warning:[/] {source.name}: {source.merged} repeated row(s) (same question and gold answer)"
+                " merged into the first",
+                highlight=False,
+            )
         loaded.append(source)
     return loaded
 

@@ -72,6 +72,13 @@ class TeacherSpec(BaseModel):
     input_price_per_mtok: float | None = Field(default=None, ge=0, description="Overrides the built-in price table")
     output_price_per_mtok: float | None = Field(default=None, ge=0)
 
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/:]+(:\d+)?(/\S*)?$", value):
+            raise ValueError(f"{value!r} is not an http(s) URL such as http://127.0.0.1:8000/v1")
+        return value
+
     @model_validator(mode="after")
     def _default_label(self) -> TeacherSpec:
         if not self.label:

@@ -28,6 +28,7 @@ class LoadedSource:
     name: str
     problems: list[Problem]
     invalid: list[tuple[int, str]] = field(default_factory=list)  # (row index, why) for rows kept out
+    merged: int = 0  # rows that repeated an earlier row (same question and gold) and were merged into it
 
 
 def sample_rows(dataset: str) -> list[dict[str, Any]]:
@@ -62,10 +63,12 @@ def _file_rows(path: Path) -> list[dict[str, Any]]:
                         rows.append(json.loads(line))
                     except json.JSONDecodeError as error:
                         raise SourceError(f"{path}: line {number}: not valid JSON: {error.msg}") from None
+                    if not isinstance(rows[-1], dict):
+                        raise SourceError(f"{path}: line {number}: a row must be a JSON object, not {rows[-1]!r:.40}")
             return rows
         if suffix == ".json":
             data = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(data, list):
+            if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
                 raise SourceError(f"{path}: a .json source must hold a list of objects")
             return data
         if suffix == ".parquet":
@@ -74,6 +77,8 @@ def _file_rows(path: Path) -> list[dict[str, Any]]:
             frame = pl.read_csv(path)
         else:
             raise SourceError(f"{path}: unsupported file type {suffix!r} (use .jsonl, .json, .parquet or .csv)")
+    except UnicodeDecodeError:
+        raise SourceError(f"{path}: not UTF-8 text; save it as UTF-8") from None
     except (pl.exceptions.PolarsError, json.JSONDecodeError, OSError) as error:
         raise SourceError(f"{path}: {error}") from error
     return frame.to_dicts()
@@ -88,17 +93,37 @@ def _check_columns(rows: Iterable[Mapping[str, Any]], needed: Iterable[str], whe
         raise SourceError(f"{where}: missing column(s) {', '.join(missing)}; found {', '.join(sorted(first))}")
 
 
-def _convert(rows: Iterable[Mapping[str, Any]], convert, limit: int | None) -> tuple[list[Problem], list]:
-    problems: list[Problem] = []
+def _convert(rows: Iterable[Mapping[str, Any]], convert, limit: int | None) -> tuple[list[Problem], list, int]:
+    """Problems in row order, the rows left out with why, and how many repeated rows were merged.
+
+    A row that repeats an earlier one (same id: same question, or same row id) with the same gold answer is merged
+    into it; with a different gold answer, both rows are left out as a conflict: nobody can say which is right."""
+    problems: dict[str, Problem] = {}
+    first_row: dict[str, int] = {}
+    conflicts: set[str] = set()
     invalid: list[tuple[int, str]] = []
+    merged = 0
     for index, row in enumerate(rows):
         if limit is not None and len(problems) >= limit:
             break
         try:
-            problems.append(convert(row, index))
+            problem = convert(row, index)
         except (ValidationError, ValueError, KeyError, TypeError) as error:
             invalid.append((index, _short(error)))
-    return problems, invalid
+            continue
+        earlier = problems.get(problem.id)
+        if problem.id in conflicts:
+            invalid.append((index, f"the same question as row {first_row[problem.id]} with another gold answer"))
+        elif earlier is None:
+            problems[problem.id], first_row[problem.id] = problem, index
+        elif (earlier.answer, earlier.choices, earlier.question) == (problem.answer, problem.choices, problem.question):
+            merged += 1
+        else:
+            conflicts.add(problem.id)
+            del problems[problem.id]
+            why = f"conflict: gold {earlier.answer!r} in row {first_row[problem.id]}, {problem.answer!r} in row {index}"
+            invalid += [(first_row[problem.id], why), (index, why)]
+    return list(problems.values()), sorted(invalid), merged
 
 
 def _short(error: Exception) -> str:
@@ -179,7 +204,7 @@ def load_problems(spec: SourceSpec, *, sample: bool = False, limit: int | None =
         rows = list(_builtin_rows(source, spec, sample))
         _check_columns(rows, source.columns, where)
         split = "train" if sample else spec.split  # the samples are training rows
-        problems, invalid = _convert(rows, lambda row, _i: source.to_problem(row, split), limit)
+        problems, invalid, merged = _convert(rows, lambda row, _i: source.to_problem(row, split), limit)
     else:
         if spec.hub_id is not None:
             where = spec.hub_id
@@ -189,8 +214,8 @@ def load_problems(spec: SourceSpec, *, sample: bool = False, limit: int | None =
             rows = _file_rows(Path(str(spec.path)))
         mapping = {"question": "question", "answer": "answer", **spec.fields}
         _check_columns(rows, [mapping["question"], mapping["answer"]], where)
-        problems, invalid = _convert(rows, lambda row, i: _mapped_problem(spec, name, row, i), limit)
+        problems, invalid, merged = _convert(rows, lambda row, i: _mapped_problem(spec, name, row, i), limit)
     if not problems and invalid:
         index, why = invalid[0]
         raise SourceError(f"{where}: no valid rows; row {index}: {why}")
-    return LoadedSource(name=name, problems=problems, invalid=invalid)
+    return LoadedSource(name=name, problems=problems, invalid=invalid, merged=merged)
