@@ -21,7 +21,8 @@ for _ in $(seq 120); do
     sleep 1
 done
 
-build-cot --recipe demo --sample --out builds/demo
+# Exit code 3 means some answers failed (a slow machine can time out); the demo goes on with those it has.
+build-cot --recipe demo --sample --out builds/demo || { code=$?; [ "$code" -eq 3 ] || exit "$code"; }
 python3 - <<'PY'
 import polars as pl
 frame = pl.read_parquet("builds/demo/subsets/smollm2-135m-instruct-g5-cot.parquet")
