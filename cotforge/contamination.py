@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from cotforge.recipes.sources import BUILTIN_SOURCES, SourceError, load_problems
+from cotforge.recipes.sources import BUILTIN_SOURCES, SourceError, file_rows, load_problems
 from cotforge.schemas.recipe import SourceSpec
 from cotforge.schemas.record import CoTRecord
 
@@ -76,27 +76,11 @@ class ContaminationReport:
 
 
 def _file_questions(path: Path) -> list[str]:
-    import polars as pl
-
-    if not path.is_file():
-        raise SourceError(f"{path}: no such file")
-    try:
-        if path.suffix in (".jsonl", ".ndjson"):
-            frame = pl.read_ndjson(path)
-        elif path.suffix == ".json":
-            frame = pl.DataFrame(json.loads(path.read_text(encoding="utf-8")))
-        elif path.suffix == ".parquet":
-            frame = pl.read_parquet(path)
-        elif path.suffix == ".csv":
-            frame = pl.read_csv(path)
-        else:
-            raise SourceError(f"{path}: unsupported file type (use .jsonl, .json, .parquet or .csv)")
-    except (pl.exceptions.PolarsError, ValueError, UnicodeDecodeError) as error:
-        raise SourceError(f"{path}: {error}") from None
-    column = next((c for c in QUESTION_COLUMNS if c in frame.columns), None)
+    rows = file_rows(path)
+    column = next((c for c in QUESTION_COLUMNS if rows and c in rows[0]), None)
     if column is None:
         raise SourceError(f"{path}: no question column (one of {', '.join(QUESTION_COLUMNS)})")
-    return [str(q) for q in frame[column].to_list() if q]
+    return [str(row[column]) for row in rows if row.get(column)]
 
 
 def evaluation_questions(against: Iterable[str], split: str = "test") -> tuple[dict[str, list[str]], dict[str, str]]:

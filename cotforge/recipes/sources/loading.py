@@ -47,7 +47,8 @@ def _hub_rows(hub_id: str, config: str | None, split: str, revision: str | None)
         raise SourceError(f"could not load {where}: {error}") from error
 
 
-def _file_rows(path: Path) -> list[dict[str, Any]]:
+def file_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a local .jsonl, .json, .parquet or .csv file; SourceError names the file and what is wrong."""
     import polars as pl
 
     if not path.is_file():
@@ -211,7 +212,7 @@ def load_problems(spec: SourceSpec, *, sample: bool = False, limit: int | None =
             rows = list(_hub_rows(spec.hub_id, spec.config, spec.split, spec.revision))
         else:
             where = str(spec.path)
-            rows = _file_rows(Path(str(spec.path)))
+            rows = file_rows(Path(str(spec.path)))
         mapping = {"question": "question", "answer": "answer", **spec.fields}
         _check_columns(rows, [mapping["question"], mapping["answer"]], where)
         problems, invalid, merged = _convert(rows, lambda row, i: _mapped_problem(spec, name, row, i), limit)
