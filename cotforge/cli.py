@@ -358,28 +358,14 @@ def check(
     if path.is_dir():
         report.save(path)
     if drop is not None:
-        from collections import Counter
-
-        from cotforge.builders.builddir import write_outputs, write_report
-        from cotforge.schemas import BuildReport, RejectionReason
+        from cotforge.builders.builddir import report_of, write_outputs, write_report
 
         bad = report.contaminated_ids
         kept = [r for r in records if r.problem_id not in bad]
         kept_rejections = [r for r in rejections if r.problem_id not in bad]
         counts = write_outputs(drop, kept, kept_rejections)
-        reasons = Counter(r.reason for r in kept_rejections)
-        failed = reasons.pop(RejectionReason.api_error, 0)
-        write_report(
-            drop,
-            BuildReport(
-                recipe=f"{target} without {len(bad)} contaminated questions",
-                requested=len(kept) + len(kept_rejections),
-                accepted=len(kept),
-                rejected=dict(reasons),
-                failed=failed,
-                subsets=counts,
-            ),
-        )
+        recipe = f"{target} without {len(bad)} contaminated questions"
+        write_report(drop, report_of(recipe, kept, kept_rejections, counts))
         check_records(kept, wanted, split=split, ngram=ngram).save(drop)
         out.print(f"wrote {len(kept):,} records without the overlapping questions to {drop}", highlight=False)
     if fail_on_overlap and report.overlaps:

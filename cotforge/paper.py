@@ -14,7 +14,7 @@ import gzip
 import hashlib
 import json
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from cotforge.answers import (
     normalise_gold,
     repair_control_chars,
 )
-from cotforge.builders.builddir import write_outputs, write_report
+from cotforge.builders.builddir import group_by_subset, report_of, write_outputs, write_report
 from cotforge.builders.parse import canonical_rationale, clean_rationale, split_steps
 from cotforge.recipes.sources.builtin import content_id
 from cotforge.schemas.recipe import CoTFormat, PromptMode
@@ -354,18 +354,9 @@ def import_paper(folder: Path, out_dir: Path) -> ImportSummary:
         summary.rejected = dict(reasons)
         summaries.append(summary)
     subsets = write_outputs(out_dir, records, rejections)
-    several = len({r.dataset for r in records} | {r.dataset for r in rejections}) > 1
-    correct: dict[str, list[bool]] = defaultdict(list)
-    for record in records:
-        correct[record.subset_in(several)].append(record.correct)
-    report = BuildReport(
-        recipe=f"import of {folder.name}",
-        requested=len(records) + len(rejections),
-        accepted=len(records),
-        rejected=dict(Counter(r.reason for r in rejections)),
-        failed=0,
-        subsets=subsets,
-    )
+    report = report_of(f"import of {folder.name}", records, rejections, subsets)
     write_report(out_dir, report)
-    accuracy = {name: sum(values) / len(values) for name, values in sorted(correct.items())}
+    accuracy = {
+        name: sum(r.correct for r in rows) / len(rows) for name, rows in group_by_subset(records, rejections).items()
+    }
     return ImportSummary(report, accuracy, summaries)

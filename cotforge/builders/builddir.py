@@ -9,11 +9,11 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
-from cotforge.schemas.record import BuildReport, CoTRecord, Rejection
+from cotforge.schemas.record import BuildReport, CoTRecord, Rejection, RejectionReason
 from cotforge.schemas.tables import read_parquet, write_parquet
 
 STORE_FILE = "store.sqlite"
@@ -27,14 +27,35 @@ class BuildDirError(ValueError):
     pass
 
 
-def write_outputs(out_dir: Path, records: Iterable[CoTRecord], rejections: list[Rejection]) -> dict[str, int]:
-    """Parquet per subset and the rejections; subset files no longer produced are removed. Returns the counts.
-    Subset names carry the data set when the build holds more than one."""
+def group_by_subset(records: Iterable[CoTRecord], rejections: list[Rejection]) -> dict[str, list[CoTRecord]]:
+    """Records by subset name; names carry the data set when the build holds more than one."""
     records = list(records)
     several = len({r.dataset for r in records} | {r.dataset for r in rejections}) > 1
     by_subset: dict[str, list[CoTRecord]] = defaultdict(list)
     for record in records:
         by_subset[record.subset_in(several)].append(record)
+    return dict(sorted(by_subset.items()))
+
+
+def report_of(
+    recipe: str, records: list[CoTRecord], rejections: list[Rejection], subsets: dict[str, int]
+) -> BuildReport:
+    """The report of a build made from finished rows (an import, a filtered copy): nothing pending. `subsets` are
+    the counts write_outputs returned."""
+    reasons = Counter(r.reason for r in rejections)
+    return BuildReport(
+        recipe=recipe,
+        requested=len(records) + len(rejections),
+        accepted=len(records),
+        failed=reasons.pop(RejectionReason.api_error, 0),
+        rejected=dict(reasons),
+        subsets=subsets,
+    )
+
+
+def write_outputs(out_dir: Path, records: Iterable[CoTRecord], rejections: list[Rejection]) -> dict[str, int]:
+    """Parquet per subset and the rejections; subset files no longer produced are removed. Returns the counts."""
+    by_subset = group_by_subset(records, rejections)
     subsets_dir = out_dir / SUBSETS_DIR
     for name, rows in by_subset.items():
         write_parquet(subsets_dir / f"{name}.parquet", rows, CoTRecord)
@@ -42,7 +63,7 @@ def write_outputs(out_dir: Path, records: Iterable[CoTRecord], rejections: list[
         if stale.stem not in by_subset:
             stale.unlink()
     write_parquet(out_dir / REJECTIONS_FILE, rejections, Rejection)
-    return {name: len(rows) for name, rows in sorted(by_subset.items())}
+    return {name: len(rows) for name, rows in by_subset.items()}
 
 
 def write_report(out_dir: Path, report: BuildReport) -> None:
