@@ -207,8 +207,7 @@ class GoldAnswers:
 
     def __init__(self, files: list[PaperFile]) -> None:
         self._gold: dict[tuple[str, str], str] = {}
-        ordered = sorted(files, key=lambda f: (f.teacher == ANSWER_ONLY) == (f.dataset == "aqua"))
-        for file in ordered:
+        for file in sorted(files, key=self._later_source):
             if file.dataset == "math":
                 continue  # every MATH row carries its own gold
             for row in read_rows(file.path):
@@ -218,6 +217,13 @@ class GoldAnswers:
                 parsed = extract_answer(str(row.get("output") or ""), file.answer_type, split_choices(key[1])[1])
                 if parsed is not None:
                     self._gold[key] = parsed.answer
+
+    @staticmethod
+    def _later_source(file: PaperFile) -> bool:
+        """False for the file whose gold wins: the answer-only file, but AQuA's human file (its answer-only one
+        holds 'C.', 'Option C' and free text)."""
+        human_first = file.dataset == "aqua"
+        return (file.teacher == "human") != human_first
 
     def __len__(self) -> int:
         return len(self._gold)
