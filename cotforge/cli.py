@@ -324,11 +324,12 @@ def check(
     """Contamination check: training questions that also appear in evaluation sets (exact or n-gram match)."""
     from cotforge.builders.builddir import BuildDirError, read_rejections, read_subsets
     from cotforge.contamination import check_records
+    from cotforge.schemas import CoTRecord
 
     path = Path(target)
     try:
         if path.is_dir():
-            subsets = read_subsets(path)
+            records = [r for rows in read_subsets(path).values() for r in rows]
             rejections = read_rejections(path)
         else:
             from cotforge.hub import HubError
@@ -338,11 +339,10 @@ def check(
                 pulled = pull_from_hub(target)
             except HubError as error:
                 raise fail(f"{target}: not a build directory, and {error}", 1) from None
-            subsets = {name: [r for r in p.records if not hasattr(r, "reason")] for name, p in pulled.items()}
+            records = [r for p in pulled.values() for r in p.records if isinstance(r, CoTRecord)]
             rejections = []
     except BuildDirError as error:
         raise fail(str(error)) from None
-    records = [r for rows in subsets.values() for r in rows]
     wanted = _against(against)
     report = check_records(records, wanted, split=split, ngram=ngram)
     if not report.against:
@@ -370,6 +370,11 @@ def check(
         out.print(f"wrote {len(kept):,} records without the overlapping questions to {drop}", highlight=False)
     if fail_on_overlap and report.overlaps:
         raise typer.Exit(CONTAMINATED)
+    if report.not_checked:  # the check asked for was not all done: a named file is bad input, a Hub set unreachable
+        from cotforge.recipes.sources import BUILTIN_SOURCES
+
+        named_files = [n for n in report.not_checked if n.split("/")[0] not in BUILTIN_SOURCES]
+        raise fail(f"not checked against {', '.join(report.not_checked)}", USAGE_ERROR if named_files else 1)
 
 
 @app.command()

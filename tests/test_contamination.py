@@ -72,8 +72,8 @@ def test_short_questions_compare_whole_and_ngrams_need_n_words(build: Path) -> N
 
 def test_an_unloadable_evaluation_set_is_reported_not_ignored(build: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["check", str(build), "--against", str(tmp_path / "missing.jsonl")])
-    assert result.exit_code == 0
-    assert "not checked" in result.output
+    assert result.exit_code == 2  # the check asked for was not done
+    assert "not checked" in result.output and "missing.jsonl: no such file" in result.output
     bad = CliRunner().invoke(app, ["check", str(tmp_path / "nope")])
     assert bad.exit_code != 0 and "Traceback" not in bad.output
 
