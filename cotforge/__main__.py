@@ -1,3 +1,3 @@
-from cotforge.cli import main
+from cotforge.entry import main
 
 main()

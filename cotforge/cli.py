@@ -34,7 +34,13 @@ class BuildPromptMode(str, Enum):
     gold_hinted = "gold_hinted"
 
 
+INTERRUPTED = 130
+explained_interrupt = False  # cotforge.entry says "interrupted" itself unless a command already explained
+
+
 def fail(message: str, code: int = USAGE_ERROR) -> typer.Exit:
+    global explained_interrupt
+    explained_interrupt = code == INTERRUPTED
     err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
     return typer.Exit(code)
 
@@ -177,8 +183,21 @@ def build(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and cost estimate; send nothing")] = False,
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Build directory; the same one resumes. Default: builds/<recipe name>"),
+        typer.Option(
+            "--out",
+            "-o",
+            help="Build directory; the same one resumes, and holds one recipe. Default: builds/<recipe name>-<hash of "
+            "what the recipe asks for>",
+        ),
     ] = None,
+    extend: Annotated[
+        bool,
+        typer.Option(
+            "--extend",
+            help="Add this recipe's sources, teachers, levels and formats to the build already in --out (same "
+            "sampling and modes) instead of refusing a directory made by another recipe",
+        ),
+    ] = False,
 ) -> None:
     """Build a CoT corpus: teachers answer source problems at the chosen granularities and formats."""
     sampling = {
@@ -201,26 +220,33 @@ def build(
     }
     if sample and split not in (None, "train"):
         raise fail(f"--split {split} cannot be used with --sample: the built-in samples are training rows")
+    from cotforge.builders.build import BuildFailed, BuildInterrupted, check_build_dir, run_build
+    from cotforge.builders.builddir import BuildDirError
+    from cotforge.builders.store import StoreError
+    from cotforge.builders.teachers import MissingApiKey
+    from cotforge.recipes.identity import recipe_digest
+
     try:
         resolved = resolve_recipe(recipe, overrides)
+        target = out_dir or Path("builds") / f"{resolved.name}-{recipe_digest(resolved)}"
+        resolved = check_build_dir(target, resolved, extend)
         sources = load_sources(resolved, sample)
-    except (RecipeError, SourceError) as error:
+    except (RecipeError, SourceError, BuildDirError) as error:
         raise fail(str(error)) from None
     print_plan(resolved, sources)
     if dry_run:
         return
-    from cotforge.builders.build import BuildInterrupted, run_build
-    from cotforge.builders.teachers import MissingApiKey
-
-    target = out_dir or Path("builds") / resolved.name
     try:
-        report = run_build(resolved, sources, target, console=err)
-    except MissingApiKey as error:
+        report = run_build(resolved, sources, target, console=err, extend=extend)
+    except (MissingApiKey, BuildDirError, StoreError) as error:
         raise fail(str(error)) from None
+    except BuildFailed as failure:
+        print_report(failure.report, target)
+        raise fail(f"{failure}; every answer stored so far is kept", USAGE_ERROR if failure.usage else 1) from None
     except BuildInterrupted as stop:
         print_report(stop.report, target)
         message = f"interrupted; everything answered is stored. Run the same command to resume ({target})"
-        raise fail(message, 130) from None
+        raise fail(message, INTERRUPTED) from None
     print_report(report, target)
     if report.failed or report.pending:
         message = f"incomplete: {report.failed} failed, {report.pending} pending. Run the same command to retry them"
@@ -236,13 +262,43 @@ def print_report(report: BuildReport, target: Path) -> None:
         f"tokens | {cost} | {report.wall_time_s:.1f} s, {report.requests_per_s:.1f} requests/s",
         highlight=False,
     )
+    if report.runs > 1 and report.last_run is not None:
+        last = report.last_run
+        out.print(
+            f"  over {report.runs} runs; this one: {last.stored} answers stored, {last.requests_sent} requests, "
+            f"{last.wall_time_s:.1f} s",
+            highlight=False,
+        )
     if report.stopped:
-        out.print(f"[yellow]stopped early:[/] {report.stopped}")
+        out.print(f"[yellow]stopped early:[/] {report.stopped}", highlight=False)
+    for reason, count in report.failures.items():
+        out.print(f"  [red]failed[/] {count}x: {reason}", highlight=False)
     for name, count in report.subsets.items():
         out.print(f"  subsets/{name}.parquet: {count} records", highlight=False)
 
 
 app.command("build")(build)
+
+
+@app.command()
+def salvage(build_dir: Annotated[Path, typer.Argument(help="A build directory whose store.sqlite is damaged")]) -> None:
+    """Rebuild a damaged or lost store: every readable answer, and every record of the Parquet outputs, go into a
+    fresh store.sqlite; the damaged file is kept beside it. Then run the build again to ask for what is missing."""
+    from cotforge.builders.salvage import salvage as salvage_store
+
+    if not build_dir.is_dir():
+        raise fail(f"{build_dir}: no such build directory")
+    report = salvage_store(build_dir)
+    if report.kept_aside is not None:
+        out.print(f"the damaged store is kept as {report.kept_aside}", highlight=False)
+    out.print(
+        f"recovered {report.from_store:,} answers from the store and {report.from_outputs:,} more from the Parquet "
+        f"outputs into {build_dir / 'store.sqlite'}",
+        highlight=False,
+    )
+    for why, count in report.unreadable.items():
+        err.print(f"[yellow]not recovered:[/] {count:,} x {why}", highlight=False)
+    out.print("run the same build command again: it asks only for the answers still missing", highlight=False)
 
 
 CHECK_AGAINST_HELP = (
@@ -270,15 +326,23 @@ def push(
     check_against: Annotated[list[str] | None, typer.Option(help=CHECK_AGAINST_HELP)] = None,
     check_split: Annotated[str, typer.Option(help="Split of built-in data sets to check against")] = "test",
     no_check: Annotated[bool, typer.Option("--no-check", help="Skip the contamination check")] = False,
+    allow_incomplete: Annotated[
+        bool,
+        typer.Option(
+            "--allow-incomplete",
+            help="Publish a build with answers failed or pending (refused otherwise); the card then says so",
+        ),
+    ] = False,
 ) -> None:
     """Publish a build directory to the Hub in one atomic commit (data, card, plot, recipe, report); the card states
     the result of a contamination check against the evaluation sets."""
     from cotforge.builders.builddir import BuildDirError, read_subsets
     from cotforge.contamination import check_records
-    from cotforge.hub import HubError
+    from cotforge.hub import HubError, check_repo_id
     from cotforge.hub import push as push_to_hub
 
     try:
+        check_repo_id(repo_id)
         contamination = None
         if not no_check:
             records = [r for rows in read_subsets(build_dir).values() for r in rows]
@@ -293,9 +357,12 @@ def push(
             license_id=license_id,
             message=message,
             contamination=contamination,
+            allow_incomplete=allow_incomplete,
         )
-    except (HubError, BuildDirError) as error:
-        raise fail(str(error), 1) from None
+    except BuildDirError as error:
+        raise fail(str(error)) from None
+    except HubError as error:
+        raise fail(str(error), USAGE_ERROR if error.usage else 1) from None
     if not result.changed:
         out.print(f"{repo_id}: already up to date at {result.commit}; no new commit", highlight=False)
         return
@@ -338,7 +405,7 @@ def check(
             try:
                 pulled = pull_from_hub(target)
             except HubError as error:
-                raise fail(f"{target}: not a build directory, and {error}", 1) from None
+                raise fail(f"{target}: not a build directory, and {error}", USAGE_ERROR if error.usage else 1) from None
             records = [r for p in pulled.values() for r in p.records if isinstance(r, CoTRecord)]
             rejections = []
     except BuildDirError as error:
@@ -386,21 +453,27 @@ def pull(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Where to write the build directory")] = Path("pulled"),
 ) -> None:
     """Download a published corpus, validate every row into a typed record, and save it as a build directory."""
-    from cotforge.hub import HubError, save_pulled
+    from cotforge.hub import REJECTED_SUBSET, HubError, check_repo_id, save_pulled
     from cotforge.hub import pull as pull_from_hub
 
+    if out_dir.exists() and not out_dir.is_dir():
+        raise fail(f"{out_dir}: is a file; --out must be a folder")
     try:
+        check_repo_id(repo_id)
         pulled = pull_from_hub(repo_id, subset, split=split, revision=revision)
     except HubError as error:
-        raise fail(str(error), 1) from None
+        raise fail(str(error), USAGE_ERROR if error.usage else 1) from None
     counts = save_pulled(pulled, out_dir)
     for name, part in pulled.items():
-        line = f"{name}: {len(part.records)} records"
+        kind = "rejections" if name == REJECTED_SUBSET else "records"
+        line = f"{name}: {len(part.records)} {kind}"
         if part.invalid:
             index, why = part.invalid[0]
             line += f", {len(part.invalid)} rows not valid (first: row {index}: {why})"
         out.print(line, highlight=False)
-    out.print(f"saved {sum(counts.values())} records to {out_dir}", highlight=False)
+    rejections = sum(len(p.records) for name, p in pulled.items() if name == REJECTED_SUBSET)
+    saved = f"saved {sum(counts.values())} records"
+    out.print(saved + (f" and {rejections} rejections" if rejections else "") + f" to {out_dir}", highlight=False)
 
 
 @app.command("export")
@@ -573,9 +646,15 @@ def train_command(
     except ValidationError as error:
         from cotforge.recipes.loader import format_validation_error
 
-        raise fail(format_validation_error(error, "train options")) from None
+        raise fail(format_validation_error(error, "cotforge train", "option")) from None
+    from cotforge.train.data import TrainDataError
+    from cotforge.train.student import StudentError
+
     _warn_contamination(Path(dataset), subset, _against(check_against))
-    report = train(config, log=lambda line: err.print(line, highlight=False))
+    try:
+        report = train(config, log=lambda line: err.print(line, highlight=False))
+    except (TrainDataError, StudentError) as error:
+        raise fail(str(error)) from None
     out.print(
         f"trained {report.steps} steps in {report.wall_time_s:.1f} s; final loss {report.history[-1].loss:.4f};"
         f" saved to {output_dir}",
@@ -605,6 +684,7 @@ def eval_command(
     if sample and split != "test":
         raise fail(f"--split {split} cannot be used with --sample: the built-in samples are fixed rows")
     from cotforge.train.evaluate import evaluate
+    from cotforge.train.student import StudentError
 
     try:
         report = evaluate(
@@ -618,7 +698,7 @@ def eval_command(
             gguf_file=gguf_file,
             out_dir=out_dir,
         )
-    except SourceError as error:
+    except (SourceError, StudentError) as error:
         raise fail(str(error)) from None
     for name, accuracy in report.accuracy.items():
         out.print(f"{name}: accuracy {accuracy:.1%}", highlight=False)
@@ -629,10 +709,5 @@ def eval_command(
     )
 
 
-def build_cot_main() -> None:
-    """Entry point of `build-cot`."""
-    typer.run(build)
-
-
-def main() -> None:
-    app()
+build_cot = typer.Typer(add_completion=False)
+build_cot.command(help=build.__doc__)(build)  # `build-cot`: the build command alone (cotforge.entry runs both)

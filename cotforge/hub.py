@@ -15,18 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import yaml
 
 from cotforge.builders.builddir import (
     RECIPE_FILE,
     REPORT_FILE,
+    BuildDirError,
     read_rejections,
+    read_report,
     read_subsets,
     write_outputs,
 )
 from cotforge.dataset_cards import SubsetStats, render_card, subset_stats
 from cotforge.dataset_cards.card import PLOT_PATH, REJECTED_SUBSET, licence_of, licence_text
 from cotforge.dataset_cards.plot import length_by_level_png
+from cotforge.recipes.loader import RecipeError, parse_yaml
 from cotforge.schemas.record import AnswerOrigin, CoTRecord, Rejection
 from cotforge.schemas.tables import to_frame
 
@@ -36,7 +38,21 @@ ROW_GROUP_SIZE = 1_000  # small row groups keep the Hub's dataset viewer fast
 
 
 class HubError(RuntimeError):
-    """A push or pull that could not be done; the message says why and what state the Hub is in."""
+    """A push or pull that could not be done; the message says why and what state the Hub is in. `usage`: the
+    user's input is at fault (a malformed repo id, a repo that does not exist), not the network or the Hub."""
+
+    def __init__(self, message: str, usage: bool = False) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+def check_repo_id(repo_id: str) -> None:
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise HubError(f"{repo_id!r} is not a repo id such as my-org/cot-gsm8k: {error}", usage=True) from None
 
 
 @dataclass
@@ -80,11 +96,12 @@ def _api(token: str | None):
 
 def _explain(error: Exception, repo_id: str, action: str) -> HubError:
     """A readable error for the common failures; never includes a token."""
+    from datasets.exceptions import DatasetNotFoundError
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
     status = getattr(getattr(error, "response", None), "status_code", None)
-    if isinstance(error, RepositoryNotFoundError) or status == 404:
-        return HubError(f"{action} {repo_id}: no such dataset repo, or no access to it (HTTP 404)")
+    if isinstance(error, (RepositoryNotFoundError, DatasetNotFoundError)) or status == 404:
+        return HubError(f"{action} {repo_id}: no such dataset repo, or no access to it", usage=True)
     if status == 401:
         return HubError(
             f"{action} {repo_id}: not logged in or the token is invalid (HTTP 401); set HF_TOKEN or run `hf auth login`"
@@ -147,13 +164,40 @@ def push(
     token: str | None = None,
     message: str | None = None,
     contamination: str | None = None,
+    allow_incomplete: bool = False,
 ) -> PushResult:
-    """Push every subset of a build directory; other subsets already on the Hub stay, and the card merges."""
+    """Push every subset of a build directory; other subsets already on the Hub stay, and the card merges. Every
+    file is read and validated before anything is sent (BuildDirError names a bad one); a build with answers
+    failed or pending is refused unless `allow_incomplete`, and then the card says so."""
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
+    check_repo_id(repo_id)
     subsets = read_subsets(build_dir)
     if not subsets:
-        raise HubError(f"{build_dir}: no subsets to push")
+        raise BuildDirError(f"{build_dir}: no subsets to push")
+    report = read_report(build_dir)
+    unanswered = (report.failed + report.pending) if report else 0
+    incomplete = None
+    if unanswered:
+        assert report is not None
+        incomplete = (
+            f"{unanswered:,} of {report.requested:,} requested answers were not answered when this was pushed "
+            f"({report.failed:,} failed, {report.pending:,} pending)"
+        )
+        if not allow_incomplete:
+            raise BuildDirError(
+                f"{build_dir}: {incomplete}. Run the build again to finish it, or push with --allow-incomplete "
+                "(the card then says the corpus is incomplete)"
+            )
+    recipe_path = build_dir / RECIPE_FILE
+    recipe = None
+    if recipe_path.exists():
+        try:
+            recipe = parse_yaml(recipe_path.read_text(encoding="utf-8"), str(recipe_path))
+        except (RecipeError, UnicodeDecodeError) as error:
+            raise BuildDirError(f"{recipe_path}: cannot be read ({error})") from None
+        if not isinstance(recipe, dict):
+            raise BuildDirError(f"{recipe_path}: not a recipe (a YAML mapping)")
     files: dict[str, bytes] = {}
     stats = {name: subset_stats(name, records) for name, records in subsets.items()}
     for name, records in subsets.items():
@@ -164,13 +208,10 @@ def push(
         if rejections:
             files.update(_shards(REJECTED_SUBSET, rejections, Rejection))
             rejected_splits = ["train"]
-    recipe = None
     for name in (RECIPE_FILE, REPORT_FILE):
         path = build_dir / name
         if path.exists():
             files[name] = path.read_bytes()
-    if (build_dir / RECIPE_FILE).exists():
-        recipe = yaml.safe_load((build_dir / RECIPE_FILE).read_text(encoding="utf-8"))
 
     api = _api(token)
     try:
@@ -198,6 +239,7 @@ def push(
         other_configs=other_configs,
         rejected_splits=rejected_splits,
         contamination=contamination,
+        incomplete=incomplete,
     ).encode()
     datasets = sorted({d for s in ordered for d in s.datasets})
     if licence_of(datasets, license_id)["license"] == "other":

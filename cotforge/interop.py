@@ -17,10 +17,13 @@ def export(build_dir: Path, out_dir: Path, fmt: str, subsets: list[str] | None =
     """Write each subset in another tool's format; returns the files written."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+    selected = read_subsets(build_dir, subsets)  # read (and validated) before anything is written
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir}: is a file; --out must be a folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     dataset_info: dict[str, Any] = {}
-    for name, records in read_subsets(build_dir, subsets).items():
+    for name, records in selected.items():
         if fmt == "llama-factory":
             path = out_dir / f"{name}.json"
             rows = [{"instruction": r.prompt, "input": "", "output": r.completion} for r in records]

@@ -36,6 +36,7 @@ class LogEntry:
 @dataclass
 class ScriptedServer(BackgroundServer):
     latency_s: float = 0.0
+    slots: int = 0  # > 0: answer at most this many chats at once and queue the rest, as a llama.cpp server does
     retry_after_s: float = 0.05
     timeout_sleep_s: float = 5.0
     rate_limit_headers: dict[str, str] = field(default_factory=dict)
@@ -46,6 +47,7 @@ class ScriptedServer(BackgroundServer):
     attempts: Counter = field(default_factory=Counter)
     files: dict[str, bytes] = field(default_factory=dict)
     batches: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _slots: asyncio.Semaphore | None = None
 
     def make_app(self) -> web.Application:
         app = web.Application(client_max_size=512 * 1024**2)
@@ -122,7 +124,12 @@ class ScriptedServer(BackgroundServer):
         fault = self._fault(message)
         status = 200
         try:
-            if self.latency_s:
+            if self.slots:
+                if self._slots is None:
+                    self._slots = asyncio.Semaphore(self.slots)
+                async with self._slots:  # a queued request keeps waiting even after its client gave up
+                    await asyncio.sleep(self.latency_s)
+            elif self.latency_s:
                 await asyncio.sleep(self.latency_s)
             n = int(body.get("n") or 1)
             reply = self._reply(message)

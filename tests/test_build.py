@@ -20,8 +20,8 @@ from .conftest import scripted_recipe, write_problems
 QUIET = Console(file=open("/dev/null", "w"))  # noqa: SIM115
 
 
-def build(recipe, out: Path) -> BuildReport:
-    return run_build(recipe, load_sources(recipe, sample=False), out, console=QUIET)
+def build(recipe, out: Path, extend: bool = False) -> BuildReport:
+    return run_build(recipe, load_sources(recipe, sample=False), out, console=QUIET, extend=extend)
 
 
 def all_rows(out: Path) -> list[CoTRecord | Rejection]:
@@ -94,7 +94,10 @@ def test_rerun_of_a_finished_build_sends_nothing(tmp_path: Path, scripted) -> No
     assert first.accepted == 24 and sent == 24
     again = build(recipe, tmp_path / "out")
     assert len(scripted.log) == sent, "a finished build sends zero requests"
-    assert again.accepted == 24 and again.requests_per_s == 0
+    assert again.accepted == 24 and again.last_run is not None and again.last_run.requests_sent == 0
+    # The report describes the corpus, not the last run: totals over both runs, the no-op run apart.
+    assert again.runs == 2 and again.requests_sent == first.requests_sent == 24
+    assert again.wall_time_s >= first.wall_time_s and again.last_run.stored == 0
     subsets = sorted(p.name for p in (tmp_path / "out" / "subsets").iterdir())
     assert subsets == ["scripted-g1-cot.parquet", "scripted-g3-cot.parquet"]
     frame = pl.read_parquet(tmp_path / "out" / "subsets" / "scripted-g3-cot.parquet")

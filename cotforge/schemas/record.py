@@ -130,7 +130,19 @@ class Rejection(AnswerOrigin):
     raw_response: str | None = None
 
 
+class RunReport(BaseModel):
+    """One run of a build (the first, or a resume)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    wall_time_s: float = Field(ge=0)
+    requests_sent: int = Field(ge=0, description="Requests or engine prompts sent, retries included")
+    stored: int = Field(ge=0, description="Answers this run stored")
+
+
 class BuildReport(BaseModel):
+    """The corpus of a build directory: every run of it together, the last run's figures apart."""
+
     model_config = ConfigDict(extra="forbid")
 
     recipe: str
@@ -143,8 +155,14 @@ class BuildReport(BaseModel):
     prompt_tokens: int = Field(default=0, ge=0)
     completion_tokens: int = Field(default=0, ge=0)
     cost_usd: float | None = Field(default=None, ge=0)
-    wall_time_s: float = Field(default=0.0, ge=0)
-    requests_per_s: float = Field(default=0.0, ge=0)
+    wall_time_s: float = Field(default=0.0, ge=0, description="Over every run")
+    requests_sent: int = Field(default=0, ge=0, description="Over every run, retries included")
+    requests_per_s: float = Field(default=0.0, ge=0, description="requests_sent / wall_time_s")
+    runs: int = Field(default=0, ge=0)
+    last_run: RunReport | None = None
+    failures: dict[str, int] = Field(
+        default_factory=dict, description="The most common reasons of the failed answers, with their counts"
+    )
     subsets: dict[str, int] = Field(default_factory=dict, description="Accepted records per subset")
 
     @model_validator(mode="after")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import polars as pl
+from pydantic import ValidationError
 
 from cotforge.schemas.record import AnswerOrigin, CoTRecord, Rejection
 
@@ -88,8 +89,25 @@ def write_parquet(
     partial.replace(path)
 
 
+class TableError(ValueError):
+    """A Parquet file that cannot be read back into typed rows; the message names the file and the row."""
+
+
 def read_parquet(path: Path, model: type[Row]) -> list[Row]:
-    return from_frame(pl.read_parquet(path), model)
+    try:
+        frame = pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise TableError(f"{path}: not a readable Parquet file ({first})") from None
+    rows = []
+    for index, data in enumerate(frame.to_dicts()):
+        try:
+            rows.append(model.model_validate(data))
+        except ValidationError as error:
+            item = error.errors()[0]
+            where = ".".join(str(part) for part in item["loc"]) or "(row)"
+            raise TableError(f"{path}: row {index} is not a valid {model.__name__}: {where}: {item['msg']}") from None
+    return rows
 
 
 __all__ = [
@@ -97,6 +115,7 @@ __all__ = [
     "REJECTION_COLUMNS",
     "CoTRecord",
     "Rejection",
+    "TableError",
     "from_frame",
     "read_parquet",
     "to_frame",

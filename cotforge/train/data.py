@@ -58,8 +58,22 @@ class TokenizedSet:
         }
 
 
+class TrainDataError(ValueError):
+    """Training data that cannot be read; the message names the data set and why."""
+
+
 def load_pairs(dataset: str, subset: str | None = None, split: str = "train") -> list[tuple[str, str]]:
     """(prompt, completion) pairs from a build directory, a Parquet file, or a Hub dataset id + subset."""
+    try:
+        return _pairs(dataset, subset, split)
+    except TrainDataError:
+        raise
+    except (ValueError, OSError, ConnectionError, KeyError) as error:  # missing subset, file, repo or column
+        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise TrainDataError(f"--dataset {dataset}: {text}") from None
+
+
+def _pairs(dataset: str, subset: str | None, split: str) -> list[tuple[str, str]]:
     path = Path(dataset)
     if path.is_dir():
         from cotforge.builders.builddir import read_subsets
@@ -83,7 +97,7 @@ def load_pairs(dataset: str, subset: str | None = None, split: str = "train") ->
             assistant = next(m["content"] for m in reversed(messages) if m["role"] == "assistant")
             pairs.append((user, assistant))
         return pairs
-    raise ValueError(f"{dataset}: needs 'prompt' and 'completion' columns, or 'messages'")
+    raise TrainDataError(f"--dataset {dataset}: needs 'prompt' and 'completion' columns, or 'messages'")
 
 
 def prompt_ids(tokenizer: Any, template: str, prompt: str) -> list[int]:

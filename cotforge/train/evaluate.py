@@ -35,7 +35,7 @@ def _generate_transformers(
     batch_size: int,
     gguf_file: str | None,
 ) -> list[str]:
-    from cotforge.train.loop import load_causal_lm
+    from cotforge.train.student import load_causal_lm
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
@@ -89,11 +89,10 @@ def evaluate(
     out_dir: Path | None = None,
     use_vllm: bool | None = None,
 ) -> EvalReport:
-    from transformers import AutoTokenizer
+    from cotforge.train.student import load_tokenizer
 
     started = time.monotonic()
-    extra = {"gguf_file": gguf_file} if gguf_file else {}
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, **extra)
+    tokenizer = load_tokenizer(model_dir, gguf_file)
     report_path = Path(model_dir) / "train_report.json"
     if template == "auto" and report_path.exists():  # evaluate with the template the student was trained on
         template = json.loads(report_path.read_text())["template"]

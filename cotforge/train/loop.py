@@ -24,7 +24,8 @@ import torch.nn.functional as F
 
 from cotforge.train.batching import Batch, collate_packed, collate_padded, length_grouped, pack
 from cotforge.train.config import TrainConfig
-from cotforge.train.data import IGNORE, TokenizedSet, load_pairs, resolve_template, tokenize
+from cotforge.train.data import IGNORE, TokenizedSet, TrainDataError, load_pairs, resolve_template, tokenize
+from cotforge.train.student import load_student, load_tokenizer
 
 CHECKPOINTS = "checkpoints"
 
@@ -50,44 +51,6 @@ class TrainReport:
     completion_tokens: int = 0
     padding_tokens: int = 0
     peak_memory_mb: float | None = None
-
-
-def load_causal_lm(
-    model: str, gguf_file: str | None = None, dtype: torch.dtype = torch.float32, attention: str = "sdpa"
-) -> Any:
-    """A causal LM from a Hub id or folder, or from a GGUF file there (dequantized into a plain, savable model)."""
-    from transformers import AutoModelForCausalLM
-
-    if not gguf_file:
-        return AutoModelForCausalLM.from_pretrained(model, dtype=dtype, attn_implementation=attention)
-    loaded = AutoModelForCausalLM.from_pretrained(model, gguf_file=gguf_file, dtype=dtype)
-    config = loaded.config
-    config.__dict__.pop("quantization_config", None)  # the weights are plain tensors once dequantized
-    config._attn_implementation = attention
-    plain = AutoModelForCausalLM.from_config(config, dtype=dtype)
-    plain.load_state_dict(loaded.state_dict())
-    return plain
-
-
-def load_student(config: TrainConfig, device: torch.device) -> tuple[Any, Any, torch.dtype]:
-    from transformers import AutoTokenizer
-
-    extra = {"gguf_file": config.gguf_file} if config.gguf_file else {}
-    tokenizer = AutoTokenizer.from_pretrained(config.model, **extra)
-    dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
-    attention = "sdpa"
-    if device.type == "cuda":
-        try:
-            import flash_attn  # noqa: F401
-
-            attention = "flash_attention_2"
-        except ImportError:
-            pass
-    # Weights stay fp32 on the CPU and under autocast on CUDA (bf16 compute, fp32 master weights).
-    model = load_causal_lm(config.model, config.gguf_file, torch.float32, attention)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return model.to(device), tokenizer, dtype
 
 
 class CompletionLoss(torch.nn.Module):
@@ -171,14 +134,16 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     random.seed(config.seed)
     output = Path(config.output_dir)
 
-    model, tokenizer, compute_dtype = load_student(config, device)
-    template = resolve_template(tokenizer, config.template)
+    # The data and the tokenizer first: a missing subset is reported in a second, not after loading the model.
     pairs = load_pairs(config.dataset, config.subset, config.split)
+    tokenizer = load_tokenizer(config.model, config.gguf_file)
+    template = resolve_template(tokenizer, config.template)
     data = tokenize(pairs, tokenizer, template, config.max_length, output / "tokenized")
     if not data.examples:
-        raise ValueError(f"{config.dataset}: no training examples left after tokenization ({data.summary()})")
+        raise TrainDataError(f"{config.dataset}: no training examples left after tokenization ({data.summary()})")
     if rank == 0:
         log(f"data: {data.summary()} (template {template}, max_length {config.max_length})")
+    model, compute_dtype = load_student(config.model, config.gguf_file, device)
     flash = getattr(model.config, "_attn_implementation", "") == "flash_attention_2"
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()

@@ -32,9 +32,12 @@ class Answer:
 
 @dataclass(frozen=True)
 class Failure:
-    """A request that got no answer after every retry; `detail` is free of secrets."""
+    """A request that got no answer after every retry; `detail` is free of secrets. `fatal`: every other request
+    would fail the same way (a refused key, an unknown model, a server that cannot be reached), so a run of them
+    stops the build instead of spending every retry on every request."""
 
     detail: str
+    fatal: bool = False
 
 
 Outcome = list[Answer] | Failure
@@ -118,6 +121,15 @@ class SecretRedactor:
 
 class MissingApiKey(RuntimeError):
     pass
+
+
+class TeacherError(RuntimeError):
+    """A teacher that cannot start or whose engine died; answers stored before it stay stored. `usage`: the
+    user's setup is at fault (a missing package), not a service."""
+
+    def __init__(self, message: str, usage: bool = False) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 def api_key_for(spec: TeacherSpec) -> str:

@@ -161,6 +161,10 @@ class OpenAIBatchTeacher:
                 if not retry or stats.stop:
                     return
                 batch_ids = await self._submit(retry, stats)
+        except openai.APIError as error:  # refused key, unreachable API: every request would fail the same way
+            why = self.redact(f"Batch API: {type(error).__name__}: {getattr(error, 'message', error)}")
+            for request in list(waiting.values()):  # requests in open batches are polled again next run
+                sink(waiting.pop(request.id), Failure(why, fatal=True))
         finally:
             stats.in_flight = 0
             await self.client.close()

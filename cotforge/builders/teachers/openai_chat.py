@@ -28,11 +28,15 @@ from cotforge.builders.teachers.base import (
     api_key_for,
     chat_params,
 )
-from cotforge.builders.teachers.ratelimit import RateLimiter, retry_after_seconds
+from cotforge.builders.teachers.ratelimit import AdaptiveConcurrency, RateLimiter, retry_after_seconds
 from cotforge.schemas.recipe import SamplingParams, TeacherSpec
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
+# Refused key, no access, unknown model or endpoint: every other request would get the same answer.
+FATAL_STATUS = {401, 403, 404}
+# A server that refuses connections is tried this many times more, not max_retries: it is down, not busy.
+CONNECT_RETRIES = 2
 MAX_BACKOFF_S = 60.0
 MAX_RETRY_AFTER_S = 300.0
 _CHARS_PER_TOKEN = 4
@@ -48,17 +52,18 @@ def _headers(key: str) -> dict[str, str]:
 
 
 class OpenAITeacher:
-    """Bounded concurrency, RPM/TPM limits, retries with jittered exponential backoff that honour Retry-After."""
+    """Adaptive concurrency, RPM/TPM limits, retries with jittered exponential backoff that honour Retry-After."""
 
     def __init__(self, spec: TeacherSpec, sampling: SamplingParams) -> None:
         self.spec = spec
         self.sampling = sampling
         key = api_key_for(spec)
         self.redact = SecretRedactor([key])
-        self.url = (spec.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
-        self.url += "/chat/completions"
+        self.base_url = (spec.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
+        self.url = self.base_url + "/chat/completions"
         self.headers = _headers(key)
         self.limiter = RateLimiter(spec.rpm, spec.tpm)
+        self.window = AdaptiveConcurrency(spec.max_concurrency)
 
     async def run(self, requests: Sequence[TeacherRequest], sink: Sink, stats: LiveStats) -> None:
         queue = iter(requests)
@@ -94,12 +99,15 @@ class OpenAITeacher:
         tokens = prompt_chars // _CHARS_PER_TOKEN + self.sampling.max_tokens * n
         body = json.dumps({"messages": messages, **chat_params(self.spec, self.sampling, n)})
         last_error = ""
-        for attempt in range(self.spec.max_retries + 1):
+        retries = self.spec.max_retries
+        attempt = 0
+        while True:
             await self.limiter.acquire(tokens)
             retry_after = None
+            timed_out = False
+            started = await self.window.acquire()
             stats.in_flight += 1
             stats.requests_sent += 1
-            started = time.monotonic()
             try:
                 async with session.post(self.url, data=body) as response:
                     self.limiter.observe(response.headers)
@@ -108,19 +116,27 @@ class OpenAITeacher:
                         return answers_from_completion(json.loads(payload), time.monotonic() - started)
                     last_error = f"HTTP {response.status}: {_error_message(payload)}"
                     if response.status not in RETRYABLE_STATUS:
-                        return Failure(self.redact(last_error))
+                        return Failure(self.redact(last_error), fatal=response.status in FATAL_STATUS)
                     retry_after = retry_after_seconds(response.headers)
             except asyncio.TimeoutError:
+                timed_out = True
                 last_error = f"timed out after {self.spec.timeout_s:g} s"
+            except aiohttp.ClientConnectorError as error:
+                retries = min(retries, CONNECT_RETRIES)
+                last_error = f"cannot connect to {self.base_url}: {error.strerror or error}"
             except aiohttp.ClientError as error:
                 last_error = f"connection failed: {type(error).__name__}: {error}"
             except (ValueError, TypeError, KeyError, AttributeError) as error:
                 last_error = f"malformed response: {type(error).__name__}: {str(error)[:200]}"
             finally:
                 stats.in_flight -= 1
-            if attempt < self.spec.max_retries:
-                await asyncio.sleep(self._backoff(attempt, retry_after))
-        return Failure(self.redact(f"{last_error} (after {self.spec.max_retries + 1} attempts)"))
+                await self.window.release(started, timed_out)
+            if attempt >= retries or stats.stop:  # stopping: what is left is asked again on the next run
+                break
+            await asyncio.sleep(self._backoff(attempt, retry_after))
+            attempt += 1
+        fatal = last_error.startswith("cannot connect")
+        return Failure(self.redact(f"{last_error} (after {attempt + 1} attempts)"), fatal=fatal)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:

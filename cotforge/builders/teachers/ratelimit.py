@@ -103,3 +103,41 @@ def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
             return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
         except (TypeError, ValueError):
             return None
+
+
+class AdaptiveConcurrency:
+    """Requests in flight, halved when they time out and raised by one per window of answers back in time
+    (additive increase, multiplicative decrease, as TCP does). A local server with one slot queues what it cannot
+    serve; without this, the queued requests time out and are sent again while the server still works on them."""
+
+    def __init__(self, ceiling: int) -> None:
+        self.ceiling = ceiling
+        self.window = float(ceiling)
+        self.in_flight = 0
+        self.cuts = 0
+        self._last_cut = float("-inf")
+        self._changed = asyncio.Condition()
+
+    @property
+    def limit(self) -> int:
+        return max(1, int(self.window))
+
+    async def acquire(self) -> float:
+        """Wait for a free slot; returns the time the request starts, for `release`."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.in_flight < self.limit)
+            self.in_flight += 1
+        return time.monotonic()
+
+    async def release(self, started: float, timed_out: bool) -> None:
+        async with self._changed:
+            self.in_flight -= 1
+            if timed_out:
+                # Requests queued together time out together: cut once for those sent before the last cut.
+                if started >= self._last_cut:
+                    self.window = max(1.0, self.window / 2)
+                    self._last_cut = time.monotonic()
+                    self.cuts += 1
+            else:
+                self.window = min(float(self.ceiling), self.window + 1.0 / self.window)
+            self._changed.notify_all()

