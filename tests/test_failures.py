@@ -214,3 +214,15 @@ def test_train_eval_export_errors_are_sentences(tmp_path: Path) -> None:
     result = runner.invoke(app, ["export", str(tmp_path), "-f", "trl-messages", "-o", str(target)])
     assert result.exit_code == 2 and "not a build directory" in result.output
     assert not target.exists(), "a failed export leaves no empty folder"
+
+
+@pytest.mark.integration
+def test_an_unreachable_batch_api_is_a_failure_with_its_reason(tmp_path: Path, monkeypatch) -> None:
+    from .conftest import scripted_recipe, write_problems
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-key-000000")
+    problems = write_problems(tmp_path / "p.jsonl", [f"q{i} answer=5" for i in range(3)])
+    recipe = scripted_recipe(problems, "http://127.0.0.1:1/v1", teacher={"backend": "openai-batch", "max_retries": 0})
+    result = CliRunner().invoke(app, ["build", "--recipe", str(_recipe_yaml(tmp_path, recipe)), "-o", str(tmp_path)])
+    assert result.exit_code == 3, result.output
+    assert "failed 3x: Batch API: APIConnectionError" in result.output and "sk-test" not in result.output
