@@ -698,6 +698,7 @@ def eval_command(
             batch_size=batch_size,
             gguf_file=gguf_file,
             out_dir=out_dir,
+            log=lambda line: err.print(line, highlight=False),
         )
     except (SourceError, StudentError) as error:
         raise fail(str(error)) from None

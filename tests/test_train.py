@@ -201,8 +201,19 @@ def test_ddp_two_processes_on_cpu(tmp_path: Path, student: Path, corpus: Path) -
 def test_evaluate_with_the_builders_parser(tmp_path: Path, student: Path) -> None:
     from cotforge.train.evaluate import evaluate
 
-    report = evaluate(str(student), ["svamp"], sample=True, limit=3, max_new_tokens=8, out_dir=tmp_path)
+    lines: list[str] = []
+    report = evaluate(
+        str(student),
+        ["svamp"],
+        sample=True,
+        limit=3,
+        max_new_tokens=8,
+        batch_size=2,
+        out_dir=tmp_path,
+        log=lines.append,
+    )
     assert report.total == 3 and 0 <= report.correct <= 3 and set(report.accuracy) == {"svamp"}
+    assert [line.split(" (")[0] for line in lines] == ["eval: 2/3 answers done", "eval: 3/3 answers done"]
     import polars as pl
 
     from cotforge.recipes.sources import load_problems

@@ -310,7 +310,7 @@ class Build:
 class LiveView:
     """A rich progress bar on a terminal; a plain log line every few seconds elsewhere (CI, files)."""
 
-    def __init__(self, build: Build, console: Console, log_every_s: float = 10.0) -> None:
+    def __init__(self, build: Build, console: Console, log_every_s: float = 5.0) -> None:
         self.build, self.console, self.log_every_s = build, console, log_every_s
         self.progress: Progress | None = None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,28 @@ class EvalReport:
     wall_time_s: float
 
 
+class _Progress:
+    """A line every few seconds while a batch generates (a CPU batch takes minutes): called by generate() after
+    each new token as a stopping criterion that never stops anything."""
+
+    def __init__(self, total: int, max_new_tokens: int, log: Callable[[str], None], every_s: float = 5.0) -> None:
+        self.total, self.max_new_tokens, self.log, self.every_s = total, max_new_tokens, log, every_s
+        self.started = self.last = time.monotonic()
+        self.done = 0
+        self.tokens = 0
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        self.tokens += 1
+        now = time.monotonic()
+        if now - self.last >= self.every_s:
+            self.last = now
+            self.log(
+                f"eval: {self.done}/{self.total} answers done; this batch of {input_ids.shape[0]} at token "
+                f"{self.tokens} of at most {self.max_new_tokens} ({now - self.started:.0f} s)"
+            )
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+
 def _generate_transformers(
     model_dir: str,
     tokenizer: Any,
@@ -34,7 +57,10 @@ def _generate_transformers(
     max_new_tokens: int,
     batch_size: int,
     gguf_file: str | None,
+    log: Callable[[str], None] | None = None,
 ) -> list[str]:
+    from transformers import StoppingCriteriaList
+
     from cotforge.train.student import load_causal_lm
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -44,6 +70,7 @@ def _generate_transformers(
     outputs: list[str] = [""] * len(prompts)
     # Longest first, so each batch holds prompts of similar length and little left padding.
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+    progress = _Progress(len(prompts), max_new_tokens, log) if log else None
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
         width = max(len(prompts[i]) for i in chunk)
@@ -60,9 +87,16 @@ def _generate_transformers(
                 max_new_tokens=max_new_tokens,
                 pad_token_id=pad,
                 use_cache=True,
+                stopping_criteria=StoppingCriteriaList([progress]) if progress else None,
             )
         for row, i in enumerate(chunk):
             outputs[i] = tokenizer.decode(generated[row, width:], skip_special_tokens=True)
+        if progress:
+            progress.done += len(chunk)
+            progress.tokens = 0
+            progress.log(
+                f"eval: {progress.done}/{len(prompts)} answers done ({time.monotonic() - progress.started:.0f} s)"
+            )
     return outputs
 
 
@@ -88,6 +122,7 @@ def evaluate(
     gguf_file: str | None = None,
     out_dir: Path | None = None,
     use_vllm: bool | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> EvalReport:
     from cotforge.train.student import load_tokenizer
 
@@ -108,7 +143,7 @@ def evaluate(
     if use_vllm:
         texts = _generate_vllm(model_dir, prompts, max_new_tokens)
     else:
-        texts = _generate_transformers(model_dir, tokenizer, prompts, max_new_tokens, batch_size, gguf_file)
+        texts = _generate_transformers(model_dir, tokenizer, prompts, max_new_tokens, batch_size, gguf_file, log)
     rows = []
     by_dataset: dict[str, list[bool]] = {}
     for problem, text in zip(problems, texts, strict=True):
