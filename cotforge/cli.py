@@ -711,5 +711,211 @@ def eval_command(
     )
 
 
+sweep_app = typer.Typer(
+    help="Which granularity (or format, or teacher) suits this student? Train one student per arm on the same "
+    "problems, evaluate on the same held-out questions, and compare with confidence intervals."
+)
+app.add_typer(sweep_app, name="sweep")
+
+
+def _sweep_corpus(dataset: str, out_dir: Path) -> str:
+    """A build directory to sweep over: the one given, or the paper's files or a Hub repo turned into one."""
+    from cotforge.builders.builddir import SUBSETS_DIR
+
+    path = Path(dataset)
+    if (path / SUBSETS_DIR).is_dir():
+        return dataset
+    corpus = out_dir / "corpus"
+    if (corpus / SUBSETS_DIR).is_dir():
+        return str(corpus)
+    if path.is_dir():
+        from cotforge.paper import import_paper
+
+        import_paper(path, corpus)
+        return str(corpus)
+    from cotforge.hub import check_repo_id, save_pulled
+    from cotforge.hub import pull as pull_from_hub
+
+    check_repo_id(dataset)
+    save_pulled(pull_from_hub(dataset), corpus)
+    return str(corpus)
+
+
+def _csv(values: list[str] | None) -> list[str]:
+    return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+
+
+@sweep_app.callback(invoke_without_command=True)
+def sweep(
+    ctx: typer.Context,
+    dataset: Annotated[
+        str | None,
+        typer.Option(help="The corpus: a build directory, a folder of the paper's released files, or a Hub repo"),
+    ] = None,
+    student: Annotated[
+        list[str] | None, typer.Option(help="Student model (Hub id or folder); repeatable. Required")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Sweep folder; the same one resumes. Required")
+    ] = None,
+    vary: Annotated[str, typer.Option(help="The axis compared: granularity, format or teacher")] = "granularity",
+    levels: Annotated[
+        list[str] | None, typer.Option(help="Only these levels, e.g. 1,3,5 (vary granularity). Default: all")
+    ] = None,
+    teacher: Annotated[
+        str | None, typer.Option(help="The teacher held fixed. Default: the one with the most levels")
+    ] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="The format held fixed. Default: cot")] = None,
+    level: Annotated[
+        int | None, typer.Option(help="The level held fixed (vary format or teacher). Default: the most common, or 5")
+    ] = None,
+    no_baselines: Annotated[
+        bool, typer.Option("--no-baselines", help="Leave out the answer-only and human baselines")
+    ] = False,
+    eval_benchmark: Annotated[
+        str | None,
+        typer.Option(
+            "--eval",
+            help="Evaluate on this built-in benchmark's --split instead of held-out problems. "
+            "Default: hold out --holdout of the corpus's problems",
+        ),
+    ] = None,
+    split: Annotated[str, typer.Option(help="Split of --eval")] = "test",
+    holdout: Annotated[float, typer.Option(help="Share of the shared problems held out for evaluation")] = 0.3,
+    eval_limit: Annotated[int | None, typer.Option(help="At most N held-out questions. Default: all")] = None,
+    seeds: Annotated[str, typer.Option(help="Training seeds, comma-separated; each is a cell")] = "1",
+    max_steps: Annotated[
+        int | None, typer.Option(help="Steps per cell. Default: --epochs over the shared problems")
+    ] = None,
+    epochs: Annotated[float, typer.Option(help="Passes over the shared problems (when no --max-steps)")] = 1.0,
+    learning_rate: Annotated[float, typer.Option("--lr", help="Peak learning rate")] = 1e-4,
+    micro_batch_size: Annotated[int, typer.Option(help="Rows per forward pass")] = 8,
+    global_batch_size: Annotated[int, typer.Option(help="Rows per optimizer step")] = 16,
+    max_length: Annotated[int, typer.Option(help="Tokens per training example")] = 512,
+    max_new_tokens: Annotated[int, typer.Option(help="Most tokens generated per held-out answer")] = 256,
+    gguf_file: Annotated[
+        str | None, typer.Option(help="Load the students from this GGUF file inside --student. Default: none")
+    ] = None,
+    shard: Annotated[str, typer.Option(help="Run slice i of N of the cells (i/N), for job arrays")] = "0/1",
+    keep_models: Annotated[bool, typer.Option("--keep-models", help="Keep each cell's trained model")] = False,
+    push_to_hub: Annotated[
+        str | None,
+        typer.Option(help="Add the result as a section of this dataset repo's card (data untouched). Default: none"),
+    ] = None,
+) -> None:
+    """Run a sweep (or `cotforge sweep report DIR` to merge the shards of one)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from pydantic import ValidationError
+
+    from cotforge.hub import HubError
+    from cotforge.train.data import TrainDataError
+    from cotforge.train.student import StudentError
+    from cotforge.train.sweep import SweepError, SweepSettings, run_sweep
+
+    if not dataset or not student or out_dir is None:
+        raise fail("give --dataset, at least one --student and --out (see cotforge sweep --help)")
+    try:
+        index, count = (int(part) for part in shard.split("/"))
+        if not 0 <= index < count:
+            raise ValueError
+    except ValueError:
+        raise fail(f"--shard {shard}: give i/N with 0 <= i < N, e.g. 0/4") from None
+    try:
+        corpus = _sweep_corpus(dataset, out_dir)
+        settings = SweepSettings(
+            corpus=corpus,
+            students=list(student),
+            gguf_file=gguf_file,
+            vary=vary,
+            teacher=teacher,
+            format=fmt,
+            level=level,
+            levels=[int(v) for v in _csv(levels)] or None,
+            baselines=not no_baselines,
+            eval_benchmark=eval_benchmark,
+            eval_split=split,
+            holdout=None if eval_benchmark else holdout,
+            eval_limit=eval_limit,
+            seeds=[int(v) for v in _csv([seeds])],
+            max_steps=max_steps,
+            epochs=epochs,
+            learning_rate=learning_rate,
+            micro_batch_size=micro_batch_size,
+            global_batch_size=global_batch_size,
+            max_length=max_length,
+            max_new_tokens=max_new_tokens,
+        )
+        plan, unfinished = run_sweep(
+            settings,
+            out_dir,
+            shard=(index, count),
+            keep_models=keep_models,
+            log=lambda line: err.print(line, highlight=False),
+        )
+    except ValidationError as error:
+        from cotforge.recipes.loader import format_validation_error
+
+        raise fail(format_validation_error(error, "cotforge sweep", "option")) from None
+    except (SweepError, SourceError, TrainDataError, StudentError, ValueError) as error:
+        raise fail(str(error)) from None
+    except HubError as error:
+        raise fail(str(error), USAGE_ERROR if error.usage else 1) from None
+    if unfinished:
+        out.print(
+            f"{len(plan.cells) - len(unfinished)} of {len(plan.cells)} cells finished; when every shard is done, "
+            f"run `cotforge sweep report {out_dir}`",
+            highlight=False,
+        )
+        return
+    _print_sweep(out_dir, push_to_hub)
+
+
+@sweep_app.command("report")
+def sweep_report(
+    out_dir: Annotated[Path, typer.Argument(help="A sweep folder (cotforge sweep --out)")],
+    push_to_hub: Annotated[
+        str | None,
+        typer.Option(help="Add the result as a section of this dataset repo's card (data untouched). Default: none"),
+    ] = None,
+) -> None:
+    """Merge the finished cells of a sweep (every shard) into sweep_report.json, sweep_report.md and sweep.png."""
+    _print_sweep(out_dir, push_to_hub)
+
+
+def _print_sweep(out_dir: Path, push_to_hub: str | None) -> None:
+    from cotforge.train.sweep import PLOT_FILE, REPORT_MD, SweepError, build_report
+
+    try:
+        build_report(out_dir)
+    except SweepError as error:
+        raise fail(str(error)) from None
+    out.print((out_dir / REPORT_MD).read_text(encoding="utf-8"), highlight=False, markup=False)
+    out.print(
+        f"wrote {out_dir / 'sweep_report.json'}, {out_dir / REPORT_MD} and {out_dir / PLOT_FILE}", highlight=False
+    )
+    if push_to_hub:
+        from cotforge.hub import HubError, push_card_section
+
+        plot = out_dir / PLOT_FILE
+        try:
+            commit = push_card_section(
+                push_to_hub,
+                "sweep",
+                "## Which granularity for which student\n\n" + _sweep_section(out_dir),
+                {"sweep/accuracy.png": plot.read_bytes()} if plot.exists() else {},
+            )
+        except HubError as error:
+            raise fail(str(error), USAGE_ERROR if error.usage else 1) from None
+        out.print(f"{push_to_hub}: card updated in commit {commit}", highlight=False)
+
+
+def _sweep_section(out_dir: Path) -> str:
+    from cotforge.train.sweep import REPORT_MD
+
+    body = (out_dir / REPORT_MD).read_text(encoding="utf-8").split("\n", 2)[2]  # without the file's own title
+    return body + "\n![Held-out accuracy by granularity level](sweep/accuracy.png)\n"
+
+
 build_cot = typer.Typer(add_completion=False)
 build_cot.command(help=build.__doc__)(build)  # `build-cot`: the build command alone (cotforge.entry runs both)

@@ -123,7 +123,7 @@ def _remote_state(api, repo_id: str) -> tuple[str | None, dict[str, Any]]:
     return info.sha, entries
 
 
-def _remote_json(api, repo_id: str, path: str, revision: str | None) -> Any:
+def _remote_text(api, repo_id: str, path: str, revision: str | None) -> str | None:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
 
@@ -131,7 +131,49 @@ def _remote_json(api, repo_id: str, path: str, revision: str | None) -> Any:
         local = hf_hub_download(repo_id, path, repo_type="dataset", revision=revision, token=api.token)
     except EntryNotFoundError:
         return None
-    return json.loads(Path(local).read_text(encoding="utf-8"))
+    return Path(local).read_text(encoding="utf-8")
+
+
+def _remote_json(api, repo_id: str, path: str, revision: str | None) -> Any:
+    text = _remote_text(api, repo_id, path, revision)
+    return None if text is None else json.loads(text)
+
+
+def with_section(card: str, name: str, markdown: str) -> str:
+    """The card with section `name` (between cotforge markers) replaced, or added before its citation."""
+    start, end = f"<!-- cotforge:{name} -->", f"<!-- /cotforge:{name} -->"
+    block = f"{start}\n{markdown.strip()}\n{end}\n"
+    if start in card and end in card:
+        head, rest = card.split(start, 1)
+        return head + block + rest.split(end, 1)[1].lstrip("\n")
+    if "\n## Citation" in card:
+        head, tail = card.split("\n## Citation", 1)
+        return f"{head.rstrip()}\n\n{block}\n## Citation{tail}"
+    return f"{card.rstrip()}\n\n{block}"
+
+
+def push_card_section(repo_id: str, name: str, markdown: str, files: dict[str, bytes], token: str | None = None) -> str:
+    """Add or replace one section of a dataset repo's card, with the files it shows, in one commit; the data files
+    are not touched. Returns the commit id."""
+    from huggingface_hub import CommitOperationAdd
+
+    check_repo_id(repo_id)
+    api = _api(token)
+    try:
+        head, _ = _remote_state(api, repo_id)
+        card = _remote_text(api, repo_id, "README.md", head) or f"# {repo_id}\n"
+        operations = [CommitOperationAdd("README.md", with_section(card, name, markdown).encode())]
+        operations += [CommitOperationAdd(path, data) for path, data in files.items()]
+        info = api.create_commit(
+            repo_id,
+            operations,
+            commit_message=f"cotforge: card section {name}",
+            repo_type="dataset",
+            parent_commit=head,
+        )
+    except Exception as error:
+        raise _explain(error, repo_id, "update the card of") from None
+    return info.oid
 
 
 def _remote_configs(api, repo_id: str, revision: str | None) -> list[dict[str, Any]]:

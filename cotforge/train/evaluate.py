@@ -116,6 +116,19 @@ def evaluate(
     split: str = "test",
     sample: bool = False,
     limit: int | None = None,
+    **options: Any,
+) -> EvalReport:
+    """Accuracy of a student on built-in benchmarks; `options` are those of evaluate_problems."""
+    problems: list[Problem] = []
+    for name in datasets:
+        problems += load_problems(SourceSpec(dataset=name, split=split), sample=sample, limit=limit).problems
+    return evaluate_problems(model_dir, problems, **options)
+
+
+def evaluate_problems(
+    model_dir: str,
+    problems: list[Problem],
+    *,
     template: str = "auto",
     max_new_tokens: int = 256,
     batch_size: int = 16,
@@ -124,6 +137,8 @@ def evaluate(
     use_vllm: bool | None = None,
     log: Callable[[str], None] | None = None,
 ) -> EvalReport:
+    """Greedy answers of a student to `problems`, scored with the builders' parser and verifier. With `out_dir`,
+    writes predictions.parquet (one row per problem, in order) and eval_report.json."""
     from cotforge.train.student import load_tokenizer
 
     started = time.monotonic()
@@ -132,9 +147,6 @@ def evaluate(
     if template == "auto" and report_path.exists():  # evaluate with the template the student was trained on
         template = json.loads(report_path.read_text())["template"]
     template = resolve_template(tokenizer, template)
-    problems: list[Problem] = []
-    for name in datasets:
-        problems += load_problems(SourceSpec(dataset=name, split=split), sample=sample, limit=limit).problems
     prompts = [prompt_ids(tokenizer, template, p.student_prompt()) for p in problems]
     if use_vllm is None:
         import importlib.util

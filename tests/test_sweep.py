@@ -1,0 +1,167 @@
+"""`cotforge sweep`: fair cells, held-out questions never trained on, resumable, and a report equal to its cells."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from cotforge.builders.builddir import read_subsets, write_outputs
+from cotforge.cli import app
+from cotforge.hub import with_section
+from cotforge.paper import import_paper
+from cotforge.train.stats import bootstrap_interval, compare_paired, mcnemar_exact
+from cotforge.train.sweep import SweepSettings, build_report, choose_arms, plan_sweep, run_sweep
+
+from .conftest import FIXTURES
+from .students import tiny_student
+
+
+@pytest.fixture(scope="module")
+def paper(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("paper")
+    import_paper(FIXTURES / "eit-nlp-svamp", out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def corpus(paper: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Levels 1 and 5 of GPT-4o on 24 SVAMP problems (one of them missing at level 5), plus the baselines."""
+    subsets = read_subsets(paper, ["gpt-4o-g1-cot", "gpt-4o-g5-cot", "answer-only-g0-cot", "human-cot"])
+    ids = sorted({r.problem_id for r in subsets["gpt-4o-g1-cot"]})[:24]
+    records = [r for rows in subsets.values() for r in rows if r.problem_id in ids]
+    records = [r for r in records if not (r.granularity == 5 and r.problem_id == ids[0])]
+    out = tmp_path_factory.mktemp("corpus")
+    write_outputs(out, records, [])
+    return out
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_student(tmp_path_factory.mktemp("student"))
+
+
+def settings(corpus: Path, student: Path, **changes) -> SweepSettings:
+    fields = dict(
+        corpus=str(corpus),
+        students=[str(student)],
+        levels=[1, 5],
+        baselines=False,
+        holdout=0.3,
+        max_steps=2,
+        global_batch_size=4,
+        micro_batch_size=4,
+        max_length=128,
+        max_new_tokens=6,
+        eval_batch_size=8,
+    )
+    return SweepSettings(**(fields | changes))
+
+
+def test_bootstrap_and_paired_tests() -> None:
+    low, high = bootstrap_interval([1.0] * 60 + [0.0] * 40)
+    assert low < 0.6 < high and low > 0.45 and high < 0.75
+    assert mcnemar_exact(0, 10) == pytest.approx(2 / 2**10)
+    assert mcnemar_exact(5, 5) == 1.0
+    same = compare_paired([1.0, 0.0] * 50, [1.0, 0.0] * 50)
+    assert same.difference == 0 and same.p_bootstrap == 1.0 and same.p_mcnemar == 1.0
+    better = compare_paired([0.0] * 100, [1.0] * 30 + [0.0] * 70)
+    assert better.difference == pytest.approx(0.3) and better.p_bootstrap < 0.01 and better.only_b == 30
+
+
+def test_arms_of_the_paper_data(paper: Path) -> None:
+    subsets = read_subsets(paper)
+    arms = choose_arms(subsets, SweepSettings(corpus=str(paper), students=["s"], teacher="gpt-4o"))
+    assert [a.label for a in arms] == ["answer-only", "g1", "g2", "g3", "g4", "g5", "g6", "human"]
+    formats = choose_arms(subsets, SweepSettings(corpus=str(paper), students=["s"], vary="format", teacher="gpt-4o"))
+    assert [a.label for a in formats] == ["cot", "rar", "subquestions", "symbolic"]
+    teachers = choose_arms(subsets, SweepSettings(corpus=str(paper), students=["s"], vary="teacher", level=3))
+    assert [a.label for a in teachers] == ["gemini-1.5-flash", "gpt-4o", "llama-3-70b"]
+
+
+def test_every_arm_trains_on_the_same_problems_and_never_on_a_held_out_one(corpus: Path, student: Path) -> None:
+    plan = plan_sweep(settings(corpus, student))
+    ids = [[r.problem_id for r in rows] for rows in plan.train.values()]
+    assert ids[0] == ids[1] and len(ids[0]) + len(plan.test) == 23, "the problem missing at level 5 is left out"
+    held_out = {p.id for p in plan.test} | {p.question for p in plan.test}
+    assert not any(r.problem_id in held_out or r.question in held_out for rows in plan.train.values() for r in rows)
+
+
+@pytest.mark.integration
+def test_sweep_end_to_end_resumes_and_reports_its_cells(corpus: Path, student: Path, tmp_path: Path) -> None:
+    chosen = settings(corpus, student)
+    lines: list[str] = []
+
+    def stop_after_first_cell(line: str) -> None:
+        lines.append(line)
+        if "accuracy" in line:
+            raise KeyboardInterrupt  # killed the moment the first cell is finished
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(chosen, tmp_path, log=stop_after_first_cell)
+    first = next(tmp_path.glob("cells/*--g1--seed1/cell.json"))
+    stamp = first.stat().st_mtime_ns
+
+    def stop_in_second_training(line: str) -> None:
+        lines.append(line)
+        if line.startswith("step"):
+            raise KeyboardInterrupt  # killed half-way through the second cell
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(chosen, tmp_path, log=stop_in_second_training)
+    assert not list(tmp_path.glob("cells/*--g5--seed1/cell.json"))
+    lines.clear()
+    _plan, unfinished = run_sweep(chosen, tmp_path, log=lines.append)
+    assert unfinished == [] and first.stat().st_mtime_ns == stamp, "a finished cell is never retrained"
+    assert any("g1--seed1: finished earlier, kept" in line for line in lines)
+    assert sum("training 2 steps" in line for line in lines) == 1, "only the second cell trained"
+
+    report = build_report(tmp_path)
+    held = json.loads((tmp_path / "held_out.json").read_text())
+    for cell in report.cells:
+        predictions = pl.read_parquet(tmp_path / cell["predictions"])
+        assert predictions["problem_id"].to_list() == held["problem_ids"]
+        assert cell["accuracy"] == predictions["correct"].mean() and cell["steps"] == 2
+        trained = read_subsets(tmp_path / "cells" / cell["name"] / "data")
+        trained_ids = {r.problem_id for rows in trained.values() for r in rows}
+        assert trained_ids == set(held["train_problem_ids"]) and not trained_ids & set(held["problem_ids"])
+    assert {a.arm for a in report.arms} == {"g1", "g5"} and len(report.recommendation) == 1
+    assert (tmp_path / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    markdown = (tmp_path / "sweep_report.md").read_text()
+    assert "| g1 |" in markdown and "| g5 |" in markdown
+
+
+@pytest.mark.integration
+def test_shards_split_the_cells_and_report_merges_them(corpus: Path, student: Path, tmp_path: Path) -> None:
+    chosen = settings(corpus, student)
+    _, left = run_sweep(chosen, tmp_path, shard=(0, 2), log=lambda _: None)
+    assert len(left) == 1
+    result = CliRunner().invoke(app, ["sweep", "report", str(tmp_path)])
+    assert result.exit_code == 0  # a partial report: one cell so far
+    _, left = run_sweep(chosen, tmp_path, shard=(1, 2), log=lambda _: None)
+    assert left == [] and len(build_report(tmp_path).cells) == 2
+    other = CliRunner().invoke(
+        app,
+        ["sweep", "--dataset", str(corpus), "--student", str(student), "--out", str(tmp_path), "--levels", "1,5"],
+    )
+    assert other.exit_code == 2 and "other settings" in other.output
+
+
+def test_sweep_usage_errors() -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["sweep"]).exit_code == 2
+    result = runner.invoke(app, ["sweep", "report", "/nonexistent"])
+    assert result.exit_code == 2 and "not a sweep folder" in result.output
+    result = runner.invoke(app, ["sweep", "--dataset", "x", "--student", "s", "--out", "/tmp/o", "--shard", "3/2"])
+    assert result.exit_code == 2 and "--shard" in result.output
+
+
+def test_card_section_is_added_then_replaced() -> None:
+    card = "# corpus\n\ntext\n\n## Citation\n\nbib\n"
+    once = with_section(card, "sweep", "## Sweep\n\nfirst")
+    assert once.index("first") < once.index("## Citation")
+    twice = with_section(once, "sweep", "## Sweep\n\nsecond")
+    assert "first" not in twice and twice.count("<!-- cotforge:sweep -->") == 1 and twice.endswith("bib\n")
