@@ -85,15 +85,21 @@ class Arm:
     level: int | None  # where it sits on the granularity axis (answer-only: 0; human: none)
 
 
+def student_label(student: str, gguf_file: str | None = None) -> str:
+    """A short name for a student: its GGUF file's stem when it is loaded from one (the folder is a package's)."""
+    return teacher_label(Path(gguf_file).stem if gguf_file else student)
+
+
 @dataclass(frozen=True)
 class Cell:
     student: str
     arm: Arm
     seed: int
+    label: str  # the student's short name
 
     @property
     def name(self) -> str:
-        return f"{teacher_label(self.student)}--{self.arm.label}--seed{self.seed}"
+        return f"{self.label}--{self.arm.label}--seed{self.seed}"
 
 
 @dataclass
@@ -107,7 +113,12 @@ class SweepPlan:
     @property
     def cells(self) -> list[Cell]:
         s = self.settings
-        return [Cell(student, arm, seed) for student in s.students for arm in self.arms for seed in s.seeds]
+        return [
+            Cell(student, arm, seed, student_label(student, s.gguf_file))
+            for student in s.students
+            for arm in self.arms
+            for seed in s.seeds
+        ]
 
     def steps(self) -> int:
         """The step budget every cell gets: one example per row, so it depends only on the shared problems."""
@@ -508,13 +519,13 @@ def render_markdown(report: SweepReport) -> str:
             )
             p = f"{arm.vs_best['p_bootstrap']:.3f}"
         lines.append(
-            f"| {teacher_label(arm.student)} | {arm.arm} | {_percent(arm.accuracy)}{spread} | "
+            f"| {student_label(arm.student, s.gguf_file)} | {arm.arm} | {_percent(arm.accuracy)}{spread} | "
             f"{_percent(arm.interval[0])} to {_percent(arm.interval[1])} | {versus} | {p} | "
             f"{arm.mean_rationale_words:.0f} |"
         )
     lines += ["", "`*`: worse than the best arm at the 5% level (paired bootstrap over the same questions).", ""]
     for student, text in report.recommendation.items():
-        lines.append(f"- **{teacher_label(student)}**: {text}")
+        lines.append(f"- **{student_label(student, s.gguf_file)}**: {text}")
     return "\n".join(lines) + "\n"
 
 
@@ -537,7 +548,9 @@ def plot_png(report: SweepReport) -> bytes | None:
         xs = [level for level, _ in points]
         ys = [a.accuracy for _, a in points]
         errors = [[a.accuracy - a.interval[0] for _, a in points], [a.interval[1] - a.accuracy for _, a in points]]
-        line = left.errorbar(xs, ys, yerr=errors, marker="o", capsize=3, label=teacher_label(student))
+        line = left.errorbar(
+            xs, ys, yerr=errors, marker="o", capsize=3, label=student_label(student, report.settings.gguf_file)
+        )
         for arm in report.arms:
             if arm.student == student and arm.level is None:  # the human baseline: a level of its own
                 left.axhline(
@@ -545,7 +558,7 @@ def plot_png(report: SweepReport) -> bytes | None:
                     linestyle="--",
                     color=line[0].get_color(),
                     alpha=0.6,
-                    label=f"{teacher_label(student)}: {arm.arm}",
+                    label=f"{student_label(student, report.settings.gguf_file)}: {arm.arm}",
                 )
     left.set_xlabel("granularity level (0: answer only)")
     left.set_ylabel("held-out accuracy")
