@@ -750,13 +750,18 @@ def sweep(
     ctx: typer.Context,
     dataset: Annotated[
         str | None,
-        typer.Option(help="The corpus: a build directory, a folder of the paper's released files, or a Hub repo"),
+        typer.Option(
+            help="The corpus: a build directory, a folder of the paper's released files, or a Hub repo. Required to "
+            "run a sweep (no default)"
+        ),
     ] = None,
     student: Annotated[
-        list[str] | None, typer.Option(help="Student model (Hub id or folder); repeatable. Required")
+        list[str] | None,
+        typer.Option(help="Student model (Hub id or folder); repeatable. Required to run a sweep (no default)"),
     ] = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Sweep folder; the same one resumes. Required")
+        Path | None,
+        typer.Option("--out", "-o", help="Sweep folder; the same one resumes. Required to run a sweep (no default)"),
     ] = None,
     vary: Annotated[str, typer.Option(help="The axis compared: granularity, format or teacher")] = "granularity",
     levels: Annotated[
