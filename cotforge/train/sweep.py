@@ -461,14 +461,15 @@ def build_report(out_dir: Path) -> SweepReport:
                 "p_bootstrap": paired.p_bootstrap,
                 "p_mcnemar": paired.p_mcnemar,
             }
-            result.indistinguishable_from_best = paired.p_bootstrap >= SIGNIFICANCE
+            # Both tests must agree: with few questions answered differently, the bootstrap alone is too eager.
+            result.indistinguishable_from_best = max(paired.p_bootstrap, paired.p_mcnemar) >= SIGNIFICANCE
             if result.indistinguishable_from_best:
                 tied.append(arm)
         top = results[best]
         text = f"best: {best} ({top.accuracy:.1%}, 95% interval {top.interval[0]:.1%} to {top.interval[1]:.1%})"
         if len(tied) == len(results) - 1:
             questions = len(scores[best])
-            text += f"; no arm is distinguishable from it at the 5% level (paired bootstrap, {questions} questions)"
+            text += f"; no arm is distinguishable from it at the 5% level ({questions} questions)"
         elif tied:
             text += f"; not distinguishable from it at the 5% level: {', '.join(tied)}"
         else:
@@ -502,11 +503,16 @@ def render_markdown(report: SweepReport) -> str:
         "",
         f"Corpus `{s.corpus}`; {report.held_out['training_problems']} training problems shared by every arm, "
         f"{report.held_out['questions']} held-out questions ("
-        + (f"{s.eval_benchmark} {s.eval_split}" if s.eval_benchmark else f"{s.holdout:.0%} of the corpus's problems")
+        + (
+            f"{s.eval_benchmark} {s.eval_split}"
+            if s.eval_benchmark
+            else f"hash-ordered from the corpus's problems: {s.holdout:.0%}"
+            + (f", at most {s.eval_limit}" if s.eval_limit else "")
+        )
         + f"); {report.steps} steps per cell, lr {s.learning_rate:g}, global batch {s.global_batch_size}, "
         f"max length {s.max_length}, seeds {', '.join(map(str, s.seeds))}.",
         "",
-        "| student | arm | accuracy | 95% interval | vs best (paired) | p | rationale words |",
+        "| student | arm | accuracy | 95% interval | vs best (paired) | p bootstrap / McNemar | rationale words |",
         "|---|---|---:|---|---|---:|---:|",
     ]
     for arm in report.arms:
@@ -517,13 +523,18 @@ def render_markdown(report: SweepReport) -> str:
             versus = f"{arm.vs_best['difference']:+.1%} [{arm.vs_best['low']:+.1%}, {arm.vs_best['high']:+.1%}]" + (
                 "" if arm.indistinguishable_from_best else " *"
             )
-            p = f"{arm.vs_best['p_bootstrap']:.3f}"
+            p = f"{arm.vs_best['p_bootstrap']:.3f} / {arm.vs_best['p_mcnemar']:.3f}"
         lines.append(
             f"| {student_label(arm.student, s.gguf_file)} | {arm.arm} | {_percent(arm.accuracy)}{spread} | "
             f"{_percent(arm.interval[0])} to {_percent(arm.interval[1])} | {versus} | {p} | "
             f"{arm.mean_rationale_words:.0f} |"
         )
-    lines += ["", "`*`: worse than the best arm at the 5% level (paired bootstrap over the same questions).", ""]
+    lines += [
+        "",
+        "`*`: worse than the best arm at the 5% level: both the paired bootstrap and McNemar's exact test over the same"
+        " questions say so.",
+        "",
+    ]
     for student, text in report.recommendation.items():
         lines.append(f"- **{student_label(student, s.gguf_file)}**: {text}")
     return "\n".join(lines) + "\n"
