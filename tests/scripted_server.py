@@ -31,6 +31,7 @@ class LogEntry:
     path: str
     message: str
     status: int
+    chat: str = ""  # every message of a chat request, as sorted JSON: tells apart prompts with one question
 
 
 @dataclass
@@ -165,7 +166,8 @@ class ScriptedServer(BackgroundServer):
                 contents = [(reply, "stop", None)] * n
             return web.json_response(self._completion(body, contents), headers=self.rate_limit_headers)
         finally:
-            self.log.append(LogEntry(arrived, request.path, message, status))
+            chat = json.dumps(body.get("messages", []), sort_keys=True)
+            self.log.append(LogEntry(arrived, request.path, message, status, chat))
 
     # ---- files and batches ----
 

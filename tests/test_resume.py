@@ -59,8 +59,10 @@ def assert_no_answer_bought_twice(out: Path, log, expected: int = N_PROBLEMS) ->
     assert len(rows) == len({r.key for r in rows}) == expected
     for row in rows:
         assert isinstance(row, CoTRecord)
-        prompt = row.messages_sent[-1].content
-        late = [e for e in log if e.message == prompt and e.status == 200 and e.arrived > committed[row.key]]
+        chat = json.dumps([m.model_dump() for m in row.messages_sent], sort_keys=True)  # levels share a question
+        paid = [e for e in log if e.chat == chat and e.status == 200]
+        assert paid, f"{row.question}: no request of the log matches the stored prompt"
+        late = [e for e in paid if e.arrived > committed[row.key]]
         assert not late, f"{row.question} answered again after its commit"
 
 
