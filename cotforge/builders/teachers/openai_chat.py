@@ -104,7 +104,7 @@ class OpenAITeacher:
         while True:
             await self.limiter.acquire(tokens)
             retry_after = None
-            timed_out = False
+            timed_out = unreachable = False
             started = await self.window.acquire()
             stats.in_flight += 1
             stats.requests_sent += 1
@@ -122,6 +122,7 @@ class OpenAITeacher:
                 timed_out = True
                 last_error = f"timed out after {self.spec.timeout_s:g} s"
             except aiohttp.ClientConnectorError as error:
+                unreachable = True
                 retries = min(retries, CONNECT_RETRIES)
                 last_error = f"cannot connect to {self.base_url}: {error.strerror or error}"
             except aiohttp.ClientError as error:
@@ -135,8 +136,8 @@ class OpenAITeacher:
                 break
             await asyncio.sleep(self._backoff(attempt, retry_after))
             attempt += 1
-        fatal = last_error.startswith("cannot connect")
-        return Failure(self.redact(f"{last_error} (after {attempt + 1} attempts)"), fatal=fatal)
+        # Only a server still refusing connections at the last attempt is fatal; a busy one is not.
+        return Failure(self.redact(f"{last_error} (after {attempt + 1} attempts)"), fatal=unreachable)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
