@@ -553,6 +553,11 @@ def _warn_contamination(dataset: Path, subset: str | None, against: list[str] | 
         err.print(f"[yellow]warning:[/] contamination: {escape(summary)}", highlight=False)
 
 
+GgufFileOption = Annotated[
+    str | None, typer.Option(help="Load the student from this GGUF file inside --model. Default: none")
+]
+
+
 @app.command("train")
 def train_command(
     dataset: Annotated[str, typer.Option(help="The corpus: a build directory, a Parquet file or a Hub dataset id")],
@@ -563,9 +568,7 @@ def train_command(
         str | None,
         typer.Option(help="'paper': the settings of arXiv 2502.18001 (flags given still win). Default: none"),
     ] = None,
-    gguf_file: Annotated[
-        str | None, typer.Option(help="Load the student from this GGUF file inside --model. Default: none")
-    ] = None,
+    gguf_file: GgufFileOption = None,
     template: Annotated[
         str | None,
         typer.Option(
@@ -674,9 +677,7 @@ def eval_command(
     limit: Annotated[int | None, typer.Option(help="First N problems of each benchmark. Default: all")] = None,
     max_new_tokens: Annotated[int, typer.Option(help="Most tokens generated per answer")] = 256,
     batch_size: Annotated[int, typer.Option(help="Questions generated together")] = 16,
-    gguf_file: Annotated[
-        str | None, typer.Option(help="Load the student from this GGUF file inside --model. Default: none")
-    ] = None,
+    gguf_file: GgufFileOption = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", "-o", help="Predictions and report go here. Default: printed only")
     ] = None,

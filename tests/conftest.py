@@ -51,3 +51,29 @@ def scripted_recipe(problems: Path, url: str, **changes):
         **changes,
     }
     return Recipe.model_validate(fields)
+
+
+def recipe_yaml(path: Path, recipe) -> Path:
+    """A Recipe written as the YAML file `--recipe` reads."""
+    import yaml
+
+    path.write_text(yaml.safe_dump(recipe.model_dump(mode="json", exclude_defaults=True)))
+    return path
+
+
+@pytest.fixture(scope="session")
+def paper_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A build directory: the paper's SVAMP CoTs, imported once for every test that reads them."""
+    from cotforge.paper import import_paper
+
+    out = tmp_path_factory.mktemp("paper")
+    import_paper(PAPER_SVAMP, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def student(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Llama with SmolLM2's real tokenizer (tests/students.py)."""
+    from .students import tiny_student
+
+    return tiny_student(tmp_path_factory.mktemp("student"))

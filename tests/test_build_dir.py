@@ -6,7 +6,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from cotforge.builders.build import check_build_dir
@@ -17,15 +16,10 @@ from cotforge.cli import app
 from cotforge.recipes.identity import extend_recipe, recipe_digest
 from cotforge.recipes.loader import RecipeError
 
-from .conftest import scripted_recipe, write_problems
+from .conftest import recipe_yaml, scripted_recipe, write_problems
 from .test_build import all_rows, build
 
 runner = CliRunner()
-
-
-def _recipe_file(path: Path, recipe) -> Path:
-    path.write_text(yaml.safe_dump(recipe.model_dump(mode="json", exclude_defaults=True)))
-    return path
 
 
 def test_identity_ignores_transport_but_not_what_is_asked(tmp_path: Path) -> None:
@@ -80,7 +74,7 @@ def test_cli_refuses_a_directory_of_another_recipe(tmp_path: Path, scripted) -> 
     problems = write_problems(tmp_path / "p.jsonl", [f"q{i} answer=5" for i in range(3)])
     out = tmp_path / "out"
     build(scripted_recipe(problems, scripted.url, granularities=[1]), out)
-    other = _recipe_file(tmp_path / "r.yaml", scripted_recipe(problems, scripted.url, granularities=[3]))
+    other = recipe_yaml(tmp_path / "r.yaml", scripted_recipe(problems, scripted.url, granularities=[3]))
     result = runner.invoke(app, ["build", "--recipe", str(other), "--out", str(out)])
     assert result.exit_code == 2 and "another recipe" in result.output and "Traceback" not in result.output
     result = runner.invoke(app, ["build", "--recipe", str(other), "--out", str(out), "--extend"])
@@ -90,7 +84,7 @@ def test_cli_refuses_a_directory_of_another_recipe(tmp_path: Path, scripted) -> 
 
 def test_out_that_is_a_file_or_unwritable_is_refused_before_any_request(tmp_path: Path, scripted) -> None:
     problems = write_problems(tmp_path / "p.jsonl", ["q answer=5"])
-    recipe = _recipe_file(tmp_path / "r.yaml", scripted_recipe(problems, scripted.url))
+    recipe = recipe_yaml(tmp_path / "r.yaml", scripted_recipe(problems, scripted.url))
     afile = tmp_path / "afile"
     afile.write_text("x")
     result = runner.invoke(app, ["build", "--recipe", str(recipe), "--out", str(afile)])

@@ -13,6 +13,8 @@ from cotforge.cli import app
 from cotforge.recipes.sources import SourceError, load_problems
 from cotforge.schemas import AnswerType, SourceSpec, TeacherSpec
 
+from .conftest import recipe_yaml
+
 
 def _source(path: Path, rows: list) -> SourceSpec:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -89,14 +91,6 @@ def test_repeated_questions_build_once_and_resume_to_nothing(tmp_path: Path, scr
     assert sent == 40  # each distinct answer paid once
 
 
-def _recipe_yaml(tmp_path: Path, recipe) -> Path:
-    import yaml
-
-    path = tmp_path / "r.yaml"
-    path.write_text(yaml.safe_dump(recipe.model_dump(mode="json", exclude_defaults=True)))
-    return path
-
-
 @pytest.mark.integration
 def test_a_refused_key_stops_the_build_after_a_few_requests(tmp_path: Path, scripted) -> None:
     from .conftest import scripted_recipe, write_problems
@@ -104,7 +98,9 @@ def test_a_refused_key_stops_the_build_after_a_few_requests(tmp_path: Path, scri
     refused = ",".join(["401"] * 10)
     problems = write_problems(tmp_path / "p.jsonl", [f"q{i} answer=5 fault={refused}" for i in range(30)])
     recipe = scripted_recipe(problems, scripted.url, teacher={"max_concurrency": 1})
-    result = CliRunner().invoke(app, ["build", "--recipe", str(_recipe_yaml(tmp_path, recipe)), "-o", str(tmp_path)])
+    result = CliRunner().invoke(
+        app, ["build", "--recipe", str(recipe_yaml(tmp_path / "r.yaml", recipe)), "-o", str(tmp_path)]
+    )
     assert result.exit_code == 3, result.output
     assert len(scripted.log) == 3, "three refusals in a row, then nothing more is sent"
     assert "3 requests in a row failed with: HTTP 401" in result.output
@@ -125,7 +121,9 @@ def test_an_unreachable_server_stops_the_build_early(tmp_path: Path) -> None:
         port = probe.getsockname()[1]
     problems = write_problems(tmp_path / "p.jsonl", [f"q{i} answer=5" for i in range(50)])
     recipe = scripted_recipe(problems, f"http://127.0.0.1:{port}/v1", teacher={"max_concurrency": 4, "max_retries": 6})
-    result = CliRunner().invoke(app, ["build", "--recipe", str(_recipe_yaml(tmp_path, recipe)), "-o", str(tmp_path)])
+    result = CliRunner().invoke(
+        app, ["build", "--recipe", str(recipe_yaml(tmp_path / "r.yaml", recipe)), "-o", str(tmp_path)]
+    )
     assert result.exit_code == 3, result.output
     assert "cannot connect to http://127.0.0.1" in result.output and "in a row failed" in result.output
     report = json.loads((tmp_path / "build_report.json").read_text())
@@ -223,6 +221,8 @@ def test_an_unreachable_batch_api_is_a_failure_with_its_reason(tmp_path: Path, m
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-key-000000")
     problems = write_problems(tmp_path / "p.jsonl", [f"q{i} answer=5" for i in range(3)])
     recipe = scripted_recipe(problems, "http://127.0.0.1:1/v1", teacher={"backend": "openai-batch", "max_retries": 0})
-    result = CliRunner().invoke(app, ["build", "--recipe", str(_recipe_yaml(tmp_path, recipe)), "-o", str(tmp_path)])
+    result = CliRunner().invoke(
+        app, ["build", "--recipe", str(recipe_yaml(tmp_path / "r.yaml", recipe)), "-o", str(tmp_path)]
+    )
     assert result.exit_code == 3, result.output
     assert "failed 3x: Batch API: APIConnectionError" in result.output and "sk-test" not in result.output

@@ -12,36 +12,20 @@ from typer.testing import CliRunner
 from cotforge.builders.builddir import read_subsets, write_outputs
 from cotforge.cli import app
 from cotforge.hub import with_section
-from cotforge.paper import import_paper
 from cotforge.train.stats import bootstrap_interval, compare_paired, mcnemar_exact
 from cotforge.train.sweep import SweepSettings, build_report, choose_arms, plan_sweep, run_sweep
 
-from .conftest import FIXTURES
-from .students import tiny_student
-
 
 @pytest.fixture(scope="module")
-def paper(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("paper")
-    import_paper(FIXTURES / "eit-nlp-svamp", out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def corpus(paper: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def corpus(paper_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Levels 1 and 5 of GPT-4o on 24 SVAMP problems (one of them missing at level 5), plus the baselines."""
-    subsets = read_subsets(paper, ["gpt-4o-g1-cot", "gpt-4o-g5-cot", "answer-only-g0-cot", "human-cot"])
+    subsets = read_subsets(paper_build, ["gpt-4o-g1-cot", "gpt-4o-g5-cot", "answer-only-g0-cot", "human-cot"])
     ids = sorted({r.problem_id for r in subsets["gpt-4o-g1-cot"]})[:24]
     records = [r for rows in subsets.values() for r in rows if r.problem_id in ids]
     records = [r for r in records if not (r.granularity == 5 and r.problem_id == ids[0])]
     out = tmp_path_factory.mktemp("corpus")
     write_outputs(out, records, [])
     return out
-
-
-@pytest.fixture(scope="module")
-def student(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_student(tmp_path_factory.mktemp("student"))
 
 
 def settings(corpus: Path, student: Path, **changes) -> SweepSettings:
@@ -72,13 +56,15 @@ def test_bootstrap_and_paired_tests() -> None:
     assert better.difference == pytest.approx(0.3) and better.p_bootstrap < 0.01 and better.only_b == 30
 
 
-def test_arms_of_the_paper_data(paper: Path) -> None:
-    subsets = read_subsets(paper)
-    arms = choose_arms(subsets, SweepSettings(corpus=str(paper), students=["s"], teacher="gpt-4o"))
+def test_arms_of_the_paper_data(paper_build: Path) -> None:
+    subsets = read_subsets(paper_build)
+    arms = choose_arms(subsets, SweepSettings(corpus=str(paper_build), students=["s"], teacher="gpt-4o"))
     assert [a.label for a in arms] == ["answer-only", "g1", "g2", "g3", "g4", "g5", "g6", "human"]
-    formats = choose_arms(subsets, SweepSettings(corpus=str(paper), students=["s"], vary="format", teacher="gpt-4o"))
+    formats = choose_arms(
+        subsets, SweepSettings(corpus=str(paper_build), students=["s"], vary="format", teacher="gpt-4o")
+    )
     assert [a.label for a in formats] == ["cot", "rar", "subquestions", "symbolic"]
-    teachers = choose_arms(subsets, SweepSettings(corpus=str(paper), students=["s"], vary="teacher", level=3))
+    teachers = choose_arms(subsets, SweepSettings(corpus=str(paper_build), students=["s"], vary="teacher", level=3))
     assert [a.label for a in teachers] == ["gemini-1.5-flash", "gpt-4o", "llama-3-70b"]
 
 

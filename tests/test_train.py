@@ -10,35 +10,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from cotforge.paper import import_paper
 from cotforge.train import TrainConfig
 from cotforge.train.batching import collate_packed, collate_padded, length_grouped, pack
 from cotforge.train.data import IGNORE, load_pairs, tokenize
 from cotforge.train.loop import CompletionLoss, loss_sum, train
 
-from .conftest import FIXTURES
-from .students import tiny_student
-
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A build directory: the paper's SVAMP CoTs (imported), of which training uses one subset."""
-    out = tmp_path_factory.mktemp("corpus")
-    import_paper(FIXTURES / "eit-nlp-svamp", out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def student(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_student(tmp_path_factory.mktemp("student"))
-
-
-def config(student: Path, corpus: Path, out: Path, **changes) -> TrainConfig:
+def config(student: Path, paper_build: Path, out: Path, **changes) -> TrainConfig:
     settings = dict(
         model=str(student),
-        dataset=str(corpus),
+        dataset=str(paper_build),
         subset="gpt-4o-g2-cot",
         output_dir=str(out),
         max_length=256,
@@ -52,14 +35,14 @@ def config(student: Path, corpus: Path, out: Path, **changes) -> TrainConfig:
     return TrainConfig(**{**settings, **changes})
 
 
-def train_command(student: Path, corpus: Path, out: Path, *options: str) -> list[str]:
+def train_command(student: Path, paper_build: Path, out: Path, *options: str) -> list[str]:
     """`-m cotforge train` on the corpus's level-2 GPT-4o subset, with the given options."""
     return [
         "-m",
         "cotforge",
         "train",
         "--dataset",
-        str(corpus),
+        str(paper_build),
         "--subset",
         "gpt-4o-g2-cot",
         "--model",
@@ -74,8 +57,8 @@ def quiet(_: str) -> None:
     pass
 
 
-def test_a_few_dozen_steps_reduce_the_loss(tmp_path: Path, student: Path, corpus: Path) -> None:
-    report = train(config(student, corpus, tmp_path / "out"), log=quiet)
+def test_a_few_dozen_steps_reduce_the_loss(tmp_path: Path, student: Path, paper_build: Path) -> None:
+    report = train(config(student, paper_build, tmp_path / "out"), log=quiet)
     losses = [h.loss for h in report.history]
     assert len(losses) == 30
     assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 1.0
@@ -86,18 +69,18 @@ def test_a_few_dozen_steps_reduce_the_loss(tmp_path: Path, student: Path, corpus
     assert all(0 <= h.padding_ratio < 1 and h.tokens_per_s > 0 for h in report.history)
 
 
-def _examples(student: Path, corpus: Path, n: int = 6):
+def _examples(student: Path, paper_build: Path, n: int = 6):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(student)
-    pairs = load_pairs(str(corpus), "gpt-4o-g6-cot")[:n]
+    pairs = load_pairs(str(paper_build), "gpt-4o-g6-cot")[:n]
     return tokenizer, tokenize(pairs, tokenizer, "chat", 512).examples
 
 
-def test_packed_and_padded_batches_give_the_same_loss(student: Path, corpus: Path) -> None:
+def test_packed_and_padded_batches_give_the_same_loss(student: Path, paper_build: Path) -> None:
     from transformers import AutoModelForCausalLM
 
-    tokenizer, examples = _examples(student, corpus)
+    tokenizer, examples = _examples(student, paper_build)
     model = AutoModelForCausalLM.from_pretrained(student, dtype=torch.float32).eval()
     loss = CompletionLoss(model)
     padded = collate_padded(examples, tokenizer.pad_token_id)
@@ -110,11 +93,11 @@ def test_packed_and_padded_batches_give_the_same_loss(student: Path, corpus: Pat
     assert abs(float(a) - float(b)) < 1e-4
 
 
-def test_prompt_tokens_carry_no_loss_or_gradient(student: Path, corpus: Path) -> None:
+def test_prompt_tokens_carry_no_loss_or_gradient(student: Path, paper_build: Path) -> None:
     """Our completion-only loss equals the reference (full logits, -100 labels) in value and in gradient."""
     from transformers import AutoModelForCausalLM
 
-    tokenizer, examples = _examples(student, corpus, 3)
+    tokenizer, examples = _examples(student, paper_build, 3)
     model = AutoModelForCausalLM.from_pretrained(student, dtype=torch.float32)
     batch = collate_padded(examples, tokenizer.pad_token_id)
     ours = loss_sum(CompletionLoss(model), batch) / batch.completion_tokens
@@ -131,22 +114,22 @@ def test_prompt_tokens_carry_no_loss_or_gradient(student: Path, corpus: Path) ->
         assert loss_sum(CompletionLoss(model), collate_padded([only_prompt], tokenizer.pad_token_id)).item() == 0.0
 
 
-def test_resume_continues_the_same_loss_curve(tmp_path: Path, student: Path, corpus: Path) -> None:
-    full = train(config(student, corpus, tmp_path / "full", max_steps=8, save_every=4), log=quiet)
+def test_resume_continues_the_same_loss_curve(tmp_path: Path, student: Path, paper_build: Path) -> None:
+    full = train(config(student, paper_build, tmp_path / "full", max_steps=8, save_every=4), log=quiet)
     resumed_dir = tmp_path / "resumed"
     (resumed_dir / "checkpoints").mkdir(parents=True)
     shutil.copytree(tmp_path / "full" / "checkpoints" / "step-4", resumed_dir / "checkpoints" / "step-4")
-    resumed = train(config(student, corpus, resumed_dir, max_steps=8, save_every=4, resume=True), log=quiet)
+    resumed = train(config(student, paper_build, resumed_dir, max_steps=8, save_every=4, resume=True), log=quiet)
     assert [h.step for h in resumed.history] == list(range(1, 9))
     for a, b in zip(full.history[4:], resumed.history[4:], strict=True):
         assert abs(a.loss - b.loss) < 1e-5, (a, b)
 
 
-def test_truncation_is_counted(tmp_path: Path, student: Path, corpus: Path) -> None:
+def test_truncation_is_counted(tmp_path: Path, student: Path, paper_build: Path) -> None:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(student)
-    pairs = load_pairs(str(corpus), "gpt-4o-g6-cot")[:20]
+    pairs = load_pairs(str(paper_build), "gpt-4o-g6-cot")[:20]
     full = tokenize(pairs, tokenizer, "chat", 4096)
     cut = tokenize(pairs, tokenizer, "chat", 100, cache_dir=tmp_path)
     assert cut.truncated > 0 and cut.completion_tokens_cut > 0 and cut.dropped == 0
@@ -168,12 +151,12 @@ def test_batching_helpers() -> None:
     assert all(sum(lengths[i] for i in r) <= 60 for r in rows) and len(rows) == 4
 
 
-def test_ddp_two_processes_on_cpu(tmp_path: Path, student: Path, corpus: Path) -> None:
-    single = train(config(student, corpus, tmp_path / "single", max_steps=3), log=quiet)
+def test_ddp_two_processes_on_cpu(tmp_path: Path, student: Path, paper_build: Path) -> None:
+    single = train(config(student, paper_build, tmp_path / "single", max_steps=3), log=quiet)
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517"]
     command = launcher + train_command(
         student,
-        corpus,
+        paper_build,
         tmp_path / "ddp",
         "--max-length",
         "256",
@@ -227,7 +210,7 @@ def test_evaluate_with_the_builders_parser(tmp_path: Path, student: Path) -> Non
     assert json.loads((tmp_path / "eval_report.json").read_text())["total"] == 3
 
 
-def test_push_student_with_a_model_card(tmp_path: Path, student: Path, corpus: Path) -> None:
+def test_push_student_with_a_model_card(tmp_path: Path, student: Path, paper_build: Path) -> None:
     from .hub_server import LocalHub
 
     hub = LocalHub().start()
@@ -243,7 +226,7 @@ def test_push_student_with_a_model_card(tmp_path: Path, student: Path, corpus: P
             sys.executable,
             *train_command(
                 student,
-                corpus,
+                paper_build,
                 tmp_path / "s",
                 "--max-steps",
                 "2",
@@ -264,5 +247,5 @@ def test_push_student_with_a_model_card(tmp_path: Path, student: Path, corpus: P
         hub.stop()
     assert {"config.json", "model.safetensors", "tokenizer.json", "train_report.json", "README.md"} <= set(files)
     card = files["README.md"].decode()
-    assert str(corpus) in card and "base_model:" in card and "gpt-4o-g2-cot" in card
+    assert str(paper_build) in card and "base_model:" in card and "gpt-4o-g2-cot" in card
     assert not any(p.startswith(("checkpoints/", "tokenized/")) for p in files)
