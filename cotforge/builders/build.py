@@ -119,6 +119,7 @@ class Tally:
     failed: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
+    added: int = 0  # answers stored by this run
 
     def count(self, kind: str, cost: float | None) -> None:
         """One answer of the store's kind (record, rejection, failed) and its cost."""
@@ -133,6 +134,7 @@ class Tally:
 
     def add(self, row: CoTRecord | Rejection) -> None:
         """An answer that arrived in this run."""
+        self.added += 1
         self.count(kind_of(row), row.cost_usd)
         self.completion_tokens += row.usage.completion_tokens
 
@@ -158,7 +160,6 @@ class Build:
         self.run_id = store.start_run()
         self.run_updated = self.started
         self.stopped: str | None = None
-        self.stored_now = 0  # answers this run stored
         self.fatal_streak = 0
 
     # ---- requests --------------------------------------------------------------------------------------------
@@ -226,12 +227,8 @@ class Build:
         for row in rows:
             self.store.put(row)
             self.tally.add(row)
-        self.stored_now += len(rows)
         if time.monotonic() - self.run_updated > 1.0:  # a killed run's figures are at most a second old
-            self.run_updated = time.monotonic()
-            self.store.update_run(
-                self.run_id, self.run_updated - self.started, self.stats.requests_sent, self.stored_now
-            )
+            self._save_run()
         self.fatal_streak = self.fatal_streak + 1 if isinstance(outcome, Failure) and outcome.fatal else 0
         if self.fatal_streak >= FATAL_STREAK and not self.stats.stop:
             assert isinstance(outcome, Failure)
@@ -268,6 +265,13 @@ class Build:
 
     # ---- outputs ---------------------------------------------------------------------------------------------
 
+    def _save_run(self) -> float:
+        """This run's figures into the store; returns its wall time so far."""
+        self.run_updated = time.monotonic()
+        wall = self.run_updated - self.started
+        self.store.update_run(self.run_id, wall, self.stats.requests_sent, self.tally.added)
+        return wall
+
     def export(self, out_dir: Path) -> BuildReport:
         """Every stored answer to Parquet (the store belongs to this directory's recipe, so a subset with stored
         answers is never dropped) and the report of the whole corpus, this run's figures apart."""
@@ -278,8 +282,7 @@ class Build:
         reasons = Counter(r.reason for r in rejections if r.reason is not RejectionReason.api_error)
         failures = Counter(_reason(r.detail) for r in rejections if r.reason is RejectionReason.api_error)
         costs = [r.cost_usd for r in rows if r.cost_usd is not None]
-        wall = time.monotonic() - self.started
-        self.store.update_run(self.run_id, wall, self.stats.requests_sent, self.stored_now)
+        wall = self._save_run()
         runs, total_wall, total_requests = self.store.run_totals()
         requested = len(set(self.plan_keys) | {r.key for r in rows})
         report = BuildReport(
@@ -298,7 +301,7 @@ class Build:
             requests_per_s=round(total_requests / total_wall, 3) if total_wall > 0 else 0.0,
             runs=runs,
             last_run=RunReport(
-                wall_time_s=round(wall, 3), requests_sent=self.stats.requests_sent, stored=self.stored_now
+                wall_time_s=round(wall, 3), requests_sent=self.stats.requests_sent, stored=self.tally.added
             ),
             failures=dict(failures.most_common(TOP_FAILURES)),
             subsets=subsets,
