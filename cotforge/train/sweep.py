@@ -204,8 +204,9 @@ def _problem_of(record: CoTRecord) -> Problem:
     )
 
 
-def _ordered(ids: set[str], salt: str) -> list[str]:
-    return sorted(ids, key=lambda i: hashlib.sha256(f"{salt}:{i}".encode()).hexdigest())
+def _hash_ordered(ids: set[str]) -> list[str]:
+    """The ids in an order fixed by their content alone: the same hold-out on every machine and every re-run."""
+    return sorted(ids, key=lambda i: hashlib.sha256(f"holdout:{i}".encode()).hexdigest())
 
 
 def plan_sweep(settings: SweepSettings) -> SweepPlan:
@@ -234,7 +235,7 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
         train_ids = shared
     else:
         assert settings.holdout is not None
-        ordered = _ordered(shared, "holdout")
+        ordered = _hash_ordered(shared)
         cut = max(1, round(settings.holdout * len(ordered)))
         if settings.eval_limit is not None:
             cut = min(cut, settings.eval_limit)
