@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,5 +178,8 @@ def tokenize(
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         counts = {k: v for k, v in result.summary().items() if k != "examples"}
-        torch.save({"examples": [(e.input_ids, e.labels) for e in result.examples], "counts": counts}, cached)
+        # Written aside, then renamed: DDP ranks tokenize at once, and one must never read another's half file.
+        partial = cached.with_name(f"{cached.name}.{os.getpid()}.partial")
+        torch.save({"examples": [(e.input_ids, e.labels) for e in result.examples], "counts": counts}, partial)
+        partial.replace(cached)
     return result
