@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 
 from cotforge.builders.build import run_build
-from cotforge.builders.builddir import REPORT_FILE
+from cotforge.builders.builddir import REPORT_FILE, read_report
 from cotforge.builders.store import Store
 from cotforge.cli import load_sources
 from cotforge.recipes.sources.builtin import content_id
@@ -92,12 +92,15 @@ def test_rerun_of_a_finished_build_sends_nothing(tmp_path: Path, scripted) -> No
     first = build(recipe, tmp_path / "out")
     sent = len(scripted.log)
     assert first.accepted == 24 and sent == 24
+    outputs = sorted(p for p in (tmp_path / "out").rglob("*") if p.is_file() and p.suffix in {".parquet", ".json"})
+    written = {p: p.stat().st_mtime_ns for p in outputs}
     again = build(recipe, tmp_path / "out")
     assert len(scripted.log) == sent, "a finished build sends zero requests"
     assert again.accepted == 24 and again.last_run is not None and again.last_run.requests_sent == 0
-    # The report describes the corpus, not the last run: totals over both runs, the no-op run apart.
-    assert again.runs == 2 and again.requests_sent == first.requests_sent == 24
-    assert again.wall_time_s >= first.wall_time_s and again.last_run.stored == 0
+    # Nothing changed, so nothing is rewritten and the idle run leaves no trace: the report on disk is the first.
+    assert len(outputs) == 4 and {p: p.stat().st_mtime_ns for p in outputs} == written
+    assert again.runs == 1 and again.requests_sent == first.requests_sent == 24 and again.last_run.stored == 0
+    assert read_report(tmp_path / "out") == first
     subsets = sorted(p.name for p in (tmp_path / "out" / "subsets").iterdir())
     assert subsets == ["scripted-g1-cot.parquet", "scripted-g3-cot.parquet"]
     frame = pl.read_parquet(tmp_path / "out" / "subsets" / "scripted-g3-cot.parquet")

@@ -1,15 +1,18 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import os
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
 import pytest
 
 from cotforge.builders.pricing import cost_usd, price_per_mtok
-from cotforge.builders.teachers.base import SecretRedactor, TeacherRequest, answers_from_completion
+from cotforge.builders.teachers.base import LiveStats, SecretRedactor, TeacherRequest, answers_from_completion
 from cotforge.builders.teachers.ratelimit import RateLimiter, _Bucket, retry_after_seconds
 from cotforge.schemas import TeacherSpec, TokenUsage
 
@@ -101,41 +104,114 @@ class _FakeOutput:
         self.text, self.token_ids, self.finish_reason = text, list(range(tokens)), finish
 
 
-def test_vllm_backend_maps_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The vllm teacher against a stand-in module with vLLM's LLM.chat interface (no GPU here)."""
-    calls = {}
+def _stand_in_vllm(calls: dict, fail: str | None = None) -> types.SimpleNamespace:
+    """A module with vLLM's interface: EngineArgs, LLM(**engine args), LLM.chat with its progress hook and
+    per-request metrics (engine timestamps). `fail`: chat raises RuntimeError(fail), as a dying engine does."""
+
+    @dataclasses.dataclass
+    class EngineArgs:
+        model: str = ""
+        tensor_parallel_size: int = 1
+        data_parallel_size: int = 1
+        max_model_len: int | None = None
 
     class LLM:
-        def __init__(self, model: str, tensor_parallel_size: int) -> None:
-            calls["init"] = (model, tensor_parallel_size)
+        def __init__(self, model: str, **engine_args) -> None:
+            time.sleep(0.01)  # loading weights
+            calls["init"] = (model, engine_args)
 
         def chat(self, conversations, sampling_params, use_tqdm):
             calls["chat"] = (conversations, sampling_params)
-            return [
-                types.SimpleNamespace(
-                    prompt_token_ids=list(range(30)),
-                    outputs=[_FakeOutput(f"c{i} The answer is {i}", 8, "stop") for i in range(p.n)],
+            calls["in_flight"] = []
+            if fail:
+                raise RuntimeError(fail)
+            bar = use_tqdm(total=len(conversations), desc="Processed prompts")
+            outputs = []
+            for index, params in enumerate(sampling_params):
+                outputs.append(
+                    types.SimpleNamespace(
+                        prompt_token_ids=list(range(30)),
+                        outputs=[_FakeOutput(f"c{i} The answer is {i}", 8, "stop") for i in range(params.n)],
+                        metrics=types.SimpleNamespace(queued_ts=100.0, last_token_ts=100.5 + index),
+                    )
                 )
-                for p in sampling_params
-            ]
+                bar.update(params.n)
+                calls["in_flight"].append(stats.in_flight)
+            bar.close()
+            return outputs
 
     class SamplingParams:
         def __init__(self, **kwargs) -> None:
             self.__dict__.update(kwargs)
 
-    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams))
-    from cotforge.builders.teachers import LiveStats, make_teacher
+    stats = LiveStats()
+    calls["stats"] = stats
+    return types.SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams, EngineArgs=EngineArgs, __version__="0.0-test")
+
+
+def test_vllm_backend_maps_outputs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The vllm teacher against a stand-in module with vLLM's interface (the real one: tests/test_vllm_real.py)."""
+    from cotforge.builders.store import Store
+    from cotforge.builders.teachers import make_teacher
     from cotforge.schemas import SamplingParams as Sampling
 
-    spec = TeacherSpec.parse("vllm:Qwen/Qwen2.5-0.5B-Instruct").model_copy(update={"tensor_parallel_size": 2})
-    teacher = make_teacher(spec, Sampling(n=2, temperature=0.3, seed=7), store=None)
-    got = {}
-    requests = [TeacherRequest("a", [{"role": "user", "content": "x"}], 2), TeacherRequest("b", [], 1)]
-    asyncio.run(teacher.run(requests, lambda r, o: got.__setitem__(r.id, o), LiveStats()))
-    assert calls["init"] == ("Qwen/Qwen2.5-0.5B-Instruct", 2)
+    calls: dict = {}
+    monkeypatch.setitem(sys.modules, "vllm", _stand_in_vllm(calls))
+    monkeypatch.delenv("VLLM_LOGGING_CONFIG_PATH", raising=False)
+    spec = TeacherSpec.model_validate(
+        {
+            "model": "Qwen/Qwen2.5-0.5B-Instruct",
+            "backend": "vllm",
+            "tensor_parallel_size": 2,
+            "engine_args": {"max_model_len": 2048, "data_parallel_size": 2},
+        }
+    )
+    with Store(tmp_path / "store.sqlite") as store:
+        teacher = make_teacher(spec, Sampling(n=2, temperature=0.3, seed=7), store=store)
+        got = {}
+        requests = [TeacherRequest("a", [{"role": "user", "content": "x"}], 2), TeacherRequest("b", [], 1)]
+        stats = calls["stats"]
+        asyncio.run(teacher.run(iter(requests), lambda r, o: got.__setitem__(r.id, o), stats))
+    engine_args = {"tensor_parallel_size": 2, "max_model_len": 2048, "data_parallel_size": 2}
+    assert calls["init"] == ("Qwen/Qwen2.5-0.5B-Instruct", engine_args), "engine arguments pass through"
     assert [p.n for p in calls["chat"][1]] == [2, 1] and calls["chat"][1][0].seed == 7
     assert [a.text for a in got["a"]] == ["c0 The answer is 0", "c1 The answer is 1"]
     assert got["a"][0].usage == TokenUsage(prompt_tokens=15, completion_tokens=8)
+    # Progress moves while the engine works: in flight falls as each prompt finishes, not at the chunk's end.
+    assert calls["in_flight"] == [1, 0]
+    # Each answer's latency is its own request's, not the chunk's average; start-up is counted apart.
+    assert (got["a"][0].latency_s, got["b"][0].latency_s) == (0.5, 1.5)
+    assert stats.engine_start_s >= 0.01 and stats.requests_sent == 2
+    assert os.environ["VLLM_LOGGING_CONFIG_PATH"].startswith(str(tmp_path)), "vLLM logs beside the store"
+    monkeypatch.delenv("VLLM_LOGGING_CONFIG_PATH")
+
+
+def test_vllm_engine_args_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cotforge.builders.teachers import make_teacher
+    from cotforge.builders.teachers.base import TeacherError
+    from cotforge.schemas import SamplingParams as Sampling
+
+    with pytest.raises(ValueError, match="gpu_memory_utilization"):
+        TeacherSpec.model_validate({"model": "m", "backend": "vllm", "engine_args": {"gpu_memory_utilization": 2}})
+    calls: dict = {}
+    monkeypatch.setitem(sys.modules, "vllm", _stand_in_vllm(calls))
+    spec = TeacherSpec.model_validate({"model": "m", "backend": "vllm", "engine_args": {"max_modle_len": 4096}})
+    teacher = make_teacher(spec, Sampling(), store=None)
+    with pytest.raises(TeacherError, match="engine_args max_modle_len: not an argument") as raised:
+        asyncio.run(teacher.run([TeacherRequest("a", [], 1)], lambda r, o: None, calls["stats"]))
+    assert raised.value.usage and "init" not in calls
+
+
+def test_vllm_seeded_split_crash_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cotforge.builders.teachers import make_teacher
+    from cotforge.builders.teachers.base import TeacherError
+    from cotforge.schemas import SamplingParams as Sampling
+
+    calls: dict = {}
+    monkeypatch.setitem(sys.modules, "vllm", _stand_in_vllm(calls, fail="CPU Generator does not use offset"))
+    teacher = make_teacher(TeacherSpec.parse("vllm:m"), Sampling(seed=1), store=None)
+    with pytest.raises(TeacherError, match=r"drop sampling\.seed, or raise engine_args\.max_num_batched_tokens"):
+        asyncio.run(teacher.run([TeacherRequest("a", [], 1)], lambda r, o: None, calls["stats"]))
 
 
 def test_vllm_missing_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:

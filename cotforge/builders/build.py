@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import signal
 import time
-from collections import Counter, defaultdict
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,12 +18,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cotforge.builders.builddir import (
     RECIPE_FILE,
+    REJECTIONS_FILE,
     REPORT_FILE,
     STORE_FILE,
     SUBSETS_DIR,
     BuildDirError,
-    write_outputs,
+    read_report,
     write_report,
+    write_subsets,
 )
 from cotforge.builders.plan import REWRITE_PLACEHOLDER, Job, plan_jobs
 from cotforge.builders.records import answer_to_row, failure_row, origin_fields
@@ -32,7 +36,7 @@ from cotforge.recipes.identity import differences, extend_recipe, identity
 from cotforge.recipes.loader import RecipeError, parse_recipe, parse_yaml
 from cotforge.recipes.sources import LoadedSource
 from cotforge.schemas.recipe import CoTFormat, FormatMode, Recipe, TeacherBackend
-from cotforge.schemas.record import BuildReport, CoTRecord, Rejection, RejectionReason, RunReport
+from cotforge.schemas.record import BuildReport, CoTRecord, Rejection, RejectionReason, RunReport, with_dataset
 
 # This many failures in a row that would repeat for every request (refused key, unreachable server) stop a build.
 FATAL_STREAK = 3
@@ -147,12 +151,16 @@ class Pending:
 
 
 class Build:
+    """One run of a build. Memory does not grow with the corpus beyond its keys: jobs are planned again on each
+    pass (their prompts built only for what is asked), requests go out as the teacher takes them, and the export
+    streams from the store."""
+
     def __init__(self, recipe: Recipe, sources: list[LoadedSource], store: Store, console: Console) -> None:
         self.recipe = recipe
+        self.sources = sources
         self.store = store
         self.console = console
-        self.jobs = list(plan_jobs(recipe, sources))
-        self.plan_keys = [key for job in self.jobs for key in job.keys]
+        self.plan_keys = {key for job in self.jobs() for key in job.keys}
         self.stats = LiveStats()
         self.tally = Tally(total=len(self.plan_keys))
         self.pending: dict[str, Pending] = {}
@@ -162,33 +170,33 @@ class Build:
         self.stopped: str | None = None
         self.fatal_streak = 0
 
+    def jobs(self) -> Iterator[Job]:
+        return plan_jobs(self.recipe, self.sources)
+
     # ---- requests --------------------------------------------------------------------------------------------
 
-    def _direct_requests(self, settled: set[str]) -> list[tuple[Job, TeacherRequest]]:
-        out = []
-        for job in self.jobs:
-            if job.prompt.format_mode is FormatMode.rewrite:
+    def _direct_requests(self, settled: set[str], teacher: str) -> Iterator[TeacherRequest]:
+        for job in self.jobs():
+            if job.teacher.label != teacher or job.format_mode is FormatMode.rewrite:
                 continue
             missing = [k for k in job.keys if k not in settled]
             if missing:
                 messages = [m.model_dump() for m in job.prompt.messages]
                 request = TeacherRequest(id=missing[0], messages=messages, n=len(missing))
                 self.pending[request.id] = Pending(job, missing, messages)
-                out.append((job, request))
-        return out
+                yield request
 
-    def _rewrite_requests(self, settled: set[str]) -> list[tuple[Job, TeacherRequest]]:
+    def _rewrite_requests(self, settled: set[str], teacher: str) -> Iterator[TeacherRequest]:
         """Rewrite jobs, once the plain CoT of the same problem, teacher and level is stored."""
         plain_keys = {
-            (job.problem.id, job.teacher.label, job.granularity): job.keys
-            for job in self.jobs
-            if job.fmt is CoTFormat.cot
+            (job.problem.id, job.granularity): job.keys
+            for job in self.jobs()
+            if job.teacher.label == teacher and job.fmt is CoTFormat.cot
         }
-        out = []
-        for job in self.jobs:
-            if job.prompt.format_mode is not FormatMode.rewrite:
+        for job in self.jobs():
+            if job.teacher.label != teacher or job.format_mode is not FormatMode.rewrite:
                 continue
-            plain = plain_keys[(job.problem.id, job.teacher.label, job.granularity)]
+            plain = plain_keys[(job.problem.id, job.granularity)]
             for index, key in enumerate(job.keys):
                 if key in settled:
                     continue
@@ -204,12 +212,12 @@ class Build:
                         self.store.put(row)
                         self.tally.add(row)
                     continue  # not answered yet (failed or stopped): left pending for the next run
-                text = job.prompt.messages[-1].content.replace(REWRITE_PLACEHOLDER, record.rationale)
-                messages = [m.model_dump() for m in job.prompt.messages[:-1]] + [{"role": "user", "content": text}]
+                prompt = job.prompt
+                text = prompt.messages[-1].content.replace(REWRITE_PLACEHOLDER, record.rationale)
+                messages = [m.model_dump() for m in prompt.messages[:-1]] + [{"role": "user", "content": text}]
                 request = TeacherRequest(id=key, messages=messages, n=1)
                 self.pending[request.id] = Pending(job, [key], messages)
-                out.append((job, request))
-        return out
+                yield request
 
     # ---- answers ---------------------------------------------------------------------------------------------
 
@@ -224,8 +232,8 @@ class Build:
             ]
             short = f"the server returned {len(outcome)} of {len(item.keys)} answers"
             rows += [failure_row(item.job, key, self.recipe, short) for key in item.keys[len(outcome) :]]
+        self.store.put_all(rows)
         for row in rows:
-            self.store.put(row)
             self.tally.add(row)
         if time.monotonic() - self.run_updated > 1.0:  # a killed run's figures are at most a second old
             self._save_run()
@@ -239,29 +247,32 @@ class Build:
             self.stats.stop = True
             self.stopped = f"budget of ${budget:g} spent (${self.tally.cost:.4f})"
 
-    async def _ask(self, requests: list[tuple[Job, TeacherRequest]]) -> None:
-        by_teacher: dict[str, list[TeacherRequest]] = defaultdict(list)
-        for job, request in requests:
-            by_teacher[job.teacher.label].append(request)
-        specs = {t.label: t for t in self.recipe.teachers}
-        teachers = [
-            (make_teacher(specs[label], self.recipe.sampling, self.store), reqs) for label, reqs in by_teacher.items()
-        ]
-        await asyncio.gather(*(teacher.run(reqs, self.sink, self.stats) for teacher, reqs in teachers))
+    async def _ask(self, requests: Callable[[set[str], str], Iterator[TeacherRequest]], settled: set[str]) -> None:
+        """Each teacher with something to ask answers its requests, which are made as the teacher takes them; a
+        teacher with nothing to ask is not started (an engine load, a batch poll)."""
+        runs = []
+        for spec in self.recipe.teachers:
+            pending = requests(settled, spec.label)
+            first = next(pending, None)
+            if first is not None:
+                teacher = make_teacher(spec, self.recipe.sampling, self.store)
+                runs.append(teacher.run(itertools.chain([first], pending), self.sink, self.stats))
+        await asyncio.gather(*runs)
 
     async def run(self) -> None:
         settled = self.store.settled_keys()
-        wanted = set(self.plan_keys)
         for key, kind, cost in self.store.outcomes():  # counts and costs only: no record is parsed twice
-            if key in wanted and key in settled:
+            if key in self.plan_keys and key in settled:
                 self.tally.count(kind, cost)
         if self.recipe.max_cost_usd is not None and self.tally.cost >= self.recipe.max_cost_usd:
             self.stats.stop = True
             self.stopped = f"budget of ${self.recipe.max_cost_usd:g} already spent"
             return
-        await self._ask(self._direct_requests(settled))
+        if self.plan_keys <= settled:
+            return  # nothing to ask: no teacher is started
+        await self._ask(self._direct_requests, settled)
         if not self.stats.stop:
-            await self._ask(self._rewrite_requests(self.store.settled_keys()))
+            await self._ask(self._rewrite_requests, self.store.settled_keys())
 
     # ---- outputs ---------------------------------------------------------------------------------------------
 
@@ -273,41 +284,71 @@ class Build:
         return wall
 
     def export(self, out_dir: Path) -> BuildReport:
-        """Every stored answer to Parquet (the store belongs to this directory's recipe, so a subset with stored
-        answers is never dropped) and the report of the whole corpus, this run's figures apart."""
-        rows = list(self.store.rows())
-        records = [r for r in rows if isinstance(r, CoTRecord)]
-        rejections = [r for r in rows if isinstance(r, Rejection)]
-        subsets = write_outputs(out_dir, records, rejections)
-        reasons = Counter(r.reason for r in rejections if r.reason is not RejectionReason.api_error)
-        failures = Counter(_reason(r.detail) for r in rejections if r.reason is RejectionReason.api_error)
-        costs = [r.cost_usd for r in rows if r.cost_usd is not None]
+        """Every stored answer to Parquet, streamed subset by subset (the store belongs to this directory's
+        recipe, so a subset with stored answers is never dropped), and the report of the whole corpus from SQL,
+        this run's figures apart. A run that asked and stored nothing, with the outputs current, rewrites nothing
+        and leaves no run behind."""
         wall = self._save_run()
-        runs, total_wall, total_requests = self.store.run_totals()
-        requested = len(set(self.plan_keys) | {r.key for r in rows})
+        store = self.store
+        several = store.datasets() > 1
+        counts = store.subsets()
+        subsets = {with_dataset(subset, dataset if several else None): (dataset, subset) for dataset, subset in counts}
+        requested = len(self.plan_keys) + sum(1 for key in store.stored_keys() if key not in self.plan_keys)
+        changes = store.changes()
+        outputs = [out_dir / SUBSETS_DIR / f"{name}.parquet" for name in subsets] + [out_dir / REJECTIONS_FILE]
+        current = changes == store.exported() and all(path.exists() for path in outputs)
+        if current and self.tally.added == 0 and self.stats.requests_sent == 0:
+            old = _readable_report(out_dir)
+            if old is not None and (old.requested, old.pending, old.stopped) == (
+                requested,
+                requested - store.count(),
+                self.stopped,
+            ):
+                store.forget_run(self.run_id)
+                return old.model_copy(
+                    update={"last_run": RunReport(wall_time_s=round(wall, 3), requests_sent=0, stored=0)}
+                )
+        if not current:
+            write_subsets(out_dir, {name: store.records(*key) for name, key in subsets.items()}, store.rejections())
+            store.mark_exported(changes)
+        totals = store.totals()
+        failures: Counter[str] = Counter()
+        for detail, count in totals.failed.items():
+            failures[_reason(detail)] += count
+        runs, total_wall, total_requests = store.run_totals()
         report = BuildReport(
             recipe=self.recipe.name,
             requested=requested,
-            accepted=len(records),
-            rejected=dict(reasons),
+            accepted=totals.accepted,
+            rejected=totals.rejected,
             failed=sum(failures.values()),
-            pending=requested - len(rows),
+            pending=requested - totals.stored,
             stopped=self.stopped,
-            prompt_tokens=sum(r.usage.prompt_tokens for r in rows),
-            completion_tokens=sum(r.usage.completion_tokens for r in rows),
-            cost_usd=sum(costs) if costs else None,
+            prompt_tokens=totals.prompt_tokens,
+            completion_tokens=totals.completion_tokens,
+            cost_usd=totals.cost_usd,
             wall_time_s=round(total_wall, 3),
             requests_sent=total_requests,
             requests_per_s=round(total_requests / total_wall, 3) if total_wall > 0 else 0.0,
             runs=runs,
             last_run=RunReport(
-                wall_time_s=round(wall, 3), requests_sent=self.stats.requests_sent, stored=self.tally.added
+                wall_time_s=round(wall, 3),
+                requests_sent=self.stats.requests_sent,
+                stored=self.tally.added,
+                engine_start_s=round(self.stats.engine_start_s, 3),
             ),
             failures=dict(failures.most_common(TOP_FAILURES)),
-            subsets=subsets,
+            subsets={name: counts[key] for name, key in sorted(subsets.items())},
         )
         write_report(out_dir, report)
         return report
+
+
+def _readable_report(out_dir: Path) -> BuildReport | None:
+    try:
+        return read_report(out_dir)
+    except BuildDirError:
+        return None
 
 
 class LiveView:

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -56,16 +56,23 @@ def report_of(
 
 
 def write_outputs(out_dir: Path, records: Iterable[CoTRecord], rejections: list[Rejection]) -> dict[str, int]:
-    """Parquet per subset and the rejections; subset files no longer produced are removed. Returns the counts."""
-    by_subset = group_by_subset(records, rejections)
+    """Parquet per subset and the rejections, from rows in memory (an import, a filtered copy). Returns the
+    counts."""
+    return write_subsets(out_dir, group_by_subset(records, rejections), rejections)
+
+
+def write_subsets(
+    out_dir: Path, subsets: Mapping[str, Iterable[CoTRecord]], rejections: Iterable[Rejection]
+) -> dict[str, int]:
+    """Parquet per subset and the rejections, each streamed from its iterable; subset files no longer produced are
+    removed. Returns the records written per subset."""
     subsets_dir = out_dir / SUBSETS_DIR
-    for name, rows in by_subset.items():
-        write_parquet(subsets_dir / f"{name}.parquet", rows, CoTRecord)
+    counts = {name: write_parquet(subsets_dir / f"{name}.parquet", rows, CoTRecord) for name, rows in subsets.items()}
     for stale in subsets_dir.glob("*.parquet") if subsets_dir.exists() else []:
-        if stale.stem not in by_subset:
+        if stale.stem not in subsets:
             stale.unlink()
     write_parquet(out_dir / REJECTIONS_FILE, rejections, Rejection)
-    return {name: len(rows) for name, rows in by_subset.items()}
+    return counts
 
 
 def write_report(out_dir: Path, report: BuildReport) -> None:

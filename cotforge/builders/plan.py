@@ -6,12 +6,13 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from cotforge.builders.pricing import cost_usd
-from cotforge.recipes.prompts import Prompt, build_prompt, build_rewrite_prompt
+from cotforge.recipes.prompts import Prompt, build_prompt, build_rewrite_prompt, prompt_version
 from cotforge.recipes.sources import LoadedSource
 from cotforge.schemas.problem import AnswerType, Problem
-from cotforge.schemas.recipe import CoTFormat, FormatMode, Recipe, TeacherSpec
+from cotforge.schemas.recipe import CoTFormat, FormatMode, PromptMode, Recipe, TeacherSpec
 from cotforge.schemas.record import TokenUsage
 
 # Rough expected completion length: mean words per level of the paper's GPT-4o SVAMP data (level 0: the answer
@@ -32,12 +33,14 @@ def answer_key(
     fmt: CoTFormat,
     prompt_version: str,
     sample_index: int,
+    sampling: dict[str, Any] | None = None,
 ) -> str:
-    """The store key of one answer: any change to what would be asked gives a new key."""
+    """The store key of one answer: any change to what would be asked gives a new key. `sampling`: the recipe's
+    sampling as dumped here, when the caller computes it once for many keys."""
     payload = {
         "problem": [problem.dataset, problem.split, problem.id, problem.question, problem.answer],
         "teacher": [teacher.backend.value, teacher.model, teacher.base_url],
-        "sampling": recipe.sampling.model_dump(mode="json", exclude={"n"}),
+        "sampling": sampling if sampling is not None else _sampling_part(recipe),
         "granularity": granularity,
         "format": fmt.value,
         "format_mode": recipe.format_mode.value,
@@ -47,16 +50,30 @@ def answer_key(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
+def _sampling_part(recipe: Recipe) -> dict[str, Any]:
+    return recipe.sampling.model_dump(mode="json", exclude={"n"})
+
+
 @dataclass(frozen=True)
 class Job:
-    """One prompt to one teacher; it asks for `recipe.sampling.n` answers, each with its own key."""
+    """One prompt to one teacher; it asks for `recipe.sampling.n` answers, each with its own key. The chat itself
+    is built only when asked for (`prompt`): a resume of a million answers needs their keys, not their prompts."""
 
     problem: Problem
     teacher: TeacherSpec
     granularity: int
     fmt: CoTFormat
-    prompt: Prompt
+    format_mode: FormatMode
+    prompt_mode: PromptMode
+    prompt_version: str
     keys: tuple[str, ...]
+
+    @property
+    def prompt(self) -> Prompt:
+        """The chat to send. A rewrite job's last turn holds REWRITE_PLACEHOLDER where the plain CoT goes."""
+        if self.format_mode is FormatMode.rewrite:
+            return build_rewrite_prompt(self.problem, self.granularity, self.fmt, self.prompt_mode, REWRITE_PLACEHOLDER)
+        return build_prompt(self.problem, self.granularity, self.fmt, self.prompt_mode)
 
 
 def combinations(recipe: Recipe) -> list[tuple[int, CoTFormat]]:
@@ -65,23 +82,24 @@ def combinations(recipe: Recipe) -> list[tuple[int, CoTFormat]]:
 
 
 def plan_jobs(recipe: Recipe, sources: list[LoadedSource]) -> Iterator[Job]:
-    """Every job of the build, source by source. A rewrite job's prompt holds REWRITE_PLACEHOLDER where the plain
-    CoT of the same level goes; the build fills it in once that CoT exists."""
+    """Every job of the build, source by source, in a fixed order. A rewrite job (a format other than plain CoT in
+    rewrite mode) is asked once the plain CoT of the same problem, teacher and level is stored."""
+    sampling = _sampling_part(recipe)
+    pairs = [
+        (g, f, FormatMode.rewrite if recipe.format_mode is FormatMode.rewrite and f is not CoTFormat.cot else None)
+        for g, f in combinations(recipe)
+    ]
     for source in sources:
         for problem in source.problems:
             for teacher in recipe.teachers:
-                for granularity, fmt in combinations(recipe):
-                    if recipe.format_mode is FormatMode.rewrite and fmt is not CoTFormat.cot:
-                        prompt = build_rewrite_prompt(
-                            problem, granularity, fmt, recipe.prompt_mode, REWRITE_PLACEHOLDER
-                        )
-                    else:
-                        prompt = build_prompt(problem, granularity, fmt, recipe.prompt_mode)
+                for granularity, fmt, rewrite in pairs:
+                    mode = rewrite or FormatMode.direct
+                    version = prompt_version(problem.answer_type, granularity, fmt, recipe.prompt_mode, mode)
                     keys = tuple(
-                        answer_key(problem, teacher, recipe, granularity, fmt, prompt.prompt_version, i)
+                        answer_key(problem, teacher, recipe, granularity, fmt, version, i, sampling)
                         for i in range(recipe.sampling.n)
                     )
-                    yield Job(problem, teacher, granularity, fmt, prompt, keys)
+                    yield Job(problem, teacher, granularity, fmt, mode, recipe.prompt_mode, version, keys)
 
 
 @dataclass
@@ -102,7 +120,7 @@ def summarise(recipe: Recipe, sources: list[LoadedSource]) -> PlanSummary:
     usage_by_teacher: dict[str, list[int]] = {t.label: [0, 0] for t in recipe.teachers}
     for job in plan_jobs(recipe, sources):
         prompt_chars = sum(len(m.content) for m in job.prompt.messages)
-        if job.prompt.format_mode is FormatMode.rewrite:
+        if job.format_mode is FormatMode.rewrite:
             prompt_chars += _WORDS_PER_LEVEL[job.granularity] * 6  # the plain rationale pasted into the prompt
         words = _WORDS_PER_LEVEL[job.granularity] * _FORMAT_LENGTH[job.fmt] * _FAMILY_LENGTH[job.problem.answer_type]
         tally = usage_by_teacher[job.teacher.label]

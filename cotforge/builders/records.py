@@ -24,9 +24,9 @@ def origin_fields(job: Job, key: str, recipe: Recipe) -> dict[str, Any]:
         "teacher_model": job.teacher.model,
         "granularity": job.granularity,
         "format": job.fmt,
-        "format_mode": job.prompt.format_mode,
+        "format_mode": job.format_mode,
         "prompt_mode": recipe.prompt_mode,
-        "prompt_version": job.prompt.prompt_version,
+        "prompt_version": job.prompt_version,
         "sample_index": job.keys.index(key),
         "sampling": recipe.sampling,
     }

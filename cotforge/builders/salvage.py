@@ -29,22 +29,30 @@ class SalvageReport:
         self.unreadable[why] = self.unreadable.get(why, 0) + 1
 
 
-def _rows(db: sqlite3.Connection, report: SalvageReport) -> Iterator[tuple[str, str]]:
-    """(kind, payload) of every row SQLite can still read: in chunks, then row by row where a chunk fails."""
+def _rows(db: sqlite3.Connection, report: SalvageReport) -> Iterator[tuple[str, str, str | None]]:
+    """(kind, payload, chat) of every row SQLite can still read: in chunks, then row by row where a chunk fails.
+    The chat is joined from the prompts table (a store of the first layout keeps it in the payload)."""
     try:
         (last,) = db.execute("SELECT max(rowid) FROM answers").fetchone()
+        columns = {row[1] for row in db.execute("PRAGMA table_info(answers)")}
     except sqlite3.DatabaseError:
         report.lost("the answers table cannot be read at all")
         return
+    select = (
+        "SELECT a.kind, a.payload, p.messages FROM answers a LEFT JOIN prompts p ON p.id = a.prompt_id"
+        if "prompt_id" in columns
+        else "SELECT a.kind, a.payload, NULL FROM answers a"
+    )
     start = 0
     while last is not None and start < last:
-        query = "SELECT kind, payload FROM answers WHERE rowid > ? AND rowid <= ? ORDER BY rowid"
         try:
-            yield from db.execute(query, (start, start + _CHUNK)).fetchall()
+            yield from db.execute(
+                f"{select} WHERE a.rowid > ? AND a.rowid <= ? ORDER BY a.rowid", (start, start + _CHUNK)
+            )
         except sqlite3.DatabaseError:
             for rowid in range(start + 1, start + _CHUNK + 1):
                 try:
-                    yield from db.execute("SELECT kind, payload FROM answers WHERE rowid = ?", (rowid,)).fetchall()
+                    yield from db.execute(f"{select} WHERE a.rowid = ?", (rowid,)).fetchall()
                 except sqlite3.DatabaseError:
                     report.lost("damaged page")
         start += _CHUNK
@@ -73,9 +81,9 @@ def salvage(build_dir: Path) -> SalvageReport:
             except sqlite3.DatabaseError:
                 report.lost("not an SQLite file")
             else:
-                for kind, payload in _rows(old, report):
+                for kind, payload, messages in _rows(old, report):
                     try:
-                        fresh.put(payload_row(kind, payload))
+                        fresh.put(payload_row(kind, payload, messages))
                         report.from_store += 1
                     except (ValueError, TypeError):
                         report.lost("damaged answer")

@@ -25,6 +25,7 @@ _TRANSPORT = {
     "retry_backoff_s",
     "batch_poll_s",
     "tensor_parallel_size",
+    "engine_args",
     "input_price_per_mtok",
     "output_price_per_mtok",
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import Enum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -51,6 +51,29 @@ def teacher_label(model: str) -> str:
     return label or "teacher"
 
 
+class VLLMEngineArgs(BaseModel):
+    """vLLM's engine arguments, passed to `vllm.LLM` as given. Those cotforge knows are checked here; any other is
+    checked against vllm.EngineArgs when the engine starts, so a typo is an error, not ignored."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    max_model_len: int | None = Field(default=None, gt=0)
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] | None = None
+    enforce_eager: bool | None = None
+    max_num_batched_tokens: int | None = Field(default=None, gt=0)
+    max_num_seqs: int | None = Field(default=None, gt=0)
+    tensor_parallel_size: int | None = Field(default=None, gt=0)
+    data_parallel_size: int | None = Field(default=None, gt=0)
+    pipeline_parallel_size: int | None = Field(default=None, gt=0)
+    enable_prefix_caching: bool | None = None
+    seed: int | None = None
+
+    def given(self) -> dict[str, Any]:
+        """The arguments the user set, as vLLM takes them."""
+        return self.model_dump(exclude_none=True)
+
+
 class TeacherSpec(BaseModel):
     """A teacher model and how to reach it. The API key is read from `api_key_env` at run time, never stored."""
 
@@ -69,6 +92,10 @@ class TeacherSpec(BaseModel):
     retry_backoff_s: float = Field(default=1.0, gt=0, description="First backoff; doubles per retry, with jitter")
     batch_poll_s: float = Field(default=30.0, gt=0, description="openai-batch backend: seconds between polls")
     tensor_parallel_size: int = Field(default=1, gt=0, description="vllm backend only")
+    engine_args: VLLMEngineArgs = Field(
+        default_factory=lambda: VLLMEngineArgs(),
+        description="vllm backend only: vLLM's engine arguments (vllm.EngineArgs), passed through to vllm.LLM",
+    )
     input_price_per_mtok: float | None = Field(default=None, ge=0, description="Overrides the built-in price table")
     output_price_per_mtok: float | None = Field(default=None, ge=0)
 
@@ -78,6 +105,13 @@ class TeacherSpec(BaseModel):
         if value is not None and not re.match(r"^https?://[^\s/:]+(:\d+)?(/\S*)?$", value):
             raise ValueError(f"{value!r} is not an http(s) URL such as http://127.0.0.1:8000/v1")
         return value
+
+    @model_validator(mode="after")
+    def _one_tensor_parallel_size(self) -> TeacherSpec:
+        given = self.engine_args.tensor_parallel_size
+        if given is not None and self.tensor_parallel_size not in (1, given):
+            raise ValueError("tensor_parallel_size is given twice (and engine_args.tensor_parallel_size): keep one")
+        return self
 
     @model_validator(mode="after")
     def _default_label(self) -> TeacherSpec:

@@ -72,8 +72,12 @@ def subset_name(teacher: str, granularity: int | None, fmt: CoTFormat | str, dat
     """`<teacher>-g<level>-<format>`, e.g. gpt-4o-g5-cot; `<teacher>-<format>` for rationales without a level.
     A build of several data sets puts the data set first (`gsm8k-gpt-4o-g5-cot`), so no subset mixes them."""
     level = "" if granularity is None else f"-g{granularity}"
-    name = f"{teacher}{level}-{CoTFormat(fmt).value}"
-    return f"{dataset}-{name}" if dataset else name
+    return with_dataset(f"{teacher}{level}-{CoTFormat(fmt).value}", dataset)
+
+
+def with_dataset(subset: str, dataset: str | None) -> str:
+    """A subset's name in a build of several data sets (the data set first), or as it is."""
+    return f"{dataset}-{subset}" if dataset else subset
 
 
 class CoTRecord(AnswerOrigin):
@@ -138,6 +142,7 @@ class RunReport(BaseModel):
     wall_time_s: float = Field(ge=0)
     requests_sent: int = Field(ge=0, description="Requests or engine prompts sent, retries included")
     stored: int = Field(ge=0, description="Answers this run stored")
+    engine_start_s: float = Field(default=0.0, ge=0, description="Starting in-process engines (vLLM), in wall_time_s")
 
 
 class BuildReport(BaseModel):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import itertools
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TypeVar
 
 import polars as pl
+import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from cotforge.schemas.record import AnswerOrigin, CoTRecord, Rejection
@@ -80,13 +82,33 @@ def from_frame(frame: pl.DataFrame, model: type[Row]) -> list[Row]:
 
 
 def write_parquet(
-    path: Path, rows: Sequence[AnswerOrigin], model: type[AnswerOrigin] = CoTRecord, row_group_size: int = 1000
-) -> None:
-    """Write atomically: a reader never sees half a file."""
+    path: Path, rows: Iterable[AnswerOrigin], model: type[AnswerOrigin] = CoTRecord, row_group_size: int = 1000
+) -> int:
+    """Write `rows` (any iterable: a store streams them) one row group at a time, so memory holds one group, not
+    the file. Atomic: a reader never sees half a file. Returns the number of rows."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    to_frame(rows, model).write_parquet(partial, row_group_size=row_group_size)
+    iterator = iter(rows)
+    writer: pq.ParquetWriter | None = None
+    written = 0
+    try:
+        while group := list(itertools.islice(iterator, row_group_size)):
+            table = to_frame(group, model).to_arrow()
+            if writer is None:
+                writer = pq.ParquetWriter(partial, table.schema)
+            writer.write_table(table, row_group_size=row_group_size)
+            written += len(group)
+        if writer is None:
+            to_frame([], model).write_parquet(partial)
+        else:
+            writer.close()
+            writer = None
+    finally:
+        if writer is not None:  # a failure mid-way: no half file left behind
+            writer.close()
+            partial.unlink(missing_ok=True)
     partial.replace(path)
+    return written
 
 
 class TableError(ValueError):

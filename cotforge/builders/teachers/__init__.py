@@ -27,7 +27,7 @@ def make_teacher(spec: TeacherSpec, sampling: SamplingParams, store: Store) -> T
         return OpenAIBatchTeacher(spec, sampling, store)
     from cotforge.builders.teachers.vllm_local import VLLMTeacher
 
-    return VLLMTeacher(spec, sampling)
+    return VLLMTeacher(spec, sampling, store.path.parent if store is not None else None)
 
 
 __all__ = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -26,7 +26,7 @@ class Answer:
     text: str | None
     finish_reason: str | None
     usage: TokenUsage  # this answer's share of the request's tokens
-    latency_s: float
+    latency_s: float | None  # this request's own, or None where unknown (a batch)
     refusal: str | None = None
 
 
@@ -50,14 +50,16 @@ class LiveStats:
 
     in_flight: int = 0
     requests_sent: int = 0
+    engine_start_s: float = 0.0  # loading in-process engines (vLLM), part of the run's wall time
     stop: bool = False  # set by the build (budget spent, Ctrl-C): send nothing new
 
 
 class Teacher(Protocol):
     spec: TeacherSpec
 
-    async def run(self, requests: Sequence[TeacherRequest], sink: Sink, stats: LiveStats) -> None:
-        """Answer every request, calling `sink` once per request as its outcome arrives."""
+    async def run(self, requests: Iterable[TeacherRequest], sink: Sink, stats: LiveStats) -> None:
+        """Answer every request, calling `sink` once per request as its outcome arrives. `requests` may be a
+        generator that makes each request as it is taken."""
 
 
 def chat_params(spec: TeacherSpec, sampling: SamplingParams, n: int) -> dict[str, Any]:
@@ -79,7 +81,7 @@ def share_usage(prompt_tokens: int, completion_tokens: int, n: int) -> TokenUsag
     return TokenUsage(prompt_tokens=round(prompt_tokens / n), completion_tokens=round(completion_tokens / n))
 
 
-def answers_from_completion(completion: dict[str, Any], latency_s: float) -> list[Answer]:
+def answers_from_completion(completion: dict[str, Any], latency_s: float | None) -> list[Answer]:
     """Answers from an OpenAI chat completion body (as JSON-decoded, also the form a batch output file holds)."""
     if not isinstance(completion, dict) or not isinstance(completion.get("choices"), list):
         raise ValueError("not a chat completion: no 'choices' list")

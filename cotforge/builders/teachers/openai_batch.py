@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import openai
@@ -116,7 +116,7 @@ class OpenAIBatchTeacher:
                 continue  # settled by an earlier run, or a duplicate line
             response = row.get("response") or {}
             if response.get("status_code") == 200:
-                answers = answers_from_completion(response["body"], latency_s=0.0)
+                answers = answers_from_completion(response["body"], latency_s=None)
                 if answers:
                     sink(request, answers)
                     answered.add(request.id)
@@ -132,13 +132,13 @@ class OpenAIBatchTeacher:
                 unanswered[request_id] = f"batch {batch.id} ended {batch.status} without this request"
         return unanswered
 
-    async def run(self, requests: Sequence[TeacherRequest], sink: Sink, stats: LiveStats) -> None:
-        waiting = {r.id: r for r in requests}
+    async def run(self, requests: Iterable[TeacherRequest], sink: Sink, stats: LiveStats) -> None:
+        waiting = {r.id: r for r in requests}  # a batch file holds them all anyway
         try:
             open_batches = self.store.open_batches(self.spec.label)
             # Requests already in an open batch are not sent again.
             in_flight = {request_id for _, ids in open_batches for request_id in ids}
-            fresh = [r for r in requests if r.id not in in_flight]
+            fresh = [r for r in waiting.values() if r.id not in in_flight]
             batch_ids = [bid for bid, _ in open_batches] + await self._submit(fresh, stats)
             for round_ in range(self.spec.max_retries + 1):
                 stats.in_flight = len(waiting)

@@ -12,7 +12,7 @@ import json
 import os
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 
 import aiohttp
 
@@ -65,10 +65,10 @@ class OpenAITeacher:
         self.limiter = RateLimiter(spec.rpm, spec.tpm)
         self.window = AdaptiveConcurrency(spec.max_concurrency)
 
-    async def run(self, requests: Sequence[TeacherRequest], sink: Sink, stats: LiveStats) -> None:
+    async def run(self, requests: Iterable[TeacherRequest], sink: Sink, stats: LiveStats) -> None:
         queue = iter(requests)
-        workers = min(self.spec.max_concurrency, len(requests))
-        connector = aiohttp.TCPConnector(limit=workers or 1, ttl_dns_cache=300)
+        workers = self.spec.max_concurrency  # a worker with nothing left to take ends at once
+        connector = aiohttp.TCPConnector(limit=workers, ttl_dns_cache=300)
         timeout = aiohttp.ClientTimeout(total=self.spec.timeout_s)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=self.headers) as session:
 
