@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import tracemalloc
 from pathlib import Path
 
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -15,6 +18,7 @@ from cotforge.builders.store import Store, StoreError
 from cotforge.cli import app
 from cotforge.recipes.identity import extend_recipe, recipe_digest
 from cotforge.recipes.loader import RecipeError
+from cotforge.schemas.tables import write_parquet
 
 from .conftest import recipe_yaml, scripted_recipe, write_problems
 from .test_build import all_rows, build
@@ -171,3 +175,72 @@ def test_a_truncated_store_is_salvaged(tmp_path: Path, scripted) -> None:
     recovered = report.from_store + report.from_outputs
     assert recovered == 200, report
     assert read_report(out) is not None
+
+
+def test_each_prompt_is_stored_once_and_joined_back(tmp_path: Path, scripted) -> None:
+    problems = write_problems(tmp_path / "p.jsonl", [f"q{i} answer=5" for i in range(4)])
+    out = tmp_path / "out"
+    report = build(scripted_recipe(problems, scripted.url, sampling={"n": 3}), out)
+    assert report.accepted == 12
+    with Store(out / "store.sqlite") as store:
+        assert store.db.execute("SELECT count(*) FROM prompts").fetchone()[0] == 4, (
+            "one chat per prompt, not per answer"
+        )
+        payloads = [p for (p,) in store.db.execute("SELECT payload FROM answers")]
+        assert all("messages_sent" not in json.loads(p) for p in payloads)
+        rows = list(store.rows())
+    sent = {json.dumps(json.loads(entry.chat), sort_keys=True) for entry in scripted.log}
+    joined = {json.dumps([m.model_dump() for m in r.messages_sent], sort_keys=True) for r in rows}
+    assert len(joined) == 4 and joined == sent, "each record carries the chat its teacher was sent"
+    parquet = [r for rows in read_subsets(out).values() for r in rows]
+    assert sorted(r.model_dump_json() for r in parquet) == sorted(r.model_dump_json() for r in rows)
+
+
+def test_a_store_of_the_first_layout_is_upgraded_and_resumes(tmp_path: Path, scripted) -> None:
+    problems = write_problems(tmp_path / "p.jsonl", [f"q{i} answer=5" for i in range(5)])
+    recipe = scripted_recipe(problems, scripted.url)
+    out = tmp_path / "out"
+    build(recipe, out)
+    rows = all_rows(out)
+    # The first layout: the chat inside every payload, no prompts table, no dataset or prompt_id column.
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{out / 'store.sqlite'}{suffix}").unlink(missing_ok=True)
+    db = sqlite3.connect(out / "store.sqlite")
+    db.execute(
+        "CREATE TABLE answers (key TEXT PRIMARY KEY, kind TEXT NOT NULL, subset TEXT NOT NULL, "
+        "payload TEXT NOT NULL, stored_at REAL NOT NULL)"
+    )
+    derived = {"prompt", "completion", "messages"}
+    db.executemany(
+        "INSERT INTO answers VALUES (?, 'record', ?, ?, 0)",
+        [(r.key, r.subset, r.model_dump_json(exclude=derived)) for r in rows[:4]],
+    )
+    db.commit()
+    db.close()
+    sent = len(scripted.log)
+    again = build(recipe, out)
+    assert again.accepted == 5 and len(scripted.log) == sent + 1, "only the answer missing from the old store"
+    upgraded = {r.key: r for r in all_rows(out)}
+    assert all(upgraded[r.key] == r for r in rows[:4]), "old rows read as they were, chat included"
+
+
+def test_the_export_holds_a_row_group_not_the_corpus(tmp_path: Path, scripted) -> None:
+    """The export streams the store's rows into Parquet row groups: its peak memory does not grow with the rows."""
+    problems = write_problems(tmp_path / "p.jsonl", ["q answer=5"])
+    build(scripted_recipe(problems, scripted.url), tmp_path / "one")
+    (record,) = all_rows(tmp_path / "one")
+
+    def export_peak(count: int) -> int:
+        with Store(tmp_path / f"store-{count}.sqlite") as store:
+            store.put_all(record.model_copy(update={"key": f"k{i}", "rationale": f"{i} " * 200}) for i in range(count))
+            tracemalloc.start()
+            try:
+                rows = store.records(record.dataset, record.subset)
+                assert write_parquet(tmp_path / f"{count}.parquet", rows, row_group_size=100) == count
+                return tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+
+    small, large = export_peak(300), export_peak(3000)
+    assert large < 1.5 * small, f"export peak grew with the corpus: {small:,} B for 300 rows, {large:,} B for 3000"
+    assert pl.read_parquet(tmp_path / "3000.parquet")["key"].n_unique() == 3000
