@@ -116,16 +116,32 @@ class PlanSummary:
 
 
 def summarise(recipe: Recipe, sources: list[LoadedSource]) -> PlanSummary:
-    """Counts and an estimate of tokens and dollars, from the prompts that would really be sent."""
+    """Counts and an estimate of tokens and dollars. A prompt's length is its template's (measured once per answer
+    type, level and format on a real prompt) plus its question's, so a million answers are summed in seconds."""
     usage_by_teacher: dict[str, list[int]] = {t.label: [0, 0] for t in recipe.teachers}
-    for job in plan_jobs(recipe, sources):
-        prompt_chars = sum(len(m.content) for m in job.prompt.messages)
-        if job.format_mode is FormatMode.rewrite:
-            prompt_chars += _WORDS_PER_LEVEL[job.granularity] * 6  # the plain rationale pasted into the prompt
-        words = _WORDS_PER_LEVEL[job.granularity] * _FORMAT_LENGTH[job.fmt] * _FAMILY_LENGTH[job.problem.answer_type]
-        tally = usage_by_teacher[job.teacher.label]
-        tally[0] += round(prompt_chars / _CHARS_PER_TOKEN)
-        tally[1] += round(words * _TOKENS_PER_WORD) * len(job.keys)
+    template_chars: dict[tuple[AnswerType, int, CoTFormat], int] = {}
+    rewrite = recipe.format_mode is FormatMode.rewrite
+    for source in sources:
+        for problem in source.problems:
+            question_chars = len(problem.student_prompt())
+            for granularity, fmt in combinations(recipe):
+                shape = (problem.answer_type, granularity, fmt)
+                if shape not in template_chars:
+                    if rewrite and fmt is not CoTFormat.cot:
+                        prompt = build_rewrite_prompt(
+                            problem, granularity, fmt, recipe.prompt_mode, REWRITE_PLACEHOLDER
+                        )
+                        extra = _WORDS_PER_LEVEL[granularity] * 6  # the plain rationale pasted into the prompt
+                    else:
+                        prompt = build_prompt(problem, granularity, fmt, recipe.prompt_mode)
+                        extra = 0
+                    template_chars[shape] = sum(len(m.content) for m in prompt.messages) - question_chars + extra
+                prompt_tokens = round((template_chars[shape] + question_chars) / _CHARS_PER_TOKEN)
+                words = _WORDS_PER_LEVEL[granularity] * _FORMAT_LENGTH[fmt] * _FAMILY_LENGTH[problem.answer_type]
+                for teacher in recipe.teachers:
+                    tally = usage_by_teacher[teacher.label]
+                    tally[0] += prompt_tokens
+                    tally[1] += round(words * _TOKENS_PER_WORD) * recipe.sampling.n
     total_cost: float | None = 0.0
     unpriced = []
     for teacher in recipe.teachers:
