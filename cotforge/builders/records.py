@@ -12,7 +12,7 @@ from cotforge.builders.plan import Job
 from cotforge.builders.pricing import cost_usd
 from cotforge.builders.teachers.base import Answer
 from cotforge.schemas.recipe import Recipe
-from cotforge.schemas.record import CoTRecord, Rejection, RejectionReason
+from cotforge.schemas.record import CoTRecord, Rejection, RejectionReason, problem_fields
 
 
 def origin_fields(job: Job, key: str, recipe: Recipe) -> dict[str, Any]:
@@ -67,11 +67,7 @@ def answer_to_row(
     try:
         return CoTRecord(
             **origin,
-            source_split=problem.split,
-            question=problem.question,
-            choices=problem.choices,
-            gold_answer=problem.answer,
-            answer_type=problem.answer_type,
+            **problem_fields(problem),
             messages_sent=messages,
             rationale=rationale,
             steps=split_steps(rationale, job.fmt),

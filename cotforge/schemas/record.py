@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import Enum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from cotforge.answers import AnswerSource, AnswerType
-from cotforge.schemas.problem import student_prompt
+from cotforge.schemas.problem import Problem, student_prompt
 from cotforge.schemas.recipe import CoTFormat, FormatMode, Granularity, PromptMode, SamplingParams
 
 
@@ -80,6 +81,18 @@ def with_dataset(subset: str, dataset: str | None) -> str:
     return f"{dataset}-{subset}" if dataset else subset
 
 
+def problem_fields(problem: Problem) -> dict[str, Any]:
+    """The fields of a CoTRecord that carry its problem, beside problem_id and dataset (CoTRecord.problem reads
+    them back)."""
+    return {
+        "source_split": problem.split,
+        "question": problem.question,
+        "choices": problem.choices,
+        "gold_answer": problem.answer,
+        "answer_type": problem.answer_type,
+    }
+
+
 class CoTRecord(AnswerOrigin):
     """One accepted teacher answer, with the training views a trainer reads (messages, prompt/completion, alpaca)."""
 
@@ -96,6 +109,18 @@ class CoTRecord(AnswerOrigin):
         default=None, description="Where the final answer was read: canonical line, boxed, letter form, ..."
     )
     correct: bool
+
+    def problem(self) -> Problem:
+        """The problem this record answers, as problem_fields stored it."""
+        return Problem(
+            id=self.problem_id,
+            dataset=self.dataset,
+            split=self.source_split,
+            question=self.question,
+            choices=self.choices,
+            answer=self.gold_answer,
+            answer_type=self.answer_type,
+        )
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -192,18 +192,6 @@ def choose_arms(subsets: dict[str, list[CoTRecord]], settings: SweepSettings) ->
     return arms
 
 
-def _problem_of(record: CoTRecord) -> Problem:
-    return Problem(
-        id=record.problem_id,
-        dataset=record.dataset,
-        split=record.source_split,
-        question=record.question,
-        choices=record.choices,
-        answer=record.gold_answer,
-        answer_type=record.answer_type,
-    )
-
-
 def _hash_ordered(ids: set[str]) -> list[str]:
     """The ids in an order fixed by their content alone: the same hold-out on every machine and every re-run."""
     return sorted(ids, key=lambda i: hashlib.sha256(f"holdout:{i}".encode()).hexdigest())
@@ -240,7 +228,7 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
         if settings.eval_limit is not None:
             cut = min(cut, settings.eval_limit)
         any_arm = per_arm[arms[0].label]
-        test = [_problem_of(any_arm[i]) for i in sorted(ordered[:cut])]
+        test = [any_arm[i].problem() for i in sorted(ordered[:cut])]
         train_ids = set(ordered[cut:])
     # Never train on a held-out question: the same text under another id counts, and so does a shared 8-gram
     # against a benchmark (the contamination check's rule); within one data set, exact matches only, since its
