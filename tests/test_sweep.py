@@ -115,6 +115,9 @@ def test_sweep_end_to_end_resumes_and_reports_its_cells(corpus: Path, student: P
         trained_ids = {r.problem_id for rows in trained.values() for r in rows}
         assert trained_ids == set(held["train_problem_ids"]) and not trained_ids & set(held["problem_ids"])
     assert {a.arm for a in report.arms} == {"g1", "g5"} and len(report.recommendation) == 1
+    by_arm = {cell["arm"]: cell for cell in report.cells}
+    for arm in report.arms:  # one seed: each arm's figures are its cell's, interval included
+        assert (arm.accuracy, list(arm.interval)) == (by_arm[arm.arm]["accuracy"], by_arm[arm.arm]["interval"])
     assert (tmp_path / "sweep.png").read_bytes()[:4] == b"\x89PNG"
     markdown = (tmp_path / "sweep_report.md").read_text()
     assert "| g1 |" in markdown and "| g5 |" in markdown

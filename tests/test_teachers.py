@@ -227,3 +227,136 @@ def test_vllm_missing_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_vllm_is_not_imported_by_the_cli() -> None:
     code = "import sys, cotforge.cli, cotforge.builders.build; print('vllm' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def _stand_in_ray(calls: dict, gpus: int = 0, fail_prompt: str | None = None, die: bool = False):
+    """Modules with the interface cotforge uses of Ray and Ray Data LLM: ray.init, cluster_resources, from_items,
+    build_processor(config, preprocess, postprocess) and iter_batches. Rows come back in reverse order, as a
+    cluster's may, and the engine carries input columns through as Ray Data does."""
+    ray = types.ModuleType("ray")
+    data = types.ModuleType("ray.data")
+    llm = types.ModuleType("ray.data.llm")
+    state = {"up": False}
+
+    def init(**options):
+        calls["init"] = options
+        state["up"] = True
+
+    def shutdown():
+        calls["shutdown"] = True
+        state["up"] = False
+
+    class Batch:
+        def __init__(self, rows):
+            self.rows = rows
+
+        def to_pylist(self):
+            return self.rows
+
+    class Dataset:
+        def __init__(self, rows):
+            self.rows = rows
+
+        def iter_batches(self, batch_size, batch_format):
+            assert batch_format == "pyarrow"
+            for start in range(0, len(self.rows), 2):
+                yield Batch(self.rows[start : start + 2])
+            if die:
+                raise RuntimeError("ActorDiedError: the actor died unexpectedly\nWorker exit type: SYSTEM_ERROR")
+
+    def build_processor(config, preprocess, postprocess, postprocess_map_kwargs):
+        calls["config"] = config
+        assert postprocess_map_kwargs == {"num_cpus": 0}, "a small cluster's CPUs must not hold results back"
+
+        def run(dataset):
+            out = []
+            for row in reversed(dataset.rows):
+                request = preprocess(row)
+                calls.setdefault("params", []).append(request["sampling_params"])
+                text = request["messages"][0]["content"] if request["messages"] else ""
+                error = "ValueError: prompt too long" if text == fail_prompt else ""
+                tokens = 0 if error else 8 + request["sampling_params"].get("seed", 0)
+                generated = {
+                    "generated_text": f"{text} #{row['sample']}",
+                    "num_input_tokens": 30,
+                    "num_generated_tokens": tokens,
+                    "time_taken_llm": 0.25,
+                    "__inference_error__": error,
+                }
+                out.append(postprocess({**request, **generated}))
+            return Dataset(out)
+
+        return run
+
+    ray.init, ray.shutdown, ray.is_initialized = init, shutdown, lambda: state["up"]
+    ray.cluster_resources = lambda: {"CPU": 2.0, **({"GPU": float(gpus)} if gpus else {})}
+    data.DataContext = types.SimpleNamespace(get_current=lambda: types.SimpleNamespace())
+    data.from_items = lambda rows, override_num_blocks: Dataset(rows)
+    data.llm = llm
+    ray.data = data
+    llm.build_processor = build_processor
+    llm.vLLMEngineProcessorConfig = lambda **config: config
+    return {"ray": ray, "ray.data": data, "ray.data.llm": llm}
+
+
+def _ray_run(
+    monkeypatch: pytest.MonkeyPatch, calls: dict, spec: dict, requests, sampling=None, got=None, **ray_options
+):
+    from cotforge.builders.teachers import make_teacher
+    from cotforge.schemas import SamplingParams as Sampling
+
+    for name, module in _stand_in_ray(calls, **ray_options).items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setitem(sys.modules, "vllm", None)  # the driver need not have vLLM
+    teacher = make_teacher(TeacherSpec.model_validate({"backend": "ray", **spec}), sampling or Sampling(), None)
+    got = {} if got is None else got
+    stats = LiveStats()
+    asyncio.run(teacher.run(iter(requests), lambda r, o: got.__setitem__(r.id, o), stats))
+    return got, stats
+
+
+def test_ray_backend_expands_samples_and_gathers_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ray teacher against stand-in Ray modules (the real one: tests/test_vllm_real.py)."""
+    from cotforge.schemas import SamplingParams as Sampling
+
+    calls: dict = {}
+    spec = {"model": "Qwen/Qwen2.5-0.5B-Instruct", "engine_args": {"max_model_len": 2048},
+            "ray": {"replicas": 3, "batch_size": 16}}  # fmt: skip
+    requests = [TeacherRequest("a", [{"role": "user", "content": "qa"}], 3), TeacherRequest("b", [], 1)]
+    got, stats = _ray_run(monkeypatch, calls, spec, requests, Sampling(n=3, seed=5, max_tokens=15))
+    config = calls["config"]
+    assert (config["model_source"], config["concurrency"], config["batch_size"]) == (spec["model"], 3, 16)
+    assert config["engine_kwargs"] == {"tensor_parallel_size": 1, "max_model_len": 2048}
+    assert config["placement_group_config"] == {"bundles": [{"CPU": 1}]}, "no GPU in the cluster: CPU engines"
+    # n answers are n rows, each with its own seed, gathered back in sample order whatever order they arrive in.
+    assert sorted(p["seed"] for p in calls["params"]) == [5, 5, 6, 7]
+    assert [a.text for a in got["a"]] == ["qa #0", "qa #1", "qa #2"]
+    assert [a.finish_reason for a in got["a"]] == ["stop", "stop", "length"], "all of max_tokens: cut"
+    assert got["a"][0].usage == TokenUsage(prompt_tokens=30, completion_tokens=13) and got["a"][0].latency_s == 0.25
+    assert stats.requests_sent == 2 and stats.in_flight == 0
+    assert calls["init"]["log_to_driver"] is False and calls["shutdown"], "a cluster it started, it stops"
+
+
+def test_ray_backend_failures(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cotforge.builders.teachers.base import Failure, TeacherError
+
+    calls: dict = {}
+    requests = [TeacherRequest(q, [{"role": "user", "content": q}], 1) for q in ("ok", "long", "also")]
+    got, _ = _ray_run(monkeypatch, calls, {"model": "m"}, requests, fail_prompt="long", gpus=1)
+    assert isinstance(got["long"], Failure) and "prompt too long" in got["long"].detail, "one prompt's failure"
+    assert [a.text for a in got["ok"]] == ["ok #0"] and "placement_group_config" not in calls["config"]
+    stored: dict = {}
+    with pytest.raises(TeacherError, match="the Ray run failed: RuntimeError: Worker exit type: SYSTEM_ERROR"):
+        _ray_run(monkeypatch, calls, {"model": "m"}, requests, got=stored, die=True)
+    assert len(stored) == 3 and calls["shutdown"], "what arrived before the cluster failed is kept"
+
+
+def test_ray_missing_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cotforge.builders.teachers import make_teacher
+    from cotforge.schemas import SamplingParams as Sampling
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    teacher = make_teacher(TeacherSpec.parse("ray:m"), Sampling(), store=None)
+    with pytest.raises(RuntimeError, match=r"install ray\[data\]") as raised:
+        asyncio.run(teacher.run([TeacherRequest("a", [], 1)], lambda r, o: None, LiveStats()))
+    assert raised.value.usage

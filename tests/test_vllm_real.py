@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -42,7 +44,7 @@ ENGINE = {"enforce_eager": True, "max_model_len": 1024, "max_num_batched_tokens"
 ENV = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}
 
 
-def _build(tmp_path: Path, teacher: dict) -> tuple[subprocess.CompletedProcess, Path]:
+def _build_command(tmp_path: Path, teacher: dict) -> list[str]:
     problems = tmp_path / "problems.jsonl"
     problems.write_text("".join(json.dumps({"question": q, "answer": "5"}) + "\n" for q in QUESTIONS))
     recipe = tmp_path / "recipe.yaml"
@@ -57,9 +59,12 @@ def _build(tmp_path: Path, teacher: dict) -> tuple[subprocess.CompletedProcess, 
             }
         )
     )
-    out = tmp_path / "out"
-    command = [sys.executable, "-m", "cotforge", "build", "--recipe", str(recipe), "--out", str(out)]
-    return subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=800), out
+    return [sys.executable, "-m", "cotforge", "build", "--recipe", str(recipe), "--out", str(tmp_path / "out")]
+
+
+def _build(tmp_path: Path, teacher: dict) -> tuple[subprocess.CompletedProcess, Path]:
+    command = _build_command(tmp_path, teacher)
+    return subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=800), tmp_path / "out"
 
 
 def _check_structure(result: subprocess.CompletedProcess, out: Path) -> None:
@@ -119,3 +124,43 @@ def test_served_vllm_teacher(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=60)
+
+
+def test_ray_teacher_killed_half_way_resumes(tmp_path: Path) -> None:
+    """Ray Data's LLM processor on a local ray.init() cluster: a build killed (SIGTERM) once some answers are
+    stored resumes with the same command and asks only for the rest; every answer is stored once."""
+    # Two sequences at a time, so answers come back a few at a time and the kill finds the build half-way.
+    engine = {**ENGINE, "max_num_seqs": 2}
+    teacher = {"model": MODEL, "backend": "ray", "label": "smollm2", "engine_args": engine, "ray": {"batch_size": 1}}
+    first = subprocess.Popen(_build_command(tmp_path, teacher), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=ENV)  # fmt: skip
+    store = tmp_path / "out" / "store.sqlite"
+    deadline = time.monotonic() + 800
+    stored = 0
+    while stored == 0:
+        assert first.poll() is None, first.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "no answer stored in 800 s"
+        time.sleep(1)
+        stored = _stored(store)
+    first.send_signal(signal.SIGTERM)
+    _, stderr = first.communicate(timeout=300)
+    assert first.returncode == 130, stderr[-3000:]
+    kept = _stored(store)
+    total = len(QUESTIONS) * 2 * 2
+    assert 0 < kept < total, f"killed half-way: {kept} of {total} stored"
+    result, out = _build(tmp_path, teacher)
+    _check_structure(result, out)
+    report = read_report(out)
+    assert report is not None and report.runs == 2 and report.last_run is not None
+    assert report.last_run.stored == total - kept, "the resume asked only for what the killed run had not stored"
+    assert (out / "ray.log").exists() and "INFO streaming_executor" not in result.stderr, "Ray logs to ray.log"
+
+
+def _stored(store: Path) -> int:
+    if not store.exists():
+        return 0
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=30) as connection:
+        try:
+            return connection.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+        except sqlite3.OperationalError:  # the first run has not made its tables yet
+            return 0

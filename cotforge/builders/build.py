@@ -35,7 +35,7 @@ from cotforge.builders.teachers.base import TeacherError, api_key_for
 from cotforge.recipes.identity import differences, extend_recipe, identity
 from cotforge.recipes.loader import RecipeError, parse_recipe, parse_yaml
 from cotforge.recipes.sources import LoadedSource
-from cotforge.schemas.recipe import CoTFormat, FormatMode, Recipe, TeacherBackend
+from cotforge.schemas.recipe import CoTFormat, FormatMode, Recipe
 from cotforge.schemas.record import BuildReport, CoTRecord, Rejection, RejectionReason, RunReport, with_dataset
 
 # This many failures in a row that would repeat for every request (refused key, unreachable server) stop a build.
@@ -432,7 +432,7 @@ def run_build(
     Ctrl-C or SIGTERM, BuildFailed when a teacher cannot go on, BuildDirError or StoreError before any request."""
     console = console or Console(stderr=True)
     for teacher in recipe.teachers:
-        if teacher.backend is not TeacherBackend.vllm:
+        if not teacher.backend.in_process:
             api_key_for(teacher)  # fail before anything starts, not in the middle
     recipe = check_build_dir(out_dir, recipe, extend)
     _check_writable(out_dir)

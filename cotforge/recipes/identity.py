@@ -26,6 +26,7 @@ _TRANSPORT = {
     "batch_poll_s",
     "tensor_parallel_size",
     "engine_args",
+    "ray",
     "input_price_per_mtok",
     "output_price_per_mtok",
 }

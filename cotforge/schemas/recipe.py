@@ -43,6 +43,12 @@ class TeacherBackend(str, Enum):
     openai = "openai"
     openai_batch = "openai-batch"
     vllm = "vllm"
+    ray = "ray"
+
+    @property
+    def in_process(self) -> bool:
+        """Engines cotforge starts itself (vLLM, here or on a Ray cluster): no API key, no list price."""
+        return self in (TeacherBackend.vllm, TeacherBackend.ray)
 
 
 def teacher_label(model: str) -> str:
@@ -74,6 +80,18 @@ class VLLMEngineArgs(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
+class RayOptions(BaseModel):
+    """ray backend only: how Ray Data's LLM batch processor runs the teacher (vLLM engines as Ray actors)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    replicas: int = Field(default=1, gt=0, description="vLLM engines, each a Ray actor with its own GPUs")
+    batch_size: int = Field(default=32, gt=0, description="Prompts per batch sent to an engine")
+    address: str | None = Field(
+        default=None, description="A running Ray cluster, e.g. ray://head:10001; default: RAY_ADDRESS, else a local one"
+    )
+
+
 class TeacherSpec(BaseModel):
     """A teacher model and how to reach it. The API key is read from `api_key_env` at run time, never stored."""
 
@@ -91,11 +109,12 @@ class TeacherSpec(BaseModel):
     max_retries: int = Field(default=6, ge=0, le=50)
     retry_backoff_s: float = Field(default=1.0, gt=0, description="First backoff; doubles per retry, with jitter")
     batch_poll_s: float = Field(default=30.0, gt=0, description="openai-batch backend: seconds between polls")
-    tensor_parallel_size: int = Field(default=1, gt=0, description="vllm backend only")
+    tensor_parallel_size: int = Field(default=1, gt=0, description="vllm and ray backends")
     engine_args: VLLMEngineArgs = Field(
         default_factory=lambda: VLLMEngineArgs(),
-        description="vllm backend only: vLLM's engine arguments (vllm.EngineArgs), passed through to vllm.LLM",
+        description="vllm and ray backends: vLLM's engine arguments (vllm.EngineArgs), passed through to vLLM",
     )
+    ray: RayOptions = Field(default_factory=lambda: RayOptions(), description="ray backend only")
     input_price_per_mtok: float | None = Field(default=None, ge=0, description="Overrides the built-in price table")
     output_price_per_mtok: float | None = Field(default=None, ge=0)
 
@@ -123,7 +142,7 @@ class TeacherSpec(BaseModel):
 
     @classmethod
     def parse(cls, text: str) -> TeacherSpec:
-        """'gpt-4o', 'openai:gpt-4o', 'openai-batch:gpt-4o' or 'vllm:Qwen/Qwen2.5-7B-Instruct'."""
+        """'gpt-4o', 'openai:gpt-4o', 'openai-batch:gpt-4o', 'vllm:Qwen/Qwen2.5-7B-Instruct' or 'ray:Qwen/...'."""
         backend, sep, model = text.partition(":")
         if sep and backend in {b.value for b in TeacherBackend}:
             return cls(model=model, backend=TeacherBackend(backend))

@@ -319,7 +319,7 @@ def run_cell(plan: SweepPlan, cell: Cell, out_dir: Path, log: Callable[[str], No
         "final_loss": report.history[-1].loss if report.history else None,
         "mean_rationale_words": statistics.fmean(len(r.rationale.split()) for r in records),
         "accuracy": evaluation.correct / evaluation.total,
-        "interval": list(bootstrap_interval(scores, seed=cell.seed)),
+        "interval": list(bootstrap_interval(scores)),  # the report's resampling: with one seed, its interval
         "correct": evaluation.correct,
         "total": evaluation.total,
         "parsed": evaluation.parsed,

@@ -1,4 +1,4 @@
-"""Teacher backends: the OpenAI API or any compatible server, the OpenAI Batch API, in-process vLLM."""
+"""Teacher backends: the OpenAI API or any compatible server, the OpenAI Batch API, in-process vLLM, vLLM on Ray."""
 
 from __future__ import annotations
 
@@ -25,9 +25,14 @@ def make_teacher(spec: TeacherSpec, sampling: SamplingParams, store: Store) -> T
         from cotforge.builders.teachers.openai_batch import OpenAIBatchTeacher
 
         return OpenAIBatchTeacher(spec, sampling, store)
+    log_dir = store.path.parent if store is not None else None
+    if spec.backend is TeacherBackend.ray:
+        from cotforge.builders.teachers.ray_data import RayTeacher
+
+        return RayTeacher(spec, sampling, log_dir)
     from cotforge.builders.teachers.vllm_local import VLLMTeacher
 
-    return VLLMTeacher(spec, sampling, store.path.parent if store is not None else None)
+    return VLLMTeacher(spec, sampling, log_dir)
 
 
 __all__ = [

@@ -42,6 +42,20 @@ def _logging_config(log_file: Path) -> Path:
     return path
 
 
+def engine_arguments(spec: TeacherSpec, vllm: Any) -> dict[str, Any]:
+    """vLLM's engine arguments: the spec's engine_args, each checked against vllm.EngineArgs."""
+    arguments = {"tensor_parallel_size": spec.tensor_parallel_size, **spec.engine_args.given()}
+    known = {f.name for f in dataclasses.fields(vllm.EngineArgs)}
+    unknown = sorted(set(arguments) - known)
+    if unknown:
+        raise TeacherError(
+            f"teacher {spec.label}: engine_args {', '.join(unknown)}: not an argument of this vLLM "
+            f"({vllm.__version__}); see vllm.EngineArgs",
+            usage=True,
+        )
+    return arguments
+
+
 def _finished_hook(on_finished: Callable[[int], None]) -> Callable[..., Any]:
     """A tqdm factory for vLLM's `use_tqdm`: silent, it reports each finished prompt to `on_finished`."""
     from tqdm import tqdm
@@ -79,23 +93,10 @@ class VLLMTeacher:
             ) from None
         return vllm
 
-    def engine_arguments(self, vllm: Any) -> dict[str, Any]:
-        """The arguments of vllm.LLM: the spec's engine_args, each checked against vllm.EngineArgs."""
-        arguments = {"tensor_parallel_size": self.spec.tensor_parallel_size, **self.spec.engine_args.given()}
-        known = {f.name for f in dataclasses.fields(vllm.EngineArgs)}
-        unknown = sorted(set(arguments) - known)
-        if unknown:
-            raise TeacherError(
-                f"teacher {self.spec.label}: engine_args {', '.join(unknown)}: not an argument of this vLLM "
-                f"({vllm.__version__}); see vllm.EngineArgs",
-                usage=True,
-            )
-        return arguments
-
     def _engine(self, stats: LiveStats) -> tuple[Any, Any]:
         vllm = self._import()
         if self._llm is None:
-            arguments = self.engine_arguments(vllm)
+            arguments = engine_arguments(self.spec, vllm)
             started = time.monotonic()
             try:
                 self._llm = vllm.LLM(model=self.spec.model, **arguments)
