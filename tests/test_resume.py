@@ -128,3 +128,60 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path: Path, scripted) -> None:
     _, err = final.communicate(timeout=120)
     assert final.returncode == 0, err
     assert_no_answer_bought_twice(out, scripted.log)
+
+
+def _reference_key(problem, teacher, recipe, granularity, fmt, version, sample) -> str:
+    """The key as every store so far has it: the JSON of what is asked, hashed (a resume must find old answers)."""
+    import hashlib
+
+    payload = {
+        "problem": [problem.dataset, problem.split, problem.id, problem.question, problem.answer],
+        "teacher": [teacher.backend.value, teacher.model, teacher.base_url],
+        "sampling": recipe.sampling.model_dump(mode="json", exclude={"n"}),
+        "granularity": granularity,
+        "format": fmt.value,
+        "format_mode": recipe.format_mode.value,
+        "prompt_version": version,
+        "sample": sample,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+@pytest.mark.parametrize(
+    "question, model, base_url",
+    [
+        ("Tom has 3 apples.", "gpt-4o", None),
+        ('Ünïcode "quotes" \\ back\nslash, 日本語 ✓', "Qwen/Qwen2.5-7B-Instruct", "http://127.0.0.1:8000/v1"),
+        ("", "m", None),
+    ],
+)
+def test_planned_keys_equal_the_reference_keys(question: str, model: str, base_url: str | None) -> None:
+    """The plan makes each key from JSON made once per (teacher, level, format); it must give every key that the
+    full serialisation gives, or a resume would ask again for answers it has."""
+    from cotforge.builders.plan import plan_jobs
+    from cotforge.recipes.sources import LoadedSource
+    from cotforge.schemas import Recipe
+    from cotforge.schemas.problem import AnswerType, Problem
+
+    recipe = Recipe.model_validate(
+        {
+            "name": "keys",
+            "sources": [{"dataset": "svamp"}],
+            "teachers": [{"model": model, "base_url": base_url}, {"model": "vllm-model", "backend": "vllm"}],
+            "granularities": [0, 1, 6],
+            "formats": ["cot", "symbolic"],
+            "sampling": {"n": 3, "temperature": 0.3, "seed": 11},
+        }
+    )
+    problems = [
+        Problem(dataset="svamp", split="test", id=f"p{i}", question=question + str(i), answer=str(i),
+                answer_type=AnswerType.number)
+        for i in range(3)
+    ]  # fmt: skip
+    jobs = list(plan_jobs(recipe, [LoadedSource("svamp", problems)]))
+    assert len(jobs) == 3 * 2 * 5
+    for job in jobs:
+        expected = [_reference_key(job.problem, job.teacher, recipe, job.granularity, job.fmt, job.prompt_version, i)
+                    for i in range(3)]  # fmt: skip
+        assert list(job.keys) == expected
+    assert len({key for job in jobs for key in job.keys}) == 3 * 2 * 5 * 3

@@ -25,29 +25,52 @@ _CHARS_PER_TOKEN = 4.0
 REWRITE_PLACEHOLDER = "{plain_rationale}"
 
 
-def answer_key(
-    problem: Problem,
-    teacher: TeacherSpec,
-    recipe: Recipe,
-    granularity: int,
-    fmt: CoTFormat,
-    prompt_version: str,
-    sample_index: int,
-    sampling: dict[str, Any] | None = None,
-) -> str:
-    """The store key of one answer: any change to what would be asked gives a new key. `sampling`: the recipe's
-    sampling as dumped here, when the caller computes it once for many keys."""
-    payload = {
-        "problem": [problem.dataset, problem.split, problem.id, problem.question, problem.answer],
-        "teacher": [teacher.backend.value, teacher.model, teacher.base_url],
-        "sampling": sampling if sampling is not None else _sampling_part(recipe),
-        "granularity": granularity,
-        "format": fmt.value,
-        "format_mode": recipe.format_mode.value,
-        "prompt_version": prompt_version,
-        "sample": sample_index,
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+_PROBLEM_SLOT, _SAMPLE_SLOT = "\x00problem\x00", "\x00sample\x00"
+
+
+@dataclass(frozen=True)
+class KeyTemplate:
+    """The JSON that the store keys of one (teacher, level, format, prompt version) hash, made once, with slots for
+    the problem and the sample: a plan of a million answers serialises each problem once and only hashes per key.
+    Any change to what would be asked gives a new key."""
+
+    head: str
+    middle: str
+    tail: str
+
+    @classmethod
+    def make(
+        cls,
+        teacher: TeacherSpec,
+        recipe: Recipe,
+        granularity: int,
+        fmt: CoTFormat,
+        prompt_version: str,
+        sampling: dict[str, Any] | None = None,
+    ) -> KeyTemplate:
+        """`sampling`: the recipe's sampling as dumped here, when the caller computes it once for many keys."""
+        payload = {
+            "problem": _PROBLEM_SLOT,
+            "teacher": [teacher.backend.value, teacher.model, teacher.base_url],
+            "sampling": sampling if sampling is not None else _sampling_part(recipe),
+            "granularity": granularity,
+            "format": fmt.value,
+            "format_mode": recipe.format_mode.value,
+            "prompt_version": prompt_version,
+            "sample": _SAMPLE_SLOT,
+        }
+        text = json.dumps(payload, sort_keys=True)
+        head, _, rest = text.partition(json.dumps(_PROBLEM_SLOT))
+        middle, _, tail = rest.partition(json.dumps(_SAMPLE_SLOT))
+        if "\\u0000" in head + middle + tail:  # a field held a NUL: the slots would be ambiguous
+            raise ValueError("a teacher or prompt field holds a NUL character")
+        return cls(head, middle, tail)
+
+    def keys(self, problem: Problem, n: int) -> tuple[str, ...]:
+        """The keys of samples 0..n-1 of `problem`."""
+        fields = [problem.dataset, problem.split, problem.id, problem.question, problem.answer]
+        start = self.head + json.dumps(fields) + self.middle
+        return tuple(hashlib.sha256(f"{start}{i}{self.tail}".encode()).hexdigest()[:32] for i in range(n))
 
 
 def _sampling_part(recipe: Recipe) -> dict[str, Any]:
@@ -89,16 +112,17 @@ def plan_jobs(recipe: Recipe, sources: list[LoadedSource]) -> Iterator[Job]:
         (g, f, FormatMode.rewrite if recipe.format_mode is FormatMode.rewrite and f is not CoTFormat.cot else None)
         for g, f in combinations(recipe)
     ]
+    templates: dict[tuple[int, int, CoTFormat, str], KeyTemplate] = {}
     for source in sources:
         for problem in source.problems:
-            for teacher in recipe.teachers:
+            for index, teacher in enumerate(recipe.teachers):
                 for granularity, fmt, rewrite in pairs:
                     mode = rewrite or FormatMode.direct
                     version = prompt_version(problem.answer_type, granularity, fmt, recipe.prompt_mode, mode)
-                    keys = tuple(
-                        answer_key(problem, teacher, recipe, granularity, fmt, version, i, sampling)
-                        for i in range(recipe.sampling.n)
-                    )
+                    shape = (index, granularity, fmt, version)
+                    if shape not in templates:
+                        templates[shape] = KeyTemplate.make(teacher, recipe, granularity, fmt, version, sampling)
+                    keys = templates[shape].keys(problem, recipe.sampling.n)
                     yield Job(problem, teacher, granularity, fmt, mode, recipe.prompt_mode, version, keys)
 
 
