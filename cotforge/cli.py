@@ -600,6 +600,16 @@ def train_command(
         bool, typer.Option(help="Recompute activations in backward: less memory, ~30% slower")
     ] = False,
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model")] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(help="Under torchrun: ddp replicates the model on each rank; fsdp shards it (FSDP2). Default: ddp"),
+    ] = None,
+    cpu_offload: Annotated[
+        bool, typer.Option(help="With --shard fsdp: parameters and optimizer state kept on the CPU")
+    ] = False,
+    memory_check: Annotated[
+        bool, typer.Option(help="Refuse, before the first step, a run whose memory plan exceeds the device")
+    ] = True,
     save_every: Annotated[
         int | None, typer.Option(help="Checkpoint every N steps (for --resume). Default: only at the end")
     ] = None,
@@ -634,6 +644,7 @@ def train_command(
         "seed": seed,
         "push_to_hub": push_to_hub,
         "gguf_file": gguf_file,
+        "shard": shard,
     }
     settings = {**(PRESETS[preset] if preset else {}), **{k: v for k, v in flags.items() if v is not None}}
     try:
@@ -645,6 +656,8 @@ def train_command(
             resume=resume,
             gradient_checkpointing=gradient_checkpointing,
             compile=compile_model,
+            memory_check=memory_check,
+            cpu_offload=cpu_offload,
             **settings,
         )
     except ValidationError as error:
@@ -652,12 +665,13 @@ def train_command(
 
         raise fail(format_validation_error(error, "cotforge train", "option")) from None
     from cotforge.train.data import TrainDataError
+    from cotforge.train.memory import MemoryPlanError
     from cotforge.train.student import StudentError
 
     _warn_contamination(Path(dataset), subset, _against(check_against))
     try:
         report = train(config, log=lambda line: err.print(line, highlight=False))
-    except (TrainDataError, StudentError) as error:
+    except (TrainDataError, StudentError, MemoryPlanError) as error:
         raise fail(str(error)) from None
     out.print(
         f"trained {report.steps} steps in {report.wall_time_s:.1f} s; final loss {report.history[-1].loss:.4f};"

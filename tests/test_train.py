@@ -67,6 +67,38 @@ def test_a_few_dozen_steps_reduce_the_loss(tmp_path: Path, student: Path, paper_
     assert (tmp_path / "out" / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "out" / "config.json").exists() and (tmp_path / "out" / "tokenizer.json").exists()
     assert all(0 <= h.padding_ratio < 1 and h.tokens_per_s > 0 for h in report.history)
+    # The memory plan before the first step, and the measured peak beside it.
+    plan = saved["memory_plan"]
+    assert plan["device"] == "cpu" and plan["total"] > plan["weights"] > 0 and plan["capacity"] > 0
+    assert plan["gradients"] == plan["weights"] and plan["optimizer"] == 2 * plan["weights"], "all trained, fp32"
+    assert saved["peak_memory_mb"] * 2**20 > plan["weights"]
+
+
+def test_memory_plan_refuses_what_cannot_fit(tmp_path: Path, student: Path, paper_build: Path) -> None:
+    """Exit 2 with the knobs named, before any step, for a setting no machine here holds; and the plan's parts
+    move with sharding, checkpointing and the attention path."""
+    from cotforge.train.memory import plan_memory
+
+    command = train_command(student, paper_build, tmp_path / "out", "--micro-batch-size", "4096", "--max-length",
+                            "65536", "--max-steps", "1")  # fmt: skip
+    result = subprocess.run([sys.executable, *command], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    for knob in ("--micro-batch-size", "--max-length", "--gradient-checkpointing", "--shard fsdp", "--lora-rank"):
+        assert knob in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "out" / "train_report.json").exists()
+
+    class Config:
+        hidden_size, num_hidden_layers, num_attention_heads, vocab_size = 64, 2, 4, 1000
+
+    model = torch.nn.Linear(10, 10)
+    model.config = Config()
+    options = dict(micro_batch_size=2, max_length=128, world_size=4, activation_bytes=4, device=torch.device("cpu"))
+    whole = plan_memory(model, sharded=False, gradient_checkpointing=False, flash_attention=False, **options)
+    sharded = plan_memory(model, sharded=True, gradient_checkpointing=False, flash_attention=False, **options)
+    assert sharded.optimizer == whole.optimizer / 4 and sharded.weights == whole.weights / 4
+    checkpointed = plan_memory(model, sharded=False, gradient_checkpointing=True, flash_attention=False, **options)
+    flash = plan_memory(model, sharded=False, gradient_checkpointing=False, flash_attention=True, **options)
+    assert checkpointed.activations < whole.activations and flash.activations < whole.activations
 
 
 def _examples(student: Path, paper_build: Path, n: int = 6):
@@ -179,6 +211,40 @@ def test_ddp_two_processes_on_cpu(tmp_path: Path, student: Path, paper_build: Pa
     # The same global batches, split over two processes: the same losses up to numerics.
     for ours, theirs in zip(report["history"], single.history, strict=True):
         assert abs(ours["loss"] - theirs.loss) < 1e-3
+
+
+def _torchrun(student: Path, paper_build: Path, out: Path, port: int, *options: str) -> dict:
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(port)]
+    same = ["--max-length", "256", "--micro-batch-size", "2", "--global-batch-size", "8", "--lr", "3e-3", "--seed", "7"]
+    command = launcher + train_command(student, paper_build, out, *same, *options)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": ""}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads((out / "train_report.json").read_text())
+
+
+def test_fsdp_two_processes_match_one(tmp_path: Path, student: Path, paper_build: Path) -> None:
+    """FSDP2 over two gloo processes: the same losses as one process on the same batches (fp32, within 1e-4), a
+    sharded checkpoint that resumes to the same curve, and a saved model whole again (it loads and matches)."""
+    from transformers import AutoModelForCausalLM
+
+    single = train(config(student, paper_build, tmp_path / "single", max_steps=4, micro_batch_size=2), log=quiet)
+    report = _torchrun(student, paper_build, tmp_path / "fsdp", 29531, "--shard", "fsdp", "--max-steps", "4",
+                       "--save-every", "2")  # fmt: skip
+    assert report["memory_plan"]["optimizer"] < 0.6 * single.memory_plan["optimizer"], "state split over 2 ranks"
+    for ours, theirs in zip(report["history"], single.history, strict=True):
+        assert abs(ours["loss"] - theirs.loss) < 1e-4, (ours["loss"], theirs.loss)
+    assert list((tmp_path / "fsdp" / "checkpoints" / "step-2" / "shards").glob("*.distcp"))
+    saved = AutoModelForCausalLM.from_pretrained(tmp_path / "fsdp")
+    reference = AutoModelForCausalLM.from_pretrained(tmp_path / "single")
+    for (name, a), b in zip(saved.state_dict().items(), reference.state_dict().values(), strict=True):
+        assert torch.allclose(a, b, atol=1e-4), name
+
+    resumed_dir = tmp_path / "resumed"
+    shutil.copytree(tmp_path / "fsdp" / "checkpoints" / "step-2", resumed_dir / "checkpoints" / "step-2")
+    resumed = _torchrun(student, paper_build, resumed_dir, 29532, "--shard", "fsdp", "--max-steps", "4", "--resume")
+    for ours, theirs in zip(resumed["history"][2:], report["history"][2:], strict=True):
+        assert abs(ours["loss"] - theirs["loss"]) < 1e-5
 
 
 def test_evaluate_with_the_builders_parser(tmp_path: Path, student: Path) -> None:

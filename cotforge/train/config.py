@@ -41,6 +41,11 @@ class TrainConfig(BaseModel):
     seed: int = 42
     batching: Literal["packed", "grouped", "plain"] = "packed"
     gradient_checkpointing: bool = False
+    shard: Literal["ddp", "fsdp"] = Field(
+        default="ddp", description="Under torchrun: ddp replicates the model; fsdp shards it (FSDP2) over the ranks"
+    )
+    cpu_offload: bool = Field(default=False, description="fsdp: keep parameters and optimizer state on the CPU")
+    memory_check: bool = Field(default=True, description="Refuse a run whose memory plan exceeds the device")
     compile: bool = False
     save_every: int | None = Field(default=None, gt=0, description="Checkpoint every N optimizer steps")
     resume: bool = False

@@ -1,8 +1,9 @@
-"""The training loop: AdamW, cosine schedule, accumulation, clipping, bf16 and DDP, checkpoints and resume.
+"""The training loop: AdamW, cosine schedule, accumulation, clipping, bf16, DDP or FSDP2, checkpoints and resume.
 
-Small enough to read in one sitting. Launch under `torchrun --nproc-per-node N` for DDP (gloo on CPU, nccl on
-GPU). The loss is the mean over completion tokens of the whole optimizer step (all micro-batches, all ranks),
-computed only at completion positions, so no logits are made for prompt or padding tokens.
+Small enough to read in one sitting. Launch under `torchrun --nproc-per-node N` for DDP (gloo on CPU, nccl on GPU),
+or with `shard="fsdp"` for FSDP2 (sharding.py); several machines are torchrun's own `--nnodes`. The loss is the mean
+over completion tokens of the whole optimizer step (all micro-batches, all ranks), computed only at completion
+positions, so no logits are made for prompt or padding tokens.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from cotforge.train import sharding
 from cotforge.train.batching import Batch, collate_packed, collate_padded, length_grouped, pack
 from cotforge.train.config import TrainConfig
 from cotforge.train.data import IGNORE, TokenizedSet, TrainDataError, load_pairs, resolve_template, tokenize
+from cotforge.train.memory import check_fits, measured_peak, plan_memory
 from cotforge.train.student import load_student, load_tokenizer
 
 CHECKPOINTS = "checkpoints"
@@ -51,6 +54,7 @@ class TrainReport:
     completion_tokens: int = 0
     padding_tokens: int = 0
     peak_memory_mb: float | None = None
+    memory_plan: dict[str, Any] | None = None
 
 
 class CompletionLoss(torch.nn.Module):
@@ -147,12 +151,30 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     flash = getattr(model.config, "_attn_implementation", "") == "flash_attention_2"
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
+    fsdp = config.shard == "fsdp" and world > 1
     loss_module: torch.nn.Module = CompletionLoss(model)
+    if fsdp:
+        sharding.shard(loss_module, model, compute_dtype, config.cpu_offload)
     if config.compile:
         loss_module = torch.compile(loss_module)
-    if world > 1:
+    if world > 1 and not fsdp:
         ids = [device.index] if device.type == "cuda" else None
         loss_module = torch.nn.parallel.DistributedDataParallel(loss_module, device_ids=ids)
+    plan = plan_memory(
+        model,
+        micro_batch_size=config.micro_batch_size,
+        max_length=config.max_length,
+        world_size=world,
+        sharded=fsdp,
+        gradient_checkpointing=config.gradient_checkpointing,
+        flash_attention=flash,
+        activation_bytes=torch.finfo(compute_dtype).bits // 8,
+        device=device,
+    )
+    if rank == 0:
+        log(plan.describe())
+    if config.memory_check:
+        check_fits(plan)
 
     micro_per_step = max(1, config.global_batch_size // (config.micro_batch_size * world))
     lengths = [len(e.input_ids) for e in data.examples]
@@ -167,12 +189,15 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_schedule(s, total_steps, warmup))
     step = 0
-    report = TrainReport(steps=0, examples=len(data.examples), truncation=data.summary())
+    report = TrainReport(steps=0, examples=len(data.examples), truncation=data.summary(), memory_plan=plan.as_json())
     if config.resume and _checkpoint_dirs(output):
         last = _checkpoint_dirs(output)[-1]
         state = torch.load(last / "state.pt", weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        if fsdp:
+            sharding.load_checkpoint(last, loss_module, optimizer)
+        else:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
         step = state["step"]
@@ -180,9 +205,9 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
         if rank == 0:
             log(f"resumed from {last} at step {step}")
 
-    autocast = (
+    autocast = (  # FSDP gathers parameters in the compute dtype itself
         torch.autocast("cuda", dtype=compute_dtype)
-        if device.type == "cuda" and compute_dtype != torch.float32
+        if device.type == "cuda" and compute_dtype != torch.float32 and not fsdp
         else nullcontext()
     )
     started = time.monotonic()
@@ -204,7 +229,9 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
         for index, batch in enumerate(mine):
             last = index == len(mine) - 1
             # Gradients are exchanged once per optimizer step, on the last micro-batch.
-            context = loss_module.no_sync() if world > 1 and not last else nullcontext()
+            if fsdp:
+                loss_module.set_requires_gradient_sync(last)  # type: ignore[operator]
+            context = loss_module.no_sync() if world > 1 and not fsdp and not last else nullcontext()
             with context, autocast:
                 loss = loss_sum(loss_module, batch.to(device))
                 # DDP averages gradients over ranks: scale so that the average is the step's mean.
@@ -237,35 +264,47 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
                 f"step {step}/{total_steps} loss {entry.loss:.4f} lr {entry.learning_rate:.2e} "
                 f"{entry.tokens_per_s:,.0f} tok/s padding {entry.padding_ratio:.1%}"
             )
-        if config.save_every and step % config.save_every == 0 and rank == 0:
+        if config.save_every and step % config.save_every == 0:
             folder = output / CHECKPOINTS / f"step-{step}"
-            folder.mkdir(parents=True, exist_ok=True)
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "rng": torch.get_rng_state(),
-                    "step": step,
-                    "history": [vars(h) for h in report.history],
-                },
-                folder / "state.pt",
-            )
+            if fsdp:  # every rank writes its shards; the rest is the same on every rank
+                sharding.save_checkpoint(folder, loss_module, optimizer)
+            if rank == 0:
+                folder.mkdir(parents=True, exist_ok=True)
+                weights = {} if fsdp else {"model": model.state_dict(), "optimizer": optimizer.state_dict()}
+                torch.save(
+                    {
+                        **weights,
+                        "scheduler": scheduler.state_dict(),
+                        "rng": torch.get_rng_state(),
+                        "step": step,
+                        "history": [vars(h) for h in report.history],
+                    },
+                    folder / "state.pt",
+                )
     report.steps = step
     report.wall_time_s = time.monotonic() - started
-    if device.type == "cuda":
-        report.peak_memory_mb = torch.cuda.max_memory_allocated(device) / 2**20
+    report.peak_memory_mb = measured_peak(device) / 2**20
+    weights = sharding.full_state_dict(loss_module, "model.") if fsdp else None  # every rank takes part
     if rank == 0:
-        save(model, tokenizer, config, report, template, output)
+        save(model, tokenizer, config, report, template, output, weights)
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
     return report
 
 
-def save(model: Any, tokenizer: Any, config: TrainConfig, report: TrainReport, template: str, output: Path) -> None:
+def save(
+    model: Any,
+    tokenizer: Any,
+    config: TrainConfig,
+    report: TrainReport,
+    template: str,
+    output: Path,
+    weights: dict[str, torch.Tensor] | None = None,
+) -> None:
+    """The student, its tokenizer and the run's report; `weights`: the gathered state of a sharded model."""
     output.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(output)
+    model.save_pretrained(output, state_dict=weights)
     tokenizer.save_pretrained(output)
     body = {
         "config": config.model_dump(),
@@ -278,6 +317,7 @@ def save(model: Any, tokenizer: Any, config: TrainConfig, report: TrainReport, t
         "completion_tokens": report.completion_tokens,
         "padding_tokens": report.padding_tokens,
         "peak_memory_mb": report.peak_memory_mb,
+        "memory_plan": report.memory_plan,
         "history": [vars(h) for h in report.history],
     }
     (output / "train_report.json").write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")

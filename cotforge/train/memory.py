@@ -1,0 +1,130 @@
+"""The memory a training run needs per rank, planned before the first step, and the check that refuses one that
+cannot fit the device it runs on.
+
+Parameters: weights, gradients and AdamW's two moments, fp32 each (the trainer keeps fp32 master weights and
+computes in bf16 under autocast on CUDA), so 16 bytes per trained parameter; sharded (FSDP) they are divided over
+the ranks. Activations follow Korthikanti et al. 2022 ("Reducing Activation Recomputation in Large Transformer
+Models"): per layer, tokens x hidden x 34 bytes at 16 bits, plus 5 x heads x tokens x length bytes for the attention
+weights where the attention path keeps them (SDPA with a mask; not flash attention); gradient checkpointing keeps
+only each layer's input, and one layer's activations at a time. Logits are made only at completion positions, at
+most all the tokens of a micro-batch. The plan is an estimate: the check leaves a margin and can be turned off.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+GB = 1e9
+MARGIN = 0.9  # refuse above this share of the device: allocator fragmentation, CUDA context, buffers
+
+
+class MemoryPlanError(ValueError):
+    """A run whose plan does not fit the device; the message names the knobs that would make it fit."""
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """Expected bytes per rank, by part."""
+
+    weights: float
+    gradients: float
+    optimizer: float
+    activations: float
+    logits: float
+    device: str
+    capacity: float | None  # what the device offers (bytes); None when unknown
+
+    @property
+    def total(self) -> float:
+        return self.weights + self.gradients + self.optimizer + self.activations + self.logits
+
+    def describe(self) -> str:
+        parts = ", ".join(
+            f"{name} {getattr(self, name) / GB:.2f}"
+            for name in ("weights", "gradients", "optimizer", "activations", "logits")
+        )
+        room = f" of {self.capacity / GB:.1f} GB on {self.device}" if self.capacity else f" on {self.device}"
+        return f"memory plan per rank: {self.total / GB:.2f} GB{room} ({parts} GB)"
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "total": self.total}
+
+
+def plan_memory(
+    model: Any,
+    *,
+    micro_batch_size: int,
+    max_length: int,
+    world_size: int,
+    sharded: bool,
+    gradient_checkpointing: bool,
+    flash_attention: bool,
+    activation_bytes: int,
+    device: torch.device,
+) -> MemoryPlan:
+    """The plan for `model` (already built: its parameter counts are exact) under these settings."""
+    trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+    shards = world_size if sharded else 1
+    config = model.config
+    hidden = config.hidden_size
+    layers = config.num_hidden_layers
+    heads = config.num_attention_heads
+    tokens = micro_batch_size * max_length
+    scale = activation_bytes / 2  # the paper's figures are for 16-bit activations
+    per_layer = tokens * hidden * 34 * scale
+    if not flash_attention:
+        per_layer += 5 * heads * tokens * max_length * scale
+    if gradient_checkpointing:
+        activations = layers * tokens * hidden * activation_bytes + per_layer
+    else:
+        activations = layers * per_layer
+    logits = tokens * config.vocab_size * 4 * 2  # fp32 logits and their gradient
+    return MemoryPlan(
+        weights=(trained + frozen) * 4 / shards,
+        gradients=trained * 4 / shards,
+        optimizer=trained * 8 / shards,  # AdamW's two moments
+        activations=activations,
+        logits=logits,
+        device=str(device),
+        capacity=device_capacity(device),
+    )
+
+
+def device_capacity(device: torch.device) -> float | None:
+    """Bytes one rank may use: its GPU's memory, or on the CPU the machine's available memory shared by the
+    processes torchrun started here."""
+    if device.type == "cuda":
+        return float(torch.cuda.get_device_properties(device).total_memory)
+    here = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024 / here
+    except OSError:
+        pass
+    return None
+
+
+def check_fits(plan: MemoryPlan) -> None:
+    if plan.capacity is None or plan.total <= plan.capacity * MARGIN:
+        return
+    raise MemoryPlanError(
+        f"this run needs about {plan.total / GB:.1f} GB per rank but {plan.device} offers "
+        f"{plan.capacity / GB:.1f} GB ({plan.describe()}). Lower --micro-batch-size or --max-length, add "
+        "--gradient-checkpointing, shard with --shard fsdp over more processes, or train adapters with "
+        "--lora-rank; --no-memory-check runs it anyway"
+    )
+
+
+def measured_peak(device: torch.device) -> float:
+    """Peak bytes this process used: the CUDA allocator's peak on a GPU, the resident set's peak on the CPU."""
+    if device.type == "cuda":
+        return float(torch.cuda.max_memory_allocated(device))
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)  # KiB on Linux
