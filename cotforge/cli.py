@@ -602,7 +602,7 @@ def train_command(
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model")] = False,
     shard: Annotated[
         str | None,
-        typer.Option(help="Under torchrun: ddp replicates the model on each rank; fsdp shards it (FSDP2). Default: ddp"),
+        typer.Option(help="Under torchrun: ddp copies the model to each rank; fsdp shards it (FSDP2). Default: ddp"),
     ] = None,
     cpu_offload: Annotated[
         bool, typer.Option(help="With --shard fsdp: parameters and optimizer state kept on the CPU")
