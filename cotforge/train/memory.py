@@ -118,8 +118,8 @@ def check_fits(plan: MemoryPlan) -> None:
     raise MemoryPlanError(
         f"this run needs about {plan.total / GB:.1f} GB per rank but {plan.device} offers "
         f"{plan.capacity / GB:.1f} GB ({plan.describe()}). Lower --micro-batch-size or --max-length, add "
-        "--gradient-checkpointing, shard with --shard fsdp over more processes, or train adapters with "
-        "--lora-rank; --no-memory-check runs it anyway"
+        "--gradient-checkpointing, or shard with --shard fsdp over more processes; "
+        "--no-memory-check runs it anyway"
     )
 
 
