@@ -192,7 +192,11 @@ class RayTeacher:
         return processor
 
     def _stream(
-        self, ray: Any, window: list[TeacherRequest], emit: Callable[[dict[str, Any] | None], None], stop: Any
+        self,
+        ray: Any,
+        window: list[TeacherRequest],
+        emit: Callable[[dict[str, Any] | None], None],
+        stop: threading.Event,
     ) -> None:
         """One processor run over `window`, in a thread of its own: each result row goes to `emit` as it arrives,
         then None; an exception goes to `emit` in place of None."""
@@ -219,7 +223,9 @@ class RayTeacher:
         started = await asyncio.to_thread(self._connect, ray)
         # Ray's core worker takes SIGTERM over at start; give it back to the build, which stores and exports
         # before it exits (re-setting Python's handler re-installs it at the C level).
-        signal.signal(signal.SIGTERM, signal.getsignal(signal.SIGTERM))
+        handler = signal.getsignal(signal.SIGTERM)
+        if handler is not None:  # None: set outside Python, nothing to give back
+            signal.signal(signal.SIGTERM, handler)
         stop = threading.Event()
         try:
             while window := list(itertools.islice(pending, WINDOW)):
@@ -235,7 +241,7 @@ class RayTeacher:
                 while (row := await arrived.get()) is not None:
                     if _ERROR in row:  # Ray's errors: the answers stored so far stay stored
                         error = row[_ERROR]
-                        raise TeacherError(f"teacher {self.spec.label}: the Ray run failed: {_first_line(error)}")
+                        raise TeacherError(f"teacher {self.spec.label}: the Ray run failed: {_summary(error)}")
                     done = collector.add(row)
                     if done is not None:
                         stats.in_flight = max(stats.in_flight - 1, 0)
@@ -250,6 +256,7 @@ class RayTeacher:
                     await asyncio.to_thread(ray.shutdown)
 
 
-def _first_line(error: Exception) -> str:
+def _summary(error: Exception) -> str:
+    """The exception's type and last line: Ray puts the cause there, after the remote traceback."""
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[-1] if text else ''}"
