@@ -127,12 +127,12 @@ class RayTeacher:
         return ray
 
     def _engine_arguments(self) -> dict[str, Any]:
-        try:
-            import vllm
-        except ImportError:  # the driver may lack vLLM; the engines check their own arguments
-            return {"tensor_parallel_size": self.spec.tensor_parallel_size, **self.spec.engine_args.given()}
         from cotforge.builders.teachers.vllm_local import engine_arguments
 
+        try:
+            import vllm
+        except ImportError:
+            vllm = None
         return engine_arguments(self.spec, vllm)
 
     def _connect(self, ray: Any) -> bool:

@@ -42,9 +42,12 @@ def _logging_config(log_file: Path) -> Path:
     return path
 
 
-def engine_arguments(spec: TeacherSpec, vllm: Any) -> dict[str, Any]:
-    """vLLM's engine arguments: the spec's engine_args, each checked against vllm.EngineArgs."""
+def engine_arguments(spec: TeacherSpec, vllm: Any | None) -> dict[str, Any]:
+    """vLLM's engine arguments: the spec's engine_args, each checked against vllm.EngineArgs (unchecked without
+    vLLM here: a Ray driver may lack it, and its engines check their own)."""
     arguments = {"tensor_parallel_size": spec.tensor_parallel_size, **spec.engine_args.given()}
+    if vllm is None:
+        return arguments
     known = {f.name for f in dataclasses.fields(vllm.EngineArgs)}
     unknown = sorted(set(arguments) - known)
     if unknown:
