@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,6 +40,7 @@ def main() -> None:
             problems.setdefault(record.problem_id, record.problem())
     chosen = list(problems.values())[: args.limit]
     results = {}
+    scratch = Path(tempfile.mkdtemp(prefix="eval-speed-"))
     for engine in ("transformers", "vllm"):
         started = time.monotonic()
         report = evaluate_problems(
@@ -47,10 +49,10 @@ def main() -> None:
             max_new_tokens=args.max_new_tokens,
             batch_size=args.batch_size,
             use_vllm=engine == "vllm",
-            out_dir=Path(f"/tmp/eval-speed-{engine}"),
+            out_dir=scratch / engine,
         )
         seconds = time.monotonic() - started
-        predictions = _predictions(Path(f"/tmp/eval-speed-{engine}"))
+        predictions = _predictions(scratch / engine)
         results[engine] = {"seconds": round(seconds, 1), "answers_per_s": round(len(chosen) / seconds, 3),
                            "accuracy": report.correct / report.total, "predictions": predictions}  # fmt: skip
     pairs = zip(results["transformers"]["predictions"], results["vllm"]["predictions"], strict=True)
