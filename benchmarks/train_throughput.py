@@ -67,7 +67,8 @@ def main() -> None:
     args = parser.parse_args()
     cache = Path(args.cache)
     model = student_folder(cache)
-    from cotforge.interop import export, import_paper
+    from cotforge.interop import export
+    from cotforge.paper import import_paper
 
     corpus = cache / "svamp-paper"
     if not (corpus / "subsets").exists():
