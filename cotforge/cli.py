@@ -610,6 +610,24 @@ def train_command(
     memory_check: Annotated[
         bool, typer.Option(help="Refuse, before the first step, a run whose memory plan exceeds the device")
     ] = True,
+    lora_rank: Annotated[
+        int | None,
+        typer.Option(help="Train LoRA adapters of this rank on a frozen base (peft). Default: full-parameter"),
+    ] = None,
+    lora_alpha: Annotated[float | None, typer.Option(help="LoRA scaling numerator. Default: 2 x --lora-rank")] = None,
+    lora_dropout: Annotated[float | None, typer.Option(help="Dropout on the LoRA path. Default: 0")] = None,
+    lora_targets: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated modules to adapt, e.g. q_proj,v_proj. Default: every linear layer of the blocks"
+        ),
+    ] = None,
+    load_in_4bit: Annotated[
+        bool, typer.Option(help="QLoRA: the frozen base in 4-bit NF4 (CUDA and bitsandbytes only)")
+    ] = False,
+    merge_lora: Annotated[
+        bool, typer.Option(help="Also save the base with the adapter merged in, to OUT/merged")
+    ] = False,
     save_every: Annotated[
         int | None, typer.Option(help="Checkpoint every N steps (for --resume). Default: only at the end")
     ] = None,
@@ -645,6 +663,12 @@ def train_command(
         "push_to_hub": push_to_hub,
         "gguf_file": gguf_file,
         "shard": shard,
+        "lora_rank": lora_rank,
+        "lora_alpha": lora_alpha,
+        "lora_dropout": lora_dropout,
+        "lora_targets": [name.strip() for name in lora_targets.split(",") if name.strip()] if lora_targets else None,
+        "load_in_4bit": load_in_4bit or None,
+        "merge_lora": merge_lora or None,
     }
     settings = {**(PRESETS[preset] if preset else {}), **{k: v for k, v in flags.items() if v is not None}}
     try:

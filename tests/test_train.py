@@ -13,7 +13,8 @@ import torch
 from cotforge.train import TrainConfig
 from cotforge.train.batching import collate_packed, collate_padded, length_grouped, pack
 from cotforge.train.data import IGNORE, load_pairs, tokenize
-from cotforge.train.loop import CompletionLoss, loss_sum, train
+from cotforge.train.loop import train
+from cotforge.train.loss import CompletionLoss, loss_sum
 
 pytestmark = pytest.mark.integration
 
@@ -74,6 +75,61 @@ def test_a_few_dozen_steps_reduce_the_loss(tmp_path: Path, student: Path, paper_
     assert saved["peak_memory_mb"] * 2**20 > plan["weights"]
 
 
+def test_lora_trains_the_adapter_only_and_resumes(tmp_path: Path, student: Path, paper_build: Path) -> None:
+    """LoRA lowers the loss; the saved adapter holds LoRA weights only; the merged model differs from the base
+    in the adapted layers and nowhere else; the adapter folder loads with transformers; a checkpoint resumes to the
+    same losses."""
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    lora = {"lora_rank": 16, "learning_rate": 5e-3, "max_steps": 12}
+    out = tmp_path / "lora"
+    report = train(config(student, paper_build, out, save_every=6, merge_lora=True, **lora), log=quiet)
+    losses = [h.loss for h in report.history]
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.1  # batch-to-batch noise here is about 0.02
+    plan = json.loads((out / "train_report.json").read_text())["memory_plan"]
+    assert plan["gradients"] < 0.2 * plan["weights"], "gradients and AdamW state for the adapter only"
+
+    adapter = load_file(out / "adapter_model.safetensors")
+    assert adapter and all("lora_A" in key or "lora_B" in key for key in adapter)
+    assert not (out / "model.safetensors").exists()
+    base = AutoModelForCausalLM.from_pretrained(student, dtype=torch.float32).state_dict()
+    merged = AutoModelForCausalLM.from_pretrained(out / "merged", dtype=torch.float32).state_dict()
+    changed = {name for name, value in merged.items() if not torch.equal(value, base[name])}
+    linear = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    assert changed and all(name.split(".")[-2] in linear for name in changed), sorted(changed)[:5]
+    loaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32).state_dict()  # base + adapter, by peft
+    assert any("lora_A" in name for name in loaded)
+
+    resumed_dir = tmp_path / "resumed"
+    shutil.copytree(out / "checkpoints" / "step-6", resumed_dir / "checkpoints" / "step-6")
+    resumed = train(config(student, paper_build, resumed_dir, resume=True, **lora), log=quiet)
+    for a, b in zip(report.history[6:], resumed.history[6:], strict=True):
+        assert abs(a.loss - b.loss) < 1e-5, (a, b)
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (["--lora-rank", "8", "--load-in-4bit"], "--load-in-4bit needs a CUDA GPU"),
+        (["--load-in-4bit"], "only to LoRA"),
+        (["--lora-rank", "8", "--lora-targets", "nope_proj"], "--lora-targets nope_proj"),
+    ],
+)
+def test_adapter_settings_this_machine_cannot_run_exit_2(
+    tmp_path: Path, student: Path, paper_build: Path, options: list[str], said: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from cotforge.cli import app
+
+    command = train_command(student, paper_build, tmp_path / "out", "--max-steps", "1", *options)[2:]
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 2, result.output
+    assert said in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out" / "train_report.json").exists()
+
+
 def test_memory_plan_refuses_what_cannot_fit(tmp_path: Path, student: Path, paper_build: Path) -> None:
     """Exit 2 with the knobs named, before any step, for a setting no machine here holds; and the plan's parts
     move with sharding, checkpointing and the attention path."""
@@ -83,7 +139,7 @@ def test_memory_plan_refuses_what_cannot_fit(tmp_path: Path, student: Path, pape
                             "65536", "--max-steps", "1")  # fmt: skip
     result = subprocess.run([sys.executable, *command], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2, result.stderr[-2000:]
-    for knob in ("--micro-batch-size", "--max-length", "--gradient-checkpointing", "--shard fsdp"):
+    for knob in ("--micro-batch-size", "--max-length", "--gradient-checkpointing", "--lora-rank", "--shard fsdp"):
         assert knob in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "out" / "train_report.json").exists()
 
@@ -93,12 +149,14 @@ def test_memory_plan_refuses_what_cannot_fit(tmp_path: Path, student: Path, pape
     model = torch.nn.Linear(10, 10)
     model.config = Config()
     options = dict(micro_batch_size=2, max_length=128, world_size=4, activation_bytes=4, device=torch.device("cpu"))
-    whole = plan_memory(model, sharded=False, gradient_checkpointing=False, flash_attention=False, **options)
-    sharded = plan_memory(model, sharded=True, gradient_checkpointing=False, flash_attention=False, **options)
+    whole = plan_memory(model, sharded=False, gradient_checkpointing=False, attention_weights_kept=False, **options)
+    sharded = plan_memory(model, sharded=True, gradient_checkpointing=False, attention_weights_kept=False, **options)
     assert sharded.optimizer == whole.optimizer / 4 and sharded.weights == whole.weights / 4
-    checkpointed = plan_memory(model, sharded=False, gradient_checkpointing=True, flash_attention=False, **options)
-    flash = plan_memory(model, sharded=False, gradient_checkpointing=False, flash_attention=True, **options)
-    assert checkpointed.activations < whole.activations and flash.activations < whole.activations
+    checkpointed = plan_memory(
+        model, sharded=False, gradient_checkpointing=True, attention_weights_kept=False, **options
+    )
+    eager = plan_memory(model, sharded=False, gradient_checkpointing=False, attention_weights_kept=True, **options)
+    assert checkpointed.activations < whole.activations < eager.activations
 
 
 def _examples(student: Path, paper_build: Path, n: int = 6):
@@ -144,6 +202,34 @@ def test_prompt_tokens_carry_no_loss_or_gradient(student: Path, paper_build: Pat
     only_prompt = examples[0].__class__(examples[0].input_ids, [IGNORE] * len(examples[0].input_ids))
     with torch.no_grad():
         assert loss_sum(CompletionLoss(model), collate_padded([only_prompt], tokenizer.pad_token_id)).item() == 0.0
+
+
+@pytest.mark.parametrize(("softcap", "bias"), [(None, False), (30.0, True)])
+def test_chunked_linear_cross_entropy_equals_the_plain_one(monkeypatch, softcap, bias) -> None:
+    """Over several chunks, with a bias and Gemma 2's soft cap: the same sum and gradients as cross_entropy over
+    the whole logits (float64, so any slip in the arithmetic shows)."""
+    import torch.nn.functional as F
+
+    from cotforge.train import loss as loss_module
+
+    monkeypatch.setattr(loss_module, "CHUNK_ELEMENTS", 777 * 64)  # 64 rows per chunk: 9 chunks, the last short
+    generator = torch.Generator().manual_seed(0)
+    hidden = torch.randn(555, 32, dtype=torch.float64, generator=generator).requires_grad_()
+    weight = torch.randn(777, 32, dtype=torch.float64, generator=generator).requires_grad_()
+    offset = torch.randn(777, dtype=torch.float64, generator=generator).requires_grad_() if bias else None
+    targets = torch.randint(0, 777, (555,), generator=generator)
+    inputs = [hidden, weight] + ([offset] if bias else [])
+
+    ours = loss_module.linear_cross_entropy(hidden, weight, targets, offset, softcap)
+    ours_grads = torch.autograd.grad(ours * 3, inputs)
+    logits = hidden @ weight.T + (offset if bias else 0)
+    if softcap:
+        logits = softcap * torch.tanh(logits / softcap)
+    reference = F.cross_entropy(logits, targets, reduction="sum")
+    reference_grads = torch.autograd.grad(reference * 3, inputs)
+    assert abs(ours.item() - reference.item()) < 1e-9
+    for a, b in zip(ours_grads, reference_grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-10)
 
 
 def test_resume_continues_the_same_loss_curve(tmp_path: Path, student: Path, paper_build: Path) -> None:
@@ -226,6 +312,7 @@ def _torchrun(student: Path, paper_build: Path, out: Path, port: int, *options: 
 def test_fsdp_two_processes_match_one(tmp_path: Path, student: Path, paper_build: Path) -> None:
     """FSDP2 over two gloo processes: the same losses as one process on the same batches (fp32, within 1e-4), a
     sharded checkpoint that resumes to the same curve, and a saved model whole again (it loads and matches)."""
+    from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM
 
     single = train(config(student, paper_build, tmp_path / "single", max_steps=4, micro_batch_size=2), log=quiet)
@@ -245,6 +332,17 @@ def test_fsdp_two_processes_match_one(tmp_path: Path, student: Path, paper_build
     resumed = _torchrun(student, paper_build, resumed_dir, 29532, "--shard", "fsdp", "--max-steps", "4", "--resume")
     for ours, theirs in zip(resumed["history"][2:], report["history"][2:], strict=True):
         assert abs(ours["loss"] - theirs["loss"]) < 1e-5
+
+    # LoRA sharded too: the same adapter as one process trains.
+    lora = {"lora_rank": 8, "learning_rate": 5e-3, "max_steps": 2, "micro_batch_size": 2}
+    train(config(student, paper_build, tmp_path / "lora-single", **lora), log=quiet)
+    _torchrun(student, paper_build, tmp_path / "lora-fsdp", 29533, "--shard", "fsdp", "--max-steps", "2",
+              "--lora-rank", "8", "--lr", "5e-3")  # fmt: skip
+    single_adapter = load_file(tmp_path / "lora-single" / "adapter_model.safetensors")
+    sharded_adapter = load_file(tmp_path / "lora-fsdp" / "adapter_model.safetensors")
+    assert single_adapter.keys() == sharded_adapter.keys() and single_adapter
+    for name, value in single_adapter.items():
+        assert torch.allclose(value, sharded_adapter[name], atol=1e-4), name
 
 
 def test_evaluate_with_the_builders_parser(tmp_path: Path, student: Path) -> None:

@@ -1,8 +1,9 @@
 """Batches with little padding: length-grouped padded batches, or several examples packed per row.
 
-A packed row keeps attention within each example: position ids restart at every example and the attention mask
-is block-diagonal (a 4D boolean mask for SDPA and eager attention; with flash-attention the restarting position
-ids alone mark the boundaries). The loss is then the same as unpacked training, up to numerics.
+A packed row keeps attention within each example: position ids restart at every example, and that is all the
+row carries. transformers reads the boundaries from them (no attention mask given, no cache) and builds the mask
+each attention path needs: flash-attention's varlen lengths, flex_attention's block mask, or SDPA's block-diagonal
+one, sliding windows (Gemma's) included. The loss is then the same as unpacked training, up to numerics.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ class Batch:
     input_ids: torch.Tensor  # [B, T]
     labels: torch.Tensor  # [B, T]
     position_ids: torch.Tensor  # [B, T]
-    attention_mask: torch.Tensor | None  # [B, T] padding mask, [B, 1, T, T] block mask, or None (flash, packed)
+    attention_mask: torch.Tensor | None  # [B, T] padding mask, or None (packed: the position ids mark the examples)
     tokens: int  # real (non-padding) tokens
     completion_tokens: int  # tokens the loss is on
 
@@ -90,28 +91,19 @@ def collate_padded(examples: list[Example], pad_id: int) -> Batch:
     return Batch(ids, labels, positions, mask, int(mask.sum()), int((labels != IGNORE).sum()))
 
 
-def collate_packed(rows: list[list[Example]], pad_id: int, flash: bool = False) -> Batch:
+def collate_packed(rows: list[list[Example]], pad_id: int) -> Batch:
     width = max(sum(len(e.input_ids) for e in row) for row in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
-    positions = torch.zeros((len(rows), width), dtype=torch.long)
-    segments = torch.full((len(rows), width), -1, dtype=torch.long)  # which example each token belongs to
+    positions = torch.zeros((len(rows), width), dtype=torch.long)  # padding at 0: each pad a one-token sequence
+    tokens = 0
     for r, row in enumerate(rows):
         at = 0
-        for s, example in enumerate(row):
+        for example in row:
             n = len(example.input_ids)
             ids[r, at : at + n] = torch.tensor(example.input_ids)
             labels[r, at : at + n] = torch.tensor(example.labels)
             positions[r, at : at + n] = torch.arange(n)
-            segments[r, at : at + n] = s
             at += n
-    tokens = int((segments >= 0).sum())
-    if flash:
-        mask = None
-    else:
-        causal = torch.tril(torch.ones(width, width, dtype=torch.bool))
-        same = (segments[:, :, None] == segments[:, None, :]) & (segments[:, :, None] >= 0)
-        # Padding rows attend to themselves only, so no softmax row is empty.
-        mask = (same & causal) | torch.eye(width, dtype=torch.bool)
-        mask = mask[:, None]
-    return Batch(ids, labels, positions, mask, tokens, int((labels != IGNORE).sum()))
+        tokens += at
+    return Batch(ids, labels, positions, None, tokens, int((labels != IGNORE).sum()))

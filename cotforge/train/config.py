@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # arXiv 2502.18001 trained every student full-parameter with LLaMA-Factory using these (PAPER-NOTES.md §4).
 PAPER_PRESET = {
@@ -45,9 +45,29 @@ class TrainConfig(BaseModel):
         default="ddp", description="Under torchrun: ddp replicates the model; fsdp shards it (FSDP2) over the ranks"
     )
     cpu_offload: bool = Field(default=False, description="fsdp: keep parameters and optimizer state on the CPU")
+    lora_rank: int | None = Field(default=None, gt=0, description="Train LoRA adapters of this rank (peft)")
+    lora_alpha: float | None = Field(default=None, gt=0, description="LoRA scaling numerator; default 2 x rank")
+    lora_dropout: float = Field(default=0.0, ge=0, lt=1)
+    lora_targets: list[str] | None = Field(
+        default=None, description="Modules to adapt, e.g. q_proj, v_proj; default every linear layer of the blocks"
+    )
+    load_in_4bit: bool = Field(default=False, description="QLoRA: the frozen base in 4-bit NF4 (CUDA, bitsandbytes)")
+    merge_lora: bool = Field(default=False, description="Also save the base with the adapter merged, in merged/")
     memory_check: bool = Field(default=True, description="Refuse a run whose memory plan exceeds the device")
     compile: bool = False
     save_every: int | None = Field(default=None, gt=0, description="Checkpoint every N optimizer steps")
     resume: bool = False
     log_every: int = Field(default=1, gt=0)
     push_to_hub: str | None = Field(default=None, description="Also push the model to this Hub repo")
+
+    @model_validator(mode="after")
+    def _adapter_settings_need_a_rank(self) -> TrainConfig:
+        if self.lora_rank is None:
+            given = [name for name in ADAPTER_ONLY if getattr(self, name) not in (None, False, 0.0)]
+            if given:
+                these = "these apply" if len(given) > 1 else "this applies"
+                raise ValueError(f"{', '.join(given)}: {these} only to LoRA; give lora_rank too")
+        return self
+
+
+ADAPTER_ONLY = ("lora_alpha", "lora_dropout", "lora_targets", "load_in_4bit", "merge_lora")

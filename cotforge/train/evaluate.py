@@ -151,7 +151,10 @@ def evaluate_problems(
     if use_vllm is None:
         import importlib.util
 
-        use_vllm = torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None and not gguf_file
+        adapter = (Path(model_dir) / "adapter_config.json").exists()  # a LoRA folder: transformers loads it via peft
+        use_vllm = (
+            torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None and not gguf_file and not adapter
+        )
     if use_vllm:
         texts = _generate_vllm(model_dir, prompts, max_new_tokens)
     else:

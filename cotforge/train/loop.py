@@ -21,14 +21,14 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 
-from cotforge.train import sharding
+from cotforge.train import adapters, sharding
 from cotforge.train.batching import Batch, collate_packed, collate_padded, length_grouped, pack
 from cotforge.train.config import TrainConfig
 from cotforge.train.data import IGNORE, TokenizedSet, TrainDataError, load_pairs, resolve_template, tokenize
+from cotforge.train.loss import CompletionLoss, loss_sum
 from cotforge.train.memory import check_fits, measured_peak, plan_memory
-from cotforge.train.student import load_student, load_tokenizer
+from cotforge.train.student import compute_dtype, load_student, load_tokenizer
 
 CHECKPOINTS = "checkpoints"
 
@@ -57,35 +57,6 @@ class TrainReport:
     memory_plan: dict[str, Any] | None = None
 
 
-class CompletionLoss(torch.nn.Module):
-    """Sum of next-token cross-entropy over completion tokens; logits only where the loss is taken.
-
-    A module of its own so that DDP (and torch.compile) wrap exactly the computation that runs."""
-
-    def __init__(self, model: Any) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        labels: torch.Tensor,
-        position_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None,
-    ) -> torch.Tensor:
-        hidden = self.model.base_model(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
-        ).last_hidden_state
-        targets = labels[:, 1:]
-        chosen = targets != IGNORE
-        logits = self.model.get_output_embeddings()(hidden[:, :-1][chosen])
-        return F.cross_entropy(logits.float(), targets[chosen], reduction="sum")
-
-
-def loss_sum(loss: torch.nn.Module, batch: Batch) -> torch.Tensor:
-    return loss(batch.input_ids, batch.labels, batch.position_ids, batch.attention_mask)
-
-
 def plan_batches(lengths: list[int], config: TrainConfig, epoch: int) -> list[list[list[int]]]:
     """The epoch's micro-batches as example indices: each micro-batch is rows, each row the examples it holds
     (one per row unless packed). Cheap to make; tensors are built per step, not for the whole epoch."""
@@ -107,9 +78,9 @@ def _width(micro_batch: list[list[int]], lengths: list[int]) -> int:
     return max(sum(lengths[j] for j in row) for row in micro_batch)
 
 
-def collate(data: TokenizedSet, micro_batch: list[list[int]], packed: bool, pad_id: int, flash: bool) -> Batch:
+def collate(data: TokenizedSet, micro_batch: list[list[int]], packed: bool, pad_id: int) -> Batch:
     if packed:
-        return collate_packed([[data.examples[j] for j in row] for row in micro_batch], pad_id, flash)
+        return collate_packed([[data.examples[j] for j in row] for row in micro_batch], pad_id)
     return collate_padded([data.examples[row[0]] for row in micro_batch], pad_id)
 
 
@@ -134,6 +105,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    adapters.check_adapter_settings(config, device)
     torch.manual_seed(config.seed)
     random.seed(config.seed)
     output = Path(config.output_dir)
@@ -147,14 +119,22 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
         raise TrainDataError(f"{config.dataset}: no training examples left after tokenization ({data.summary()})")
     if rank == 0:
         log(f"data: {data.summary()} (template {template}, max_length {config.max_length})")
-    model, compute_dtype = load_student(config.model, config.gguf_file, device)
-    flash = getattr(model.config, "_attn_implementation", "") == "flash_attention_2"
+    compute = compute_dtype(device)
+    # A LoRA base is frozen: its weights can sit in the compute dtype (or 4-bit), with no fp32 master copy.
+    model = load_student(
+        config.model,
+        config.gguf_file,
+        device,
+        compute if config.lora_rank else torch.float32,
+        adapters.quantization(config, compute),
+    )
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
+    peft_model = adapters.add_adapters(model, config) if config.lora_rank else None
     fsdp = config.shard == "fsdp" and world > 1
     loss_module: torch.nn.Module = CompletionLoss(model)
     if fsdp:
-        sharding.shard(loss_module, model, compute_dtype, config.cpu_offload)
+        sharding.shard(loss_module, model, compute, config.cpu_offload)
     if config.compile:
         loss_module = torch.compile(loss_module)
     if world > 1 and not fsdp:
@@ -167,8 +147,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
         world_size=world,
         sharded=fsdp,
         gradient_checkpointing=config.gradient_checkpointing,
-        flash_attention=flash,
-        activation_bytes=torch.finfo(compute_dtype).bits // 8,
+        attention_weights_kept=getattr(model.config, "_attn_implementation", "") == "eager",
+        activation_bytes=torch.finfo(compute).bits // 8,
         device=device,
     )
     if rank == 0:
@@ -176,6 +156,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     if config.memory_check:
         check_fits(plan)
 
+    trained = [p for p in model.parameters() if p.requires_grad]  # after fully_shard, which replaces them
     micro_per_step = max(1, config.global_batch_size // (config.micro_batch_size * world))
     lengths = [len(e.input_ids) for e in data.examples]
     completion = [sum(label != IGNORE for label in e.labels) for e in data.examples]
@@ -185,7 +166,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     total_steps = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
     warmup = int(config.warmup_ratio * total_steps)
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay, fused=device.type == "cuda"
+        trained, lr=config.learning_rate, weight_decay=config.weight_decay, fused=device.type == "cuda"
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_schedule(s, total_steps, warmup))
     step = 0
@@ -195,6 +176,9 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
         state = torch.load(last / "state.pt", weights_only=False)
         if fsdp:
             sharding.load_checkpoint(last, loss_module, optimizer)
+        elif peft_model is not None:
+            adapters.load_trainable_state(model, state["model"])
+            optimizer.load_state_dict(state["optimizer"])
         else:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
@@ -206,8 +190,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
             log(f"resumed from {last} at step {step}")
 
     autocast = (  # FSDP gathers parameters in the compute dtype itself
-        torch.autocast("cuda", dtype=compute_dtype)
-        if device.type == "cuda" and compute_dtype != torch.float32 and not fsdp
+        torch.autocast("cuda", dtype=compute)
+        if device.type == "cuda" and compute != torch.float32 and not fsdp
         else nullcontext()
     )
     started = time.monotonic()
@@ -219,7 +203,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
             plans = {epoch: plan_batches(lengths, config, epoch)}
         first = in_epoch * micro_per_step * world
         step_plan = plans[epoch][first : first + micro_per_step * world]
-        mine = [collate(data, micro, packed, tokenizer.pad_token_id, flash) for micro in step_plan[rank::world]]
+        mine = [collate(data, micro, packed, tokenizer.pad_token_id) for micro in step_plan[rank::world]]
         # Normalise by the completion tokens of the whole optimizer step, on every rank alike.
         count = torch.tensor(
             float(sum(completion[j] for micro in step_plan for row in micro for j in row)), device=device
@@ -239,7 +223,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
             loss_total += loss.detach()
         if world > 1:
             dist.all_reduce(loss_total)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        torch.nn.utils.clip_grad_norm_(trained, config.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -270,7 +254,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
                 sharding.save_checkpoint(folder, loss_module, optimizer)
             if rank == 0:
                 folder.mkdir(parents=True, exist_ok=True)
-                weights = {} if fsdp else {"model": model.state_dict(), "optimizer": optimizer.state_dict()}
+                kept = adapters.trainable_state(model) if peft_model is not None else model.state_dict()
+                weights = {} if fsdp else {"model": kept, "optimizer": optimizer.state_dict()}
                 torch.save(
                     {
                         **weights,
@@ -284,9 +269,11 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     report.steps = step
     report.wall_time_s = time.monotonic() - started
     report.peak_memory_mb = measured_peak(device) / 2**20
-    weights = sharding.full_state_dict(loss_module, "model.") if fsdp else None  # every rank takes part
+    weights = None
+    if fsdp:  # every rank takes part
+        weights = sharding.full_state_dict(loss_module, "model.", adapters.PEFT_ROOT if peft_model else "")
     if rank == 0:
-        save(model, tokenizer, config, report, template, output, weights)
+        save(peft_model if peft_model is not None else model, tokenizer, config, report, template, output, weights)
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
@@ -304,8 +291,10 @@ def save(
 ) -> None:
     """The student, its tokenizer and the run's report; `weights`: the gathered state of a sharded model."""
     output.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(output, state_dict=weights)
+    model.save_pretrained(output, state_dict=weights)  # a peft model saves its adapter only
     tokenizer.save_pretrained(output)
+    if config.merge_lora:
+        adapters.save_merged(config, output)
     body = {
         "config": config.model_dump(),
         "template": template,

@@ -1,13 +1,15 @@
 """The memory a training run needs per rank, planned before the first step, and the check that refuses one that
 cannot fit the device it runs on.
 
-Parameters: weights, gradients and AdamW's two moments, fp32 each (the trainer keeps fp32 master weights and
-computes in bf16 under autocast on CUDA), so 16 bytes per trained parameter; sharded (FSDP) they are divided over
-the ranks. Activations follow Korthikanti et al. 2022 ("Reducing Activation Recomputation in Large Transformer
-Models"): per layer, tokens x hidden x 34 bytes at 16 bits, plus 5 x heads x tokens x length bytes for the attention
-weights where the attention path keeps them (SDPA with a mask; not flash attention); gradient checkpointing keeps
-only each layer's input, and one layer's activations at a time. Logits are made only at completion positions, at
-most all the tokens of a micro-batch. The plan is an estimate: the check leaves a margin and can be turned off.
+Parameters: weights as stored, then gradients and AdamW's two moments, fp32 each, for the trained ones (the
+trainer keeps fp32 master weights and computes in bf16 under autocast on CUDA; a LoRA base is frozen, in bf16 or
+4-bit); sharded (FSDP) they are divided over the ranks. Activations follow Korthikanti et al. 2022 ("Reducing
+Activation Recomputation in Large Transformer Models"): per layer, tokens x hidden x 34 bytes at 16 bits, plus
+5 x heads x tokens x length bytes for the attention weights where the attention path keeps them (eager attention;
+SDPA's fused kernels and flash attention keep none, masked or not); gradient checkpointing keeps only each layer's
+input, and one layer's activations at a time. Logits are made only at completion positions, one chunk of tokens at
+a time (loss.py), beside an fp32 gradient of the output layer. The plan is an estimate: the check leaves a margin
+and can be turned off.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
+
+from cotforge.train.loss import chunk_rows
 
 GB = 1e9
 MARGIN = 0.9  # refuse above this share of the device: allocator fragmentation, CUDA context, buffers
@@ -63,13 +67,13 @@ def plan_memory(
     world_size: int,
     sharded: bool,
     gradient_checkpointing: bool,
-    flash_attention: bool,
+    attention_weights_kept: bool,
     activation_bytes: int,
     device: torch.device,
 ) -> MemoryPlan:
     """The plan for `model` (already built: its parameter counts are exact) under these settings."""
     trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+    stored = sum(p.numel() * p.element_size() for p in model.parameters())  # exact: fp32, bf16 or 4-bit bases
     shards = world_size if sharded else 1
     config = model.config
     hidden = config.hidden_size
@@ -78,15 +82,16 @@ def plan_memory(
     tokens = micro_batch_size * max_length
     scale = activation_bytes / 2  # the paper's figures are for 16-bit activations
     per_layer = tokens * hidden * 34 * scale
-    if not flash_attention:
+    if attention_weights_kept:
         per_layer += 5 * heads * tokens * max_length * scale
     if gradient_checkpointing:
         activations = layers * tokens * hidden * activation_bytes + per_layer
     else:
         activations = layers * per_layer
-    logits = tokens * config.vocab_size * 4 * 2  # fp32 logits and their gradient
+    vocab = config.vocab_size
+    logits = min(tokens, chunk_rows(vocab)) * vocab * 4 * 2 + vocab * hidden * 4 * 2  # a chunk; the head's gradient
     return MemoryPlan(
-        weights=(trained + frozen) * 4 / shards,
+        weights=stored / shards,
         gradients=trained * 4 / shards,
         optimizer=trained * 8 / shards,  # AdamW's two moments
         activations=activations,
@@ -118,7 +123,8 @@ def check_fits(plan: MemoryPlan) -> None:
     raise MemoryPlanError(
         f"this run needs about {plan.total / GB:.1f} GB per rank but {plan.device} offers "
         f"{plan.capacity / GB:.1f} GB ({plan.describe()}). Lower --micro-batch-size or --max-length, add "
-        "--gradient-checkpointing, or shard with --shard fsdp over more processes; "
+        "--gradient-checkpointing, train LoRA adapters with --lora-rank, or shard with --shard fsdp over more "
+        "processes; "
         "--no-memory-check runs it anyway"
     )
 

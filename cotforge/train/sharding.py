@@ -56,7 +56,7 @@ def load_checkpoint(folder: Path, root: torch.nn.Module, optimizer: torch.optim.
     set_state_dict(root, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"])
 
 
-def full_state_dict(root: torch.nn.Module, prefix: str) -> dict[str, torch.Tensor]:
-    """The whole model's weights gathered on the CPU (every rank takes part), keys relative to `prefix`."""
+def full_state_dict(root: torch.nn.Module, prefix: str, renamed: str = "") -> dict[str, torch.Tensor]:
+    """The whole model's weights gathered on the CPU (every rank takes part), `prefix` of each key made `renamed`."""
     state = get_model_state_dict(root, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-    return {key.removeprefix(prefix): value for key, value in state.items()}
+    return {renamed + key.removeprefix(prefix): value for key, value in state.items()}

@@ -33,12 +33,26 @@ def load_tokenizer(model: str, gguf_file: str | None = None) -> Any:
 
 
 def load_causal_lm(
-    model: str, gguf_file: str | None = None, dtype: torch.dtype = torch.float32, attention: str = "sdpa"
+    model: str,
+    gguf_file: str | None = None,
+    dtype: torch.dtype = torch.float32,
+    attention: str = "sdpa",
+    quantization: Any = None,
+    device: torch.device | None = None,
 ) -> Any:
-    """A causal LM from a Hub id or folder, or from a GGUF file there (dequantized into a plain, savable model)."""
+    """A causal LM from a Hub id or folder, or from a GGUF file there (dequantized into a plain, savable model).
+    `quantization` (a transformers quantization config, e.g. bitsandbytes 4-bit) loads it straight onto `device`."""
     from transformers import AutoModelForCausalLM
 
     try:
+        if quantization is not None:
+            return AutoModelForCausalLM.from_pretrained(
+                model,
+                dtype=dtype,
+                attn_implementation=attention,
+                quantization_config=quantization,
+                device_map={"": device},
+            )
         if not gguf_file:
             return AutoModelForCausalLM.from_pretrained(model, dtype=dtype, attn_implementation=attention)
         loaded = AutoModelForCausalLM.from_pretrained(model, gguf_file=gguf_file, dtype=dtype)
@@ -52,9 +66,19 @@ def load_causal_lm(
     return plain
 
 
-def load_student(model: str, gguf_file: str | None, device: torch.device) -> tuple[Any, torch.dtype]:
-    """The model on `device`, fp32 weights (bf16 compute under autocast on CUDA), flash attention when present."""
-    dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+def compute_dtype(device: torch.device) -> torch.dtype:
+    """bf16 on a GPU that has it (under autocast, over fp32 master weights), fp32 elsewhere."""
+    return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+
+
+def load_student(
+    model: str,
+    gguf_file: str | None,
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
+    quantization: Any = None,
+) -> Any:
+    """The model on `device` with weights in `dtype`, flash attention when present."""
     attention = "sdpa"
     if device.type == "cuda":
         try:
@@ -63,4 +87,5 @@ def load_student(model: str, gguf_file: str | None, device: torch.device) -> tup
             attention = "flash_attention_2"
         except ImportError:
             pass
-    return load_causal_lm(model, gguf_file, torch.float32, attention).to(device), dtype
+    loaded = load_causal_lm(model, gguf_file, dtype, attention, quantization, device)
+    return loaded if quantization is not None else loaded.to(device)
