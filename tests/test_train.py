@@ -319,6 +319,9 @@ def test_fsdp_two_processes_match_one(tmp_path: Path, student: Path, paper_build
     report = _torchrun(student, paper_build, tmp_path / "fsdp", 29531, "--shard", "fsdp", "--max-steps", "4",
                        "--save-every", "2")  # fmt: skip
     assert report["memory_plan"]["optimizer"] < 0.6 * single.memory_plan["optimizer"], "state split over 2 ranks"
+    assert len(report["peak_memory_mb_per_rank"]) == 2 and report["peak_memory_mb"] == max(
+        report["peak_memory_mb_per_rank"]
+    )
     for ours, theirs in zip(report["history"], single.history, strict=True):
         assert abs(ours["loss"] - theirs.loss) < 1e-4, (ours["loss"], theirs.loss)
     assert list((tmp_path / "fsdp" / "checkpoints" / "step-2" / "shards").glob("*.distcp"))

@@ -53,7 +53,8 @@ class TrainReport:
     tokens: int = 0
     completion_tokens: int = 0
     padding_tokens: int = 0
-    peak_memory_mb: float | None = None
+    peak_memory_mb: float | None = None  # the highest over the ranks
+    peak_memory_mb_per_rank: list[float] = field(default_factory=list)
     memory_plan: dict[str, Any] | None = None
 
 
@@ -268,7 +269,13 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
                 )
     report.steps = step
     report.wall_time_s = time.monotonic() - started
-    report.peak_memory_mb = measured_peak(device) / 2**20
+    peaks = torch.tensor([measured_peak(device) / 2**20], dtype=torch.float64, device=device)
+    if world > 1:
+        gathered = [torch.zeros_like(peaks) for _ in range(world)]
+        dist.all_gather(gathered, peaks)
+        peaks = torch.cat(gathered)
+    report.peak_memory_mb_per_rank = peaks.tolist()
+    report.peak_memory_mb = max(report.peak_memory_mb_per_rank)
     weights = None
     if fsdp:  # every rank takes part
         weights = sharding.full_state_dict(loss_module, "model.", adapters.PEFT_ROOT if peft_model else "")
@@ -306,6 +313,7 @@ def save(
         "completion_tokens": report.completion_tokens,
         "padding_tokens": report.padding_tokens,
         "peak_memory_mb": report.peak_memory_mb,
+        "peak_memory_mb_per_rank": report.peak_memory_mb_per_rank,
         "memory_plan": report.memory_plan,
         "history": [vars(h) for h in report.history],
     }
