@@ -23,17 +23,20 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def gemma() -> tuple[str, str]:
+def gemma(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The student loaded from its GGUF once (dequantized, as `--gguf-file` does), saved as a plain folder."""
     gguf = require_gemma()
-    return str(gguf.parent), gguf.name
+    folder = tmp_path_factory.mktemp("gemma")
+    load_tokenizer(str(gguf.parent), gguf.name).save_pretrained(folder)
+    load_causal_lm(str(gguf.parent), gguf.name).save_pretrained(folder)
+    return str(folder)
 
 
-def test_gemma_packed_rows_give_the_padded_loss(gemma: tuple[str, str], paper_build: Path) -> None:
+def test_gemma_packed_rows_give_the_padded_loss(gemma: str, paper_build: Path) -> None:
     """Packed rows, whose boundaries transformers reads from the position ids, give the loss of one example per
     row on Gemma's attention too; and the loss is a pretrained model's, far below a uniform guess."""
-    folder, name = gemma
-    tokenizer = load_tokenizer(folder, name)
-    model = load_causal_lm(folder, name).eval()
+    tokenizer = load_tokenizer(gemma)
+    model = load_causal_lm(gemma).eval()
     assert model.config.model_type == "gemma3_text" and model.config.vocab_size == 262144
     pairs = load_pairs(str(paper_build), "gpt-4o-g5-cot")[:4]
     examples = tokenize(pairs, tokenizer, "gemma", 256).examples
@@ -46,14 +49,15 @@ def test_gemma_packed_rows_give_the_padded_loss(gemma: tuple[str, str], paper_bu
     assert per_row.item() < 3.0 < math.log(262144)
 
 
-def test_gemma_trains_from_its_gguf_and_answers(tmp_path: Path, gemma: tuple[str, str], paper_build: Path) -> None:
+def test_gemma_trains_with_the_gemma_template_and_answers(
+    tmp_path: Path, gemma: tuple[str, str], paper_build: Path
+) -> None:
     from transformers import AutoConfig
 
     from cotforge.train.evaluate import evaluate
 
-    folder, name = gemma
     out = tmp_path / "gemma"
-    settings = dict(model=folder, gguf_file=name, dataset=str(paper_build), subset="gpt-4o-g5-cot", template="gemma")
+    settings = dict(model=gemma, dataset=str(paper_build), subset="gpt-4o-g5-cot", template="gemma")
     report = train(
         TrainConfig(
             **settings,
