@@ -49,9 +49,7 @@ def test_gemma_packed_rows_give_the_padded_loss(gemma: str, paper_build: Path) -
     assert per_row.item() < 3.0 < math.log(262144)
 
 
-def test_gemma_trains_with_the_gemma_template_and_answers(
-    tmp_path: Path, gemma: tuple[str, str], paper_build: Path
-) -> None:
+def test_gemma_trains_with_the_gemma_template_and_answers(tmp_path: Path, gemma: str, paper_build: Path) -> None:
     from transformers import AutoConfig
 
     from cotforge.train.evaluate import evaluate
