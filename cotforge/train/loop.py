@@ -150,6 +150,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
         gradient_checkpointing=config.gradient_checkpointing,
         attention_weights_kept=getattr(model.config, "_attn_implementation", "") == "eager",
         activation_bytes=torch.finfo(compute).bits // 8,
+        fused_optimizer=device.type == "cuda",
         device=device,
     )
     if rank == 0:

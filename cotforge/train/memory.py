@@ -1,8 +1,8 @@
 """The memory a training run needs per rank, planned before the first step, and the check that refuses one that
 cannot fit the device it runs on.
 
-Parameters: weights as stored, then gradients and AdamW's two moments, fp32 each, for the trained ones (the
-trainer keeps fp32 master weights and computes in bf16 under autocast on CUDA; a LoRA base is frozen, in bf16 or
+Parameters: weights as stored, then gradients and AdamW's two moments, fp32 each, for the trained ones, and where
+AdamW is not fused (off CUDA) the parameter-sized temporary its step makes (the trainer keeps fp32 master weights and computes in bf16 under autocast on CUDA; a LoRA base is frozen, in bf16 or
 4-bit); sharded (FSDP) they are divided over the ranks. Activations follow Korthikanti et al. 2022 ("Reducing
 Activation Recomputation in Large Transformer Models"): per layer, tokens x hidden x 34 bytes at 16 bits, plus
 5 x heads x tokens x length bytes for the attention weights where the attention path keeps them (eager attention;
@@ -68,6 +68,7 @@ def plan_memory(
     sharded: bool,
     gradient_checkpointing: bool,
     attention_weights_kept: bool,
+    fused_optimizer: bool,
     activation_bytes: int,
     device: torch.device,
 ) -> MemoryPlan:
@@ -93,7 +94,8 @@ def plan_memory(
     return MemoryPlan(
         weights=stored / shards,
         gradients=trained * 4 / shards,
-        optimizer=trained * 8 / shards,  # AdamW's two moments
+        # AdamW's two moments; unfused (foreach) AdamW also makes a parameter-sized temporary for its denominator
+        optimizer=trained * (8 if fused_optimizer else 12) / shards,
         activations=activations,
         logits=logits,
         device=str(device),
