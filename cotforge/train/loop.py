@@ -133,6 +133,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
         model.gradient_checkpointing_enable()
     peft_model = adapters.add_adapters(model, config) if config.lora_rank else None
     fsdp = config.shard == "fsdp" and world > 1
+    if config.shard == "fsdp" and world == 1:
+        log("--shard fsdp with one process: nothing to shard, so it trains unsharded (torchrun --nproc-per-node N)")
     loss_module: torch.nn.Module = CompletionLoss(model)
     if fsdp:
         sharding.shard(loss_module, model, compute, config.cpu_offload)
