@@ -2,8 +2,9 @@
 cannot fit the device it runs on.
 
 Parameters: weights as stored, then gradients and AdamW's two moments, fp32 each, for the trained ones, and where
-AdamW is not fused (off CUDA) the parameter-sized temporary its step makes (the trainer keeps fp32 master weights and computes in bf16 under autocast on CUDA; a LoRA base is frozen, in bf16 or
-4-bit); sharded (FSDP) they are divided over the ranks. Activations follow Korthikanti et al. 2022 ("Reducing
+AdamW is not fused (off CUDA) the parameter-sized temporary its step makes. The trainer keeps fp32 master weights
+and computes in bf16 under autocast on CUDA; a LoRA base is frozen, in bf16 or 4-bit. Weights, gradients and
+optimizer state sharded (FSDP) are divided over the ranks. Activations follow Korthikanti et al. 2022 ("Reducing
 Activation Recomputation in Large Transformer Models"): per layer, tokens x hidden x 34 bytes at 16 bits, plus
 5 x heads x tokens x length bytes for the attention weights where the attention path keeps them (eager attention;
 SDPA's fused kernels and flash attention keep none, masked or not); gradient checkpointing keeps only each layer's
