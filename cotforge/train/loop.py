@@ -346,7 +346,7 @@ def _push_model(output: Path, config: TrainConfig, report: TrainReport) -> None:
     from huggingface_hub import HfApi, ModelCard
 
     card = ModelCard(f"""---
-library_name: transformers
+library_name: {"peft" if config.lora_rank else "transformers"}
 base_model: {config.model}
 datasets:
 - {config.dataset}
