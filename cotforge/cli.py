@@ -836,6 +836,9 @@ def sweep(
     micro_batch_size: Annotated[int, typer.Option(help="Rows per forward pass")] = 8,
     global_batch_size: Annotated[int, typer.Option(help="Rows per optimizer step")] = 16,
     max_length: Annotated[int, typer.Option(help="Tokens per training example")] = 512,
+    lora_rank: Annotated[
+        int | None, typer.Option(help="Train LoRA adapters of this rank in every cell. Default: full-parameter")
+    ] = None,
     max_new_tokens: Annotated[int, typer.Option(help="Most tokens generated per held-out answer")] = 256,
     gguf_file: Annotated[
         str | None, typer.Option(help="Load the students from this GGUF file inside --student. Default: none")
@@ -888,6 +891,7 @@ def sweep(
             micro_batch_size=micro_batch_size,
             global_batch_size=global_batch_size,
             max_length=max_length,
+            lora_rank=lora_rank,
             max_new_tokens=max_new_tokens,
         )
         plan, unfinished = run_sweep(

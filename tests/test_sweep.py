@@ -139,6 +139,16 @@ def test_shards_split_the_cells_and_report_merges_them(corpus: Path, student: Pa
     assert other.exit_code == 2 and "other settings" in other.output
 
 
+def test_a_lora_sweep_evaluates_each_cell_merged(corpus: Path, student: Path, tmp_path: Path) -> None:
+    _, left = run_sweep(settings(corpus, student, lora_rank=4), tmp_path, keep_models=True, log=lambda _: None)
+    assert left == []
+    for cell in build_report(tmp_path).cells:
+        model = tmp_path / "cells" / cell["name"] / "model"
+        assert (model / "adapter_model.safetensors").exists() and (model / "merged" / "model.safetensors").exists()
+        assert json.loads((model / "train_report.json").read_text())["config"]["lora_rank"] == 4
+        assert cell["total"] > 0
+
+
 def test_sweep_usage_errors() -> None:
     runner = CliRunner()
     assert runner.invoke(app, ["sweep"]).exit_code == 2

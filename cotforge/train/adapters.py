@@ -98,11 +98,13 @@ def load_trainable_state(model: torch.nn.Module, state: dict[str, torch.Tensor])
     model.load_state_dict(state, strict=False)
 
 
-def save_merged(config: TrainConfig, adapter_dir: Path) -> Path:
-    """The base, loaded again in fp32, with the saved adapter folded into its weights: a plain model folder."""
+def save_merged(config: TrainConfig, adapter_dir: Path, tokenizer: Any) -> Path:
+    """The base, loaded again in fp32, with the saved adapter folded into its weights: a plain model folder, with
+    its tokenizer, that anything loading transformers models reads."""
     peft = _peft()
     base = load_causal_lm(config.model, config.gguf_file, torch.float32)
     merged = peft.PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     folder = adapter_dir / MERGED_DIR
     merged.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
     return folder

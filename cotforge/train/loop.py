@@ -304,7 +304,7 @@ def save(
     model.save_pretrained(output, state_dict=weights)  # a peft model saves its adapter only
     tokenizer.save_pretrained(output)
     if config.merge_lora:
-        adapters.save_merged(config, output)
+        adapters.save_merged(config, output, tokenizer)
     body = {
         "config": config.model_dump(),
         "template": template,

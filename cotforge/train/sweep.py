@@ -70,6 +70,7 @@ class SweepSettings(BaseModel):
     learning_rate: float = Field(default=1e-4, gt=0)
     micro_batch_size: int = Field(default=8, gt=0)
     global_batch_size: int = Field(default=16, gt=0)
+    lora_rank: int | None = Field(default=None, gt=0, description="Train LoRA adapters of this rank in every cell")
     max_length: int = Field(default=512, gt=8)
     template: str = "auto"
     max_new_tokens: int = Field(default=256, gt=0)
@@ -270,6 +271,7 @@ def _claim(out_dir: Path, settings: SweepSettings) -> None:
 
 def run_cell(plan: SweepPlan, cell: Cell, out_dir: Path, log: Callable[[str], None], keep_model: bool) -> dict:
     """Train and evaluate one cell; its cell.json, written last, marks it finished."""
+    from cotforge.train.adapters import MERGED_DIR
     from cotforge.train.config import TrainConfig
     from cotforge.train.evaluate import evaluate_problems
     from cotforge.train.loop import train
@@ -294,11 +296,13 @@ def run_cell(plan: SweepPlan, cell: Cell, out_dir: Path, log: Callable[[str], No
         global_batch_size=s.global_batch_size,
         batching="grouped",  # one example per row: the step budget means the same examples in every cell
         seed=cell.seed,
+        lora_rank=s.lora_rank,
+        merge_lora=s.lora_rank is not None,  # a plain model to evaluate, whatever the base was loaded from (GGUF)
     )
     report = train(config, log=log)
     trained = time.monotonic()
     evaluation = evaluate_problems(
-        str(folder / "model"),
+        str(folder / "model" / MERGED_DIR if s.lora_rank else folder / "model"),
         plan.test,
         max_new_tokens=s.max_new_tokens,
         batch_size=s.eval_batch_size,
