@@ -1,5 +1,5 @@
-"""Peak memory per rank: DDP against FSDP2 on two CPU processes (gloo), the same student, data and batch, with the
-trainer's memory plan beside each measured peak.
+"""Peak memory per rank: DDP against FSDP2 (and LoRA under DDP) on two CPU processes (gloo), the same student, data
+and batch, with the trainer's memory plan beside each measured peak.
 
     python benchmarks/train_memory.py [--steps 3] [--micro-batch 2] [--max-length 512]
 
@@ -26,11 +26,11 @@ from train_throughput import student_folder  # noqa: E402
 GB = 1e9
 
 
-def run(shard: str, model: Path, corpus: Path, out: Path, args: argparse.Namespace, port: int) -> dict:
+def run(options: list[str], model: Path, corpus: Path, out: Path, args: argparse.Namespace, port: int) -> dict:
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(port),
         "-m", "cotforge", "train", "--dataset", str(corpus), "--subset", "gpt-4o-g5-cot", "--model", str(model),
-        "--out", str(out), "--shard", shard, "--max-steps", str(args.steps), "--max-length", str(args.max_length),
+        "--out", str(out), *options, "--max-steps", str(args.steps), "--max-length", str(args.max_length),
         "--micro-batch-size", str(args.micro_batch), "--global-batch-size", str(2 * args.micro_batch),
         "--lr", "5e-5", "--seed", "100",
     ]  # fmt: skip
@@ -56,17 +56,22 @@ def main() -> None:
     if not (corpus / "subsets").exists():
         import_paper(ROOT / "tests" / "fixtures" / "eit-nlp-svamp", corpus)
     print(f"2 processes, {args.micro_batch} rows x {args.max_length} tokens per micro-batch, {args.steps} steps, CPU")
-    print(f"{'shard':<6} {'plan GB':>8} {'weights':>8} {'grads':>6} {'AdamW':>6} {'activ.':>7} {'logits':>7} "
+    print(f"{'run':<10} {'plan GB':>8} {'weights':>8} {'grads':>6} {'AdamW':>6} {'activ.':>7} {'logits':>7} "
           f"{'peak GB rank 0':>15} {'rank 1':>7}")  # fmt: skip
-    for port, shard in enumerate(("ddp", "fsdp"), start=29650):
-        report = run(shard, model, corpus, cache / f"memory-{shard}", args, port)
+    runs = {
+        "ddp": ["--shard", "ddp"],
+        "fsdp": ["--shard", "fsdp"],
+        "ddp+lora": ["--shard", "ddp", "--lora-rank", "16"],  # adapters on every linear layer of the blocks
+    }
+    for port, (name, options) in enumerate(runs.items(), start=29650):
+        report = run(options, model, corpus, cache / f"memory-{name.replace('+', '-')}", args, port)
         plan = report["memory_plan"]
         peaks = [mb * 2**20 / GB for mb in report["peak_memory_mb_per_rank"]]
         parts = " ".join(
             f"{plan[name] / GB:>{width}.2f}"
             for name, width in (("weights", 8), ("gradients", 6), ("optimizer", 6), ("activations", 7), ("logits", 7))
         )
-        print(f"{shard:<6} {plan['total'] / GB:>8.2f} {parts} {peaks[0]:>15.2f} {peaks[1]:>7.2f}")
+        print(f"{name:<10} {plan['total'] / GB:>8.2f} {parts} {peaks[0]:>15.2f} {peaks[1]:>7.2f}")
 
 
 if __name__ == "__main__":
