@@ -96,6 +96,7 @@ def test_lora_trains_the_adapter_only_and_resumes(tmp_path: Path, student: Path,
     assert not (out / "model.safetensors").exists()
     base = AutoModelForCausalLM.from_pretrained(student, dtype=torch.float32).state_dict()
     merged = AutoModelForCausalLM.from_pretrained(out / "merged", dtype=torch.float32).state_dict()
+    assert json.loads((out / "merged" / "train_report.json").read_text())["template"] == "chat", "eval reads it"
     changed = {name for name, value in merged.items() if not torch.equal(value, base[name])}
     linear = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
     assert changed and all(name.split(".")[-2] in linear for name in changed), sorted(changed)[:5]

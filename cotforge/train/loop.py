@@ -303,8 +303,9 @@ def save(
     output.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output, state_dict=weights)  # a peft model saves its adapter only
     tokenizer.save_pretrained(output)
-    if config.merge_lora:
-        adapters.save_merged(config, output, tokenizer)
+    folders = [output]
+    if config.merge_lora:  # the merged student carries the report too: `eval` reads its template there
+        folders.append(adapters.save_merged(config, output, tokenizer))
     body = {
         "config": config.model_dump(),
         "template": template,
@@ -320,7 +321,8 @@ def save(
         "memory_plan": report.memory_plan,
         "history": [vars(h) for h in report.history],
     }
-    (output / "train_report.json").write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
+    for folder in folders:
+        (folder / "train_report.json").write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
     _loss_curve(report, output / "loss_curve.png")
     if config.push_to_hub:
         _push_model(output, config, report)
