@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from train_throughput import student_folder  # noqa: E402
+from train_throughput import paper_corpus, student_folder  # noqa: E402
 
 GB = 1e9
 
@@ -50,11 +50,7 @@ def main() -> None:
     args = parser.parse_args()
     cache = Path(args.cache)
     model = student_folder(cache)
-    from cotforge.paper import import_paper
-
-    corpus = cache / "svamp-paper"
-    if not (corpus / "subsets").exists():
-        import_paper(ROOT / "tests" / "fixtures" / "eit-nlp-svamp", corpus)
+    corpus = paper_corpus(cache)
     print(f"2 processes, {args.micro_batch} rows x {args.max_length} tokens per micro-batch, {args.steps} steps, CPU")
     print(f"{'run':<10} {'plan GB':>8} {'weights':>8} {'grads':>6} {'AdamW':>6} {'activ.':>7} {'logits':>7} "
           f"{'peak GB rank 0':>15} {'rank 1':>7}")  # fmt: skip

@@ -50,6 +50,16 @@ def student_folder(cache: Path) -> Path:
     return folder
 
 
+def paper_corpus(cache: Path) -> Path:
+    """The paper's SVAMP CoTs (tests/fixtures/eit-nlp-svamp) as a build directory, imported once into the cache."""
+    from cotforge.paper import import_paper
+
+    corpus = cache / "svamp-paper"
+    if not (corpus / "subsets").exists():
+        import_paper(ROOT / "tests" / "fixtures" / "eit-nlp-svamp", corpus)
+    return corpus
+
+
 def run_json(command: list[str]) -> dict:
     result = subprocess.run(command, capture_output=True, text=True, timeout=3600)
     if result.returncode != 0:
@@ -69,11 +79,8 @@ def main() -> None:
     cache = Path(args.cache)
     model = student_folder(cache)
     from cotforge.interop import export
-    from cotforge.paper import import_paper
 
-    corpus = cache / "svamp-paper"
-    if not (corpus / "subsets").exists():
-        import_paper(ROOT / "tests" / "fixtures" / "eit-nlp-svamp", corpus)
+    corpus = paper_corpus(cache)
     (data,) = export(corpus, cache / "trl", "trl-prompt-completion", ["gpt-4o-g5-cot"])
     common = {
         "model": str(model),
