@@ -60,13 +60,13 @@ class _LinearCrossEntropy(torch.autograd.Function):
             grad_logits[torch.arange(len(chosen), device=chosen.device), chosen] -= 1
             if softcap:
                 grad_logits *= 1 - squashed.square()
+            if grad_bias is not None:
+                grad_bias += grad_logits.sum(0)  # before the cast to the compute dtype
             grad_logits = grad_logits.to(part.dtype)
             if grad_hidden is not None:
                 grad_hidden[start : start + rows] = grad_logits @ weight.to(part.dtype)
             if grad_weight is not None:
                 grad_weight += (grad_logits.T @ part).to(exact)
-            if grad_bias is not None:
-                grad_bias += grad_logits.to(exact).sum(0)
         # Made here, not inputs or outputs: kept on ctx rather than through save_for_backward.
         ctx.grads = (grad_hidden, grad_weight, grad_bias)
         ctx.dtypes = (hidden.dtype, weight.dtype, bias.dtype if bias is not None else None)
