@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
-    from cotforge.builders.builddir import read_subsets
+    from cotforge.corpus import BuildDir
     from cotforge.train.evaluate import evaluate_problems
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -35,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
 
     problems = {}
-    for records in read_subsets(args.build).values():
+    for records in BuildDir(args.build).read_subsets().values():
         for record in records:
             problems.setdefault(record.problem_id, record.problem())
     chosen = list(problems.values())[: args.limit]

@@ -222,9 +222,9 @@ def build(
     if sample and split not in (None, "train"):
         raise fail(f"--split {split} cannot be used with --sample: the built-in samples are training rows")
     from cotforge.builders.build import BuildFailed, BuildInterrupted, check_build_dir, run_build
-    from cotforge.builders.builddir import BuildDirError
     from cotforge.builders.store import StoreError
     from cotforge.builders.teachers import MissingApiKey
+    from cotforge.corpus import BuildDirError
     from cotforge.recipes.identity import recipe_digest
 
     try:
@@ -286,6 +286,7 @@ def salvage(build_dir: Annotated[Path, typer.Argument(help="A build directory wh
     """Rebuild a damaged or lost store: every readable answer, and every record of the Parquet outputs, go into a
     fresh store.sqlite; the damaged file is kept beside it. Then run the build again to ask for what is missing."""
     from cotforge.builders.salvage import salvage as salvage_store
+    from cotforge.corpus import BuildDir
 
     if not build_dir.is_dir():
         raise fail(f"{build_dir}: no such build directory")
@@ -294,7 +295,7 @@ def salvage(build_dir: Annotated[Path, typer.Argument(help="A build directory wh
         out.print(f"the damaged store is kept as {report.kept_aside}", highlight=False)
     out.print(
         f"recovered {report.from_store:,} answers from the store and {report.from_outputs:,} more from the Parquet "
-        f"outputs into {build_dir / 'store.sqlite'}",
+        f"outputs into {BuildDir(build_dir).store_path}",
         highlight=False,
     )
     for why, count in report.unreadable.items():
@@ -337,8 +338,8 @@ def push(
 ) -> None:
     """Publish a build directory to the Hub in one atomic commit (data, card, plot, recipe, report); the card states
     the result of a contamination check against the evaluation sets."""
-    from cotforge.builders.builddir import BuildDirError, read_subsets
     from cotforge.contamination import check_records
+    from cotforge.corpus import BuildDir, BuildDirError
     from cotforge.hub import HubError, check_repo_id
     from cotforge.hub import push as push_to_hub
 
@@ -346,7 +347,7 @@ def push(
         check_repo_id(repo_id)
         contamination = None
         if not no_check:
-            records = [r for rows in read_subsets(build_dir).values() for r in rows]
+            records = BuildDir(build_dir).read_records()
             report = check_records(records, _against(check_against), split=check_split)
             contamination = report.summary()
             (err if report.overlaps else out).print(f"contamination check: {contamination}", highlight=False)
@@ -390,15 +391,15 @@ def check(
     ] = False,
 ) -> None:
     """Contamination check: training questions that also appear in evaluation sets (exact or n-gram match)."""
-    from cotforge.builders.builddir import BuildDirError, read_rejections, read_subsets
     from cotforge.contamination import check_records
+    from cotforge.corpus import BuildDir, BuildDirError
     from cotforge.schemas import CoTRecord
 
     path = Path(target)
     try:
         if path.is_dir():
-            records = [r for rows in read_subsets(path).values() for r in rows]
-            rejections = read_rejections(path)
+            records = BuildDir(path).read_records()
+            rejections = BuildDir(path).read_rejections()
         else:
             from cotforge.hub import HubError
             from cotforge.hub import pull as pull_from_hub
@@ -426,14 +427,14 @@ def check(
     if path.is_dir():
         report.save(path)
     if drop is not None:
-        from cotforge.builders.builddir import report_of, write_outputs, write_report
+        from cotforge.corpus import report_of
 
         bad = report.contaminated_ids
         kept = [r for r in records if r.problem_id not in bad]
         kept_rejections = [r for r in rejections if r.problem_id not in bad]
-        counts = write_outputs(drop, kept, kept_rejections)
+        counts = BuildDir(drop).write_outputs(kept, kept_rejections)
         recipe = f"{target} without {len(bad)} contaminated questions"
-        write_report(drop, report_of(recipe, kept, kept_rejections, counts))
+        BuildDir(drop).write_report(report_of(recipe, kept, kept_rejections, counts))
         check_records(kept, wanted, split=split, ngram=ngram).save(drop)
         out.print(f"wrote {len(kept):,} records without the overlapping questions to {drop}", highlight=False)
     if fail_on_overlap and report.overlaps:
@@ -485,7 +486,7 @@ def export_command(
     subset: Annotated[list[str] | None, typer.Option(help="Only these subsets; repeatable. Default: all")] = None,
 ) -> None:
     """Write subsets for another trainer: LLaMA-Factory (alpaca JSON + dataset_info.json) or TRL (JSONL)."""
-    from cotforge.builders.builddir import BuildDirError
+    from cotforge.corpus import BuildDirError
     from cotforge.interop import export
 
     try:
@@ -530,23 +531,23 @@ def import_paper_command(
 def _warn_contamination(dataset: Path, subset: str | None, against: list[str] | None) -> None:
     """A warning when training questions are evaluation questions: from --check-against, or from the report
     `cotforge check` left in the build directory."""
-    from cotforge.contamination import REPORT_FILE, check_records
+    from cotforge.contamination import check_records
+    from cotforge.corpus import BuildDir, BuildDirError
 
     if not dataset.is_dir():
         return
-    if against:
-        from cotforge.builders.builddir import BuildDirError, read_subsets
-
-        try:
-            records = [r for rows in read_subsets(dataset, [subset] if subset else None).values() for r in rows]
-        except BuildDirError as error:
-            raise fail(str(error)) from None
-        report = check_records(records, against)
-        summary, overlaps = report.summary(), len(report.overlaps)
-    elif (dataset / REPORT_FILE).exists():
-        saved = json.loads((dataset / REPORT_FILE).read_text(encoding="utf-8"))
-        summary, overlaps = saved["summary"], len(saved["overlaps"])
-    else:
+    saved = None
+    try:
+        if against:
+            report = check_records(BuildDir(dataset).read_records([subset] if subset else None), against)
+            summary, overlaps = report.summary(), len(report.overlaps)
+        else:
+            saved = BuildDir(dataset).read_contamination()
+            if saved is not None:
+                summary, overlaps = saved.summary, saved.overlaps
+    except BuildDirError as error:
+        raise fail(str(error)) from None
+    if not against and saved is None:
         err.print(f"not checked for contamination: run `cotforge check {dataset}` or pass --check-against")
         return
     if overlaps:
@@ -759,13 +760,13 @@ app.add_typer(sweep_app, name="sweep")
 
 def _sweep_corpus(dataset: str, out_dir: Path) -> str:
     """A build directory to sweep over: the one given, or the paper's files or a Hub repo turned into one."""
-    from cotforge.builders.builddir import SUBSETS_DIR
+    from cotforge.corpus import BuildDir
 
     path = Path(dataset)
-    if (path / SUBSETS_DIR).is_dir():
+    if BuildDir(path).is_build():
         return dataset
     corpus = out_dir / "corpus"
-    if (corpus / SUBSETS_DIR).is_dir():
+    if BuildDir(corpus).is_build():
         return str(corpus)
     if path.is_dir():
         from cotforge.paper import import_paper

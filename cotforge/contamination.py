@@ -7,17 +7,16 @@ come from the test splits of the built-in data sets (loaded as sources are: Hub,
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from cotforge.corpus import BuildDir
 from cotforge.recipes.sources import BUILTIN_SOURCES, SourceError, file_rows, load_problems
 from cotforge.schemas.recipe import SourceSpec
 from cotforge.schemas.record import CoTRecord
 
-REPORT_FILE = "contamination.json"
 QUESTION_COLUMNS = ("question", "instruction", "problem", "prompt", "question_concat")
 
 
@@ -71,8 +70,7 @@ class ContaminationReport:
         return text
 
     def save(self, folder: Path) -> None:
-        data = asdict(self) | {"summary": self.summary()}
-        (folder / REPORT_FILE).write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        BuildDir(folder).write_contamination(asdict(self) | {"summary": self.summary()})
 
 
 def _file_questions(path: Path) -> list[str]:

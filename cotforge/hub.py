@@ -16,19 +16,10 @@ from typing import Any
 
 import polars as pl
 
-from cotforge.builders.builddir import (
-    RECIPE_FILE,
-    REPORT_FILE,
-    BuildDirError,
-    read_rejections,
-    read_report,
-    read_subsets,
-    write_outputs,
-)
+from cotforge.corpus import BuildDir, BuildDirError, recipe_fields
 from cotforge.dataset_cards import SubsetStats, render_card, subset_stats
 from cotforge.dataset_cards.card import PLOT_PATH, REJECTED_SUBSET, licence_of, licence_text
 from cotforge.dataset_cards.plot import length_by_level_png
-from cotforge.recipes.loader import RecipeError, parse_yaml
 from cotforge.schemas.record import AnswerOrigin, CoTRecord, Rejection
 from cotforge.schemas.tables import to_frame
 
@@ -214,10 +205,11 @@ def push(
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
     check_repo_id(repo_id)
-    subsets = read_subsets(build_dir)
+    directory = BuildDir(build_dir)
+    subsets = directory.read_subsets()
     if not subsets:
         raise BuildDirError(f"{build_dir}: no subsets to push")
-    report = read_report(build_dir)
+    report = directory.read_report()
     unanswered = (report.failed + report.pending) if report else 0
     incomplete = None
     if unanswered:
@@ -231,29 +223,21 @@ def push(
                 f"{build_dir}: {incomplete}. Run the build again to finish it, or push with --allow-incomplete "
                 "(the card then says the corpus is incomplete)"
             )
-    recipe_path = build_dir / RECIPE_FILE
-    recipe = None
-    if recipe_path.exists():
-        try:
-            recipe = parse_yaml(recipe_path.read_text(encoding="utf-8"), str(recipe_path))
-        except (RecipeError, UnicodeDecodeError) as error:
-            raise BuildDirError(f"{recipe_path}: cannot be read ({error})") from None
-        if not isinstance(recipe, dict):
-            raise BuildDirError(f"{recipe_path}: not a recipe (a YAML mapping)")
+    built_by = directory.read_recipe()
+    recipe = None if built_by is None else recipe_fields(built_by)
     files: dict[str, bytes] = {}
     stats = {name: subset_stats(name, records) for name, records in subsets.items()}
     for name, records in subsets.items():
         files.update(_shards(name, records, CoTRecord))
     rejected_splits: list[str] = []
     if include_rejected:
-        rejections = read_rejections(build_dir)
+        rejections = directory.read_rejections()
         if rejections:
             files.update(_shards(REJECTED_SUBSET, rejections, Rejection))
             rejected_splits = ["train"]
-    for name in (RECIPE_FILE, REPORT_FILE):
-        path = build_dir / name
+    for path in (directory.recipe_path, directory.report_path):
         if path.exists():
-            files[name] = path.read_bytes()
+            files[path.name] = path.read_bytes()
 
     api = _api(token)
     try:
@@ -362,4 +346,4 @@ def save_pulled(pulled: dict[str, PulledSubset], out_dir: Path) -> dict[str, int
     """Write pulled subsets as a build directory (what `cotforge train` and `cotforge export` read)."""
     records = [r for p in pulled.values() for r in p.records if isinstance(r, CoTRecord)]
     rejections = [r for p in pulled.values() for r in p.records if isinstance(r, Rejection)]
-    return write_outputs(out_dir, records, rejections)
+    return BuildDir(out_dir).write_outputs(records, rejections)

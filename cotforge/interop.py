@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cotforge.builders.builddir import read_subsets
+from cotforge.corpus import BuildDir
 
 # ---- export ----------------------------------------------------------------------------------------------------
 
@@ -17,7 +17,7 @@ def export(build_dir: Path, out_dir: Path, fmt: str, subsets: list[str] | None =
     """Write each subset in another tool's format; returns the files written."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
-    selected = read_subsets(build_dir, subsets)  # read (and validated) before anything is written
+    selected = BuildDir(build_dir).read_subsets(subsets)  # read (and validated) before anything is written
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{out_dir}: is a file; --out must be a folder")
     out_dir.mkdir(parents=True, exist_ok=True)

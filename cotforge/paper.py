@@ -31,8 +31,8 @@ from cotforge.answers import (
     normalise_gold,
     repair_control_chars,
 )
-from cotforge.builders.builddir import group_by_subset, report_of, write_outputs, write_report
 from cotforge.builders.parse import canonical_rationale, clean_rationale, split_steps
+from cotforge.corpus import BuildDir, group_by_subset, report_of
 from cotforge.recipes.sources.builtin import content_id
 from cotforge.schemas.recipe import CoTFormat, PromptMode
 from cotforge.schemas.record import BuildReport, CoTRecord, Rejection, RejectionReason
@@ -359,9 +359,10 @@ def import_paper(folder: Path, out_dir: Path) -> ImportSummary:
                     summary.no_gold.append(_prompt(row)[:120])
         summary.rejected = dict(reasons)
         summaries.append(summary)
-    subsets = write_outputs(out_dir, records, rejections)
+    build_dir = BuildDir(out_dir)
+    subsets = build_dir.write_outputs(records, rejections)
     report = report_of(f"import of {folder.name}", records, rejections, subsets)
-    write_report(out_dir, report)
+    build_dir.write_report(report)
     accuracy = {
         name: sum(r.correct for r in rows) / len(rows) for name, rows in group_by_subset(records, rejections).items()
     }

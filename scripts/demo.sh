@@ -53,12 +53,12 @@ cotforge import-paper tests/fixtures/eit-nlp-svamp --out builds/paper > /dev/nul
 python3 - <<'PY'
 # Hold the evaluation questions out of the training data.
 from pathlib import Path
-from cotforge.builders.builddir import read_subsets, write_outputs
+from cotforge.corpus import BuildDir
 from cotforge.recipes.sources import load_problems
 from cotforge.schemas import SourceSpec
 held_out = {p.question for p in load_problems(SourceSpec(dataset="svamp"), sample=True).problems}
-records = [r for r in read_subsets(Path("builds/paper"), ["gpt-4o-g5-cot"])["gpt-4o-g5-cot"] if r.question not in held_out]
-write_outputs(Path("builds/paper-train"), records, [])
+records = [r for r in BuildDir(Path("builds/paper")).read_subsets(["gpt-4o-g5-cot"])["gpt-4o-g5-cot"] if r.question not in held_out]
+BuildDir(Path("builds/paper-train")).write_outputs(records, [])
 print(f"training on {len(records)} GPT-4o level-5 SVAMP rationales ({len(held_out)} questions held out)")
 PY
 student=(--model "$(dirname "$gguf")" --gguf-file "$(basename "$gguf")")

@@ -8,9 +8,9 @@ import pytest
 from rich.console import Console
 
 from cotforge.builders.build import run_build
-from cotforge.builders.builddir import REPORT_FILE, read_report
 from cotforge.builders.store import Store
 from cotforge.cli import load_sources
+from cotforge.corpus import BuildDir
 from cotforge.recipes.sources.builtin import content_id
 from cotforge.schemas import BuildReport, CoTRecord, Rejection, RejectionReason
 from cotforge.schemas.tables import read_parquet
@@ -66,7 +66,7 @@ def test_every_fault_ends_as_a_record_or_a_rejection(tmp_path: Path, scripted) -
     assert retried["rate answer=5 fault=429,429"] == 3
     assert retried["denied fault=401"] == 1, "a 401 is not retried"
     assert retried["broken fault=500,500,500,500,500"] == 4, "max_retries=3: four attempts, then failed"
-    report_file = json.loads((tmp_path / "out" / REPORT_FILE).read_text())
+    report_file = json.loads(BuildDir(tmp_path / "out").report_path.read_text())
     assert report_file["failed"] == 2 and report_file["rejected"]["truncated"] == 1
 
 
@@ -100,7 +100,7 @@ def test_rerun_of_a_finished_build_sends_nothing(tmp_path: Path, scripted) -> No
     # Nothing changed, so nothing is rewritten and the idle run leaves no trace: the report on disk is the first.
     assert len(outputs) == 4 and {p: p.stat().st_mtime_ns for p in outputs} == written
     assert again.runs == 1 and again.requests_sent == first.requests_sent == 24 and again.last_run.stored == 0
-    assert read_report(tmp_path / "out") == first
+    assert BuildDir(tmp_path / "out").read_report() == first
     subsets = sorted(p.name for p in (tmp_path / "out" / "subsets").iterdir())
     assert subsets == ["scripted-g1-cot.parquet", "scripted-g3-cot.parquet"]
     frame = pl.read_parquet(tmp_path / "out" / "subsets" / "scripted-g3-cot.parquet")

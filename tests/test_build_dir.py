@@ -12,10 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from cotforge.builders.build import check_build_dir
-from cotforge.builders.builddir import BuildDirError, read_report, read_subsets
 from cotforge.builders.salvage import salvage
 from cotforge.builders.store import Store, StoreError
 from cotforge.cli import app
+from cotforge.corpus import BuildDir, BuildDirError
 from cotforge.recipes.identity import extend_recipe, recipe_digest
 from cotforge.recipes.loader import RecipeError
 from cotforge.schemas.tables import write_parquet
@@ -47,7 +47,7 @@ def test_another_recipe_is_refused_and_extend_keeps_both(tmp_path: Path, scripte
     build(first, out)
     with pytest.raises(BuildDirError, match=r"another recipe \(granularities: \[1\] -> \[5\]\).*--extend"):
         check_build_dir(out, second)
-    assert sorted(read_subsets(out)) == ["scripted-g1-cot"], "the refused recipe changed nothing"
+    assert sorted(BuildDir(out).read_subsets()) == ["scripted-g1-cot"], "the refused recipe changed nothing"
     merged = check_build_dir(out, second, extend=True)
     report = build(merged, out, extend=True)
     assert sorted(report.subsets) == ["scripted-g1-cot", "scripted-g5-cot"] and report.accepted == 8
@@ -83,7 +83,7 @@ def test_cli_refuses_a_directory_of_another_recipe(tmp_path: Path, scripted) -> 
     assert result.exit_code == 2 and "another recipe" in result.output and "Traceback" not in result.output
     result = runner.invoke(app, ["build", "--recipe", str(other), "--out", str(out), "--extend"])
     assert result.exit_code == 0, result.output
-    assert sorted(read_subsets(out)) == ["scripted-g1-cot", "scripted-g3-cot"]
+    assert sorted(BuildDir(out).read_subsets()) == ["scripted-g1-cot", "scripted-g3-cot"]
 
 
 def test_out_that_is_a_file_or_unwritable_is_refused_before_any_request(tmp_path: Path, scripted) -> None:
@@ -174,7 +174,7 @@ def test_a_truncated_store_is_salvaged(tmp_path: Path, scripted) -> None:
     report = salvage(out)
     recovered = report.from_store + report.from_outputs
     assert recovered == 200, report
-    assert read_report(out) is not None
+    assert BuildDir(out).read_report() is not None
 
 
 def test_each_prompt_is_stored_once_and_joined_back(tmp_path: Path, scripted) -> None:
@@ -192,7 +192,7 @@ def test_each_prompt_is_stored_once_and_joined_back(tmp_path: Path, scripted) ->
     sent = {json.dumps(json.loads(entry.chat), sort_keys=True) for entry in scripted.log}
     joined = {json.dumps([m.model_dump() for m in r.messages_sent], sort_keys=True) for r in rows}
     assert len(joined) == 4 and joined == sent, "each record carries the chat its teacher was sent"
-    parquet = [r for rows in read_subsets(out).values() for r in rows]
+    parquet = [r for rows in BuildDir(out).read_subsets().values() for r in rows]
     assert sorted(r.model_dump_json() for r in parquet) == sorted(r.model_dump_json() for r in rows)
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cotforge.builders.builddir import read_report, read_subsets
 from cotforge.cli import CONTAMINATED, app
-from cotforge.contamination import REPORT_FILE, check, word_ngrams
+from cotforge.contamination import check, word_ngrams
+from cotforge.corpus import BuildDir
 from cotforge.paper import import_paper
 
 from .conftest import FIXTURES
@@ -30,13 +30,13 @@ def _test_file(folder: Path, questions: list[str]) -> Path:
 
 
 def test_an_injected_test_question_is_found_and_the_exit_code_says_so(build: Path, tmp_path: Path) -> None:
-    train = read_subsets(build)["strategyqa-human-cot"]
+    train = BuildDir(build).read_subsets()["strategyqa-human-cot"]
     leaked = train[3].question
     reworded = "Tell me: " + train[7].question.upper().replace("?", "") + ", please?"  # case and punctuation differ
     test = _test_file(tmp_path, [leaked, reworded, "What is the capital of a country that does not exist at all?"])
     result = CliRunner().invoke(app, ["check", str(build), "--against", str(test), "--fail-on-overlap"])
     assert result.exit_code == CONTAMINATED, result.output
-    report = json.loads((build / REPORT_FILE).read_text())
+    report = json.loads(BuildDir(build).contamination_path.read_text())
     found = {o["train_question"]: o["kind"] for o in report["overlaps"]}
     assert found == {leaked: "exact", train[7].question: "ngram"}
     assert "2 of " in result.output
@@ -45,27 +45,27 @@ def test_an_injected_test_question_is_found_and_the_exit_code_says_so(build: Pat
 
 
 def test_drop_writes_a_build_without_the_overlapping_questions(build: Path, tmp_path: Path) -> None:
-    train = read_subsets(build)
+    train = BuildDir(build).read_subsets()
     leaked = train["strategyqa-human-cot"][0].question
     result = CliRunner().invoke(
         app, ["check", str(build), "--against", str(_test_file(tmp_path, [leaked])), "--drop", str(tmp_path / "c")]
     )
     assert result.exit_code == 0, result.output
-    clean = read_subsets(tmp_path / "c")
+    clean = BuildDir(tmp_path / "c").read_subsets()
     # the question is gone from every subset that held it (human CoT and the answer-only baseline), nothing else
     for name, records in train.items():
         expected = [r.key for r in records if r.question != leaked]
         assert [r.key for r in clean[name]] == expected
     assert sum(len(r) for r in clean.values()) == sum(len(r) for r in train.values()) - 2
-    report = read_report(tmp_path / "c")
+    report = BuildDir(tmp_path / "c").read_report()
     assert report.accepted == sum(len(r) for r in clean.values())
-    assert json.loads((tmp_path / "c" / REPORT_FILE).read_text())["overlaps"] == []
+    assert json.loads(BuildDir(tmp_path / "c").contamination_path.read_text())["overlaps"] == []
 
 
 def test_short_questions_compare_whole_and_ngrams_need_n_words(build: Path) -> None:
     assert word_ngrams("Is it hot?", 8) == {"is it hot"}
     assert len(word_ngrams("one two three four five six seven eight nine", 8)) == 2
-    records = read_subsets(build)["gsm8k-answer-only-g0-cot"]
+    records = BuildDir(build).read_subsets()["gsm8k-answer-only-g0-cot"]
     assert check(records, {"t": ["Is it hot?"]}).overlaps == []
     assert len(check(records, {"t": [records[0].question[:60] + " and more?"]}).overlaps) == 1
 
@@ -81,7 +81,7 @@ def test_an_unloadable_evaluation_set_is_reported_not_ignored(build: Path, tmp_p
 def test_train_warns_from_the_saved_report(build: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from cotforge.cli import _warn_contamination
 
-    leaked = read_subsets(build)["gsm8k-answer-only-g0-cot"][0].question
+    leaked = BuildDir(build).read_subsets()["gsm8k-answer-only-g0-cot"][0].question
     test = _test_file(tmp_path, [leaked])
     _warn_contamination(build, "gsm8k-answer-only-g0-cot", [str(test)])
     assert "warning: contamination: 1 of 40" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cotforge.builders.builddir import read_subsets
+from cotforge.corpus import BuildDir
 from cotforge.paper import import_paper
 
 from .conftest import FIXTURES, scripted_recipe, write_problems
@@ -69,7 +69,10 @@ def small_build(tmp_path: Path, scripted) -> Path:
 def test_round_trip_push_then_load_dataset_in_a_fresh_process(tmp_path: Path, hub, small_build: Path) -> None:
     result = cotforge(hub_env(hub, tmp_path), "push", str(small_build), "me/cot", "--rejected")
     assert result.returncode == 0, result.stderr
-    local = {name: [json.loads(r.model_dump_json()) for r in rows] for name, rows in read_subsets(small_build).items()}
+    local = {
+        name: [json.loads(r.model_dump_json()) for r in rows]
+        for name, rows in BuildDir(small_build).read_subsets().items()
+    }
     assert set(local) == {"scripted-g1-cot", "scripted-g4-cot"}
     for name, expected in local.items():
         loaded = python(
@@ -226,7 +229,7 @@ HfApi().create_commit("me/cot", [CommitOperationAdd("{path}", "{tmp_path / "bad.
     result = cotforge(env, "pull", "me/cot", "--subset", "scripted-g1-cot", "--out", str(tmp_path / "pulled"))
     assert result.returncode == 0, result.stderr
     assert "4 records" in result.stdout and "1 rows not valid" in result.stdout and "granularity" in result.stdout
-    assert [len(v) for v in read_subsets(tmp_path / "pulled").values()] == [4]
+    assert [len(v) for v in BuildDir(tmp_path / "pulled").read_subsets().values()] == [4]
     revision = cotforge(
         env,
         "pull",

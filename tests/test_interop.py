@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cotforge.builders.builddir import read_rejections, read_report, read_subsets
 from cotforge.cli import app
+from cotforge.corpus import BuildDir
 from cotforge.interop import export
 from cotforge.paper import import_paper
 from cotforge.schemas import PromptMode
@@ -25,7 +25,7 @@ def paper_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_import_paper_every_teacher_level_and_format(paper_build: Path) -> None:
-    subsets = read_subsets(paper_build)
+    subsets = BuildDir(paper_build).read_subsets()
     assert len(subsets) == 24  # levels: GPT-4o 6, Gemini 6, LLaMA 4; 6 GPT-4o format files; human; answer-only
     assert {"human-cot", "answer-only-g0-cot", "gpt-4o-g5-symbolic", "llama-3-70b-g4-cot"} <= set(subsets)
     gpt5 = subsets["gpt-4o-g5-cot"]
@@ -34,10 +34,10 @@ def test_import_paper_every_teacher_level_and_format(paper_build: Path) -> None:
     assert all(r.rationale.endswith(f"The answer is {r.predicted_answer}") for r in gpt5)
     human = subsets["human-cot"]
     assert human[0].granularity is None and all(r.correct for r in human)
-    report = read_report(paper_build)
+    report = BuildDir(paper_build).read_report()
     assert report.requested == report.accepted + sum(report.rejected.values())
     # one GPT-4o row ends "the answer is not consistent with the given answer": a negated line, no answer
-    assert [r.reason.value for r in read_rejections(paper_build)] == ["unparseable"]
+    assert [r.reason.value for r in BuildDir(paper_build).read_rejections()] == ["unparseable"]
 
 
 def test_import_paper_cli_reports_accuracy(tmp_path: Path) -> None:

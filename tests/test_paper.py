@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cotforge.builders.builddir import read_rejections, read_subsets
 from cotforge.cli import app
+from cotforge.corpus import BuildDir
 from cotforge.paper import classify, import_paper, split_choices
 from cotforge.schemas import CoTFormat, PromptMode, RejectionReason
 
@@ -84,7 +84,7 @@ def samples_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, objec
 
 def test_samples_import_one_subset_per_data_set_and_level(samples_build: tuple[Path, object]) -> None:
     out, summary = samples_build
-    subsets = read_subsets(out)
+    subsets = BuildDir(out).read_subsets()
     assert set(subsets) == {
         "aqua-human-cot",
         "csqa-answer-only-g0-cot",
@@ -122,7 +122,7 @@ def test_rows_not_in_any_gold_file_are_counted_and_kept_aside(tmp_path: Path) ->
     (file,) = [f for f in summary.files if f.file == "stqa_gemini_level1_ranked.json"]
     assert (file.rows, file.imported, file.rejected) == (4, 3, {"no_gold": 1})
     assert file.no_gold == ["Could a cat fly to the moon?"]
-    no_gold = [r for r in read_rejections(tmp_path / "out") if r.reason is RejectionReason.no_gold]
+    no_gold = [r for r in BuildDir(tmp_path / "out").read_rejections() if r.reason is RejectionReason.no_gold]
     assert [r.dataset for r in no_gold] == ["strategyqa"]
     assert "strategyqa-gemini-1.5-flash-g1-cot" in summary.report.subsets
 

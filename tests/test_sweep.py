@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from cotforge.builders.builddir import read_subsets, write_outputs
 from cotforge.cli import app
+from cotforge.corpus import BuildDir
 from cotforge.hub import with_section
 from cotforge.train.stats import bootstrap_interval, compare_paired, mcnemar_exact
 from cotforge.train.sweep import SweepSettings, build_report, choose_arms, plan_sweep, run_sweep
@@ -19,12 +19,12 @@ from cotforge.train.sweep import SweepSettings, build_report, choose_arms, plan_
 @pytest.fixture(scope="module")
 def corpus(paper_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Levels 1 and 5 of GPT-4o on 24 SVAMP problems (one of them missing at level 5), plus the baselines."""
-    subsets = read_subsets(paper_build, ["gpt-4o-g1-cot", "gpt-4o-g5-cot", "answer-only-g0-cot", "human-cot"])
+    subsets = BuildDir(paper_build).read_subsets(["gpt-4o-g1-cot", "gpt-4o-g5-cot", "answer-only-g0-cot", "human-cot"])
     ids = sorted({r.problem_id for r in subsets["gpt-4o-g1-cot"]})[:24]
     records = [r for rows in subsets.values() for r in rows if r.problem_id in ids]
     records = [r for r in records if not (r.granularity == 5 and r.problem_id == ids[0])]
     out = tmp_path_factory.mktemp("corpus")
-    write_outputs(out, records, [])
+    BuildDir(out).write_outputs(records, [])
     return out
 
 
@@ -57,7 +57,7 @@ def test_bootstrap_and_paired_tests() -> None:
 
 
 def test_arms_of_the_paper_data(paper_build: Path) -> None:
-    subsets = read_subsets(paper_build)
+    subsets = BuildDir(paper_build).read_subsets()
     arms = choose_arms(subsets, SweepSettings(corpus=str(paper_build), students=["s"], teacher="gpt-4o"))
     assert [a.label for a in arms] == ["answer-only", "g1", "g2", "g3", "g4", "g5", "g6", "human"]
     formats = choose_arms(
@@ -111,7 +111,7 @@ def test_sweep_end_to_end_resumes_and_reports_its_cells(corpus: Path, student: P
         predictions = pl.read_parquet(tmp_path / cell["predictions"])
         assert predictions["problem_id"].to_list() == held["problem_ids"]
         assert cell["accuracy"] == predictions["correct"].mean() and cell["steps"] == 2
-        trained = read_subsets(tmp_path / "cells" / cell["name"] / "data")
+        trained = BuildDir(tmp_path / "cells" / cell["name"] / "data").read_subsets()
         trained_ids = {r.problem_id for rows in trained.values() for r in rows}
         assert trained_ids == set(held["train_problem_ids"]) and not trained_ids & set(held["problem_ids"])
     assert {a.arm for a in report.arms} == {"g1", "g5"} and len(report.recommendation) == 1

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cotforge.builders.builddir import read_rejections, read_report, read_subsets
+from cotforge.corpus import BuildDir
 
 MODEL = os.environ.get("COTFORGE_VLLM_MODEL", "")
 pytestmark = [
@@ -69,11 +69,11 @@ def _build(tmp_path: Path, teacher: dict) -> tuple[subprocess.CompletedProcess, 
 
 def _check_structure(result: subprocess.CompletedProcess, out: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
-    report = read_report(out)
+    report = BuildDir(out).read_report()
     assert report is not None and report.requested == len(QUESTIONS) * 2 * 2 and report.pending == 0
     assert report.failed == 0, report.failures
-    records = [r for rows in read_subsets(out).values() for r in rows]
-    rejections = read_rejections(out)
+    records = [r for rows in BuildDir(out).read_subsets().values() for r in rows]
+    rejections = BuildDir(out).read_rejections()
     assert len(records) + len(rejections) == report.requested and len({r.key for r in records}) == len(records)
     for row in [*records, *rejections]:
         assert row.usage.prompt_tokens > 0 and row.usage.completion_tokens > 0
@@ -86,7 +86,7 @@ def _check_structure(result: subprocess.CompletedProcess, out: Path) -> None:
 def test_in_process_vllm_teacher(tmp_path: Path) -> None:
     result, out = _build(tmp_path, {"model": MODEL, "backend": "vllm", "label": "smollm2", "engine_args": ENGINE})
     _check_structure(result, out)
-    report = read_report(out)
+    report = BuildDir(out).read_report()
     assert report is not None and report.last_run is not None and report.last_run.engine_start_s > 1
     log = out / "vllm.log"
     assert log.exists() and "vllm" in log.read_text(), "vLLM's log goes to a file beside the store"
@@ -150,7 +150,7 @@ def test_ray_teacher_killed_half_way_resumes(tmp_path: Path) -> None:
     assert 0 < kept < total, f"killed half-way: {kept} of {total} stored"
     result, out = _build(tmp_path, teacher)
     _check_structure(result, out)
-    report = read_report(out)
+    report = BuildDir(out).read_report()
     assert report is not None and report.runs == 2 and report.last_run is not None
     assert report.last_run.stored == total - kept, "the resume asked only for what the killed run had not stored"
     assert (out / "ray.log").exists() and "INFO streaming_executor" not in result.stderr, "Ray logs to ray.log"

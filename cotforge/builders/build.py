@@ -12,28 +12,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from cotforge.builders.builddir import (
-    RECIPE_FILE,
-    REJECTIONS_FILE,
-    REPORT_FILE,
-    STORE_FILE,
-    SUBSETS_DIR,
-    BuildDirError,
-    read_report,
-    write_report,
-    write_subsets,
-)
 from cotforge.builders.plan import REWRITE_PLACEHOLDER, Job, plan_jobs
 from cotforge.builders.records import answer_to_row, failure_row, origin_fields
 from cotforge.builders.store import FAILED, RECORD, Store, kind_of
 from cotforge.builders.teachers import Failure, LiveStats, Outcome, TeacherRequest, make_teacher
 from cotforge.builders.teachers.base import TeacherError, api_key_for
+from cotforge.corpus import BuildDir, BuildDirError
 from cotforge.recipes.identity import differences, extend_recipe, identity
-from cotforge.recipes.loader import RecipeError, parse_recipe, parse_yaml
+from cotforge.recipes.loader import RecipeError
 from cotforge.recipes.sources import LoadedSource
 from cotforge.schemas.recipe import CoTFormat, FormatMode, Recipe
 from cotforge.schemas.record import BuildReport, CoTRecord, Rejection, RejectionReason, RunReport, with_dataset
@@ -66,8 +55,9 @@ def check_build_dir(out_dir: Path, recipe: Recipe, extend: bool = False) -> Reci
     overwriting its outputs; so is an empty store beside finished outputs, which would ask for everything again."""
     if out_dir.exists() and not out_dir.is_dir():
         raise BuildDirError(f"{out_dir}: is a file; --out must be a folder (new or a build directory)")
-    store = out_dir / STORE_FILE
-    if store.exists() and store.stat().st_size == 0 and (out_dir / REPORT_FILE).exists():
+    build_dir = BuildDir(out_dir)
+    store = build_dir.store_path
+    if store.exists() and store.stat().st_size == 0 and build_dir.report_path.exists():
         wal = Path(f"{store}-wal")
         if not wal.exists() or wal.stat().st_size == 0:
             raise BuildDirError(
@@ -75,14 +65,9 @@ def check_build_dir(out_dir: Path, recipe: Recipe, extend: bool = False) -> Reci
                 f"answer again. Restore the store from a copy, or run `cotforge salvage {out_dir}` to rebuild it "
                 "from the Parquet outputs"
             )
-    recipe_file = out_dir / RECIPE_FILE
-    if not recipe_file.exists():
+    old = build_dir.read_recipe()
+    if old is None:
         return recipe
-    try:
-        text = recipe_file.read_text(encoding="utf-8")
-        old = parse_recipe(parse_yaml(text, str(recipe_file)), str(recipe_file))
-    except (RecipeError, UnicodeDecodeError) as error:
-        raise BuildDirError(f"{recipe_file}: the directory's recipe cannot be read ({error})") from None
     if identity(old) == identity(recipe):
         return recipe
     if not extend:
@@ -98,7 +83,7 @@ def check_build_dir(out_dir: Path, recipe: Recipe, extend: bool = False) -> Reci
 
 def _check_writable(out_dir: Path) -> None:
     """Fail before the first request, not at the export after paying for every answer."""
-    probe = out_dir / SUBSETS_DIR / ".cotforge-write-test"
+    probe = BuildDir(out_dir).subsets_dir / ".cotforge-write-test"
     try:
         probe.parent.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b"")
@@ -295,10 +280,11 @@ class Build:
         subsets = {with_dataset(subset, dataset if several else None): (dataset, subset) for dataset, subset in counts}
         requested = len(self.plan_keys) + sum(1 for key in store.stored_keys() if key not in self.plan_keys)
         changes = store.changes()
-        outputs = [out_dir / SUBSETS_DIR / f"{name}.parquet" for name in subsets] + [out_dir / REJECTIONS_FILE]
+        build_dir = BuildDir(out_dir)
+        outputs = [build_dir.subset_path(name) for name in subsets] + [build_dir.rejections_path]
         current = changes == store.exported() and all(path.exists() for path in outputs)
         if current and self.tally.added == 0 and self.stats.requests_sent == 0:
-            old = _readable_report(out_dir)
+            old = _readable_report(build_dir)
             if old is not None and (old.requested, old.pending, old.stopped) == (
                 requested,
                 requested - store.count(),
@@ -309,7 +295,7 @@ class Build:
                     update={"last_run": RunReport(wall_time_s=round(wall, 3), requests_sent=0, stored=0)}
                 )
         if not current:
-            write_subsets(out_dir, {name: store.records(*key) for name, key in subsets.items()}, store.rejections())
+            build_dir.write_subsets({name: store.records(*key) for name, key in subsets.items()}, store.rejections())
             store.mark_exported(changes)
         totals = store.totals()
         failures: Counter[str] = Counter()
@@ -340,13 +326,13 @@ class Build:
             failures=dict(failures.most_common(TOP_FAILURES)),
             subsets={name: counts[key] for name, key in sorted(subsets.items())},
         )
-        write_report(out_dir, report)
+        build_dir.write_report(report)
         return report
 
 
-def _readable_report(out_dir: Path) -> BuildReport | None:
+def _readable_report(build_dir: BuildDir) -> BuildReport | None:
     try:
-        return read_report(out_dir)
+        return build_dir.read_report()
     except BuildDirError:
         return None
 
@@ -436,9 +422,9 @@ def run_build(
             api_key_for(teacher)  # fail before anything starts, not in the middle
     recipe = check_build_dir(out_dir, recipe, extend)
     _check_writable(out_dir)
-    with Store(out_dir / STORE_FILE) as store:
-        recipe_text = yaml.safe_dump(recipe.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
-        (out_dir / RECIPE_FILE).write_text(recipe_text, encoding="utf-8")
+    build_dir = BuildDir(out_dir)
+    with Store(build_dir.store_path) as store:
+        build_dir.write_recipe(recipe)
         build = Build(recipe, sources, store, console)
         try:
             asyncio.run(_run_with_view(build, console))

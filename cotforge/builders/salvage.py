@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cotforge.builders.builddir import STORE_FILE, BuildDirError, read_rejections, read_subsets, subset_files
 from cotforge.builders.store import Store, payload_row
+from cotforge.corpus import BuildDir, BuildDirError
 from cotforge.schemas.record import AnswerOrigin
 
 _CHUNK = 500
@@ -71,7 +71,7 @@ def _move_aside(path: Path) -> Path | None:
 
 def salvage(build_dir: Path) -> SalvageReport:
     """Rebuild `build_dir`'s store from what can be read; returns what was recovered and what was not."""
-    path = build_dir / STORE_FILE
+    path = BuildDir(build_dir).store_path
     aside = _move_aside(path)
     report = SalvageReport(kept_aside=aside)
     with Store(path) as fresh:
@@ -98,16 +98,17 @@ def salvage(build_dir: Path) -> SalvageReport:
 
 def _outputs(build_dir: Path, report: SalvageReport) -> Iterator[AnswerOrigin]:
     """Rows of every readable Parquet output; a damaged file is counted and skipped."""
+    directory = BuildDir(build_dir)
     try:
-        names = list(subset_files(build_dir))
+        names = list(directory.subset_files())
     except BuildDirError:
         names = []
     for name in names:
         try:
-            yield from read_subsets(build_dir, [name])[name]
+            yield from directory.read_subsets([name])[name]
         except BuildDirError:
-            report.lost(f"subsets/{name}.parquet unreadable")
+            report.lost(f"{directory.subset_path(name).relative_to(build_dir)} unreadable")
     try:
-        yield from read_rejections(build_dir)
+        yield from directory.read_rejections()
     except BuildDirError:
-        report.lost("rejections.parquet unreadable")
+        report.lost(f"{directory.rejections_path.name} unreadable")

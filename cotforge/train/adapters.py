@@ -14,10 +14,9 @@ from typing import Any
 
 import torch
 
+from cotforge.corpus import StudentDir
 from cotforge.train.config import TrainConfig
 from cotforge.train.student import StudentError, load_causal_lm
-
-MERGED_DIR = "merged"
 
 
 def _peft() -> Any:
@@ -104,7 +103,7 @@ def save_merged(config: TrainConfig, adapter_dir: Path, tokenizer: Any) -> Path:
     peft = _peft()
     base = load_causal_lm(config.model, config.gguf_file, torch.float32)
     merged = peft.PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
-    folder = adapter_dir / MERGED_DIR
+    folder = StudentDir(adapter_dir).merged.path
     merged.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

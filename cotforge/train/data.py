@@ -77,10 +77,10 @@ def load_pairs(dataset: str, subset: str | None = None, split: str = "train") ->
 def _pairs(dataset: str, subset: str | None, split: str) -> list[tuple[str, str]]:
     path = Path(dataset)
     if path.is_dir():
-        from cotforge.builders.builddir import read_subsets
+        from cotforge.corpus import BuildDir
 
-        subsets = read_subsets(path, [subset] if subset else None)
-        return [(r.prompt, r.completion) for records in subsets.values() for r in records]
+        records = BuildDir(path).read_records([subset] if subset else None)
+        return [(r.prompt, r.completion) for r in records]
     if path.suffix == ".parquet" and path.is_file():
         import polars as pl
 

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from cotforge.answers import answers_match, extract_answer
+from cotforge.corpus import EvalDir, StudentDir
 from cotforge.recipes.sources import load_problems
 from cotforge.schemas.problem import Problem
 from cotforge.schemas.recipe import SourceSpec
@@ -143,15 +144,16 @@ def evaluate_problems(
 
     started = time.monotonic()
     tokenizer = load_tokenizer(model_dir, gguf_file)
-    report_path = Path(model_dir) / "train_report.json"
-    if template == "auto" and report_path.exists():  # evaluate with the template the student was trained on
-        template = json.loads(report_path.read_text())["template"]
+    student = StudentDir(model_dir)
+    trained_with = student.trained_template()
+    if template == "auto" and trained_with is not None:  # evaluate with the template the student was trained on
+        template = trained_with
     template = resolve_template(tokenizer, template)
     prompts = [prompt_ids(tokenizer, template, p.student_prompt()) for p in problems]
     if use_vllm is None:
         import importlib.util
 
-        adapter = (Path(model_dir) / "adapter_config.json").exists()  # a LoRA folder: transformers loads it via peft
+        adapter = student.is_adapter
         use_vllm = (
             torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None and not gguf_file and not adapter
         )
@@ -183,7 +185,7 @@ def evaluate_problems(
         import polars as pl
 
         out_dir.mkdir(parents=True, exist_ok=True)
-        pl.DataFrame(rows).write_parquet(out_dir / "predictions.parquet")
+        pl.DataFrame(rows).write_parquet(EvalDir(out_dir).predictions_path)
     correct = sum(r["correct"] for r in rows)
     report = EvalReport(
         model_dir,
@@ -194,5 +196,5 @@ def evaluate_problems(
         time.monotonic() - started,
     )
     if out_dir is not None:
-        (out_dir / "eval_report.json").write_text(json.dumps(vars(report), indent=1) + "\n", encoding="utf-8")
+        EvalDir(out_dir).report_path.write_text(json.dumps(vars(report), indent=1) + "\n", encoding="utf-8")
     return report

@@ -8,7 +8,6 @@ positions, so no logits are made for prompt or padding tokens.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
@@ -22,6 +21,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from cotforge.corpus import StudentDir
+from cotforge.corpus.studentdir import CHECKPOINTS_DIR, TOKENIZED_DIR
 from cotforge.train import adapters, sharding
 from cotforge.train.batching import Batch, collate_packed, collate_padded, length_grouped, pack
 from cotforge.train.config import TrainConfig
@@ -29,8 +30,6 @@ from cotforge.train.data import IGNORE, TokenizedSet, TrainDataError, load_pairs
 from cotforge.train.loss import CompletionLoss, loss_sum
 from cotforge.train.memory import check_fits, measured_peak, plan_memory
 from cotforge.train.student import compute_dtype, load_student, load_tokenizer
-
-CHECKPOINTS = "checkpoints"
 
 
 @dataclass
@@ -93,7 +92,7 @@ def cosine_schedule(step: int, total: int, warmup: int) -> float:
 
 
 def _checkpoint_dirs(output: Path) -> list[Path]:
-    folder = output / CHECKPOINTS
+    folder = StudentDir(output).checkpoints_dir
     return sorted(folder.glob("step-*"), key=lambda p: int(p.name.split("-")[1])) if folder.exists() else []
 
 
@@ -115,7 +114,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     pairs = load_pairs(config.dataset, config.subset, config.split)
     tokenizer = load_tokenizer(config.model, config.gguf_file)
     template = resolve_template(tokenizer, config.template)
-    data = tokenize(pairs, tokenizer, template, config.max_length, output / "tokenized")
+    data = tokenize(pairs, tokenizer, template, config.max_length, StudentDir(output).tokenized_dir)
     if not data.examples:
         raise TrainDataError(f"{config.dataset}: no training examples left after tokenization ({data.summary()})")
     if rank == 0:
@@ -253,7 +252,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
                 f"{entry.tokens_per_s:,.0f} tok/s padding {entry.padding_ratio:.1%}"
             )
         if config.save_every and step % config.save_every == 0:
-            folder = output / CHECKPOINTS / f"step-{step}"
+            folder = StudentDir(output).checkpoint(step)
             if fsdp:  # every rank writes its shards; the rest is the same on every rank
                 sharding.save_checkpoint(folder, loss_module, optimizer)
             if rank == 0:
@@ -322,8 +321,8 @@ def save(
         "history": [vars(h) for h in report.history],
     }
     for folder in folders:
-        (folder / "train_report.json").write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
-    _loss_curve(report, output / "loss_curve.png")
+        StudentDir(folder).write_train_report(body)
+    _loss_curve(report, StudentDir(output).loss_curve_path)
     if config.push_to_hub:
         _push_model(output, config, report)
 
@@ -364,9 +363,9 @@ tags:
 (subset `{config.subset or "all"}`): {report.steps} optimizer steps over {report.examples} examples, loss on the
 completion only, final loss {report.history[-1].loss:.4f}. Settings are in `train_report.json`.
 """)
-    card.save(output / "README.md")
+    card.save(StudentDir(output).card_path)
     api = HfApi()
     api.create_repo(config.push_to_hub, exist_ok=True)
     api.upload_folder(
-        repo_id=config.push_to_hub, folder_path=output, ignore_patterns=[f"{CHECKPOINTS}/*", "tokenized/*"]
+        repo_id=config.push_to_hub, folder_path=output, ignore_patterns=[f"{CHECKPOINTS_DIR}/*", f"{TOKENIZED_DIR}/*"]
     )

@@ -24,8 +24,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cotforge.builders.builddir import BuildDirError, read_subsets, write_outputs
 from cotforge.contamination import check, normalise_question
+from cotforge.corpus import BuildDir, BuildDirError, EvalDir, StudentDir
 from cotforge.schemas.problem import Problem
 from cotforge.schemas.recipe import SourceSpec, teacher_label
 from cotforge.schemas.record import CoTRecord
@@ -201,7 +201,7 @@ def _hash_ordered(ids: set[str]) -> list[str]:
 def plan_sweep(settings: SweepSettings) -> SweepPlan:
     """Arms, the problems every arm trains on, and the held-out questions none of them sees."""
     try:
-        subsets = read_subsets(Path(settings.corpus))
+        subsets = BuildDir(settings.corpus).read_subsets()
     except BuildDirError as error:
         raise SweepError(str(error)) from None
     datasets = {r.dataset for rows in subsets.values() for r in rows}
@@ -271,7 +271,6 @@ def _claim(out_dir: Path, settings: SweepSettings) -> None:
 
 def run_cell(plan: SweepPlan, cell: Cell, out_dir: Path, log: Callable[[str], None], keep_model: bool) -> dict:
     """Train and evaluate one cell; its cell.json, written last, marks it finished."""
-    from cotforge.train.adapters import MERGED_DIR
     from cotforge.train.config import TrainConfig
     from cotforge.train.evaluate import evaluate_problems
     from cotforge.train.loop import train
@@ -281,7 +280,7 @@ def run_cell(plan: SweepPlan, cell: Cell, out_dir: Path, log: Callable[[str], No
     if folder.exists():
         shutil.rmtree(folder)  # a cell killed half-way starts again from nothing
     records = plan.train[cell.arm.label]
-    write_outputs(folder / "data", records, [])
+    BuildDir(folder / "data").write_outputs(records, [])
     started = time.monotonic()
     config = TrainConfig(
         model=cell.student,
@@ -300,16 +299,18 @@ def run_cell(plan: SweepPlan, cell: Cell, out_dir: Path, log: Callable[[str], No
         merge_lora=s.lora_rank is not None,  # a plain model to evaluate, whatever the base was loaded from (GGUF)
     )
     report = train(config, log=log)
+    model = StudentDir(config.output_dir)
     trained = time.monotonic()
     evaluation = evaluate_problems(
-        str(folder / "model" / MERGED_DIR if s.lora_rank else folder / "model"),
+        str(model.merged.path if s.lora_rank else model.path),
         plan.test,
         max_new_tokens=s.max_new_tokens,
         batch_size=s.eval_batch_size,
         out_dir=folder,
         log=log,
     )
-    scores = _scores(folder / "predictions.parquet")
+    predictions = EvalDir(folder).predictions_path
+    scores = _scores(predictions)
     result = {
         "name": cell.name,
         "student": cell.student,
@@ -329,7 +330,7 @@ def run_cell(plan: SweepPlan, cell: Cell, out_dir: Path, log: Callable[[str], No
         "parsed": evaluation.parsed,
         "train_wall_s": round(trained - started, 1),
         "eval_wall_s": round(evaluation.wall_time_s, 1),
-        "predictions": f"{CELLS_DIR}/{cell.name}/predictions.parquet",
+        "predictions": predictions.relative_to(out_dir).as_posix(),
     }
     if not keep_model:
         shutil.rmtree(folder / "model", ignore_errors=True)

@@ -1,0 +1,203 @@
+"""The build directory: the one place that knows its layout. build-cot writes it; push, export, check, train and the
+sweep read it, always through `BuildDir`.
+
+<dir>/subsets/<subset>.parquet   accepted CoTRecords, one file per teacher x level x format
+<dir>/rejections.parquet         every Rejection, with its reason
+<dir>/build_report.json          the BuildReport
+<dir>/recipe.yaml                the recipe that made it (BuildDir.write_recipe / read_recipe)
+<dir>/contamination.json         the last `cotforge check` of it
+<dir>/store.sqlite               the crash-safe store (build-cot only)
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from cotforge.corpus.folder import Folder
+from cotforge.recipes.loader import RecipeError, parse_recipe, parse_yaml
+from cotforge.schemas.recipe import Recipe
+from cotforge.schemas.record import BuildReport, CoTRecord, Rejection, RejectionReason
+from cotforge.schemas.tables import TableError, read_parquet, write_parquet
+
+STORE_FILE = "store.sqlite"
+REPORT_FILE = "build_report.json"
+RECIPE_FILE = "recipe.yaml"
+SUBSETS_DIR = "subsets"
+REJECTIONS_FILE = "rejections.parquet"
+CONTAMINATION_FILE = "contamination.json"
+
+
+class BuildDirError(ValueError):
+    """A build directory that is missing a part or holds a damaged one; the message names the file."""
+
+
+@dataclass(frozen=True)
+class ContaminationSummary:
+    """What `cotforge check` left in a build directory."""
+
+    summary: str
+    overlaps: int
+
+
+class BuildDir(Folder):
+    """A build directory at `path` (which need not exist yet)."""
+
+    # ---- where things are -------------------------------------------------------------------------------------
+
+    @property
+    def store_path(self) -> Path:
+        return self.path / STORE_FILE
+
+    @property
+    def report_path(self) -> Path:
+        return self.path / REPORT_FILE
+
+    @property
+    def recipe_path(self) -> Path:
+        return self.path / RECIPE_FILE
+
+    @property
+    def subsets_dir(self) -> Path:
+        return self.path / SUBSETS_DIR
+
+    @property
+    def rejections_path(self) -> Path:
+        return self.path / REJECTIONS_FILE
+
+    @property
+    def contamination_path(self) -> Path:
+        return self.path / CONTAMINATION_FILE
+
+    def subset_path(self, name: str) -> Path:
+        return self.subsets_dir / f"{name}.parquet"
+
+    def is_build(self) -> bool:
+        """Whether the directory holds a build's outputs (a subsets/ folder)."""
+        return self.subsets_dir.is_dir()
+
+    # ---- subsets and rejections -------------------------------------------------------------------------------
+
+    def subset_files(self) -> dict[str, Path]:
+        if not self.is_build():
+            raise BuildDirError(f"{self.path}: not a build directory (no {SUBSETS_DIR}/ folder)")
+        return {path.stem: path for path in sorted(self.subsets_dir.glob("*.parquet"))}
+
+    def read_subsets(self, only: Iterable[str] | None = None) -> dict[str, list[CoTRecord]]:
+        files = self.subset_files()
+        wanted = list(only) if only is not None else list(files)
+        missing = [name for name in wanted if name not in files]
+        if missing:
+            raise BuildDirError(f"{self.path}: no subset {', '.join(missing)}; it has {', '.join(files) or 'none'}")
+        try:
+            return {name: read_parquet(files[name], CoTRecord) for name in wanted}
+        except TableError as error:
+            raise BuildDirError(str(error)) from None
+
+    def read_records(self, only: Iterable[str] | None = None) -> list[CoTRecord]:
+        """Every record of the subsets (or of `only`), subset after subset."""
+        return [record for rows in self.read_subsets(only).values() for record in rows]
+
+    def read_rejections(self) -> list[Rejection]:
+        try:
+            return read_parquet(self.rejections_path, Rejection) if self.rejections_path.exists() else []
+        except TableError as error:
+            raise BuildDirError(str(error)) from None
+
+    def write_subsets(
+        self, subsets: Mapping[str, Iterable[CoTRecord]], rejections: Iterable[Rejection]
+    ) -> dict[str, int]:
+        """Parquet per subset and the rejections, each streamed from its iterable; subset files no longer produced
+        are removed. Returns the records written per subset."""
+        counts = {name: write_parquet(self.subset_path(name), rows, CoTRecord) for name, rows in subsets.items()}
+        for stale in self.subsets_dir.glob("*.parquet") if self.subsets_dir.exists() else []:
+            if stale.stem not in subsets:
+                stale.unlink()
+        write_parquet(self.rejections_path, rejections, Rejection)
+        return counts
+
+    def write_outputs(self, records: Iterable[CoTRecord], rejections: list[Rejection]) -> dict[str, int]:
+        """Parquet per subset and the rejections, from rows in memory (an import, a filtered copy). Returns the
+        counts."""
+        return self.write_subsets(group_by_subset(records, rejections), rejections)
+
+    # ---- report, recipe, contamination --------------------------------------------------------------------------
+
+    def write_report(self, report: BuildReport) -> None:
+        self.report_path.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+    def read_report(self) -> BuildReport | None:
+        if not self.report_path.exists():
+            return None
+        try:
+            return BuildReport.model_validate_json(self.report_path.read_text(encoding="utf-8"))
+        except (ValidationError, UnicodeDecodeError) as error:
+            first = str(error).splitlines()[0]
+            raise BuildDirError(f"{self.report_path}: not a valid build report ({first})") from None
+
+    def write_recipe(self, recipe: Recipe) -> None:
+        """The recipe as YAML: only what differs from the defaults, in the recipe's own field order."""
+        text = yaml.safe_dump(recipe_fields(recipe), sort_keys=False)
+        self.recipe_path.write_text(text, encoding="utf-8")
+
+    def read_recipe(self) -> Recipe | None:
+        """The recipe that made the build; None when it has none (an import, a pull)."""
+        if not self.recipe_path.exists():
+            return None
+        source = str(self.recipe_path)
+        try:
+            return parse_recipe(parse_yaml(self.recipe_path.read_text(encoding="utf-8"), source), source)
+        except (RecipeError, UnicodeDecodeError) as error:
+            raise BuildDirError(f"{self.recipe_path}: the directory's recipe cannot be read ({error})") from None
+
+    def write_contamination(self, data: dict[str, Any]) -> None:
+        text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+        self.contamination_path.write_text(text, encoding="utf-8")
+
+    def read_contamination(self) -> ContaminationSummary | None:
+        """The summary of the last `cotforge check`; None when the build was never checked."""
+        if not self.contamination_path.exists():
+            return None
+        try:
+            saved = json.loads(self.contamination_path.read_text(encoding="utf-8"))
+            return ContaminationSummary(summary=saved["summary"], overlaps=len(saved["overlaps"]))
+        except (ValueError, KeyError, TypeError) as error:
+            raise BuildDirError(f"{self.contamination_path}: not a contamination report ({error})") from None
+
+
+def recipe_fields(recipe: Recipe) -> dict[str, Any]:
+    """A recipe as the plain mapping recipe.yaml holds (and a dataset card summarises)."""
+    return recipe.model_dump(mode="json", exclude_defaults=True)
+
+
+def group_by_subset(records: Iterable[CoTRecord], rejections: list[Rejection]) -> dict[str, list[CoTRecord]]:
+    """Records by subset name; names carry the data set when the build holds more than one."""
+    records = list(records)
+    several = len({r.dataset for r in records} | {r.dataset for r in rejections}) > 1
+    by_subset: dict[str, list[CoTRecord]] = defaultdict(list)
+    for record in records:
+        by_subset[record.subset_in(several)].append(record)
+    return dict(sorted(by_subset.items()))
+
+
+def report_of(
+    recipe: str, records: list[CoTRecord], rejections: list[Rejection], subsets: dict[str, int]
+) -> BuildReport:
+    """The report of a build made from finished rows (an import, a filtered copy): nothing pending. `subsets` are
+    the counts write_outputs returned."""
+    reasons = Counter(r.reason for r in rejections)
+    return BuildReport(
+        recipe=recipe,
+        requested=len(records) + len(rejections),
+        accepted=len(records),
+        failed=reasons.pop(RejectionReason.api_error, 0),
+        rejected=dict(reasons),
+        subsets=subsets,
+    )
