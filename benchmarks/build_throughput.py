@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 
 from cotforge.builders.build import run_build  # noqa: E402
-from cotforge.cli import load_sources  # noqa: E402
+from cotforge.recipes.sources import load_sources  # noqa: E402
 from cotforge.schemas import Recipe  # noqa: E402
 
 

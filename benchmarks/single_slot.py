@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from cotforge.builders.build import run_build  # noqa: E402
 from cotforge.builders.teachers import ratelimit  # noqa: E402
-from cotforge.cli import load_sources  # noqa: E402
+from cotforge.recipes.sources import load_sources  # noqa: E402
 from tests.conftest import scripted_recipe, write_problems  # noqa: E402
 from tests.scripted_server import ScriptedServer  # noqa: E402
 from tests.test_build import QUIET  # noqa: E402

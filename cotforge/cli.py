@@ -12,9 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from cotforge.recipes import RecipeError, apply_overrides, builtin_recipes, load_recipe
-from cotforge.recipes.loader import parse_recipe
-from cotforge.recipes.sources import LoadedSource, SourceError, load_problems
+from cotforge.recipes import RecipeError, builtin_recipes, resolve_recipe
+from cotforge.recipes.sources import LoadedSource, SourceError, load_sources
 from cotforge.schemas import SCHEMAS, BuildReport, CoTFormat, FormatMode, Recipe
 
 app = typer.Typer(help="Build, publish and train on chain-of-thought corpora.", no_args_is_help=True)
@@ -63,36 +62,8 @@ def recipes() -> None:
     out.print(table)
 
 
-def resolve_recipe(recipe: str | None, overrides: dict[str, Any]) -> Recipe:
-    """The recipe file or built-in recipe with command-line flags on top; flags alone when no recipe is given."""
-    if recipe is not None:
-        return apply_overrides(load_recipe(recipe), overrides)
-    missing = [flag for flag, key in (("--dataset", "sources"), ("--teacher", "teachers")) if not overrides.get(key)]
-    if missing:
-        raise RecipeError(f"give --recipe, or at least {' and '.join(missing)}")
-    fields = {k: v for k, v in overrides.items() if v is not None and k != "teacher_options"}
-    return apply_overrides(parse_recipe(fields, "command line"), {"teacher_options": overrides["teacher_options"]})
-
-
-def load_sources(recipe: Recipe, sample: bool) -> list[LoadedSource]:
-    loaded = []
-    for spec in recipe.sources:
-        source = load_problems(spec, sample=sample, limit=recipe.limit)
-        if source.invalid:
-            index, why = source.invalid[0]
-            err.print(
-                f"[yellow]warning:[/] {source.name}: {len(source.invalid)} row(s) are not valid problems and "
-                f"are left out; first, row {index}: {escape(why)}",
-                highlight=False,
-            )
-        if source.merged:
-            err.print(
-                f"[yellow]warning:[/] {source.name}: {source.merged} repeated row(s) (same question and gold answer)"
-                " merged into the first",
-                highlight=False,
-            )
-        loaded.append(source)
-    return loaded
+def warn(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
 
 
 def print_plan(recipe: Recipe, sources: list[LoadedSource]) -> None:
@@ -231,7 +202,7 @@ def build(
         resolved = resolve_recipe(recipe, overrides)
         target = out_dir or Path("builds") / f"{resolved.name}-{recipe_digest(resolved)}"
         resolved = check_build_dir(target, resolved, extend)
-        sources = load_sources(resolved, sample)
+        sources = load_sources(resolved, sample, warn)
     except (RecipeError, SourceError, BuildDirError) as error:
         raise fail(str(error)) from None
     print_plan(resolved, sources)
@@ -417,7 +388,7 @@ def check(
     if not report.against:
         raise fail("nothing to check against: the corpus has no built-in data set; give --against")
     for name, why in report.not_checked.items():
-        err.print(f"[yellow]warning:[/] {name} not checked: {escape(why)}", highlight=False)
+        warn(f"{name} not checked: {why}")
     table = Table("problem", "data set", "training question", "evaluation set", "match", title="overlaps")
     for overlap in report.overlaps[:50]:
         table.add_row(overlap.problem_id, overlap.dataset, overlap.train_question[:80], overlap.eval_set, overlap.kind)
@@ -427,15 +398,11 @@ def check(
     if path.is_dir():
         report.save(path)
     if drop is not None:
-        from cotforge.corpus import report_of
+        from cotforge.contamination import write_without_overlaps
 
-        bad = report.contaminated_ids
-        kept = [r for r in records if r.problem_id not in bad]
-        kept_rejections = [r for r in rejections if r.problem_id not in bad]
-        counts = BuildDir(drop).write_outputs(kept, kept_rejections)
-        recipe = f"{target} without {len(bad)} contaminated questions"
-        BuildDir(drop).write_report(report_of(recipe, kept, kept_rejections, counts))
-        check_records(kept, wanted, split=split, ngram=ngram).save(drop)
+        kept = write_without_overlaps(
+            report, records, rejections, drop, target, against=wanted, split=split, ngram=ngram
+        )
         out.print(f"wrote {len(kept):,} records without the overlapping questions to {drop}", highlight=False)
     if fail_on_overlap and report.overlaps:
         raise typer.Exit(CONTAMINATED)
@@ -531,27 +498,19 @@ def import_paper_command(
 def _warn_contamination(dataset: Path, subset: str | None, against: list[str] | None) -> None:
     """A warning when training questions are evaluation questions: from --check-against, or from the report
     `cotforge check` left in the build directory."""
-    from cotforge.contamination import check_records
-    from cotforge.corpus import BuildDir, BuildDirError
+    from cotforge.contamination import training_contamination
+    from cotforge.corpus import BuildDirError
 
     if not dataset.is_dir():
         return
-    saved = None
     try:
-        if against:
-            report = check_records(BuildDir(dataset).read_records([subset] if subset else None), against)
-            summary, overlaps = report.summary(), len(report.overlaps)
-        else:
-            saved = BuildDir(dataset).read_contamination()
-            if saved is not None:
-                summary, overlaps = saved.summary, saved.overlaps
+        found = training_contamination(dataset, subset, against)
     except BuildDirError as error:
         raise fail(str(error)) from None
-    if not against and saved is None:
+    if found is None:
         err.print(f"not checked for contamination: run `cotforge check {dataset}` or pass --check-against")
-        return
-    if overlaps:
-        err.print(f"[yellow]warning:[/] contamination: {escape(summary)}", highlight=False)
+    elif found.overlaps:
+        warn(f"contamination: {found.summary}")
 
 
 GgufFileOption = Annotated[
@@ -758,29 +717,6 @@ sweep_app = typer.Typer(
 app.add_typer(sweep_app, name="sweep")
 
 
-def _sweep_corpus(dataset: str, out_dir: Path) -> str:
-    """A build directory to sweep over: the one given, or the paper's files or a Hub repo turned into one."""
-    from cotforge.corpus import BuildDir
-
-    path = Path(dataset)
-    if BuildDir(path).is_build():
-        return dataset
-    corpus = out_dir / "corpus"
-    if BuildDir(corpus).is_build():
-        return str(corpus)
-    if path.is_dir():
-        from cotforge.paper import import_paper
-
-        import_paper(path, corpus)
-        return str(corpus)
-    from cotforge.hub import check_repo_id, save_pulled
-    from cotforge.hub import pull as pull_from_hub
-
-    check_repo_id(dataset)
-    save_pulled(pull_from_hub(dataset), corpus)
-    return str(corpus)
-
-
 def _csv(values: list[str] | None) -> list[str]:
     return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
 
@@ -856,6 +792,7 @@ def sweep(
         return
     from pydantic import ValidationError
 
+    from cotforge.fetch import fetch_corpus
     from cotforge.hub import HubError
     from cotforge.train.data import TrainDataError
     from cotforge.train.student import StudentError
@@ -870,7 +807,7 @@ def sweep(
     except ValueError:
         raise fail(f"--shard {shard}: give i/N with 0 <= i < N, e.g. 0/4") from None
     try:
-        corpus = _sweep_corpus(dataset, out_dir)
+        corpus = str(fetch_corpus(dataset, out_dir / "corpus"))
         settings = SweepSettings(
             corpus=corpus,
             students=list(student),

@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from cotforge.corpus import BuildDir
+from cotforge.corpus import BuildDir, ContaminationSummary, report_of
 from cotforge.recipes.sources import BUILTIN_SOURCES, SourceError, file_rows, load_problems
 from cotforge.schemas.recipe import SourceSpec
-from cotforge.schemas.record import CoTRecord
+from cotforge.schemas.record import CoTRecord, Rejection
 
 QUESTION_COLUMNS = ("question", "instruction", "problem", "prompt", "question_concat")
 
@@ -145,3 +145,39 @@ def check_records(
 ) -> ContaminationReport:
     evaluation, failed = evaluation_questions(against if against is not None else default_against(records), split)
     return check(records, evaluation, ngram=ngram, not_checked=failed)
+
+
+def write_without_overlaps(
+    report: ContaminationReport,
+    records: list[CoTRecord],
+    rejections: list[Rejection],
+    out_dir: Path,
+    origin: str,
+    *,
+    against: list[str] | None = None,
+    split: str = "test",
+    ngram: int = 8,
+) -> list[CoTRecord]:
+    """A build directory at `out_dir` without the questions `report` found, with its report and its own (clean)
+    contamination check. Returns the records kept."""
+    bad = report.contaminated_ids
+    kept = [r for r in records if r.problem_id not in bad]
+    kept_rejections = [r for r in rejections if r.problem_id not in bad]
+    build_dir = BuildDir(out_dir)
+    counts = build_dir.write_outputs(kept, kept_rejections)
+    build_dir.write_report(
+        report_of(f"{origin} without {len(bad)} contaminated questions", kept, kept_rejections, counts)
+    )
+    check_records(kept, against, split=split, ngram=ngram).save(out_dir)
+    return kept
+
+
+def training_contamination(
+    build_dir: Path, subset: str | None = None, against: list[str] | None = None
+) -> ContaminationSummary | None:
+    """How much of a build directory's training questions are evaluation questions: checked now against `against`,
+    else as `cotforge check` last saved it; None when it was never checked. Raises BuildDirError."""
+    if against:
+        report = check_records(BuildDir(build_dir).read_records([subset] if subset else None), against)
+        return ContaminationSummary(summary=report.summary(), overlaps=len(report.overlaps))
+    return BuildDir(build_dir).read_contamination()

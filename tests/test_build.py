@@ -9,8 +9,8 @@ from rich.console import Console
 
 from cotforge.builders.build import run_build
 from cotforge.builders.store import Store
-from cotforge.cli import load_sources
 from cotforge.corpus import BuildDir
+from cotforge.recipes.sources import load_sources
 from cotforge.recipes.sources.builtin import content_id
 from cotforge.schemas import BuildReport, CoTRecord, Rejection, RejectionReason
 from cotforge.schemas.tables import read_parquet

@@ -61,7 +61,7 @@ def test_flag_builds_get_their_own_default_directories(tmp_path: Path, monkeypat
         assert result.exit_code == 0, result.output
     # A dry run writes nothing; the names differ because the recipes differ.
     assert not (tmp_path / "builds").exists()
-    from cotforge.cli import resolve_recipe
+    from cotforge.recipes import resolve_recipe
 
     names = {
         recipe_digest(

@@ -78,13 +78,16 @@ def test_an_unloadable_evaluation_set_is_reported_not_ignored(build: Path, tmp_p
     assert bad.exit_code != 0 and "Traceback" not in bad.output
 
 
-def test_train_warns_from_the_saved_report(build: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from cotforge.cli import _warn_contamination
+def test_train_warns_from_the_saved_report(build: Path, tmp_path: Path) -> None:
+    from cotforge.contamination import training_contamination
 
     leaked = BuildDir(build).read_subsets()["gsm8k-answer-only-g0-cot"][0].question
     test = _test_file(tmp_path, [leaked])
-    _warn_contamination(build, "gsm8k-answer-only-g0-cot", [str(test)])
-    assert "warning: contamination: 1 of 40" in capsys.readouterr().err
+    found = training_contamination(build, "gsm8k-answer-only-g0-cot", [str(test)])
+    assert found is not None and found.overlaps == 1 and found.summary.startswith("1 of 40")
+    assert training_contamination(tmp_path) is None, "never checked: nothing saved"
     assert CliRunner().invoke(app, ["check", str(build), "--against", str(test)]).exit_code == 0
-    _warn_contamination(build, None, None)  # reads contamination.json
-    assert "warning: contamination" in capsys.readouterr().err
+    saved = training_contamination(build)  # reads contamination.json
+    assert saved is not None and saved.overlaps >= 1
+    train = CliRunner().invoke(app, ["train", "--dataset", str(build), "--model", str(tmp_path / "no-such-student")])
+    assert train.exit_code == 2 and "warning: contamination" in train.output, train.output

@@ -134,7 +134,7 @@ def test_an_unreachable_server_stops_the_build_early(tmp_path: Path) -> None:
 @pytest.mark.integration
 def test_timeouts_on_a_single_slot_server_lower_the_requests_in_flight(tmp_path: Path) -> None:
     from cotforge.builders.build import run_build
-    from cotforge.cli import load_sources
+    from cotforge.recipes.sources import load_sources
 
     from .conftest import scripted_recipe, write_problems
     from .scripted_server import ScriptedServer

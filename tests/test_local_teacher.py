@@ -6,8 +6,8 @@ import pytest
 from rich.console import Console
 
 from cotforge.builders.build import run_build
-from cotforge.cli import load_sources
 from cotforge.recipes import apply_overrides, load_recipe
+from cotforge.recipes.sources import load_sources
 from cotforge.schemas import CoTRecord, Rejection
 from cotforge.schemas.tables import read_parquet
 

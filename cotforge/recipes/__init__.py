@@ -1,5 +1,5 @@
 """Recipes: YAML files validated into a Recipe, the built-in ones, and command-line overrides."""
 
-from cotforge.recipes.loader import RecipeError, apply_overrides, builtin_recipes, load_recipe
+from cotforge.recipes.loader import RecipeError, apply_overrides, builtin_recipes, load_recipe, resolve_recipe
 
-__all__ = ["RecipeError", "apply_overrides", "builtin_recipes", "load_recipe"]
+__all__ = ["RecipeError", "apply_overrides", "builtin_recipes", "load_recipe", "resolve_recipe"]

@@ -119,3 +119,14 @@ def apply_overrides(recipe: Recipe, overrides: dict[str, Any], origin: str = "co
         else:
             data[key] = value
     return parse_recipe(data, origin)
+
+
+def resolve_recipe(recipe: str | Path | None, overrides: dict[str, Any]) -> Recipe:
+    """The recipe file or built-in recipe with command-line flags on top; flags alone when no recipe is given."""
+    if recipe is not None:
+        return apply_overrides(load_recipe(recipe), overrides)
+    missing = [flag for flag, key in (("--dataset", "sources"), ("--teacher", "teachers")) if not overrides.get(key)]
+    if missing:
+        raise RecipeError(f"give --recipe, or at least {' and '.join(missing)}")
+    fields = {k: v for k, v in overrides.items() if v is not None and k != "teacher_options"}
+    return apply_overrides(parse_recipe(fields, "command line"), {"teacher_options": overrides.get("teacher_options")})

@@ -1,6 +1,14 @@
 """Sources: map each paper data set (from its real Hub schema) and any user data set to Problems."""
 
 from cotforge.recipes.sources.builtin import BUILTIN_SOURCES, BuiltinSource
-from cotforge.recipes.sources.loading import LoadedSource, SourceError, file_rows, load_problems
+from cotforge.recipes.sources.loading import LoadedSource, SourceError, file_rows, load_problems, load_sources
 
-__all__ = ["BUILTIN_SOURCES", "BuiltinSource", "LoadedSource", "SourceError", "file_rows", "load_problems"]
+__all__ = [
+    "BUILTIN_SOURCES",
+    "BuiltinSource",
+    "LoadedSource",
+    "SourceError",
+    "file_rows",
+    "load_problems",
+    "load_sources",
+]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from cotforge.answers import CHOICE_LABELS, AnswerType, UnusableGold, normalise_gold
 from cotforge.recipes.sources.builtin import BUILTIN_SOURCES, BuiltinSource, content_id
 from cotforge.schemas.problem import Problem
-from cotforge.schemas.recipe import SourceSpec
+from cotforge.schemas.recipe import Recipe, SourceSpec
 
 SAMPLE_PACKAGE = "cotforge.recipes.samples"
 
@@ -220,3 +220,22 @@ def load_problems(spec: SourceSpec, *, sample: bool = False, limit: int | None =
         index, why = invalid[0]
         raise SourceError(f"{where}: no valid rows; row {index}: {why}")
     return LoadedSource(name=name, problems=problems, invalid=invalid, merged=merged)
+
+
+def load_sources(recipe: Recipe, sample: bool = False, warn: Callable[[str], None] | None = None) -> list[LoadedSource]:
+    """Every source of `recipe`, its `limit` applied; rows left out or merged are told to `warn`, one sentence each."""
+    loaded = []
+    for spec in recipe.sources:
+        source = load_problems(spec, sample=sample, limit=recipe.limit)
+        if warn is not None and source.invalid:
+            index, why = source.invalid[0]
+            warn(
+                f"{source.name}: {len(source.invalid)} row(s) are not valid problems and are left out; first, row "
+                f"{index}: {why}"
+            )
+        if warn is not None and source.merged:
+            warn(
+                f"{source.name}: {source.merged} repeated row(s) (same question and gold answer) merged into the first"
+            )
+        loaded.append(source)
+    return loaded

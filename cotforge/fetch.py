@@ -1,0 +1,30 @@
+"""A corpus from wherever it lives, as a build directory: one already built, the paper's released files, or a Hub
+repo (pulled once, then reused)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cotforge.corpus import BuildDir
+
+
+def fetch_corpus(dataset: str | Path, into: Path) -> BuildDir:
+    """`dataset` itself when it is a build directory; else the corpus already fetched into `into`; else the paper's
+    files in the folder `dataset` imported, or the Hub repo `dataset` pulled, into `into`. Raises HubError for a
+    repo that cannot be pulled, FileNotFoundError/ValueError for a folder that is not the paper's files."""
+    given = BuildDir(dataset)
+    if given.is_build():
+        return given
+    fetched = BuildDir(into)
+    if fetched.is_build():
+        return fetched
+    if given.path.is_dir():
+        from cotforge.paper import import_paper
+
+        import_paper(given.path, into)
+        return fetched
+    from cotforge.hub import check_repo_id, pull, save_pulled
+
+    check_repo_id(str(dataset))
+    save_pulled(pull(str(dataset)), into)
+    return fetched
