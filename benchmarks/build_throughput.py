@@ -23,7 +23,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rich.console import Console  # noqa: E402
 
 from cotforge.builders.build import run_build  # noqa: E402
 from cotforge.recipes.sources import load_sources  # noqa: E402
@@ -58,9 +57,7 @@ def cotforge_rps(url: str, n: int, concurrency: int, workdir: Path) -> tuple[flo
     )
     recipe = recipe_for(problems, url, concurrency)
     started = time.monotonic()
-    report = run_build(
-        recipe, load_sources(recipe, sample=False), workdir / f"out-{concurrency}-{n}", console=Console(quiet=True)
-    )
+    report = run_build(recipe, load_sources(recipe, sample=False), workdir / f"out-{concurrency}-{n}")
     seconds = time.monotonic() - started
     assert report.accepted == n, report
     return n / seconds, seconds

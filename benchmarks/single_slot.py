@@ -21,9 +21,8 @@ sys.path.insert(0, str(ROOT))
 from cotforge.builders.build import run_build  # noqa: E402
 from cotforge.builders.teachers import ratelimit  # noqa: E402
 from cotforge.recipes.sources import load_sources  # noqa: E402
-from tests.conftest import scripted_recipe, write_problems  # noqa: E402
+from tests.helpers import scripted_recipe, write_problems  # noqa: E402
 from tests.scripted_server import ScriptedServer  # noqa: E402
-from tests.test_build import QUIET  # noqa: E402
 
 
 def run(args: argparse.Namespace, adaptive: bool) -> tuple[int, int, int, float]:
@@ -41,7 +40,7 @@ def run(args: argparse.Namespace, adaptive: bool) -> tuple[int, int, int, float]
         teacher = {"max_concurrency": args.concurrency, "timeout_s": args.timeout, "max_retries": 8}
         recipe = scripted_recipe(problems, server.url, teacher=teacher)
         started = time.monotonic()
-        report = run_build(recipe, load_sources(recipe, sample=False), folder / "out", console=QUIET)
+        report = run_build(recipe, load_sources(recipe, sample=False), folder / "out")
         return report.accepted, report.failed, len(server.log), time.monotonic() - started
     finally:
         server.stop()

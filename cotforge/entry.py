@@ -7,7 +7,7 @@ import signal
 import sys
 from types import FrameType
 
-INTERRUPTED = 130
+from cotforge.exitcodes import INTERRUPTED
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -18,18 +18,19 @@ def _run(name: str) -> None:
     signal.signal(signal.SIGTERM, _terminate)
     explained = False
     try:
-        from typer._click.exceptions import ClickException
+        from typer import TyperException  # typer >= 0.28: the public base of its usage errors
 
         from cotforge import cli
+        from cotforge.cli.common import interrupt
 
         try:
             code = getattr(cli, name)(standalone_mode=False)  # Ctrl-C inside a command comes back as 130
-        except ClickException as error:  # usage errors, formatted as typer formats them
+        except TyperException as error:  # usage errors, formatted as typer formats them
             from typer import rich_utils
 
             rich_utils.rich_format_error(error)
             code = error.exit_code
-        explained = cli.explained_interrupt
+        explained = interrupt.explained
     except KeyboardInterrupt:
         code = INTERRUPTED
     if code == INTERRUPTED and not explained:

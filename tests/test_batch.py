@@ -12,7 +12,7 @@ import yaml
 from cotforge.builders.teachers.openai_batch import split_batches
 from cotforge.schemas import RejectionReason
 
-from .conftest import scripted_recipe, write_problems
+from .helpers import scripted_recipe, write_problems
 from .test_build import all_rows, build
 
 BATCH = {"backend": "openai-batch", "batch_poll_s": 0.01}

@@ -9,19 +9,18 @@ from rich.console import Console
 
 from cotforge.builders.build import run_build
 from cotforge.builders.store import Store
+from cotforge.cli.progress import BuildDisplay
 from cotforge.corpus import BuildDir
 from cotforge.recipes.sources import load_sources
 from cotforge.recipes.sources.builtin import content_id
 from cotforge.schemas import BuildReport, CoTRecord, Rejection, RejectionReason
 from cotforge.schemas.tables import read_parquet
 
-from .conftest import scripted_recipe, write_problems
-
-QUIET = Console(file=open("/dev/null", "w"))  # noqa: SIM115
+from .helpers import scripted_recipe, write_problems
 
 
 def build(recipe, out: Path, extend: bool = False) -> BuildReport:
-    return run_build(recipe, load_sources(recipe, sample=False), out, console=QUIET, extend=extend)
+    return run_build(recipe, load_sources(recipe, sample=False), out, extend=extend)
 
 
 def all_rows(out: Path) -> list[CoTRecord | Rejection]:
@@ -158,9 +157,10 @@ def test_api_key_never_leaks(tmp_path: Path, scripted, monkeypatch: pytest.Monke
         scripted_recipe(problems, scripted.url),
         load_sources(scripted_recipe(problems, scripted.url), False),
         out,
-        console=console,
+        progress=BuildDisplay(console),
     )
     console.file.close()
+    assert "cot-build: 3/3 |" in (tmp_path / "log.txt").read_text(), "the display's last line: every answer in"
     assert any("Bearer" in e for e in scripted.auth_seen), "the key was sent to the server"
     denied = next(r for r in all_rows(out) if isinstance(r, Rejection) and r.reason is RejectionReason.api_error)
     assert "Incorrect API key" in denied.detail
@@ -183,3 +183,14 @@ def test_missing_api_key_fails_before_anything_starts(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "OPENAI_API_KEY" in result.output
     assert not (tmp_path / "o" / "store.sqlite").exists()
+
+
+def test_progress_reaches_the_callback_and_ends_with_a_finished_call(tmp_path: Path, scripted) -> None:
+    from cotforge.builders.progress import BuildProgress
+
+    problems = write_problems(tmp_path / "p.jsonl", ["one answer=5", "two answer=5"])
+    recipe = scripted_recipe(problems, scripted.url)
+    seen: list[BuildProgress] = []
+    run_build(recipe, load_sources(recipe), tmp_path / "out", progress=seen.append)
+    assert seen and seen[-1].finished and (seen[-1].done, seen[-1].total, seen[-1].accepted) == (2, 2, 2)
+    assert not any(s.finished for s in seen[:-1])

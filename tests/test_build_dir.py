@@ -20,7 +20,7 @@ from cotforge.recipes.identity import extend_recipe, recipe_digest
 from cotforge.recipes.loader import RecipeError
 from cotforge.schemas.tables import write_parquet
 
-from .conftest import recipe_yaml, scripted_recipe, write_problems
+from .helpers import recipe_yaml, scripted_recipe, write_problems
 from .test_build import all_rows, build
 
 runner = CliRunner()

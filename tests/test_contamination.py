@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cotforge.cli import CONTAMINATED, app
+from cotforge.cli import app
 from cotforge.contamination import check, word_ngrams
 from cotforge.corpus import BuildDir
+from cotforge.exitcodes import CONTAMINATED
 from cotforge.paper import import_paper
 
-from .conftest import FIXTURES
+from .helpers import FIXTURES
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,10 @@ from typer.testing import CliRunner
 
 from cotforge.cli import app
 from cotforge.recipes.sources import SourceError, load_problems
-from cotforge.schemas import AnswerType, SourceSpec, TeacherSpec
+from cotforge.schemas import AnswerType, SourceSpec
+from cotforge.schemas.recipe import OpenAITeacherSpec
 
-from .conftest import recipe_yaml
+from .helpers import recipe_yaml
 
 
 def _source(path: Path, rows: list) -> SourceSpec:
@@ -68,14 +69,14 @@ def test_a_file_that_is_not_utf8_names_the_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize("url", ["not a url", "ftp://host/v1", "http//x"])
 def test_base_url_is_validated(url: str) -> None:
     with pytest.raises(ValidationError, match="http"):
-        TeacherSpec(model="m", base_url=url)
+        OpenAITeacherSpec(model="m", base_url=url)
     result = CliRunner().invoke(app, ["build", "-d", "svamp", "-t", "m", "--sample", "--base-url", url, "--dry-run"])
     assert result.exit_code == 2 and "http" in result.output and "Traceback" not in result.output
 
 
 @pytest.mark.integration
 def test_repeated_questions_build_once_and_resume_to_nothing(tmp_path: Path, scripted) -> None:
-    from .conftest import scripted_recipe, write_problems
+    from .helpers import scripted_recipe, write_problems
     from .test_build import all_rows, build
 
     questions = [f"q{i} answer=5" for i in range(20)]
@@ -93,7 +94,7 @@ def test_repeated_questions_build_once_and_resume_to_nothing(tmp_path: Path, scr
 
 @pytest.mark.integration
 def test_a_refused_key_stops_the_build_after_a_few_requests(tmp_path: Path, scripted) -> None:
-    from .conftest import scripted_recipe, write_problems
+    from .helpers import scripted_recipe, write_problems
 
     refused = ",".join(["401"] * 10)
     problems = write_problems(tmp_path / "p.jsonl", [f"q{i} answer=5 fault={refused}" for i in range(30)])
@@ -114,7 +115,7 @@ def test_a_refused_key_stops_the_build_after_a_few_requests(tmp_path: Path, scri
 def test_an_unreachable_server_stops_the_build_early(tmp_path: Path) -> None:
     import socket
 
-    from .conftest import scripted_recipe, write_problems
+    from .helpers import scripted_recipe, write_problems
 
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
@@ -136,9 +137,8 @@ def test_timeouts_on_a_single_slot_server_lower_the_requests_in_flight(tmp_path:
     from cotforge.builders.build import run_build
     from cotforge.recipes.sources import load_sources
 
-    from .conftest import scripted_recipe, write_problems
+    from .helpers import scripted_recipe, write_problems
     from .scripted_server import ScriptedServer
-    from .test_build import QUIET
 
     server = ScriptedServer(slots=1, latency_s=0.15).start()
     try:
@@ -146,7 +146,7 @@ def test_timeouts_on_a_single_slot_server_lower_the_requests_in_flight(tmp_path:
         recipe = scripted_recipe(
             problems, server.url, teacher={"max_concurrency": 16, "timeout_s": 1.0, "max_retries": 8}
         )
-        report = run_build(recipe, load_sources(recipe, sample=False), tmp_path / "out", console=QUIET)
+        report = run_build(recipe, load_sources(recipe, sample=False), tmp_path / "out")
     finally:
         server.stop()
     assert report.accepted == 24 and report.failed == 0
@@ -216,7 +216,7 @@ def test_train_eval_export_errors_are_sentences(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_an_unreachable_batch_api_is_a_failure_with_its_reason(tmp_path: Path, monkeypatch) -> None:
-    from .conftest import scripted_recipe, write_problems
+    from .helpers import scripted_recipe, write_problems
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-key-000000")
     problems = write_problems(tmp_path / "p.jsonl", [f"q{i} answer=5" for i in range(3)])

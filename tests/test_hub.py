@@ -14,7 +14,7 @@ import yaml
 from cotforge.corpus import BuildDir
 from cotforge.paper import import_paper
 
-from .conftest import FIXTURES, scripted_recipe, write_problems
+from .helpers import FIXTURES, scripted_recipe, write_problems
 from .hub_server import LocalHub
 from .test_build import build
 

@@ -12,7 +12,7 @@ from cotforge.interop import export
 from cotforge.paper import import_paper
 from cotforge.schemas import PromptMode
 
-from .conftest import FIXTURES
+from .helpers import FIXTURES
 
 PAPER = FIXTURES / "eit-nlp-svamp"
 

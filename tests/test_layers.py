@@ -85,6 +85,23 @@ def test_low_layers_import_nothing_above_them() -> None:
                 assert above == set(), f"{module} imports {above}"
 
 
+def test_nothing_imports_the_command_line() -> None:
+    """The CLI is a leaf: library code, benchmarks and tests reach the library, not the CLI's internals."""
+    graph = _import_graph()
+    users = {m for m, imports in graph.items() if any(i.startswith("cotforge.cli") for i in imports)}
+    assert {m for m in users if not m.startswith("cotforge.cli")} == {"cotforge.entry"}
+
+
+def test_the_on_disk_contracts_are_low() -> None:
+    """corpus/ (the build and student directories) stands on schemas and the recipe parser only."""
+    graph = _import_graph()
+    may_use = ("cotforge.corpus", "cotforge.schemas", "cotforge.answers", "cotforge.recipes.loader")
+    for module, imports in graph.items():
+        if module.startswith("cotforge.corpus"):
+            above = {i for i in imports if i != "cotforge.recipes" and not i.startswith(may_use)}
+            assert above == set(), f"{module} imports {above}"
+
+
 def test_builtin_dataset_names_match_the_loaders() -> None:
     from cotforge.recipes.sources import BUILTIN_SOURCES
     from cotforge.schemas.recipe import BUILTIN_DATASETS

@@ -3,7 +3,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 
 from cotforge.builders.build import run_build
 from cotforge.recipes import apply_overrides, load_recipe
@@ -22,7 +21,7 @@ def test_real_records_from_smollm2_through_the_openai_client(tmp_path: Path) -> 
             load_recipe("demo"),
             {"limit": 4, "sampling": {"max_tokens": 160}, "teacher_options": {"base_url": url}},
         )
-        report = run_build(recipe, load_sources(recipe, sample=True), tmp_path / "out", console=Console(quiet=True))
+        report = run_build(recipe, load_sources(recipe, sample=True), tmp_path / "out")
     assert report.requested == 8  # 4 SVAMP problems x levels 1 and 5
     assert report.requested == report.accepted + sum(report.rejected.values()) + report.failed
     assert report.failed == 0 and report.completion_tokens > 0

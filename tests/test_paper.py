@@ -15,7 +15,7 @@ from cotforge.corpus import BuildDir
 from cotforge.paper import classify, import_paper, split_choices
 from cotforge.schemas import CoTFormat, PromptMode, RejectionReason
 
-from .conftest import FIXTURES
+from .helpers import FIXTURES
 
 SAMPLES = FIXTURES / "eit-nlp-samples"
 

@@ -8,7 +8,7 @@ from cotforge.answers import AnswerSource, answers_match, extract_answer, last_b
 from cotforge.builders.parse import clean_rationale, split_steps
 from cotforge.schemas import AnswerType, CoTFormat
 
-from .conftest import PAPER_SVAMP, paper_file
+from .helpers import PAPER_SVAMP, paper_file
 
 N = AnswerType.number
 

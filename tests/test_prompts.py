@@ -94,3 +94,13 @@ def test_rewrite_prompt_carries_the_plain_cot() -> None:
     )
     with pytest.raises(ValueError, match="needs no rewrite"):
         build_rewrite_prompt(SVAMP, 3, CoTFormat.cot, PromptMode.blind, plain)
+
+
+def test_every_format_is_declared_once_with_all_it_needs() -> None:
+    from cotforge.recipes.formats import FORMATS
+    from cotforge.schemas.recipe import CoTFormat
+
+    assert list(FORMATS) == list(CoTFormat), "a new CoTFormat needs its FormatSpec"
+    for fmt, spec in FORMATS.items():
+        assert spec.guide.startswith("Format:") and spec.card.startswith(f"`{fmt.value}`") and spec.length > 0
+        assert (spec.example is None) == (fmt is CoTFormat.cot), "every format but plain cot shows its example"

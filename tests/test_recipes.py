@@ -10,7 +10,7 @@ from cotforge.recipes import RecipeError, apply_overrides, builtin_recipes, load
 from cotforge.recipes.sources import BUILTIN_SOURCES
 from cotforge.schemas import CoTFormat, TeacherBackend
 
-from .conftest import FIXTURES
+from .helpers import FIXTURES
 
 RECIPES = FIXTURES / "recipes"
 

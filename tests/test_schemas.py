@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -17,8 +18,8 @@ from cotforge.schemas import (
     SamplingParams,
     SourceSpec,
     TeacherBackend,
-    TeacherSpec,
 )
+from cotforge.schemas.recipe import OpenAITeacherSpec, parse_teacher
 
 
 def problem(**changes) -> Problem:
@@ -77,13 +78,13 @@ def test_recipe_rejects_negative_budgets(field: str) -> None:
 
 
 def test_teacher_strings() -> None:
-    assert TeacherSpec.parse("gpt-4o").backend is TeacherBackend.openai
-    batch = TeacherSpec.parse("openai-batch:gpt-4o")
+    assert parse_teacher("gpt-4o").backend is TeacherBackend.openai
+    batch = parse_teacher("openai-batch:gpt-4o")
     assert (batch.backend, batch.model, batch.label) == (TeacherBackend.openai_batch, "gpt-4o", "gpt-4o")
-    local = TeacherSpec.parse("vllm:Qwen/Qwen2.5-7B-Instruct")
+    local = parse_teacher("vllm:Qwen/Qwen2.5-7B-Instruct")
     assert (local.backend, local.label) == (TeacherBackend.vllm, "qwen2.5-7b-instruct")
     with pytest.raises(ValidationError, match="label"):
-        TeacherSpec(model="m", label="Has Spaces")
+        OpenAITeacherSpec(model="m", label="Has Spaces")
 
 
 def test_duplicate_teacher_labels_rejected() -> None:
@@ -113,6 +114,11 @@ def test_schema_command_prints_json_schema(name: str) -> None:
     result = CliRunner().invoke(app, ["schema", name])
     assert result.exit_code == 0, result.output
     schema = json.loads(result.output)
+    if name == "teacher":  # one member per backend, chosen by `backend`
+        assert {"OpenAITeacherSpec", "OpenAIBatchTeacherSpec", "VLLMTeacherSpec", "RayTeacherSpec"} <= set(
+            schema["$defs"]
+        )
+        return
     assert schema["title"] == SCHEMAS[name].__name__
     assert schema["properties"]
 
@@ -121,3 +127,45 @@ def test_schema_command_unknown_name() -> None:
     result = CliRunner().invoke(app, ["schema", "nope"])
     assert result.exit_code == 2
     assert "unknown schema" in result.output
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"ray": {"replicas": 4}}, "ray"),
+        ({"tensor_parallel_size": 8}, "tensor_parallel_size"),
+        ({"engine_args": {"max_model_len": 4096}}, "engine_args"),
+    ],
+)
+def test_an_openai_teacher_refuses_another_backends_options(options: dict, named: str) -> None:
+    recipe = {"sources": ["svamp"], "teachers": [{"model": "gpt-4o", **options}]}
+    with pytest.raises(ValidationError, match=rf"{named}: not an option of a openai teacher"):
+        Recipe.model_validate(recipe)
+
+
+def test_each_backend_takes_its_own_options_and_tensor_parallel_size_lives_in_engine_args() -> None:
+    ray = parse_teacher("ray:m").model_validate({"model": "m", "ray": {"replicas": 4}})
+    assert ray.ray.replicas == 4
+    with pytest.raises(ValidationError, match=r"tensor_parallel_size: not an option of a vllm teacher.*engine_args"):
+        Recipe.model_validate(
+            {"sources": ["svamp"], "teachers": [{"model": "m", "backend": "vllm", "tensor_parallel_size": 2}]}
+        )
+    with pytest.raises(ValidationError, match=r"max_concurrency: not an option of a vllm teacher.*openai"):
+        Recipe.model_validate(
+            {"sources": ["svamp"], "teachers": [{"model": "m", "backend": "vllm", "max_concurrency": 2}]}
+        )
+    vllm = Recipe.model_validate(
+        {
+            "sources": ["svamp"],
+            "teachers": [{"model": "m", "backend": "vllm", "engine_args": {"tensor_parallel_size": 2}}],
+        }
+    ).teachers[0]
+    assert vllm.engine_args.given() == {"tensor_parallel_size": 2}
+
+
+def test_a_misplaced_option_is_a_sentence_naming_the_field(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("sources: [svamp]\nteachers:\n  - model: gpt-4o\n    ray: {replicas: 4}\n")
+    result = CliRunner().invoke(app, ["build", "--recipe", str(recipe), "--sample", "--dry-run"])
+    assert result.exit_code == 2 and "ray: not an option of a openai teacher" in result.output, result.output
+    assert "Traceback" not in result.output

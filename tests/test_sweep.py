@@ -13,7 +13,14 @@ from cotforge.cli import app
 from cotforge.corpus import BuildDir
 from cotforge.hub import with_section
 from cotforge.train.stats import bootstrap_interval, compare_paired, mcnemar_exact
-from cotforge.train.sweep import SweepSettings, build_report, choose_arms, plan_sweep, run_sweep
+from cotforge.train.sweep import (
+    SweepSettings,
+    build_report,
+    choose_arms,
+    plan_sweep,
+    run_sweep,
+    sweep_train_config,
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,17 +35,15 @@ def corpus(paper_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def settings(corpus: Path, student: Path, **changes) -> SweepSettings:
+def settings(corpus: Path, student: Path, training: dict | None = None, **changes) -> SweepSettings:
+    training = {"max_steps": 2, "global_batch_size": 4, "micro_batch_size": 4, "max_length": 128, **(training or {})}
     fields = dict(
         corpus=str(corpus),
         students=[str(student)],
         levels=[1, 5],
         baselines=False,
         holdout=0.3,
-        max_steps=2,
-        global_batch_size=4,
-        micro_batch_size=4,
-        max_length=128,
+        train=sweep_train_config(str(student), str(corpus), **training),
         max_new_tokens=6,
         eval_batch_size=8,
     )
@@ -140,7 +145,7 @@ def test_shards_split_the_cells_and_report_merges_them(corpus: Path, student: Pa
 
 
 def test_a_lora_sweep_evaluates_each_cell_merged(corpus: Path, student: Path, tmp_path: Path) -> None:
-    _, left = run_sweep(settings(corpus, student, lora_rank=4), tmp_path, keep_models=True, log=lambda _: None)
+    _, left = run_sweep(settings(corpus, student, {"lora_rank": 4}), tmp_path, keep_models=True, log=lambda _: None)
     assert left == []
     for cell in build_report(tmp_path).cells:
         model = tmp_path / "cells" / cell["name"] / "model"

@@ -14,9 +14,10 @@ import pytest
 from cotforge.builders.pricing import cost_usd, price_per_mtok
 from cotforge.builders.teachers.base import LiveStats, SecretRedactor, TeacherRequest, answers_from_completion
 from cotforge.builders.teachers.ratelimit import RateLimiter, _Bucket, retry_after_seconds
-from cotforge.schemas import TeacherSpec, TokenUsage
+from cotforge.schemas import TokenUsage
+from cotforge.schemas.recipe import TEACHER, OpenAITeacherSpec, parse_teacher
 
-from .conftest import scripted_recipe, write_problems
+from .helpers import scripted_recipe, write_problems
 from .test_build import build
 
 
@@ -66,14 +67,14 @@ def test_build_learns_rate_limit_headers(tmp_path: Path, scripted) -> None:
 
 
 def test_prices() -> None:
-    assert price_per_mtok(TeacherSpec.parse("gpt-4o")) == (2.5, 10.0)
-    assert price_per_mtok(TeacherSpec.parse("gpt-4o-2024-08-06")) == (2.5, 10.0)
-    assert price_per_mtok(TeacherSpec.parse("gpt-4o-mini-2024-07-18")) == (0.15, 0.6)
-    assert price_per_mtok(TeacherSpec.parse("openai-batch:gpt-4o")) == (1.25, 5.0)
-    assert price_per_mtok(TeacherSpec(model="gpt-4o", base_url="http://127.0.0.1:1/v1")) is None
-    assert price_per_mtok(TeacherSpec.parse("some-new-model")) is None
+    assert price_per_mtok(parse_teacher("gpt-4o")) == (2.5, 10.0)
+    assert price_per_mtok(parse_teacher("gpt-4o-2024-08-06")) == (2.5, 10.0)
+    assert price_per_mtok(parse_teacher("gpt-4o-mini-2024-07-18")) == (0.15, 0.6)
+    assert price_per_mtok(parse_teacher("openai-batch:gpt-4o")) == (1.25, 5.0)
+    assert price_per_mtok(OpenAITeacherSpec(model="gpt-4o", base_url="http://127.0.0.1:1/v1")) is None
+    assert price_per_mtok(parse_teacher("some-new-model")) is None
     usage = TokenUsage(prompt_tokens=1_000_000, completion_tokens=100_000)
-    assert cost_usd(TeacherSpec.parse("gpt-4o"), usage) == pytest.approx(3.5)
+    assert cost_usd(parse_teacher("gpt-4o"), usage) == pytest.approx(3.5)
 
 
 def test_redactor() -> None:
@@ -158,12 +159,11 @@ def test_vllm_backend_maps_outputs(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     calls: dict = {}
     monkeypatch.setitem(sys.modules, "vllm", _stand_in_vllm(calls))
     monkeypatch.delenv("VLLM_LOGGING_CONFIG_PATH", raising=False)
-    spec = TeacherSpec.model_validate(
+    spec = TEACHER.validate_python(
         {
             "model": "Qwen/Qwen2.5-0.5B-Instruct",
             "backend": "vllm",
-            "tensor_parallel_size": 2,
-            "engine_args": {"max_model_len": 2048, "data_parallel_size": 2},
+            "engine_args": {"tensor_parallel_size": 2, "max_model_len": 2048, "data_parallel_size": 2},
         }
     )
     with Store(tmp_path / "store.sqlite") as store:
@@ -192,10 +192,10 @@ def test_vllm_engine_args_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     from cotforge.schemas import SamplingParams as Sampling
 
     with pytest.raises(ValueError, match="gpu_memory_utilization"):
-        TeacherSpec.model_validate({"model": "m", "backend": "vllm", "engine_args": {"gpu_memory_utilization": 2}})
+        TEACHER.validate_python({"model": "m", "backend": "vllm", "engine_args": {"gpu_memory_utilization": 2}})
     calls: dict = {}
     monkeypatch.setitem(sys.modules, "vllm", _stand_in_vllm(calls))
-    spec = TeacherSpec.model_validate({"model": "m", "backend": "vllm", "engine_args": {"max_modle_len": 4096}})
+    spec = TEACHER.validate_python({"model": "m", "backend": "vllm", "engine_args": {"max_modle_len": 4096}})
     teacher = make_teacher(spec, Sampling(), store=None)
     with pytest.raises(TeacherError, match="engine_args max_modle_len: not an argument") as raised:
         asyncio.run(teacher.run([TeacherRequest("a", [], 1)], lambda r, o: None, calls["stats"]))
@@ -209,7 +209,7 @@ def test_vllm_seeded_split_crash_is_explained(monkeypatch: pytest.MonkeyPatch) -
 
     calls: dict = {}
     monkeypatch.setitem(sys.modules, "vllm", _stand_in_vllm(calls, fail="CPU Generator does not use offset"))
-    teacher = make_teacher(TeacherSpec.parse("vllm:m"), Sampling(seed=1), store=None)
+    teacher = make_teacher(parse_teacher("vllm:m"), Sampling(seed=1), store=None)
     with pytest.raises(TeacherError, match=r"drop sampling\.seed, or raise engine_args\.max_num_batched_tokens"):
         asyncio.run(teacher.run([TeacherRequest("a", [], 1)], lambda r, o: None, calls["stats"]))
 
@@ -219,7 +219,7 @@ def test_vllm_missing_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> Non
     from cotforge.builders.teachers import LiveStats, make_teacher
     from cotforge.schemas import SamplingParams as Sampling
 
-    teacher = make_teacher(TeacherSpec.parse("vllm:m"), Sampling(), store=None)
+    teacher = make_teacher(parse_teacher("vllm:m"), Sampling(), store=None)
     with pytest.raises(RuntimeError, match=r"cotforge\[vllm\]"):
         asyncio.run(teacher.run([TeacherRequest("a", [], 1)], lambda r, o: None, LiveStats()))
 
@@ -308,7 +308,7 @@ def _ray_run(
     for name, module in _stand_in_ray(calls, **ray_options).items():
         monkeypatch.setitem(sys.modules, name, module)
     monkeypatch.setitem(sys.modules, "vllm", None)  # the driver need not have vLLM
-    teacher = make_teacher(TeacherSpec.model_validate({"backend": "ray", **spec}), sampling or Sampling(), None)
+    teacher = make_teacher(TEACHER.validate_python({"backend": "ray", **spec}), sampling or Sampling(), None)
     got = {} if got is None else got
     stats = LiveStats()
     asyncio.run(teacher.run(iter(requests), lambda r, o: got.__setitem__(r.id, o), stats))
@@ -326,7 +326,9 @@ def test_ray_backend_expands_samples_and_gathers_them(monkeypatch: pytest.Monkey
     got, stats = _ray_run(monkeypatch, calls, spec, requests, Sampling(n=3, seed=5, max_tokens=15))
     config = calls["config"]
     assert (config["model_source"], config["concurrency"], config["batch_size"]) == (spec["model"], 3, 16)
-    assert config["engine_kwargs"] == {"tensor_parallel_size": 1, "max_model_len": 2048}
+    assert config["engine_kwargs"] == {"max_model_len": 2048}, (
+        "vLLM's own defaults (tensor_parallel_size 1) stay its own"
+    )
     assert config["placement_group_config"] == {"bundles": [{"CPU": 1}]}, "no GPU in the cluster: CPU engines"
     # n answers are n rows, each with its own seed, gathered back in sample order whatever order they arrive in.
     assert sorted(p["seed"] for p in calls["params"]) == [5, 5, 6, 7]
@@ -356,7 +358,7 @@ def test_ray_missing_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> None
     from cotforge.schemas import SamplingParams as Sampling
 
     monkeypatch.setitem(sys.modules, "ray", None)
-    teacher = make_teacher(TeacherSpec.parse("ray:m"), Sampling(), store=None)
+    teacher = make_teacher(parse_teacher("ray:m"), Sampling(), store=None)
     with pytest.raises(RuntimeError, match=r"install ray\[data\]") as raised:
         asyncio.run(teacher.run([TeacherRequest("a", [], 1)], lambda r, o: None, LiveStats()))
     assert raised.value.usage

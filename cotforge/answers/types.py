@@ -25,6 +25,7 @@ class AnswerSource(str, Enum):
     closing_sentence = "closing_sentence"  # "... the only option that fits is B."
     bare = "bare"  # the whole text is the answer (the paper's answer-only data: "B", "True", "145")
     fallback = "fallback"  # the last number of a text that states no answer at all
+    custom = "custom"  # read by the user's own parse function (cotforge.CustomPrompt)
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from pydantic import ValidationError
 
+from cotforge.builders.custom import CustomPrompt
 from cotforge.builders.plan import REWRITE_PLACEHOLDER, Job, plan_jobs
+from cotforge.builders.progress import PROGRESS_EVERY_S, BuildProgress, ProgressCallback
 from cotforge.builders.records import answer_to_row, failure_row, origin_fields
 from cotforge.builders.store import FAILED, RECORD, Store, kind_of
 from cotforge.builders.teachers import Failure, LiveStats, Outcome, TeacherRequest, make_teacher
@@ -99,7 +100,7 @@ def _reason(detail: str) -> str:
 
 @dataclass
 class Tally:
-    """Running totals for the live display and the budget."""
+    """Running totals for the progress callback and the budget."""
 
     total: int
     done: int = 0
@@ -140,11 +141,13 @@ class Build:
     pass (their prompts built only for what is asked), requests go out as the teacher takes them, and the export
     streams from the store."""
 
-    def __init__(self, recipe: Recipe, sources: list[LoadedSource], store: Store, console: Console) -> None:
+    def __init__(
+        self, recipe: Recipe, sources: list[LoadedSource], store: Store, custom: CustomPrompt | None = None
+    ) -> None:
         self.recipe = recipe
         self.sources = sources
+        self.custom = custom
         self.store = store
-        self.console = console
         self.plan_keys = {key for job in self.jobs() for key in job.keys}
         self.stats = LiveStats()
         self.tally = Tally(total=len(self.plan_keys))
@@ -156,7 +159,7 @@ class Build:
         self.fatal_streak = 0
 
     def jobs(self) -> Iterator[Job]:
-        return plan_jobs(self.recipe, self.sources)
+        return plan_jobs(self.recipe, self.sources, self.custom)
 
     # ---- requests --------------------------------------------------------------------------------------------
 
@@ -337,62 +340,31 @@ def _readable_report(build_dir: BuildDir) -> BuildReport | None:
         return None
 
 
-class LiveView:
-    """A rich progress bar on a terminal; a plain log line every few seconds elsewhere (CI, files)."""
-
-    def __init__(self, build: Build, console: Console, log_every_s: float = 5.0) -> None:
-        self.build, self.console, self.log_every_s = build, console, log_every_s
-        self.progress: Progress | None = None
-
-    def _fields(self) -> dict[str, str]:
-        tally, stats = self.build.tally, self.build.stats
-        elapsed = max(time.monotonic() - self.build.started, 1e-9)
-        projected = tally.cost / tally.done * tally.total if tally.done else 0.0
-        return {
-            "in_flight": str(stats.in_flight),
-            "status": f"ok {tally.accepted} rej {tally.rejected} fail {tally.failed}",
-            "speed": f"{tally.completion_tokens / elapsed:,.0f} tok/s",
-            "cost": f"${tally.cost:.4f} of ~${projected:.4f}" if tally.cost else "$ n/a",
-        }
-
-    async def follow(self) -> None:
-        tally = self.build.tally
-        if self.console.is_terminal:
-            self.progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn(
-                    "in flight {task.fields[in_flight]} | {task.fields[status]} | {task.fields[speed]} | "
-                    "{task.fields[cost]}"
-                ),
-                TimeRemainingColumn(),
-                console=self.console,
-            )
-            task = self.progress.add_task(self.build.recipe.name, total=tally.total, **self._fields())
-            with self.progress:
-                while True:
-                    self.progress.update(task, completed=tally.done, **self._fields())
-                    await asyncio.sleep(0.25)
-        else:
-            while True:
-                await asyncio.sleep(self.log_every_s)
-                self.log()
-
-    def log(self) -> None:
-        tally = self.build.tally
-        fields = self._fields()
-        self.console.print(
-            f"{self.build.recipe.name}: {tally.done}/{tally.total} | in flight {fields['in_flight']} | "
-            f"{fields['status']} | {fields['speed']} | {fields['cost']}",
-            highlight=False,
-            soft_wrap=True,
-        )
+def _progress(build: Build, finished: bool = False) -> BuildProgress:
+    tally = build.tally
+    return BuildProgress(
+        recipe=build.recipe.name,
+        total=tally.total,
+        done=tally.done,
+        accepted=tally.accepted,
+        rejected=tally.rejected,
+        failed=tally.failed,
+        in_flight=build.stats.in_flight,
+        completion_tokens=tally.completion_tokens,
+        cost_usd=tally.cost,
+        elapsed_s=max(time.monotonic() - build.started, 1e-9),
+        finished=finished,
+    )
 
 
-async def _run_with_view(build: Build, console: Console) -> None:
-    view = LiveView(build, console)
-    follower = asyncio.create_task(view.follow())
+async def _follow(build: Build, progress: ProgressCallback) -> None:
+    while True:
+        progress(_progress(build))
+        await asyncio.sleep(PROGRESS_EVERY_S)
+
+
+async def _run_reporting(build: Build, progress: ProgressCallback | None) -> None:
+    follower = asyncio.create_task(_follow(build, progress)) if progress is not None else None
     main = asyncio.current_task()
     loop = asyncio.get_running_loop()
     previous = signal.getsignal(signal.SIGTERM)
@@ -405,18 +377,40 @@ async def _run_with_view(build: Build, console: Console) -> None:
         loop.remove_signal_handler(signal.SIGTERM)
         if previous is not None:  # cotforge.entry's handler again, for the export that follows
             signal.signal(signal.SIGTERM, previous)
-        follower.cancel()
-        await asyncio.gather(follower, return_exceptions=True)
-        if not console.is_terminal:
-            view.log()
+        if follower is not None and progress is not None:
+            follower.cancel()
+            await asyncio.gather(follower, return_exceptions=True)
+            progress(_progress(build, finished=True))
+
+
+def with_custom_prompt(recipe: Recipe, custom: CustomPrompt | None) -> Recipe:
+    """The recipe marked with the custom prompt it is built with; a recipe so marked needs that prompt."""
+    if custom is None:
+        if recipe.custom_prompt is not None:
+            raise RecipeError(
+                f"recipe {recipe.name!r} asks the Python prompt {recipe.custom_prompt}: build it with "
+                "cotforge.build(..., custom=CustomPrompt(...)) from Python"
+            )
+        return recipe
+    try:
+        return Recipe.model_validate(recipe.model_dump() | {"custom_prompt": custom.prompt_version})
+    except ValidationError as error:
+        raise RecipeError(str(error).splitlines()[2].strip()) from None
 
 
 def run_build(
-    recipe: Recipe, sources: list[LoadedSource], out_dir: Path, console: Console | None = None, extend: bool = False
+    recipe: Recipe,
+    sources: list[LoadedSource],
+    out_dir: Path,
+    progress: ProgressCallback | None = None,
+    extend: bool = False,
+    custom: CustomPrompt | None = None,
 ) -> BuildReport:
-    """Build (or resume) the corpus of `recipe` in `out_dir` (see check_build_dir). Raises BuildInterrupted on
-    Ctrl-C or SIGTERM, BuildFailed when a teacher cannot go on, BuildDirError or StoreError before any request."""
-    console = console or Console(stderr=True)
+    """Build (or resume) the corpus of `recipe` in `out_dir` (see check_build_dir), telling `progress` where it
+    stands a few times a second and once more when the requests are over; `custom` asks the user's own prompt and
+    reads answers with their parser. Raises BuildInterrupted on Ctrl-C or SIGTERM, BuildFailed when a teacher cannot
+    go on, RecipeError, BuildDirError or StoreError before any request."""
+    recipe = with_custom_prompt(recipe, custom)
     for teacher in recipe.teachers:
         if not teacher.backend.in_process:
             api_key_for(teacher)  # fail before anything starts, not in the middle
@@ -425,9 +419,9 @@ def run_build(
     build_dir = BuildDir(out_dir)
     with Store(build_dir.store_path) as store:
         build_dir.write_recipe(recipe)
-        build = Build(recipe, sources, store, console)
+        build = Build(recipe, sources, store, custom)
         try:
-            asyncio.run(_run_with_view(build, console))
+            asyncio.run(_run_reporting(build, progress))
         except (KeyboardInterrupt, asyncio.CancelledError):
             build.stopped = "interrupted"
             raise BuildInterrupted(build.export(out_dir)) from None

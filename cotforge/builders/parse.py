@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from cotforge.answers import ANSWER_TRIGGER, AnswerSource, ParsedAnswer, repair_control_chars
+from cotforge.recipes.formats import FORMATS
 from cotforge.schemas.recipe import CoTFormat
 
 # Prompt scaffolding some teachers echo back (seen in the paper's GPT-4o data).
@@ -20,7 +21,8 @@ def clean_rationale(text: str) -> str:
 
 def canonical_rationale(text: str, parsed: ParsedAnswer) -> str:
     """The rationale ending in exactly one line "The answer is X", whatever form the answer was stated in."""
-    body = body_without_answer(text) if parsed.source is AnswerSource.canonical else text
+    stated = parsed.source in (AnswerSource.canonical, AnswerSource.custom)  # a trailing answer line, if any, goes
+    body = body_without_answer(text) if stated else text
     answer_line = f"The answer is {parsed.answer}"
     return f"{body}\n{answer_line}" if body else answer_line
 
@@ -64,19 +66,17 @@ def split_steps(rationale: str, fmt: CoTFormat) -> list[str]:
     body = body_without_answer(rationale)
     if not body:
         return []
-    if fmt is CoTFormat.subquestions:
-        # Each step is a sub-question with its answer: cut before every sentence that follows a '?'.
-        parts = re.split(r"(?<=[.!])\s+(?=[^.!?]*\?)", body)
-        return [p.strip() for p in parts if p.strip()]
+    spec = FORMATS[fmt]
+    if spec.step_split and spec.split_first:
+        return [p.strip() for p in re.split(spec.step_split, body) if p.strip()]
     lines = [line.strip() for line in body.splitlines() if line.strip()]
     if len(lines) > 1:
         return lines
     numbered = _numbered_steps(body)
     if numbered:
         return numbered
-    if fmt is CoTFormat.symbolic:
-        pieces = re.split(r"\s*(?=∴|∃|∀)|;\s*", body)
-        pieces = [p.strip() for p in pieces if p.strip()]
+    if spec.step_split:
+        pieces = [p.strip() for p in re.split(spec.step_split, body) if p.strip()]
         if len(pieces) > 1:
             return pieces
     return _sentences(body)

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from cotforge.builders.custom import CustomPrompt
 from cotforge.builders.pricing import cost_usd
+from cotforge.recipes.formats import FORMATS
 from cotforge.recipes.prompts import Prompt, build_prompt, build_rewrite_prompt, prompt_version
 from cotforge.recipes.sources import LoadedSource
 from cotforge.schemas.problem import AnswerType, Problem
@@ -16,9 +18,8 @@ from cotforge.schemas.recipe import CoTFormat, FormatMode, PromptMode, Recipe, T
 from cotforge.schemas.record import TokenUsage
 
 # Rough expected completion length: mean words per level of the paper's GPT-4o SVAMP data (level 0: the answer
-# line), times the format's length relative to plain CoT in the same data, at about 1.35 tokens per word.
+# line), times the format's length relative to plain CoT (recipes/formats.py), at about 1.35 tokens per word.
 _WORDS_PER_LEVEL = {0: 5, 1: 35, 2: 39, 3: 50, 4: 59, 5: 70, 6: 81}
-_FORMAT_LENGTH = {CoTFormat.cot: 1.0, CoTFormat.subquestions: 1.5, CoTFormat.rar: 1.6, CoTFormat.symbolic: 0.9}
 _FAMILY_LENGTH = {AnswerType.number: 1.0, AnswerType.expression: 1.6, AnswerType.choice: 1.0, AnswerType.boolean: 1.0}
 _TOKENS_PER_WORD = 1.35
 _CHARS_PER_TOKEN = 4.0
@@ -51,7 +52,7 @@ class KeyTemplate:
         """`sampling`: the recipe's sampling as dumped here, when the caller computes it once for many keys."""
         payload = {
             "problem": _PROBLEM_SLOT,
-            "teacher": [teacher.backend.value, teacher.model, teacher.base_url],
+            "teacher": [teacher.backend.value, teacher.model, teacher.endpoint],
             "sampling": sampling if sampling is not None else _sampling_part(recipe),
             "granularity": granularity,
             "format": fmt.value,
@@ -90,10 +91,13 @@ class Job:
     prompt_mode: PromptMode
     prompt_version: str
     keys: tuple[str, ...]
+    custom: CustomPrompt | None = None
 
     @property
     def prompt(self) -> Prompt:
         """The chat to send. A rewrite job's last turn holds REWRITE_PLACEHOLDER where the plain CoT goes."""
+        if self.custom is not None:
+            return Prompt(self.custom.messages(self.problem), self.prompt_version, self.format_mode)
         if self.format_mode is FormatMode.rewrite:
             return build_rewrite_prompt(self.problem, self.granularity, self.fmt, self.prompt_mode, REWRITE_PLACEHOLDER)
         return build_prompt(self.problem, self.granularity, self.fmt, self.prompt_mode)
@@ -104,9 +108,10 @@ def combinations(recipe: Recipe) -> list[tuple[int, CoTFormat]]:
     return [(g, f) for g in recipe.granularities for f in recipe.formats if g > 0 or f is CoTFormat.cot]
 
 
-def plan_jobs(recipe: Recipe, sources: list[LoadedSource]) -> Iterator[Job]:
+def plan_jobs(recipe: Recipe, sources: list[LoadedSource], custom: CustomPrompt | None = None) -> Iterator[Job]:
     """Every job of the build, source by source, in a fixed order. A rewrite job (a format other than plain CoT in
-    rewrite mode) is asked once the plain CoT of the same problem, teacher and level is stored."""
+    rewrite mode) is asked once the plain CoT of the same problem, teacher and level is stored. With `custom`,
+    every job asks the user's prompt."""
     sampling = _sampling_part(recipe)
     pairs = [
         (g, f, FormatMode.rewrite if recipe.format_mode is FormatMode.rewrite and f is not CoTFormat.cot else None)
@@ -118,12 +123,16 @@ def plan_jobs(recipe: Recipe, sources: list[LoadedSource]) -> Iterator[Job]:
             for index, teacher in enumerate(recipe.teachers):
                 for granularity, fmt, rewrite in pairs:
                     mode = rewrite or FormatMode.direct
-                    version = prompt_version(problem.answer_type, granularity, fmt, recipe.prompt_mode, mode)
+                    version = (
+                        custom.prompt_version
+                        if custom is not None
+                        else prompt_version(problem.answer_type, granularity, fmt, recipe.prompt_mode, mode)
+                    )
                     shape = (index, granularity, fmt, version)
                     if shape not in templates:
                         templates[shape] = KeyTemplate.make(teacher, recipe, granularity, fmt, version, sampling)
                     keys = templates[shape].keys(problem, recipe.sampling.n)
-                    yield Job(problem, teacher, granularity, fmt, mode, recipe.prompt_mode, version, keys)
+                    yield Job(problem, teacher, granularity, fmt, mode, recipe.prompt_mode, version, keys, custom)
 
 
 @dataclass
@@ -161,7 +170,7 @@ def summarise(recipe: Recipe, sources: list[LoadedSource]) -> PlanSummary:
                         extra = 0
                     template_chars[shape] = sum(len(m.content) for m in prompt.messages) - question_chars + extra
                 prompt_tokens = round((template_chars[shape] + question_chars) / _CHARS_PER_TOKEN)
-                words = _WORDS_PER_LEVEL[granularity] * _FORMAT_LENGTH[fmt] * _FAMILY_LENGTH[problem.answer_type]
+                words = _WORDS_PER_LEVEL[granularity] * FORMATS[fmt].length * _FAMILY_LENGTH[problem.answer_type]
                 for teacher in recipe.teachers:
                     tally = usage_by_teacher[teacher.label]
                     tally[0] += prompt_tokens

@@ -26,7 +26,7 @@ def price_per_mtok(teacher: TeacherSpec) -> tuple[float, float] | None:
     """(input, output) USD per million tokens, or None when the price is unknown (a local or custom server)."""
     if teacher.input_price_per_mtok is not None and teacher.output_price_per_mtok is not None:
         return teacher.input_price_per_mtok, teacher.output_price_per_mtok
-    if teacher.base_url is not None or teacher.backend.in_process:
+    if teacher.endpoint is not None or teacher.backend.in_process:
         return None  # a self-hosted model has no list price
     model = teacher.model
     # Dated snapshots ("gpt-4o-2024-08-06") cost what their family costs; the longest matching name wins.

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cotforge.answers import AnswerSource, answers_match, extract_answer
+from cotforge.answers import AnswerSource, ParsedAnswer, answers_match, extract_answer
 from cotforge.builders.parse import canonical_rationale, clean_rationale, split_steps
 from cotforge.builders.plan import Job
 from cotforge.builders.pricing import cost_usd
@@ -36,6 +36,15 @@ def failure_row(job: Job, key: str, recipe: Recipe, detail: str) -> Rejection:
     return Rejection(**origin_fields(job, key, recipe), reason=RejectionReason.api_error, detail=detail)
 
 
+def _read_answer(job: Job, text: str) -> ParsedAnswer | None:
+    """The final answer: by the user's parse function when the build has one, else by the built-in reader."""
+    problem = job.problem
+    if job.custom is None or job.custom.parse is None:
+        return extract_answer(text, problem.answer_type, problem.choices)
+    answer = job.custom.parse(problem, text)
+    return None if answer is None or not str(answer).strip() else ParsedAnswer(str(answer).strip(), AnswerSource.custom)
+
+
 def answer_to_row(
     job: Job, key: str, recipe: Recipe, answer: Answer, messages: list[dict[str, str]]
 ) -> CoTRecord | Rejection:
@@ -57,7 +66,7 @@ def answer_to_row(
     if not text:
         return reject(RejectionReason.empty, "the answer has no text")
     problem = job.problem
-    parsed = extract_answer(text, problem.answer_type, problem.choices)
+    parsed = _read_answer(job, text)
     if parsed is None or parsed.source is AnswerSource.fallback:
         return reject(RejectionReason.unparseable, f"no final answer line of type {problem.answer_type.value}")
     correct = answers_match(parsed.answer, problem.answer, problem.answer_type, problem.choices)

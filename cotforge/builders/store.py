@@ -276,10 +276,6 @@ class Store:
         with _readable(self.path):
             return self.db.execute("SELECT count(*) FROM answers").fetchone()[0]
 
-    def stored_at(self) -> dict[str, float]:
-        """When each key was committed (unix time)."""
-        return dict(self.db.execute("SELECT key, stored_at FROM answers"))
-
     # ---- exports: a resume that changed nothing rewrites nothing ----
 
     def changes(self) -> int:

@@ -7,6 +7,7 @@ from typing import Any
 import yaml
 
 from cotforge.dataset_cards.stats import SubsetStats
+from cotforge.recipes.formats import FORMATS
 from cotforge.recipes.sources import BUILTIN_SOURCES
 
 PLOT_PATH = "assets/length_by_level.png"
@@ -114,6 +115,11 @@ def _samples(stats: list[SubsetStats]) -> str:
     return "\n\n".join(parts)
 
 
+def _format_names() -> str:
+    names = [spec.card for spec in FORMATS.values()]
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def _recipe_summary(recipe: dict[str, Any] | None) -> str:
     if not recipe:
         return "No recipe was recorded with this corpus."
@@ -131,7 +137,8 @@ def _recipe_summary(recipe: dict[str, Any] | None) -> str:
         f"- teachers: {', '.join(map(str, teachers))}",
         f"- granularity levels: {recipe.get('granularities', [5])}; formats: {recipe.get('formats', ['cot'])} "
         f"({recipe.get('format_mode', 'direct')})",
-        f"- prompts: {recipe.get('prompt_mode', 'blind')}; answers kept: {recipe.get('keep', 'all')}",
+        f"- prompts: {recipe.get('custom_prompt') or recipe.get('prompt_mode', 'blind')}; answers kept: "
+        f"{recipe.get('keep', 'all')}",
         f"- sampling: {', '.join(f'{k}={v}' for k, v in sampling.items())}",
     ]
     return "\n".join(lines)
@@ -181,8 +188,8 @@ Chain-of-thought (CoT) rationales written by teacher models for distilling reaso
 built with cotforge following the data-centric study of
 [arXiv:2502.18001](https://arxiv.org/abs/2502.18001). Each subset is one teacher x granularity level x CoT format
 (`<teacher>-g<level>-<format>`): levels run from 1 (the bare operation) to 6 (every step explained and checked),
-0 is the answer alone; formats are `cot` (plain steps), `subquestions`, `rar` (rephrase and respond) and
-`symbolic`. Every rationale ends in `The answer is X`, checked against the source's gold answer (`correct`).
+0 is the answer alone; formats are {_format_names()}. Every rationale ends in `The answer is X`,
+checked against the source's gold answer (`correct`).
 {notice}{rejected}
 ## Subsets
 

@@ -6,13 +6,24 @@ import re
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    Tag,
+    TypeAdapter,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from cotforge.answers import AnswerType
 
 # The built-in data sets (cotforge.recipes.sources.builtin loads them; a test keeps the two lists equal).
 BUILTIN_DATASETS = ("gsm8k", "svamp", "aqua", "math", "csqa", "obqa", "strategyqa")
-GRANULARITY_LEVELS = range(0, 7)
 Granularity = Annotated[int, Field(ge=0, le=6, description="0 = answer only, 1 = terse ... 6 = every step explained")]
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
@@ -92,14 +103,58 @@ class RayOptions(BaseModel):
     )
 
 
-class TeacherSpec(BaseModel):
-    """A teacher model and how to reach it. The API key is read from `api_key_env` at run time, never stored."""
+class TeacherBase(BaseModel):
+    """What every teacher has. Each backend's member below adds only the options that backend takes, so an option
+    given to the wrong backend is an error naming it, not ignored."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model: str = Field(min_length=1)
-    backend: TeacherBackend = TeacherBackend.openai
+    backend: TeacherBackend
     label: str = Field(default="", description="Name used in subsets; defaults to the model's short name.")
+    input_price_per_mtok: float | None = Field(default=None, ge=0, description="Overrides the built-in price table")
+    output_price_per_mtok: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _only_own_options(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            misplaced = [key for key in data if key not in cls.model_fields]
+            if misplaced:
+                backend = TeacherBackend(data.get("backend", TeacherBackend.openai)).value
+                hints = [_WHERE_IT_BELONGS.get(key, "") for key in misplaced]
+                where = "; ".join(hint for hint in dict.fromkeys(hints) if hint)
+                raise ValueError(
+                    f"{', '.join(misplaced)}: not an option of a {backend} teacher" + (f" ({where})" if where else "")
+                )
+        return data
+
+    @model_validator(mode="after")
+    def _default_label(self) -> TeacherBase:
+        if not self.label:
+            object.__setattr__(self, "label", teacher_label(self.model))
+        elif not _LABEL.match(self.label):
+            raise ValueError(f"label {self.label!r} must be lower-case letters, digits, '.', '_' or '-'")
+        return self
+
+    @property
+    def endpoint(self) -> str | None:
+        """The server a remote teacher talks to; None for the OpenAI API and for engines cotforge starts itself."""
+        return None
+
+    @model_serializer(mode="wrap")
+    def _backend_named(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        """`backend` chooses the member, so a dump without defaults still names it (openai, the default, apart)."""
+        data = handler(self)
+        if isinstance(data, dict) and "backend" not in data and self.backend is not TeacherBackend.openai:
+            data["backend"] = self.backend.value if info.mode == "json" else self.backend
+        return data
+
+
+class RemoteTeacherBase(TeacherBase):
+    """A teacher behind an HTTP API: the OpenAI API, or any OpenAI-compatible server with `base_url`. The API key is
+    read from `api_key_env` at run time, never stored."""
+
     base_url: str | None = Field(default=None, description="An OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     api_key_env: str = "OPENAI_API_KEY"
     max_concurrency: int = Field(default=64, gt=0, le=4096)
@@ -108,15 +163,6 @@ class TeacherSpec(BaseModel):
     timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=6, ge=0, le=50)
     retry_backoff_s: float = Field(default=1.0, gt=0, description="First backoff; doubles per retry, with jitter")
-    batch_poll_s: float = Field(default=30.0, gt=0, description="openai-batch backend: seconds between polls")
-    tensor_parallel_size: int = Field(default=1, gt=0, description="vllm and ray backends")
-    engine_args: VLLMEngineArgs = Field(
-        default_factory=lambda: VLLMEngineArgs(),
-        description="vllm and ray backends: vLLM's engine arguments (vllm.EngineArgs), passed through to vLLM",
-    )
-    ray: RayOptions = Field(default_factory=lambda: RayOptions(), description="ray backend only")
-    input_price_per_mtok: float | None = Field(default=None, ge=0, description="Overrides the built-in price table")
-    output_price_per_mtok: float | None = Field(default=None, ge=0)
 
     @field_validator("base_url")
     @classmethod
@@ -125,28 +171,80 @@ class TeacherSpec(BaseModel):
             raise ValueError(f"{value!r} is not an http(s) URL such as http://127.0.0.1:8000/v1")
         return value
 
-    @model_validator(mode="after")
-    def _one_tensor_parallel_size(self) -> TeacherSpec:
-        given = self.engine_args.tensor_parallel_size
-        if given is not None and self.tensor_parallel_size not in (1, given):
-            raise ValueError("tensor_parallel_size is given twice (and engine_args.tensor_parallel_size): keep one")
-        return self
+    @property
+    def endpoint(self) -> str | None:
+        return self.base_url
 
-    @model_validator(mode="after")
-    def _default_label(self) -> TeacherSpec:
-        if not self.label:
-            object.__setattr__(self, "label", teacher_label(self.model))
-        elif not _LABEL.match(self.label):
-            raise ValueError(f"label {self.label!r} must be lower-case letters, digits, '.', '_' or '-'")
-        return self
 
-    @classmethod
-    def parse(cls, text: str) -> TeacherSpec:
-        """'gpt-4o', 'openai:gpt-4o', 'openai-batch:gpt-4o', 'vllm:Qwen/Qwen2.5-7B-Instruct' or 'ray:Qwen/...'."""
-        backend, sep, model = text.partition(":")
-        if sep and backend in {b.value for b in TeacherBackend}:
-            return cls(model=model, backend=TeacherBackend(backend))
-        return cls(model=text)
+class OpenAITeacherSpec(RemoteTeacherBase):
+    """Chat completions, one request per prompt, as many in flight as the server takes."""
+
+    backend: Literal[TeacherBackend.openai] = TeacherBackend.openai
+
+
+class OpenAIBatchTeacherSpec(RemoteTeacherBase):
+    """The OpenAI Batch API: half the price, answers within a day; batch ids are stored, so a killed run resumes."""
+
+    backend: Literal[TeacherBackend.openai_batch] = TeacherBackend.openai_batch
+    batch_poll_s: float = Field(default=30.0, gt=0, description="Seconds between polls of a batch")
+
+
+class VLLMTeacherSpec(TeacherBase):
+    """vLLM in this process, on this machine's GPUs (or CPU build)."""
+
+    backend: Literal[TeacherBackend.vllm] = TeacherBackend.vllm
+    engine_args: VLLMEngineArgs = Field(
+        default_factory=lambda: VLLMEngineArgs(),
+        description="vLLM's engine arguments (vllm.EngineArgs), tensor_parallel_size among them, passed to vLLM",
+    )
+
+
+class RayTeacherSpec(VLLMTeacherSpec):
+    """vLLM engines as Ray actors, through Ray Data's LLM batch processor."""
+
+    backend: Literal[TeacherBackend.ray] = TeacherBackend.ray  # type: ignore[assignment]
+    ray: RayOptions = Field(default_factory=lambda: RayOptions(), description="How Ray runs the engines")
+
+
+_WHERE_IT_BELONGS = {
+    **{
+        name: "an engine argument: give it in engine_args, to a vllm or ray teacher"
+        for name in VLLMEngineArgs.model_fields
+    },
+    "engine_args": "vllm and ray teachers only",
+    "ray": "ray teachers only",
+    "batch_poll_s": "openai-batch teachers only",
+    **{
+        name: "openai and openai-batch teachers only"
+        for name in ("base_url", "api_key_env", "max_concurrency", "rpm", "tpm", "timeout_s", "max_retries")
+    },
+    "retry_backoff_s": "openai and openai-batch teachers only",
+}
+
+
+def _backend_of(value: Any) -> str:
+    backend = value.get("backend", TeacherBackend.openai) if isinstance(value, dict) else value.backend
+    return backend.value if isinstance(backend, TeacherBackend) else str(backend)
+
+
+TeacherSpec = Annotated[
+    Annotated[OpenAITeacherSpec, Tag(TeacherBackend.openai.value)]
+    | Annotated[OpenAIBatchTeacherSpec, Tag(TeacherBackend.openai_batch.value)]
+    | Annotated[VLLMTeacherSpec, Tag(TeacherBackend.vllm.value)]
+    | Annotated[RayTeacherSpec, Tag(TeacherBackend.ray.value)],
+    Discriminator(_backend_of),
+]
+"""A teacher model and how to reach it: one member per backend, chosen by `backend` (default openai)."""
+
+TEACHER = TypeAdapter(TeacherSpec)
+
+
+def parse_teacher(text: str) -> TeacherSpec:
+    """'gpt-4o', 'openai:gpt-4o', 'openai-batch:gpt-4o', 'vllm:Qwen/Qwen2.5-7B-Instruct' or 'ray:Qwen/...'."""
+    backend, sep, model = text.partition(":")
+    if sep and backend in {b.value for b in TeacherBackend}:
+        return TEACHER.validate_python({"model": model, "backend": backend})
+    return TEACHER.validate_python({"model": text})
 
 
 class SamplingParams(BaseModel):
@@ -225,12 +323,17 @@ class Recipe(BaseModel):
     limit: int | None = Field(default=None, gt=0, description="Use only the first N problems of each source")
     keep: Literal["all", "correct"] = Field(default="all", description="'correct' rejects answers that miss gold")
     max_cost_usd: float | None = Field(default=None, ge=0, description="Stop sending requests past this spend")
+    custom_prompt: str | None = Field(
+        default=None,
+        description="Set by cotforge.build(custom=...): the Python prompt every answer was asked with; only the Python "
+        "API can build (or resume) such a recipe",
+    )
 
     @field_validator("teachers", mode="before")
     @classmethod
     def _teacher_strings(cls, value: object) -> object:
         if isinstance(value, list):
-            return [TeacherSpec.parse(v) if isinstance(v, str) else v for v in value]
+            return [parse_teacher(v) if isinstance(v, str) else v for v in value]
         return value
 
     @field_validator("granularities", "formats")
@@ -249,4 +352,6 @@ class Recipe(BaseModel):
             raise ValueError("prompt_mode must be 'blind' or 'gold_hinted' ('unknown' is for imported data)")
         if self.format_mode is FormatMode.rewrite and CoTFormat.cot not in self.formats:
             raise ValueError("format_mode 'rewrite' rewrites the plain CoT, so formats must include 'cot'")
+        if self.custom_prompt is not None and (len(self.formats) > 1 or self.format_mode is FormatMode.rewrite):
+            raise ValueError("custom_prompt: a custom prompt asks one format directly; give one format, no rewrite")
         return self

@@ -1,8 +1,11 @@
-"""Training settings, with the paper's LLaMA-Factory settings as a named preset."""
+"""Training settings: `TrainConfig` is the one declaration of a trainer setting. `cotforge train` and `cotforge
+sweep` make their options from its fields (cotforge/cli/options.py), each with the field's description as its help
+and the field's default, so a setting added here is offered by both commands. The paper's LLaMA-Factory settings
+are a named preset."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -19,46 +22,103 @@ PAPER_PRESET = {
 PRESETS = {"paper": PAPER_PRESET}
 
 
+def cli(flag: str | None = None, short: str | None = None, default: str | None = None) -> dict[str, Any]:
+    """How a field appears on the command line, when not as `--field-name`: its flag, a short flag, and the words
+    the help gives for a None default."""
+    return {"cli": {k: v for k, v in (("flag", flag), ("short", short), ("default", default)) if v is not None}}
+
+
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(description="Hub id or local folder of the student")
-    gguf_file: str | None = Field(default=None, description="Load the student from this GGUF file in `model`")
-    dataset: str = Field(description="Build directory, Parquet file, or Hub dataset id")
-    subset: str | None = None
-    split: str = "train"
-    output_dir: str = "student"
-    template: str = Field(default="auto", description="auto, chat, plain, alpaca, gemma or llama3")
-    max_length: int = Field(default=1024, gt=8)
-    epochs: float = Field(default=1.0, gt=0)
-    max_steps: int | None = Field(default=None, gt=0, description="Stop after this many optimizer steps")
-    learning_rate: float = Field(default=5e-5, gt=0)
-    warmup_ratio: float = Field(default=0.03, ge=0, lt=1)
-    weight_decay: float = Field(default=0.0, ge=0)
-    micro_batch_size: int = Field(default=8, gt=0, description="Rows per forward pass (per process)")
-    global_batch_size: int = Field(default=64, gt=0, description="Rows per optimizer step, all processes")
-    max_grad_norm: float = Field(default=1.0, gt=0)
-    seed: int = 42
-    batching: Literal["packed", "grouped", "plain"] = "packed"
-    gradient_checkpointing: bool = False
+    dataset: str = Field(description="The corpus: a build directory, a Parquet file or a Hub dataset id")
+    model: str = Field(description="Student: Hub id or local folder")
+    subset: str | None = Field(
+        default=None, description="Subset (e.g. gpt-4o-g5-cot)", json_schema_extra=cli(default="all of them")
+    )
+    split: str = Field(default="train", description="Split of a Hub dataset")
+    output_dir: str = Field(
+        default="student", description="Where the student is saved", json_schema_extra=cli("--out", "-o")
+    )
+    gguf_file: str | None = Field(
+        default=None,
+        description="Load the student from this GGUF file inside its folder",
+        json_schema_extra=cli(default="none"),
+    )
+    template: str = Field(
+        default="auto",
+        description="auto (the tokenizer's chat template, else plain), chat, plain, alpaca, gemma, llama3",
+    )
+    max_length: int = Field(default=1024, gt=8, description="Tokens per example; longer ones are cut and counted")
+    epochs: float = Field(default=1.0, gt=0, description="Passes over the data")
+    max_steps: int | None = Field(
+        default=None,
+        gt=0,
+        description="Stop after N optimizer steps",
+        json_schema_extra=cli(default="as many as --epochs take"),
+    )
+    learning_rate: float = Field(
+        default=5e-5,
+        gt=0,
+        description="Peak learning rate (cosine, after --warmup-ratio)",
+        json_schema_extra=cli("--lr"),
+    )
+    warmup_ratio: float = Field(default=0.03, ge=0, lt=1, description="Share of the steps that warm the rate up")
+    weight_decay: float = Field(default=0.0, ge=0, description="AdamW weight decay")
+    micro_batch_size: int = Field(default=8, gt=0, description="Rows per forward pass, per process")
+    global_batch_size: int = Field(
+        default=64, gt=0, description="Rows per optimizer step over all processes (accumulates)"
+    )
+    max_grad_norm: float = Field(default=1.0, gt=0, description="Gradients are clipped to this norm")
+    seed: int = Field(default=42, description="Seed for shuffling and initialisation")
+    batching: Literal["packed", "grouped", "plain"] = Field(
+        default="packed",
+        description="packed: several examples per row, attention kept within each; grouped: one per row, padded in "
+        "length-sorted batches; plain: one per row, padded, in data order",
+    )
+    gradient_checkpointing: bool = Field(
+        default=False, description="Recompute activations in backward: less memory, ~30% slower"
+    )
+    compile: bool = Field(default=False, description="torch.compile the model")
     shard: Literal["ddp", "fsdp"] = Field(
-        default="ddp", description="Under torchrun: ddp replicates the model; fsdp shards it (FSDP2) over the ranks"
+        default="ddp", description="Under torchrun: ddp copies the model to each rank; fsdp shards it (FSDP2)"
     )
-    cpu_offload: bool = Field(default=False, description="fsdp: keep parameters and optimizer state on the CPU")
-    lora_rank: int | None = Field(default=None, gt=0, description="Train LoRA adapters of this rank (peft)")
-    lora_alpha: float | None = Field(default=None, gt=0, description="LoRA scaling numerator; default 2 x rank")
-    lora_dropout: float = Field(default=0.0, ge=0, lt=1)
+    cpu_offload: bool = Field(
+        default=False, description="With --shard fsdp: parameters and optimizer state kept on the CPU"
+    )
+    memory_check: bool = Field(
+        default=True, description="Refuse, before the first step, a run whose memory plan exceeds the device"
+    )
+    lora_rank: int | None = Field(
+        default=None,
+        gt=0,
+        description="Train LoRA adapters of this rank on a frozen base (peft)",
+        json_schema_extra=cli(default="full-parameter"),
+    )
+    lora_alpha: float | None = Field(
+        default=None, gt=0, description="LoRA scaling numerator", json_schema_extra=cli(default="2 x --lora-rank")
+    )
+    lora_dropout: float = Field(default=0.0, ge=0, lt=1, description="Dropout on the LoRA path")
     lora_targets: list[str] | None = Field(
-        default=None, description="Modules to adapt, e.g. q_proj, v_proj; default every linear layer of the blocks"
+        default=None,
+        description="Comma-separated modules to adapt, e.g. q_proj,v_proj",
+        json_schema_extra=cli(default="every linear layer of the blocks"),
     )
-    load_in_4bit: bool = Field(default=False, description="QLoRA: the frozen base in 4-bit NF4 (CUDA, bitsandbytes)")
-    merge_lora: bool = Field(default=False, description="Also save the base with the adapter merged, in merged/")
-    memory_check: bool = Field(default=True, description="Refuse a run whose memory plan exceeds the device")
-    compile: bool = False
-    save_every: int | None = Field(default=None, gt=0, description="Checkpoint every N optimizer steps")
-    resume: bool = False
-    log_every: int = Field(default=1, gt=0)
-    push_to_hub: str | None = Field(default=None, description="Also push the model to this Hub repo")
+    load_in_4bit: bool = Field(
+        default=False, description="QLoRA: the frozen base in 4-bit NF4 (CUDA and bitsandbytes only)"
+    )
+    merge_lora: bool = Field(default=False, description="Also save the base with the adapter merged in, to OUT/merged")
+    save_every: int | None = Field(
+        default=None,
+        gt=0,
+        description="Checkpoint every N steps (for --resume)",
+        json_schema_extra=cli(default="only at the end"),
+    )
+    resume: bool = Field(default=False, description="Continue from the last checkpoint in --out")
+    log_every: int = Field(default=1, gt=0, description="Log every N optimizer steps")
+    push_to_hub: str | None = Field(
+        default=None, description="Also push the student to this model repo", json_schema_extra=cli(default="no push")
+    )
 
     @model_validator(mode="after")
     def _adapter_settings_need_a_rank(self) -> TrainConfig:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,6 @@ class TokenizedSet:
     completion_tokens_cut: int = 0
     dropped: int = 0  # examples whose prompt alone reached max_length
     completion_tokens: int = 0  # completion tokens kept
-    stats: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, int]:
         return {

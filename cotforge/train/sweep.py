@@ -20,15 +20,16 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cotforge.contamination import check, normalise_question
 from cotforge.corpus import BuildDir, BuildDirError, EvalDir, StudentDir
 from cotforge.schemas.problem import Problem
 from cotforge.schemas.recipe import SourceSpec, teacher_label
 from cotforge.schemas.record import CoTRecord
+from cotforge.train.config import TrainConfig
 from cotforge.train.stats import bootstrap_interval, compare_paired
 
 SETTINGS_FILE = "sweep.json"
@@ -53,7 +54,6 @@ class SweepSettings(BaseModel):
 
     corpus: str = Field(description="The build directory the arms come from")
     students: list[str] = Field(min_length=1)
-    gguf_file: str | None = None
     vary: Axis = "granularity"
     teacher: str | None = Field(default=None, description="Fixed teacher (vary granularity or format)")
     format: str | None = Field(default=None, description="Fixed format (vary granularity or teacher)")
@@ -65,16 +65,56 @@ class SweepSettings(BaseModel):
     holdout: float | None = Field(default=0.3, gt=0, lt=1)
     eval_limit: int | None = Field(default=None, gt=0)
     seeds: list[int] = Field(default=[1], min_length=1)
-    max_steps: int | None = Field(default=None, gt=0)
-    epochs: float = Field(default=1.0, gt=0)
-    learning_rate: float = Field(default=1e-4, gt=0)
-    micro_batch_size: int = Field(default=8, gt=0)
-    global_batch_size: int = Field(default=16, gt=0)
-    lora_rank: int | None = Field(default=None, gt=0, description="Train LoRA adapters of this rank in every cell")
-    max_length: int = Field(default=512, gt=8)
-    template: str = "auto"
+    train: TrainConfig = Field(
+        description="The trainer's settings for every cell; each cell sets its own student, data, seed and folder "
+        "(CELL_DECIDES)"
+    )
     max_new_tokens: int = Field(default=256, gt=0)
     eval_batch_size: int = Field(default=16, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_training(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "train" not in data and data.get("students") and data.get("corpus"):
+            data = data | {"train": sweep_train_config(data["students"][0], data["corpus"])}
+        return data
+
+    @property
+    def gguf_file(self) -> str | None:
+        return self.train.gguf_file
+
+
+# What a sweep decides for each cell, so no option sets it: the student and its data (model, dataset, subset,
+# split), where the run goes (output_dir, resume, save_every, push_to_hub), the seed (--seeds), one example per row so
+# the step budget means the same examples in every cell (batching), a plain model to evaluate (merge_lora); and cells
+# run in one process, so there is nothing to shard (shard, cpu_offload).
+CELL_DECIDES = (
+    "model",
+    "dataset",
+    "subset",
+    "split",
+    "output_dir",
+    "resume",
+    "save_every",
+    "push_to_hub",
+    "seed",
+    "batching",
+    "merge_lora",
+    "shard",
+    "cpu_offload",
+)
+# The sweep's own defaults, on purpose: it trains many short cells on a few hundred problems, where a higher peak
+# rate and smaller optimizer steps let a cell learn within its step budget, and 512 tokens hold a rationale of any
+# level. Every other trainer setting is TrainConfig's default.
+SWEEP_DEFAULTS: dict[str, Any] = {"learning_rate": 1e-4, "global_batch_size": 16, "max_length": 512}
+
+
+def sweep_train_config(
+    student: str, corpus: str, config_class: type[TrainConfig] = TrainConfig, **settings: Any
+) -> TrainConfig:
+    """The trainer settings of a sweep: SWEEP_DEFAULTS under the settings given; `student` and `corpus` stand in for
+    what each cell sets itself."""
+    return config_class(model=student, dataset=corpus, **{**SWEEP_DEFAULTS, **settings})
 
 
 @dataclass(frozen=True)
@@ -123,11 +163,11 @@ class SweepPlan:
 
     def steps(self) -> int:
         """The step budget every cell gets: one example per row, so it depends only on the shared problems."""
-        s = self.settings
-        if s.max_steps is not None:
-            return s.max_steps
+        t = self.settings.train
+        if t.max_steps is not None:
+            return t.max_steps
         problems = len(next(iter(self.train.values())))
-        return max(1, math.ceil(s.epochs * problems / s.global_batch_size))
+        return max(1, math.ceil(t.epochs * problems / t.global_batch_size))
 
 
 # ---- the arms and the shared problems -------------------------------------------------------------------------
@@ -271,7 +311,6 @@ def _claim(out_dir: Path, settings: SweepSettings) -> None:
 
 def run_cell(plan: SweepPlan, cell: Cell, out_dir: Path, log: Callable[[str], None], keep_model: bool) -> dict:
     """Train and evaluate one cell; its cell.json, written last, marks it finished."""
-    from cotforge.train.config import TrainConfig
     from cotforge.train.evaluate import evaluate_problems
     from cotforge.train.loop import train
 
@@ -282,27 +321,21 @@ def run_cell(plan: SweepPlan, cell: Cell, out_dir: Path, log: Callable[[str], No
     records = plan.train[cell.arm.label]
     BuildDir(folder / "data").write_outputs(records, [])
     started = time.monotonic()
-    config = TrainConfig(
-        model=cell.student,
-        gguf_file=s.gguf_file,
-        dataset=str(folder / "data"),
-        output_dir=str(folder / "model"),
-        template=s.template,
-        max_length=s.max_length,
-        max_steps=plan.steps(),
-        learning_rate=s.learning_rate,
-        micro_batch_size=s.micro_batch_size,
-        global_batch_size=s.global_batch_size,
-        batching="grouped",  # one example per row: the step budget means the same examples in every cell
-        seed=cell.seed,
-        lora_rank=s.lora_rank,
-        merge_lora=s.lora_rank is not None,  # a plain model to evaluate, whatever the base was loaded from (GGUF)
-    )
+    cell_settings = {
+        "model": cell.student,
+        "dataset": str(folder / "data"),
+        "output_dir": str(folder / "model"),
+        "max_steps": plan.steps(),
+        "batching": "grouped",  # one example per row: the step budget means the same examples in every cell
+        "seed": cell.seed,
+        "merge_lora": s.train.lora_rank is not None,  # a plain model to evaluate, whatever the base (GGUF)
+    }
+    config = type(s.train).model_validate(s.train.model_dump() | cell_settings)
     report = train(config, log=log)
     model = StudentDir(config.output_dir)
     trained = time.monotonic()
     evaluation = evaluate_problems(
-        str(model.merged.path if s.lora_rank else model.path),
+        str(model.merged.path if s.train.lora_rank else model.path),
         plan.test,
         max_new_tokens=s.max_new_tokens,
         batch_size=s.eval_batch_size,
@@ -503,8 +536,8 @@ def render_markdown(report: SweepReport) -> str:
             else f"hash-ordered from the corpus's problems: {s.holdout:.0%}"
             + (f", at most {s.eval_limit}" if s.eval_limit else "")
         )
-        + f"); {report.steps} steps per cell, lr {s.learning_rate:g}, global batch {s.global_batch_size}, "
-        f"max length {s.max_length}, seeds {', '.join(map(str, s.seeds))}.",
+        + f"); {report.steps} steps per cell, lr {s.train.learning_rate:g}, global batch {s.train.global_batch_size}, "
+        f"max length {s.train.max_length}, seeds {', '.join(map(str, s.seeds))}.",
         "",
         "| student | arm | accuracy | 95% interval | vs best (paired) | p bootstrap / McNemar | rationale words |",
         "|---|---|---:|---|---|---:|---:|",
@@ -580,3 +613,20 @@ def plot_png(report: SweepReport) -> bytes | None:
     figure.savefig(buffer, format="png", metadata={"Software": None})
     plt.close(figure)
     return buffer.getvalue()
+
+
+def push_to_card(out_dir: Path, repo_id: str) -> str:
+    """Add a finished sweep's report (and its plot) as the `sweep` section of a dataset repo's card, the data
+    untouched; returns the commit. Raises HubError."""
+    from cotforge.hub import push_card_section
+
+    body = (out_dir / REPORT_MD).read_text(encoding="utf-8").split("\n", 2)[2]  # without the file's own title
+    section = (
+        "## Which granularity for which student\n\n"
+        + body
+        + "\n![Held-out accuracy by granularity level](sweep/accuracy.png)\n"
+    )
+    plot = out_dir / PLOT_FILE
+    return push_card_section(
+        repo_id, "sweep", section, {"sweep/accuracy.png": plot.read_bytes()} if plot.exists() else {}
+    )

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cotforge.schemas.recipe import SamplingParams, TeacherSpec
+from cotforge.schemas.recipe import RemoteTeacherBase, SamplingParams, TeacherSpec
 from cotforge.schemas.record import TokenUsage
 
 
@@ -134,7 +134,7 @@ class TeacherError(RuntimeError):
         self.usage = usage
 
 
-def api_key_for(spec: TeacherSpec) -> str:
+def api_key_for(spec: RemoteTeacherBase) -> str:
     """The key from the environment variable the spec names. Local servers (a base_url) may run without one."""
     key = os.environ.get(spec.api_key_env, "")
     if key:

@@ -21,7 +21,7 @@ from cotforge.builders.teachers.base import (
     api_key_for,
     chat_params,
 )
-from cotforge.schemas.recipe import SamplingParams, TeacherSpec
+from cotforge.schemas.recipe import OpenAIBatchTeacherSpec, SamplingParams
 
 MAX_REQUESTS_PER_BATCH = 50_000
 MAX_BYTES_PER_BATCH = 200 * 1024**2
@@ -50,7 +50,7 @@ def split_batches(
 class OpenAIBatchTeacher:
     def __init__(
         self,
-        spec: TeacherSpec,
+        spec: OpenAIBatchTeacherSpec,
         sampling: SamplingParams,
         store: Store,
         max_requests: int = MAX_REQUESTS_PER_BATCH,

@@ -29,7 +29,7 @@ from cotforge.builders.teachers.base import (
     chat_params,
 )
 from cotforge.builders.teachers.ratelimit import AdaptiveConcurrency, RateLimiter, retry_after_seconds
-from cotforge.schemas.recipe import SamplingParams, TeacherSpec
+from cotforge.schemas.recipe import OpenAITeacherSpec, SamplingParams
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
@@ -54,7 +54,7 @@ def _headers(key: str) -> dict[str, str]:
 class OpenAITeacher:
     """Adaptive concurrency, RPM/TPM limits, retries with jittered exponential backoff that honour Retry-After."""
 
-    def __init__(self, spec: TeacherSpec, sampling: SamplingParams) -> None:
+    def __init__(self, spec: OpenAITeacherSpec, sampling: SamplingParams) -> None:
         self.spec = spec
         self.sampling = sampling
         key = api_key_for(spec)

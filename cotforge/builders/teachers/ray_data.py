@@ -34,7 +34,7 @@ from cotforge.builders.teachers.base import (
     TeacherRequest,
     share_usage,
 )
-from cotforge.schemas.recipe import SamplingParams, TeacherSpec
+from cotforge.schemas.recipe import RayTeacherSpec, SamplingParams
 
 WINDOW = 100_000  # requests per processor run: bounds the driver's memory; each run starts the engines again
 LOG_FILE = "ray.log"
@@ -108,7 +108,7 @@ class Collector:
 
 
 class RayTeacher:
-    def __init__(self, spec: TeacherSpec, sampling: SamplingParams, log_dir: Path | None = None) -> None:
+    def __init__(self, spec: RayTeacherSpec, sampling: SamplingParams, log_dir: Path | None = None) -> None:
         self.spec = spec
         self.sampling = sampling
         self.log_dir = log_dir

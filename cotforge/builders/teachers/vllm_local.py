@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cotforge.builders.teachers.base import Answer, LiveStats, Sink, TeacherError, TeacherRequest, share_usage
-from cotforge.schemas.recipe import SamplingParams, TeacherSpec
+from cotforge.schemas.recipe import SamplingParams, VLLMTeacherSpec
 
 CHUNK = 256  # prompts per chat call: enough to keep a GPU busy; answers are stored as each chunk ends
 LOG_FILE = "vllm.log"
@@ -42,10 +42,10 @@ def _logging_config(log_file: Path) -> Path:
     return path
 
 
-def engine_arguments(spec: TeacherSpec, vllm: Any | None) -> dict[str, Any]:
+def engine_arguments(spec: VLLMTeacherSpec, vllm: Any | None) -> dict[str, Any]:
     """vLLM's engine arguments: the spec's engine_args, each checked against vllm.EngineArgs (unchecked without
     vLLM here: a Ray driver may lack it, and its engines check their own)."""
-    arguments = {"tensor_parallel_size": spec.tensor_parallel_size, **spec.engine_args.given()}
+    arguments = spec.engine_args.given()
     if vllm is None:
         return arguments
     known = {f.name for f in dataclasses.fields(vllm.EngineArgs)}
@@ -77,7 +77,7 @@ def _finished_hook(on_finished: Callable[[int], None]) -> Callable[..., Any]:
 
 
 class VLLMTeacher:
-    def __init__(self, spec: TeacherSpec, sampling: SamplingParams, log_dir: Path | None = None) -> None:
+    def __init__(self, spec: VLLMTeacherSpec, sampling: SamplingParams, log_dir: Path | None = None) -> None:
         self.spec = spec
         self.sampling = sampling
         self.log_file = log_dir / LOG_FILE if log_dir is not None else None

@@ -7,6 +7,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from cotforge.recipes.formats import FORMATS
 from cotforge.recipes.prompts import templates as t
 from cotforge.schemas.problem import AnswerType, Problem
 from cotforge.schemas.recipe import CoTFormat, FormatMode, PromptMode
@@ -45,10 +46,10 @@ def _direct_messages(
     demo = _FAMILY_DEMOS[family]
     system = [t.SYSTEM.format(answer_form=t.ANSWER_FORMS[family]), t.LEVEL_GUIDES[granularity]]
     if granularity > 0:
-        system.append(t.FORMAT_GUIDES[fmt])
+        system.append(FORMATS[fmt].guide)
     if fmt is not CoTFormat.cot and granularity > 0:
         # The 1-shot pair below shows the level in plain form; this shows the shape of the format.
-        example = _with_answer(t.FORMAT_EXAMPLES[fmt], t.MATH_DEMO.answer)
+        example = _with_answer(_example(fmt), t.MATH_DEMO.answer)
         system.append(f"An example of this format, for another question:\n{t.MATH_DEMO.question}\n{example}")
     demo_body = demo.by_level.get(granularity, "")
     return [
@@ -61,14 +62,20 @@ def _direct_messages(
 
 def _rewrite_messages(question: str, plain: str, fmt: CoTFormat) -> list[ChatMessage]:
     demo_plain = _with_answer(t.MATH_DEMO.by_level[3], t.MATH_DEMO.answer)
-    demo_rewritten = _with_answer(t.FORMAT_EXAMPLES[fmt], t.MATH_DEMO.answer)
+    demo_rewritten = _with_answer(_example(fmt), t.MATH_DEMO.answer)
     ask = "Question: {q}\n\nSolution to rewrite:\n{s}"
     return [
-        ChatMessage(role="system", content=t.REWRITE_SYSTEM.format(format_guide=t.FORMAT_GUIDES[fmt])),
+        ChatMessage(role="system", content=t.REWRITE_SYSTEM.format(format_guide=FORMATS[fmt].guide)),
         ChatMessage(role="user", content=ask.format(q=t.MATH_DEMO.question, s=demo_plain)),
         ChatMessage(role="assistant", content=demo_rewritten),
         ChatMessage(role="user", content=ask.format(q=question, s=plain)),
     ]
+
+
+def _example(fmt: CoTFormat) -> str:
+    example = FORMATS[fmt].example
+    assert example is not None, "only plain cot has no example of its own, and it never needs one"
+    return example
 
 
 def _version(messages: list[ChatMessage], *labels: str) -> str:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cotforge.schemas.recipe import CoTFormat
-
 ANSWER_LINE = "The answer is {answer}"
 
 SYSTEM = (
@@ -37,22 +35,6 @@ LEVEL_GUIDES = {
     6: (
         "Level 6 of 6 (the most detailed): numbered steps that explain each concept and why it applies, "
         "then a final step that checks the result another way."
-    ),
-}
-
-FORMAT_GUIDES = {
-    CoTFormat.cot: "Format: plain step-by-step reasoning in natural language.",
-    CoTFormat.subquestions: (
-        "Format: sub-question decomposition. Break the problem into sub-questions; write each sub-question, "
-        "followed by its answer, in order, each answer building on the ones before."
-    ),
-    CoTFormat.rar: (
-        "Format: rephrase and respond. First restate the question in your own words, making every given fact and "
-        "what is asked explicit; then solve it step by step."
-    ),
-    CoTFormat.symbolic: (
-        "Format: symbolic reasoning. Name each quantity or fact with a variable, then reason with equations and "
-        "logical symbols (=, ÷, ×, ∃, ∀, ∴, ∧, ¬) rather than prose."
     ),
 }
 
@@ -190,24 +172,3 @@ BOOLEAN_DEMO = Demonstration(
         ),
     },
 )
-
-# The math demonstration at level 3, rewritten into each format: the example for rewrites and for direct formats.
-FORMAT_EXAMPLES = {
-    CoTFormat.subquestions: (
-        "What is the initial population? The initial population is 684 people. How many people did the 25% "
-        "increase add? 684 * 0.25 = 171 people. What was the new population? 684 + 171 = 855 people. How many "
-        "people moved away? 40% of 855 is 855 * 0.4 = 342 people. What is the current population? "
-        "855 - 342 = 513 people."
-    ),
-    CoTFormat.rar: (
-        "Youngsville started with 684 residents. Its population first grew by 25% of that number, and afterwards "
-        "40% of the grown population left the town. We need the number of people living there now. "
-        "Initial population: 684 people. Population increased by 25%: 684 * 0.25 = 171 people. New population: "
-        "684 + 171 = 855 people. 40% of population moved away: 855 * 0.4 = 342 people. Remaining population: "
-        "855 - 342 = 513 people."
-    ),
-    CoTFormat.symbolic: (
-        "Let P0 = 684 (initial population). Let g = 0.25, d = 0.40. ∃ P1 = P0 + g × P0 = 684 + 171 = 855. "
-        "∃ L = d × P1 = 855 × 0.4 = 342. ∴ P2 = P1 - L = 855 - 342 = 513."
-    ),
-}

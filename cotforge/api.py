@@ -1,0 +1,214 @@
+"""The Python API: what `import cotforge` offers. Build a corpus from a Recipe (or its YAML) with a progress
+callback, open a finished build as typed records, a polars frame or a datasets.Dataset, push and pull it, train and
+evaluate a student from a config object, run a sweep. The CLI is a thin shell over these same calls."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cotforge.builders.custom import CustomPrompt
+from cotforge.builders.progress import ProgressCallback
+from cotforge.corpus import BuildDir, BuildDirError
+from cotforge.recipes.sources import LoadedSource
+from cotforge.schemas import BuildReport, CoTRecord, Recipe, Rejection
+
+if TYPE_CHECKING:
+    import datasets
+    import polars as pl
+
+    from cotforge.contamination import ContaminationReport
+    from cotforge.hub import PushResult
+    from cotforge.train.config import TrainConfig
+    from cotforge.train.evaluate import EvalReport
+    from cotforge.train.loop import TrainReport
+    from cotforge.train.sweep import SweepReport, SweepSettings
+
+Log = Callable[[str], None]
+
+
+class Corpus:
+    """A finished (or partly finished) build directory, opened: every read validates rows into typed records."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.dir = BuildDir(path)
+        if not self.dir.is_build():
+            raise BuildDirError(f"{path}: not a build directory (no subsets/ folder)")
+
+    def __repr__(self) -> str:
+        return f"Corpus({str(self.path)!r}, subsets={self.subsets})"
+
+    @property
+    def path(self) -> Path:
+        return self.dir.path
+
+    @property
+    def subsets(self) -> list[str]:
+        return list(self.dir.subset_files())
+
+    @property
+    def report(self) -> BuildReport | None:
+        return self.dir.read_report()
+
+    @property
+    def recipe(self) -> Recipe | None:
+        return self.dir.read_recipe()
+
+    def records(self, subset: str | None = None) -> list[CoTRecord]:
+        """The accepted records of one subset, or of all of them."""
+        return self.dir.read_records([subset] if subset else None)
+
+    def rejections(self) -> list[Rejection]:
+        """The answers kept aside, each with its reason."""
+        return self.dir.read_rejections()
+
+    def to_polars(self, subset: str | None = None) -> pl.DataFrame:
+        from cotforge.schemas.tables import to_frame
+
+        return to_frame(self.records(subset), CoTRecord)
+
+    def to_dataset(self, subset: str | None = None) -> datasets.Dataset:
+        import datasets
+
+        return datasets.Dataset.from_polars(self.to_polars(subset))
+
+    def check(self, against: list[str] | None = None, *, split: str = "test", ngram: int = 8) -> ContaminationReport:
+        """Training questions that are also evaluation questions (default: the test splits of the built-in data sets
+        the corpus comes from); the report is saved in the build directory, where `train` reads it."""
+        from cotforge.contamination import check_records
+
+        report = check_records(self.records(), against, split=split, ngram=ngram)
+        report.save(self.path)
+        return report
+
+    def push(self, repo_id: str, *, contamination: str | None = None, **options: Any) -> PushResult:
+        """Publish to a Hub dataset repo in one atomic commit; `options` are cotforge.hub.push's (private,
+        include_rejected, license_id, message, allow_incomplete, token)."""
+        from cotforge.hub import push
+
+        return push(self.path, repo_id, contamination=contamination, **options)
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """A build resolved and its sources loaded, nothing sent yet: look at `summary()`, then `run()`."""
+
+    recipe: Recipe
+    sources: list[LoadedSource]
+    out_dir: Path
+    extend: bool = False
+    custom: CustomPrompt | None = None
+
+    def summary(self) -> Any:
+        """Counts, tokens and cost estimated (a cotforge.builders.plan.PlanSummary)."""
+        from cotforge.builders.plan import summarise
+
+        return summarise(self.recipe, self.sources)
+
+    def run(self, progress: ProgressCallback | None = None) -> Corpus:
+        """Build (or resume) it. Raises BuildInterrupted or BuildFailed (each carrying the report of what is
+        stored); an incomplete build returns normally: see `corpus.report.failed` and `.pending`."""
+        from cotforge.builders.build import run_build
+
+        run_build(self.recipe, self.sources, self.out_dir, progress, self.extend, self.custom)
+        return Corpus(self.out_dir)
+
+
+def plan_build(
+    recipe: Recipe | str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    sample: bool = False,
+    extend: bool = False,
+    custom: CustomPrompt | None = None,
+    warn: Log | None = None,
+) -> BuildPlan:
+    """Resolve `recipe` (a Recipe, a YAML file or a built-in recipe's name) against `out_dir` (default
+    builds/<name>-<hash>) and load its sources (`sample`: the built-in sample rows, offline)."""
+    from cotforge.builders.build import check_build_dir, with_custom_prompt
+    from cotforge.recipes import load_recipe
+    from cotforge.recipes.identity import recipe_digest
+    from cotforge.recipes.sources import load_sources
+
+    resolved = with_custom_prompt(recipe if isinstance(recipe, Recipe) else load_recipe(recipe), custom)
+    target = Path(out_dir) if out_dir is not None else Path("builds") / f"{resolved.name}-{recipe_digest(resolved)}"
+    resolved = check_build_dir(target, resolved, extend)
+    return BuildPlan(resolved, load_sources(resolved, sample, warn), target, extend, custom)
+
+
+def build(
+    recipe: Recipe | str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    sample: bool = False,
+    progress: ProgressCallback | None = None,
+    extend: bool = False,
+    custom: CustomPrompt | None = None,
+    warn: Log | None = None,
+) -> Corpus:
+    """Build (or resume) a corpus and open it: plan_build(...).run(progress)."""
+    plan = plan_build(recipe, out_dir, sample=sample, extend=extend, custom=custom, warn=warn)
+    return plan.run(progress)
+
+
+def open_build(path: str | Path) -> Corpus:
+    """A build directory made by `build`, `pull`, `import_paper` or `cotforge build`."""
+    return Corpus(path)
+
+
+def pull(
+    repo_id: str, out_dir: str | Path, *, subset: str | None = None, split: str = "train", revision: str | None = None
+) -> Corpus:
+    """Download a published corpus, validate every row into a typed record, and save it as a build directory."""
+    from cotforge.hub import check_repo_id, save_pulled
+    from cotforge.hub import pull as pull_subsets
+
+    check_repo_id(repo_id)
+    save_pulled(pull_subsets(repo_id, subset, split=split, revision=revision), Path(out_dir))
+    return Corpus(out_dir)
+
+
+def import_paper(folder: str | Path, out_dir: str | Path) -> Corpus:
+    """The CoT files released with arXiv 2502.18001, imported as typed records verified against the gold answers."""
+    from cotforge.paper import import_paper as import_files
+
+    import_files(Path(folder), Path(out_dir))
+    return Corpus(out_dir)
+
+
+def train(config: TrainConfig, log: Log | None = None) -> TrainReport:
+    """Fine-tune a student as `config` says; the student, its train_report.json and loss curve go to
+    config.output_dir (a cotforge.corpus.StudentDir)."""
+    from cotforge.train.loop import train as fit
+
+    return fit(config, log=log or _quiet)
+
+
+def evaluate(model: str | Path, benchmarks: list[str], *, log: Log | None = None, **options: Any) -> EvalReport:
+    """Accuracy of a student on built-in benchmarks; `options`: split, sample, limit, max_new_tokens, batch_size,
+    gguf_file, out_dir (predictions.parquet and eval_report.json go there)."""
+    from cotforge.train.evaluate import evaluate as score
+
+    return score(str(model), benchmarks, log=log or _quiet, **options)
+
+
+def sweep(
+    settings: SweepSettings,
+    out_dir: str | Path,
+    *,
+    shard: tuple[int, int] = (0, 1),
+    keep_models: bool = False,
+    log: Log | None = None,
+) -> SweepReport | None:
+    """Run a sweep (this shard's cells); the merged report once every cell of every shard is done, else None."""
+    from cotforge.train.sweep import build_report, run_sweep
+
+    folder = Path(out_dir)
+    _, unfinished = run_sweep(settings, folder, shard=shard, keep_models=keep_models, log=log or _quiet)
+    return None if unfinished else build_report(folder)
+
+
+def _quiet(line: str) -> None:
+    """The default log of the API: silent (the CLI passes one that prints)."""

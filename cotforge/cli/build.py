@@ -1,0 +1,227 @@
+"""The build group: `build` (also the `build-cot` command), `recipes`, `schema`."""
+
+from __future__ import annotations
+
+import json
+from contextlib import closing
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from pydantic import TypeAdapter
+from rich.markup import escape
+from rich.table import Table
+
+from cotforge.cli.common import err, fail, out, service_code, warn
+from cotforge.cli.progress import BuildDisplay
+from cotforge.exitcodes import INCOMPLETE, INTERRUPTED
+from cotforge.recipes import RecipeError, builtin_recipes, resolve_recipe
+from cotforge.recipes.sources import SourceError
+from cotforge.schemas import SCHEMAS, BuildReport, CoTFormat, FormatMode
+
+if TYPE_CHECKING:
+    from cotforge.api import BuildPlan
+
+
+class BuildPromptMode(str, Enum):
+    """The prompt modes a build can use ('unknown' exists only for imported data)."""
+
+    blind = "blind"
+    gold_hinted = "gold_hinted"
+
+
+def schema(name: Annotated[str, typer.Argument(help=f"One of: {', '.join(SCHEMAS)}")]) -> None:
+    """Print the JSON schema of a cotforge type."""
+    if name not in SCHEMAS:
+        raise fail(f"unknown schema {name!r}; choose one of {', '.join(SCHEMAS)}")
+    print(json.dumps(TypeAdapter(SCHEMAS[name]).json_schema(), indent=2))
+
+
+def recipes() -> None:
+    """List the built-in recipes (use one with `build-cot --recipe NAME`)."""
+    table = Table("recipe", "description")
+    for name, description in builtin_recipes().items():
+        table.add_row(name, description)
+    out.print(table)
+
+
+def print_plan(plan: BuildPlan) -> None:
+    recipe, sources, summary = plan.recipe, plan.sources, plan.summary()
+    table = Table(title=f"plan: {recipe.name}", show_header=False)
+    table.add_row("problems", " + ".join(f"{s.name} {len(s.problems)}" for s in sources) + f" = {summary.problems}")
+    table.add_row("teachers", ", ".join(f"{t.label} ({t.backend.value})" for t in recipe.teachers))
+    table.add_row(
+        "levels x formats",
+        f"{summary.combinations}: levels {recipe.granularities}, formats "
+        f"{[f.value for f in recipe.formats]} ({recipe.format_mode.value}), prompts {recipe.prompt_mode.value}",
+    )
+    table.add_row("answers per prompt", str(summary.samples))
+    table.add_row(
+        "answers requested",
+        f"{summary.problems} x {summary.teachers} x {summary.combinations} x {summary.samples} = {summary.answers:,}",
+    )
+    table.add_row("tokens (estimate)", f"{summary.prompt_tokens:,} prompt + {summary.completion_tokens:,} completion")
+    if summary.cost_usd is None:
+        cost = "unknown: no price for " + ", ".join(summary.unpriced_teachers)
+    else:
+        cost = f"${summary.cost_usd:,.2f}"
+        if summary.unpriced_teachers:
+            cost += f" (not counting {', '.join(summary.unpriced_teachers)}: no price)"
+    table.add_row("cost (estimate)", cost)
+    out.print(table)
+
+
+def build(
+    recipe: Annotated[
+        str | None,
+        typer.Option(
+            "--recipe", "-r", help="Recipe YAML file or built-in name (`cotforge recipes`). Default: the flags alone"
+        ),
+    ] = None,
+    dataset: Annotated[
+        list[str] | None,
+        typer.Option("--dataset", "-d", help="Source data set, built-in name; repeatable. Default: the recipe's"),
+    ] = None,
+    teacher: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--teacher",
+            "-t",
+            help="gpt-4o, openai-batch:gpt-4o, vllm:MODEL or a served model name; repeatable. Default: the recipe's",
+        ),
+    ] = None,
+    granularity: Annotated[
+        list[int] | None,
+        typer.Option("--granularity", "-g", help="Level 0-6 (0: answer only); repeatable. Default: the recipe's, or 5"),
+    ] = None,
+    fmt: Annotated[
+        list[CoTFormat] | None, typer.Option("--format", "-f", help="CoT format; repeatable. Default: cot")
+    ] = None,
+    prompt_mode: Annotated[
+        BuildPromptMode | None,
+        typer.Option(help="blind: the teacher solves; gold_hinted: it is shown the gold answer. Default: blind"),
+    ] = None,
+    format_mode: Annotated[
+        FormatMode | None,
+        typer.Option(help="direct: each format from the question; rewrite: from the plain CoT. Default: direct"),
+    ] = None,
+    num_answers: Annotated[
+        int | None, typer.Option("--num-answers", "-n", help="Answers per prompt. Default: 1")
+    ] = None,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature. Default: 0.7")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Most tokens per answer. Default: 1024")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N problems of each source. Default: all")] = None,
+    split: Annotated[
+        str | None, typer.Option(help="Source split; not with --sample, whose rows are training rows. Default: train")
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(help="Any OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1. Default: the OpenAI API"),
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, help="Requests in flight per teacher; use 1-4 for a local single-slot server. Default: 64"),
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option(min=0.1, help="Seconds to wait for one answer before retrying. Default: 120")
+    ] = None,
+    keep: Annotated[
+        str | None, typer.Option(help="'all' (each with a correct flag) or 'correct'. Default: all")
+    ] = None,
+    sample: Annotated[bool, typer.Option("--sample", help="Use the built-in sample rows: no download")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and cost estimate; send nothing")] = False,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Build directory; the same one resumes, and holds one recipe. Default: builds/<recipe name>-<hash of "
+            "what the recipe asks for>",
+        ),
+    ] = None,
+    extend: Annotated[
+        bool,
+        typer.Option(
+            "--extend",
+            help="Add this recipe's sources, teachers, levels and formats to the build already in --out (same "
+            "sampling and modes) instead of refusing a directory made by another recipe",
+        ),
+    ] = False,
+) -> None:
+    """Build a CoT corpus: teachers answer source problems at the chosen granularities and formats."""
+    sampling = {
+        k: v for k, v in (("n", num_answers), ("temperature", temperature), ("max_tokens", max_tokens)) if v is not None
+    }
+    overrides: dict[str, Any] = {
+        "sources": [{"dataset": d} | ({"split": split} if split else {}) for d in dataset] if dataset else None,
+        "teachers": list(teacher) if teacher else None,
+        "granularities": list(granularity) if granularity else None,
+        "formats": [f.value for f in fmt] if fmt else None,
+        "prompt_mode": prompt_mode.value if prompt_mode else None,
+        "format_mode": format_mode.value if format_mode else None,
+        "sampling": sampling or None,
+        "limit": limit,
+        "keep": keep,
+        "teacher_options": {
+            k: v for k, v in (("base_url", base_url), ("max_concurrency", concurrency), ("timeout_s", timeout)) if v
+        }
+        or None,
+    }
+    if sample and split not in (None, "train"):
+        raise fail(f"--split {split} cannot be used with --sample: the built-in samples are training rows")
+    from cotforge.api import plan_build
+    from cotforge.builders.build import BuildFailed, BuildInterrupted
+    from cotforge.builders.store import StoreError
+    from cotforge.builders.teachers import MissingApiKey
+    from cotforge.corpus import BuildDirError
+
+    try:
+        plan = plan_build(resolve_recipe(recipe, overrides), out_dir, sample=sample, extend=extend, warn=warn)
+    except (RecipeError, SourceError, BuildDirError) as error:
+        raise fail(str(error)) from None
+    print_plan(plan)
+    if dry_run:
+        return
+    target = plan.out_dir
+    try:
+        with closing(BuildDisplay(err)) as display:
+            report = plan.run(progress=display).report
+    except (MissingApiKey, RecipeError, BuildDirError, StoreError) as error:
+        raise fail(str(error)) from None
+    except BuildFailed as failure:
+        print_report(failure.report, target)
+        raise fail(f"{failure}; every answer stored so far is kept", service_code(failure.usage)) from None
+    except BuildInterrupted as stop:
+        print_report(stop.report, target)
+        message = f"interrupted; everything answered is stored. Run the same command to resume ({target})"
+        raise fail(message, INTERRUPTED) from None
+    assert report is not None, "a build that ran has its report"
+    print_report(report, target)
+    if report.failed or report.pending:
+        message = f"incomplete: {report.failed} failed, {report.pending} pending. Run the same command to retry them"
+        raise fail(message, INCOMPLETE)
+
+
+def print_report(report: BuildReport, target: Path) -> None:
+    rejected = ", ".join(f"{reason.value} {count}" for reason, count in report.rejected.items()) or "none"
+    cost = "unknown" if report.cost_usd is None else f"${report.cost_usd:.4f}"
+    out.print(
+        f"[green]{escape(str(target))}[/]: {report.accepted} accepted, rejected: {rejected}, {report.failed} failed, "
+        f"{report.pending} pending of {report.requested} | {report.prompt_tokens:,} + {report.completion_tokens:,} "
+        f"tokens | {cost} | {report.wall_time_s:.1f} s, {report.requests_per_s:.1f} requests/s",
+        highlight=False,
+    )
+    if report.runs > 1 and report.last_run is not None:
+        last = report.last_run
+        out.print(
+            f"  over {report.runs} runs; this one: {last.stored} answers stored, {last.requests_sent} requests, "
+            f"{last.wall_time_s:.1f} s",
+            highlight=False,
+        )
+    if report.stopped:
+        out.print(f"[yellow]stopped early:[/] {escape(report.stopped)}", highlight=False)
+    for reason, count in report.failures.items():
+        out.print(f"  [red]failed[/] {count}x: {escape(reason)}", highlight=False)
+    for name, count in report.subsets.items():
+        out.print(f"  subsets/{name}.parquet: {count} records", highlight=False)

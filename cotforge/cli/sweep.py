@@ -1,0 +1,174 @@
+"""The sweep group: `sweep` (run one, or a shard of one) and `sweep report` (merge the shards)."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cotforge.cli.common import fail, fail_validation, log, out, service_code, split_commas
+from cotforge.cli.options import config_options, given, with_parameters
+from cotforge.recipes.sources import SourceError
+from cotforge.train.config import TrainConfig
+
+
+def sweep(
+    ctx: typer.Context,
+    config_class: type[TrainConfig],
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="The corpus: a build directory, a folder of the paper's released files, or a Hub repo. Required to "
+            "run a sweep (no default)"
+        ),
+    ] = None,
+    student: Annotated[
+        list[str] | None,
+        typer.Option(help="Student model (Hub id or folder); repeatable. Required to run a sweep (no default)"),
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Sweep folder; the same one resumes. Required to run a sweep (no default)"),
+    ] = None,
+    vary: Annotated[str, typer.Option(help="The axis compared: granularity, format or teacher")] = "granularity",
+    levels: Annotated[
+        list[str] | None, typer.Option(help="Only these levels, e.g. 1,3,5 (vary granularity). Default: all")
+    ] = None,
+    teacher: Annotated[
+        str | None, typer.Option(help="The teacher held fixed. Default: the one with the most levels")
+    ] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="The format held fixed. Default: cot")] = None,
+    level: Annotated[
+        int | None, typer.Option(help="The level held fixed (vary format or teacher). Default: the most common, or 5")
+    ] = None,
+    no_baselines: Annotated[
+        bool, typer.Option("--no-baselines", help="Leave out the answer-only and human baselines")
+    ] = False,
+    eval_benchmark: Annotated[
+        str | None,
+        typer.Option(
+            "--eval",
+            help="Evaluate on this built-in benchmark's --split instead of held-out problems. "
+            "Default: hold out --holdout of the corpus's problems",
+        ),
+    ] = None,
+    split: Annotated[str, typer.Option(help="Split of --eval")] = "test",
+    holdout: Annotated[float, typer.Option(help="Share of the shared problems held out for evaluation")] = 0.3,
+    eval_limit: Annotated[int | None, typer.Option(help="At most N held-out questions. Default: all")] = None,
+    seeds: Annotated[str, typer.Option(help="Training seeds, comma-separated; each is a cell")] = "1",
+    max_new_tokens: Annotated[int, typer.Option(help="Most tokens generated per held-out answer")] = 256,
+    shard: Annotated[str, typer.Option(help="Run slice i of N of the cells (i/N), for job arrays")] = "0/1",
+    keep_models: Annotated[bool, typer.Option("--keep-models", help="Keep each cell's trained model")] = False,
+    push_to_hub: Annotated[
+        str | None,
+        typer.Option(help="Add the result as a section of this dataset repo's card (data untouched). Default: none"),
+    ] = None,
+    **trainer: Any,
+) -> None:
+    """Run a sweep (or `cotforge sweep report DIR` to merge the shards of one)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from pydantic import ValidationError
+
+    from cotforge.fetch import fetch_corpus
+    from cotforge.hub import HubError
+    from cotforge.train.data import TrainDataError
+    from cotforge.train.student import StudentError
+    from cotforge.train.sweep import SweepError, SweepSettings, run_sweep, sweep_train_config
+
+    if not dataset or not student or out_dir is None:
+        raise fail("give --dataset, at least one --student and --out (see cotforge sweep --help)")
+    try:
+        index, count = (int(part) for part in shard.split("/"))
+        if not 0 <= index < count:
+            raise ValueError
+    except ValueError:
+        raise fail(f"--shard {shard}: give i/N with 0 <= i < N, e.g. 0/4") from None
+    try:
+        corpus = str(fetch_corpus(dataset, out_dir / "corpus"))
+        settings = SweepSettings(
+            corpus=corpus,
+            students=list(student),
+            vary=vary,
+            teacher=teacher,
+            format=fmt,
+            level=level,
+            levels=[int(v) for v in split_commas(levels)] or None,
+            baselines=not no_baselines,
+            eval_benchmark=eval_benchmark,
+            eval_split=split,
+            holdout=None if eval_benchmark else holdout,
+            eval_limit=eval_limit,
+            seeds=[int(v) for v in split_commas([seeds])],
+            train=sweep_train_config(student[0], corpus, config_class, **given(config_class, trainer)),
+            max_new_tokens=max_new_tokens,
+        )
+        plan, unfinished = run_sweep(settings, out_dir, shard=(index, count), keep_models=keep_models, log=log)
+    except ValidationError as error:
+        raise fail_validation(error, "cotforge sweep") from None
+    except (SweepError, SourceError, TrainDataError, StudentError, ValueError) as error:
+        raise fail(str(error)) from None
+    except HubError as error:
+        raise fail(str(error), service_code(error.usage)) from None
+    if unfinished:
+        out.print(
+            f"{len(plan.cells) - len(unfinished)} of {len(plan.cells)} cells finished; when every shard is done, "
+            f"run `cotforge sweep report {out_dir}`",
+            highlight=False,
+        )
+        return
+    _print_sweep(out_dir, push_to_hub)
+
+
+def sweep_report(
+    out_dir: Annotated[Path, typer.Argument(help="A sweep folder (cotforge sweep --out)")],
+    push_to_hub: Annotated[
+        str | None,
+        typer.Option(help="Add the result as a section of this dataset repo's card (data untouched). Default: none"),
+    ] = None,
+) -> None:
+    """Merge the finished cells of a sweep (every shard) into sweep_report.json, sweep_report.md and sweep.png."""
+    _print_sweep(out_dir, push_to_hub)
+
+
+def _print_sweep(out_dir: Path, push_to_hub: str | None) -> None:
+    from cotforge.train.sweep import PLOT_FILE, REPORT_JSON, REPORT_MD, SweepError, build_report
+
+    try:
+        build_report(out_dir)
+    except SweepError as error:
+        raise fail(str(error)) from None
+    out.print((out_dir / REPORT_MD).read_text(encoding="utf-8"), highlight=False, markup=False)
+    out.print(f"wrote {out_dir / REPORT_JSON}, {out_dir / REPORT_MD} and {out_dir / PLOT_FILE}", highlight=False)
+    if push_to_hub:
+        from cotforge.hub import HubError
+        from cotforge.train.sweep import push_to_card
+
+        try:
+            commit = push_to_card(out_dir, push_to_hub)
+        except HubError as error:
+            raise fail(str(error), service_code(error.usage)) from None
+        out.print(f"{push_to_hub}: card updated in commit {commit}", highlight=False)
+
+
+def sweep_app(config_class: type[TrainConfig] = TrainConfig) -> typer.Typer:
+    """`cotforge sweep` and `cotforge sweep report`; the trainer options come from `config_class`'s fields but those
+    each cell decides (CELL_DECIDES), with the sweep's deliberate defaults (SWEEP_DEFAULTS)."""
+    from cotforge.train.sweep import CELL_DECIDES, SWEEP_DEFAULTS
+
+    def run(ctx: typer.Context, **options: Any) -> None:
+        sweep(ctx, config_class, **options)
+
+    signature = inspect.signature(sweep, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+    trainer = [name for name in config_class.model_fields if name not in CELL_DECIDES]
+    parameters = [own[0], *own[2:], *config_options(config_class, trainer, SWEEP_DEFAULTS)]
+    app = typer.Typer(
+        help="Which granularity (or format, or teacher) suits this student? Train one student per arm on the same "
+        "problems, evaluate on the same held-out questions, and compare with confidence intervals."
+    )
+    app.callback(invoke_without_command=True)(with_parameters(run, parameters))
+    app.command("report")(sweep_report)
+    return app
