@@ -38,7 +38,7 @@ _HOMES = {
     "Rejection": "cotforge.schemas",
     "BuildReport": "cotforge.schemas",
     "TrainConfig": "cotforge.train.config",
-    "SweepSettings": "cotforge.train.sweep",
+    "SweepSettings": "cotforge.sweeps",
 }
 __all__ = [
     "BuildDirError",
@@ -84,8 +84,8 @@ if TYPE_CHECKING:
     from cotforge.builders.progress import BuildProgress
     from cotforge.corpus import BuildDirError
     from cotforge.schemas import BuildReport, CoTRecord, Problem, Recipe, Rejection, SourceSpec
+    from cotforge.sweeps import SweepSettings
     from cotforge.train.config import TrainConfig
-    from cotforge.train.sweep import SweepSettings
 
 
 def __getattr__(name: str) -> Any:

@@ -21,10 +21,10 @@ if TYPE_CHECKING:
 
     from cotforge.contamination import ContaminationReport
     from cotforge.hub import PushResult
+    from cotforge.sweeps import SweepReport, SweepSettings
     from cotforge.train.config import TrainConfig
     from cotforge.train.evaluate import EvalReport
     from cotforge.train.loop import TrainReport
-    from cotforge.train.sweep import SweepReport, SweepSettings
 
 Log = Callable[[str], None]
 
@@ -203,7 +203,7 @@ def sweep(
     log: Log | None = None,
 ) -> SweepReport | None:
     """Run a sweep (this shard's cells); the merged report once every cell of every shard is done, else None."""
-    from cotforge.train.sweep import build_report, run_sweep
+    from cotforge.sweeps import build_report, run_sweep
 
     folder = Path(out_dir)
     _, unfinished = run_sweep(settings, folder, shard=shard, keep_models=keep_models, log=log or _quiet)

@@ -347,3 +347,15 @@ def save_pulled(pulled: dict[str, PulledSubset], out_dir: Path) -> dict[str, int
     records = [r for p in pulled.values() for r in p.records if isinstance(r, CoTRecord)]
     rejections = [r for p in pulled.values() for r in p.records if isinstance(r, Rejection)]
     return BuildDir(out_dir).write_outputs(records, rejections)
+
+
+def push_model(folder: Path, repo_id: str, *, ignore: list[str], token: str | None = None) -> str:
+    """Upload a model folder to the model repo `repo_id` (made if missing) in one commit; returns the commit."""
+    check_repo_id(repo_id)
+    api = _api(token)
+    try:
+        api.create_repo(repo_id, exist_ok=True)
+        info = api.upload_folder(repo_id=repo_id, folder_path=folder, ignore_patterns=ignore)
+    except Exception as error:
+        raise _explain(error, repo_id, "push to") from None
+    return info.oid

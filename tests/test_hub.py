@@ -335,3 +335,38 @@ def test_card_licence_and_contamination(tmp_path: Path, hub, small_build: Path) 
     assert data["configs"][0]["default"] is True
     assert "## Contamination" in card.text and "not checked" in card.text.lower()  # user data: nothing to check
     assert "temperature=" in card.text and "max_tokens=" in card.text
+
+
+def test_the_model_card_states_base_data_settings_accuracy_and_the_loss_curve(tmp_path: Path) -> None:
+    from cotforge.corpus import EvalDir, StudentDir
+    from cotforge.dataset_cards.model_card import render_model_card
+
+    config = {"model": "base/m", "dataset": "me/cot", "subset": "g5", "learning_rate": 1e-4, "output_dir": "x"}
+    card = render_model_card(
+        "me/s", config, steps=3, examples=10, final_loss=0.5, accuracy={"svamp": 0.25}, loss_curve="loss_curve.png"
+    )
+    assert "base_model: base/m" in card and "- me/cot" in card and "(subset `g5`)" in card
+    assert "| `learning_rate` | `0.0001` |" in card and "output_dir" not in card
+    assert "| svamp | 25.0% |" in card and "![Training loss by optimizer step](loss_curve.png)" in card
+    unevaluated = render_model_card("me/s", config, steps=3, examples=10, final_loss=None)
+    assert "Not evaluated yet" in unevaluated and "![" not in unevaluated
+    # The push reads what `cotforge eval --out` left in the student's folder.
+    student = StudentDir(tmp_path)
+    student.write_train_report({"config": config, "steps": 3, "examples": 10, "history": [{"step": 3, "loss": 0.5}]})
+    EvalDir(tmp_path).report_path.write_text(json.dumps({"accuracy": {"svamp": 0.5}}))
+    pushed: dict = {}
+
+    def push_model(folder: Path, repo_id: str, *, ignore: list[str]) -> str:
+        pushed.update(folder=folder, repo_id=repo_id, ignore=ignore, card=(folder / "README.md").read_text())
+        return "abc"
+
+    import cotforge.hub
+    from cotforge.train.publish import push_student
+
+    original = cotforge.hub.push_model
+    cotforge.hub.push_model = push_model
+    try:
+        assert push_student(student, "me/s") == "abc"
+    finally:
+        cotforge.hub.push_model = original
+    assert "| svamp | 50.0% |" in pushed["card"] and pushed["ignore"] == ["checkpoints/*", "tokenized/*"]

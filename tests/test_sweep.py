@@ -12,8 +12,7 @@ from typer.testing import CliRunner
 from cotforge.cli import app
 from cotforge.corpus import BuildDir
 from cotforge.hub import with_section
-from cotforge.train.stats import bootstrap_interval, compare_paired, mcnemar_exact
-from cotforge.train.sweep import (
+from cotforge.sweeps import (
     SweepSettings,
     build_report,
     choose_arms,
@@ -21,6 +20,7 @@ from cotforge.train.sweep import (
     run_sweep,
     sweep_train_config,
 )
+from cotforge.sweeps.statistics import bootstrap_interval, compare_paired, mcnemar_exact
 
 
 @pytest.fixture(scope="module")
@@ -113,16 +113,16 @@ def test_sweep_end_to_end_resumes_and_reports_its_cells(corpus: Path, student: P
     report = build_report(tmp_path)
     held = json.loads((tmp_path / "held_out.json").read_text())
     for cell in report.cells:
-        predictions = pl.read_parquet(tmp_path / cell["predictions"])
+        predictions = pl.read_parquet(tmp_path / cell.predictions)
         assert predictions["problem_id"].to_list() == held["problem_ids"]
-        assert cell["accuracy"] == predictions["correct"].mean() and cell["steps"] == 2
-        trained = BuildDir(tmp_path / "cells" / cell["name"] / "data").read_subsets()
+        assert cell.accuracy == predictions["correct"].mean() and cell.steps == 2
+        trained = BuildDir(tmp_path / "cells" / cell.name / "data").read_subsets()
         trained_ids = {r.problem_id for rows in trained.values() for r in rows}
         assert trained_ids == set(held["train_problem_ids"]) and not trained_ids & set(held["problem_ids"])
     assert {a.arm for a in report.arms} == {"g1", "g5"} and len(report.recommendation) == 1
-    by_arm = {cell["arm"]: cell for cell in report.cells}
+    by_arm = {cell.arm: cell for cell in report.cells}
     for arm in report.arms:  # one seed: each arm's figures are its cell's, interval included
-        assert (arm.accuracy, list(arm.interval)) == (by_arm[arm.arm]["accuracy"], by_arm[arm.arm]["interval"])
+        assert (arm.accuracy, arm.interval) == (by_arm[arm.arm].accuracy, by_arm[arm.arm].interval)
     assert (tmp_path / "sweep.png").read_bytes()[:4] == b"\x89PNG"
     markdown = (tmp_path / "sweep_report.md").read_text()
     assert "| g1 |" in markdown and "| g5 |" in markdown
@@ -148,10 +148,10 @@ def test_a_lora_sweep_evaluates_each_cell_merged(corpus: Path, student: Path, tm
     _, left = run_sweep(settings(corpus, student, {"lora_rank": 4}), tmp_path, keep_models=True, log=lambda _: None)
     assert left == []
     for cell in build_report(tmp_path).cells:
-        model = tmp_path / "cells" / cell["name"] / "model"
+        model = tmp_path / "cells" / cell.name / "model"
         assert (model / "adapter_model.safetensors").exists() and (model / "merged" / "model.safetensors").exists()
         assert json.loads((model / "train_report.json").read_text())["config"]["lora_rank"] == 4
-        assert cell["total"] > 0
+        assert cell.total > 0
 
 
 def test_sweep_usage_errors() -> None:

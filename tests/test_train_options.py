@@ -10,8 +10,8 @@ from pydantic import Field
 from typer.testing import CliRunner
 
 from cotforge.cli import make_app
+from cotforge.sweeps import CELL_DECIDES, SWEEP_DEFAULTS
 from cotforge.train.config import TrainConfig, cli
-from cotforge.train.sweep import CELL_DECIDES, SWEEP_DEFAULTS
 
 WIDE = {"COLUMNS": "300"}
 
@@ -45,7 +45,7 @@ def test_the_added_field_reaches_the_config_of_both(
         return SimpleNamespace(cells=[1, 2]), [1, 2]
 
     monkeypatch.setattr("cotforge.api.train", fit)
-    monkeypatch.setattr("cotforge.train.sweep.run_sweep", run_sweep)
+    monkeypatch.setattr("cotforge.sweeps.run_sweep", run_sweep)
     app = make_app(WithWarmupSteps)
     trained = CliRunner().invoke(app, ["train", "--dataset", "x.parquet", "--model", "m", "--warmup-steps", "5"])
     assert trained.exit_code == 0, trained.output

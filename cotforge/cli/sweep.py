@@ -74,9 +74,10 @@ def sweep(
 
     from cotforge.fetch import fetch_corpus
     from cotforge.hub import HubError
+    from cotforge.sweeps import SweepError, SweepSettings, run_sweep, sweep_train_config
+    from cotforge.sweeps.layout import SweepDir
     from cotforge.train.data import TrainDataError
     from cotforge.train.student import StudentError
-    from cotforge.train.sweep import SweepError, SweepSettings, run_sweep, sweep_train_config
 
     if not dataset or not student or out_dir is None:
         raise fail("give --dataset, at least one --student and --out (see cotforge sweep --help)")
@@ -87,7 +88,7 @@ def sweep(
     except ValueError:
         raise fail(f"--shard {shard}: give i/N with 0 <= i < N, e.g. 0/4") from None
     try:
-        corpus = str(fetch_corpus(dataset, out_dir / "corpus"))
+        corpus = str(fetch_corpus(dataset, SweepDir(out_dir).corpus_dir))
         settings = SweepSettings(
             corpus=corpus,
             students=list(student),
@@ -134,17 +135,20 @@ def sweep_report(
 
 
 def _print_sweep(out_dir: Path, push_to_hub: str | None) -> None:
-    from cotforge.train.sweep import PLOT_FILE, REPORT_JSON, REPORT_MD, SweepError, build_report
+    from cotforge.sweeps import SweepError, build_report
+    from cotforge.sweeps.layout import SweepDir
+
+    sweep = SweepDir(out_dir)
 
     try:
         build_report(out_dir)
     except SweepError as error:
         raise fail(str(error)) from None
-    out.print((out_dir / REPORT_MD).read_text(encoding="utf-8"), highlight=False, markup=False)
-    out.print(f"wrote {out_dir / REPORT_JSON}, {out_dir / REPORT_MD} and {out_dir / PLOT_FILE}", highlight=False)
+    out.print(sweep.report_md.read_text(encoding="utf-8"), highlight=False, markup=False)
+    out.print(f"wrote {sweep.report_json}, {sweep.report_md} and {sweep.plot_path}", highlight=False)
     if push_to_hub:
         from cotforge.hub import HubError
-        from cotforge.train.sweep import push_to_card
+        from cotforge.sweeps import push_to_card
 
         try:
             commit = push_to_card(out_dir, push_to_hub)
@@ -156,7 +160,7 @@ def _print_sweep(out_dir: Path, push_to_hub: str | None) -> None:
 def sweep_app(config_class: type[TrainConfig] = TrainConfig) -> typer.Typer:
     """`cotforge sweep` and `cotforge sweep report`; the trainer options come from `config_class`'s fields but those
     each cell decides (CELL_DECIDES), with the sweep's deliberate defaults (SWEEP_DEFAULTS)."""
-    from cotforge.train.sweep import CELL_DECIDES, SWEEP_DEFAULTS
+    from cotforge.sweeps import CELL_DECIDES, SWEEP_DEFAULTS
 
     def run(ctx: typer.Context, **options: Any) -> None:
         sweep(ctx, config_class, **options)

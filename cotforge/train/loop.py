@@ -22,7 +22,6 @@ import torch
 import torch.distributed as dist
 
 from cotforge.corpus import StudentDir
-from cotforge.corpus.studentdir import CHECKPOINTS_DIR, TOKENIZED_DIR
 from cotforge.train import adapters, sharding
 from cotforge.train.batching import Batch, collate_packed, collate_padded, length_grouped, pack
 from cotforge.train.config import TrainConfig
@@ -324,7 +323,9 @@ def save(
         StudentDir(folder).write_train_report(body)
     _loss_curve(report, StudentDir(output).loss_curve_path)
     if config.push_to_hub:
-        _push_model(output, config, report)
+        from cotforge.train.publish import push_student
+
+        push_student(StudentDir(output), config.push_to_hub)
 
 
 def _loss_curve(report: TrainReport, path: Path) -> None:
@@ -341,31 +342,3 @@ def _loss_curve(report: TrainReport, path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
-
-
-def _push_model(output: Path, config: TrainConfig, report: TrainReport) -> None:
-    from huggingface_hub import HfApi, ModelCard
-
-    card = ModelCard(f"""---
-library_name: {"peft" if config.lora_rank else "transformers"}
-base_model: {config.model}
-datasets:
-- {config.dataset}
-tags:
-- cotforge
-- chain-of-thought
-- distillation
----
-
-# {config.push_to_hub.rsplit("/", 1)[-1]}
-
-{config.model} fine-tuned with cotforge on the chain-of-thought corpus `{config.dataset}`
-(subset `{config.subset or "all"}`): {report.steps} optimizer steps over {report.examples} examples, loss on the
-completion only, final loss {report.history[-1].loss:.4f}. Settings are in `train_report.json`.
-""")
-    card.save(StudentDir(output).card_path)
-    api = HfApi()
-    api.create_repo(config.push_to_hub, exist_ok=True)
-    api.upload_folder(
-        repo_id=config.push_to_hub, folder_path=output, ignore_patterns=[f"{CHECKPOINTS_DIR}/*", f"{TOKENIZED_DIR}/*"]
-    )

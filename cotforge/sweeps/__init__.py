@@ -1,0 +1,36 @@
+"""`cotforge sweep`: which granularity (or format, or teacher) suits this student?
+
+settings.py   what decides a sweep's numbers (SweepSettings, the shared TrainConfig, what each cell sets)
+planning.py   the arms, the problems every arm trains on, the held-out questions (SweepPlan, Arm, Cell)
+cells.py      running cells, each recorded as a CellResult in its cell.json
+statistics.py bootstrap intervals and paired tests
+results.py    ArmResult and SweepReport
+report.py     the merged report, its Markdown, the recommendation, the card section
+plot.py       the figure
+layout.py     the sweep folder's files
+"""
+
+from cotforge.sweeps.cells import CellResult, run_sweep
+from cotforge.sweeps.planning import Arm, Cell, SweepPlan, choose_arms, plan_sweep
+from cotforge.sweeps.report import build_report, push_to_card
+from cotforge.sweeps.results import ArmResult, SweepReport
+from cotforge.sweeps.settings import CELL_DECIDES, SWEEP_DEFAULTS, SweepError, SweepSettings, sweep_train_config
+
+__all__ = [
+    "CELL_DECIDES",
+    "SWEEP_DEFAULTS",
+    "Arm",
+    "ArmResult",
+    "Cell",
+    "CellResult",
+    "SweepError",
+    "SweepPlan",
+    "SweepReport",
+    "SweepSettings",
+    "build_report",
+    "choose_arms",
+    "plan_sweep",
+    "push_to_card",
+    "run_sweep",
+    "sweep_train_config",
+]

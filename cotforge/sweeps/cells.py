@@ -1,0 +1,159 @@
+"""Running cells: each trains one student on one arm with one seed, then answers the held-out questions. A cell's
+cell.json (its CellResult), written last, marks it finished: a re-run skips it, and shards share the folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from cotforge.corpus import BuildDir, EvalDir, StudentDir
+from cotforge.sweeps.layout import SweepDir
+from cotforge.sweeps.planning import Cell, SweepPlan, plan_sweep
+from cotforge.sweeps.settings import SweepError, SweepSettings
+from cotforge.sweeps.statistics import bootstrap_interval
+
+
+class CellResult(BaseModel):
+    """What one finished cell measured (cell.json)."""
+
+    name: str
+    student: str
+    arm: str
+    subset: str
+    level: int | None
+    seed: int
+    steps: int
+    train_examples: int
+    completion_tokens: int | None
+    final_loss: float | None
+    mean_rationale_words: float
+    accuracy: float
+    interval: tuple[float, float] = Field(description="95% bootstrap interval over the questions (one seed)")
+    correct: int
+    total: int
+    parsed: int
+    train_wall_s: float
+    eval_wall_s: float
+    predictions: str = Field(description="predictions.parquet, relative to the sweep folder")
+
+
+def scores(predictions: Path) -> list[float]:
+    """1.0 or 0.0 per question, in the held-out order."""
+    import polars as pl
+
+    return [float(c) for c in pl.read_parquet(predictions)["correct"].to_list()]
+
+
+def claim(folder: SweepDir, settings: SweepSettings) -> None:
+    """Make `folder` this sweep's, or refuse a folder that holds a sweep with other settings."""
+    if folder.settings_path.exists():
+        earlier = SweepSettings.model_validate_json(folder.settings_path.read_text(encoding="utf-8"))
+        if earlier != settings:
+            changed = [k for k in SweepSettings.model_fields if getattr(earlier, k) != getattr(settings, k)]
+            raise SweepError(
+                f"{folder} holds a sweep with other settings ({', '.join(changed)}); give another --out, or the "
+                "same settings to resume it"
+            )
+    folder.path.mkdir(parents=True, exist_ok=True)
+    folder.settings_path.write_text(settings.model_dump_json(indent=1) + "\n", encoding="utf-8")
+
+
+def run_cell(plan: SweepPlan, cell: Cell, sweep: SweepDir, log: Callable[[str], None], keep_model: bool) -> CellResult:
+    """Train and evaluate one cell; its cell.json, written last, marks it finished."""
+    from cotforge.train.evaluate import evaluate_problems
+    from cotforge.train.loop import train
+
+    s = plan.settings
+    folder = sweep.cell_dir(cell.name)
+    if folder.exists():
+        shutil.rmtree(folder)  # a cell killed half-way starts again from nothing
+    records = plan.train[cell.arm.label]
+    BuildDir(folder / "data").write_outputs(records, [])
+    started = time.monotonic()
+    cell_settings = {
+        "model": cell.student,
+        "dataset": str(folder / "data"),
+        "output_dir": str(folder / "model"),
+        "max_steps": plan.steps(),
+        "batching": "grouped",  # one example per row: the step budget means the same examples in every cell
+        "seed": cell.seed,
+        "merge_lora": s.train.lora_rank is not None,  # a plain model to evaluate, whatever the base (GGUF)
+    }
+    config = type(s.train).model_validate(s.train.model_dump() | cell_settings)
+    report = train(config, log=log)
+    model = StudentDir(config.output_dir)
+    trained = time.monotonic()
+    evaluation = evaluate_problems(
+        str(model.merged.path if s.train.lora_rank else model.path),
+        plan.test,
+        max_new_tokens=s.max_new_tokens,
+        batch_size=s.eval_batch_size,
+        out_dir=folder,
+        log=log,
+    )
+    predictions = EvalDir(folder).predictions_path
+    result = CellResult(
+        name=cell.name,
+        student=cell.student,
+        arm=cell.arm.label,
+        subset=cell.arm.subset,
+        level=cell.arm.level,
+        seed=cell.seed,
+        steps=report.steps,
+        train_examples=report.examples,
+        completion_tokens=report.truncation.get("completion_tokens"),
+        final_loss=report.history[-1].loss if report.history else None,
+        mean_rationale_words=statistics.fmean(len(r.rationale.split()) for r in records),
+        accuracy=evaluation.correct / evaluation.total,
+        interval=bootstrap_interval(scores(predictions)),  # the report's resampling: with one seed, its interval
+        correct=evaluation.correct,
+        total=evaluation.total,
+        parsed=evaluation.parsed,
+        train_wall_s=round(trained - started, 1),
+        eval_wall_s=round(evaluation.wall_time_s, 1),
+        predictions=predictions.relative_to(sweep.path).as_posix(),
+    )
+    if not keep_model:
+        shutil.rmtree(model.path, ignore_errors=True)
+    sweep.cell_file(cell.name).write_text(result.model_dump_json(indent=1) + "\n", encoding="utf-8")
+    return result
+
+
+def run_sweep(
+    settings: SweepSettings,
+    out_dir: Path,
+    *,
+    shard: tuple[int, int] = (0, 1),
+    keep_models: bool = False,
+    log: Callable[[str], None] = print,
+) -> tuple[SweepPlan, list[Cell]]:
+    """Run this shard's unfinished cells; returns the plan and the cells still unfinished (any shard)."""
+    plan = plan_sweep(settings)
+    sweep = SweepDir(out_dir)
+    claim(sweep, settings)
+    train_ids = [r.problem_id for r in next(iter(plan.train.values()))]
+    record = {"check": plan.held_out, "problem_ids": [p.id for p in plan.test], "train_problem_ids": train_ids}
+    sweep.held_out_path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    index, count = shard
+    cells = plan.cells
+    for position, cell in enumerate(cells):
+        where = f"cell {position + 1}/{len(cells)} {cell.name}"
+        if position % count != index:
+            continue
+        if sweep.cell_file(cell.name).exists():
+            log(f"{where}: finished earlier, kept")
+            continue
+        log(f"{where}: training {plan.steps()} steps on {len(plan.train[cell.arm.label])} problems")
+        result = run_cell(plan, cell, sweep, log, keep_models)
+        low, high = result.interval
+        log(
+            f"{where}: accuracy {result.accuracy:.1%} [{low:.1%}, {high:.1%}] ({result.train_wall_s:.0f} s "
+            f"training, {result.eval_wall_s:.0f} s eval)"
+        )
+    return plan, [c for c in cells if not sweep.cell_file(c.name).exists()]

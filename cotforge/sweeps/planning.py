@@ -1,0 +1,204 @@
+"""`cotforge sweep`: which granularity (or format, or teacher) suits this student?
+
+One cell per (student, arm, seed): an arm is one subset of the corpus (a level, a format or a teacher; the paper's
+answer-only and human baselines when present). Every cell trains on the same problems with the same settings and
+step budget, and is evaluated on the same held-out questions, never seen in training. A cell's `cell.json` is its
+record: a re-run skips finished cells, and `--shard i/N` runs a slice so a job array runs them in parallel. The
+report states each accuracy with a bootstrap interval, compares the best arm with each other on the same questions,
+and names the arms that cannot be told apart from the best.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from cotforge.contamination import check, normalise_question
+from cotforge.corpus import BuildDir, BuildDirError
+from cotforge.schemas.problem import Problem
+from cotforge.schemas.recipe import SourceSpec, teacher_label
+from cotforge.schemas.record import CoTRecord
+from cotforge.sweeps.settings import SweepError, SweepSettings
+
+BASELINES = {"answer-only": 0, "human": None}  # the paper's baselines: teacher label -> the level they stand for
+
+
+class Arm(BaseModel):
+    """One value of the varied axis: a subset of the corpus."""
+
+    model_config = ConfigDict(frozen=True)
+
+    label: str  # g5, human, answer-only, rar, gpt-4o ...
+    subset: str
+    level: int | None  # where it sits on the granularity axis (answer-only: 0; human: none)
+
+
+def student_label(student: str, gguf_file: str | None = None) -> str:
+    """A short name for a student: its GGUF file's stem when it is loaded from one (the folder is a package's)."""
+    return teacher_label(Path(gguf_file).stem if gguf_file else student)
+
+
+class Cell(BaseModel):
+    """One run: a student trained on an arm with a seed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    student: str
+    arm: Arm
+    seed: int
+    label: str  # the student's short name
+
+    @property
+    def name(self) -> str:
+        return f"{self.label}--{self.arm.label}--seed{self.seed}"
+
+
+@dataclass
+class SweepPlan:
+    settings: SweepSettings
+    arms: list[Arm]
+    train: dict[str, list[CoTRecord]]  # arm label -> one record per training problem, the same problems in each
+    test: list[Problem]
+    held_out: dict[str, int]  # what the held-out check found
+
+    @property
+    def cells(self) -> list[Cell]:
+        s = self.settings
+        return [
+            Cell(student=student, arm=arm, seed=seed, label=student_label(student, s.gguf_file))
+            for student in s.students
+            for arm in self.arms
+            for seed in s.seeds
+        ]
+
+    def steps(self) -> int:
+        """The step budget every cell gets: one example per row, so it depends only on the shared problems."""
+        t = self.settings.train
+        if t.max_steps is not None:
+            return t.max_steps
+        problems = len(next(iter(self.train.values())))
+        return max(1, math.ceil(t.epochs * problems / t.global_batch_size))
+
+
+def _describe(records: list[CoTRecord]) -> tuple[str, int | None, str]:
+    first = records[0]
+    return first.teacher, first.granularity, first.format.value
+
+
+def choose_arms(subsets: dict[str, list[CoTRecord]], settings: SweepSettings) -> list[Arm]:
+    """The subsets that differ only in the varied axis, plus the baselines when varying granularity."""
+    described = {name: _describe(rows) for name, rows in subsets.items() if rows}
+    teachers = {t for t, _, _ in described.values() if t not in BASELINES}
+    if settings.vary == "granularity":
+        fmt = settings.format or "cot"
+        by_teacher = Counter(
+            t for t, level, f in described.values() if f == fmt and level is not None and t in teachers
+        )
+        teacher = settings.teacher or (min(by_teacher, key=lambda t: (-by_teacher[t], t)) if by_teacher else None)
+        arms = [
+            Arm(label=f"g{level}", subset=name, level=level)
+            for name, (t, level, f) in described.items()
+            if t == teacher and f == fmt and level is not None and (settings.levels is None or level in settings.levels)
+        ]
+        if settings.baselines:
+            arms += [
+                Arm(label=t, subset=name, level=BASELINES[t])
+                for name, (t, _, f) in described.items()
+                if t in BASELINES
+                and f == fmt
+                and (settings.levels is None or BASELINES[t] is None or 0 in settings.levels)
+            ]
+        arms.sort(key=lambda a: (a.level is None, a.level or 0, a.label))
+        what = f"teacher {teacher}, format {fmt}"
+    else:
+        fixed_level = settings.level
+        if settings.vary == "format":
+            teacher = settings.teacher or (sorted(teachers)[0] if teachers else None)
+            levels = Counter(level for t, level, _ in described.values() if t == teacher)
+            fixed_level = fixed_level if fixed_level is not None else max(levels, key=lambda v: (levels[v], v or 0))
+            arms = [
+                Arm(label=f, subset=name, level=level)
+                for name, (t, level, f) in described.items()
+                if t == teacher and level == fixed_level
+            ]
+            what = f"teacher {teacher}, level {fixed_level}"
+        else:
+            fmt = settings.format or "cot"
+            fixed_level = fixed_level if fixed_level is not None else 5
+            arms = [
+                Arm(label=t, subset=name, level=level)
+                for name, (t, level, f) in described.items()
+                if t in teachers and f == fmt and level == fixed_level
+            ]
+            what = f"level {fixed_level}, format {fmt}"
+        arms.sort(key=lambda a: a.label)
+    if len(arms) < 2:
+        raise SweepError(
+            f"--vary {settings.vary}: the corpus has {len(arms)} subset(s) for {what} "
+            f"(its subsets: {', '.join(sorted(subsets))}); a sweep compares at least two"
+        )
+    return arms
+
+
+def _hash_ordered(ids: set[str]) -> list[str]:
+    """The ids in an order fixed by their content alone: the same hold-out on every machine and every re-run."""
+    return sorted(ids, key=lambda i: hashlib.sha256(f"holdout:{i}".encode()).hexdigest())
+
+
+def plan_sweep(settings: SweepSettings) -> SweepPlan:
+    """Arms, the problems every arm trains on, and the held-out questions none of them sees."""
+    try:
+        subsets = BuildDir(settings.corpus).read_subsets()
+    except BuildDirError as error:
+        raise SweepError(str(error)) from None
+    datasets = {r.dataset for rows in subsets.values() for r in rows}
+    if len(datasets) > 1:
+        raise SweepError(f"{settings.corpus}: holds {', '.join(sorted(datasets))}; a sweep studies one data set")
+    arms = choose_arms(subsets, settings)
+    per_arm = {}
+    for arm in arms:
+        first: dict[str, CoTRecord] = {}
+        for record in subsets[arm.subset]:
+            first.setdefault(record.problem_id, record)  # one rationale per problem in every arm
+        per_arm[arm.label] = first
+    shared = set.intersection(*(set(rows) for rows in per_arm.values()))
+    if settings.eval_benchmark is not None:
+        from cotforge.recipes.sources import load_problems
+
+        test = load_problems(
+            SourceSpec(dataset=settings.eval_benchmark, split=settings.eval_split), limit=settings.eval_limit
+        ).problems
+        train_ids = shared
+    else:
+        assert settings.holdout is not None
+        ordered = _hash_ordered(shared)
+        cut = max(1, round(settings.holdout * len(ordered)))
+        if settings.eval_limit is not None:
+            cut = min(cut, settings.eval_limit)
+        any_arm = per_arm[arms[0].label]
+        test = [any_arm[i].problem() for i in sorted(ordered[:cut])]
+        train_ids = set(ordered[cut:])
+    # Never train on a held-out question: the same text under another id counts, and so does a shared 8-gram
+    # against a benchmark (the contamination check's rule); within one data set, exact matches only, since its
+    # questions share template wording.
+    sample = [per_arm[arms[0].label][i] for i in train_ids]
+    overlaps = check(sample, {"held-out": [p.question for p in test]}).overlaps
+    dropped = {o.problem_id for o in overlaps if o.kind == "exact" or settings.eval_benchmark is not None}
+    train_ids -= dropped
+    test_questions = {normalise_question(p.question) for p in test}
+    train = {label: [rows[i] for i in sorted(train_ids)] for label, rows in per_arm.items()}
+    assert not any(normalise_question(r.question) in test_questions for rows in train.values() for r in rows)
+    if not train_ids or not test:
+        raise SweepError(f"{settings.corpus}: {len(train_ids)} training and {len(test)} held-out problems left")
+    held_out = {
+        "questions": len(test),
+        "training_problems": len(train_ids),
+        "dropped_from_training": len(dropped),
+        "ngram_overlaps_kept": sum(o.kind == "ngram" for o in overlaps) if settings.eval_benchmark is None else 0,
+    }
+    return SweepPlan(settings, arms, train, test, held_out)

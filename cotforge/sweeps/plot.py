@@ -1,0 +1,55 @@
+"""The sweep's figure: accuracy against granularity, one line per student (the paper's figure), and rationale length
+per level."""
+
+from __future__ import annotations
+
+from cotforge.sweeps.planning import student_label
+from cotforge.sweeps.results import SweepReport
+
+
+def plot_png(report: SweepReport) -> bytes | None:
+    """Accuracy against granularity, one line per student (the paper's figure), and rationale length per level."""
+    if report.settings.vary != "granularity":
+        return None
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
+    for student in report.settings.students:
+        points = sorted((a.level, a) for a in report.arms if a.student == student and a.level is not None)
+        if not points:
+            continue
+        xs = [level for level, _ in points]
+        ys = [a.accuracy for _, a in points]
+        errors = [[a.accuracy - a.interval[0] for _, a in points], [a.interval[1] - a.accuracy for _, a in points]]
+        line = left.errorbar(
+            xs, ys, yerr=errors, marker="o", capsize=3, label=student_label(student, report.settings.gguf_file)
+        )
+        for arm in report.arms:
+            if arm.student == student and arm.level is None:  # the human baseline: a level of its own
+                left.axhline(
+                    arm.accuracy,
+                    linestyle="--",
+                    color=line[0].get_color(),
+                    alpha=0.6,
+                    label=f"{student_label(student, report.settings.gguf_file)}: {arm.arm}",
+                )
+    left.set_xlabel("granularity level (0: answer only)")
+    left.set_ylabel("held-out accuracy")
+    left.set_xticks(range(0, 7))
+    left.grid(alpha=0.3)
+    left.legend(fontsize=8)
+    words = sorted({(a.level, a.mean_rationale_words) for a in report.arms if a.level is not None})
+    right.bar([w[0] for w in words], [w[1] for w in words], color="grey")
+    right.set_xlabel("granularity level")
+    right.set_ylabel("mean rationale length (words)")
+    right.set_xticks(range(0, 7))
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    plt.close(figure)
+    return buffer.getvalue()
