@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -46,6 +48,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class ServerDied(RuntimeError):
+    """The local teacher's server is gone; the message holds how it ended and its log."""
+
+
+def log_tail(log: IO[str], lines: int = 25) -> str:
+    log.seek(0)
+    return "\n".join("    " + line for line in log.read().splitlines()[-lines:])
+
+
+def server_death(returncode: int, log: IO[str]) -> str:
+    """How a server process ended, in words (a signal by name: "Illegal instruction"), and its last log lines."""
+    how = f"was killed by {signal.strsignal(-returncode)}" if returncode < 0 else f"exited with status {returncode}"
+    return f"the llama.cpp server {how}; the last lines of its log:\n{log_tail(log)}"
+
+
 @contextmanager
 def llama_server(gguf: Path, n_ctx: int = 4096) -> Iterator[str]:
     port = free_port()
@@ -71,16 +88,20 @@ def llama_server(gguf: Path, n_ctx: int = 4096) -> Iterator[str]:
         deadline = time.monotonic() + 120
         while True:
             if process.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(f"llama.cpp server exited: {log.read()[-2000:]}")
+                raise ServerDied(server_death(process.returncode, log))
             try:
                 with urllib.request.urlopen(f"{url}/models", timeout=2):
                     break
-            except OSError:
+            except OSError as error:
                 if time.monotonic() > deadline:
-                    raise
+                    raise ServerDied(f"the llama.cpp server did not answer in 120 s:\n{log_tail(log)}") from error
                 time.sleep(0.5)
-        yield url
+        try:
+            yield url
+        except Exception as error:  # a test that fails because the server died says so, with the server's log
+            if process.poll() is not None:
+                raise ServerDied(server_death(process.returncode, log)) from error
+            raise
     finally:
         process.terminate()
         process.wait(30)
