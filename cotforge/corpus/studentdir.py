@@ -5,7 +5,7 @@ model push read it, always through `StudentDir`.
 <dir>/train_report.json                           the run: its TrainConfig, chat template, history, memory
 <dir>/loss_curve.png                              the loss by optimizer step
 <dir>/merged/                                     a LoRA run's base with the adapter folded in (a StudentDir too)
-<dir>/checkpoints/step-N/                         resumable checkpoints (--save-every)
+<dir>/checkpoints/step-N/state.pt                 resumable checkpoints (--save-every; train/checkpoint.py)
 <dir>/tokenized/                                  the tokenized corpus, reused by a resumed run
 An evaluation's folder (`cotforge eval --out`) holds predictions.parquet and eval_report.json.
 """
@@ -23,6 +23,7 @@ LOSS_CURVE_FILE = "loss_curve.png"
 ADAPTER_CONFIG_FILE = "adapter_config.json"
 MERGED_DIR = "merged"
 CHECKPOINTS_DIR = "checkpoints"
+CHECKPOINT_STATE_FILE = "state.pt"  # in each checkpoint: step, scheduler, RNG, history (and unsharded weights)
 TOKENIZED_DIR = "tokenized"
 PREDICTIONS_FILE = "predictions.parquet"
 EVAL_REPORT_FILE = "eval_report.json"
@@ -63,6 +64,11 @@ class StudentDir(Folder):
 
     def checkpoint(self, step: int) -> Path:
         return self.checkpoints_dir / f"step-{step}"
+
+    def checkpoints(self) -> list[Path]:
+        """The checkpoints saved so far, oldest first."""
+        found = self.checkpoints_dir.glob("step-*") if self.checkpoints_dir.exists() else []
+        return sorted(found, key=lambda path: int(path.name.split("-")[1]))
 
     def write_train_report(self, body: dict[str, Any]) -> None:
         self.train_report_path.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")

@@ -1,9 +1,11 @@
 """The training loop: AdamW, cosine schedule, accumulation, clipping, bf16, DDP or FSDP2, checkpoints and resume.
 
-Small enough to read in one sitting. Launch under `torchrun --nproc-per-node N` for DDP (gloo on CPU, nccl on GPU),
-or with `shard="fsdp"` for FSDP2 (sharding.py); several machines are torchrun's own `--nnodes`. The loss is the mean
-over completion tokens of the whole optimizer step (all micro-batches, all ranks), computed only at completion
-positions, so no logits are made for prompt or padding tokens.
+Small enough to read in one sitting: `train` sets up (Runtime, _load_data, _load_student, Schedule), then fits one
+optimizer step at a time (_optimizer_step); checkpoint.py saves, resumes and writes the student. Launch under
+`torchrun --nproc-per-node N` for DDP (gloo on CPU, nccl on GPU), or with `shard="fsdp"` for FSDP2 (sharding.py);
+several machines are torchrun's own `--nnodes`. The loss is the mean over completion tokens of the whole optimizer
+step (all micro-batches, all ranks), computed only at completion positions, so no logits are made for prompt or
+padding tokens.
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ import random
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -24,6 +25,7 @@ import torch.distributed as dist
 from cotforge.corpus import StudentDir
 from cotforge.train import adapters, sharding
 from cotforge.train.batching import Batch, collate_packed, collate_padded, length_grouped, pack
+from cotforge.train.checkpoint import Checkpoints, save_student
 from cotforge.train.config import TrainConfig
 from cotforge.train.data import IGNORE, TokenizedSet, TrainDataError, load_pairs, resolve_template, tokenize
 from cotforge.train.loss import CompletionLoss, loss_sum
@@ -54,6 +56,22 @@ class TrainReport:
     peak_memory_mb: float | None = None  # the highest over the ranks
     peak_memory_mb_per_rank: list[float] = field(default_factory=list)
     memory_plan: dict[str, Any] | None = None
+
+    def add(self, entry: StepLog, tokens: int, completion_tokens: int, padding_tokens: int) -> None:
+        self.history.append(entry)
+        self.tokens += tokens
+        self.completion_tokens += completion_tokens
+        self.padding_tokens += padding_tokens
+
+    def as_json(self, config: TrainConfig, template: str) -> dict[str, Any]:
+        """train_report.json: the run's config and chat template, its figures, and its history last."""
+        figures = {k: v for k, v in asdict(self).items() if k != "history"}
+        return {
+            "config": config.model_dump(),
+            "template": template,
+            **figures,
+            "history": [vars(h) for h in self.history],
+        }
 
 
 def plan_batches(lengths: list[int], config: TrainConfig, epoch: int) -> list[list[list[int]]]:
@@ -90,34 +108,63 @@ def cosine_schedule(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def _checkpoint_dirs(output: Path) -> list[Path]:
-    folder = StudentDir(output).checkpoints_dir
-    return sorted(folder.glob("step-*"), key=lambda p: int(p.name.split("-")[1])) if folder.exists() else []
+@dataclass(frozen=True)
+class Runtime:
+    """Where this process trains: its rank of `world` (torchrun's), its device, and the student's compute dtype."""
+
+    world: int
+    rank: int
+    device: torch.device
+
+    @classmethod
+    def start(cls) -> Runtime:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu")
+        if world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        return cls(world, rank, device)
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def finish(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+            dist.destroy_process_group()
 
 
-def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainReport:
-    """Fine-tune `config.model` on the completions of `config.dataset`; returns what happened, step by step."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu")
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    adapters.check_adapter_settings(config, device)
-    torch.manual_seed(config.seed)
-    random.seed(config.seed)
-    output = Path(config.output_dir)
+@dataclass
+class Student:
+    """The model being trained and what wraps it: `peft_model` for LoRA, `loss_module` (sharded or DDP-wrapped)."""
 
-    # The data and the tokenizer first: a missing subset is reported in a second, not after loading the model.
+    model: Any
+    peft_model: Any | None
+    loss_module: torch.nn.Module
+    sharded: bool
+    compute: torch.dtype
+    memory_plan: dict[str, Any]
+
+
+def _load_data(config: TrainConfig, run: Runtime, log: Callable[[str], None]) -> tuple[TokenizedSet, Any, str]:
+    """The data and the tokenizer first: a missing subset is reported in a second, not after loading the model."""
     pairs = load_pairs(config.dataset, config.subset, config.split)
     tokenizer = load_tokenizer(config.model, config.gguf_file)
     template = resolve_template(tokenizer, config.template)
-    data = tokenize(pairs, tokenizer, template, config.max_length, StudentDir(output).tokenized_dir)
+    data = tokenize(pairs, tokenizer, template, config.max_length, StudentDir(config.output_dir).tokenized_dir)
     if not data.examples:
         raise TrainDataError(f"{config.dataset}: no training examples left after tokenization ({data.summary()})")
-    if rank == 0:
+    if run.main:
         log(f"data: {data.summary()} (template {template}, max_length {config.max_length})")
+    return data, tokenizer, template
+
+
+def _load_student(config: TrainConfig, run: Runtime, log: Callable[[str], None]) -> Student:
+    """The student on its device, with adapters, sharded or replicated, its memory plan checked."""
+    world, device = run.world, run.device
     compute = compute_dtype(device)
     # A LoRA base is frozen: its weights can sit in the compute dtype (or 4-bit), with no fp32 master copy.
     model = load_student(
@@ -153,192 +200,179 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
         fused_optimizer=device.type == "cuda",
         device=device,
     )
-    if rank == 0:
+    if run.main:
         log(plan.describe())
     if config.memory_check:
         check_fits(plan)
+    return Student(model, peft_model, loss_module, fsdp, compute, plan.as_json())
 
-    trained = [p for p in model.parameters() if p.requires_grad]  # after fully_shard, which replaces them
-    micro_per_step = max(1, config.global_batch_size // (config.micro_batch_size * world))
-    lengths = [len(e.input_ids) for e in data.examples]
-    completion = [sum(label != IGNORE for label in e.labels) for e in data.examples]
-    packed = config.batching == "packed"
-    batches_per_epoch = len(plan_batches(lengths, config, 0))
-    steps_per_epoch = max(1, batches_per_epoch // (micro_per_step * world))
-    total_steps = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
-    warmup = int(config.warmup_ratio * total_steps)
-    optimizer = torch.optim.AdamW(
-        trained, lr=config.learning_rate, weight_decay=config.weight_decay, fused=device.type == "cuda"
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_schedule(s, total_steps, warmup))
-    step = 0
-    report = TrainReport(steps=0, examples=len(data.examples), truncation=data.summary(), memory_plan=plan.as_json())
-    if config.resume and _checkpoint_dirs(output):
-        last = _checkpoint_dirs(output)[-1]
-        state = torch.load(last / "state.pt", weights_only=False)
-        if fsdp:
-            sharding.load_checkpoint(last, loss_module, optimizer)
-        elif peft_model is not None:
-            adapters.load_trainable_state(model, state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-        else:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
-        step = state["step"]
-        report.history = [StepLog(**h) for h in state["history"]]
-        if rank == 0:
-            log(f"resumed from {last} at step {step}")
 
+@dataclass
+class Schedule:
+    """Which examples each optimizer step takes, on every rank alike, epoch after epoch."""
+
+    config: TrainConfig
+    data: TokenizedSet
+    world: int
+
+    def __post_init__(self) -> None:
+        config = self.config
+        self.lengths = [len(e.input_ids) for e in self.data.examples]
+        self.completion = [sum(label != IGNORE for label in e.labels) for e in self.data.examples]
+        self.micro_per_step = max(1, config.global_batch_size // (config.micro_batch_size * self.world))
+        batches_per_epoch = len(plan_batches(self.lengths, config, 0))
+        self.steps_per_epoch = max(1, batches_per_epoch // (self.micro_per_step * self.world))
+        self.total_steps = config.max_steps or max(1, math.ceil(config.epochs * self.steps_per_epoch))
+        self.warmup = int(config.warmup_ratio * self.total_steps)
+        self._plans: dict[int, list[list[list[int]]]] = {}
+
+    def micro_batches(self, step: int) -> list[list[list[int]]]:
+        """Step `step`'s micro-batches, of every rank (rank r takes every world-th)."""
+        epoch, in_epoch = divmod(step, self.steps_per_epoch)
+        if epoch not in self._plans:
+            self._plans = {epoch: plan_batches(self.lengths, self.config, epoch)}
+        first = in_epoch * self.micro_per_step * self.world
+        return self._plans[epoch][first : first + self.micro_per_step * self.world]
+
+
+def _optimizer_step(
+    student: Student,
+    schedule: Schedule,
+    step_plan: list[list[list[int]]],
+    run: Runtime,
+    pad_id: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward and backward over this rank's micro-batches; returns the step's summed loss and completion tokens,
+    over every rank. The caller clips and steps the optimizer."""
+    world, device, fsdp, loss_module = run.world, run.device, student.sharded, student.loss_module
+    packed, completion = schedule.config.batching == "packed", schedule.completion
+    mine = [collate(schedule.data, micro, packed, pad_id) for micro in step_plan[run.rank :: world]]
+    # Normalise by the completion tokens of the whole optimizer step, on every rank alike.
+    count = torch.tensor(float(sum(completion[j] for micro in step_plan for row in micro for j in row)), device=device)
     autocast = (  # FSDP gathers parameters in the compute dtype itself
-        torch.autocast("cuda", dtype=compute)
-        if device.type == "cuda" and compute != torch.float32 and not fsdp
+        torch.autocast("cuda", dtype=student.compute)
+        if device.type == "cuda" and student.compute != torch.float32 and not fsdp
         else nullcontext()
     )
+    loss_total = torch.zeros((), device=device)
+    for index, batch in enumerate(mine):
+        last = index == len(mine) - 1
+        # Gradients are exchanged once per optimizer step, on the last micro-batch.
+        if fsdp:
+            loss_module.set_requires_gradient_sync(last)  # type: ignore[operator]
+        context = loss_module.no_sync() if world > 1 and not fsdp and not last else nullcontext()
+        with context, autocast:
+            loss = loss_sum(loss_module, batch.to(device))
+            # DDP averages gradients over ranks: scale so that the average is the step's mean.
+            (loss * world / count.clamp(min=1)).backward()
+        loss_total += loss.detach()
+    if world > 1:
+        dist.all_reduce(loss_total)
+    return loss_total, count
+
+
+def _step_log(
+    report: TrainReport,
+    step: int,
+    loss_total: torch.Tensor,
+    count: torch.Tensor,
+    learning_rate: float,
+    step_plan: list[list[list[int]]],
+    lengths: list[int],
+    started: float,
+) -> StepLog:
+    """The step's entry in the history, its tokens and padding added to the report."""
+    elapsed = max(time.monotonic() - started, 1e-9)
+    tokens = sum(lengths[j] for micro in step_plan for row in micro for j in row)
+    padding = sum(_width(micro, lengths) * len(micro) for micro in step_plan) - tokens
+    entry = StepLog(
+        step,
+        float(loss_total / count.clamp(min=1)),
+        learning_rate,
+        tokens / elapsed,
+        float(count) / elapsed,
+        padding / max(1, tokens + padding),
+    )
+    report.add(entry, tokens, int(count), padding)
+    return entry
+
+
+def _peak_memory(report: TrainReport, run: Runtime) -> None:
+    peaks = torch.tensor([measured_peak(run.device) / 2**20], dtype=torch.float64, device=run.device)
+    if run.world > 1:
+        gathered = [torch.zeros_like(peaks) for _ in range(run.world)]
+        dist.all_gather(gathered, peaks)
+        peaks = torch.cat(gathered)
+    report.peak_memory_mb_per_rank = peaks.tolist()
+    report.peak_memory_mb = max(report.peak_memory_mb_per_rank)
+
+
+def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainReport:
+    """Fine-tune `config.model` on the completions of `config.dataset`; returns what happened, step by step."""
+    run = Runtime.start()
+    adapters.check_adapter_settings(config, run.device)
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+    output = StudentDir(config.output_dir)
+    data, tokenizer, template = _load_data(config, run, log)
+    student = _load_student(config, run, log)
+    model = student.model
+    trained = [p for p in model.parameters() if p.requires_grad]  # after fully_shard, which replaces them
+    schedule = Schedule(config, data, run.world)
+    lengths, total_steps = schedule.lengths, schedule.total_steps
+    optimizer = torch.optim.AdamW(
+        trained, lr=config.learning_rate, weight_decay=config.weight_decay, fused=run.device.type == "cuda"
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_schedule(s, total_steps, schedule.warmup))
+    checkpoints = Checkpoints(
+        output,
+        model,
+        student.loss_module,
+        optimizer,
+        scheduler,
+        lora=student.peft_model is not None,
+        sharded=student.sharded,
+        main=run.main,
+    )
+    step = 0
+    report = TrainReport(
+        steps=0, examples=len(data.examples), truncation=data.summary(), memory_plan=student.memory_plan
+    )
+    resumed = checkpoints.resume() if config.resume else None
+    if resumed is not None:
+        step, history, folder = resumed
+        report.history = [StepLog(**h) for h in history]
+        if run.main:
+            log(f"resumed from {folder} at step {step}")
     started = time.monotonic()
     model.train()
-    plans: dict[int, list[list[list[int]]]] = {}
     while step < total_steps:
-        epoch, in_epoch = divmod(step, steps_per_epoch)
-        if epoch not in plans:
-            plans = {epoch: plan_batches(lengths, config, epoch)}
-        first = in_epoch * micro_per_step * world
-        step_plan = plans[epoch][first : first + micro_per_step * world]
-        mine = [collate(data, micro, packed, tokenizer.pad_token_id) for micro in step_plan[rank::world]]
-        # Normalise by the completion tokens of the whole optimizer step, on every rank alike.
-        count = torch.tensor(
-            float(sum(completion[j] for micro in step_plan for row in micro for j in row)), device=device
-        )
+        step_plan = schedule.micro_batches(step)
         step_started = time.monotonic()
-        loss_total = torch.zeros((), device=device)
-        for index, batch in enumerate(mine):
-            last = index == len(mine) - 1
-            # Gradients are exchanged once per optimizer step, on the last micro-batch.
-            if fsdp:
-                loss_module.set_requires_gradient_sync(last)  # type: ignore[operator]
-            context = loss_module.no_sync() if world > 1 and not fsdp and not last else nullcontext()
-            with context, autocast:
-                loss = loss_sum(loss_module, batch.to(device))
-                # DDP averages gradients over ranks: scale so that the average is the step's mean.
-                (loss * world / count.clamp(min=1)).backward()
-            loss_total += loss.detach()
-        if world > 1:
-            dist.all_reduce(loss_total)
+        loss_total, count = _optimizer_step(student, schedule, step_plan, run, tokenizer.pad_token_id)
         torch.nn.utils.clip_grad_norm_(trained, config.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        elapsed = max(time.monotonic() - step_started, 1e-9)
-        tokens = sum(lengths[j] for micro in step_plan for row in micro for j in row)
-        padding = sum(_width(micro, lengths) * len(micro) for micro in step_plan) - tokens
-        entry = StepLog(
-            step,
-            float(loss_total / count.clamp(min=1)),
-            scheduler.get_last_lr()[0],
-            tokens / elapsed,
-            float(count) / elapsed,
-            padding / max(1, tokens + padding),
-        )
-        report.history.append(entry)
-        report.tokens += tokens
-        report.completion_tokens += int(count)
-        report.padding_tokens += padding
-        if rank == 0 and (step % config.log_every == 0 or step == total_steps):
+        entry = _step_log(report, step, loss_total, count, scheduler.get_last_lr()[0], step_plan, lengths, step_started)
+        if run.main and (step % config.log_every == 0 or step == total_steps):
             log(
                 f"step {step}/{total_steps} loss {entry.loss:.4f} lr {entry.learning_rate:.2e} "
                 f"{entry.tokens_per_s:,.0f} tok/s padding {entry.padding_ratio:.1%}"
             )
         if config.save_every and step % config.save_every == 0:
-            folder = StudentDir(output).checkpoint(step)
-            if fsdp:  # every rank writes its shards; the rest is the same on every rank
-                sharding.save_checkpoint(folder, loss_module, optimizer)
-            if rank == 0:
-                folder.mkdir(parents=True, exist_ok=True)
-                kept = adapters.trainable_state(model) if peft_model is not None else model.state_dict()
-                weights = {} if fsdp else {"model": kept, "optimizer": optimizer.state_dict()}
-                torch.save(
-                    {
-                        **weights,
-                        "scheduler": scheduler.state_dict(),
-                        "rng": torch.get_rng_state(),
-                        "step": step,
-                        "history": [vars(h) for h in report.history],
-                    },
-                    folder / "state.pt",
-                )
+            checkpoints.save(step, [vars(h) for h in report.history])
     report.steps = step
     report.wall_time_s = time.monotonic() - started
-    peaks = torch.tensor([measured_peak(device) / 2**20], dtype=torch.float64, device=device)
-    if world > 1:
-        gathered = [torch.zeros_like(peaks) for _ in range(world)]
-        dist.all_gather(gathered, peaks)
-        peaks = torch.cat(gathered)
-    report.peak_memory_mb_per_rank = peaks.tolist()
-    report.peak_memory_mb = max(report.peak_memory_mb_per_rank)
-    weights = None
-    if fsdp:  # every rank takes part
-        weights = sharding.full_state_dict(loss_module, "model.", adapters.PEFT_ROOT if peft_model else "")
-    if rank == 0:
-        save(peft_model if peft_model is not None else model, tokenizer, config, report, template, output, weights)
-    if world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
+    _peak_memory(report, run)
+    weights = checkpoints.final_weights()  # every rank takes part
+    if run.main:
+        saved = student.peft_model if student.peft_model is not None else model
+        save_student(saved, tokenizer, config, report.as_json(config, template), output, weights)
+        if config.push_to_hub:
+            from cotforge.train.publish import push_student
+
+            push_student(output, config.push_to_hub)
+    run.finish()
     return report
-
-
-def save(
-    model: Any,
-    tokenizer: Any,
-    config: TrainConfig,
-    report: TrainReport,
-    template: str,
-    output: Path,
-    weights: dict[str, torch.Tensor] | None = None,
-) -> None:
-    """The student, its tokenizer and the run's report; `weights`: the gathered state of a sharded model."""
-    output.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(output, state_dict=weights)  # a peft model saves its adapter only
-    tokenizer.save_pretrained(output)
-    folders = [output]
-    if config.merge_lora:  # the merged student carries the report too: `eval` reads its template there
-        folders.append(adapters.save_merged(config, output, tokenizer))
-    body = {
-        "config": config.model_dump(),
-        "template": template,
-        "steps": report.steps,
-        "examples": report.examples,
-        "truncation": report.truncation,
-        "wall_time_s": report.wall_time_s,
-        "tokens": report.tokens,
-        "completion_tokens": report.completion_tokens,
-        "padding_tokens": report.padding_tokens,
-        "peak_memory_mb": report.peak_memory_mb,
-        "peak_memory_mb_per_rank": report.peak_memory_mb_per_rank,
-        "memory_plan": report.memory_plan,
-        "history": [vars(h) for h in report.history],
-    }
-    for folder in folders:
-        StudentDir(folder).write_train_report(body)
-    _loss_curve(report, StudentDir(output).loss_curve_path)
-    if config.push_to_hub:
-        from cotforge.train.publish import push_student
-
-        push_student(StudentDir(output), config.push_to_hub)
-
-
-def _loss_curve(report: TrainReport, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(6, 3.5), dpi=100)
-    axes.plot([h.step for h in report.history], [h.loss for h in report.history])
-    axes.set_xlabel("optimizer step")
-    axes.set_ylabel("loss (completion tokens)")
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
