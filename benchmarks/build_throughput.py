@@ -4,7 +4,7 @@
         [--peers-python /path/to/venv/bin/python] [--resume-records 10000]
 
 For each concurrency c, cotforge builds c*20 answers (at least 200) through the real openai client and
-`run_build` (plan, store, parse, verify, Parquet export included); the ideal is c / latency requests per second.
+`cotforge.build` (plan, store, parse, verify, Parquet export included); the ideal is c / latency requests per second.
 With --peers-python (a venv with bespokelabs-curator and distilabel), the same prompts go through Curator's LLM
 and distilabel's OpenAILLM at the same concurrency, in the same run, against the same server process.
 """
@@ -24,8 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-from cotforge.builders.build import run_build  # noqa: E402
-from cotforge.recipes.sources import load_sources  # noqa: E402
+import cotforge  # noqa: E402
 from cotforge.schemas import Recipe  # noqa: E402
 
 
@@ -57,7 +56,7 @@ def cotforge_rps(url: str, n: int, concurrency: int, workdir: Path) -> tuple[flo
     )
     recipe = recipe_for(problems, url, concurrency)
     started = time.monotonic()
-    report = run_build(recipe, load_sources(recipe, sample=False), workdir / f"out-{concurrency}-{n}")
+    report = cotforge.build(recipe, workdir / f"out-{concurrency}-{n}").report
     seconds = time.monotonic() - started
     assert report.accepted == n, report
     return n / seconds, seconds

@@ -18,9 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cotforge.builders.build import run_build  # noqa: E402
+import cotforge  # noqa: E402
 from cotforge.builders.teachers import ratelimit  # noqa: E402
-from cotforge.recipes.sources import load_sources  # noqa: E402
 from tests.helpers import scripted_recipe, write_problems  # noqa: E402
 from tests.scripted_server import ScriptedServer  # noqa: E402
 
@@ -40,7 +39,7 @@ def run(args: argparse.Namespace, adaptive: bool) -> tuple[int, int, int, float]
         teacher = {"max_concurrency": args.concurrency, "timeout_s": args.timeout, "max_retries": 8}
         recipe = scripted_recipe(problems, server.url, teacher=teacher)
         started = time.monotonic()
-        report = run_build(recipe, load_sources(recipe, sample=False), folder / "out")
+        report = cotforge.build(recipe, folder / "out").report
         return report.accepted, report.failed, len(server.log), time.monotonic() - started
     finally:
         server.stop()

@@ -187,6 +187,51 @@ def _unchanged(path: str, data: bytes, remote: dict[str, Any]) -> bool:
     return entry.blob_id == _git_blob_sha(data)
 
 
+def _incompleteness(directory: BuildDir, allow_incomplete: bool) -> str | None:
+    """What the card says of a build with answers failed or pending; such a build is refused unless allowed."""
+    report = directory.read_report()
+    if report is None or not report.failed + report.pending:
+        return None
+    incomplete = (
+        f"{report.failed + report.pending:,} of {report.requested:,} requested answers were not answered when this "
+        f"was pushed ({report.failed:,} failed, {report.pending:,} pending)"
+    )
+    if not allow_incomplete:
+        raise BuildDirError(
+            f"{directory}: {incomplete}. Run the build again to finish it, or push with --allow-incomplete "
+            "(the card then says the corpus is incomplete)"
+        )
+    return incomplete
+
+
+def _data_files(directory: BuildDir, subsets: dict[str, list[CoTRecord]], include_rejected: bool) -> dict[str, bytes]:
+    """The Parquet shards of every subset (and of the rejections when asked), the recipe and the report."""
+    files: dict[str, bytes] = {}
+    for name, records in subsets.items():
+        files.update(_shards(name, records, CoTRecord))
+    rejections = directory.read_rejections() if include_rejected else []
+    if rejections:
+        files.update(_shards(REJECTED_SUBSET, rejections, Rejection))
+    for path in (directory.recipe_path, directory.report_path):
+        if path.exists():
+            files[path.name] = path.read_bytes()
+    return files
+
+
+def _card_files(repo_id: str, ordered: list[SubsetStats], card: dict[str, Any]) -> dict[str, bytes]:
+    """The card, its statistics and plot, and the licence text when the sources' licences differ."""
+    files: dict[str, bytes] = {}
+    plot = length_by_level_png(ordered)
+    if plot is not None:
+        files[PLOT_PATH] = plot
+    files[STATS_FILE] = (json.dumps({s.subset: s.model_dump() for s in ordered}, indent=1) + "\n").encode()
+    files["README.md"] = render_card(repo_id, ordered, has_plot=plot is not None, **card).encode()
+    datasets = sorted({d for s in ordered for d in s.datasets})
+    if licence_of(datasets, card["license_id"])["license"] == "other":
+        files["LICENSE.md"] = ("# License\n\n" + licence_text(datasets)).encode()
+    return files
+
+
 def push(
     build_dir: Path,
     repo_id: str,
@@ -202,43 +247,14 @@ def push(
     """Push every subset of a build directory; other subsets already on the Hub stay, and the card merges. Every
     file is read and validated before anything is sent (BuildDirError names a bad one); a build with answers
     failed or pending is refused unless `allow_incomplete`, and then the card says so."""
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
-
     check_repo_id(repo_id)
     directory = BuildDir(build_dir)
     subsets = directory.read_subsets()
     if not subsets:
         raise BuildDirError(f"{build_dir}: no subsets to push")
-    report = directory.read_report()
-    unanswered = (report.failed + report.pending) if report else 0
-    incomplete = None
-    if unanswered:
-        assert report is not None
-        incomplete = (
-            f"{unanswered:,} of {report.requested:,} requested answers were not answered when this was pushed "
-            f"({report.failed:,} failed, {report.pending:,} pending)"
-        )
-        if not allow_incomplete:
-            raise BuildDirError(
-                f"{build_dir}: {incomplete}. Run the build again to finish it, or push with --allow-incomplete "
-                "(the card then says the corpus is incomplete)"
-            )
+    incomplete = _incompleteness(directory, allow_incomplete)
     built_by = directory.read_recipe()
-    recipe = None if built_by is None else recipe_fields(built_by)
-    files: dict[str, bytes] = {}
-    stats = {name: subset_stats(name, records) for name, records in subsets.items()}
-    for name, records in subsets.items():
-        files.update(_shards(name, records, CoTRecord))
-    rejected_splits: list[str] = []
-    if include_rejected:
-        rejections = directory.read_rejections()
-        if rejections:
-            files.update(_shards(REJECTED_SUBSET, rejections, Rejection))
-            rejected_splits = ["train"]
-    for path in (directory.recipe_path, directory.report_path):
-        if path.exists():
-            files[path.name] = path.read_bytes()
-
+    files = _data_files(directory, subsets, include_rejected)
     api = _api(token)
     try:
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
@@ -248,28 +264,31 @@ def push(
     except Exception as error:
         raise _explain(error, repo_id, "push to") from None
     merged = {name: SubsetStats.model_validate(value) for name, value in earlier.items()}
-    merged.update(stats)
-    if REJECTED_SUBSET not in files and any(p.startswith(f"data/{REJECTED_SUBSET}/") for p in remote):
-        rejected_splits = ["train"]  # an earlier push's rejected subset stays listed
-    ordered = [merged[name] for name in sorted(merged)]
-    plot = length_by_level_png(ordered)
-    if plot is not None:
-        files[PLOT_PATH] = plot
-    files[STATS_FILE] = (json.dumps({s.subset: s.model_dump() for s in ordered}, indent=1) + "\n").encode()
-    files["README.md"] = render_card(
-        repo_id,
-        ordered,
-        recipe=recipe,
-        license_id=license_id,
-        has_plot=plot is not None,
-        other_configs=other_configs,
-        rejected_splits=rejected_splits,
-        contamination=contamination,
-        incomplete=incomplete,
-    ).encode()
-    datasets = sorted({d for s in ordered for d in s.datasets})
-    if licence_of(datasets, license_id)["license"] == "other":
-        files["LICENSE.md"] = ("# License\n\n" + licence_text(datasets)).encode()
+    merged.update({name: subset_stats(name, records) for name, records in subsets.items()})
+    rejected = any(p.startswith(f"data/{REJECTED_SUBSET}/") for p in [*files, *remote])  # an earlier push's stays
+    card = {
+        "recipe": None if built_by is None else recipe_fields(built_by),
+        "license_id": license_id,
+        "other_configs": other_configs,
+        "rejected_splits": ["train"] if rejected else [],
+        "contamination": contamination,
+        "incomplete": incomplete,
+    }
+    files.update(_card_files(repo_id, [merged[name] for name in sorted(merged)], card))
+    return _commit(api, repo_id, head, remote, files, sorted(subsets), message)
+
+
+def _commit(
+    api: Any,
+    repo_id: str,
+    head: str | None,
+    remote: dict[str, Any],
+    files: dict[str, bytes],
+    subsets: list[str],
+    message: str | None,
+) -> PushResult:
+    """One commit of what changed, and of the removal of files of the pushed subsets that are no longer made."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
     pushed_dirs = {f"data/{name}/" for name in subsets}
     if any(p.startswith(f"data/{REJECTED_SUBSET}/") for p in files):
@@ -277,20 +296,20 @@ def push(
     stale = [p for p in remote if any(p.startswith(d) for d in pushed_dirs) and p not in files]
     changed_files = [p for p, data in files.items() if not _unchanged(p, data, remote)]
     if not changed_files and not stale:
-        return PushResult(repo_id, head, False, sorted(subsets), [])
+        return PushResult(repo_id, head, False, subsets, [])
     operations = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=files[p]) for p in changed_files]
     operations += [CommitOperationDelete(path_in_repo=p) for p in stale]
     try:
         info = api.create_commit(
             repo_id,
             operations,
-            commit_message=message or f"cotforge: {', '.join(sorted(subsets))}",
+            commit_message=message or f"cotforge: {', '.join(subsets)}",
             repo_type="dataset",
             parent_commit=head,  # refuse to overwrite a commit made since we looked
         )
     except Exception as error:
         raise _explain(error, repo_id, "push to (nothing was committed)") from None
-    return PushResult(repo_id, info.oid, info.oid != head, sorted(subsets), sorted(changed_files + stale))
+    return PushResult(repo_id, info.oid, info.oid != head, subsets, sorted(changed_files + stale))
 
 
 # ---- pull ------------------------------------------------------------------------------------------------------

@@ -85,11 +85,34 @@ def test_low_layers_import_nothing_above_them() -> None:
                 assert above == set(), f"{module} imports {above}"
 
 
+def _names_imported_from(module: str, path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(module):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.Import) and any(a.name.startswith(module) for a in node.names):
+            names.add(module)
+    return names
+
+
 def test_nothing_imports_the_command_line() -> None:
-    """The CLI is a leaf: library code, benchmarks and tests reach the library, not the CLI's internals."""
+    """The CLI is a leaf: library code and benchmarks reach the library (cotforge.api), never the CLI; tests take
+    from it only the commands they drive (and the display they check)."""
     graph = _import_graph()
     users = {m for m, imports in graph.items() if any(i.startswith("cotforge.cli") for i in imports)}
     assert {m for m in users if not m.startswith("cotforge.cli")} == {"cotforge.entry"}
+    root = PACKAGE.parent
+    for path in (root / "benchmarks").glob("*.py"):
+        assert _names_imported_from("cotforge.cli", path) == set(), path
+    for path in (root / "tests").glob("*.py"):
+        assert _names_imported_from("cotforge.cli", path) <= {"app", "make_app", "BuildDisplay"}, path
+
+
+def test_the_api_is_the_top() -> None:
+    """Only the package's own __init__ and the CLI import the public API module."""
+    graph = _import_graph()
+    users = {m for m, imports in graph.items() if "cotforge.api" in imports}
+    assert {m for m in users if not m.startswith("cotforge.cli")} <= {"cotforge"}
 
 
 def test_the_on_disk_contracts_are_low() -> None:
