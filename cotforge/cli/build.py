@@ -72,82 +72,100 @@ def print_plan(plan: BuildPlan) -> None:
     out.print(table)
 
 
+RecipeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--recipe", "-r", help="Recipe YAML file or built-in name (`cotforge recipes`). Default: the flags alone"
+    ),
+]
+DatasetOption = Annotated[
+    list[str] | None,
+    typer.Option("--dataset", "-d", help="Source data set, built-in name; repeatable. Default: the recipe's"),
+]
+TeacherOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--teacher",
+        "-t",
+        help="gpt-4o, openai-batch:gpt-4o, vllm:MODEL or a served model name; repeatable. Default: the recipe's",
+    ),
+]
+GranularityOption = Annotated[
+    list[int] | None,
+    typer.Option("--granularity", "-g", help="Level 0-6 (0: answer only); repeatable. Default: the recipe's, or 5"),
+]
+FmtOption = Annotated[
+    list[CoTFormat] | None, typer.Option("--format", "-f", help="CoT format; repeatable. Default: cot")
+]
+PromptModeOption = Annotated[
+    BuildPromptMode | None,
+    typer.Option(help="blind: the teacher solves; gold_hinted: it is shown the gold answer. Default: blind"),
+]
+FormatModeOption = Annotated[
+    FormatMode | None,
+    typer.Option(help="direct: each format from the question; rewrite: from the plain CoT. Default: direct"),
+]
+NumAnswersOption = Annotated[int | None, typer.Option("--num-answers", "-n", help="Answers per prompt. Default: 1")]
+TemperatureOption = Annotated[float | None, typer.Option(help="Sampling temperature. Default: 0.7")]
+MaxTokensOption = Annotated[int | None, typer.Option(help="Most tokens per answer. Default: 1024")]
+LimitOption = Annotated[int | None, typer.Option(help="Only the first N problems of each source. Default: all")]
+SplitOption = Annotated[
+    str | None, typer.Option(help="Source split; not with --sample, whose rows are training rows. Default: train")
+]
+BaseUrlOption = Annotated[
+    str | None,
+    typer.Option(help="Any OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1. Default: the OpenAI API"),
+]
+ConcurrencyOption = Annotated[
+    int | None,
+    typer.Option(min=1, help="Requests in flight per teacher; use 1-4 for a local single-slot server. Default: 64"),
+]
+TimeoutOption = Annotated[
+    float | None, typer.Option(min=0.1, help="Seconds to wait for one answer before retrying. Default: 120")
+]
+KeepOption = Annotated[str | None, typer.Option(help="'all' (each with a correct flag) or 'correct'. Default: all")]
+SampleOption = Annotated[bool, typer.Option("--sample", help="Use the built-in sample rows: no download")]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the plan and cost estimate; send nothing")]
+OutDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Build directory; the same one resumes, and holds one recipe. Default: builds/<recipe name>-<hash of "
+        "what the recipe asks for>",
+    ),
+]
+ExtendOption = Annotated[
+    bool,
+    typer.Option(
+        "--extend",
+        help="Add this recipe's sources, teachers, levels and formats to the build already in --out (same "
+        "sampling and modes) instead of refusing a directory made by another recipe",
+    ),
+]
+
+
 def build(
-    recipe: Annotated[
-        str | None,
-        typer.Option(
-            "--recipe", "-r", help="Recipe YAML file or built-in name (`cotforge recipes`). Default: the flags alone"
-        ),
-    ] = None,
-    dataset: Annotated[
-        list[str] | None,
-        typer.Option("--dataset", "-d", help="Source data set, built-in name; repeatable. Default: the recipe's"),
-    ] = None,
-    teacher: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--teacher",
-            "-t",
-            help="gpt-4o, openai-batch:gpt-4o, vllm:MODEL or a served model name; repeatable. Default: the recipe's",
-        ),
-    ] = None,
-    granularity: Annotated[
-        list[int] | None,
-        typer.Option("--granularity", "-g", help="Level 0-6 (0: answer only); repeatable. Default: the recipe's, or 5"),
-    ] = None,
-    fmt: Annotated[
-        list[CoTFormat] | None, typer.Option("--format", "-f", help="CoT format; repeatable. Default: cot")
-    ] = None,
-    prompt_mode: Annotated[
-        BuildPromptMode | None,
-        typer.Option(help="blind: the teacher solves; gold_hinted: it is shown the gold answer. Default: blind"),
-    ] = None,
-    format_mode: Annotated[
-        FormatMode | None,
-        typer.Option(help="direct: each format from the question; rewrite: from the plain CoT. Default: direct"),
-    ] = None,
-    num_answers: Annotated[
-        int | None, typer.Option("--num-answers", "-n", help="Answers per prompt. Default: 1")
-    ] = None,
-    temperature: Annotated[float | None, typer.Option(help="Sampling temperature. Default: 0.7")] = None,
-    max_tokens: Annotated[int | None, typer.Option(help="Most tokens per answer. Default: 1024")] = None,
-    limit: Annotated[int | None, typer.Option(help="Only the first N problems of each source. Default: all")] = None,
-    split: Annotated[
-        str | None, typer.Option(help="Source split; not with --sample, whose rows are training rows. Default: train")
-    ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option(help="Any OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1. Default: the OpenAI API"),
-    ] = None,
-    concurrency: Annotated[
-        int | None,
-        typer.Option(min=1, help="Requests in flight per teacher; use 1-4 for a local single-slot server. Default: 64"),
-    ] = None,
-    timeout: Annotated[
-        float | None, typer.Option(min=0.1, help="Seconds to wait for one answer before retrying. Default: 120")
-    ] = None,
-    keep: Annotated[
-        str | None, typer.Option(help="'all' (each with a correct flag) or 'correct'. Default: all")
-    ] = None,
-    sample: Annotated[bool, typer.Option("--sample", help="Use the built-in sample rows: no download")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and cost estimate; send nothing")] = False,
-    out_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            help="Build directory; the same one resumes, and holds one recipe. Default: builds/<recipe name>-<hash of "
-            "what the recipe asks for>",
-        ),
-    ] = None,
-    extend: Annotated[
-        bool,
-        typer.Option(
-            "--extend",
-            help="Add this recipe's sources, teachers, levels and formats to the build already in --out (same "
-            "sampling and modes) instead of refusing a directory made by another recipe",
-        ),
-    ] = False,
+    recipe: RecipeOption = None,
+    dataset: DatasetOption = None,
+    teacher: TeacherOption = None,
+    granularity: GranularityOption = None,
+    fmt: FmtOption = None,
+    prompt_mode: PromptModeOption = None,
+    format_mode: FormatModeOption = None,
+    num_answers: NumAnswersOption = None,
+    temperature: TemperatureOption = None,
+    max_tokens: MaxTokensOption = None,
+    limit: LimitOption = None,
+    split: SplitOption = None,
+    base_url: BaseUrlOption = None,
+    concurrency: ConcurrencyOption = None,
+    timeout: TimeoutOption = None,
+    keep: KeepOption = None,
+    sample: SampleOption = False,
+    dry_run: DryRunOption = False,
+    out_dir: OutDirOption = None,
+    extend: ExtendOption = False,
 ) -> None:
     """Build a CoT corpus: teachers answer source problems at the chosen granularities and formats."""
     sampling = {

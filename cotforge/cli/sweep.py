@@ -13,58 +13,77 @@ from cotforge.cli.options import config_options, given, with_parameters
 from cotforge.recipes.sources import SourceError
 from cotforge.train.config import TrainConfig
 
+DatasetOption = Annotated[
+    str | None,
+    typer.Option(
+        help="The corpus: a build directory, a folder of the paper's released files, or a Hub repo. Required to "
+        "run a sweep (no default)"
+    ),
+]
+StudentOption = Annotated[
+    list[str] | None,
+    typer.Option(help="Student model (Hub id or folder); repeatable. Required to run a sweep (no default)"),
+]
+OutDirOption = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="Sweep folder; the same one resumes. Required to run a sweep (no default)"),
+]
+VaryOption = Annotated[str, typer.Option(help="The axis compared: granularity, format or teacher")]
+LevelsOption = Annotated[
+    list[str] | None, typer.Option(help="Only these levels, e.g. 1,3,5 (vary granularity). Default: all")
+]
+TeacherOption = Annotated[
+    str | None, typer.Option(help="The teacher held fixed. Default: the one with the most levels")
+]
+FmtOption = Annotated[str | None, typer.Option("--format", help="The format held fixed. Default: cot")]
+LevelOption = Annotated[
+    int | None, typer.Option(help="The level held fixed (vary format or teacher). Default: the most common, or 5")
+]
+NoBaselinesOption = Annotated[
+    bool, typer.Option("--no-baselines", help="Leave out the answer-only and human baselines")
+]
+EvalBenchmarkOption = Annotated[
+    str | None,
+    typer.Option(
+        "--eval",
+        help="Evaluate on this built-in benchmark's --split instead of held-out problems. "
+        "Default: hold out --holdout of the corpus's problems",
+    ),
+]
+SplitOption = Annotated[str, typer.Option(help="Split of --eval")]
+HoldoutOption = Annotated[float, typer.Option(help="Share of the shared problems held out for evaluation")]
+EvalLimitOption = Annotated[int | None, typer.Option(help="At most N held-out questions. Default: all")]
+SeedsOption = Annotated[str, typer.Option(help="Training seeds, comma-separated; each is a cell")]
+MaxNewTokensOption = Annotated[int, typer.Option(help="Most tokens generated per held-out answer")]
+ShardOption = Annotated[str, typer.Option(help="Run slice i of N of the cells (i/N), for job arrays")]
+KeepModelsOption = Annotated[bool, typer.Option("--keep-models", help="Keep each cell's trained model")]
+PushToHubOption = Annotated[
+    str | None,
+    typer.Option(help="Add the result as a section of this dataset repo's card (data untouched). Default: none"),
+]
+
 
 def sweep(
     ctx: typer.Context,
     config_class: type[TrainConfig],
-    dataset: Annotated[
-        str | None,
-        typer.Option(
-            help="The corpus: a build directory, a folder of the paper's released files, or a Hub repo. Required to "
-            "run a sweep (no default)"
-        ),
-    ] = None,
-    student: Annotated[
-        list[str] | None,
-        typer.Option(help="Student model (Hub id or folder); repeatable. Required to run a sweep (no default)"),
-    ] = None,
-    out_dir: Annotated[
-        Path | None,
-        typer.Option("--out", "-o", help="Sweep folder; the same one resumes. Required to run a sweep (no default)"),
-    ] = None,
-    vary: Annotated[str, typer.Option(help="The axis compared: granularity, format or teacher")] = "granularity",
-    levels: Annotated[
-        list[str] | None, typer.Option(help="Only these levels, e.g. 1,3,5 (vary granularity). Default: all")
-    ] = None,
-    teacher: Annotated[
-        str | None, typer.Option(help="The teacher held fixed. Default: the one with the most levels")
-    ] = None,
-    fmt: Annotated[str | None, typer.Option("--format", help="The format held fixed. Default: cot")] = None,
-    level: Annotated[
-        int | None, typer.Option(help="The level held fixed (vary format or teacher). Default: the most common, or 5")
-    ] = None,
-    no_baselines: Annotated[
-        bool, typer.Option("--no-baselines", help="Leave out the answer-only and human baselines")
-    ] = False,
-    eval_benchmark: Annotated[
-        str | None,
-        typer.Option(
-            "--eval",
-            help="Evaluate on this built-in benchmark's --split instead of held-out problems. "
-            "Default: hold out --holdout of the corpus's problems",
-        ),
-    ] = None,
-    split: Annotated[str, typer.Option(help="Split of --eval")] = "test",
-    holdout: Annotated[float, typer.Option(help="Share of the shared problems held out for evaluation")] = 0.3,
-    eval_limit: Annotated[int | None, typer.Option(help="At most N held-out questions. Default: all")] = None,
-    seeds: Annotated[str, typer.Option(help="Training seeds, comma-separated; each is a cell")] = "1",
-    max_new_tokens: Annotated[int, typer.Option(help="Most tokens generated per held-out answer")] = 256,
-    shard: Annotated[str, typer.Option(help="Run slice i of N of the cells (i/N), for job arrays")] = "0/1",
-    keep_models: Annotated[bool, typer.Option("--keep-models", help="Keep each cell's trained model")] = False,
-    push_to_hub: Annotated[
-        str | None,
-        typer.Option(help="Add the result as a section of this dataset repo's card (data untouched). Default: none"),
-    ] = None,
+    dataset: DatasetOption = None,
+    student: StudentOption = None,
+    out_dir: OutDirOption = None,
+    vary: VaryOption = "granularity",
+    levels: LevelsOption = None,
+    teacher: TeacherOption = None,
+    fmt: FmtOption = None,
+    level: LevelOption = None,
+    no_baselines: NoBaselinesOption = False,
+    eval_benchmark: EvalBenchmarkOption = None,
+    split: SplitOption = "test",
+    holdout: HoldoutOption = 0.3,
+    eval_limit: EvalLimitOption = None,
+    seeds: SeedsOption = "1",
+    max_new_tokens: MaxNewTokensOption = 256,
+    shard: ShardOption = "0/1",
+    keep_models: KeepModelsOption = False,
+    push_to_hub: PushToHubOption = None,
     **trainer: Any,
 ) -> None:
     """Run a sweep (or `cotforge sweep report DIR` to merge the shards of one)."""
