@@ -74,6 +74,10 @@ def test_a_few_dozen_steps_reduce_the_loss(tmp_path: Path, student: Path, paper_
     assert plan["gradients"] == plan["weights"], "all trained, fp32"
     assert plan["optimizer"] == 3 * plan["weights"], "AdamW's moments and its unfused temporary on the CPU"
     assert saved["peak_memory_mb"] * 2**20 > plan["weights"]
+    # FLOPs per token (flops.py) for the model's work; no MFU on the CPU, whose peak is not known.
+    assert saved["flops_per_token"] > 6 * plan["weights"] / 4 and saved["mfu"] is None and saved["peak_flops"] is None
+    # Packed (the default): one row per micro-batch, so no padding at all.
+    assert saved["padding_tokens"] == 0 and all(h.padding_ratio == 0 for h in report.history)
 
 
 def test_lora_trains_the_adapter_only_and_resumes(tmp_path: Path, student: Path, paper_build: Path) -> None:

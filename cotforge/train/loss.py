@@ -35,12 +35,14 @@ def exact_matmuls(device: torch.device) -> Iterator[None]:
         if device.type != "cuda":
             yield
             return
-        kept = torch.backends.cuda.matmul.fp32_precision
-        torch.backends.cuda.matmul.fp32_precision = "tf32"
+        matmul = torch.backends.cuda.matmul
+        name, value = ("fp32_precision", "tf32") if hasattr(matmul, "fp32_precision") else ("allow_tf32", True)
+        kept = getattr(matmul, name)  # allow_tf32 before torch 2.9
+        setattr(matmul, name, value)
         try:
             yield
         finally:
-            torch.backends.cuda.matmul.fp32_precision = kept
+            setattr(matmul, name, kept)
 
 
 class _LinearCrossEntropy(torch.autograd.Function):

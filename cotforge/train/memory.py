@@ -79,7 +79,7 @@ def plan_memory(
     device: torch.device,
     cpu_offload: bool = False,
 ) -> MemoryPlan:
-    """The plan for `model` (already built, not yet sharded: its parameter counts are exact) under these
+    """The plan for `model` (already built: its parameter counts are exact, whole even once sharded) under these
     settings; `cpu_offload` only with `sharded`."""
     trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
     stored = sum(p.numel() * p.element_size() for p in model.parameters())  # exact: fp32, bf16 or 4-bit bases
