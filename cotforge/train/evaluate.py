@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,12 +102,48 @@ def _generate_transformers(
     return outputs
 
 
+def vllm_can_run(model_dir: str, gguf_file: str | None) -> bool:
+    """vLLM where it is installed, on a GPU, for a plain model folder (a LoRA folder loads through peft instead)."""
+    import importlib.util
+
+    adapter = (Path(model_dir) / "adapter_config.json").exists()
+    return torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None and not gguf_file and not adapter
+
+
+def release_memory() -> None:
+    """Give back what nothing references any more: Python's cycles first, then the CUDA allocator's cached blocks
+    (the sweep trains a student in this process just before evaluating it)."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def vllm_memory_share(headroom: float = 0.9) -> float:
+    """vLLM's gpu_memory_utilization: its share of the whole GPU, which must be free when it starts (its default,
+    0.9, is not after training here, or beside another process); 90% of what is free."""
+    release_memory()
+    free, total = torch.cuda.mem_get_info()
+    return math.floor(free * headroom / total * 1000) / 1000
+
+
+def _shut_down(llm: Any) -> None:
+    """Stop the engine now rather than whenever it is collected: the sweep's next cell starts another."""
+    stop = getattr(llm, "shutdown", None) or getattr(getattr(llm.llm_engine, "engine_core", None), "shutdown", None)
+    if stop is not None:
+        stop()
+
+
 def _generate_vllm(model_dir: str, prompts: list[list[int]], max_new_tokens: int) -> list[str]:
     from vllm import LLM, SamplingParams
 
-    llm = LLM(model=model_dir)
-    params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
-    results = llm.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
+    llm = LLM(model=model_dir, gpu_memory_utilization=vllm_memory_share())
+    try:
+        params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
+        results = llm.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
+    finally:
+        _shut_down(llm)
+        del llm
+        release_memory()
     return [r.outputs[0].text for r in results]
 
 
@@ -149,12 +187,7 @@ def evaluate_problems(
     template = resolve_template(tokenizer, template)
     prompts = [prompt_ids(tokenizer, template, p.student_prompt()) for p in problems]
     if use_vllm is None:
-        import importlib.util
-
-        adapter = (Path(model_dir) / "adapter_config.json").exists()  # a LoRA folder: transformers loads it via peft
-        use_vllm = (
-            torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None and not gguf_file and not adapter
-        )
+        use_vllm = vllm_can_run(model_dir, gguf_file)
     if use_vllm:
         texts = _generate_vllm(model_dir, prompts, max_new_tokens)
     else:

@@ -26,7 +26,8 @@ from cotforge.train import adapters, sharding
 from cotforge.train.batching import Batch, collate_packed, collate_padded, length_grouped, pack
 from cotforge.train.config import TrainConfig
 from cotforge.train.data import IGNORE, TokenizedSet, TrainDataError, load_pairs, resolve_template, tokenize
-from cotforge.train.loss import CompletionLoss, loss_sum
+from cotforge.train.flops import flops_per_token, peak_flops, utilisation
+from cotforge.train.loss import CompletionLoss, compile_backbone, loss_sum
 from cotforge.train.memory import check_fits, measured_peak, plan_memory
 from cotforge.train.student import compute_dtype, load_student, load_tokenizer
 
@@ -56,6 +57,9 @@ class TrainReport:
     peak_memory_mb: float | None = None  # the highest over the ranks
     peak_memory_mb_per_rank: list[float] = field(default_factory=list)
     memory_plan: dict[str, Any] | None = None
+    flops_per_token: float = 0.0  # flops.py's formula
+    peak_flops: float | None = None  # per device; None where unknown
+    mfu: float | None = None  # model FLOPs utilisation over the wall time, all ranks; None where the peak is unknown
 
 
 def plan_batches(lengths: list[int], config: TrainConfig, epoch: int) -> list[list[list[int]]]:
@@ -74,15 +78,31 @@ def plan_batches(lengths: list[int], config: TrainConfig, epoch: int) -> list[li
     return [[[index] for index in batch] for batch in order]
 
 
-def _width(micro_batch: list[list[int]], lengths: list[int]) -> int:
-    """The padded width of a micro-batch: its longest row."""
-    return max(sum(lengths[j] for j in row) for row in micro_batch)
+def _padded_size(micro_batch: list[list[int]], lengths: list[int], packed: bool) -> int:
+    """The tokens a micro-batch's tensors hold: all its examples in one row if packed, else rows as long as the
+    longest."""
+    if packed:
+        return sum(lengths[j] for row in micro_batch for j in row)
+    return max(sum(lengths[j] for j in row) for row in micro_batch) * len(micro_batch)
 
 
 def collate(data: TokenizedSet, micro_batch: list[list[int]], packed: bool, pad_id: int) -> Batch:
     if packed:
-        return collate_packed([[data.examples[j] for j in row] for row in micro_batch], pad_id)
+        return collate_packed([[data.examples[j] for j in row] for row in micro_batch])
     return collate_padded([data.examples[row[0]] for row in micro_batch], pad_id)
+
+
+def process_group(device: torch.device) -> dict[str, Any]:
+    """init_process_group's arguments: gloo on the CPU; on a GPU, NCCL for CUDA tensors and gloo for CPU ones (FSDP's
+    CPU offload clips gradients that live on the CPU), bound to this rank's GPU."""
+    if device.type != "cuda":
+        return {"backend": "gloo"}
+    return {"backend": "cpu:gloo,cuda:nccl", "device_id": device}
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def cosine_schedule(step: int, total: int, warmup: int) -> float:
@@ -102,10 +122,10 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu")
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    if device.type == "cuda":
+    if device.type == "cuda":  # before the process group, which binds this rank to its GPU
         torch.cuda.set_device(device)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(**process_group(device))
     adapters.check_adapter_settings(config, device)
     torch.manual_seed(config.seed)
     random.seed(config.seed)
@@ -121,6 +141,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     if rank == 0:
         log(f"data: {data.summary()} (template {template}, max_length {config.max_length})")
     compute = compute_dtype(device)
+    fsdp = config.shard == "fsdp" and world > 1
     # A LoRA base is frozen: its weights can sit in the compute dtype (or 4-bit), with no fp32 master copy.
     model = load_student(
         config.model,
@@ -128,18 +149,19 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
         device,
         compute if config.lora_rank else torch.float32,
         adapters.quantization(config, compute),
+        compute,
+        place=not fsdp,  # fully_shard moves one block at a time: the whole model never sits on one GPU
     )
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     peft_model = adapters.add_adapters(model, config) if config.lora_rank else None
-    fsdp = config.shard == "fsdp" and world > 1
     if config.shard == "fsdp" and world == 1:
         log("--shard fsdp with one process: nothing to shard, so it trains unsharded (torchrun --nproc-per-node N)")
     loss_module: torch.nn.Module = CompletionLoss(model)
     if fsdp:
         sharding.shard(loss_module, model, compute, config.cpu_offload)
     if config.compile:
-        loss_module = torch.compile(loss_module)
+        compile_backbone(loss_module)
     if world > 1 and not fsdp:
         ids = [device.index] if device.type == "cuda" else None
         loss_module = torch.nn.parallel.DistributedDataParallel(loss_module, device_ids=ids)
@@ -154,6 +176,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
         activation_bytes=torch.finfo(compute).bits // 8,
         fused_optimizer=device.type == "cuda",
         device=device,
+        cpu_offload=fsdp and config.cpu_offload,
     )
     if rank == 0:
         log(plan.describe())
@@ -163,6 +186,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     trained = [p for p in model.parameters() if p.requires_grad]  # after fully_shard, which replaces them
     micro_per_step = max(1, config.global_batch_size // (config.micro_batch_size * world))
     lengths = [len(e.input_ids) for e in data.examples]
+    work_per_token = flops_per_token(model, lengths)
     completion = [sum(label != IGNORE for label in e.labels) for e in data.examples]
     packed = config.batching == "packed"
     batches_per_epoch = len(plan_batches(lengths, config, 0))
@@ -177,7 +201,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     report = TrainReport(steps=0, examples=len(data.examples), truncation=data.summary(), memory_plan=plan.as_json())
     if config.resume and _checkpoint_dirs(output):
         last = _checkpoint_dirs(output)[-1]
-        state = torch.load(last / "state.pt", weights_only=False)
+        state = torch.load(last / "state.pt", map_location="cpu", weights_only=False)  # not all onto GPU 0
         if fsdp:
             sharding.load_checkpoint(last, loss_module, optimizer)
         elif peft_model is not None:
@@ -188,6 +212,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
             optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
+        if "cuda_rng" in state and device.type == "cuda":  # dropout on the GPU draws from its own generator
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
         step = state["step"]
         report.history = [StepLog(**h) for h in state["history"]]
         if rank == 0:
@@ -232,9 +258,10 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
+        synchronize(device)  # CUDA runs ahead of Python: time the work, not its queueing
         elapsed = max(time.monotonic() - step_started, 1e-9)
         tokens = sum(lengths[j] for micro in step_plan for row in micro for j in row)
-        padding = sum(_width(micro, lengths) * len(micro) for micro in step_plan) - tokens
+        padding = sum(_padded_size(micro, lengths, packed) for micro in step_plan) - tokens
         entry = StepLog(
             step,
             float(loss_total / count.clamp(min=1)),
@@ -265,13 +292,18 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
                         **weights,
                         "scheduler": scheduler.state_dict(),
                         "rng": torch.get_rng_state(),
+                        **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}),
                         "step": step,
                         "history": [vars(h) for h in report.history],
                     },
                     folder / "state.pt",
                 )
     report.steps = step
+    synchronize(device)
     report.wall_time_s = time.monotonic() - started
+    report.flops_per_token = work_per_token
+    report.peak_flops = peak_flops(device, compute)
+    report.mfu = utilisation(work_per_token, report.tokens, report.wall_time_s, report.peak_flops, world)
     peaks = torch.tensor([measured_peak(device) / 2**20], dtype=torch.float64, device=device)
     if world > 1:
         gathered = [torch.zeros_like(peaks) for _ in range(world)]
@@ -319,6 +351,9 @@ def save(
         "peak_memory_mb": report.peak_memory_mb,
         "peak_memory_mb_per_rank": report.peak_memory_mb_per_rank,
         "memory_plan": report.memory_plan,
+        "flops_per_token": report.flops_per_token,
+        "peak_flops": report.peak_flops,
+        "mfu": report.mfu,
         "history": [vars(h) for h in report.history],
     }
     for folder in folders:

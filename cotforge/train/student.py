@@ -71,21 +71,28 @@ def compute_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
 
 
+def attention_for(device: torch.device, compute: torch.dtype) -> str:
+    """Flash attention where it runs: a GPU, the package installed, half-precision compute (a GPU without bf16
+    trains in fp32, which FA2 refuses); SDPA elsewhere."""
+    if device.type != "cuda" or compute not in (torch.bfloat16, torch.float16):
+        return "sdpa"
+    try:
+        import flash_attn  # noqa: F401
+    except ImportError:
+        return "sdpa"
+    return "flash_attention_2"
+
+
 def load_student(
     model: str,
     gguf_file: str | None,
     device: torch.device,
     dtype: torch.dtype = torch.float32,
     quantization: Any = None,
+    compute: torch.dtype = torch.float32,
+    place: bool = True,
 ) -> Any:
-    """The model on `device` with weights in `dtype`, flash attention when present."""
-    attention = "sdpa"
-    if device.type == "cuda":
-        try:
-            import flash_attn  # noqa: F401
-
-            attention = "flash_attention_2"
-        except ImportError:
-            pass
-    loaded = load_causal_lm(model, gguf_file, dtype, attention, quantization, device)
-    return loaded if quantization is not None else loaded.to(device)
+    """The model for `device` with weights in `dtype`, flash attention when it can run in `compute`; on `device`
+    unless `place` is false (FSDP places it while sharding), or quantized (loaded there)."""
+    loaded = load_causal_lm(model, gguf_file, dtype, attention_for(device, compute), quantization, device)
+    return loaded.to(device) if place and quantization is None else loaded
