@@ -12,9 +12,11 @@ import json
 from typing import Any
 
 from cotforge.recipes.loader import RecipeError, parse_recipe
+from cotforge.safety.redact import redact_url
 from cotforge.schemas.recipe import Recipe
 
-_NOT_IDENTITY = {"name", "description", "max_cost_usd"}
+# max_answer_chars is a guard, like the budget: leaving it out keeps every existing build's digest.
+_NOT_IDENTITY = {"name", "description", "max_cost_usd", "max_answer_chars"}
 _TRANSPORT = {
     "api_key_env",
     "max_concurrency",
@@ -35,7 +37,10 @@ _MUST_MATCH = ("sampling", "prompt_mode", "format_mode", "keep")
 
 
 def _teacher_identity(teacher: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in teacher.items() if k not in _TRANSPORT}
+    found = {k: v for k, v in teacher.items() if k not in _TRANSPORT}
+    if found.get("base_url"):  # recipe.yaml stores it redacted: a resume compares the redacted forms
+        found["base_url"] = redact_url(found["base_url"])
+    return found
 
 
 def identity(recipe: Recipe) -> dict[str, Any]:
