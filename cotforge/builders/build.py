@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -33,11 +32,10 @@ from cotforge.builders.store import FAILED, RECORD, Store, kind_of
 from cotforge.builders.teachers import Failure, LiveStats, Outcome, TeacherRequest, make_teacher
 from cotforge.builders.teachers.base import TeacherError, api_key_for
 from cotforge.recipes.identity import differences, extend_recipe, identity
-from cotforge.recipes.loader import RecipeError, parse_recipe, parse_yaml
+from cotforge.recipes.loader import RecipeError, parse_recipe, parse_yaml, recipe_yaml
 from cotforge.recipes.sources import LoadedSource
 from cotforge.safety.atomic import atomic_write_text
 from cotforge.safety.lock import directory_lock
-from cotforge.safety.redact import redact_url
 from cotforge.schemas.recipe import CoTFormat, FormatMode, Recipe
 from cotforge.schemas.record import BuildReport, CoTRecord, Rejection, RejectionReason, RunReport, with_dataset
 
@@ -441,11 +439,7 @@ def run_build(
         recipe = check_build_dir(out_dir, recipe, extend)
         _check_writable(out_dir)
         with Store(out_dir / STORE_FILE) as store:
-            stored = recipe.model_dump(mode="json", exclude_defaults=True)
-            for teacher in stored["teachers"]:
-                if teacher.get("base_url"):
-                    teacher["base_url"] = redact_url(teacher["base_url"])
-            atomic_write_text(out_dir / RECIPE_FILE, yaml.safe_dump(stored, sort_keys=False))
+            atomic_write_text(out_dir / RECIPE_FILE, recipe_yaml(recipe))
             build = Build(recipe, sources, store, console)
             try:
                 asyncio.run(_run_with_view(build, console))

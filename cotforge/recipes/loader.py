@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from cotforge.safety.redact import shown_value
+from cotforge.safety.redact import redact_url, shown_value
 from cotforge.schemas.recipe import Recipe
 
 BUILTIN_PACKAGE = "cotforge.recipes.builtin"
@@ -122,3 +122,12 @@ def apply_overrides(recipe: Recipe, overrides: dict[str, Any], origin: str = "co
         else:
             data[key] = value
     return parse_recipe(data, origin)
+
+
+def recipe_yaml(recipe: Recipe) -> str:
+    """The recipe as a build directory stores it (and push publishes it): teacher URLs redacted."""
+    data = recipe.model_dump(mode="json", exclude_defaults=True)
+    for teacher in data["teachers"]:
+        if teacher.get("base_url"):
+            teacher["base_url"] = redact_url(teacher["base_url"])
+    return yaml.safe_dump(data, sort_keys=False)
