@@ -315,6 +315,20 @@ def test_a_key_in_the_base_url_is_never_stored_or_printed(tmp_path: Path, base_u
         assert result.returncode == 2 and "***" in result.stderr
 
 
+def test_extending_a_build_whose_stored_teacher_url_was_redacted_asks_for_the_url() -> None:
+    from cotforge.recipes.identity import extend_recipe
+    from cotforge.recipes.loader import parse_recipe
+
+    def recipe(teachers: list[dict]) -> object:
+        return parse_recipe({"sources": ["gsm8k"], "teachers": teachers}, "test")
+
+    stored = recipe([{"model": "a", "base_url": "http://127.0.0.1:9/***/v1"}])
+    with pytest.raises(RecipeError, match="stored URL of teacher a is redacted"):
+        extend_recipe(stored, recipe([{"model": "b", "base_url": "http://127.0.0.1:9/v1"}]))
+    again = recipe([{"model": "a", "base_url": f"http://127.0.0.1:9/{SECRET}/v1"}])
+    assert extend_recipe(stored, again).teachers[0].base_url == f"http://127.0.0.1:9/{SECRET}/v1"
+
+
 def test_an_unknown_secret_field_is_not_echoed(tmp_path: Path) -> None:
     recipe = {"sources": ["gsm8k"], "teachers": [{"model": "gpt-4o", "api_key": SECRET}]}
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))

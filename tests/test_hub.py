@@ -59,6 +59,19 @@ def python(env: dict[str, str], code: str) -> str:
     return result.stdout
 
 
+def commit_frame(env: dict[str, str], tmp_path: Path, path: str, frame) -> None:
+    """Replace one Parquet file of the Hub repo me/cot with `frame` (written to tmp_path/bad.parquet)."""
+    frame.write_parquet(tmp_path / "bad.parquet")
+    python(
+        env,
+        f"""
+from huggingface_hub import HfApi, CommitOperationAdd
+HfApi().create_commit("me/cot", [CommitOperationAdd("{path}", "{tmp_path / "bad.parquet"}")],
+                      commit_message="corrupt", repo_type="dataset")
+""",
+    )
+
+
 @pytest.fixture
 def small_build(tmp_path: Path, scripted) -> Path:
     problems = write_problems(tmp_path / "p.jsonl", [f"q{i} answer=5" for i in range(5)] + ["bad fault=length"])
@@ -213,16 +226,7 @@ def test_pull_validates_rows_and_writes_a_build_dir(tmp_path: Path, hub, small_b
     bad = frame.with_columns(
         pl.when(pl.int_range(pl.len()) == 0).then(9).otherwise(pl.col("granularity")).cast(pl.Int8).alias("granularity")
     )
-    (tmp_path / "bad.parquet").write_bytes(b"")
-    bad.write_parquet(tmp_path / "bad.parquet")
-    python(
-        env,
-        f"""
-from huggingface_hub import HfApi, CommitOperationAdd
-HfApi().create_commit("me/cot", [CommitOperationAdd("{path}", "{tmp_path / "bad.parquet"}")],
-                      commit_message="corrupt", repo_type="dataset")
-""",
-    )
+    commit_frame(env, tmp_path, path, bad)
     result = cotforge(env, "pull", "me/cot", "--subset", "scripted-g1-cot", "--out", str(tmp_path / "pulled"))
     assert result.returncode == 0, result.stderr
     assert "4 records" in result.stdout and "1 rows not valid" in result.stdout and "granularity" in result.stdout
@@ -349,15 +353,7 @@ def test_a_hostile_repo_cannot_write_outside_the_pull_folder(tmp_path: Path, hub
         pl.Series("teacher", hostile + frame["teacher"].to_list()[len(hostile) :]),
         pl.Series("dataset", ["../up", *frame["dataset"].to_list()[1:]]),
     )
-    frame.write_parquet(tmp_path / "bad.parquet")
-    python(
-        env,
-        f"""
-from huggingface_hub import HfApi, CommitOperationAdd
-HfApi().create_commit("me/cot", [CommitOperationAdd("{path}", "{tmp_path / "bad.parquet"}")],
-                      commit_message="hostile", repo_type="dataset")
-""",
-    )
+    commit_frame(env, tmp_path, path, frame)
     out = tmp_path / "deep" / "a" / "b" / "pulled"
     result = cotforge(env, "pull", "me/cot", "--out", str(out))
     assert result.returncode == 0, result.stderr
