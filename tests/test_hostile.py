@@ -95,23 +95,33 @@ def test_records_refuse_names_that_would_leave_their_folder(paper_build: Path, f
 
 
 @pytest.mark.parametrize("name", HOSTILE)
-@pytest.mark.parametrize("where", ["recipe name", "source name"])
+@pytest.mark.parametrize(("where", "field"), [("name", "name"), ("source", "sources[0].name"), ("label", "label")])
 def test_recipe_names_that_would_leave_builds_are_refused_with_exit_2(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str, name: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str, field: str, name: str
 ) -> None:
     monkeypatch.chdir(tmp_path)
     problems = write_problems(tmp_path / "p.jsonl", ["q answer=5"])
     recipe = {
-        "name": name if where == "recipe name" else "ok",
-        "sources": [{"path": str(problems), "answer_type": "number", "name": name if where == "source name" else "p"}],
-        "teachers": [{"model": "scripted", "base_url": "http://127.0.0.1:9/v1"}],
+        "name": name if where == "name" else "ok",
+        "sources": [{"path": str(problems), "answer_type": "number", "name": name if where == "source" else "p"}],
+        "teachers": [{"model": "m", "base_url": "http://127.0.0.1:9/v1", "label": name if where == "label" else "t"}],
     }
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
-    with pytest.raises(RecipeError, match=r"\bname\b"):
+    with pytest.raises(RecipeError, match=re.escape(field)):
         load_recipe(tmp_path / "r.yaml")
     result = CliRunner().invoke(app, ["build", "--recipe", "r.yaml", "--dry-run"])
-    assert result.exit_code == 2 and "name" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and field in result.output and "Traceback" not in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.jsonl", "r.yaml"], "nothing written anywhere"
+
+
+def test_a_subset_name_that_would_leave_its_folder_is_never_written(tmp_path: Path) -> None:
+    from cotforge.builders.builddir import write_subsets
+    from cotforge.safety.names import UnsafeName
+
+    for name in HOSTILE:
+        with pytest.raises(UnsafeName, match=r"^subset: "):
+            write_subsets(tmp_path / "out", {name: []}, [])
+    assert not (tmp_path / "out" / "subsets").exists() or not any((tmp_path / "out" / "subsets").iterdir())
 
 
 # ---- 2. code execution from a data folder ---------------------------------------------------------------------
