@@ -452,19 +452,21 @@ def pull(
     split: Annotated[str, typer.Option(help="Split to load")] = "train",
     revision: Annotated[str | None, typer.Option(help="Branch, tag or commit. Default: main")] = None,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Where to write the build directory")] = Path("pulled"),
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the content of a non-empty --out (refused otherwise)")
+    ] = False,
 ) -> None:
     """Download a published corpus, validate every row into a typed record, and save it as a build directory."""
-    from cotforge.hub import REJECTED_SUBSET, HubError, check_repo_id, save_pulled
+    from cotforge.hub import REJECTED_SUBSET, HubError, check_pull_target, check_repo_id, save_pulled
     from cotforge.hub import pull as pull_from_hub
 
-    if out_dir.exists() and not out_dir.is_dir():
-        raise fail(f"{out_dir}: is a file; --out must be a folder")
     try:
+        check_pull_target(out_dir, overwrite)
         check_repo_id(repo_id)
         pulled = pull_from_hub(repo_id, subset, split=split, revision=revision)
+        counts = save_pulled(pulled, out_dir, f"pull of {repo_id}", overwrite)
     except HubError as error:
         raise fail(str(error), USAGE_ERROR if error.usage else 1) from None
-    counts = save_pulled(pulled, out_dir)
     for name, part in pulled.items():
         kind = "rejections" if name == REJECTED_SUBSET else "records"
         line = f"{name}: {len(part.records)} {kind}"
@@ -688,6 +690,8 @@ def train_command(
         from cotforge.recipes.loader import format_validation_error
 
         raise fail(format_validation_error(error, "cotforge train", "option")) from None
+    from cotforge.hub import HubError
+    from cotforge.train.config import TrainConfigError
     from cotforge.train.data import TrainDataError
     from cotforge.train.memory import MemoryPlanError
     from cotforge.train.student import StudentError
@@ -695,8 +699,10 @@ def train_command(
     _warn_contamination(Path(dataset), subset, _against(check_against))
     try:
         report = train(config, log=lambda line: err.print(line, highlight=False))
-    except (TrainDataError, StudentError, MemoryPlanError) as error:
+    except (TrainDataError, StudentError, MemoryPlanError, TrainConfigError) as error:
         raise fail(str(error)) from None
+    except HubError as error:
+        raise fail(str(error), USAGE_ERROR if error.usage else 1) from None
     out.print(
         f"trained {report.steps} steps in {report.wall_time_s:.1f} s; final loss {report.history[-1].loss:.4f};"
         f" saved to {output_dir}",

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from cotforge.builders.builddir import read_subsets
+from cotforge.safety.atomic import atomic_path, atomic_write_text
+from cotforge.safety.lock import directory_lock
 
 # ---- export ----------------------------------------------------------------------------------------------------
 
@@ -17,7 +19,8 @@ def export(build_dir: Path, out_dir: Path, fmt: str, subsets: list[str] | None =
     """Write each subset in another tool's format; returns the files written."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
-    selected = read_subsets(build_dir, subsets)  # read (and validated) before anything is written
+    with directory_lock(build_dir, "export", create=False):  # not while a build rewrites its subsets
+        selected = read_subsets(build_dir, subsets)  # read (and validated) before anything is written
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{out_dir}: is a file; --out must be a folder")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -27,7 +30,7 @@ def export(build_dir: Path, out_dir: Path, fmt: str, subsets: list[str] | None =
         if fmt == "llama-factory":
             path = out_dir / f"{name}.json"
             rows = [{"instruction": r.prompt, "input": "", "output": r.completion} for r in records]
-            path.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+            atomic_write_text(path, json.dumps(rows, ensure_ascii=False, indent=1))
             # The alpaca layout the paper's dataset_info.json used (prompt -> instruction, response -> output).
             dataset_info[name] = {
                 "file_name": path.name,
@@ -35,7 +38,7 @@ def export(build_dir: Path, out_dir: Path, fmt: str, subsets: list[str] | None =
             }
         else:
             path = out_dir / f"{name}.jsonl"
-            with path.open("w", encoding="utf-8") as handle:
+            with atomic_path(path) as partial, partial.open("w", encoding="utf-8") as handle:
                 for r in records:
                     if fmt == "trl-messages":
                         row: dict[str, Any] = {"messages": [m.model_dump() for m in r.messages]}
@@ -45,6 +48,6 @@ def export(build_dir: Path, out_dir: Path, fmt: str, subsets: list[str] | None =
         written.append(path)
     if fmt == "llama-factory":
         info = out_dir / "dataset_info.json"
-        info.write_text(json.dumps(dataset_info, ensure_ascii=False, indent=2), encoding="utf-8")
+        atomic_write_text(info, json.dumps(dataset_info, ensure_ascii=False, indent=2))
         written.append(info)
     return written

@@ -4,7 +4,8 @@ Each chat request is answered from its last user message:
 - `answer=X` in the message: the reply reasons briefly and ends "The answer is X" (default 42);
 - `fault=a,b,c`: the first attempts for that message get faults a, b, c in turn, later ones succeed. Faults:
   429 (with Retry-After), 500, 503, 401, drop (connection closed), timeout (no reply in time), malformed (bad JSON),
-  length (finish_reason length), refusal, empty, noanswer (no final answer line);
+  length (finish_reason length), refusal, empty, noanswer (no final answer line), surrogate (a lone surrogate in
+  the text), nul (a NUL in the text), huge (a 5 MB answer), negusage (a good answer with negative usage);
 - `batchfail`: in a batch, this request fails with a 500 in the error file; `expire`: a batch holding it expires
   with this request unanswered.
 Files and Batches endpoints follow the OpenAI API. Every request is logged with its arrival time.
@@ -162,9 +163,15 @@ class ScriptedServer(BackgroundServer):
                 contents = [("", "stop", None)] * n
             elif fault == "noanswer":
                 contents = [("I am not sure how to solve this.", "stop", None)] * n
+            elif fault in ("surrogate", "nul", "huge"):
+                poison = {"surrogate": "\udc80", "nul": "\x00", "huge": "x" * 5_000_000}[fault]
+                contents = [(f"We work {poison} it out.\nThe answer is 5", "stop", None)] * n
             else:
                 contents = [(reply, "stop", None)] * n
-            return web.json_response(self._completion(body, contents), headers=self.rate_limit_headers)
+            completion = self._completion(body, contents)
+            if fault == "negusage":
+                completion["usage"] = {"prompt_tokens": -29, "completion_tokens": "many", "total_tokens": -1}
+            return web.json_response(completion, headers=self.rate_limit_headers)
         finally:
             chat = json.dumps(body.get("messages", []), sort_keys=True)
             self.log.append(LogEntry(arrived, request.path, message, status, chat))

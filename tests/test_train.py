@@ -141,8 +141,8 @@ def test_memory_plan_refuses_what_cannot_fit(tmp_path: Path, student: Path, pape
     move with sharding, checkpointing and the attention path."""
     from cotforge.train.memory import plan_memory
 
-    command = train_command(student, paper_build, tmp_path / "out", "--micro-batch-size", "4096", "--max-length",
-                            "65536", "--max-steps", "1")  # fmt: skip
+    command = train_command(student, paper_build, tmp_path / "out", "--micro-batch-size", "4096", "--global-batch-size",
+                            "4096", "--max-length", "65536", "--max-steps", "1")  # fmt: skip
     result = subprocess.run([sys.executable, *command], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2, result.stderr[-2000:]
     for knob in ("--micro-batch-size", "--max-length", "--gradient-checkpointing", "--lora-rank", "--shard fsdp"):

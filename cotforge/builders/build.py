@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -33,8 +32,10 @@ from cotforge.builders.store import FAILED, RECORD, Store, kind_of
 from cotforge.builders.teachers import Failure, LiveStats, Outcome, TeacherRequest, make_teacher
 from cotforge.builders.teachers.base import TeacherError, api_key_for
 from cotforge.recipes.identity import differences, extend_recipe, identity
-from cotforge.recipes.loader import RecipeError, parse_recipe, parse_yaml
+from cotforge.recipes.loader import RecipeError, parse_recipe, parse_yaml, recipe_yaml
 from cotforge.recipes.sources import LoadedSource
+from cotforge.safety.atomic import atomic_write_text
+from cotforge.safety.lock import directory_lock
 from cotforge.schemas.recipe import CoTFormat, FormatMode, Recipe
 from cotforge.schemas.record import BuildReport, CoTRecord, Rejection, RejectionReason, RunReport, with_dataset
 
@@ -434,18 +435,18 @@ def run_build(
     for teacher in recipe.teachers:
         if not teacher.backend.in_process:
             api_key_for(teacher)  # fail before anything starts, not in the middle
-    recipe = check_build_dir(out_dir, recipe, extend)
-    _check_writable(out_dir)
-    with Store(out_dir / STORE_FILE) as store:
-        recipe_text = yaml.safe_dump(recipe.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
-        (out_dir / RECIPE_FILE).write_text(recipe_text, encoding="utf-8")
-        build = Build(recipe, sources, store, console)
-        try:
-            asyncio.run(_run_with_view(build, console))
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            build.stopped = "interrupted"
-            raise BuildInterrupted(build.export(out_dir)) from None
-        except TeacherError as error:
-            build.stopped = str(error)
-            raise BuildFailed(build.export(out_dir), error) from None
-        return build.export(out_dir)
+    with directory_lock(out_dir, "build"):  # held to the end: a second build here stops before asking anything
+        recipe = check_build_dir(out_dir, recipe, extend)
+        _check_writable(out_dir)
+        with Store(out_dir / STORE_FILE) as store:
+            atomic_write_text(out_dir / RECIPE_FILE, recipe_yaml(recipe))
+            build = Build(recipe, sources, store, console)
+            try:
+                asyncio.run(_run_with_view(build, console))
+            except (KeyboardInterrupt, asyncio.CancelledError):
+                build.stopped = "interrupted"
+                raise BuildInterrupted(build.export(out_dir)) from None
+            except TeacherError as error:
+                build.stopped = str(error)
+                raise BuildFailed(build.export(out_dir), error) from None
+            return build.export(out_dir)

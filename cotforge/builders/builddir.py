@@ -15,6 +15,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from cotforge.safety.atomic import atomic_write_text
+from cotforge.safety.names import MAX_FILE_NAME_LENGTH, safe_name
 from cotforge.schemas.record import BuildReport, CoTRecord, Rejection, RejectionReason
 from cotforge.schemas.tables import TableError, read_parquet, write_parquet
 
@@ -67,6 +69,8 @@ def write_subsets(
     """Parquet per subset and the rejections, each streamed from its iterable; subset files no longer produced are
     removed. Returns the records written per subset."""
     subsets_dir = out_dir / SUBSETS_DIR
+    for name in subsets:
+        safe_name(name, "subset", MAX_FILE_NAME_LENGTH)
     counts = {name: write_parquet(subsets_dir / f"{name}.parquet", rows, CoTRecord) for name, rows in subsets.items()}
     for stale in subsets_dir.glob("*.parquet") if subsets_dir.exists() else []:
         if stale.stem not in subsets:
@@ -76,7 +80,24 @@ def write_subsets(
 
 
 def write_report(out_dir: Path, report: BuildReport) -> None:
-    (out_dir / REPORT_FILE).write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(out_dir / REPORT_FILE, report.model_dump_json(indent=2) + "\n")
+
+
+def check_report_matches(build_dir: Path, report: BuildReport | None, subsets: Mapping[str, list[CoTRecord]]) -> None:
+    """BuildDirError unless the report exists and counts exactly the subsets on disk: a run stopped while writing
+    leaves no report, or one that describes other files."""
+    if report is None:
+        raise BuildDirError(
+            f"{build_dir}: no {REPORT_FILE}, so nothing says the corpus was written in full (a run may have been "
+            "stopped while writing it); run the build (or import, or pull) again"
+        )
+    on_disk = {name: len(rows) for name, rows in subsets.items()}
+    if report.subsets != on_disk:
+        changed = sorted(set(report.subsets.items()) ^ set(on_disk.items()))
+        raise BuildDirError(
+            f"{build_dir}: {REPORT_FILE} does not count the subsets on disk (differ: "
+            f"{', '.join(sorted({name for name, _ in changed})[:5])}); a run was stopped while writing. Run it again"
+        )
 
 
 def subset_files(build_dir: Path) -> dict[str, Path]:

@@ -11,8 +11,9 @@ from cotforge.builders.parse import canonical_rationale, clean_rationale, split_
 from cotforge.builders.plan import Job
 from cotforge.builders.pricing import cost_usd
 from cotforge.builders.teachers.base import Answer
+from cotforge.safety.text import storable, unstorable
 from cotforge.schemas.recipe import Recipe
-from cotforge.schemas.record import CoTRecord, Rejection, RejectionReason, problem_fields
+from cotforge.schemas.record import CoTRecord, Rejection, RejectionReason, TokenUsage, problem_fields
 
 
 def origin_fields(job: Job, key: str, recipe: Recipe) -> dict[str, Any]:
@@ -33,22 +34,30 @@ def origin_fields(job: Job, key: str, recipe: Recipe) -> dict[str, Any]:
 
 
 def failure_row(job: Job, key: str, recipe: Recipe, detail: str) -> Rejection:
-    return Rejection(**origin_fields(job, key, recipe), reason=RejectionReason.api_error, detail=detail)
+    return Rejection(**origin_fields(job, key, recipe), reason=RejectionReason.api_error, detail=storable(detail))
 
 
 def answer_to_row(
     job: Job, key: str, recipe: Recipe, answer: Answer, messages: list[dict[str, str]]
 ) -> CoTRecord | Rejection:
     origin = origin_fields(job, key, recipe) | {
-        "finish_reason": answer.finish_reason,
-        "usage": answer.usage,
-        "cost_usd": cost_usd(job.teacher, answer.usage),
+        "finish_reason": None if answer.finish_reason is None else storable(answer.finish_reason),
+        "usage": answer.usage or TokenUsage(),
+        "cost_usd": None if answer.usage is None else cost_usd(job.teacher, answer.usage),  # unknown usage
         "latency_s": answer.latency_s,
     }
+    limit = recipe.max_answer_chars
 
     def reject(reason: RejectionReason, detail: str) -> Rejection:
-        return Rejection(**origin, reason=reason, detail=detail, raw_response=answer.text)
+        raw = None if answer.text is None else storable(answer.text[:limit])
+        return Rejection(**origin, reason=reason, detail=detail, raw_response=raw)
 
+    # Teacher text is not trusted: what cannot be stored, or is too big to be an answer, is a rejection.
+    if answer.text is not None and len(answer.text) > limit:
+        return reject(RejectionReason.too_long, f"{len(answer.text):,} characters, over max_answer_chars={limit:,}")
+    why = unstorable((answer.text or "") + (answer.refusal or ""))
+    if why is not None:
+        return reject(RejectionReason.unstorable_text, why)
     if answer.refusal or answer.finish_reason == "content_filter":
         return reject(RejectionReason.refusal, answer.refusal or "stopped by the content filter")
     if answer.finish_reason == "length":

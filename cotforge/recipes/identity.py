@@ -12,9 +12,11 @@ import json
 from typing import Any
 
 from cotforge.recipes.loader import RecipeError, parse_recipe
+from cotforge.safety.redact import HIDDEN, redact_url
 from cotforge.schemas.recipe import Recipe
 
-_NOT_IDENTITY = {"name", "description", "max_cost_usd"}
+# max_answer_chars is a guard, like the budget: leaving it out keeps every existing build's digest.
+_NOT_IDENTITY = {"name", "description", "max_cost_usd", "max_answer_chars"}
 _TRANSPORT = {
     "api_key_env",
     "max_concurrency",
@@ -35,7 +37,10 @@ _MUST_MATCH = ("sampling", "prompt_mode", "format_mode", "keep")
 
 
 def _teacher_identity(teacher: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in teacher.items() if k not in _TRANSPORT}
+    found = {k: v for k, v in teacher.items() if k not in _TRANSPORT}
+    if found.get("base_url"):  # recipe.yaml stores it redacted: a resume compares the redacted forms
+        found["base_url"] = redact_url(found["base_url"])
+    return found
 
 
 def identity(recipe: Recipe) -> dict[str, Any]:
@@ -79,6 +84,12 @@ def extend_recipe(old: Recipe, new: Recipe) -> Recipe:
             raise RecipeError(f"cannot extend: teacher label {teacher['label']!r} names another teacher here")
         teachers[teacher["label"]] = teacher  # the newer transport settings win
     merged["teachers"] = list(teachers.values())
+    hidden = [t["label"] for t in merged["teachers"] if HIDDEN in (t.get("base_url") or "")]
+    if hidden:  # recipe.yaml keeps URLs without their keys: a teacher only stored there cannot be reached
+        raise RecipeError(
+            f"cannot extend: the stored URL of teacher {', '.join(hidden)} is redacted (it held a key); give that "
+            "teacher in this recipe too"
+        )
     merged["limit"] = None if None in (old.limit, new.limit) else max(old.limit or 0, new.limit or 0)
     merged["max_cost_usd"] = new.max_cost_usd
     return parse_recipe(merged, "extended recipe")

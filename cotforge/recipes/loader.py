@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from cotforge.safety.redact import redact_url, shown_value
 from cotforge.schemas.recipe import Recipe
 
 BUILTIN_PACKAGE = "cotforge.recipes.builtin"
@@ -61,9 +62,11 @@ def format_validation_error(error: ValidationError, origin: str, kind: str = "re
     lines = [f"{origin}: invalid {kind} ({count} problem{'s' if count > 1 else ''})"]
     for item in error.errors():
         got = item.get("input")
-        shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+        field = _field_path(item["loc"])
+        value = None if isinstance(got, (dict, list)) or got is None else shown_value(field, got)
+        shown = "" if value is None else f" (got {value})"  # never a value that looks secret
         message = item["msg"].removeprefix("Value error, ")
-        lines.append(f"  {_field_path(item['loc'])}: {message}{shown}")
+        lines.append(f"  {field}: {message}{shown}")
     return "\n".join(lines)
 
 
@@ -119,3 +122,12 @@ def apply_overrides(recipe: Recipe, overrides: dict[str, Any], origin: str = "co
         else:
             data[key] = value
     return parse_recipe(data, origin)
+
+
+def recipe_yaml(recipe: Recipe) -> str:
+    """The recipe as a build directory stores it (and push publishes it): teacher URLs redacted."""
+    data = recipe.model_dump(mode="json", exclude_defaults=True)
+    for teacher in data["teachers"]:
+        if teacher.get("base_url"):
+            teacher["base_url"] = redact_url(teacher["base_url"])
+    return yaml.safe_dump(data, sort_keys=False)

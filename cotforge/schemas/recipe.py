@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cotforge.answers import AnswerType
+from cotforge.safety.names import safe_name
+from cotforge.safety.redact import redact_url
 
 # The built-in data sets (cotforge.recipes.sources.builtin loads them; a test keeps the two lists equal).
 BUILTIN_DATASETS = ("gsm8k", "svamp", "aqua", "math", "csqa", "obqa", "strategyqa")
@@ -122,7 +124,7 @@ class TeacherSpec(BaseModel):
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^https?://[^\s/:]+(:\d+)?(/\S*)?$", value):
-            raise ValueError(f"{value!r} is not an http(s) URL such as http://127.0.0.1:8000/v1")
+            raise ValueError(f"{redact_url(value)!r} is not an http(s) URL such as http://127.0.0.1:8000/v1")
         return value
 
     @model_validator(mode="after")
@@ -138,6 +140,7 @@ class TeacherSpec(BaseModel):
             object.__setattr__(self, "label", teacher_label(self.model))
         elif not _LABEL.match(self.label):
             raise ValueError(f"label {self.label!r} must be lower-case letters, digits, '.', '_' or '-'")
+        safe_name(self.label, "label")
         return self
 
     @classmethod
@@ -177,6 +180,11 @@ class SourceSpec(BaseModel):
     )
     answer_type: AnswerType | None = Field(default=None, description="Required for hub_id/path sources")
 
+    @field_validator("name")
+    @classmethod
+    def _file_name(cls, value: str | None) -> str | None:
+        return None if value is None else safe_name(value)
+
     @model_validator(mode="before")
     @classmethod
     def _from_name(cls, data: object) -> object:
@@ -196,6 +204,7 @@ class SourceSpec(BaseModel):
             unknown = set(self.fields) - {"question", "answer", "id", "choices", "rationale"}
             if unknown:
                 raise ValueError(f"unknown field mapping keys: {', '.join(sorted(unknown))}")
+        safe_name(self.display_name, "name")  # records carry it as their data set: part of file names
         return self
 
     @property
@@ -225,6 +234,9 @@ class Recipe(BaseModel):
     limit: int | None = Field(default=None, gt=0, description="Use only the first N problems of each source")
     keep: Literal["all", "correct"] = Field(default="all", description="'correct' rejects answers that miss gold")
     max_cost_usd: float | None = Field(default=None, ge=0, description="Stop sending requests past this spend")
+    max_answer_chars: int = Field(
+        default=100_000, gt=0, description="A longer answer is rejected (too_long) instead of stored as a record"
+    )
 
     @field_validator("teachers", mode="before")
     @classmethod
@@ -232,6 +244,11 @@ class Recipe(BaseModel):
         if isinstance(value, list):
             return [TeacherSpec.parse(v) if isinstance(v, str) else v for v in value]
         return value
+
+    @field_validator("name")
+    @classmethod
+    def _file_name(cls, value: str) -> str:
+        return safe_name(value)  # the default build folder is named after it
 
     @field_validator("granularities", "formats")
     @classmethod

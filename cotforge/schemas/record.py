@@ -6,9 +6,10 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
 from cotforge.answers import AnswerSource, AnswerType
+from cotforge.safety.names import safe_name
 from cotforge.schemas.problem import Problem, student_prompt
 from cotforge.schemas.recipe import CoTFormat, FormatMode, Granularity, PromptMode, SamplingParams
 
@@ -59,6 +60,11 @@ class AnswerOrigin(BaseModel):
     cost_usd: float | None = Field(default=None, ge=0)
     latency_s: float | None = Field(default=None, ge=0)
     created_at: datetime = Field(default_factory=_utcnow)
+
+    @field_validator("dataset", "teacher")
+    @classmethod
+    def _file_name(cls, value: str) -> str:
+        return safe_name(value)  # both become part of a subset's file name
 
     @property
     def subset(self) -> str:
@@ -149,6 +155,8 @@ class RejectionReason(str, Enum):
     api_error = "api_error"  # the request failed after all retries: counted as 'failed'
     no_gold = "no_gold"  # imported data: the question is not in any gold file, so it cannot be scored
     unusable_gold = "unusable_gold"  # the gold answer does not read as an answer of its type
+    unstorable_text = "unstorable_text"  # lone surrogates or NULs in the answer (raw_response keeps it, replaced)
+    too_long = "too_long"  # longer than the recipe's max_answer_chars (raw_response keeps its start)
 
 
 class Rejection(AnswerOrigin):
@@ -194,9 +202,13 @@ class BuildReport(BaseModel):
         default_factory=dict, description="The most common reasons of the failed answers, with their counts"
     )
     subsets: dict[str, int] = Field(default_factory=dict, description="Accepted records per subset")
+    complete: bool = Field(
+        default=False, description="Every requested answer is stored (none failed or pending); set from the counts"
+    )
 
     @model_validator(mode="after")
     def _counts_add_up(self) -> BuildReport:
+        object.__setattr__(self, "complete", self.failed == 0 and self.pending == 0)
         if RejectionReason.api_error in self.rejected:
             raise ValueError("API failures are counted in 'failed', not 'rejected'")
         rejected = sum(self.rejected.values())

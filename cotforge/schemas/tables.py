@@ -11,6 +11,7 @@ import polars as pl
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
+from cotforge.safety.atomic import atomic_path
 from cotforge.schemas.record import AnswerOrigin, CoTRecord, Rejection
 
 _MESSAGES = pl.List(pl.Struct({"role": pl.Utf8, "content": pl.Utf8}))
@@ -86,28 +87,22 @@ def write_parquet(
 ) -> int:
     """Write `rows` (any iterable: a store streams them) one row group at a time, so memory holds one group, not
     the file. Atomic: a reader never sees half a file. Returns the number of rows."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
     iterator = iter(rows)
-    writer: pq.ParquetWriter | None = None
     written = 0
-    try:
-        while group := list(itertools.islice(iterator, row_group_size)):
-            table = to_frame(group, model).to_arrow()
+    with atomic_path(path) as partial:  # a kill or a full disk leaves the old file, never half a new one
+        writer: pq.ParquetWriter | None = None
+        try:
+            while group := list(itertools.islice(iterator, row_group_size)):
+                table = to_frame(group, model).to_arrow()
+                if writer is None:
+                    writer = pq.ParquetWriter(partial, table.schema)
+                writer.write_table(table, row_group_size=row_group_size)
+                written += len(group)
             if writer is None:
-                writer = pq.ParquetWriter(partial, table.schema)
-            writer.write_table(table, row_group_size=row_group_size)
-            written += len(group)
-        if writer is None:
-            to_frame([], model).write_parquet(partial)
-        else:
-            writer.close()
-            writer = None
-    finally:
-        if writer is not None:  # a failure mid-way: no half file left behind
-            writer.close()
-            partial.unlink(missing_ok=True)
-    partial.replace(path)
+                to_frame([], model).write_parquet(partial)
+        finally:
+            if writer is not None:
+                writer.close()
     return written
 
 

@@ -61,6 +61,11 @@ class TrainConfig(BaseModel):
     push_to_hub: str | None = Field(default=None, description="Also push the model to this Hub repo")
 
     @model_validator(mode="after")
+    def _global_batch_splits_into_micro_batches(self) -> TrainConfig:
+        micro_batches_per_step(self, 1)  # the number of processes is checked again when training starts
+        return self
+
+    @model_validator(mode="after")
     def _adapter_settings_need_a_rank(self) -> TrainConfig:
         if self.lora_rank is None:
             given = [name for name in ADAPTER_ONLY if getattr(self, name) not in (None, False, 0.0)]
@@ -68,6 +73,24 @@ class TrainConfig(BaseModel):
                 these = "these apply" if len(given) > 1 else "this applies"
                 raise ValueError(f"{', '.join(given)}: {these} only to LoRA; give lora_rank too")
         return self
+
+
+class TrainConfigError(ValueError):
+    """Settings that cannot train as asked; the message names them."""
+
+
+def micro_batches_per_step(config: TrainConfig, world: int) -> int:
+    """Micro-batches each process runs per optimizer step; TrainConfigError unless the global batch splits evenly
+    (a remainder would train fewer rows per step than asked, without a word)."""
+    per_pass = config.micro_batch_size * world
+    if config.global_batch_size % per_pass:
+        processes = f" x {world} processes" if world > 1 else ""
+        lower = max(per_pass, config.global_batch_size // per_pass * per_pass)
+        raise TrainConfigError(
+            f"global_batch_size {config.global_batch_size} is not a multiple of micro_batch_size "
+            f"{config.micro_batch_size}{processes}; give a global batch of {lower} or {lower + per_pass}"
+        )
+    return config.global_batch_size // per_pass
 
 
 ADAPTER_ONLY = ("lora_alpha", "lora_dropout", "lora_targets", "load_in_4bit", "merge_lora")

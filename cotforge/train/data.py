@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from cotforge.safety.atomic import atomic_path
 
 IGNORE = -100
 
@@ -84,21 +85,54 @@ def _pairs(dataset: str, subset: str | None, split: str) -> list[tuple[str, str]
     if path.suffix == ".parquet" and path.is_file():
         import polars as pl
 
+        columns = list(pl.read_parquet_schema(path))
+        if not {"prompt", "completion"} <= set(columns):
+            raise TrainDataError(
+                f"--dataset {dataset}: needs 'prompt' and 'completion' columns; it has {', '.join(columns) or 'none'}"
+            )
         frame = pl.read_parquet(path, columns=["prompt", "completion"])
-        return list(zip(frame["prompt"].to_list(), frame["completion"].to_list(), strict=True))
+        return checked_pairs(dataset, zip(frame["prompt"].to_list(), frame["completion"].to_list(), strict=True))
     import datasets
 
     rows = datasets.load_dataset(dataset, subset, split=split)
     if "prompt" in rows.column_names and "completion" in rows.column_names:
-        return list(zip(rows["prompt"], rows["completion"], strict=True))
+        return checked_pairs(dataset, zip(rows["prompt"], rows["completion"], strict=True))
     if "messages" in rows.column_names:
-        pairs = []
-        for messages in rows["messages"]:
-            user = next(m["content"] for m in messages if m["role"] == "user")
-            assistant = next(m["content"] for m in reversed(messages) if m["role"] == "assistant")
-            pairs.append((user, assistant))
-        return pairs
+        chats = (_chat_pair(messages) for messages in rows["messages"])
+        return checked_pairs(dataset, chats, ("messages' user turn", "messages' assistant turn"))
     raise TrainDataError(f"--dataset {dataset}: needs 'prompt' and 'completion' columns, or 'messages'")
+
+
+def _chat_pair(messages: Any) -> tuple[Any, Any]:
+    """(first user turn, last assistant turn) of a messages list; None for a turn it does not have."""
+    turns = [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+    user = next((m.get("content") for m in turns if m.get("role") == "user"), None)
+    assistant = next((m.get("content") for m in reversed(turns) if m.get("role") == "assistant"), None)
+    return user, assistant
+
+
+def checked_pairs(dataset: str, rows: Any, fields: tuple[str, str] = ("prompt", "completion")) -> list[tuple[str, str]]:
+    """The rows as (prompt, completion) text pairs, or TrainDataError naming the first bad row and field: checked
+    before the model loads, so a bad file costs a second, not a model load."""
+    pairs = []
+    for index, (prompt, completion) in enumerate(rows):
+        for name, value in zip(fields, (prompt, completion), strict=True):
+            if not isinstance(value, str):
+                what = "missing (null)" if value is None else f"a {type(value).__name__}, not text"
+                raise TrainDataError(f"--dataset {dataset}: row {index}: {name} is {what}")
+        pairs.append((prompt, completion))
+    return pairs
+
+
+def empty_completions_note(pairs: list[tuple[str, str]]) -> str | None:
+    """A warning when some completions are empty: those rows teach only the end-of-sequence token."""
+    empty = [index for index, (_, completion) in enumerate(pairs) if not completion.strip()]
+    if not empty:
+        return None
+    return (
+        f"warning: {len(empty)} of {len(pairs)} rows have an empty completion (first: row {empty[0]}); they train "
+        "on the end-of-sequence token only"
+    )
 
 
 def prompt_ids(tokenizer: Any, template: str, prompt: str) -> list[int]:
@@ -160,8 +194,11 @@ def tokenize(
     key = _cache_key(tokenizer, template, max_length, pairs)
     cached = cache_dir / f"{key}.pt" if cache_dir else None
     if cached is not None and cached.exists():
-        data = torch.load(cached, weights_only=False)
-        return TokenizedSet([Example(*e) for e in data["examples"]], **data["counts"])
+        try:  # weights_only: a file planted in the output folder cannot run code; one that fails is made again
+            data = torch.load(cached, weights_only=True)
+            return TokenizedSet([Example(*e) for e in data["examples"]], **data["counts"])
+        except Exception:
+            pass
     result = TokenizedSet([])
     for prompt, completion in pairs:
         head, tail = render(tokenizer, template, prompt, completion)
@@ -179,7 +216,6 @@ def tokenize(
         cached.parent.mkdir(parents=True, exist_ok=True)
         counts = {k: v for k, v in result.summary().items() if k != "examples"}
         # Written aside, then renamed: DDP ranks tokenize at once, and one must never read another's half file.
-        partial = cached.with_name(f"{cached.name}.{os.getpid()}.partial")
-        torch.save({"examples": [(e.input_ids, e.labels) for e in result.examples], "counts": counts}, partial)
-        partial.replace(cached)
+        with atomic_path(cached) as partial:
+            torch.save({"examples": [(e.input_ids, e.labels) for e in result.examples], "counts": counts}, partial)
     return result

@@ -24,14 +24,21 @@ import torch.distributed as dist
 
 from cotforge.train import adapters, sharding
 from cotforge.train.batching import Batch, collate_packed, collate_padded, length_grouped, pack
-from cotforge.train.config import TrainConfig
-from cotforge.train.data import IGNORE, TokenizedSet, TrainDataError, load_pairs, resolve_template, tokenize
+from cotforge.train.checkpoint_files import CHECKPOINTS, checkpoint_folder, newest_state, save_state
+from cotforge.train.config import TrainConfig, micro_batches_per_step
+from cotforge.train.data import (
+    IGNORE,
+    TokenizedSet,
+    TrainDataError,
+    empty_completions_note,
+    load_pairs,
+    resolve_template,
+    tokenize,
+)
 from cotforge.train.flops import flops_per_token, peak_flops, utilisation
 from cotforge.train.loss import CompletionLoss, compile_backbone, loss_sum
 from cotforge.train.memory import check_fits, measured_peak, plan_memory
 from cotforge.train.student import compute_dtype, load_student, load_tokenizer
-
-CHECKPOINTS = "checkpoints"
 
 
 @dataclass
@@ -112,11 +119,6 @@ def cosine_schedule(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def _checkpoint_dirs(output: Path) -> list[Path]:
-    folder = output / CHECKPOINTS
-    return sorted(folder.glob("step-*"), key=lambda p: int(p.name.split("-")[1])) if folder.exists() else []
-
-
 def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainReport:
     """Fine-tune `config.model` on the completions of `config.dataset`; returns what happened, step by step."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -131,8 +133,15 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     random.seed(config.seed)
     output = Path(config.output_dir)
 
+    if config.push_to_hub and rank == 0:  # a refused token is found before training, not after
+        from cotforge.hub import check_can_push
+
+        check_can_push(config.push_to_hub)
     # The data and the tokenizer first: a missing subset is reported in a second, not after loading the model.
     pairs = load_pairs(config.dataset, config.subset, config.split)
+    note = empty_completions_note(pairs)
+    if note and rank == 0:
+        log(note)
     tokenizer = load_tokenizer(config.model, config.gguf_file)
     template = resolve_template(tokenizer, config.template)
     data = tokenize(pairs, tokenizer, template, config.max_length, output / "tokenized")
@@ -184,7 +193,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
         check_fits(plan)
 
     trained = [p for p in model.parameters() if p.requires_grad]  # after fully_shard, which replaces them
-    micro_per_step = max(1, config.global_batch_size // (config.micro_batch_size * world))
+    micro_per_step = micro_batches_per_step(config, world)
     lengths = [len(e.input_ids) for e in data.examples]
     work_per_token = flops_per_token(model, lengths)
     completion = [sum(label != IGNORE for label in e.labels) for e in data.examples]
@@ -199,9 +208,9 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_schedule(s, total_steps, warmup))
     step = 0
     report = TrainReport(steps=0, examples=len(data.examples), truncation=data.summary(), memory_plan=plan.as_json())
-    if config.resume and _checkpoint_dirs(output):
-        last = _checkpoint_dirs(output)[-1]
-        state = torch.load(last / "state.pt", map_location="cpu", weights_only=False)  # not all onto GPU 0
+    found = newest_state(output, log) if config.resume else None
+    if found is not None:
+        last, state = found
         if fsdp:
             sharding.load_checkpoint(last, loss_module, optimizer)
         elif peft_model is not None:
@@ -280,14 +289,14 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
                 f"{entry.tokens_per_s:,.0f} tok/s padding {entry.padding_ratio:.1%}"
             )
         if config.save_every and step % config.save_every == 0:
-            folder = output / CHECKPOINTS / f"step-{step}"
+            folder = checkpoint_folder(output, step)
             if fsdp:  # every rank writes its shards; the rest is the same on every rank
                 sharding.save_checkpoint(folder, loss_module, optimizer)
             if rank == 0:
-                folder.mkdir(parents=True, exist_ok=True)
                 kept = adapters.trainable_state(model) if peft_model is not None else model.state_dict()
                 weights = {} if fsdp else {"model": kept, "optimizer": optimizer.state_dict()}
-                torch.save(
+                save_state(
+                    folder,
                     {
                         **weights,
                         "scheduler": scheduler.state_dict(),
@@ -296,7 +305,6 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
                         "step": step,
                         "history": [vars(h) for h in report.history],
                     },
-                    folder / "state.pt",
                 )
     report.steps = step
     synchronize(device)
@@ -401,7 +409,12 @@ completion only, final loss {report.history[-1].loss:.4f}. Settings are in `trai
 """)
     card.save(output / "README.md")
     api = HfApi()
-    api.create_repo(config.push_to_hub, exist_ok=True)
-    api.upload_folder(
-        repo_id=config.push_to_hub, folder_path=output, ignore_patterns=[f"{CHECKPOINTS}/*", "tokenized/*"]
-    )
+    try:
+        api.create_repo(config.push_to_hub, exist_ok=True)
+        api.upload_folder(
+            repo_id=config.push_to_hub, folder_path=output, ignore_patterns=[f"{CHECKPOINTS}/*", "tokenized/*"]
+        )
+    except Exception as error:
+        from cotforge.hub import explain_hub_error
+
+        raise explain_hub_error(error, config.push_to_hub, f"push the student (saved in {output}) to") from None

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cotforge.safety.redact import redact_text
 from cotforge.schemas.recipe import SamplingParams, TeacherSpec
 from cotforge.schemas.record import TokenUsage
 
@@ -25,7 +25,7 @@ class TeacherRequest:
 class Answer:
     text: str | None
     finish_reason: str | None
-    usage: TokenUsage  # this answer's share of the request's tokens
+    usage: TokenUsage | None  # this answer's share of the request's tokens; None where the server's is nonsense
     latency_s: float | None  # this request's own, or None where unknown (a batch)
     refusal: str | None = None
 
@@ -76,9 +76,15 @@ def chat_params(spec: TeacherSpec, sampling: SamplingParams, n: int) -> dict[str
     return params
 
 
-def share_usage(prompt_tokens: int, completion_tokens: int, n: int) -> TokenUsage:
-    """One answer's share when a request returns `n` answers (the API reports only totals)."""
-    return TokenUsage(prompt_tokens=round(prompt_tokens / n), completion_tokens=round(completion_tokens / n))
+def share_usage(prompt_tokens: object, completion_tokens: object, n: int) -> TokenUsage | None:
+    """One answer's share when a request returns `n` answers (the API reports only totals); None (unknown) when
+    the server's counts are not whole numbers of zero or more: the answer is still good, so it is not asked again."""
+    counts = [
+        c for c in (prompt_tokens, completion_tokens) if isinstance(c, int) and not isinstance(c, bool) and c >= 0
+    ]
+    if len(counts) != 2:
+        return None
+    return TokenUsage(prompt_tokens=round(counts[0] / n), completion_tokens=round(counts[1] / n))
 
 
 def answers_from_completion(completion: dict[str, Any], latency_s: float | None) -> list[Answer]:
@@ -89,7 +95,9 @@ def answers_from_completion(completion: dict[str, Any], latency_s: float | None)
     if not choices:
         return []
     usage = completion.get("usage") or {}
-    share = share_usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0, len(choices))
+    if not isinstance(usage, dict):
+        usage = {"prompt_tokens": None}
+    share = share_usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), len(choices))
     answers = []
     for choice in choices:
         message = choice.get("message") or {}
@@ -106,9 +114,6 @@ def answers_from_completion(completion: dict[str, Any], latency_s: float | None)
     return answers
 
 
-_KEY_LIKE = re.compile(r"\b(?:sk|hf|api)[-_][A-Za-z0-9_\-*]{6,}")
-
-
 class SecretRedactor:
     """Removes the teacher's API key, and anything shaped like a key, from text bound for logs and records."""
 
@@ -118,7 +123,7 @@ class SecretRedactor:
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return _KEY_LIKE.sub("***", text)
+        return redact_text(text)
 
 
 class MissingApiKey(RuntimeError):
