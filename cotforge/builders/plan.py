@@ -59,6 +59,8 @@ class KeyTemplate:
             "prompt_version": prompt_version,
             "sample": _SAMPLE_SLOT,
         }
+        if teacher.reasoning_identity():  # only where set: a plain teacher's keys stay what they were
+            payload["reasoning"] = teacher.reasoning_identity()
         text = json.dumps(payload, sort_keys=True)
         head, _, rest = text.partition(json.dumps(_PROBLEM_SLOT))
         middle, _, tail = rest.partition(json.dumps(_SAMPLE_SLOT))

@@ -7,11 +7,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from cotforge.answers import AnswerSource, answers_match, extract_answer
+from cotforge.answers.reasoning import THINK_CLOSE
 from cotforge.builders.parse import canonical_rationale, clean_rationale, split_steps
 from cotforge.builders.plan import Job
 from cotforge.builders.pricing import cost_usd
 from cotforge.builders.teachers.base import Answer
-from cotforge.schemas.recipe import Recipe
+from cotforge.schemas.recipe import Recipe, TeacherSpec
 from cotforge.schemas.record import CoTRecord, Rejection, RejectionReason, problem_fields
 
 
@@ -36,23 +37,39 @@ def failure_row(job: Job, key: str, recipe: Recipe, detail: str) -> Rejection:
     return Rejection(**origin_fields(job, key, recipe), reason=RejectionReason.api_error, detail=detail)
 
 
+def truncation(answer: Answer, teacher: TeacherSpec, max_tokens: int) -> str | None:
+    """Why an answer was cut by the token budget, or None when it was not. A trace that never closed is cut
+    whatever the finish reason (Ray reports none; a server may stop on its own), and says so."""
+    budget = f"{teacher.model_capabilities.token_limit}={max_tokens}"
+    still_reasoning = answer.reasoning_open or (answer.reasoning is not None and not (answer.text or "").strip())
+    if answer.finish_reason == "length":
+        return f"hit {budget} while still reasoning (no answer after the trace)" if still_reasoning else f"hit {budget}"
+    if answer.reasoning_open:
+        return f"the reasoning trace never closed (no {THINK_CLOSE}); raise {budget}"
+    return None
+
+
 def answer_to_row(
     job: Job, key: str, recipe: Recipe, answer: Answer, messages: list[dict[str, str]]
 ) -> CoTRecord | Rejection:
     origin = origin_fields(job, key, recipe) | {
         "finish_reason": answer.finish_reason,
         "usage": answer.usage,
+        "reasoning_tokens": answer.reasoning_tokens,
         "cost_usd": cost_usd(job.teacher, answer.usage),
         "latency_s": answer.latency_s,
     }
 
     def reject(reason: RejectionReason, detail: str) -> Rejection:
-        return Rejection(**origin, reason=reason, detail=detail, raw_response=answer.text)
+        return Rejection(
+            **origin, reason=reason, detail=detail, raw_response=answer.text, raw_reasoning=answer.reasoning
+        )
 
     if answer.refusal or answer.finish_reason == "content_filter":
         return reject(RejectionReason.refusal, answer.refusal or "stopped by the content filter")
-    if answer.finish_reason == "length":
-        return reject(RejectionReason.truncated, f"hit max_tokens={recipe.sampling.max_tokens}")
+    cut = truncation(answer, job.teacher, recipe.sampling.max_tokens)
+    if cut is not None:
+        return reject(RejectionReason.truncated, cut)
     text = clean_rationale(answer.text or "")
     if not text:
         return reject(RejectionReason.empty, "the answer has no text")
@@ -70,6 +87,7 @@ def answer_to_row(
             **problem_fields(problem),
             messages_sent=messages,
             rationale=rationale,
+            reasoning=answer.reasoning,
             steps=split_steps(rationale, job.fmt),
             predicted_answer=parsed.answer,
             answer_source=parsed.source,

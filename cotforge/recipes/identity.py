@@ -34,8 +34,12 @@ _LISTS = ("sources", "granularities", "formats")  # teachers are merged by label
 _MUST_MATCH = ("sampling", "prompt_mode", "format_mode", "keep")
 
 
+# Reasoning options count where set; left out at their defaults, so older recipes keep their identity.
+_REASONING = ("reasoning_effort", "extra_body", "capabilities")
+
+
 def _teacher_identity(teacher: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in teacher.items() if k not in _TRANSPORT}
+    return {k: v for k, v in teacher.items() if k not in _TRANSPORT and not (k in _REASONING and not v)}
 
 
 def identity(recipe: Recipe) -> dict[str, Any]:

@@ -56,6 +56,9 @@ class AnswerOrigin(BaseModel):
     sampling: SamplingParams | None = Field(description="None where unknown (imported data)")
     finish_reason: str | None = None
     usage: TokenUsage = TokenUsage()
+    reasoning_tokens: int | None = Field(
+        default=None, ge=0, description="Of usage.completion_tokens, those the trace took, where the teacher reports it"
+    )
     cost_usd: float | None = Field(default=None, ge=0)
     latency_s: float | None = Field(default=None, ge=0)
     created_at: datetime = Field(default_factory=_utcnow)
@@ -103,6 +106,9 @@ class CoTRecord(AnswerOrigin):
     answer_type: AnswerType
     messages_sent: list[ChatMessage] = Field(description="The chat sent to the teacher; empty where unknown")
     rationale: str = Field(min_length=1, description="The teacher's answer, cleaned, ending in 'The answer is X'")
+    reasoning: str | None = Field(
+        default=None, description="A reasoning teacher's trace (its thinking before the answer), apart from rationale"
+    )
     steps: list[str]
     predicted_answer: str = Field(min_length=1)
     answer_source: AnswerSource | None = Field(
@@ -157,6 +163,7 @@ class Rejection(AnswerOrigin):
     reason: RejectionReason
     detail: str = ""
     raw_response: str | None = None
+    raw_reasoning: str | None = Field(default=None, description="The trace a reasoning teacher wrote, if any")
 
 
 class RunReport(BaseModel):

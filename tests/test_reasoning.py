@@ -1,0 +1,163 @@
+"""Reasoning-model teachers: every shape a trace comes back in, on every backend, ends in the right record or
+rejection; the trace is kept apart from the rationale and the answer is never read from inside it."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from cotforge.answers.reasoning import split_reasoning, with_think_tags
+from cotforge.builders.pricing import cost_usd
+from cotforge.builders.teachers.base import TeacherRequest, answers_from_completion
+from cotforge.builders.teachers.reasoning import completion_tokens, separate
+from cotforge.recipes.sources.builtin import content_id
+from cotforge.schemas import CoTRecord, Rejection, RejectionReason, TeacherSpec, TokenUsage
+from cotforge.schemas.tables import read_parquet
+
+from .conftest import scripted_recipe, write_problems
+from .scripted_server import TRACE
+from .test_build import all_rows, build
+from .test_teachers import _ray_run, _stand_in_vllm
+
+# question -> what it must end as: a record (whose trace is TRACE) or a rejection and a phrase of its detail.
+SHAPES = {
+    "s1 answer=5 shape=reasoning_content": "record",
+    "s2 answer=5 shape=reasoning": "record",
+    "s3 answer=5 shape=thinking": "record",
+    "s4 answer=5 shape=inline": "record",
+    "s5 answer=5 shape=prefilled": "record",
+    "s6 answer=5 shape=cut": (RejectionReason.truncated, "while still reasoning"),
+    "s7 answer=5 shape=open": (RejectionReason.truncated, "never closed"),
+    "s8 answer=5 shape=fieldcut": (RejectionReason.truncated, "while still reasoning"),
+    "s9 answer=5": "plain",
+}
+
+
+def _check_shapes(out: Path, report) -> None:
+    assert report.requested == report.accepted + sum(report.rejected.values()) + report.failed + report.pending
+    assert (report.requested, report.accepted, report.failed, report.pending) == (9, 6, 0, 0)
+    assert report.rejected == {RejectionReason.truncated: 3}
+    rows = {row.problem_id: row for row in all_rows(out)}
+    for question, expected in SHAPES.items():
+        row = rows[content_id("p", "train", question)]
+        if expected in ("record", "plain"):
+            assert isinstance(row, CoTRecord), (question, row)
+            # Read after the trace: the trace's "The answer is 99" is not the answer, and is not in the rationale.
+            assert row.predicted_answer == "5" and row.correct, question
+            assert "99" not in row.rationale and "<think>" not in row.rationale and "</think>" not in row.rationale
+            assert row.reasoning == (TRACE if expected == "record" else None), question
+            assert row.reasoning_tokens == (len(TRACE.split()) if expected == "record" else None), question
+        else:
+            reason, phrase = expected
+            assert isinstance(row, Rejection) and row.reason is reason and phrase in row.detail, (question, row)
+            assert row.raw_reasoning == TRACE, "the cut trace is kept with the rejection"
+
+
+def test_every_trace_shape_on_the_chat_backend(tmp_path: Path, scripted) -> None:
+    problems = write_problems(tmp_path / "p.jsonl", list(SHAPES))
+    report = build(scripted_recipe(problems, scripted.url), tmp_path / "out")
+    _check_shapes(tmp_path / "out", report)
+    rejections = read_parquet(tmp_path / "out" / "rejections.parquet", Rejection)
+    assert {r.raw_reasoning for r in rejections} == {TRACE}, "the trace column reaches the Parquet output"
+    (subset,) = (tmp_path / "out" / "subsets").iterdir()
+    records = read_parquet(subset, CoTRecord)
+    assert sum(r.reasoning == TRACE for r in records) == 5 and records[0].rationale.endswith("The answer is 5")
+
+
+def test_every_trace_shape_on_the_batch_backend(tmp_path: Path, scripted) -> None:
+    problems = write_problems(tmp_path / "p.jsonl", list(SHAPES))
+    recipe = scripted_recipe(problems, scripted.url, teacher={"backend": "openai-batch", "batch_poll_s": 0.01})
+    _check_shapes(tmp_path / "out", build(recipe, tmp_path / "out"))
+
+
+def test_split_reasoning_shapes() -> None:
+    assert (
+        split_reasoning("<think>a</think> b") == split_reasoning("a</think>b") == split_reasoning("<think>a</think>b")
+    )
+    assert split_reasoning("  <THINK>\na\n</think>\n\nThe answer is 5").answer == "The answer is 5"
+    assert split_reasoning("<think>a, still going").closed is False
+    assert split_reasoning("no trace here") == split_reasoning("no trace here")
+    assert split_reasoning("no trace here").reasoning is None and split_reasoning("no trace here").closed
+    assert split_reasoning("<think></think>The answer is 5").reasoning is None  # thinking off: an empty block
+    assert split_reasoning(with_think_tags("a", "b")) == split_reasoning("<think>a</think>b")
+    # A later "<think>" is text, not a trace: only a block at the start is one.
+    assert split_reasoning("We think <think> is a tag").reasoning is None
+    assert separate("<think>x</think>y", reasoning="z").reasoning == "z", "a separate field wins over inline"
+
+
+def test_reasoning_tokens_are_output_tokens() -> None:
+    spec = TeacherSpec.parse("o3")
+    included = {"prompt_tokens": 10, "completion_tokens": 100, "completion_tokens_details": {"reasoning_tokens": 80}}
+    assert completion_tokens(included) == (100, 80)
+    apart = {"prompt_tokens": 10, "completion_tokens": 20, "completion_tokens_details": {"reasoning_tokens": 80}}
+    assert completion_tokens(apart) == (100, 80), "a provider reporting the trace apart: added, not lost"
+    body = {"choices": [{"message": {"content": "The answer is 5", "reasoning_content": "t"}}], "usage": apart}
+    (answer,) = answers_from_completion(body, None)
+    assert answer.usage == TokenUsage(prompt_tokens=10, completion_tokens=100) and answer.reasoning_tokens == 80
+    assert cost_usd(spec, answer.usage) == pytest.approx((10 * 2.0 + 100 * 8.0) / 1e6)
+
+
+def test_vllm_backend_uses_the_named_reasoning_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With engine_args.reasoning_parser the vllm teacher asks vLLM's parser for the trace (a stand-in parser that
+    marks what it returns, so the test sees it was used); chat_template_kwargs reach LLM.chat."""
+    from cotforge.builders.teachers import LiveStats, make_teacher
+    from cotforge.schemas import SamplingParams as Sampling
+
+    calls: dict = {}
+    vllm = _stand_in_vllm(calls)
+    made: dict = {}
+
+    class Parser:
+        def __init__(self, tokenizer) -> None:
+            made["tokenizer"] = tokenizer
+
+        def extract_reasoning_content(self, text, request):
+            made["request"] = request
+            return "parsed trace", text.split(" ", 1)[1]
+
+    manager = types.SimpleNamespace(get_reasoning_parser=lambda name: {"deepseek_r1": Parser}[name])
+    vllm.LLM.get_tokenizer = lambda self: "tok"
+    original_chat = vllm.LLM.chat
+
+    def chat(self, conversations, sampling_params, use_tqdm, **options):
+        calls["options"] = options
+        return original_chat(self, conversations, sampling_params, use_tqdm)
+
+    vllm.LLM.chat = chat
+    monkeypatch.setitem(sys.modules, "vllm", vllm)
+    monkeypatch.setitem(sys.modules, "vllm.reasoning", types.SimpleNamespace(ReasoningParserManager=manager))
+    monkeypatch.delenv("VLLM_LOGGING_CONFIG_PATH", raising=False)
+    spec = TeacherSpec.model_validate(
+        {
+            "model": "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B",
+            "backend": "vllm",
+            "engine_args": {"reasoning_parser": "deepseek_r1"},
+            "extra_body": {"chat_template_kwargs": {"enable_thinking": True}},
+        }
+    )
+    got: dict = {}
+    teacher = make_teacher(spec, Sampling(), store=None)
+    asyncio.run(teacher.run([TeacherRequest("a", [], 1)], lambda r, o: got.__setitem__(r.id, o), LiveStats()))
+    (answer,) = got["a"]
+    assert (answer.reasoning, answer.text) == ("parsed trace", "The answer is 0") and made["tokenizer"] == "tok"
+    assert calls["options"] == {"chat_template_kwargs": {"enable_thinking": True}}
+    assert made["request"].chat_template_kwargs == {"enable_thinking": True}
+
+
+def test_vllm_and_ray_split_inline_traces_without_a_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No reasoning_parser: the inline split, on both in-process backends; a trace left open is marked so."""
+    from cotforge.schemas import SamplingParams as Sampling
+
+    calls: dict = {}
+    question = "<think>count again</think>"
+    requests = [TeacherRequest("a", [{"role": "user", "content": question}], 1)]
+    got, _ = _ray_run(monkeypatch, calls, {"model": "m"}, requests, Sampling(max_tokens=100))
+    (answer,) = got["a"]
+    assert (answer.reasoning, answer.text, answer.reasoning_open) == ("count again", "#0", False)
+    opened = [TeacherRequest("b", [{"role": "user", "content": "<think>and on"}], 1)]
+    got, _ = _ray_run(monkeypatch, calls, {"model": "m"}, opened, Sampling(max_tokens=100))
+    assert got["b"][0].reasoning_open and got["b"][0].reasoning == "and on #0"
