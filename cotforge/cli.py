@@ -96,7 +96,7 @@ def load_sources(recipe: Recipe, sample: bool) -> list[LoadedSource]:
 
 
 def print_plan(recipe: Recipe, sources: list[LoadedSource]) -> None:
-    from cotforge.builders.plan import summarise
+    from cotforge.builders.plan import reasoning_assumption, summarise
 
     summary = summarise(recipe, sources)
     table = Table(title=f"plan: {recipe.name}", show_header=False)
@@ -113,6 +113,8 @@ def print_plan(recipe: Recipe, sources: list[LoadedSource]) -> None:
         f"{summary.problems} x {summary.teachers} x {summary.combinations} x {summary.samples} = {summary.answers:,}",
     )
     table.add_row("tokens (estimate)", f"{summary.prompt_tokens:,} prompt + {summary.completion_tokens:,} completion")
+    if summary.reasoning_tokens:
+        table.add_row("of which traces", f"{summary.reasoning_tokens:,} (assumed: {reasoning_assumption()})")
     if summary.cost_usd is None:
         cost = "unknown: no price for " + ", ".join(summary.unpriced_teachers)
     else:

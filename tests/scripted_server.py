@@ -40,6 +40,7 @@ class LogEntry:
     message: str
     status: int
     chat: str = ""  # every message of a chat request, as sorted JSON: tells apart prompts with one question
+    params: dict[str, Any] = field(default_factory=dict)  # a chat request's body less its messages
 
 
 @dataclass
@@ -202,7 +203,8 @@ class ScriptedServer(BackgroundServer):
             return web.json_response(self._completion(body, contents), headers=self.rate_limit_headers)
         finally:
             chat = json.dumps(body.get("messages", []), sort_keys=True)
-            self.log.append(LogEntry(arrived, request.path, message, status, chat))
+            params = {k: v for k, v in body.items() if k != "messages"}
+            self.log.append(LogEntry(arrived, request.path, message, status, chat, params))
 
     # ---- files and batches ----
 
@@ -308,7 +310,8 @@ class ScriptedServer(BackgroundServer):
                         "error": None,
                     }
                 )
-                self.log.append(LogEntry(time.time(), "batch-request", message, 200))
+                params = {k: v for k, v in line["body"].items() if k != "messages"}
+                self.log.append(LogEntry(time.time(), "batch-request", message, 200, params=params))
         batch = entry["object"]
         for name, rows in (("output_file_id", outputs), ("error_file_id", errors)):
             if rows:

@@ -161,3 +161,107 @@ def test_vllm_and_ray_split_inline_traces_without_a_parser(monkeypatch: pytest.M
     opened = [TeacherRequest("b", [{"role": "user", "content": "<think>and on"}], 1)]
     got, _ = _ray_run(monkeypatch, calls, {"model": "m"}, opened, Sampling(max_tokens=100))
     assert got["b"][0].reasoning_open and got["b"][0].reasoning == "and on #0"
+
+
+# ---- reasoning-model parameters -------------------------------------------------------------------------------
+
+
+def test_o_series_teacher_gets_max_completion_tokens_and_no_temperature(tmp_path: Path, scripted) -> None:
+    problems = write_problems(tmp_path / "p.jsonl", ["q answer=5 shape=reasoning_content"])
+    o_series = {"model": "o4-mini", "reasoning_effort": "high"}
+    recipe = scripted_recipe(problems, scripted.url, teacher=o_series, sampling={"max_tokens": 4000})
+    assert build(recipe, tmp_path / "out").accepted == 1
+    (sent,) = [e.params for e in scripted.answered()]
+    assert sent == {"model": "o4-mini", "n": 1, "max_completion_tokens": 4000, "reasoning_effort": "high"}
+    # A plain chat model keeps the classic parameters; extra_body passes through as given.
+    plain = {"model": "qwen3-8b", "extra_body": {"chat_template_kwargs": {"enable_thinking": True}}}
+    build(scripted_recipe(problems, scripted.url, teacher=plain), tmp_path / "plain")
+    sent = scripted.answered()[-1].params
+    assert (sent["max_tokens"], sent["temperature"], sent["top_p"]) == (1024, 0.7, 1.0)
+    assert sent["chat_template_kwargs"] == {"enable_thinking": True} and "max_completion_tokens" not in sent
+
+
+def test_batch_lines_take_the_same_parameters(tmp_path: Path, scripted) -> None:
+    problems = write_problems(tmp_path / "p.jsonl", ["q answer=5"])
+    teacher = {"model": "o3-2025-04-16", "backend": "openai-batch", "batch_poll_s": 0.01}
+    assert build(scripted_recipe(problems, scripted.url, teacher=teacher), tmp_path / "out").accepted == 1
+    (line,) = [e.params for e in scripted.log if e.path == "batch-request"]
+    assert "temperature" not in line and line["max_completion_tokens"] == 1024, "a dated snapshot finds its family"
+
+
+@pytest.mark.parametrize(
+    ("teacher", "sampling", "field"),
+    [
+        ({"model": "o3"}, {"temperature": 0.2}, "sampling.temperature"),
+        ({"model": "openai/gpt-5-mini"}, {"top_p": 0.9}, "sampling.top_p"),
+        ({"model": "gpt-4o", "reasoning_effort": "low"}, {}, "reasoning_effort"),
+        ({"model": "o3", "reasoning_effort": "minimal"}, {}, "reasoning_effort"),
+        ({"model": "m", "backend": "vllm", "reasoning_effort": "low"}, {}, "reasoning_effort"),
+        ({"model": "m", "extra_body": {"temperature": 0}}, {}, "extra_body.temperature"),
+        ({"model": "m", "backend": "vllm", "extra_body": {"top_k": 5}}, {}, "extra_body.top_k"),
+        ({"model": "m", "backend": "ray", "extra_body": {"chat_template_kwargs": {}}}, {}, "extra_body"),
+    ],
+)
+def test_combinations_a_model_cannot_take_are_refused(teacher: dict, sampling: dict, field: str) -> None:
+    from cotforge.recipes.loader import RecipeError, parse_recipe
+
+    data = {"sources": ["svamp"], "teachers": [teacher], "sampling": sampling}
+    with pytest.raises(RecipeError, match=rf"{field}(\W|$)"):
+        parse_recipe(data, "recipe.yaml")
+
+
+def test_capability_overrides_and_unknown_models() -> None:
+    from cotforge.schemas import Recipe
+
+    # A server hosting a model the table does not know: reasoning_effort passes on unchecked.
+    assert TeacherSpec(model="my-server-model", base_url="http://h:1/v1", reasoning_effort="low").reasoning_effort
+    # The recipe corrects the table: this o3 proxy takes temperature.
+    fixed = {"model": "o3", "capabilities": {"sampling": True, "token_limit": "max_tokens"}}
+    recipe = Recipe.model_validate({"sources": ["svamp"], "teachers": [fixed], "sampling": {"temperature": 0.2}})
+    caps = recipe.teachers[0].model_capabilities
+    assert (caps.sampling, caps.token_limit, caps.efforts) == (True, "max_tokens", ("low", "medium", "high"))
+
+
+def test_reasoning_options_change_keys_only_where_set() -> None:
+    from cotforge.builders.plan import KeyTemplate
+    from cotforge.recipes.identity import identity
+    from cotforge.schemas import Recipe
+
+    def recipe(**teacher) -> Recipe:
+        return Recipe.model_validate({"sources": ["svamp"], "teachers": [{"model": "o3", **teacher}]})
+
+    def template(r: Recipe) -> KeyTemplate:
+        return KeyTemplate.make(r.teachers[0], r, 2, r.formats[0], "v1")
+
+    plain, low, high = recipe(), recipe(reasoning_effort="low"), recipe(reasoning_effort="high")
+    assert len({template(plain), template(low), template(high)}) == 3, "two efforts are two corpora"
+    assert "reasoning" not in template(plain).head + template(plain).middle + template(plain).tail
+    assert set(identity(plain)["teachers"][0]) == set(identity(recipe(extra_body={}))["teachers"][0])
+    assert "reasoning_effort" not in identity(plain)["teachers"][0], "older recipes keep their identity"
+
+
+def test_dry_run_counts_assumed_traces() -> None:
+    from cotforge.builders.plan import ASSUMED_TRACE_TOKENS, summarise
+    from cotforge.recipes.sources import LoadedSource
+    from cotforge.schemas import Problem, Recipe
+
+    problems = [
+        Problem(id=f"p{i}", dataset="d", split="train", question=f"q{i}", answer="1", answer_type="number")
+        for i in range(3)
+    ]
+    sources = [LoadedSource(name="d", problems=problems)]
+
+    def summary(teacher: dict, max_tokens: int = 8000):
+        recipe = Recipe.model_validate(
+            {"sources": ["svamp"], "teachers": [teacher], "sampling": {"max_tokens": max_tokens, "n": 2}}
+        )
+        return summarise(recipe, sources)
+
+    plain, o3 = summary({"model": "gpt-4o"}), summary({"model": "o3", "reasoning_effort": "high"})
+    assert plain.reasoning_tokens == 0
+    assert o3.reasoning_tokens == 3 * 2 * ASSUMED_TRACE_TOKENS["high"]
+    assert o3.completion_tokens == plain.completion_tokens + o3.reasoning_tokens
+    assert o3.cost_usd == pytest.approx((o3.prompt_tokens * 2.0 + o3.completion_tokens * 8.0) / 1e6)
+    assert summary({"model": "o3"}, max_tokens=500).reasoning_tokens == 3 * 2 * 500, "capped by the budget"
+    thinking_on = {"model": "Qwen/Qwen3-8B", "extra_body": {"chat_template_kwargs": {"enable_thinking": True}}}
+    assert summary(thinking_on).reasoning_tokens == 3 * 2 * ASSUMED_TRACE_TOKENS[None]

@@ -23,6 +23,10 @@ _FAMILY_LENGTH = {AnswerType.number: 1.0, AnswerType.expression: 1.6, AnswerType
 _TOKENS_PER_WORD = 1.35
 _CHARS_PER_TOKEN = 4.0
 REWRITE_PLACEHOLDER = "{plain_rationale}"
+# A reasoning teacher's trace per answer, in tokens, by reasoning_effort (None: the model's default, taken as
+# medium). An assumption for the estimate, not a measurement: the trace is billed as output, and it can reach the
+# whole token budget, which caps it here.
+ASSUMED_TRACE_TOKENS = {"minimal": 100, "low": 400, "medium": 1200, "high": 3000, None: 1200}
 
 
 _PROBLEM_SLOT, _SAMPLE_SLOT = "\x00problem\x00", "\x00sample\x00"
@@ -139,12 +143,33 @@ class PlanSummary:
     completion_tokens: int
     cost_usd: float | None  # None when any teacher's price is unknown
     unpriced_teachers: list[str]
+    reasoning_tokens: int = 0  # of completion_tokens, the traces of reasoning teachers (ASSUMED_TRACE_TOKENS)
+
+
+def reasoning_assumption() -> str:
+    """The dry run's assumption about traces, in words."""
+    efforts = ", ".join(f"{effort} {tokens}" for effort, tokens in ASSUMED_TRACE_TOKENS.items() if effort)
+    return f"tokens per answer by reasoning_effort: {efforts}; default medium; at most max_tokens; billed as output"
+
+
+def thinks(teacher: TeacherSpec) -> bool:
+    """Whether the teacher writes a trace: a reasoning model family, a reasoning_effort, or thinking switched on in
+    its chat template."""
+    template = teacher.extra_body.get("chat_template_kwargs")
+    switched_on = isinstance(template, dict) and bool(template.get("enable_thinking") or template.get("thinking"))
+    return teacher.model_capabilities.reasoning or teacher.reasoning_effort is not None or switched_on
+
+
+def assumed_trace_tokens(teacher: TeacherSpec, max_tokens: int) -> int:
+    """The tokens one answer's trace is assumed to take (0 for a teacher that does not think)."""
+    return min(ASSUMED_TRACE_TOKENS[teacher.reasoning_effort], max_tokens) if thinks(teacher) else 0
 
 
 def summarise(recipe: Recipe, sources: list[LoadedSource]) -> PlanSummary:
     """Counts and an estimate of tokens and dollars. A prompt's length is its template's (measured once per answer
     type, level and format on a real prompt) plus its question's, so a million answers are summed in seconds."""
-    usage_by_teacher: dict[str, list[int]] = {t.label: [0, 0] for t in recipe.teachers}
+    usage_by_teacher: dict[str, list[int]] = {t.label: [0, 0, 0] for t in recipe.teachers}  # prompt, answer, trace
+    trace_tokens = {t.label: assumed_trace_tokens(t, recipe.sampling.max_tokens) for t in recipe.teachers}
     template_chars: dict[tuple[AnswerType, int, CoTFormat], int] = {}
     rewrite = recipe.format_mode is FormatMode.rewrite
     for source in sources:
@@ -168,11 +193,13 @@ def summarise(recipe: Recipe, sources: list[LoadedSource]) -> PlanSummary:
                     tally = usage_by_teacher[teacher.label]
                     tally[0] += prompt_tokens
                     tally[1] += round(words * _TOKENS_PER_WORD) * recipe.sampling.n
+                    tally[2] += trace_tokens[teacher.label] * recipe.sampling.n
     total_cost: float | None = 0.0
     unpriced = []
     for teacher in recipe.teachers:
-        prompt_tokens, completion_tokens = usage_by_teacher[teacher.label]
-        cost = cost_usd(teacher, TokenUsage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens))
+        prompt_tokens, answer_tokens, reasoning_tokens = usage_by_teacher[teacher.label]
+        usage = TokenUsage(prompt_tokens=prompt_tokens, completion_tokens=answer_tokens + reasoning_tokens)
+        cost = cost_usd(teacher, usage)
         if cost is None:
             unpriced.append(teacher.label)
         elif total_cost is not None:
@@ -186,7 +213,8 @@ def summarise(recipe: Recipe, sources: list[LoadedSource]) -> PlanSummary:
         samples=recipe.sampling.n,
         answers=problems * len(recipe.teachers) * n_combos * recipe.sampling.n,
         prompt_tokens=sum(t[0] for t in usage_by_teacher.values()),
-        completion_tokens=sum(t[1] for t in usage_by_teacher.values()),
+        completion_tokens=sum(t[1] + t[2] for t in usage_by_teacher.values()),
         cost_usd=None if unpriced and len(unpriced) == len(recipe.teachers) else total_cost,
         unpriced_teachers=unpriced,
+        reasoning_tokens=sum(t[2] for t in usage_by_teacher.values()),
     )
