@@ -721,6 +721,12 @@ def eval_command(
     out_dir: Annotated[
         Path | None, typer.Option("--out", "-o", help="Predictions and report go here. Default: printed only")
     ] = None,
+    thinking_tokens: Annotated[
+        int,
+        typer.Option(
+            min=0, help="A thinking student's budget for its <think> trace, on top of --max-new-tokens for the answer"
+        ),
+    ] = 0,
 ) -> None:
     """Accuracy of a student: greedy generation, then the builders' answer parser and verifier."""
     if sample and split != "test":
@@ -740,6 +746,7 @@ def eval_command(
             gguf_file=gguf_file,
             out_dir=out_dir,
             log=lambda line: err.print(line, highlight=False),
+            thinking_tokens=thinking_tokens,
         )
     except (SourceError, StudentError) as error:
         raise fail(str(error)) from None
@@ -750,6 +757,8 @@ def eval_command(
         f"{report.wall_time_s:.1f} s",
         highlight=False,
     )
+    if report.unclosed:
+        out.print(f"{report.unclosed}/{report.total} never closed their <think> trace (counted wrong)", highlight=False)
 
 
 sweep_app = typer.Typer(

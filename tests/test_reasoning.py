@@ -265,3 +265,45 @@ def test_dry_run_counts_assumed_traces() -> None:
     assert summary({"model": "o3"}, max_tokens=500).reasoning_tokens == 3 * 2 * 500, "capped by the budget"
     thinking_on = {"model": "Qwen/Qwen3-8B", "extra_body": {"chat_template_kwargs": {"enable_thinking": True}}}
     assert summary(thinking_on).reasoning_tokens == 3 * 2 * ASSUMED_TRACE_TOKENS[None]
+
+
+# ---- thinking students --------------------------------------------------------------------------------------------
+
+
+def test_thinking_student_that_never_closes_its_trace(
+    tmp_path: Path, student: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer is read after </think> (not from the trace's "The answer is 99"); a trace the budget cut is no
+    answer, counted wrong and reported apart; the trace has its own budget on top of the answer's."""
+    import json
+
+    import polars as pl
+
+    from cotforge.recipes.sources import load_problems
+    from cotforge.schemas import SourceSpec
+    from cotforge.train import evaluate as evaluation
+
+    problems = load_problems(SourceSpec(dataset="svamp"), sample=True, limit=3).problems
+    gold = [p.answer for p in problems]
+    generations = [
+        f"<think>{TRACE}</think>\nThe answer is {gold[0]}",  # closed: right
+        f"{TRACE}\n</think>\nThe answer is {gold[1]}",  # the template prefilled <think>: right
+        f"<think>{TRACE} The answer is {gold[2]}, so",  # never closed: the gold inside the trace is not read
+    ]
+    budgets: list[int] = []
+
+    def generate(model_dir, tokenizer, prompts, max_new_tokens, *rest):
+        budgets.append(max_new_tokens)
+        return generations[: len(prompts)]
+
+    monkeypatch.setattr(evaluation, "_generate_transformers", generate)
+    report = evaluation.evaluate_problems(
+        str(student), problems, max_new_tokens=64, thinking_tokens=512, use_vllm=False, out_dir=tmp_path
+    )
+    assert budgets == [576], "the trace's budget on top of the answer's"
+    assert (report.total, report.correct, report.unclosed) == (3, 2, 1)
+    predictions = pl.read_parquet(tmp_path / "predictions.parquet")
+    assert predictions["trace_closed"].to_list() == [True, True, False]
+    assert predictions["predicted_answer"].to_list() == [gold[0], gold[1], None]
+    assert predictions["reasoning"].to_list()[:2] == [TRACE, TRACE]
+    assert json.loads((tmp_path / "eval_report.json").read_text())["unclosed"] == 1
