@@ -16,6 +16,7 @@ from cotforge.recipes import RecipeError, apply_overrides, builtin_recipes, load
 from cotforge.recipes.loader import parse_recipe
 from cotforge.recipes.sources import LoadedSource, SourceError, load_problems
 from cotforge.schemas import SCHEMAS, BuildReport, CoTFormat, FormatMode, Recipe
+from cotforge.schemas.record import ReasoningView
 
 app = typer.Typer(help="Build, publish and train on chain-of-thought corpora.", no_args_is_help=True)
 out = Console(soft_wrap=True)  # long paths and ids stay on one line in logs
@@ -485,13 +486,17 @@ def export_command(
     fmt: Annotated[str, typer.Option("--format", "-f", help="llama-factory, trl-messages or trl-prompt-completion")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder")],
     subset: Annotated[list[str] | None, typer.Option(help="Only these subsets; repeatable. Default: all")] = None,
+    reasoning: Annotated[
+        ReasoningView,
+        typer.Option(help="A reasoning teacher's trace: keep it (where each tool reads one) or drop it"),
+    ] = ReasoningView.keep,
 ) -> None:
     """Write subsets for another trainer: LLaMA-Factory (alpaca JSON + dataset_info.json) or TRL (JSONL)."""
     from cotforge.builders.builddir import BuildDirError
     from cotforge.interop import export
 
     try:
-        written = export(build_dir, out_dir, fmt, subset)
+        written = export(build_dir, out_dir, fmt, subset, reasoning)
     except (BuildDirError, ValueError) as error:
         raise fail(str(error)) from None
     out.print(f"wrote {len(written)} files to {out_dir}", highlight=False)

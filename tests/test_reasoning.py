@@ -307,3 +307,71 @@ def test_thinking_student_that_never_closes_its_trace(
     assert predictions["predicted_answer"].to_list() == [gold[0], gold[1], None]
     assert predictions["reasoning"].to_list()[:2] == [TRACE, TRACE]
     assert json.loads((tmp_path / "eval_report.json").read_text())["unclosed"] == 1
+
+
+# ---- the trace in exports and on the card -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def traced_build(tmp_path: Path, scripted) -> Path:
+    """A build of two answers: one from a reasoning teacher's inline trace, one plain."""
+    problems = write_problems(tmp_path / "p.jsonl", ["t1 answer=5 shape=inline", "t2 answer=5"])
+    build(scripted_recipe(problems, scripted.url), tmp_path / "build")
+    return tmp_path / "build"
+
+
+def _by_trace(rows: list, text) -> tuple:
+    """(the row of the traced answer, the plain one), told apart by `text(row)`."""
+    traced = [row for row in rows if TRACE in text(row)]
+    assert len(traced) == 1, rows
+    return traced[0], next(row for row in rows if row is not traced[0])
+
+
+def test_export_llama_factory_puts_the_trace_in_think_tags(traced_build: Path, tmp_path: Path) -> None:
+    import json
+
+    from cotforge.interop import export
+    from cotforge.schemas.record import ReasoningView
+
+    export(traced_build, tmp_path / "lf", "llama-factory")
+    (rows,) = [json.loads(p.read_text()) for p in (tmp_path / "lf").glob("scripted-*.json")]
+    traced, plain = _by_trace(rows, lambda row: row["output"])
+    assert split_reasoning(traced["output"]).reasoning == TRACE
+    assert split_reasoning(traced["output"]).answer.endswith("The answer is 5")
+    assert "<think>" not in plain["output"], "a record without a trace is exported as it was"
+    export(traced_build, tmp_path / "drop", "llama-factory", reasoning=ReasoningView.drop)
+    (dropped,) = [json.loads(p.read_text()) for p in (tmp_path / "drop").glob("scripted-*.json")]
+    assert all(TRACE not in row["output"] and "<think>" not in row["output"] for row in dropped)
+
+
+def test_export_trl_messages_carry_reasoning_content(traced_build: Path, tmp_path: Path) -> None:
+    import json
+
+    from cotforge.interop import export
+
+    (path,) = export(traced_build, tmp_path, "trl-messages")
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    traced, plain = _by_trace(rows, lambda row: json.dumps(row))
+    assistant = traced["messages"][-1]
+    assert assistant["role"] == "assistant" and assistant["reasoning_content"] == TRACE
+    assert "<think>" not in assistant["content"] and assistant["content"].endswith("The answer is 5")
+    assert "reasoning_content" not in plain["messages"][-1]
+
+
+def test_export_trl_prompt_completion_puts_the_trace_before_the_answer(traced_build: Path, tmp_path: Path) -> None:
+    import json
+
+    from cotforge.interop import export
+
+    (path,) = export(traced_build, tmp_path, "trl-prompt-completion")
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    traced, _ = _by_trace(rows, lambda row: row["completion"])
+    assert traced["completion"].startswith("<think>") and split_reasoning(traced["completion"]).reasoning == TRACE
+
+
+def test_card_documents_the_reasoning_column() -> None:
+    from cotforge.dataset_cards import render_card
+
+    card = render_card("user/corpus", [])
+    fields = card.split("## Fields", 1)[1].split("## Samples", 1)[0]
+    assert "`reasoning`" in fields and "`reasoning_tokens`" in fields and "--reasoning keep" in fields

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from cotforge.answers import AnswerSource, AnswerType
+from cotforge.answers.reasoning import with_think_tags
 from cotforge.schemas.problem import Problem, student_prompt
 from cotforge.schemas.recipe import CoTFormat, FormatMode, Granularity, PromptMode, SamplingParams
 
@@ -96,6 +97,14 @@ def problem_fields(problem: Problem) -> dict[str, Any]:
     }
 
 
+class ReasoningView(str, Enum):
+    """What a student is shown of a reasoning teacher's record: keep (its trace, then the rationale) or drop (the
+    rationale alone). Records without a trace are the same either way."""
+
+    keep = "keep"
+    drop = "drop"
+
+
 class CoTRecord(AnswerOrigin):
     """One accepted teacher answer, with the training views a trainer reads (messages, prompt/completion, alpaca)."""
 
@@ -142,6 +151,12 @@ class CoTRecord(AnswerOrigin):
     @property
     def messages(self) -> list[ChatMessage]:
         return [ChatMessage(role="user", content=self.prompt), ChatMessage(role="assistant", content=self.rationale)]
+
+    def completion_for(self, view: ReasoningView) -> str:
+        """The completion a student is shown: with `keep`, the trace in `<think>` tags before the rationale."""
+        if view is ReasoningView.keep and self.reasoning:
+            return with_think_tags(self.reasoning, self.rationale)
+        return self.rationale
 
 
 class RejectionReason(str, Enum):
