@@ -647,6 +647,13 @@ def train_command(
         list[str] | None,
         typer.Option(help=CHECK_AGAINST_HELP.split(". Default")[0] + ". Default: the report of `cotforge check`"),
     ] = None,
+    reasoning: Annotated[
+        ReasoningView | None,
+        typer.Option(
+            help="A reasoning teacher's trace: keep (trace then rationale, loss on both; through the chat template's "
+            "reasoning_content where it renders one, else <think> tags) or drop (rationale only). Default: drop"
+        ),
+    ] = None,
 ) -> None:
     """Fine-tune a student on a CoT corpus (loss on completions only); under torchrun it runs DDP."""
     from pydantic import ValidationError
@@ -676,6 +683,7 @@ def train_command(
         "lora_targets": [name.strip() for name in lora_targets.split(",") if name.strip()] if lora_targets else None,
         "load_in_4bit": load_in_4bit or None,
         "merge_lora": merge_lora or None,
+        "reasoning": reasoning,
     }
     settings = {**(PRESETS[preset] if preset else {}), **{k: v for k, v in flags.items() if v is not None}}
     try:

@@ -375,3 +375,42 @@ def test_card_documents_the_reasoning_column() -> None:
     card = render_card("user/corpus", [])
     fields = card.split("## Fields", 1)[1].split("## Samples", 1)[0]
     assert "`reasoning`" in fields and "`reasoning_tokens`" in fields and "--reasoning keep" in fields
+
+
+# ---- training views of a trace ----------------------------------------------------------------------------------
+
+
+def _supervised_text(tokenizer, example) -> str:
+    """The text the loss covers: the tokens whose label is not IGNORE."""
+    from cotforge.train.data import IGNORE
+
+    return tokenizer.decode([t for t in example.labels if t != IGNORE])
+
+
+def test_reasoning_keep_puts_the_loss_on_the_trace_and_drop_does_not(traced_build: Path, student: Path) -> None:
+    import copy
+
+    from cotforge.schemas.record import ReasoningView
+    from cotforge.train.data import load_pairs, renders_reasoning_content, tokenize
+    from cotforge.train.student import load_tokenizer
+
+    tokenizer = load_tokenizer(str(student), None)
+    assert not renders_reasoning_content(tokenizer), "SmolLM2's template ignores reasoning_content"
+    kept = tokenize(load_pairs(str(traced_build), reasoning=ReasoningView.keep), tokenizer, "chat", 512)
+    dropped = tokenize(load_pairs(str(traced_build), reasoning=ReasoningView.drop), tokenizer, "chat", 512)
+    kept_text = [_supervised_text(tokenizer, e) for e in kept.examples]
+    dropped_text = [_supervised_text(tokenizer, e) for e in dropped.examples]
+    assert sum(TRACE in t and "<think>" in t for t in kept_text) == 1, "explicit <think> tags, under the loss"
+    assert all(t.rstrip().endswith(("The answer is 5<|im_end|>", "The answer is 5")) for t in kept_text)
+    assert not any(TRACE in t or "<think>" in t for t in dropped_text)
+    assert kept.completion_tokens > dropped.completion_tokens
+    # A template that renders reasoning_content gets the trace there, in its own markup, still under the loss.
+    thinking = copy.deepcopy(tokenizer)
+    thinking.chat_template = (
+        "{% for m in messages %}<|{{ m.role }}|>{% if m.reasoning_content %}[thinking]{{ m.reasoning_content }}"
+        "[/thinking]{% endif %}{{ m.content }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}"
+    )
+    assert renders_reasoning_content(thinking)
+    kept = tokenize(load_pairs(str(traced_build), reasoning=ReasoningView.keep), thinking, "chat", 512)
+    (traced,) = [t for t in (_supervised_text(thinking, e) for e in kept.examples) if TRACE in t]
+    assert traced.startswith(f"[thinking]{TRACE}[/thinking]") and "<think>" not in traced

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cotforge.schemas.record import ReasoningView
+
 # arXiv 2502.18001 trained every student full-parameter with LLaMA-Factory using these (PAPER-NOTES.md §4).
 PAPER_PRESET = {
     "learning_rate": 5e-5,
@@ -29,6 +31,10 @@ class TrainConfig(BaseModel):
     split: str = "train"
     output_dir: str = "student"
     template: str = Field(default="auto", description="auto, chat, plain, alpaca, gemma or llama3")
+    reasoning: ReasoningView = Field(
+        default=ReasoningView.drop,
+        description="A reasoning teacher's trace: keep (trained on, before the rationale) or drop (rationale only)",
+    )
     max_length: int = Field(default=1024, gt=8)
     epochs: float = Field(default=1.0, gt=0)
     max_steps: int | None = Field(default=None, gt=0, description="Stop after this many optimizer steps")

@@ -6,6 +6,7 @@ completion; an example whose prompt alone fills max_length is dropped. Tokenized
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -14,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from cotforge.answers.reasoning import split_reasoning, with_think_tags
+from cotforge.schemas.record import ReasoningView
 
 IGNORE = -100
 
@@ -63,10 +67,14 @@ class TrainDataError(ValueError):
     """Training data that cannot be read; the message names the data set and why."""
 
 
-def load_pairs(dataset: str, subset: str | None = None, split: str = "train") -> list[tuple[str, str]]:
-    """(prompt, completion) pairs from a build directory, a Parquet file, or a Hub dataset id + subset."""
+def load_pairs(
+    dataset: str, subset: str | None = None, split: str = "train", reasoning: ReasoningView = ReasoningView.drop
+) -> list[tuple[str, str]]:
+    """(prompt, completion) pairs from a build directory, a Parquet file, or a Hub dataset id + subset. With
+    `reasoning` keep, a record's trace comes first in the completion, in `<think>` tags (render() moves it to the
+    chat template's own field where the template renders one)."""
     try:
-        return _pairs(dataset, subset, split)
+        return _pairs(dataset, subset, split, reasoning)
     except TrainDataError:
         raise
     except (ValueError, OSError, ConnectionError, KeyError) as error:  # missing subset, file, repo or column
@@ -74,29 +82,40 @@ def load_pairs(dataset: str, subset: str | None = None, split: str = "train") ->
         raise TrainDataError(f"--dataset {dataset}: {text}") from None
 
 
-def _pairs(dataset: str, subset: str | None, split: str) -> list[tuple[str, str]]:
+def _traced(completion: str, trace: str | None, reasoning: ReasoningView) -> str:
+    return with_think_tags(trace, completion) if trace and reasoning is ReasoningView.keep else completion
+
+
+def _pairs(dataset: str, subset: str | None, split: str, reasoning: ReasoningView) -> list[tuple[str, str]]:
     path = Path(dataset)
     if path.is_dir():
         from cotforge.builders.builddir import read_subsets
 
         subsets = read_subsets(path, [subset] if subset else None)
-        return [(r.prompt, r.completion) for records in subsets.values() for r in records]
+        return [(r.prompt, r.completion_for(reasoning)) for records in subsets.values() for r in records]
     if path.suffix == ".parquet" and path.is_file():
         import polars as pl
 
-        frame = pl.read_parquet(path, columns=["prompt", "completion"])
-        return list(zip(frame["prompt"].to_list(), frame["completion"].to_list(), strict=True))
-    import datasets
+        frame = pl.read_parquet(path)
+        rows: Any = frame.to_dict(as_series=False)
+        columns = frame.columns
+    else:
+        import datasets
 
-    rows = datasets.load_dataset(dataset, subset, split=split)
-    if "prompt" in rows.column_names and "completion" in rows.column_names:
-        return list(zip(rows["prompt"], rows["completion"], strict=True))
-    if "messages" in rows.column_names:
+        rows = datasets.load_dataset(dataset, subset, split=split)
+        columns = rows.column_names
+    if "prompt" in columns and "completion" in columns:
+        traces = rows["reasoning"] if "reasoning" in columns else [None] * len(rows["prompt"])
+        return [
+            (prompt, _traced(completion, trace, reasoning))
+            for prompt, completion, trace in zip(rows["prompt"], rows["completion"], traces, strict=True)
+        ]
+    if "messages" in columns:
         pairs = []
         for messages in rows["messages"]:
             user = next(m["content"] for m in messages if m["role"] == "user")
-            assistant = next(m["content"] for m in reversed(messages) if m["role"] == "assistant")
-            pairs.append((user, assistant))
+            assistant = next(m for m in reversed(messages) if m["role"] == "assistant")
+            pairs.append((user, _traced(assistant["content"], assistant.get("reasoning_content"), reasoning)))
         return pairs
     raise TrainDataError(f"--dataset {dataset}: needs 'prompt' and 'completion' columns, or 'messages'")
 
@@ -111,11 +130,37 @@ def prompt_ids(tokenizer: Any, template: str, prompt: str) -> list[int]:
     return tokenizer(TEMPLATES[template][0].format(prompt=prompt), add_special_tokens=True)["input_ids"]
 
 
+_TRACE_PROBE = "cotforge-trace-probe"
+
+
+@functools.lru_cache(maxsize=4)  # asked once per example with a trace; the answer is the tokenizer's
+def renders_reasoning_content(tokenizer: Any) -> bool:
+    """Whether the tokenizer's chat template writes an assistant turn's `reasoning_content` (Qwen3's does, in its
+    own thinking block); most templates ignore it."""
+    messages = [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "a", "reasoning_content": _TRACE_PROBE},
+    ]
+    try:
+        return _TRACE_PROBE in tokenizer.apply_chat_template(messages, tokenize=False)
+    except Exception:  # a template that rejects the extra key does not render it
+        return False
+
+
+def assistant_turn(tokenizer: Any, completion: str) -> dict[str, str]:
+    """The assistant message of a completion: a leading `<think>` trace goes to `reasoning_content` where the
+    chat template renders it there, and stays in the content as explicit tags where it does not."""
+    split = split_reasoning(completion)
+    if split.reasoning is None or not split.closed or not renders_reasoning_content(tokenizer):
+        return {"role": "assistant", "content": completion}
+    return {"role": "assistant", "content": split.answer, "reasoning_content": split.reasoning}
+
+
 def render(tokenizer: Any, template: str, prompt: str, completion: str) -> tuple[list[int], list[int]]:
     """Prompt ids and completion ids of one example."""
     head = prompt_ids(tokenizer, template, prompt)
     if template == "chat":
-        messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}]
+        messages = [{"role": "user", "content": prompt}, assistant_turn(tokenizer, completion)]
         full = list(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False))
         if full[: len(head)] == head:
             return head, full[len(head) :]

@@ -112,7 +112,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     output = Path(config.output_dir)
 
     # The data and the tokenizer first: a missing subset is reported in a second, not after loading the model.
-    pairs = load_pairs(config.dataset, config.subset, config.split)
+    pairs = load_pairs(config.dataset, config.subset, config.split, config.reasoning)
     tokenizer = load_tokenizer(config.model, config.gguf_file)
     template = resolve_template(tokenizer, config.template)
     data = tokenize(pairs, tokenizer, template, config.max_length, output / "tokenized")
