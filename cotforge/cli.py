@@ -654,6 +654,13 @@ def train_command(
             "reasoning_content where it renders one, else <think> tags) or drop (rationale only). Default: drop"
         ),
     ] = None,
+    mix: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="SUBSET:WEIGHT; repeatable, in place of --subset: train on a mixture of subsets, each a share of the "
+            "examples by weight (the largest such mixture, no example repeated)"
+        ),
+    ] = None,
 ) -> None:
     """Fine-tune a student on a CoT corpus (loss on completions only); under torchrun it runs DDP."""
     from pydantic import ValidationError
@@ -684,6 +691,7 @@ def train_command(
         "load_in_4bit": load_in_4bit or None,
         "merge_lora": merge_lora or None,
         "reasoning": reasoning,
+        "mixture": parse_mixture(mix) if mix else None,
     }
     settings = {**(PRESETS[preset] if preset else {}), **{k: v for k, v in flags.items() if v is not None}}
     try:
@@ -717,6 +725,23 @@ def train_command(
         f" saved to {output_dir}",
         highlight=False,
     )
+
+
+def parse_mixture(items: list[str]) -> dict[str, float]:
+    """`--mix a:0.5 --mix b:0.5` as {a: 0.5, b: 0.5}; a malformed item is a usage error naming it."""
+    mixture: dict[str, float] = {}
+    for item in items:
+        name, _, weight = item.rpartition(":")
+        try:
+            value = float(weight)
+        except ValueError:
+            value = None
+        if not name or value is None:
+            raise fail(f"--mix {item} is not SUBSET:WEIGHT (e.g. --mix native:0.5)")
+        if name in mixture:
+            raise fail(f"--mix {item} repeats subset {name}")
+        mixture[name] = value
+    return mixture
 
 
 @app.command("eval")

@@ -414,3 +414,40 @@ def test_reasoning_keep_puts_the_loss_on_the_trace_and_drop_does_not(traced_buil
     kept = tokenize(load_pairs(str(traced_build), reasoning=ReasoningView.keep), thinking, "chat", 512)
     (traced,) = [t for t in (_supervised_text(thinking, e) for e in kept.examples) if TRACE in t]
     assert traced.startswith(f"[thinking]{TRACE}[/thinking]") and "<think>" not in traced
+
+
+# ---- mixtures ---------------------------------------------------------------------------------------------------
+
+
+def test_mixture_takes_each_subset_by_weight_without_repeats(paper_build: Path) -> None:
+    from cotforge.schemas.record import ReasoningView
+    from cotforge.train.data import load_pairs, training_pairs
+
+    drop = ReasoningView.drop
+    level1 = set(load_pairs(str(paper_build), "gpt-4o-g1-cot", reasoning=drop))
+    human = set(load_pairs(str(paper_build), "human-cot", reasoning=drop))
+    assert len(level1) == len(human) == 700 and not level1 & human
+    mixture = {"gpt-4o-g1-cot": 0.8, "human-cot": 0.2}
+    mixed = training_pairs(str(paper_build), None, "train", drop, mixture, seed=1)
+    # The largest 80/20 mixture of two 700-row subsets: all 700 of the first, 175 of the second.
+    assert (sum(p in level1 for p in mixed), sum(p in human for p in mixed)) == (700, 175)
+    assert len(set(mixed)) == len(mixed), "no example twice"
+    again = training_pairs(str(paper_build), None, "train", drop, mixture, seed=1)
+    other = training_pairs(str(paper_build), None, "train", drop, mixture, seed=2)
+    assert again == mixed and set(other) != set(mixed), "seeded"
+
+
+def test_mixture_settings_are_checked() -> None:
+    from typer.testing import CliRunner
+
+    from cotforge.cli import app
+    from cotforge.train import TrainConfig
+
+    with pytest.raises(ValueError, match="mixture: give a subset or a mixture"):
+        TrainConfig(model="m", dataset="d", subset="a", mixture={"a": 1, "b": 1})
+    with pytest.raises(ValueError, match="at least two subsets"):
+        TrainConfig(model="m", dataset="d", mixture={"a": 1})
+    config = TrainConfig(model="m", dataset="d", mixture={"native": 0.5, "g3": 0.5})
+    assert config.subsets_trained == "native:0.5 + g3:0.5"
+    result = CliRunner().invoke(app, ["train", "--model", "m", "--dataset", "d", "--mix", "a:0.5", "--mix", "b:x"])
+    assert result.exit_code == 2 and "--mix b:x is not SUBSET:WEIGHT" in result.output

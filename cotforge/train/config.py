@@ -28,6 +28,9 @@ class TrainConfig(BaseModel):
     gguf_file: str | None = Field(default=None, description="Load the student from this GGUF file in `model`")
     dataset: str = Field(description="Build directory, Parquet file, or Hub dataset id")
     subset: str | None = None
+    mixture: dict[str, float] | None = Field(
+        default=None, description="Train on several subsets at once, each a share of the examples by weight"
+    )
     split: str = "train"
     output_dir: str = "student"
     template: str = Field(default="auto", description="auto, chat, plain, alpaca, gemma or llama3")
@@ -65,6 +68,22 @@ class TrainConfig(BaseModel):
     resume: bool = False
     log_every: int = Field(default=1, gt=0)
     push_to_hub: str | None = Field(default=None, description="Also push the model to this Hub repo")
+
+    @model_validator(mode="after")
+    def _one_choice_of_subsets(self) -> TrainConfig:
+        if self.mixture is not None:
+            if self.subset is not None:
+                raise ValueError("mixture: give a subset or a mixture of subsets, not both")
+            if len(self.mixture) < 2 or any(weight <= 0 for weight in self.mixture.values()):
+                raise ValueError("mixture: at least two subsets, each with a weight above 0")
+        return self
+
+    @property
+    def subsets_trained(self) -> str:
+        """The subset, the mixture (`a:0.5 + b:0.5`) or `all`, as the model card says it."""
+        if self.mixture is not None:
+            return " + ".join(f"{name}:{weight:g}" for name, weight in self.mixture.items())
+        return self.subset or "all"
 
     @model_validator(mode="after")
     def _adapter_settings_need_a_rank(self) -> TrainConfig:

@@ -10,6 +10,7 @@ import functools
 import hashlib
 import json
 import os
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,36 @@ def load_pairs(
     except (ValueError, OSError, ConnectionError, KeyError) as error:  # missing subset, file, repo or column
         text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise TrainDataError(f"--dataset {dataset}: {text}") from None
+
+
+def training_pairs(
+    dataset: str,
+    subset: str | None,
+    split: str,
+    reasoning: ReasoningView,
+    mixture: dict[str, float] | None = None,
+    seed: int = 0,
+) -> list[tuple[str, str]]:
+    """The pairs a student trains on: one subset (or all), or a mixture (see mix_pairs)."""
+    if mixture is None:
+        return load_pairs(dataset, subset, split, reasoning)
+    return mix_pairs({name: load_pairs(dataset, name, split, reasoning) for name in mixture}, mixture, seed)
+
+
+def mix_pairs(pairs: dict[str, list[tuple[str, str]]], weights: dict[str, float], seed: int) -> list[tuple[str, str]]:
+    """The largest mixture in which each subset's share of the examples is its weight's share of the total,
+    without repeating an example: each subset gives a seeded random sample of its pairs, in the subsets' order."""
+    total = sum(weights.values())
+    shares = {name: weight / total for name, weight in weights.items()}
+    empty = [name for name in shares if not pairs[name]]
+    if empty:
+        raise TrainDataError(f"mixture: subset {', '.join(empty)} has no examples")
+    size = min(len(pairs[name]) / share for name, share in shares.items())
+    rng = random.Random(seed)
+    mixed: list[tuple[str, str]] = []
+    for name, share in shares.items():
+        mixed += rng.sample(pairs[name], min(len(pairs[name]), round(share * size)))
+    return mixed
 
 
 def _traced(completion: str, trace: str | None, reasoning: ReasoningView) -> str:

@@ -25,7 +25,7 @@ import torch.distributed as dist
 from cotforge.train import adapters, sharding
 from cotforge.train.batching import Batch, collate_packed, collate_padded, length_grouped, pack
 from cotforge.train.config import TrainConfig
-from cotforge.train.data import IGNORE, TokenizedSet, TrainDataError, load_pairs, resolve_template, tokenize
+from cotforge.train.data import IGNORE, TokenizedSet, TrainDataError, resolve_template, tokenize, training_pairs
 from cotforge.train.loss import CompletionLoss, loss_sum
 from cotforge.train.memory import check_fits, measured_peak, plan_memory
 from cotforge.train.student import compute_dtype, load_student, load_tokenizer
@@ -112,7 +112,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     output = Path(config.output_dir)
 
     # The data and the tokenizer first: a missing subset is reported in a second, not after loading the model.
-    pairs = load_pairs(config.dataset, config.subset, config.split, config.reasoning)
+    pairs = training_pairs(config.dataset, config.subset, config.split, config.reasoning, config.mixture, config.seed)
     tokenizer = load_tokenizer(config.model, config.gguf_file)
     template = resolve_template(tokenizer, config.template)
     data = tokenize(pairs, tokenizer, template, config.max_length, output / "tokenized")
@@ -361,7 +361,7 @@ tags:
 # {config.push_to_hub.rsplit("/", 1)[-1]}
 
 {config.model} fine-tuned with cotforge on the chain-of-thought corpus `{config.dataset}`
-(subset `{config.subset or "all"}`): {report.steps} optimizer steps over {report.examples} examples, loss on the
+(subset `{config.subsets_trained}`): {report.steps} optimizer steps over {report.examples} examples, loss on the
 completion only, final loss {report.history[-1].loss:.4f}. Settings are in `train_report.json`.
 """)
     card.save(output / "README.md")
