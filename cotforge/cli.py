@@ -106,7 +106,8 @@ def print_plan(recipe: Recipe, sources: list[LoadedSource]) -> None:
     table.add_row(
         "levels x formats",
         f"{summary.combinations}: levels {recipe.granularities}, formats "
-        f"{[f.value for f in recipe.formats]} ({recipe.format_mode.value}), prompts {recipe.prompt_mode.value}",
+        f"{[f.value for f in recipe.formats]} ({recipe.format_mode.value}), prompts {recipe.prompt_mode.value}"
+        + (", and the native arm" if recipe.native else ""),
     )
     table.add_row("answers per prompt", str(summary.samples))
     table.add_row(
@@ -658,7 +659,7 @@ def train_command(
         list[str] | None,
         typer.Option(
             help="SUBSET:WEIGHT; repeatable, in place of --subset: train on a mixture of subsets, each a share of the "
-            "examples by weight (the largest such mixture, no example repeated)"
+            "examples by weight (the largest such mixture, no example repeated). Default: none"
         ),
     ] = None,
 ) -> None:

@@ -451,3 +451,41 @@ def test_mixture_settings_are_checked() -> None:
     assert config.subsets_trained == "native:0.5 + g3:0.5"
     result = CliRunner().invoke(app, ["train", "--model", "m", "--dataset", "d", "--mix", "a:0.5", "--mix", "b:x"])
     assert result.exit_code == 2 and "--mix b:x is not SUBSET:WEIGHT" in result.output
+
+
+# ---- the native arm ---------------------------------------------------------------------------------------------
+
+
+def test_native_arm_keeps_the_teachers_own_trace_as_the_cot(tmp_path: Path, scripted) -> None:
+    from cotforge.recipes.identity import differences, identity
+    from cotforge.recipes.prompts.templates import NATIVE_GUIDE
+
+    problems = write_problems(tmp_path / "p.jsonl", ["n1 answer=5 shape=reasoning_content", "n2 answer=5"])
+    recipe = scripted_recipe(problems, scripted.url, native=True)
+    report = build(recipe, tmp_path / "out")
+    # Two problems x (level 2 + native): the plain teacher's native answer has no trace to be the CoT.
+    assert (report.requested, report.accepted, report.rejected) == (4, 3, {RejectionReason.no_trace: 1})
+    assert report.subsets == {"scripted-g2-cot": 2, "scripted-native-cot": 1}
+    (native,) = read_parquet(tmp_path / "out" / "subsets" / "scripted-native-cot.parquet", CoTRecord)
+    assert (native.granularity, native.format_mode.value) == (None, "native")
+    assert native.reasoning == TRACE and native.rationale.endswith("The answer is 5") and native.correct
+    native_chats = [e.chat for e in scripted.answered() if NATIVE_GUIDE in e.chat]
+    assert len(native_chats) == 2, "the native prompt asks for the answer line alone, once per problem"
+    plain = scripted_recipe(problems, scripted.url)
+    assert "native" not in identity(plain), "recipes without the arm keep their identity"
+    assert differences(plain, recipe) == ["native: null -> true"]
+    rerun = build(recipe, tmp_path / "out")
+    assert rerun.last_run is not None and rerun.last_run.requests_sent == 0, "native keys are stable across runs"
+
+
+def test_dry_run_counts_the_native_arm() -> None:
+    from cotforge.builders.plan import ASSUMED_TRACE_TOKENS, summarise
+    from cotforge.recipes.sources import LoadedSource
+    from cotforge.schemas import Problem, Recipe
+
+    problems = [Problem(id="p", dataset="d", split="train", question="q", answer="1", answer_type="number")]
+    base = {"sources": ["svamp"], "teachers": [{"model": "o3"}], "granularities": [3]}
+    plain = summarise(Recipe.model_validate(base), [LoadedSource(name="d", problems=problems)])
+    native = summarise(Recipe.model_validate({**base, "native": True}), [LoadedSource(name="d", problems=problems)])
+    assert (plain.answers, native.answers, native.combinations) == (1, 2, 2)
+    assert native.reasoning_tokens == 2 * min(ASSUMED_TRACE_TOKENS[None], 1024)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cotforge.builders.pricing import cost_usd
-from cotforge.recipes.prompts import Prompt, build_prompt, build_rewrite_prompt, prompt_version
+from cotforge.recipes.prompts import Prompt, build_native_prompt, build_prompt, build_rewrite_prompt, prompt_version
 from cotforge.recipes.sources import LoadedSource
 from cotforge.schemas.problem import AnswerType, Problem
 from cotforge.schemas.recipe import CoTFormat, FormatMode, PromptMode, Recipe, TeacherSpec
@@ -47,19 +47,21 @@ class KeyTemplate:
         cls,
         teacher: TeacherSpec,
         recipe: Recipe,
-        granularity: int,
+        granularity: int | None,
         fmt: CoTFormat,
         prompt_version: str,
         sampling: dict[str, Any] | None = None,
+        format_mode: FormatMode | None = None,
     ) -> KeyTemplate:
-        """`sampling`: the recipe's sampling as dumped here, when the caller computes it once for many keys."""
+        """`sampling`: the recipe's sampling as dumped here, when the caller computes it once for many keys;
+        `format_mode`: the native arm's, in place of the recipe's."""
         payload = {
             "problem": _PROBLEM_SLOT,
             "teacher": [teacher.backend.value, teacher.model, teacher.base_url],
             "sampling": sampling if sampling is not None else _sampling_part(recipe),
             "granularity": granularity,
             "format": fmt.value,
-            "format_mode": recipe.format_mode.value,
+            "format_mode": (format_mode or recipe.format_mode).value,
             "prompt_version": prompt_version,
             "sample": _SAMPLE_SLOT,
         }
@@ -90,7 +92,7 @@ class Job:
 
     problem: Problem
     teacher: TeacherSpec
-    granularity: int
+    granularity: int | None  # None: the native arm, asked at no level
     fmt: CoTFormat
     format_mode: FormatMode
     prompt_mode: PromptMode
@@ -100,6 +102,8 @@ class Job:
     @property
     def prompt(self) -> Prompt:
         """The chat to send. A rewrite job's last turn holds REWRITE_PLACEHOLDER where the plain CoT goes."""
+        if self.granularity is None:
+            return build_native_prompt(self.problem, self.prompt_mode)
         if self.format_mode is FormatMode.rewrite:
             return build_rewrite_prompt(self.problem, self.granularity, self.fmt, self.prompt_mode, REWRITE_PLACEHOLDER)
         return build_prompt(self.problem, self.granularity, self.fmt, self.prompt_mode)
@@ -108,6 +112,11 @@ class Job:
 def combinations(recipe: Recipe) -> list[tuple[int, CoTFormat]]:
     """The (level, format) pairs of a recipe; level 0 (answer only) has no rationale, so it is plain CoT alone."""
     return [(g, f) for g in recipe.granularities for f in recipe.formats if g > 0 or f is CoTFormat.cot]
+
+
+def asked(recipe: Recipe) -> list[tuple[int | None, CoTFormat]]:
+    """The (level, format) pairs asked of each teacher for each problem; level None is the native arm."""
+    return combinations(recipe) + ([(None, CoTFormat.cot)] if recipe.native else [])
 
 
 def plan_jobs(recipe: Recipe, sources: list[LoadedSource]) -> Iterator[Job]:
@@ -119,6 +128,7 @@ def plan_jobs(recipe: Recipe, sources: list[LoadedSource]) -> Iterator[Job]:
         for g, f in combinations(recipe)
     ]
     templates: dict[tuple[int, int, CoTFormat, str], KeyTemplate] = {}
+    natives: dict[tuple[int, AnswerType], tuple[str, KeyTemplate]] = {}
     for source in sources:
         for problem in source.problems:
             for index, teacher in enumerate(recipe.teachers):
@@ -130,6 +140,27 @@ def plan_jobs(recipe: Recipe, sources: list[LoadedSource]) -> Iterator[Job]:
                         templates[shape] = KeyTemplate.make(teacher, recipe, granularity, fmt, version, sampling)
                     keys = templates[shape].keys(problem, recipe.sampling.n)
                     yield Job(problem, teacher, granularity, fmt, mode, recipe.prompt_mode, version, keys)
+                if recipe.native:
+                    yield _native_job(problem, teacher, index, recipe, sampling, natives)
+
+
+def _native_job(
+    problem: Problem,
+    teacher: TeacherSpec,
+    index: int,
+    recipe: Recipe,
+    sampling: dict[str, Any],
+    templates: dict[tuple[int, AnswerType], tuple[str, KeyTemplate]],
+) -> Job:
+    """The native arm's job: the final answer line alone, the teacher's trace as the CoT."""
+    native, cot = FormatMode.native, CoTFormat.cot
+    shape = (index, problem.answer_type)
+    if shape not in templates:
+        version = prompt_version(problem.answer_type, 0, cot, recipe.prompt_mode, native)
+        templates[shape] = version, KeyTemplate.make(teacher, recipe, None, cot, version, sampling, native)
+    version, template = templates[shape]
+    keys = template.keys(problem, recipe.sampling.n)
+    return Job(problem, teacher, None, cot, native, recipe.prompt_mode, version, keys)
 
 
 @dataclass
@@ -175,10 +206,13 @@ def summarise(recipe: Recipe, sources: list[LoadedSource]) -> PlanSummary:
     for source in sources:
         for problem in source.problems:
             question_chars = len(problem.student_prompt())
-            for granularity, fmt in combinations(recipe):
+            for granularity, fmt in asked(recipe):
                 shape = (problem.answer_type, granularity, fmt)
                 if shape not in template_chars:
-                    if rewrite and fmt is not CoTFormat.cot:
+                    if granularity is None:
+                        prompt = build_native_prompt(problem, recipe.prompt_mode)
+                        extra = 0
+                    elif rewrite and fmt is not CoTFormat.cot:
                         prompt = build_rewrite_prompt(
                             problem, granularity, fmt, recipe.prompt_mode, REWRITE_PLACEHOLDER
                         )
@@ -188,7 +222,8 @@ def summarise(recipe: Recipe, sources: list[LoadedSource]) -> PlanSummary:
                         extra = 0
                     template_chars[shape] = sum(len(m.content) for m in prompt.messages) - question_chars + extra
                 prompt_tokens = round((template_chars[shape] + question_chars) / _CHARS_PER_TOKEN)
-                words = _WORDS_PER_LEVEL[granularity] * _FORMAT_LENGTH[fmt] * _FAMILY_LENGTH[problem.answer_type]
+                level = 0 if granularity is None else granularity  # the native arm's reply: the answer line
+                words = _WORDS_PER_LEVEL[level] * _FORMAT_LENGTH[fmt] * _FAMILY_LENGTH[problem.answer_type]
                 for teacher in recipe.teachers:
                     tally = usage_by_teacher[teacher.label]
                     tally[0] += prompt_tokens
@@ -205,7 +240,7 @@ def summarise(recipe: Recipe, sources: list[LoadedSource]) -> PlanSummary:
         elif total_cost is not None:
             total_cost += cost
     problems = sum(len(s.problems) for s in sources)
-    n_combos = len(combinations(recipe))
+    n_combos = len(asked(recipe))
     return PlanSummary(
         problems=problems,
         teachers=len(recipe.teachers),

@@ -12,7 +12,7 @@ from cotforge.builders.parse import canonical_rationale, clean_rationale, split_
 from cotforge.builders.plan import Job
 from cotforge.builders.pricing import cost_usd
 from cotforge.builders.teachers.base import Answer
-from cotforge.schemas.recipe import Recipe, TeacherSpec
+from cotforge.schemas.recipe import FormatMode, Recipe, TeacherSpec
 from cotforge.schemas.record import CoTRecord, Rejection, RejectionReason, problem_fields
 
 
@@ -73,6 +73,8 @@ def answer_to_row(
     text = clean_rationale(answer.text or "")
     if not text:
         return reject(RejectionReason.empty, "the answer has no text")
+    if job.format_mode is FormatMode.native and not answer.reasoning:
+        return reject(RejectionReason.no_trace, "native arm: the teacher wrote no reasoning trace to be the CoT")
     problem = job.problem
     parsed = extract_answer(text, problem.answer_type, problem.choices)
     if parsed is None or parsed.source is AnswerSource.fallback:

@@ -46,6 +46,8 @@ def identity(recipe: Recipe) -> dict[str, Any]:
     """The fields that decide which answers a recipe asks for."""
     data = recipe.model_dump(mode="json", exclude=_NOT_IDENTITY)
     data["teachers"] = [_teacher_identity(t) for t in data["teachers"]]
+    if not data["native"]:  # left out unless asked: older recipes keep their identity
+        del data["native"]
     return data
 
 
@@ -57,7 +59,8 @@ def recipe_digest(recipe: Recipe) -> str:
 def differences(old: Recipe, new: Recipe) -> list[str]:
     """'field: old -> new' for each identity field that differs."""
     a, b = identity(old), identity(new)
-    return [f"{key}: {json.dumps(a[key])} -> {json.dumps(b[key])}" for key in a if a[key] != b[key]]
+    keys = [*a, *(key for key in b if key not in a)]  # a field left out at its default is in one of them only
+    return [f"{key}: {json.dumps(a.get(key))} -> {json.dumps(b.get(key))}" for key in keys if a.get(key) != b.get(key)]
 
 
 def _union(first: list[Any], second: list[Any]) -> list[Any]:
@@ -84,5 +87,6 @@ def extend_recipe(old: Recipe, new: Recipe) -> Recipe:
         teachers[teacher["label"]] = teacher  # the newer transport settings win
     merged["teachers"] = list(teachers.values())
     merged["limit"] = None if None in (old.limit, new.limit) else max(old.limit or 0, new.limit or 0)
+    merged["native"] = old.native or new.native
     merged["max_cost_usd"] = new.max_cost_usd
     return parse_recipe(merged, "extended recipe")

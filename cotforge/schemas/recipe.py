@@ -34,10 +34,12 @@ class PromptMode(str, Enum):
 
 
 class FormatMode(str, Enum):
-    """direct: each format is generated from the question; rewrite: the plain CoT of the same level is rewritten."""
+    """direct: each format is generated from the question; rewrite: the plain CoT of the same level is rewritten;
+    native (records only, asked with the recipe's `native`): a reasoning teacher's own trace is the CoT."""
 
     direct = "direct"
     rewrite = "rewrite"
+    native = "native"
 
 
 class TeacherBackend(str, Enum):
@@ -255,6 +257,12 @@ class Recipe(BaseModel):
     limit: int | None = Field(default=None, gt=0, description="Use only the first N problems of each source")
     keep: Literal["all", "correct"] = Field(default="all", description="'correct' rejects answers that miss gold")
     max_cost_usd: float | None = Field(default=None, ge=0, description="Stop sending requests past this spend")
+    # ---- reasoning teachers ----
+    native: bool = Field(
+        default=False,
+        description="Also ask each teacher for the final answer line alone: its native reasoning trace is the CoT "
+        "(subsets <teacher>-native-cot)",
+    )
 
     @field_validator("teachers", mode="before")
     @classmethod
@@ -279,6 +287,8 @@ class Recipe(BaseModel):
             raise ValueError("prompt_mode must be 'blind' or 'gold_hinted' ('unknown' is for imported data)")
         if self.format_mode is FormatMode.rewrite and CoTFormat.cot not in self.formats:
             raise ValueError("format_mode 'rewrite' rewrites the plain CoT, so formats must include 'cot'")
+        if self.format_mode is FormatMode.native:
+            raise ValueError("format_mode: 'direct' or 'rewrite'; the native arm is asked with native: true")
         check_sampling_taken(self.teachers, self.sampling)
         return self
 

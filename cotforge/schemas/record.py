@@ -67,16 +67,21 @@ class AnswerOrigin(BaseModel):
     @property
     def subset(self) -> str:
         """The subset in a build of one data set; see `subset_in` for builds of several."""
-        return subset_name(self.teacher, self.granularity, self.format)
+        return self.subset_in(False)
 
     def subset_in(self, several_datasets: bool) -> str:
-        return subset_name(self.teacher, self.granularity, self.format, self.dataset if several_datasets else None)
+        native = self.format_mode is FormatMode.native
+        dataset = self.dataset if several_datasets else None
+        return subset_name(self.teacher, self.granularity, self.format, dataset, native)
 
 
-def subset_name(teacher: str, granularity: int | None, fmt: CoTFormat | str, dataset: str | None = None) -> str:
-    """`<teacher>-g<level>-<format>`, e.g. gpt-4o-g5-cot; `<teacher>-<format>` for rationales without a level.
-    A build of several data sets puts the data set first (`gsm8k-gpt-4o-g5-cot`), so no subset mixes them."""
-    level = "" if granularity is None else f"-g{granularity}"
+def subset_name(
+    teacher: str, granularity: int | None, fmt: CoTFormat | str, dataset: str | None = None, native: bool = False
+) -> str:
+    """`<teacher>-g<level>-<format>`, e.g. gpt-4o-g5-cot; `<teacher>-<format>` for rationales without a level;
+    `<teacher>-native-cot` for a reasoning teacher's own traces. A build of several data sets puts the data set
+    first (`gsm8k-gpt-4o-g5-cot`), so no subset mixes them."""
+    level = "-native" if native else "" if granularity is None else f"-g{granularity}"
     return with_dataset(f"{teacher}{level}-{CoTFormat(fmt).value}", dataset)
 
 
@@ -170,6 +175,7 @@ class RejectionReason(str, Enum):
     api_error = "api_error"  # the request failed after all retries: counted as 'failed'
     no_gold = "no_gold"  # imported data: the question is not in any gold file, so it cannot be scored
     unusable_gold = "unusable_gold"  # the gold answer does not read as an answer of its type
+    no_trace = "no_trace"  # the native arm: the teacher wrote no reasoning trace to be the CoT
 
 
 class Rejection(AnswerOrigin):
