@@ -489,3 +489,15 @@ def test_dry_run_counts_the_native_arm() -> None:
     native = summarise(Recipe.model_validate({**base, "native": True}), [LoadedSource(name="d", problems=problems)])
     assert (plain.answers, native.answers, native.combinations) == (1, 2, 2)
     assert native.reasoning_tokens == 2 * min(ASSUMED_TRACE_TOKENS[None], 1024)
+
+
+def test_card_statistics_measure_the_native_trace(tmp_path: Path, scripted) -> None:
+    from cotforge.builders.builddir import read_subsets
+    from cotforge.dataset_cards import subset_stats
+
+    problems = write_problems(tmp_path / "p.jsonl", ["n1 answer=5 shape=reasoning_content"])
+    build(scripted_recipe(problems, scripted.url, native=True), tmp_path / "out")
+    subsets = read_subsets(tmp_path / "out")
+    native, level = subset_stats("n", subsets["scripted-native-cot"]), subset_stats("l", subsets["scripted-g2-cot"])
+    # Same reply text in both; the native subset's CoT also counts its trace, the level's rationale does not.
+    assert native.median_words == level.median_words + len(TRACE.split())
