@@ -16,6 +16,7 @@ from cotforge.recipes import RecipeError, apply_overrides, builtin_recipes, load
 from cotforge.recipes.loader import parse_recipe
 from cotforge.recipes.sources import LoadedSource, SourceError, load_problems
 from cotforge.schemas import SCHEMAS, BuildReport, CoTFormat, FormatMode, Recipe
+from cotforge.schemas.record import ReasoningView
 
 app = typer.Typer(help="Build, publish and train on chain-of-thought corpora.", no_args_is_help=True)
 out = Console(soft_wrap=True)  # long paths and ids stay on one line in logs
@@ -96,7 +97,7 @@ def load_sources(recipe: Recipe, sample: bool) -> list[LoadedSource]:
 
 
 def print_plan(recipe: Recipe, sources: list[LoadedSource]) -> None:
-    from cotforge.builders.plan import summarise
+    from cotforge.builders.plan import reasoning_assumption, summarise
 
     summary = summarise(recipe, sources)
     table = Table(title=f"plan: {recipe.name}", show_header=False)
@@ -105,7 +106,8 @@ def print_plan(recipe: Recipe, sources: list[LoadedSource]) -> None:
     table.add_row(
         "levels x formats",
         f"{summary.combinations}: levels {recipe.granularities}, formats "
-        f"{[f.value for f in recipe.formats]} ({recipe.format_mode.value}), prompts {recipe.prompt_mode.value}",
+        f"{[f.value for f in recipe.formats]} ({recipe.format_mode.value}), prompts {recipe.prompt_mode.value}"
+        + (", and the native arm" if recipe.native else ""),
     )
     table.add_row("answers per prompt", str(summary.samples))
     table.add_row(
@@ -113,6 +115,8 @@ def print_plan(recipe: Recipe, sources: list[LoadedSource]) -> None:
         f"{summary.problems} x {summary.teachers} x {summary.combinations} x {summary.samples} = {summary.answers:,}",
     )
     table.add_row("tokens (estimate)", f"{summary.prompt_tokens:,} prompt + {summary.completion_tokens:,} completion")
+    if summary.reasoning_tokens:
+        table.add_row("of which traces", f"{summary.reasoning_tokens:,} (assumed: {reasoning_assumption()})")
     if summary.cost_usd is None:
         cost = "unknown: no price for " + ", ".join(summary.unpriced_teachers)
     else:
@@ -485,13 +489,17 @@ def export_command(
     fmt: Annotated[str, typer.Option("--format", "-f", help="llama-factory, trl-messages or trl-prompt-completion")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder")],
     subset: Annotated[list[str] | None, typer.Option(help="Only these subsets; repeatable. Default: all")] = None,
+    reasoning: Annotated[
+        ReasoningView,
+        typer.Option(help="A reasoning teacher's trace: keep it (where each tool reads one) or drop it"),
+    ] = ReasoningView.keep,
 ) -> None:
     """Write subsets for another trainer: LLaMA-Factory (alpaca JSON + dataset_info.json) or TRL (JSONL)."""
     from cotforge.builders.builddir import BuildDirError
     from cotforge.interop import export
 
     try:
-        written = export(build_dir, out_dir, fmt, subset)
+        written = export(build_dir, out_dir, fmt, subset, reasoning)
     except (BuildDirError, ValueError) as error:
         raise fail(str(error)) from None
     out.print(f"wrote {len(written)} files to {out_dir}", highlight=False)
@@ -642,6 +650,20 @@ def train_command(
         list[str] | None,
         typer.Option(help=CHECK_AGAINST_HELP.split(". Default")[0] + ". Default: the report of `cotforge check`"),
     ] = None,
+    reasoning: Annotated[
+        ReasoningView | None,
+        typer.Option(
+            help="A reasoning teacher's trace: keep (trace then rationale, loss on both; through the chat template's "
+            "reasoning_content where it renders one, else <think> tags) or drop (rationale only). Default: drop"
+        ),
+    ] = None,
+    mix: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="SUBSET:WEIGHT; repeatable, in place of --subset: train on a mixture of subsets, each a share of the "
+            "examples by weight (the largest such mixture, no example repeated). Default: none"
+        ),
+    ] = None,
 ) -> None:
     """Fine-tune a student on a CoT corpus (loss on completions only); under torchrun it runs DDP."""
     from pydantic import ValidationError
@@ -671,6 +693,8 @@ def train_command(
         "lora_targets": [name.strip() for name in lora_targets.split(",") if name.strip()] if lora_targets else None,
         "load_in_4bit": load_in_4bit or None,
         "merge_lora": merge_lora or None,
+        "reasoning": reasoning,
+        "mixture": parse_mixture(mix) if mix else None,
     }
     settings = {**(PRESETS[preset] if preset else {}), **{k: v for k, v in flags.items() if v is not None}}
     try:
@@ -710,6 +734,23 @@ def train_command(
     )
 
 
+def parse_mixture(items: list[str]) -> dict[str, float]:
+    """`--mix a:0.5 --mix b:0.5` as {a: 0.5, b: 0.5}; a malformed item is a usage error naming it."""
+    mixture: dict[str, float] = {}
+    for item in items:
+        name, _, weight = item.rpartition(":")
+        try:
+            value = float(weight)
+        except ValueError:
+            value = None
+        if not name or value is None:
+            raise fail(f"--mix {item} is not SUBSET:WEIGHT (e.g. --mix native:0.5)")
+        if name in mixture:
+            raise fail(f"--mix {item} repeats subset {name}")
+        mixture[name] = value
+    return mixture
+
+
 @app.command("eval")
 def eval_command(
     model: Annotated[str, typer.Option(help="Student folder (or Hub id)")],
@@ -725,6 +766,12 @@ def eval_command(
     out_dir: Annotated[
         Path | None, typer.Option("--out", "-o", help="Predictions and report go here. Default: printed only")
     ] = None,
+    thinking_tokens: Annotated[
+        int,
+        typer.Option(
+            min=0, help="A thinking student's budget for its <think> trace, on top of --max-new-tokens for the answer"
+        ),
+    ] = 0,
 ) -> None:
     """Accuracy of a student: greedy generation, then the builders' answer parser and verifier."""
     if sample and split != "test":
@@ -744,6 +791,7 @@ def eval_command(
             gguf_file=gguf_file,
             out_dir=out_dir,
             log=lambda line: err.print(line, highlight=False),
+            thinking_tokens=thinking_tokens,
         )
     except (SourceError, StudentError) as error:
         raise fail(str(error)) from None
@@ -754,6 +802,8 @@ def eval_command(
         f"{report.wall_time_s:.1f} s",
         highlight=False,
     )
+    if report.unclosed:
+        out.print(f"{report.unclosed}/{report.total} never closed their <think> trace (counted wrong)", highlight=False)
 
 
 sweep_app = typer.Typer(

@@ -400,7 +400,7 @@ def test_disk_full_in_a_push_is_exit_2(tmp_path: Path, paper_build: Path) -> Non
 @pytest.mark.parametrize(
     ("rows", "why"),
     [
-        ({"prompt": ["a", "b"]}, "needs 'prompt' and 'completion' columns; it has prompt"),
+        ({"prompt": ["a", "b"]}, "needs 'prompt' and 'completion' columns, or 'messages'; it has prompt"),
         ({"prompt": ["a", "b"], "completion": ["x", None]}, "row 1: completion is missing (null)"),
         ({"prompt": ["a", "b"], "completion": [1, 2]}, "row 0: completion is a int, not text"),
         ({"prompt": [1, 2], "completion": ["x", "y"]}, "row 0: prompt is a int, not text"),

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from cotforge.answers import AnswerType
 from cotforge.safety.names import safe_name
 from cotforge.safety.redact import redact_url
+from cotforge.schemas.capabilities import Capabilities, CapabilityOverrides, ReasoningEffort, capabilities_of
 
 # The built-in data sets (cotforge.recipes.sources.builtin loads them; a test keeps the two lists equal).
 BUILTIN_DATASETS = ("gsm8k", "svamp", "aqua", "math", "csqa", "obqa", "strategyqa")
@@ -35,10 +36,12 @@ class PromptMode(str, Enum):
 
 
 class FormatMode(str, Enum):
-    """direct: each format is generated from the question; rewrite: the plain CoT of the same level is rewritten."""
+    """direct: each format is generated from the question; rewrite: the plain CoT of the same level is rewritten;
+    native (records only, asked with the recipe's `native`): a reasoning teacher's own trace is the CoT."""
 
     direct = "direct"
     rewrite = "rewrite"
+    native = "native"
 
 
 class TeacherBackend(str, Enum):
@@ -119,6 +122,18 @@ class TeacherSpec(BaseModel):
     ray: RayOptions = Field(default_factory=lambda: RayOptions(), description="ray backend only")
     input_price_per_mtok: float | None = Field(default=None, ge=0, description="Overrides the built-in price table")
     output_price_per_mtok: float | None = Field(default=None, ge=0)
+    # ---- reasoning teachers (cotforge.schemas.capabilities) ----
+    reasoning_effort: ReasoningEffort | None = Field(
+        default=None, description="Sent as reasoning_effort (o-series, gpt-5, servers that take it)"
+    )
+    extra_body: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keys added to each chat request as given, e.g. chat_template_kwargs: {enable_thinking: true}",
+    )
+    capabilities: CapabilityOverrides | None = Field(
+        default=None, description="Corrections to the model family table: sampling, token_limit, efforts, reasoning"
+    )
+    # ---- end of reasoning teachers ----
 
     @field_validator("base_url")
     @classmethod
@@ -142,6 +157,23 @@ class TeacherSpec(BaseModel):
             raise ValueError(f"label {self.label!r} must be lower-case letters, digits, '.', '_' or '-'")
         safe_name(self.label, "label")
         return self
+
+    @model_validator(mode="after")
+    def _reasoning_options(self) -> TeacherSpec:
+        check_reasoning_options(self)
+        return self
+
+    @property
+    def model_capabilities(self) -> Capabilities:
+        return capabilities_of(self.model, self.capabilities)
+
+    def reasoning_identity(self) -> dict[str, Any]:
+        """The reasoning options this teacher sets (they change its answers); empty for a plain teacher, so the
+        keys and identities of recipes without them stay what they were."""
+        given = {"reasoning_effort": self.reasoning_effort, "extra_body": self.extra_body}
+        if self.capabilities is not None:
+            given["capabilities"] = self.capabilities.model_dump(mode="json", exclude_none=True)
+        return {name: value for name, value in given.items() if value}
 
     @classmethod
     def parse(cls, text: str) -> TeacherSpec:
@@ -237,6 +269,12 @@ class Recipe(BaseModel):
     max_answer_chars: int = Field(
         default=100_000, gt=0, description="A longer answer is rejected (too_long) instead of stored as a record"
     )
+    # ---- reasoning teachers ----
+    native: bool = Field(
+        default=False,
+        description="Also ask each teacher for the final answer line alone: its native reasoning trace is the CoT "
+        "(subsets <teacher>-native-cot)",
+    )
 
     @field_validator("teachers", mode="before")
     @classmethod
@@ -266,4 +304,55 @@ class Recipe(BaseModel):
             raise ValueError("prompt_mode must be 'blind' or 'gold_hinted' ('unknown' is for imported data)")
         if self.format_mode is FormatMode.rewrite and CoTFormat.cot not in self.formats:
             raise ValueError("format_mode 'rewrite' rewrites the plain CoT, so formats must include 'cot'")
+        if self.format_mode is FormatMode.native:
+            raise ValueError("format_mode: 'direct' or 'rewrite'; the native arm is asked with native: true")
+        check_sampling_taken(self.teachers, self.sampling)
         return self
+
+
+# ---- reasoning teachers: combinations a model cannot take, refused before anything is sent ----
+
+# Request fields cotforge sets itself; extra_body may not set them a second time.
+_OWN_REQUEST_FIELDS = (
+    "model", "messages", "n", "temperature", "top_p", "max_tokens", "max_completion_tokens", "seed", "reasoning_effort"
+)  # fmt: skip
+# In-process vLLM takes chat template arguments; the rest of extra_body is for servers.
+_IN_PROCESS_EXTRA_BODY = ("chat_template_kwargs",)
+
+
+def check_reasoning_options(teacher: TeacherSpec) -> None:
+    """reasoning_effort and extra_body that the teacher's model or backend cannot take: a ValueError naming the
+    field."""
+    caps = teacher.model_capabilities
+    effort = teacher.reasoning_effort
+    if effort is not None:
+        if teacher.backend.in_process:
+            raise ValueError(
+                f"reasoning_effort: the {teacher.backend.value} backend has no such parameter; a model's thinking "
+                "is switched by its chat template (extra_body: {chat_template_kwargs: {enable_thinking: true}})"
+            )
+        if caps.efforts is not None and effort not in caps.efforts:
+            takes = f"takes {', '.join(caps.efforts)}" if caps.efforts else "takes no reasoning_effort"
+            raise ValueError(f"reasoning_effort: {effort!r}: {teacher.model} {takes} (or set capabilities.efforts)")
+    for key in teacher.extra_body:
+        if key in _OWN_REQUEST_FIELDS:
+            raise ValueError(f"extra_body.{key}: cotforge sets {key} itself (from sampling or the teacher's fields)")
+        if teacher.backend is TeacherBackend.ray or (
+            teacher.backend is TeacherBackend.vllm and key not in _IN_PROCESS_EXTRA_BODY
+        ):
+            allowed = "nothing" if teacher.backend is TeacherBackend.ray else ", ".join(_IN_PROCESS_EXTRA_BODY)
+            raise ValueError(f"extra_body.{key}: the {teacher.backend.value} backend takes {allowed} in extra_body")
+
+
+def check_sampling_taken(teachers: list[TeacherSpec], sampling: SamplingParams) -> None:
+    """A temperature or top_p other than the defaults, asked of a teacher whose model refuses them (o-series,
+    gpt-5): a ValueError naming the field. At the defaults, such a teacher is simply not sent them."""
+    for field in ("temperature", "top_p"):
+        if getattr(sampling, field) == SamplingParams.model_fields[field].default:
+            continue
+        refusing = [t.label for t in teachers if not t.model_capabilities.sampling]
+        if refusing:
+            raise ValueError(
+                f"sampling.{field}: teacher {', '.join(refusing)} does not take {field} (a reasoning model); "
+                f"leave sampling.{field} at its default, or set capabilities.sampling: true if the model takes it"
+            )

@@ -32,6 +32,7 @@ _ORIGIN_COLUMNS: dict[str, pl.DataType] = {
     ),
     "finish_reason": pl.Utf8,
     "usage": pl.Struct({"prompt_tokens": pl.Int64, "completion_tokens": pl.Int64}),
+    "reasoning_tokens": pl.Int64,
     "cost_usd": pl.Float64,
     "latency_s": pl.Float64,
     "created_at": pl.Datetime("us", "UTC"),
@@ -45,6 +46,7 @@ RECORD_COLUMNS: dict[str, pl.DataType] = {
     "answer_type": pl.Utf8,
     "messages_sent": _MESSAGES,
     "rationale": pl.Utf8,
+    "reasoning": pl.Utf8,
     "steps": pl.List(pl.Utf8),
     "predicted_answer": pl.Utf8,
     "answer_source": pl.Utf8,
@@ -59,6 +61,7 @@ REJECTION_COLUMNS: dict[str, pl.DataType] = {
     "reason": pl.Utf8,
     "detail": pl.Utf8,
     "raw_response": pl.Utf8,
+    "raw_reasoning": pl.Utf8,
 }
 
 Row = TypeVar("Row", bound=AnswerOrigin)

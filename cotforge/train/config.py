@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cotforge.schemas.record import ReasoningView
+
 # arXiv 2502.18001 trained every student full-parameter with LLaMA-Factory using these (PAPER-NOTES.md §4).
 PAPER_PRESET = {
     "learning_rate": 5e-5,
@@ -26,9 +28,16 @@ class TrainConfig(BaseModel):
     gguf_file: str | None = Field(default=None, description="Load the student from this GGUF file in `model`")
     dataset: str = Field(description="Build directory, Parquet file, or Hub dataset id")
     subset: str | None = None
+    mixture: dict[str, float] | None = Field(
+        default=None, description="Train on several subsets at once, each a share of the examples by weight"
+    )
     split: str = "train"
     output_dir: str = "student"
     template: str = Field(default="auto", description="auto, chat, plain, alpaca, gemma or llama3")
+    reasoning: ReasoningView = Field(
+        default=ReasoningView.drop,
+        description="A reasoning teacher's trace: keep (trained on, before the rationale) or drop (rationale only)",
+    )
     max_length: int = Field(default=1024, gt=8)
     epochs: float = Field(default=1.0, gt=0)
     max_steps: int | None = Field(default=None, gt=0, description="Stop after this many optimizer steps")
@@ -64,6 +73,22 @@ class TrainConfig(BaseModel):
     def _global_batch_splits_into_micro_batches(self) -> TrainConfig:
         micro_batches_per_step(self, 1)  # the number of processes is checked again when training starts
         return self
+
+    @model_validator(mode="after")
+    def _one_choice_of_subsets(self) -> TrainConfig:
+        if self.mixture is not None:
+            if self.subset is not None:
+                raise ValueError("mixture: give a subset or a mixture of subsets, not both")
+            if len(self.mixture) < 2 or any(weight <= 0 for weight in self.mixture.values()):
+                raise ValueError("mixture: at least two subsets, each with a weight above 0")
+        return self
+
+    @property
+    def subsets_trained(self) -> str:
+        """The subset, the mixture (`a:0.5 + b:0.5`) or `all`, as the model card says it."""
+        if self.mixture is not None:
+            return " + ".join(f"{name}:{weight:g}" for name, weight in self.mixture.items())
+        return self.subset or "all"
 
     @model_validator(mode="after")
     def _adapter_settings_need_a_rank(self) -> TrainConfig:

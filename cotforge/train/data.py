@@ -6,15 +6,19 @@ completion; an example whose prompt alone fills max_length is dropped. Tokenized
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from cotforge.answers.reasoning import split_reasoning, with_think_tags
 from cotforge.safety.atomic import atomic_path
+from cotforge.schemas.record import ReasoningView
 
 IGNORE = -100
 
@@ -64,10 +68,14 @@ class TrainDataError(ValueError):
     """Training data that cannot be read; the message names the data set and why."""
 
 
-def load_pairs(dataset: str, subset: str | None = None, split: str = "train") -> list[tuple[str, str]]:
-    """(prompt, completion) pairs from a build directory, a Parquet file, or a Hub dataset id + subset."""
+def load_pairs(
+    dataset: str, subset: str | None = None, split: str = "train", reasoning: ReasoningView = ReasoningView.drop
+) -> list[tuple[str, str]]:
+    """(prompt, completion) pairs from a build directory, a Parquet file, or a Hub dataset id + subset. With
+    `reasoning` keep, a record's trace comes first in the completion, in `<think>` tags (render() moves it to the
+    chat template's own field where the template renders one)."""
     try:
-        return _pairs(dataset, subset, split)
+        return _pairs(dataset, subset, split, reasoning)
     except TrainDataError:
         raise
     except (ValueError, OSError, ConnectionError, KeyError) as error:  # missing subset, file, repo or column
@@ -75,40 +83,84 @@ def load_pairs(dataset: str, subset: str | None = None, split: str = "train") ->
         raise TrainDataError(f"--dataset {dataset}: {text}") from None
 
 
-def _pairs(dataset: str, subset: str | None, split: str) -> list[tuple[str, str]]:
+def training_pairs(
+    dataset: str,
+    subset: str | None,
+    split: str,
+    reasoning: ReasoningView,
+    mixture: dict[str, float] | None = None,
+    seed: int = 0,
+) -> list[tuple[str, str]]:
+    """The pairs a student trains on: one subset (or all), or a mixture (see mix_pairs)."""
+    if mixture is None:
+        return load_pairs(dataset, subset, split, reasoning)
+    return mix_pairs({name: load_pairs(dataset, name, split, reasoning) for name in mixture}, mixture, seed)
+
+
+def mix_pairs(pairs: dict[str, list[tuple[str, str]]], weights: dict[str, float], seed: int) -> list[tuple[str, str]]:
+    """The largest mixture in which each subset's share of the examples is its weight's share of the total,
+    without repeating an example: each subset gives a seeded random sample of its pairs, in the subsets' order."""
+    total = sum(weights.values())
+    shares = {name: weight / total for name, weight in weights.items()}
+    empty = [name for name in shares if not pairs[name]]
+    if empty:
+        raise TrainDataError(f"mixture: subset {', '.join(empty)} has no examples")
+    size = min(len(pairs[name]) / share for name, share in shares.items())
+    rng = random.Random(seed)
+    mixed: list[tuple[str, str]] = []
+    for name, share in shares.items():
+        mixed += rng.sample(pairs[name], min(len(pairs[name]), round(share * size)))
+    return mixed
+
+
+def _traced(completion: str, trace: str | None, reasoning: ReasoningView) -> str:
+    return with_think_tags(trace, completion) if trace and reasoning is ReasoningView.keep else completion
+
+
+def _pairs(dataset: str, subset: str | None, split: str, reasoning: ReasoningView) -> list[tuple[str, str]]:
     path = Path(dataset)
     if path.is_dir():
         from cotforge.builders.builddir import read_subsets
 
         subsets = read_subsets(path, [subset] if subset else None)
-        return [(r.prompt, r.completion) for records in subsets.values() for r in records]
+        return [(r.prompt, r.completion_for(reasoning)) for records in subsets.values() for r in records]
     if path.suffix == ".parquet" and path.is_file():
         import polars as pl
 
         columns = list(pl.read_parquet_schema(path))
-        if not {"prompt", "completion"} <= set(columns):
-            raise TrainDataError(
-                f"--dataset {dataset}: needs 'prompt' and 'completion' columns; it has {', '.join(columns) or 'none'}"
-            )
-        frame = pl.read_parquet(path, columns=["prompt", "completion"])
-        return checked_pairs(dataset, zip(frame["prompt"].to_list(), frame["completion"].to_list(), strict=True))
-    import datasets
+        wanted = [c for c in ("prompt", "completion", "reasoning", "messages") if c in columns]
+        rows: Any = pl.read_parquet(path, columns=wanted).to_dict(as_series=False)
+    else:
+        import datasets
 
-    rows = datasets.load_dataset(dataset, subset, split=split)
-    if "prompt" in rows.column_names and "completion" in rows.column_names:
-        return checked_pairs(dataset, zip(rows["prompt"], rows["completion"], strict=True))
-    if "messages" in rows.column_names:
-        chats = (_chat_pair(messages) for messages in rows["messages"])
-        return checked_pairs(dataset, chats, ("messages' user turn", "messages' assistant turn"))
-    raise TrainDataError(f"--dataset {dataset}: needs 'prompt' and 'completion' columns, or 'messages'")
+        rows = datasets.load_dataset(dataset, subset, split=split)
+        columns = rows.column_names
+    if "prompt" in columns and "completion" in columns:
+        pairs = checked_pairs(dataset, zip(rows["prompt"], rows["completion"], strict=True))
+        traces = rows["reasoning"] if "reasoning" in columns else [None] * len(pairs)
+        return [
+            (p, _traced(c, t if isinstance(t, str) else None, reasoning))
+            for (p, c), t in zip(pairs, traces, strict=True)
+        ]
+    if "messages" in columns:
+        chats = [_chat_turns(messages) for messages in rows["messages"]]
+        fields = ("messages' user turn", "messages' assistant turn")
+        pairs = checked_pairs(dataset, ((user, assistant) for user, assistant, _ in chats), fields)
+        return [(p, _traced(c, chat[2], reasoning)) for (p, c), chat in zip(pairs, chats, strict=True)]
+    raise TrainDataError(
+        f"--dataset {dataset}: needs 'prompt' and 'completion' columns, or 'messages'; "
+        f"it has {', '.join(columns) or 'none'}"
+    )
 
 
-def _chat_pair(messages: Any) -> tuple[Any, Any]:
-    """(first user turn, last assistant turn) of a messages list; None for a turn it does not have."""
+def _chat_turns(messages: Any) -> tuple[Any, Any, str | None]:
+    """(first user turn, last assistant turn, that turn's reasoning_content) of a messages list; None for what it
+    does not have."""
     turns = [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
     user = next((m.get("content") for m in turns if m.get("role") == "user"), None)
-    assistant = next((m.get("content") for m in reversed(turns) if m.get("role") == "assistant"), None)
-    return user, assistant
+    assistant = next((m for m in reversed(turns) if m.get("role") == "assistant"), {})
+    trace = assistant.get("reasoning_content")
+    return user, assistant.get("content"), trace if isinstance(trace, str) else None
 
 
 def checked_pairs(dataset: str, rows: Any, fields: tuple[str, str] = ("prompt", "completion")) -> list[tuple[str, str]]:
@@ -145,11 +197,37 @@ def prompt_ids(tokenizer: Any, template: str, prompt: str) -> list[int]:
     return tokenizer(TEMPLATES[template][0].format(prompt=prompt), add_special_tokens=True)["input_ids"]
 
 
+_TRACE_PROBE = "cotforge-trace-probe"
+
+
+@functools.lru_cache(maxsize=4)  # asked once per example with a trace; the answer is the tokenizer's
+def renders_reasoning_content(tokenizer: Any) -> bool:
+    """Whether the tokenizer's chat template writes an assistant turn's `reasoning_content` (Qwen3's does, in its
+    own thinking block); most templates ignore it."""
+    messages = [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "a", "reasoning_content": _TRACE_PROBE},
+    ]
+    try:
+        return _TRACE_PROBE in tokenizer.apply_chat_template(messages, tokenize=False)
+    except Exception:  # a template that rejects the extra key does not render it
+        return False
+
+
+def assistant_turn(tokenizer: Any, completion: str) -> dict[str, str]:
+    """The assistant message of a completion: a leading `<think>` trace goes to `reasoning_content` where the
+    chat template renders it there, and stays in the content as explicit tags where it does not."""
+    split = split_reasoning(completion)
+    if split.reasoning is None or not split.closed or not renders_reasoning_content(tokenizer):
+        return {"role": "assistant", "content": completion}
+    return {"role": "assistant", "content": split.answer, "reasoning_content": split.reasoning}
+
+
 def render(tokenizer: Any, template: str, prompt: str, completion: str) -> tuple[list[int], list[int]]:
     """Prompt ids and completion ids of one example."""
     head = prompt_ids(tokenizer, template, prompt)
     if template == "chat":
-        messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}]
+        messages = [{"role": "user", "content": prompt}, assistant_turn(tokenizer, completion)]
         full = list(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False))
         if full[: len(head)] == head:
             return head, full[len(head) :]

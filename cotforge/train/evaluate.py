@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from cotforge.answers import answers_match, extract_answer
+from cotforge.answers.reasoning import split_reasoning
 from cotforge.recipes.sources import load_problems
 from cotforge.schemas.problem import Problem
 from cotforge.schemas.recipe import SourceSpec
@@ -28,6 +29,7 @@ class EvalReport:
     correct: int
     parsed: int  # generations with a final answer line ("The answer is", \boxed, ####), not just a last number
     wall_time_s: float
+    unclosed: int = 0  # thinking students' generations whose trace never closed: no answer, counted wrong
 
 
 class _Progress:
@@ -147,6 +149,26 @@ def _generate_vllm(model_dir: str, prompts: list[list[int]], max_new_tokens: int
     return [r.outputs[0].text for r in results]
 
 
+def scored_generation(problem: Problem, text: str) -> dict[str, Any]:
+    """One prediction row: the answer read after a thinking student's trace (the whole text for a student that does
+    not think); none where the trace never closed."""
+    split = split_reasoning(text)
+    parsed = extract_answer(split.answer, problem.answer_type, problem.choices) if split.closed else None
+    correct = parsed is not None and answers_match(parsed.answer, problem.answer, problem.answer_type, problem.choices)
+    return {
+        "problem_id": problem.id,
+        "dataset": problem.dataset,
+        "question": problem.question,
+        "gold_answer": problem.answer,
+        "generation": text,
+        "reasoning": split.reasoning,
+        "trace_closed": split.closed,
+        "predicted_answer": parsed.answer if parsed else None,
+        "answer_source": parsed.source.value if parsed else None,
+        "correct": correct,
+    }
+
+
 def evaluate(
     model_dir: str,
     datasets: list[str],
@@ -174,9 +196,14 @@ def evaluate_problems(
     out_dir: Path | None = None,
     use_vllm: bool | None = None,
     log: Callable[[str], None] | None = None,
+    thinking_tokens: int = 0,
 ) -> EvalReport:
     """Greedy answers of a student to `problems`, scored with the builders' parser and verifier. With `out_dir`,
-    writes predictions.parquet (one row per problem, in order) and eval_report.json."""
+    writes predictions.parquet (one row per problem, in order) and eval_report.json.
+
+    A thinking student writes `<think>…</think>` before its answer: `thinking_tokens` is its trace's budget, on top
+    of `max_new_tokens` for the answer, and the answer is read only after `</think>`. A generation whose trace never
+    closed has no answer: it counts as wrong and is reported apart (`unclosed`)."""
     from cotforge.train.student import load_tokenizer
 
     started = time.monotonic()
@@ -188,30 +215,15 @@ def evaluate_problems(
     prompts = [prompt_ids(tokenizer, template, p.student_prompt()) for p in problems]
     if use_vllm is None:
         use_vllm = vllm_can_run(model_dir, gguf_file)
+    budget = max_new_tokens + thinking_tokens
     if use_vllm:
-        texts = _generate_vllm(model_dir, prompts, max_new_tokens)
+        texts = _generate_vllm(model_dir, prompts, budget)
     else:
-        texts = _generate_transformers(model_dir, tokenizer, prompts, max_new_tokens, batch_size, gguf_file, log)
-    rows = []
+        texts = _generate_transformers(model_dir, tokenizer, prompts, budget, batch_size, gguf_file, log)
+    rows = [scored_generation(problem, text) for problem, text in zip(problems, texts, strict=True)]
     by_dataset: dict[str, list[bool]] = {}
-    for problem, text in zip(problems, texts, strict=True):
-        parsed = extract_answer(text, problem.answer_type, problem.choices)
-        correct = parsed is not None and answers_match(
-            parsed.answer, problem.answer, problem.answer_type, problem.choices
-        )
-        by_dataset.setdefault(problem.dataset, []).append(correct)
-        rows.append(
-            {
-                "problem_id": problem.id,
-                "dataset": problem.dataset,
-                "question": problem.question,
-                "gold_answer": problem.answer,
-                "generation": text,
-                "predicted_answer": parsed.answer if parsed else None,
-                "answer_source": parsed.source.value if parsed else None,
-                "correct": correct,
-            }
-        )
+    for row in rows:
+        by_dataset.setdefault(row["dataset"], []).append(row["correct"])
     if out_dir is not None:
         import polars as pl
 
@@ -225,6 +237,7 @@ def evaluate_problems(
         correct,
         sum(r["answer_source"] not in (None, "fallback") for r in rows),
         time.monotonic() - started,
+        sum(not r["trace_closed"] for r in rows),
     )
     if out_dir is not None:
         (out_dir / "eval_report.json").write_text(json.dumps(vars(report), indent=1) + "\n", encoding="utf-8")

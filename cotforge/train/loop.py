@@ -31,9 +31,9 @@ from cotforge.train.data import (
     TokenizedSet,
     TrainDataError,
     empty_completions_note,
-    load_pairs,
     resolve_template,
     tokenize,
+    training_pairs,
 )
 from cotforge.train.flops import flops_per_token, peak_flops, utilisation
 from cotforge.train.loss import CompletionLoss, compile_backbone, loss_sum
@@ -138,7 +138,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
 
         check_can_push(config.push_to_hub)
     # The data and the tokenizer first: a missing subset is reported in a second, not after loading the model.
-    pairs = load_pairs(config.dataset, config.subset, config.split)
+    pairs = training_pairs(config.dataset, config.subset, config.split, config.reasoning, config.mixture, config.seed)
     note = empty_completions_note(pairs)
     if note and rank == 0:
         log(note)
@@ -404,7 +404,7 @@ tags:
 # {config.push_to_hub.rsplit("/", 1)[-1]}
 
 {config.model} fine-tuned with cotforge on the chain-of-thought corpus `{config.dataset}`
-(subset `{config.subset or "all"}`): {report.steps} optimizer steps over {report.examples} examples, loss on the
+(subset `{config.subsets_trained}`): {report.steps} optimizer steps over {report.examples} examples, loss on the
 completion only, final loss {report.history[-1].loss:.4f}. Settings are in `train_report.json`.
 """)
     card.save(output / "README.md")
