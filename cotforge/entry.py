@@ -7,7 +7,7 @@ import signal
 import sys
 from types import FrameType
 
-from cotforge.exitcodes import INTERRUPTED
+from cotforge.exitcodes import INTERRUPTED, USAGE_ERROR
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -33,9 +33,27 @@ def _run(name: str) -> None:
         explained = interrupt.explained
     except KeyboardInterrupt:
         code = INTERRUPTED
+    except Exception as error:  # what the user fixes, from any command: a sentence and exit 2, not a traceback
+        message = _user_error(error)
+        if message is None:
+            raise
+        sys.stderr.write(f"error: {message}\n")
+        code = USAGE_ERROR
     if code == INTERRUPTED and not explained:
         sys.stderr.write("\ninterrupted; nothing more was done (work already stored is kept)\n")
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _user_error(error: Exception) -> str | None:
+    """The sentence for an error the user fixes that any command can meet: a full disk, a directory another
+    process is writing."""
+    from cotforge.safety.diskfull import as_disk_full
+    from cotforge.safety.lock import DirectoryInUse
+
+    if isinstance(error, DirectoryInUse):
+        return str(error)
+    full = as_disk_full(error)
+    return None if full is None else str(full)
 
 
 def main() -> None:

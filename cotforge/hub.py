@@ -16,10 +16,14 @@ from typing import Any
 
 import polars as pl
 
-from cotforge.corpus import BuildDir, BuildDirError, recipe_fields
+from cotforge.corpus import BuildDir, BuildDirError, recipe_fields, report_of
 from cotforge.dataset_cards import SubsetStats, render_card, subset_stats
 from cotforge.dataset_cards.card import PLOT_PATH, REJECTED_SUBSET, licence_of, licence_text
 from cotforge.dataset_cards.plot import length_by_level_png
+from cotforge.safety.atomic import atomic_folder, is_empty_folder
+from cotforge.safety.diskfull import DiskFull, as_disk_full
+from cotforge.safety.lock import LOCK_FILE, directory_lock
+from cotforge.safety.names import UnsafeName, safe_name
 from cotforge.schemas.record import AnswerOrigin, CoTRecord, Rejection
 from cotforge.schemas.tables import to_frame
 
@@ -85,8 +89,12 @@ def _api(token: str | None):
     return HfApi(token=token)
 
 
-def _explain(error: Exception, repo_id: str, action: str) -> HubError:
-    """A readable error for the common failures; never includes a token."""
+def explain_hub_error(error: Exception, repo_id: str, action: str) -> HubError | DiskFull:
+    """A readable error for the common failures; never includes a token. A full disk (the download cache) is the
+    user's to fix, not the Hub's failure."""
+    full = as_disk_full(error)
+    if full is not None:
+        return full
     from datasets.exceptions import DatasetNotFoundError
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
@@ -102,6 +110,15 @@ def _explain(error: Exception, repo_id: str, action: str) -> HubError:
     if isinstance(error, HfHubHTTPError):
         return HubError(f"{action} {repo_id}: the Hub answered HTTP {status}: {str(error).splitlines()[0]}")
     return HubError(f"{action} {repo_id}: network failure ({type(error).__name__}: {error})")
+
+
+def check_can_push(repo_id: str, token: str | None = None) -> None:
+    """HubError now, not after hours of training: a malformed repo id, or a token the Hub refuses."""
+    check_repo_id(repo_id)
+    try:
+        _api(token).whoami()
+    except Exception as error:
+        raise explain_hub_error(error, repo_id, "push to") from None
 
 
 def _remote_state(api, repo_id: str) -> tuple[str | None, dict[str, Any]]:
@@ -163,7 +180,7 @@ def push_card_section(repo_id: str, name: str, markdown: str, files: dict[str, b
             parent_commit=head,
         )
     except Exception as error:
-        raise _explain(error, repo_id, "update the card of") from None
+        raise explain_hub_error(error, repo_id, "update the card of") from None
     return info.oid
 
 
@@ -187,10 +204,15 @@ def _unchanged(path: str, data: bytes, remote: dict[str, Any]) -> bool:
     return entry.blob_id == _git_blob_sha(data)
 
 
-def _incompleteness(directory: BuildDir, allow_incomplete: bool) -> str | None:
-    """What the card says of a build with answers failed or pending; such a build is refused unless allowed."""
+def _incompleteness(directory: BuildDir, subsets: dict[str, list[CoTRecord]], allow_incomplete: bool) -> str | None:
+    """What the card says of a build with answers failed or pending, or with no report; such a build, or one whose
+    report does not count the subsets on disk (a run stopped while writing), is refused unless allowed."""
     report = directory.read_report()
-    if report is None or not report.failed + report.pending:
+    if not allow_incomplete:
+        directory.check_report_matches(report, subsets)
+    if report is None:
+        return "the build directory had no build report when this was pushed, so it may be incomplete"
+    if report.complete:
         return None
     incomplete = (
         f"{report.failed + report.pending:,} of {report.requested:,} requested answers were not answered when this "
@@ -252,7 +274,7 @@ def push(
     subsets = directory.read_subsets()
     if not subsets:
         raise BuildDirError(f"{build_dir}: no subsets to push")
-    incomplete = _incompleteness(directory, allow_incomplete)
+    incomplete = _incompleteness(directory, subsets, allow_incomplete)
     built_by = directory.read_recipe()
     files = _data_files(directory, subsets, include_rejected)
     api = _api(token)
@@ -262,7 +284,7 @@ def push(
         earlier = _remote_json(api, repo_id, STATS_FILE, head) or {}
         other_configs = [c for c in _remote_configs(api, repo_id, head) if c.get("config_name") not in earlier]
     except Exception as error:
-        raise _explain(error, repo_id, "push to") from None
+        raise explain_hub_error(error, repo_id, "push to") from None
     merged = {name: SubsetStats.model_validate(value) for name, value in earlier.items()}
     merged.update({name: subset_stats(name, records) for name, records in subsets.items()})
     rejected = any(p.startswith(f"data/{REJECTED_SUBSET}/") for p in [*files, *remote])  # an earlier push's stays
@@ -308,7 +330,7 @@ def _commit(
             parent_commit=head,  # refuse to overwrite a commit made since we looked
         )
     except Exception as error:
-        raise _explain(error, repo_id, "push to (nothing was committed)") from None
+        raise explain_hub_error(error, repo_id, "push to (nothing was committed)") from None
     return PushResult(repo_id, info.oid, info.oid != head, subsets, sorted(changed_files + stale))
 
 
@@ -332,7 +354,7 @@ def subset_names(repo_id: str, revision: str | None = None) -> list[str]:
     try:
         return list(datasets.get_dataset_config_names(repo_id, revision=revision))
     except Exception as error:
-        raise _explain(error, repo_id, "read") from None
+        raise explain_hub_error(error, repo_id, "read") from None
 
 
 def pull(
@@ -342,13 +364,21 @@ def pull(
     import datasets
     from pydantic import ValidationError
 
-    names = [subset] if subset else [n for n in subset_names(repo_id, revision) if n != REJECTED_SUBSET]
+    there = subset_names(repo_id, revision)
+    if subset is not None:
+        try:
+            safe_name(subset, "--subset")
+        except UnsafeName as error:
+            raise HubError(str(error), usage=True) from None
+        if subset not in there:
+            raise HubError(f"{repo_id} has no subset {subset}; it has {', '.join(there) or 'none'}", usage=True)
+    names = [subset] if subset else [n for n in there if n != REJECTED_SUBSET]
     pulled = {}
     for name in names:
         try:
             rows = datasets.load_dataset(repo_id, name, split=split, revision=revision)
         except Exception as error:
-            raise _explain(error, repo_id, f"load subset {name} of") from None
+            raise explain_hub_error(error, repo_id, f"load subset {name} of") from None
         model = Rejection if name == REJECTED_SUBSET else CoTRecord
         result = PulledSubset(name)
         for index, row in enumerate(rows):
@@ -361,11 +391,32 @@ def pull(
     return pulled
 
 
-def save_pulled(pulled: dict[str, PulledSubset], out_dir: Path) -> dict[str, int]:
-    """Write pulled subsets as a build directory (what `cotforge train` and `cotforge export` read)."""
+def check_pull_target(out_dir: Path, overwrite: bool) -> None:
+    """HubError (usage) unless `out_dir` is a new or empty folder, or `overwrite` allows replacing it."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise HubError(f"{out_dir}: is a file; --out must be a folder", usage=True)
+    if not overwrite and not is_empty_folder(out_dir, ignore=(LOCK_FILE,)):
+        raise HubError(
+            f"{out_dir}: is not empty; a pull writes a whole build directory, so give a new --out, or --overwrite "
+            "to replace this folder's content",
+            usage=True,
+        )
+
+
+def save_pulled(
+    pulled: dict[str, PulledSubset], out_dir: Path, origin: str = "pull", overwrite: bool = False
+) -> dict[str, int]:
+    """Write pulled subsets as a build directory (what `cotforge train` and `cotforge export` read), with a report.
+    Written into a temporary folder that replaces `out_dir` when complete: a killed pull leaves the old folder."""
     records = [r for p in pulled.values() for r in p.records if isinstance(r, CoTRecord)]
     rejections = [r for p in pulled.values() for r in p.records if isinstance(r, Rejection)]
-    return BuildDir(out_dir).write_outputs(records, rejections)
+    with directory_lock(out_dir, "pull"):
+        check_pull_target(out_dir, overwrite)
+        with atomic_folder(out_dir, keep=(LOCK_FILE,)) as partial:
+            folder = BuildDir(partial)
+            counts = folder.write_outputs(records, rejections)
+            folder.write_report(report_of(origin, records, rejections, counts))
+    return counts
 
 
 def push_model(folder: Path, repo_id: str, *, ignore: list[str], token: str | None = None) -> str:
@@ -376,5 +427,5 @@ def push_model(folder: Path, repo_id: str, *, ignore: list[str], token: str | No
         api.create_repo(repo_id, exist_ok=True)
         info = api.upload_folder(repo_id=repo_id, folder_path=folder, ignore_patterns=ignore)
     except Exception as error:
-        raise _explain(error, repo_id, "push to") from None
+        raise explain_hub_error(error, repo_id, "push to") from None
     return info.oid

@@ -52,6 +52,7 @@ class LocalHub(BackgroundServer):
         r = app.router
         r.add_post("/api/repos/create", self.create_repo)
         r.add_post("/api/validate-yaml", self.validate_yaml)
+        r.add_get("/api/whoami-v2", self.whoami)
         prefix = "/api/{kind:datasets|models|spaces}/{ns}/{name}"
         r.add_get(prefix, self.repo_info)
         r.add_get(prefix + "/revision/{rev}", self.repo_info)
@@ -151,6 +152,10 @@ class LocalHub(BackgroundServer):
 
     async def unknown(self, request: web.Request) -> web.Response:
         return self._error(404, "NotFound", f"local hub: no route for {request.method} {request.path}")
+
+    async def whoami(self, request: web.Request) -> web.Response:
+        denied = self._auth(request)
+        return denied or web.json_response({"type": "user", "name": "me", "auth": {"accessToken": {"role": "write"}}})
 
     async def create_repo(self, request: web.Request) -> web.Response:
         denied = self._auth(request)

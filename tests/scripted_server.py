@@ -4,7 +4,13 @@ Each chat request is answered from its last user message:
 - `answer=X` in the message: the reply reasons briefly and ends "The answer is X" (default 42);
 - `fault=a,b,c`: the first attempts for that message get faults a, b, c in turn, later ones succeed. Faults:
   429 (with Retry-After), 500, 503, 401, drop (connection closed), timeout (no reply in time), malformed (bad JSON),
-  length (finish_reason length), refusal, empty, noanswer (no final answer line);
+  length (finish_reason length), refusal, empty, noanswer (no final answer line), surrogate (a lone surrogate in
+  the text), nul (a NUL in the text), huge (a 5 MB answer), negusage (a good answer with negative usage);
+- `shape=X`: a reasoning model's reply, its trace (which holds a wrong answer line, to be ignored) given as X:
+  `reasoning_content`, `reasoning` or `thinking` (a field of its own), `inline` (`<think>…</think>` before the
+  answer), `prefilled` (only the closing `</think>`), `cut` (`<think>…` cut by the budget: finish_reason length),
+  `open` (`<think>…` never closed, finish_reason stop), `fieldcut` (a separate trace cut by the budget, no content);
+  usage then reports the trace's words as `completion_tokens_details.reasoning_tokens`, in a batch too;
 - `batchfail`: in a batch, this request fails with a 500 in the error file; `expire`: a batch holding it expires
   with this request unanswered.
 Files and Batches endpoints follow the OpenAI API. Every request is logged with its arrival time.
@@ -24,6 +30,9 @@ from aiohttp import web
 
 from .aio_server import BackgroundServer
 
+# A reasoning model's trace: it states a wrong answer on the way, which must never be read as the final answer.
+TRACE = "First guess: The answer is 99. That is wrong; count again, item by item, and check the sum."
+
 
 @dataclass
 class LogEntry:
@@ -32,6 +41,7 @@ class LogEntry:
     message: str
     status: int
     chat: str = ""  # every message of a chat request, as sorted JSON: tells apart prompts with one question
+    params: dict[str, Any] = field(default_factory=dict)  # a chat request's body less its messages
 
 
 @dataclass
@@ -69,30 +79,56 @@ class ScriptedServer(BackgroundServer):
     # ---- chat ----
 
     @staticmethod
-    def _completion(body: dict[str, Any], contents: list[tuple[str | None, str, str | None]]) -> dict[str, Any]:
+    def _completion(
+        body: dict[str, Any], contents: list[tuple[str | None, str, str | None]], trace: tuple[str, str] | None = None
+    ) -> dict[str, Any]:
+        """`trace`: (field name, text) of a reasoning model's trace given in a field of its own."""
         prompt_chars = sum(len(m.get("content") or "") for m in body.get("messages", []))
+        extra = {trace[0]: trace[1]} if trace else {}
         choices = [
             {
                 "index": i,
-                "message": {"role": "assistant", "content": content, "refusal": refusal},
+                "message": {"role": "assistant", "content": content, "refusal": refusal, **extra},
                 "finish_reason": finish,
                 "logprobs": None,
             }
             for i, (content, finish, refusal) in enumerate(contents)
         ]
         completion_tokens = sum(len((c or "").split()) for c, _, _ in contents)
+        usage: dict[str, Any] = {"prompt_tokens": prompt_chars // 4}
+        if trace or any(TRACE in (c or "") for c, _, _ in contents):
+            reasoning = len(TRACE.split()) * len(contents)
+            completion_tokens += reasoning if trace else 0
+            usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+        usage |= {"completion_tokens": completion_tokens, "total_tokens": prompt_chars // 4 + completion_tokens}
         return {
             "id": f"chatcmpl-{time.monotonic_ns()}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model", "scripted"),
             "choices": choices,
-            "usage": {
-                "prompt_tokens": prompt_chars // 4,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_chars // 4 + completion_tokens,
-            },
+            "usage": usage,
         }
+
+    @staticmethod
+    def _traced(message: str, reply: str, n: int) -> tuple[list[tuple[str | None, str, str | None]], tuple | None]:
+        """The choices and separate trace of a `shape=` reply; a plain reply where the message has no shape."""
+        found = re.search(r"shape=(\w+)", message)
+        shape = found.group(1) if found else None
+        inline = {
+            "inline": (f"<think>\n{TRACE}\n</think>\n\n{reply}", "stop"),
+            "prefilled": (f"{TRACE}\n</think>\n\n{reply}", "stop"),
+            "cut": (f"<think>\n{TRACE}", "length"),
+            "open": (f"<think>\n{TRACE}", "stop"),
+        }
+        if shape in inline:
+            content, finish = inline[shape]
+            return [(content, finish, None)] * n, None
+        if shape == "fieldcut":
+            return [("", "length", None)] * n, ("reasoning_content", TRACE)
+        if shape in ("reasoning_content", "reasoning", "thinking"):
+            return [(reply, "stop", None)] * n, (shape, TRACE)
+        return [(reply, "stop", None)] * n, None
 
     @staticmethod
     def _last_user(body: dict[str, Any]) -> str:
@@ -162,12 +198,20 @@ class ScriptedServer(BackgroundServer):
                 contents = [("", "stop", None)] * n
             elif fault == "noanswer":
                 contents = [("I am not sure how to solve this.", "stop", None)] * n
+            elif fault in ("surrogate", "nul", "huge"):
+                poison = {"surrogate": "\udc80", "nul": "\x00", "huge": "x" * 5_000_000}[fault]
+                contents = [(f"We work {poison} it out.\nThe answer is 5", "stop", None)] * n
             else:
-                contents = [(reply, "stop", None)] * n
+                contents, trace = self._traced(message, reply, n)
+                completion = self._completion(body, contents, trace)
+                if fault == "negusage":
+                    completion["usage"] = {"prompt_tokens": -29, "completion_tokens": "many", "total_tokens": -1}
+                return web.json_response(completion, headers=self.rate_limit_headers)
             return web.json_response(self._completion(body, contents), headers=self.rate_limit_headers)
         finally:
             chat = json.dumps(body.get("messages", []), sort_keys=True)
-            self.log.append(LogEntry(arrived, request.path, message, status, chat))
+            params = {k: v for k, v in body.items() if k != "messages"}
+            self.log.append(LogEntry(arrived, request.path, message, status, chat, params))
 
     # ---- files and batches ----
 
@@ -264,7 +308,7 @@ class ScriptedServer(BackgroundServer):
                 )
             else:
                 n = int(line["body"].get("n") or 1)
-                body = self._completion(line["body"], [(self._reply(message), "stop", None)] * n)
+                body = self._completion(line["body"], *self._traced(message, self._reply(message), n))
                 outputs.append(
                     {
                         "id": f"req_{custom_id}",
@@ -273,7 +317,8 @@ class ScriptedServer(BackgroundServer):
                         "error": None,
                     }
                 )
-                self.log.append(LogEntry(time.time(), "batch-request", message, 200))
+                params = {k: v for k, v in line["body"].items() if k != "messages"}
+                self.log.append(LogEntry(time.time(), "batch-request", message, 200, params=params))
         batch = entry["object"]
         for name, rows in (("output_file_id", outputs), ("error_file_id", errors)):
             if rows:

@@ -16,10 +16,16 @@ from .local_teacher import require_local_teacher
 
 
 def tiny_student(folder: Path, seed: int = 0) -> Path:
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
 
     gguf = require_local_teacher()
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    return tiny_llama(folder, AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name), seed)
+
+
+def tiny_llama(folder: Path, tokenizer, seed: int = 0) -> Path:
+    """A tiny randomly initialised Llama for `tokenizer`, saved with it in `folder`."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(tokenizer),

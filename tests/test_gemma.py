@@ -41,7 +41,7 @@ def test_gemma_packed_rows_give_the_padded_loss(gemma: str, paper_build: Path) -
     pairs = load_pairs(str(paper_build), "gpt-4o-g5-cot")[:4]
     examples = tokenize(pairs, tokenizer, "gemma", 256).examples
     padded = collate_padded(examples, tokenizer.pad_token_id)
-    packed = collate_packed([examples[:2], examples[2:]], tokenizer.pad_token_id)
+    packed = collate_packed([examples[:2], examples[2:]])
     with torch.no_grad():
         per_row = loss_sum(CompletionLoss(model), padded) / padded.completion_tokens
         per_pack = loss_sum(CompletionLoss(model), packed) / packed.completion_tokens

@@ -59,6 +59,19 @@ def python(env: dict[str, str], code: str) -> str:
     return result.stdout
 
 
+def commit_frame(env: dict[str, str], tmp_path: Path, path: str, frame) -> None:
+    """Replace one Parquet file of the Hub repo me/cot with `frame` (written to tmp_path/bad.parquet)."""
+    frame.write_parquet(tmp_path / "bad.parquet")
+    python(
+        env,
+        f"""
+from huggingface_hub import HfApi, CommitOperationAdd
+HfApi().create_commit("me/cot", [CommitOperationAdd("{path}", "{tmp_path / "bad.parquet"}")],
+                      commit_message="corrupt", repo_type="dataset")
+""",
+    )
+
+
 @pytest.fixture
 def small_build(tmp_path: Path, scripted) -> Path:
     problems = write_problems(tmp_path / "p.jsonl", [f"q{i} answer=5" for i in range(5)] + ["bad fault=length"])
@@ -216,16 +229,7 @@ def test_pull_validates_rows_and_writes_a_build_dir(tmp_path: Path, hub, small_b
     bad = frame.with_columns(
         pl.when(pl.int_range(pl.len()) == 0).then(9).otherwise(pl.col("granularity")).cast(pl.Int8).alias("granularity")
     )
-    (tmp_path / "bad.parquet").write_bytes(b"")
-    bad.write_parquet(tmp_path / "bad.parquet")
-    python(
-        env,
-        f"""
-from huggingface_hub import HfApi, CommitOperationAdd
-HfApi().create_commit("me/cot", [CommitOperationAdd("{path}", "{tmp_path / "bad.parquet"}")],
-                      commit_message="corrupt", repo_type="dataset")
-""",
-    )
+    commit_frame(env, tmp_path, path, bad)
     result = cotforge(env, "pull", "me/cot", "--subset", "scripted-g1-cot", "--out", str(tmp_path / "pulled"))
     assert result.returncode == 0, result.stderr
     assert "4 records" in result.stdout and "1 rows not valid" in result.stdout and "granularity" in result.stdout
@@ -370,3 +374,67 @@ def test_the_model_card_states_base_data_settings_accuracy_and_the_loss_curve(tm
     finally:
         cotforge.hub.push_model = original
     assert "| svamp | 50.0% |" in pushed["card"] and pushed["ignore"] == ["checkpoints/*", "tokenized/*"]
+
+
+# ---- issue 27: a hostile repo, an existing folder, a wrong token --------------------------------------------------
+
+
+def test_a_hostile_repo_cannot_write_outside_the_pull_folder(tmp_path: Path, hub, small_build: Path) -> None:
+    import polars as pl
+
+    env = hub_env(hub, tmp_path)
+    assert cotforge(env, "push", str(small_build), "me/cot").returncode == 0
+    path = next(p for p in hub.files("me/cot") if p.startswith("data/scripted-g1-cot/"))
+    frame = pl.read_parquet(hub.files("me/cot")[path])
+    hostile = ["../../../../outside/x", str(tmp_path / "abs"), "a/b", "x" * 300]
+    frame = frame.with_columns(
+        pl.Series("teacher", hostile + frame["teacher"].to_list()[len(hostile) :]),
+        pl.Series("dataset", ["../up", *frame["dataset"].to_list()[1:]]),
+    )
+    commit_frame(env, tmp_path, path, frame)
+    out = tmp_path / "deep" / "a" / "b" / "pulled"
+    result = cotforge(env, "pull", "me/cot", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "4 rows not valid" in result.stdout and "cannot be a file name" in result.stdout
+    written = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.parquet")}
+    expected = ("deep/a/b/pulled/", "bad.parquet", "build/", "hf-home")  # the pull, the test's own files, the cache
+    assert all(p.startswith(expected) for p in written), written
+    assert not (tmp_path / "outside").exists() and not (tmp_path / "abs.parquet").exists()
+
+
+def test_pull_refuses_a_non_empty_folder_unless_overwrite_and_checks_the_subset(
+    tmp_path: Path, hub, small_build: Path
+) -> None:
+    env = hub_env(hub, tmp_path)
+    assert cotforge(env, "push", str(small_build), "me/cot").returncode == 0
+    out = tmp_path / "corpus"
+    shutil_copy = __import__("shutil").copytree
+    shutil_copy(small_build, out)
+    before = sorted(p.name for p in (out / "subsets").iterdir())
+    refused = cotforge(env, "pull", "me/cot", "--subset", "scripted-g1-cot", "--out", str(out))
+    assert refused.returncode == 2 and "is not empty" in refused.stderr and "--overwrite" in refused.stderr
+    assert sorted(p.name for p in (out / "subsets").iterdir()) == before
+    unsafe = cotforge(env, "pull", "me/cot", "--subset", "../../x", "--out", str(tmp_path / "n"))
+    assert unsafe.returncode == 2 and "--subset: '../../x' cannot be a file name" in unsafe.stderr
+    missing = cotforge(env, "pull", "me/cot", "--subset", "nope", "--out", str(tmp_path / "n"))
+    assert missing.returncode == 2 and "no subset nope; it has scripted-g1-cot, scripted-g4-cot" in missing.stderr
+    assert "Traceback" not in refused.stderr + unsafe.stderr + missing.stderr
+    replaced = cotforge(env, "pull", "me/cot", "--subset", "scripted-g1-cot", "--out", str(out), "--overwrite")
+    assert replaced.returncode == 0, replaced.stderr
+    assert [p.name for p in (out / "subsets").iterdir()] == ["scripted-g1-cot.parquet"]
+    assert not (out / "store.sqlite").exists(), "the folder is the pulled corpus, nothing of the old one"
+    report = json.loads((out / "build_report.json").read_text())
+    assert report["subsets"] == {"scripted-g1-cot": 5} and report["recipe"] == "pull of me/cot"
+
+
+def test_a_wrong_token_for_train_push_is_found_before_training(tmp_path: Path, hub) -> None:
+    import polars as pl
+
+    data = tmp_path / "d.parquet"
+    pl.DataFrame({"prompt": ["q"], "completion": ["a"]}).write_parquet(data)
+    env = hub_env(hub, tmp_path, token="hf_wrong")
+    args = ["train", "--dataset", str(data), "--model", str(tmp_path / "no-model"), "--push-to-hub", "me/student"]
+    result = cotforge(env, *args)
+    assert result.returncode == 1 and "HTTP 401" in result.stderr and "hf_wrong" not in result.stderr
+    assert "no-model" not in result.stderr, "refused before the model (or anything else) loads"
+    assert "Traceback" not in result.stderr

@@ -28,10 +28,12 @@ def test_versions_differ_by_level_format_and_mode() -> None:
         for level in range(1, 7)
         for fmt in CoTFormat
         for mode in (PromptMode.blind, PromptMode.gold_hinted)
-        for fm in FormatMode
+        for fm in (FormatMode.direct, FormatMode.rewrite)
         if not (fm is FormatMode.rewrite and fmt is CoTFormat.cot)
     }
     assert len(versions) == 6 * (4 + 3) * 2
+    native = prompt_version(AnswerType.number, 0, CoTFormat.cot, PromptMode.blind, FormatMode.native)
+    assert native not in versions | {prompt_version(AnswerType.number, 0, CoTFormat.cot, PromptMode.blind)}
     assert prompt_version(AnswerType.number, 3, CoTFormat.cot, PromptMode.blind) != prompt_version(
         AnswerType.choice, 3, CoTFormat.cot, PromptMode.blind
     )

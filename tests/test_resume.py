@@ -109,6 +109,47 @@ def test_kill_loop_each_answer_once_and_never_paid_after_its_commit(tmp_path: Pa
 
 
 @pytest.mark.integration
+def test_concurrent_writers_on_one_directory_pay_each_answer_once(tmp_path: Path, scripted) -> None:
+    """The property, over random start times: N runs of the recipe on one directory, and one run of another recipe,
+    started at random moments; one run builds at a time (the others exit 2 at once, naming the holder, or find the
+    work done), the other recipe's run asks nothing, and every answer is paid exactly once."""
+    scripted.latency_s = 0.05  # a build takes about two seconds: the runs overlap
+    questions = [f"twice{i} answer=5" for i in range(N_PROBLEMS)]
+    recipe = recipe_file(tmp_path, scripted.url, questions)
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    other = recipe_file(other_dir, scripted.url, [f"other{i} answer=5" for i in range(10)])
+    out = tmp_path / "out"
+    rng = random.Random(20251202)
+    refused = 0
+    for _ in range(2):  # two rounds: the second starts on a directory that may already be done
+        starts = [*((rng.uniform(0.0, 1.5), recipe) for _ in range(4)), (rng.uniform(0.0, 1.5), other)]
+        began = time.monotonic()
+        runs = []
+        for at, which in sorted(starts, key=lambda item: item[0]):
+            time.sleep(max(0.0, at - (time.monotonic() - began)))
+            runs.append((which, start_build(which, out)))
+        pids = {process.pid for _, process in runs}
+        for which, process in runs:
+            _, err = process.communicate(timeout=180)
+            assert "Traceback" not in err, err
+            if which is other:
+                assert process.returncode == 2 and ("in use by process" in err or "another recipe" in err), err
+            elif process.returncode == 2:
+                holder = int(err.split("in use by process ")[1].split()[0])
+                assert holder in pids - {process.pid}, err
+                refused += 1
+            else:
+                assert process.returncode == 0, err
+    assert refused, "the runs overlapped: some were refused"
+    assert not [e for e in scripted.log if "other" in e.message], "the other recipe's run asked nothing"
+    report = json.loads((out / "build_report.json").read_text())
+    assert report["accepted"] == N_PROBLEMS and report["complete"]
+    assert_no_answer_bought_twice(out, scripted.log)
+    assert sum(e.status == 200 for e in scripted.log) == N_PROBLEMS, "each answer paid once"
+
+
+@pytest.mark.integration
 def test_ctrl_c_stops_cleanly_and_resumes(tmp_path: Path, scripted) -> None:
     scripted.latency_s = 0.05
     recipe = recipe_file(tmp_path, scripted.url, [f"int{i} answer=5" for i in range(N_PROBLEMS)])

@@ -25,7 +25,7 @@ nonneg = st.floats(min_value=0, max_value=1e6, allow_nan=False)
 origin = dict(
     key=st.text(alphabet="0123456789abcdef", min_size=8, max_size=32),
     problem_id=text,
-    dataset=text,
+    dataset=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,20}", fullmatch=True),
     teacher=st.from_regex(r"[a-z0-9][a-z0-9._-]{0,10}", fullmatch=True),
     teacher_model=text,
     granularity=st.integers(0, 6),

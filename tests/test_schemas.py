@@ -139,7 +139,7 @@ def test_schema_command_unknown_name() -> None:
 )
 def test_an_openai_teacher_refuses_another_backends_options(options: dict, named: str) -> None:
     recipe = {"sources": ["svamp"], "teachers": [{"model": "gpt-4o", **options}]}
-    with pytest.raises(ValidationError, match=rf"{named}: not an option of a openai teacher"):
+    with pytest.raises(ValidationError, match=rf"{named}: not an option of an openai teacher"):
         Recipe.model_validate(recipe)
 
 
@@ -167,5 +167,5 @@ def test_a_misplaced_option_is_a_sentence_naming_the_field(tmp_path: Path) -> No
     recipe = tmp_path / "r.yaml"
     recipe.write_text("sources: [svamp]\nteachers:\n  - model: gpt-4o\n    ray: {replicas: 4}\n")
     result = CliRunner().invoke(app, ["build", "--recipe", str(recipe), "--sample", "--dry-run"])
-    assert result.exit_code == 2 and "ray: not an option of a openai teacher" in result.output, result.output
+    assert result.exit_code == 2 and "ray: not an option of an openai teacher" in result.output, result.output
     assert "Traceback" not in result.output

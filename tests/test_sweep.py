@@ -154,6 +154,59 @@ def test_a_lora_sweep_evaluates_each_cell_merged(corpus: Path, student: Path, tm
         assert cell.total > 0
 
 
+def test_vllm_evaluates_a_cell_only_once_the_student_is_freed(
+    corpus: Path, student: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """The sweep's GPU path with vLLM stood in for: when the engine starts nothing of the trained student is left
+    (so its memory can go back), the engine asks for a share of what is free, not vLLM's 0.9 of the whole GPU, and
+    it is shut down before the next cell."""
+    import gc
+    import sys
+    import types
+    import weakref
+    from types import SimpleNamespace
+
+    import torch
+
+    from cotforge.train import evaluate, loop
+
+    students: list[weakref.ref] = []
+    real_load = loop.load_student
+
+    def load_student(*args, **kwargs):
+        model = real_load(*args, **kwargs)
+        students.append(weakref.ref(model))
+        return model
+
+    events: list[object] = []
+
+    class LLM:
+        def __init__(self, model: str, gpu_memory_utilization: float) -> None:
+            events.append(("start", gpu_memory_utilization, sum(ref() is not None for ref in students)))
+            self.llm_engine = None
+
+        def generate(self, prompts, params, use_tqdm):
+            return [SimpleNamespace(outputs=[SimpleNamespace(text="The answer is 7.")]) for _ in prompts]
+
+        def shutdown(self) -> None:
+            events.append("shutdown")
+
+    real_collect = gc.collect
+    monkeypatch.setattr(gc, "collect", lambda *a: events.append("collect") or real_collect(*a))
+    monkeypatch.setitem(sys.modules, "vllm", types.ModuleType("vllm"))
+    monkeypatch.setattr(sys.modules["vllm"], "LLM", LLM, raising=False)
+    monkeypatch.setattr(sys.modules["vllm"], "SamplingParams", dict, raising=False)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *a: (40 * 2**30, 100 * 2**30))
+    monkeypatch.setattr(loop, "load_student", load_student)
+    monkeypatch.setattr(evaluate, "vllm_can_run", lambda *a: True)
+    _, left = run_sweep(settings(corpus, student), tmp_path, log=lambda _: None)
+    assert left == [] and len(students) == 2
+    starts = [i for i, event in enumerate(events) if isinstance(event, tuple)]
+    assert [events[i] for i in starts] == [("start", 0.36, 0)] * 2  # 90% of the 40 GiB free; no student alive
+    for i in starts:
+        assert events[i - 1] == "collect" and events[i + 1 : i + 3] == ["shutdown", "collect"]
+
+
 def test_sweep_usage_errors() -> None:
     runner = CliRunner()
     assert runner.invoke(app, ["sweep"]).exit_code == 2

@@ -115,6 +115,7 @@ def _stand_in_vllm(calls: dict, fail: str | None = None) -> types.SimpleNamespac
         tensor_parallel_size: int = 1
         data_parallel_size: int = 1
         max_model_len: int | None = None
+        reasoning_parser: str | None = None
 
     class LLM:
         def __init__(self, model: str, **engine_args) -> None:

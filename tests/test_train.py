@@ -74,6 +74,10 @@ def test_a_few_dozen_steps_reduce_the_loss(tmp_path: Path, student: Path, paper_
     assert plan["gradients"] == plan["weights"], "all trained, fp32"
     assert plan["optimizer"] == 3 * plan["weights"], "AdamW's moments and its unfused temporary on the CPU"
     assert saved["peak_memory_mb"] * 2**20 > plan["weights"]
+    # FLOPs per token (flops.py) for the model's work; no MFU on the CPU, whose peak is not known.
+    assert saved["flops_per_token"] > 6 * plan["weights"] / 4 and saved["mfu"] is None and saved["peak_flops"] is None
+    # Packed (the default): one row per micro-batch, so no padding at all.
+    assert saved["padding_tokens"] == 0 and all(h.padding_ratio == 0 for h in report.history)
 
 
 def test_lora_trains_the_adapter_only_and_resumes(tmp_path: Path, student: Path, paper_build: Path) -> None:
@@ -137,8 +141,8 @@ def test_memory_plan_refuses_what_cannot_fit(tmp_path: Path, student: Path, pape
     move with sharding, checkpointing and the attention path."""
     from cotforge.train.memory import plan_memory
 
-    command = train_command(student, paper_build, tmp_path / "out", "--micro-batch-size", "4096", "--max-length",
-                            "65536", "--max-steps", "1")  # fmt: skip
+    command = train_command(student, paper_build, tmp_path / "out", "--micro-batch-size", "4096", "--global-batch-size",
+                            "4096", "--max-length", "65536", "--max-steps", "1")  # fmt: skip
     result = subprocess.run([sys.executable, *command], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2, result.stderr[-2000:]
     for knob in ("--micro-batch-size", "--max-length", "--gradient-checkpointing", "--lora-rank", "--shard fsdp"):
@@ -168,6 +172,100 @@ def test_memory_plan_refuses_what_cannot_fit(tmp_path: Path, student: Path, pape
     assert checkpointed.activations < whole.activations < eager.activations
 
 
+def test_memory_plan_counts_cpu_offload() -> None:
+    """With FSDP's CPU offload the fp32 shards, gradients and AdamW's state are in host memory: the device plan
+    keeps only what is gathered at a time, so a run that fits offloaded is no longer refused."""
+    import dataclasses
+
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from cotforge.train.memory import MARGIN, MemoryPlanError, check_fits, plan_memory
+
+    shape = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=16, num_attention_heads=4)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=300, num_key_value_heads=2, **shape))
+    options = dict(
+        micro_batch_size=1,
+        max_length=16,
+        world_size=4,
+        sharded=True,
+        gradient_checkpointing=False,
+        attention_weights_kept=False,
+        activation_bytes=2,
+        fused_optimizer=True,
+        device=torch.device("cpu"),
+    )
+    sharded = plan_memory(model, **options)
+    offloaded = plan_memory(model, cpu_offload=True, **options)
+    assert sharded.host == 0 and offloaded.optimizer == 0
+    assert offloaded.host == sharded.weights + sharded.gradients + sharded.optimizer
+    block = sum(p.numel() for p in model.model.layers[0].parameters())
+    root = sum(p.numel() for p in model.parameters()) - 16 * block
+    assert offloaded.weights == (root + 2 * block) * 2 and offloaded.gradients == (root + block) * 4
+    assert offloaded.total < sharded.total and "offloaded to the CPU" in offloaded.describe()
+    capacity = (offloaded.total + sharded.total) / 2 / MARGIN
+    check_fits(dataclasses.replace(offloaded, capacity=capacity))
+    with pytest.raises(MemoryPlanError):
+        check_fits(dataclasses.replace(sharded, capacity=capacity))
+
+
+def test_flash_attention_only_with_half_precision_compute(monkeypatch) -> None:
+    """FA2 where flash_attn imports and the GPU computes in bf16; a GPU without bf16 trains in fp32, so SDPA."""
+    import types
+
+    from cotforge.train.student import attention_for
+
+    cuda = torch.device("cuda", 0)
+    monkeypatch.setitem(sys.modules, "flash_attn", types.ModuleType("flash_attn"))
+    assert attention_for(cuda, torch.bfloat16) == "flash_attention_2"
+    assert attention_for(cuda, torch.float32) == "sdpa"
+    assert attention_for(torch.device("cpu"), torch.bfloat16) == "sdpa"
+    monkeypatch.setitem(sys.modules, "flash_attn", None)  # not installed: the import fails
+    assert attention_for(cuda, torch.bfloat16) == "sdpa"
+
+
+def test_process_group_on_a_gpu_reaches_cpu_tensors_too() -> None:
+    """FSDP's CPU offload clips gradients on the CPU: the group needs gloo beside NCCL, bound to the rank's GPU."""
+    from cotforge.train.loop import process_group
+
+    assert process_group(torch.device("cuda", 3)) == {
+        "backend": "cpu:gloo,cuda:nccl",
+        "device_id": torch.device("cuda", 3),
+    }
+    assert process_group(torch.device("cpu")) == {"backend": "gloo"}
+
+
+def test_flops_per_token_matches_torchs_flop_counter() -> None:
+    """flops.py's formula against torch's own count of one training step (forward and backward, full logits) of a
+    Llama over one packed row of three examples: the matmuls as torch counts them (its CPU SDPA kernel counts none),
+    and attention's cost per pair of tokens from eager attention, which computes every pair of the row."""
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from cotforge.train.flops import flops_per_token, peak_flops, utilisation
+
+    shape = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=1000, num_key_value_heads=2, tie_word_embeddings=False, **shape))
+    lengths = [40, 24, 64]
+    tokens = sum(lengths)
+    ids = torch.randint(0, 1000, (1, tokens))
+    positions = torch.cat([torch.arange(n) for n in lengths])[None]
+
+    def counted(attention: str) -> int:
+        model.set_attn_implementation(attention)
+        with FlopCounterMode(display=False) as counter:
+            model(input_ids=ids, position_ids=positions, labels=ids).loss.backward()
+        return counter.get_total_flops()
+
+    matmuls = counted("sdpa")
+    per_pair = (counted("eager") - matmuls) / tokens**2  # forward and backward, all layers
+    assert per_pair == 12 * 2 * 64
+    expected = matmuls + per_pair * sum(n * n for n in lengths) / 2  # causal, within each example
+    ours = flops_per_token(model, lengths) * tokens
+    assert abs(ours - expected) / expected < 0.005, (ours, expected)  # the norms' weights count as matmuls here
+    assert peak_flops(torch.device("cpu"), torch.bfloat16) is None
+    assert utilisation(1e9, 1000, 1.0, None, 1) is None and utilisation(1e9, 1000, 1.0, 1e13, 2) == 0.05
+
+
 def _examples(student: Path, paper_build: Path, n: int = 6):
     from transformers import AutoTokenizer
 
@@ -183,13 +281,61 @@ def test_packed_and_padded_batches_give_the_same_loss(student: Path, paper_build
     model = AutoModelForCausalLM.from_pretrained(student, dtype=torch.float32).eval()
     loss = CompletionLoss(model)
     padded = collate_padded(examples, tokenizer.pad_token_id)
-    packed = collate_packed([examples[:3], examples[3:]], tokenizer.pad_token_id)
+    packed = collate_packed([examples[:3], examples[3:]])
     assert packed.completion_tokens == padded.completion_tokens
-    assert packed.input_ids.shape[0] == 2 and packed.padding < padded.padding
+    assert packed.input_ids.shape[0] == 1 and packed.padding == 0 < padded.padding
     with torch.no_grad():
         a = loss_sum(loss, padded) / padded.completion_tokens
         b = loss_sum(loss, packed) / packed.completion_tokens
     assert abs(float(a) - float(b)) < 1e-4
+
+
+def _flash_attention_as_transformers_drives_it(
+    module, query, key, value, attention_mask, scaling=None, dropout=0.0, position_ids=None, **kwargs
+):
+    """Flash-attention's decisions without its CUDA kernels: transformers' own `_is_packed_sequence` and
+    varlen lengths from the position ids, else plain causal attention over the whole row (FA2 takes no mask
+    without padding)."""
+    import torch.nn.functional as F
+    from transformers.modeling_flash_attention_utils import (
+        _is_packed_sequence,
+        prepare_fa_kwargs_from_position_ids,
+    )
+
+    assert attention_mask is None
+    spans = [(0, query.shape[2])]
+    if _is_packed_sequence(position_ids, query.shape[0]):
+        (starts, _), _ = prepare_fa_kwargs_from_position_ids(position_ids)
+        spans = list(zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True))
+    parts = [
+        F.scaled_dot_product_attention(
+            query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], is_causal=True, scale=scaling, enable_gqa=True
+        )
+        for a, b in spans
+    ]
+    return torch.cat(parts, dim=2).transpose(1, 2).contiguous(), None
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "eager", "flash_attention_2 as transformers drives it"])
+def test_packed_examples_never_attend_to_each_other(student: Path, paper_build: Path, attention: str) -> None:
+    """Each example's hidden states in a packed micro-batch equal those of the example alone, on every attention
+    path: FA2 sees the examples only when the micro-batch is one row (its varlen path needs batch size 1)."""
+    from transformers import AttentionInterface, AutoModelForCausalLM
+
+    if attention.startswith("flash"):
+        attention = "cotforge_varlen_reference"  # a name with "flash" in it sends transformers to its kernels
+        AttentionInterface.register(attention, _flash_attention_as_transformers_drives_it)
+    _, examples = _examples(student, paper_build, 5)
+    model = AutoModelForCausalLM.from_pretrained(student, dtype=torch.float32, attn_implementation=attention).eval()
+    packed = collate_packed([examples[:2], examples[2:]])
+    with torch.no_grad():
+        hidden = model.model(input_ids=packed.input_ids, position_ids=packed.position_ids, use_cache=False)
+        at = 0
+        for example in examples:
+            n = len(example.input_ids)
+            alone = model.model(input_ids=torch.tensor([example.input_ids]), use_cache=False).last_hidden_state
+            assert torch.allclose(hidden.last_hidden_state[0, at : at + n], alone[0], atol=1e-4), (attention, at)
+            at += n
 
 
 def test_prompt_tokens_carry_no_loss_or_gradient(student: Path, paper_build: Path) -> None:
@@ -241,7 +387,78 @@ def test_chunked_linear_cross_entropy_equals_the_plain_one(monkeypatch, softcap,
         assert torch.allclose(a, b, atol=1e-10)
 
 
-def test_resume_continues_the_same_loss_curve(tmp_path: Path, student: Path, paper_build: Path) -> None:
+@pytest.mark.parametrize("head_dtype", [torch.float32, torch.bfloat16])
+def test_chunked_loss_keeps_fp32_logits_under_autocast_and_casts_the_head_once(monkeypatch, head_dtype) -> None:
+    """Under bf16 autocast (the trainer's CUDA path, here on the CPU) every chunk's logits are an fp32 product, and
+    the output layer is cast at most once, not once per chunk: an fp32 master head never, a bf16 base's once."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from cotforge.train import loss as loss_module
+
+    monkeypatch.setattr(loss_module, "CHUNK_ELEMENTS", 777 * 64)  # 9 chunks
+    generator = torch.Generator().manual_seed(0)
+    hidden = torch.randn(555, 32, generator=generator).requires_grad_()
+    weight = (torch.randn(777, 32, generator=generator) * 2).to(head_dtype).requires_grad_()
+    targets = torch.randint(0, 777, (555,), generator=generator)
+    logits_dtypes: list[torch.dtype] = []
+    head_casts = []
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func is torch.ops.aten.mm.default and out.shape[-1] == 777:
+                logits_dtypes.append(out.dtype)
+            if func is torch.ops.aten._to_copy.default and args[0].shape == weight.shape:
+                head_casts.append(out.dtype)
+            return out
+
+    with torch.autocast("cpu", dtype=torch.bfloat16), Record():
+        ours = loss_module.linear_cross_entropy(hidden, weight, targets)  # its gradients made here too
+    assert logits_dtypes == [torch.float32] * 9
+    assert len(head_casts) == (0 if head_dtype == torch.float32 else 1), head_casts
+    reference = torch.nn.functional.cross_entropy(hidden.double() @ weight.double().T, targets, reduction="sum")
+    assert abs(ours.item() - reference.item()) < 1e-5 * abs(reference.item())
+
+
+def test_compile_traces_once_over_steps_of_changing_lengths() -> None:
+    """--compile over eight steps whose packed rows and completion counts all differ: no graph break and one graph
+    (torch.compile of the whole loss broke at the completion selection and recompiled every step, until dynamo
+    fell back to eager). The frontend decides this; the eager backend keeps it quick."""
+    from torch._dynamo.utils import counters
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from cotforge.train.data import Example
+    from cotforge.train.loss import compile_backbone
+
+    torch._dynamo.reset()
+    counters.clear()
+    torch.manual_seed(0)
+    shape = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
+    loss = CompletionLoss(LlamaForCausalLM(LlamaConfig(vocab_size=300, num_key_value_heads=2, **shape)))
+    compile_backbone(loss, backend="eager")
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(8):
+        examples = []
+        for _ in range(3):
+            ids = torch.randint(0, 300, (int(torch.randint(10, 40, (1,), generator=generator)),), generator=generator)
+            examples.append(Example(ids.tolist(), [IGNORE] * (len(ids) // 2) + ids[len(ids) // 2 :].tolist()))
+        loss_sum(loss, collate_packed([examples[:2], examples[2:]])).backward()
+    assert not counters["graph_break"], dict(counters["graph_break"])
+    assert counters["stats"]["unique_graphs"] == 1 and counters["frames"]["total"] == 1
+    torch._dynamo.reset()
+
+
+def test_resume_continues_the_same_loss_curve(tmp_path: Path, student: Path, paper_build: Path, monkeypatch) -> None:
+    """The same losses after a resume; the checkpoint is read onto the CPU (under DDP every rank would otherwise put
+    rank 0's tensors on GPU 0)."""
+    loads: list[tuple[str, object]] = []
+    real_load = torch.load
+
+    def load(path, *args, **kwargs):
+        loads.append((Path(path).name, kwargs.get("map_location")))
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", load)
     full = train(config(student, paper_build, tmp_path / "full", max_steps=8, save_every=4), log=quiet)
     resumed_dir = tmp_path / "resumed"
     (resumed_dir / "checkpoints").mkdir(parents=True)
@@ -250,6 +467,7 @@ def test_resume_continues_the_same_loss_curve(tmp_path: Path, student: Path, pap
     assert [h.step for h in resumed.history] == list(range(1, 9))
     for a, b in zip(full.history[4:], resumed.history[4:], strict=True):
         assert abs(a.loss - b.loss) < 1e-5, (a, b)
+    assert ("state.pt", "cpu") in loads
 
 
 def test_truncation_is_counted(tmp_path: Path, student: Path, paper_build: Path) -> None:

@@ -25,6 +25,7 @@ from cotforge.corpus import BuildDir, BuildDirError
 from cotforge.recipes.identity import differences, extend_recipe, identity
 from cotforge.recipes.loader import RecipeError
 from cotforge.recipes.sources import LoadedSource
+from cotforge.safety.lock import directory_lock
 from cotforge.schemas.recipe import CoTFormat, FormatMode, Recipe
 from cotforge.schemas.record import BuildReport, CoTRecord, Rejection, RejectionReason, RunReport, with_dataset
 
@@ -414,18 +415,19 @@ def run_build(
     for teacher in recipe.teachers:
         if not teacher.backend.in_process:
             api_key_for(teacher)  # fail before anything starts, not in the middle
-    recipe = check_build_dir(out_dir, recipe, extend)
-    _check_writable(out_dir)
-    build_dir = BuildDir(out_dir)
-    with Store(build_dir.store_path) as store:
-        build_dir.write_recipe(recipe)
-        build = Build(recipe, sources, store, custom)
-        try:
-            asyncio.run(_run_reporting(build, progress))
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            build.stopped = "interrupted"
-            raise BuildInterrupted(build.export(out_dir)) from None
-        except TeacherError as error:
-            build.stopped = str(error)
-            raise BuildFailed(build.export(out_dir), error) from None
-        return build.export(out_dir)
+    with directory_lock(out_dir, "build"):  # held to the end: a second build here stops before asking anything
+        recipe = check_build_dir(out_dir, recipe, extend)
+        _check_writable(out_dir)
+        build_dir = BuildDir(out_dir)
+        with Store(build_dir.store_path) as store:
+            build_dir.write_recipe(recipe)
+            build = Build(recipe, sources, store, custom)
+            try:
+                asyncio.run(_run_reporting(build, progress))
+            except (KeyboardInterrupt, asyncio.CancelledError):
+                build.stopped = "interrupted"
+                raise BuildInterrupted(build.export(out_dir)) from None
+            except TeacherError as error:
+                build.stopped = str(error)
+                raise BuildFailed(build.export(out_dir), error) from None
+            return build.export(out_dir)

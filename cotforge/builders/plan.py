@@ -11,7 +11,7 @@ from typing import Any
 from cotforge.builders.custom import CustomPrompt
 from cotforge.builders.pricing import cost_usd
 from cotforge.recipes.formats import FORMATS
-from cotforge.recipes.prompts import Prompt, build_prompt, build_rewrite_prompt, prompt_version
+from cotforge.recipes.prompts import Prompt, build_native_prompt, build_prompt, build_rewrite_prompt, prompt_version
 from cotforge.recipes.sources import LoadedSource
 from cotforge.schemas.problem import AnswerType, Problem
 from cotforge.schemas.recipe import CoTFormat, FormatMode, PromptMode, Recipe, TeacherSpec
@@ -24,6 +24,10 @@ _FAMILY_LENGTH = {AnswerType.number: 1.0, AnswerType.expression: 1.6, AnswerType
 _TOKENS_PER_WORD = 1.35
 _CHARS_PER_TOKEN = 4.0
 REWRITE_PLACEHOLDER = "{plain_rationale}"
+# A reasoning teacher's trace per answer, in tokens, by reasoning_effort (None: the model's default, taken as
+# medium). An assumption for the estimate, not a measurement: the trace is billed as output, and it can reach the
+# whole token budget, which caps it here.
+ASSUMED_TRACE_TOKENS = {"minimal": 100, "low": 400, "medium": 1200, "high": 3000, None: 1200}
 
 
 _PROBLEM_SLOT, _SAMPLE_SLOT = "\x00problem\x00", "\x00sample\x00"
@@ -44,22 +48,26 @@ class KeyTemplate:
         cls,
         teacher: TeacherSpec,
         recipe: Recipe,
-        granularity: int,
+        granularity: int | None,
         fmt: CoTFormat,
         prompt_version: str,
         sampling: dict[str, Any] | None = None,
+        format_mode: FormatMode | None = None,
     ) -> KeyTemplate:
-        """`sampling`: the recipe's sampling as dumped here, when the caller computes it once for many keys."""
+        """`sampling`: the recipe's sampling as dumped here, when the caller computes it once for many keys;
+        `format_mode`: the native arm's, in place of the recipe's."""
         payload = {
             "problem": _PROBLEM_SLOT,
             "teacher": [teacher.backend.value, teacher.model, teacher.endpoint],
             "sampling": sampling if sampling is not None else _sampling_part(recipe),
             "granularity": granularity,
             "format": fmt.value,
-            "format_mode": recipe.format_mode.value,
+            "format_mode": (format_mode or recipe.format_mode).value,
             "prompt_version": prompt_version,
             "sample": _SAMPLE_SLOT,
         }
+        if teacher.reasoning_identity():  # only where set: a plain teacher's keys stay what they were
+            payload["reasoning"] = teacher.reasoning_identity()
         text = json.dumps(payload, sort_keys=True)
         head, _, rest = text.partition(json.dumps(_PROBLEM_SLOT))
         middle, _, tail = rest.partition(json.dumps(_SAMPLE_SLOT))
@@ -85,7 +93,7 @@ class Job:
 
     problem: Problem
     teacher: TeacherSpec
-    granularity: int
+    granularity: int | None  # None: the native arm, asked at no level
     fmt: CoTFormat
     format_mode: FormatMode
     prompt_mode: PromptMode
@@ -98,6 +106,8 @@ class Job:
         """The chat to send. A rewrite job's last turn holds REWRITE_PLACEHOLDER where the plain CoT goes."""
         if self.custom is not None:
             return Prompt(self.custom.messages(self.problem), self.prompt_version, self.format_mode)
+        if self.granularity is None:
+            return build_native_prompt(self.problem, self.prompt_mode)
         if self.format_mode is FormatMode.rewrite:
             return build_rewrite_prompt(self.problem, self.granularity, self.fmt, self.prompt_mode, REWRITE_PLACEHOLDER)
         return build_prompt(self.problem, self.granularity, self.fmt, self.prompt_mode)
@@ -106,6 +116,11 @@ class Job:
 def combinations(recipe: Recipe) -> list[tuple[int, CoTFormat]]:
     """The (level, format) pairs of a recipe; level 0 (answer only) has no rationale, so it is plain CoT alone."""
     return [(g, f) for g in recipe.granularities for f in recipe.formats if g > 0 or f is CoTFormat.cot]
+
+
+def asked(recipe: Recipe) -> list[tuple[int | None, CoTFormat]]:
+    """The (level, format) pairs asked of each teacher for each problem; level None is the native arm."""
+    return combinations(recipe) + ([(None, CoTFormat.cot)] if recipe.native else [])
 
 
 def plan_jobs(recipe: Recipe, sources: list[LoadedSource], custom: CustomPrompt | None = None) -> Iterator[Job]:
@@ -118,6 +133,7 @@ def plan_jobs(recipe: Recipe, sources: list[LoadedSource], custom: CustomPrompt 
         for g, f in combinations(recipe)
     ]
     templates: dict[tuple[int, int, CoTFormat, str], KeyTemplate] = {}
+    natives: dict[tuple[int, AnswerType], tuple[str, KeyTemplate]] = {}
     for source in sources:
         for problem in source.problems:
             for index, teacher in enumerate(recipe.teachers):
@@ -133,6 +149,27 @@ def plan_jobs(recipe: Recipe, sources: list[LoadedSource], custom: CustomPrompt 
                         templates[shape] = KeyTemplate.make(teacher, recipe, granularity, fmt, version, sampling)
                     keys = templates[shape].keys(problem, recipe.sampling.n)
                     yield Job(problem, teacher, granularity, fmt, mode, recipe.prompt_mode, version, keys, custom)
+                if recipe.native:
+                    yield _native_job(problem, teacher, index, recipe, sampling, natives)
+
+
+def _native_job(
+    problem: Problem,
+    teacher: TeacherSpec,
+    index: int,
+    recipe: Recipe,
+    sampling: dict[str, Any],
+    templates: dict[tuple[int, AnswerType], tuple[str, KeyTemplate]],
+) -> Job:
+    """The native arm's job: the final answer line alone, the teacher's trace as the CoT."""
+    native, cot = FormatMode.native, CoTFormat.cot
+    shape = (index, problem.answer_type)
+    if shape not in templates:
+        version = prompt_version(problem.answer_type, 0, cot, recipe.prompt_mode, native)
+        templates[shape] = version, KeyTemplate.make(teacher, recipe, None, cot, version, sampling, native)
+    version, template = templates[shape]
+    keys = template.keys(problem, recipe.sampling.n)
+    return Job(problem, teacher, None, cot, native, recipe.prompt_mode, version, keys)
 
 
 @dataclass
@@ -146,21 +183,45 @@ class PlanSummary:
     completion_tokens: int
     cost_usd: float | None  # None when any teacher's price is unknown
     unpriced_teachers: list[str]
+    reasoning_tokens: int = 0  # of completion_tokens, the traces of reasoning teachers (ASSUMED_TRACE_TOKENS)
+
+
+def reasoning_assumption() -> str:
+    """The dry run's assumption about traces, in words."""
+    efforts = ", ".join(f"{effort} {tokens}" for effort, tokens in ASSUMED_TRACE_TOKENS.items() if effort)
+    return f"tokens per answer by reasoning_effort: {efforts}; default medium; at most max_tokens; billed as output"
+
+
+def thinks(teacher: TeacherSpec) -> bool:
+    """Whether the teacher writes a trace: a reasoning model family, a reasoning_effort, or thinking switched on in
+    its chat template."""
+    template = teacher.extra_body.get("chat_template_kwargs")
+    switched_on = isinstance(template, dict) and bool(template.get("enable_thinking") or template.get("thinking"))
+    return teacher.model_capabilities.reasoning or teacher.reasoning_effort is not None or switched_on
+
+
+def assumed_trace_tokens(teacher: TeacherSpec, max_tokens: int) -> int:
+    """The tokens one answer's trace is assumed to take (0 for a teacher that does not think)."""
+    return min(ASSUMED_TRACE_TOKENS[teacher.reasoning_effort], max_tokens) if thinks(teacher) else 0
 
 
 def summarise(recipe: Recipe, sources: list[LoadedSource]) -> PlanSummary:
     """Counts and an estimate of tokens and dollars. A prompt's length is its template's (measured once per answer
     type, level and format on a real prompt) plus its question's, so a million answers are summed in seconds."""
-    usage_by_teacher: dict[str, list[int]] = {t.label: [0, 0] for t in recipe.teachers}
+    usage_by_teacher: dict[str, list[int]] = {t.label: [0, 0, 0] for t in recipe.teachers}  # prompt, answer, trace
+    trace_tokens = {t.label: assumed_trace_tokens(t, recipe.sampling.max_tokens) for t in recipe.teachers}
     template_chars: dict[tuple[AnswerType, int, CoTFormat], int] = {}
     rewrite = recipe.format_mode is FormatMode.rewrite
     for source in sources:
         for problem in source.problems:
             question_chars = len(problem.student_prompt())
-            for granularity, fmt in combinations(recipe):
+            for granularity, fmt in asked(recipe):
                 shape = (problem.answer_type, granularity, fmt)
                 if shape not in template_chars:
-                    if rewrite and fmt is not CoTFormat.cot:
+                    if granularity is None:
+                        prompt = build_native_prompt(problem, recipe.prompt_mode)
+                        extra = 0
+                    elif rewrite and fmt is not CoTFormat.cot:
                         prompt = build_rewrite_prompt(
                             problem, granularity, fmt, recipe.prompt_mode, REWRITE_PLACEHOLDER
                         )
@@ -170,22 +231,25 @@ def summarise(recipe: Recipe, sources: list[LoadedSource]) -> PlanSummary:
                         extra = 0
                     template_chars[shape] = sum(len(m.content) for m in prompt.messages) - question_chars + extra
                 prompt_tokens = round((template_chars[shape] + question_chars) / _CHARS_PER_TOKEN)
-                words = _WORDS_PER_LEVEL[granularity] * FORMATS[fmt].length * _FAMILY_LENGTH[problem.answer_type]
+                level = 0 if granularity is None else granularity  # the native arm's reply: the answer line
+                words = _WORDS_PER_LEVEL[level] * FORMATS[fmt].length * _FAMILY_LENGTH[problem.answer_type]
                 for teacher in recipe.teachers:
                     tally = usage_by_teacher[teacher.label]
                     tally[0] += prompt_tokens
                     tally[1] += round(words * _TOKENS_PER_WORD) * recipe.sampling.n
+                    tally[2] += trace_tokens[teacher.label] * recipe.sampling.n
     total_cost: float | None = 0.0
     unpriced = []
     for teacher in recipe.teachers:
-        prompt_tokens, completion_tokens = usage_by_teacher[teacher.label]
-        cost = cost_usd(teacher, TokenUsage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens))
+        prompt_tokens, answer_tokens, reasoning_tokens = usage_by_teacher[teacher.label]
+        usage = TokenUsage(prompt_tokens=prompt_tokens, completion_tokens=answer_tokens + reasoning_tokens)
+        cost = cost_usd(teacher, usage)
         if cost is None:
             unpriced.append(teacher.label)
         elif total_cost is not None:
             total_cost += cost
     problems = sum(len(s.problems) for s in sources)
-    n_combos = len(combinations(recipe))
+    n_combos = len(asked(recipe))
     return PlanSummary(
         problems=problems,
         teachers=len(recipe.teachers),
@@ -193,7 +257,8 @@ def summarise(recipe: Recipe, sources: list[LoadedSource]) -> PlanSummary:
         samples=recipe.sampling.n,
         answers=problems * len(recipe.teachers) * n_combos * recipe.sampling.n,
         prompt_tokens=sum(t[0] for t in usage_by_teacher.values()),
-        completion_tokens=sum(t[1] for t in usage_by_teacher.values()),
+        completion_tokens=sum(t[1] + t[2] for t in usage_by_teacher.values()),
         cost_usd=None if unpriced and len(unpriced) == len(recipe.teachers) else total_cost,
         unpriced_teachers=unpriced,
+        reasoning_tokens=sum(t[2] for t in usage_by_teacher.values()),
     )

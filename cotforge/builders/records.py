@@ -7,12 +7,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from cotforge.answers import AnswerSource, ParsedAnswer, answers_match, extract_answer
+from cotforge.answers.reasoning import THINK_CLOSE
 from cotforge.builders.parse import canonical_rationale, clean_rationale, split_steps
 from cotforge.builders.plan import Job
 from cotforge.builders.pricing import cost_usd
 from cotforge.builders.teachers.base import Answer
-from cotforge.schemas.recipe import Recipe
-from cotforge.schemas.record import CoTRecord, Rejection, RejectionReason, problem_fields
+from cotforge.safety.text import storable, unstorable
+from cotforge.schemas.recipe import FormatMode, Recipe, TeacherSpec
+from cotforge.schemas.record import CoTRecord, Rejection, RejectionReason, TokenUsage, problem_fields
 
 
 def origin_fields(job: Job, key: str, recipe: Recipe) -> dict[str, Any]:
@@ -33,7 +35,19 @@ def origin_fields(job: Job, key: str, recipe: Recipe) -> dict[str, Any]:
 
 
 def failure_row(job: Job, key: str, recipe: Recipe, detail: str) -> Rejection:
-    return Rejection(**origin_fields(job, key, recipe), reason=RejectionReason.api_error, detail=detail)
+    return Rejection(**origin_fields(job, key, recipe), reason=RejectionReason.api_error, detail=storable(detail))
+
+
+def truncation(answer: Answer, teacher: TeacherSpec, max_tokens: int) -> str | None:
+    """Why an answer was cut by the token budget, or None when it was not. A trace that never closed is cut
+    whatever the finish reason (Ray reports none; a server may stop on its own), and says so."""
+    budget = f"{teacher.model_capabilities.token_limit}={max_tokens}"
+    still_reasoning = answer.reasoning_open or (answer.reasoning is not None and not (answer.text or "").strip())
+    if answer.finish_reason == "length":
+        return f"hit {budget} while still reasoning (no answer after the trace)" if still_reasoning else f"hit {budget}"
+    if answer.reasoning_open:
+        return f"the reasoning trace never closed (no {THINK_CLOSE}); raise {budget}"
+    return None
 
 
 def _read_answer(job: Job, text: str) -> ParsedAnswer | None:
@@ -49,22 +63,38 @@ def answer_to_row(
     job: Job, key: str, recipe: Recipe, answer: Answer, messages: list[dict[str, str]]
 ) -> CoTRecord | Rejection:
     origin = origin_fields(job, key, recipe) | {
-        "finish_reason": answer.finish_reason,
-        "usage": answer.usage,
-        "cost_usd": cost_usd(job.teacher, answer.usage),
+        "finish_reason": None if answer.finish_reason is None else storable(answer.finish_reason),
+        "usage": answer.usage or TokenUsage(),
+        "reasoning_tokens": answer.reasoning_tokens,
+        "cost_usd": None if answer.usage is None else cost_usd(job.teacher, answer.usage),  # unknown usage
         "latency_s": answer.latency_s,
     }
+    limit = recipe.max_answer_chars
 
     def reject(reason: RejectionReason, detail: str) -> Rejection:
-        return Rejection(**origin, reason=reason, detail=detail, raw_response=answer.text)
+        raw = None if answer.text is None else storable(answer.text[:limit])
+        trace = None if answer.reasoning is None else storable(answer.reasoning[:limit])
+        return Rejection(**origin, reason=reason, detail=detail, raw_response=raw, raw_reasoning=trace)
 
+    # Teacher text is not trusted: what cannot be stored, or is too big to be an answer, is a rejection.
+    for part, text in (("answer", answer.text), ("reasoning trace", answer.reasoning)):
+        if text is not None and len(text) > limit:
+            return reject(
+                RejectionReason.too_long, f"the {part}: {len(text):,} characters, over max_answer_chars={limit:,}"
+            )
+    why = unstorable((answer.text or "") + (answer.reasoning or "") + (answer.refusal or ""))
+    if why is not None:
+        return reject(RejectionReason.unstorable_text, why)
     if answer.refusal or answer.finish_reason == "content_filter":
         return reject(RejectionReason.refusal, answer.refusal or "stopped by the content filter")
-    if answer.finish_reason == "length":
-        return reject(RejectionReason.truncated, f"hit max_tokens={recipe.sampling.max_tokens}")
+    cut = truncation(answer, job.teacher, recipe.sampling.max_tokens)
+    if cut is not None:
+        return reject(RejectionReason.truncated, cut)
     text = clean_rationale(answer.text or "")
     if not text:
         return reject(RejectionReason.empty, "the answer has no text")
+    if job.format_mode is FormatMode.native and not answer.reasoning:
+        return reject(RejectionReason.no_trace, "native arm: the teacher wrote no reasoning trace to be the CoT")
     problem = job.problem
     parsed = _read_answer(job, text)
     if parsed is None or parsed.source is AnswerSource.fallback:
@@ -79,6 +109,7 @@ def answer_to_row(
             **problem_fields(problem),
             messages_sent=messages,
             rationale=rationale,
+            reasoning=answer.reasoning,
             steps=split_steps(rationale, job.fmt),
             predicted_answer=parsed.answer,
             answer_source=parsed.source,

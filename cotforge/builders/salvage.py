@@ -5,6 +5,8 @@ The damaged file is kept beside it (renamed, with its WAL), so nothing is lost e
 
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -13,6 +15,9 @@ from pathlib import Path
 
 from cotforge.builders.store import Store, payload_row
 from cotforge.corpus import BuildDir, BuildDirError
+from cotforge.safety.atomic import PARTIAL, fsync_path
+from cotforge.safety.diskfull import writing
+from cotforge.safety.lock import directory_lock
 from cotforge.schemas.record import AnswerOrigin
 
 _CHUNK = 500
@@ -58,23 +63,50 @@ def _rows(db: sqlite3.Connection, report: SalvageReport) -> Iterator[tuple[str, 
         start += _CHUNK
 
 
-def _move_aside(path: Path) -> Path | None:
+def _copy_aside(path: Path) -> Path | None:
+    """The damaged store under a new name (a hard link: no copy of a large file), with copies of its WAL; the
+    store itself stays in place, untouched, until the fresh one replaces it."""
     if not path.exists():
         return None
     aside = path.with_name(f"{path.stem}.damaged-{time.strftime('%Y%m%d-%H%M%S')}{path.suffix}")
-    for suffix in ("", "-wal", "-shm"):  # SQLite finds the WAL by name: it moves with the file
+    os.link(path, aside)
+    for suffix in ("-wal", "-shm"):  # SQLite finds the WAL by name: a copy goes with the file
         companion = Path(f"{path}{suffix}")
         if companion.exists():
-            companion.rename(Path(f"{aside}{suffix}"))
+            shutil.copy2(companion, Path(f"{aside}{suffix}"))
     return aside
 
 
 def salvage(build_dir: Path) -> SalvageReport:
-    """Rebuild `build_dir`'s store from what can be read; returns what was recovered and what was not."""
-    path = BuildDir(build_dir).store_path
-    aside = _move_aside(path)
-    report = SalvageReport(kept_aside=aside)
-    with Store(path) as fresh:
+    """Rebuild `build_dir`'s store from what can be read; returns what was recovered and what was not. The fresh
+    store is written under a temporary name and renamed into place when complete: a stopped salvage leaves the old
+    store, never a partial one that a build would trust."""
+    with directory_lock(build_dir, "salvage", create=False):
+        path = BuildDir(build_dir).store_path
+        for stale in build_dir.glob(f"{path.name}{PARTIAL}*"):
+            stale.unlink()
+        aside = _copy_aside(path)
+        report = SalvageReport(kept_aside=aside)
+        fresh_path = path.with_name(f"{path.name}{PARTIAL}{os.getpid()}")
+        try:
+            with writing(fresh_path):
+                _fill(fresh_path, aside, build_dir, report)
+                single = sqlite3.connect(fresh_path)
+                single.execute("PRAGMA journal_mode=DELETE")  # the WAL folded in: one file to rename
+                single.close()
+                fsync_path(fresh_path)
+            for suffix in ("-wal", "-shm"):  # the old store's WAL must not be read against the fresh store
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            os.replace(fresh_path, path)
+            fsync_path(build_dir)
+        finally:
+            for partial in build_dir.glob(f"{path.name}{PARTIAL}*"):
+                partial.unlink()
+    return report
+
+
+def _fill(fresh_path: Path, aside: Path | None, build_dir: Path, report: SalvageReport) -> None:
+    with Store(fresh_path) as fresh:
         if aside is not None and aside.stat().st_size > 0:
             try:
                 old = sqlite3.connect(f"file:{aside}?mode=ro", uri=True)
@@ -93,7 +125,6 @@ def salvage(build_dir: Path) -> SalvageReport:
             if row.key not in known:
                 fresh.put(row)
                 report.from_outputs += 1
-    return report
 
 
 def _outputs(build_dir: Path, report: SalvageReport) -> Iterator[AnswerOrigin]:

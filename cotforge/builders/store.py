@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from cotforge.safety.diskfull import writing
 from cotforge.schemas.record import AnswerOrigin, CoTRecord, Rejection, RejectionReason
 
 RECORD, REJECTION, FAILED = "record", "rejection", "failed"
@@ -158,6 +159,10 @@ class Store:
 
     def put_all(self, rows: Iterable[AnswerOrigin]) -> None:
         """Store answers in one commit. A key is written once; only a 'failed' row may be replaced (by its retry)."""
+        with writing(self.path):  # a full disk: the transaction is rolled back, nothing stored is lost
+            self._put_all(rows)
+
+    def _put_all(self, rows: Iterable[AnswerOrigin]) -> None:
         self.db.execute("BEGIN")
         try:
             for row in rows:

@@ -47,6 +47,8 @@ def recipes() -> None:
 
 
 def print_plan(plan: BuildPlan) -> None:
+    from cotforge.builders.plan import reasoning_assumption
+
     recipe, sources, summary = plan.recipe, plan.sources, plan.summary()
     table = Table(title=f"plan: {recipe.name}", show_header=False)
     table.add_row("problems", " + ".join(f"{s.name} {len(s.problems)}" for s in sources) + f" = {summary.problems}")
@@ -54,7 +56,8 @@ def print_plan(plan: BuildPlan) -> None:
     table.add_row(
         "levels x formats",
         f"{summary.combinations}: levels {recipe.granularities}, formats "
-        f"{[f.value for f in recipe.formats]} ({recipe.format_mode.value}), prompts {recipe.prompt_mode.value}",
+        f"{[f.value for f in recipe.formats]} ({recipe.format_mode.value}), prompts {recipe.prompt_mode.value}"
+        + (", and the native arm" if recipe.native else ""),
     )
     table.add_row("answers per prompt", str(summary.samples))
     table.add_row(
@@ -62,6 +65,8 @@ def print_plan(plan: BuildPlan) -> None:
         f"{summary.problems} x {summary.teachers} x {summary.combinations} x {summary.samples} = {summary.answers:,}",
     )
     table.add_row("tokens (estimate)", f"{summary.prompt_tokens:,} prompt + {summary.completion_tokens:,} completion")
+    if summary.reasoning_tokens:
+        table.add_row("of which traces", f"{summary.reasoning_tokens:,} (assumed: {reasoning_assumption()})")
     if summary.cost_usd is None:
         cost = "unknown: no price for " + ", ".join(summary.unpriced_teachers)
     else:

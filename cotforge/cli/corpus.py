@@ -10,6 +10,7 @@ from rich.table import Table
 
 from cotforge.cli.common import CHECK_AGAINST_HELP, err, fail, out, service_code, split_commas, warn
 from cotforge.exitcodes import CONTAMINATED
+from cotforge.schemas.record import ReasoningView
 
 
 def salvage(build_dir: Annotated[Path, typer.Argument(help="A build directory whose store.sqlite is damaged")]) -> None:
@@ -162,19 +163,21 @@ def pull(
     split: Annotated[str, typer.Option(help="Split to load")] = "train",
     revision: Annotated[str | None, typer.Option(help="Branch, tag or commit. Default: main")] = None,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Where to write the build directory")] = Path("pulled"),
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the content of a non-empty --out (refused otherwise)")
+    ] = False,
 ) -> None:
     """Download a published corpus, validate every row into a typed record, and save it as a build directory."""
-    from cotforge.hub import REJECTED_SUBSET, HubError, check_repo_id, save_pulled
+    from cotforge.hub import REJECTED_SUBSET, HubError, check_pull_target, check_repo_id, save_pulled
     from cotforge.hub import pull as pull_from_hub
 
-    if out_dir.exists() and not out_dir.is_dir():
-        raise fail(f"{out_dir}: is a file; --out must be a folder")
     try:
+        check_pull_target(out_dir, overwrite)  # before the download, which may be long
         check_repo_id(repo_id)
         pulled = pull_from_hub(repo_id, subset, split=split, revision=revision)
+        counts = save_pulled(pulled, out_dir, f"pull of {repo_id}", overwrite)
     except HubError as error:
         raise fail(str(error), service_code(error.usage)) from None
-    counts = save_pulled(pulled, out_dir)
     for name, part in pulled.items():
         kind = "rejections" if name == REJECTED_SUBSET else "records"
         line = f"{name}: {len(part.records)} {kind}"
@@ -192,13 +195,17 @@ def export_command(
     fmt: Annotated[str, typer.Option("--format", "-f", help="llama-factory, trl-messages or trl-prompt-completion")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder")],
     subset: Annotated[list[str] | None, typer.Option(help="Only these subsets; repeatable. Default: all")] = None,
+    reasoning: Annotated[
+        ReasoningView,
+        typer.Option(help="A reasoning teacher's trace: keep it (where each tool reads one) or drop it"),
+    ] = ReasoningView.keep,
 ) -> None:
     """Write subsets for another trainer: LLaMA-Factory (alpaca JSON + dataset_info.json) or TRL (JSONL)."""
     from cotforge.corpus import BuildDirError
     from cotforge.interop import export
 
     try:
-        written = export(build_dir, out_dir, fmt, subset)
+        written = export(build_dir, out_dir, fmt, subset, reasoning)
     except (BuildDirError, ValueError) as error:
         raise fail(str(error)) from None
     out.print(f"wrote {len(written)} files to {out_dir}", highlight=False)

@@ -9,7 +9,17 @@ from typing import Annotated, Any
 
 import typer
 
-from cotforge.cli.common import CHECK_AGAINST_HELP, err, fail, fail_validation, log, out, split_commas, warn
+from cotforge.cli.common import (
+    CHECK_AGAINST_HELP,
+    err,
+    fail,
+    fail_validation,
+    log,
+    out,
+    service_code,
+    split_commas,
+    warn,
+)
 from cotforge.cli.options import config_options, given, with_parameters
 from cotforge.recipes.sources import SourceError
 from cotforge.train.config import PRESETS, TrainConfig
@@ -68,15 +78,19 @@ def train_command(config_class: type[TrainConfig] = TrainConfig) -> Callable[...
             config = config_class(**{**(PRESETS[preset] if preset else {}), **given(config_class, options)})
         except ValidationError as error:
             raise fail_validation(error, "cotforge train") from None
+        from cotforge.hub import HubError
+        from cotforge.train.config import TrainConfigError
         from cotforge.train.data import TrainDataError
         from cotforge.train.memory import MemoryPlanError
         from cotforge.train.student import StudentError
 
         _warn_contamination(Path(config.dataset), config.subset, split_commas(check_against) or None)
         try:
-            report = fit(config, log=log)
-        except (TrainDataError, StudentError, MemoryPlanError) as error:
+            report = fit(config, log=log)  # with --push-to-hub, the token is checked before training
+        except (TrainDataError, StudentError, MemoryPlanError, TrainConfigError) as error:
             raise fail(str(error)) from None
+        except HubError as error:
+            raise fail(str(error), service_code(error.usage)) from None
         out.print(
             f"trained {report.steps} steps in {report.wall_time_s:.1f} s; final loss {report.history[-1].loss:.4f};"
             f" saved to {config.output_dir}",
@@ -103,6 +117,12 @@ def eval_command(
     out_dir: Annotated[
         Path | None, typer.Option("--out", "-o", help="Predictions and report go here. Default: printed only")
     ] = None,
+    thinking_tokens: Annotated[
+        int,
+        typer.Option(
+            min=0, help="A thinking student's budget for its <think> trace, on top of --max-new-tokens for the answer"
+        ),
+    ] = 0,
 ) -> None:
     """Accuracy of a student: greedy generation, then the builders' answer parser and verifier."""
     if sample and split != "test":
@@ -122,6 +142,7 @@ def eval_command(
             gguf_file=gguf_file,
             out_dir=out_dir,
             log=log,
+            thinking_tokens=thinking_tokens,
         )
     except (SourceError, StudentError) as error:
         raise fail(str(error)) from None
@@ -132,3 +153,5 @@ def eval_command(
         f"{report.wall_time_s:.1f} s",
         highlight=False,
     )
+    if report.unclosed:
+        out.print(f"{report.unclosed}/{report.total} never closed their <think> trace (counted wrong)", highlight=False)

@@ -23,6 +23,9 @@ from pydantic import ValidationError
 
 from cotforge.corpus.folder import Folder
 from cotforge.recipes.loader import RecipeError, parse_recipe, parse_yaml
+from cotforge.safety.atomic import atomic_write_text
+from cotforge.safety.names import MAX_FILE_NAME_LENGTH, safe_name
+from cotforge.safety.redact import redact_url
 from cotforge.schemas.recipe import Recipe
 from cotforge.schemas.record import BuildReport, CoTRecord, Rejection, RejectionReason
 from cotforge.schemas.tables import TableError, read_parquet, write_parquet
@@ -116,6 +119,8 @@ class BuildDir(Folder):
     ) -> dict[str, int]:
         """Parquet per subset and the rejections, each streamed from its iterable; subset files no longer produced
         are removed. Returns the records written per subset."""
+        for name in subsets:
+            safe_name(name, "subset", MAX_FILE_NAME_LENGTH)
         counts = {name: write_parquet(self.subset_path(name), rows, CoTRecord) for name, rows in subsets.items()}
         for stale in self.subsets_dir.glob("*.parquet") if self.subsets_dir.exists() else []:
             if stale.stem not in subsets:
@@ -131,7 +136,7 @@ class BuildDir(Folder):
     # ---- report, recipe, contamination --------------------------------------------------------------------------
 
     def write_report(self, report: BuildReport) -> None:
-        self.report_path.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        atomic_write_text(self.report_path, report.model_dump_json(indent=2) + "\n")
 
     def read_report(self) -> BuildReport | None:
         if not self.report_path.exists():
@@ -144,8 +149,7 @@ class BuildDir(Folder):
 
     def write_recipe(self, recipe: Recipe) -> None:
         """The recipe as YAML: only what differs from the defaults, in the recipe's own field order."""
-        text = yaml.safe_dump(recipe_fields(recipe), sort_keys=False)
-        self.recipe_path.write_text(text, encoding="utf-8")
+        atomic_write_text(self.recipe_path, yaml.safe_dump(recipe_fields(recipe), sort_keys=False))
 
     def read_recipe(self) -> Recipe | None:
         """The recipe that made the build; None when it has none (an import, a pull)."""
@@ -158,8 +162,24 @@ class BuildDir(Folder):
             raise BuildDirError(f"{self.recipe_path}: the directory's recipe cannot be read ({error})") from None
 
     def write_contamination(self, data: dict[str, Any]) -> None:
-        text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
-        self.contamination_path.write_text(text, encoding="utf-8")
+        atomic_write_text(self.contamination_path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+
+    def check_report_matches(self, report: BuildReport | None, subsets: Mapping[str, list[CoTRecord]]) -> None:
+        """BuildDirError unless the report exists and counts exactly the subsets on disk: a run stopped while
+        writing leaves no report, or one that describes other files."""
+        if report is None:
+            raise BuildDirError(
+                f"{self.path}: no {REPORT_FILE}, so nothing says the corpus was written in full (a run may have been "
+                "stopped while writing it); run the build (or import, or pull) again"
+            )
+        on_disk = {name: len(rows) for name, rows in subsets.items()}
+        if report.subsets != on_disk:
+            changed = sorted(set(report.subsets.items()) ^ set(on_disk.items()))
+            raise BuildDirError(
+                f"{self.path}: {REPORT_FILE} does not count the subsets on disk (differ: "
+                f"{', '.join(sorted({name for name, _ in changed})[:5])}); a run was stopped while writing. "
+                "Run it again"
+            )
 
     def read_contamination(self) -> ContaminationSummary | None:
         """The summary of the last `cotforge check`; None when the build was never checked."""
@@ -173,8 +193,12 @@ class BuildDir(Folder):
 
 
 def recipe_fields(recipe: Recipe) -> dict[str, Any]:
-    """A recipe as the plain mapping recipe.yaml holds (and a dataset card summarises)."""
-    return recipe.model_dump(mode="json", exclude_defaults=True)
+    """A recipe as the plain mapping recipe.yaml holds (and a dataset card summarises): teacher URLs redacted."""
+    data = recipe.model_dump(mode="json", exclude_defaults=True)
+    for teacher in data.get("teachers", []):
+        if teacher.get("base_url"):
+            teacher["base_url"] = redact_url(teacher["base_url"])
+    return data
 
 
 def group_by_subset(records: Iterable[CoTRecord], rejections: list[Rejection]) -> dict[str, list[CoTRecord]]:

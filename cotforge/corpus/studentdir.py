@@ -13,6 +13,7 @@ An evaluation's folder (`cotforge eval --out`) holds predictions.parquet and eva
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +67,10 @@ class StudentDir(Folder):
         return self.checkpoints_dir / f"step-{step}"
 
     def checkpoints(self) -> list[Path]:
-        """The checkpoints saved so far, oldest first."""
-        found = self.checkpoints_dir.glob("step-*") if self.checkpoints_dir.exists() else []
-        return sorted(found, key=lambda path: int(path.name.split("-")[1]))
+        """The checkpoints saved so far, oldest first (`step-N` folders; a temporary name is not one)."""
+        found = self.checkpoints_dir.iterdir() if self.checkpoints_dir.is_dir() else []
+        steps = [path for path in found if re.fullmatch(r"step-\d+", path.name)]
+        return sorted(steps, key=lambda path: int(path.name.split("-")[1]))
 
     def write_train_report(self, body: dict[str, Any]) -> None:
         self.train_report_path.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")

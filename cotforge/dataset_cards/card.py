@@ -229,6 +229,12 @@ SFTTrainer(model="HuggingFaceTB/SmolLM2-135M-Instruct", train_dataset=train,
 the prompt template), `messages_sent`, `sampling`, `finish_reason`, `usage`, `cost_usd`, `latency_s`; training views
 `messages`, `prompt`, `completion`.
 
+`reasoning` holds a reasoning teacher's trace (its thinking before the answer, returned apart from it or in
+`<think>` tags), and `reasoning_tokens` the tokens the teacher reported for it; both are empty for teachers that do
+not think. The trace is never part of `rationale`, and the final answer was read after it, never from inside it.
+The training views hold the rationale alone; to train on the trace as well, put it in `<think>` tags before the
+completion, or use `cotforge export --reasoning keep`.
+
 ## Samples
 
 {_samples(stats)}

@@ -6,6 +6,7 @@ from statistics import mean, median
 
 from pydantic import BaseModel, ConfigDict
 
+from cotforge.schemas.recipe import FormatMode
 from cotforge.schemas.record import CoTRecord
 
 
@@ -30,10 +31,15 @@ class SubsetStats(BaseModel):
     sample_rationale: str
 
 
+def _native(record: CoTRecord) -> bool:
+    return record.format_mode is FormatMode.native
+
+
 def subset_stats(name: str, records: list[CoTRecord]) -> SubsetStats:
     if not records:
         raise ValueError(f"subset {name} has no records")
-    words = [len(r.rationale.split()) for r in records]
+    # The native arm's CoT is the teacher's trace (its rationale is the answer line): its length is the trace's.
+    words = [len(r.rationale.split()) + (len((r.reasoning or "").split()) if _native(r) else 0) for r in records]
     costs = [r.cost_usd for r in records if r.cost_usd is not None]
     splits: dict[str, int] = {}
     for record in records:

@@ -12,9 +12,11 @@ import json
 from typing import Any
 
 from cotforge.recipes.loader import RecipeError, parse_recipe
+from cotforge.safety.redact import HIDDEN, redact_url
 from cotforge.schemas.recipe import Recipe
 
-_NOT_IDENTITY = {"name", "description", "max_cost_usd"}
+# max_answer_chars is a guard, like the budget: leaving it out keeps every existing build's digest.
+_NOT_IDENTITY = {"name", "description", "max_cost_usd", "max_answer_chars"}
 _TRANSPORT = {
     "api_key_env",
     "max_concurrency",
@@ -34,14 +36,23 @@ _LISTS = ("sources", "granularities", "formats")  # teachers are merged by label
 _MUST_MATCH = ("sampling", "prompt_mode", "format_mode", "keep")
 
 
+# Reasoning options count where set; left out at their defaults, so older recipes keep their identity.
+_REASONING = ("reasoning_effort", "extra_body", "capabilities")
+
+
 def _teacher_identity(teacher: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in teacher.items() if k not in _TRANSPORT}
+    found = {k: v for k, v in teacher.items() if k not in _TRANSPORT and not (k in _REASONING and not v)}
+    if found.get("base_url"):  # recipe.yaml stores it redacted: a resume compares the redacted forms
+        found["base_url"] = redact_url(found["base_url"])
+    return found
 
 
 def identity(recipe: Recipe) -> dict[str, Any]:
     """The fields that decide which answers a recipe asks for."""
     data = recipe.model_dump(mode="json", exclude=_NOT_IDENTITY)
     data["teachers"] = [_teacher_identity(t) for t in data["teachers"]]
+    if not data["native"]:  # left out unless asked: older recipes keep their identity
+        del data["native"]
     return data
 
 
@@ -53,7 +64,8 @@ def recipe_digest(recipe: Recipe) -> str:
 def differences(old: Recipe, new: Recipe) -> list[str]:
     """'field: old -> new' for each identity field that differs."""
     a, b = identity(old), identity(new)
-    return [f"{key}: {json.dumps(a[key])} -> {json.dumps(b[key])}" for key in a if a[key] != b[key]]
+    keys = [*a, *(key for key in b if key not in a)]  # a field left out at its default is in one of them only
+    return [f"{key}: {json.dumps(a.get(key))} -> {json.dumps(b.get(key))}" for key in keys if a.get(key) != b.get(key)]
 
 
 def _union(first: list[Any], second: list[Any]) -> list[Any]:
@@ -79,6 +91,13 @@ def extend_recipe(old: Recipe, new: Recipe) -> Recipe:
             raise RecipeError(f"cannot extend: teacher label {teacher['label']!r} names another teacher here")
         teachers[teacher["label"]] = teacher  # the newer transport settings win
     merged["teachers"] = list(teachers.values())
+    hidden = [t["label"] for t in merged["teachers"] if HIDDEN in (t.get("base_url") or "")]
+    if hidden:  # recipe.yaml keeps URLs without their keys: a teacher only stored there cannot be reached
+        raise RecipeError(
+            f"cannot extend: the stored URL of teacher {', '.join(hidden)} is redacted (it held a key); give that "
+            "teacher in this recipe too"
+        )
     merged["limit"] = None if None in (old.limit, new.limit) else max(old.limit or 0, new.limit or 0)
+    merged["native"] = old.native or new.native
     merged["max_cost_usd"] = new.max_cost_usd
     return parse_recipe(merged, "extended recipe")

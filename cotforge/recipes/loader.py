@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from cotforge.safety.redact import shown_value
 from cotforge.schemas.recipe import Recipe
 
 BUILTIN_PACKAGE = "cotforge.recipes.builtin"
@@ -61,9 +62,11 @@ def format_validation_error(error: ValidationError, origin: str, kind: str = "re
     lines = [f"{origin}: invalid {kind} ({count} problem{'s' if count > 1 else ''})"]
     for item in error.errors():
         got = item.get("input")
-        shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+        field = _field_path(item["loc"])
+        value = None if isinstance(got, (dict, list)) or got is None else shown_value(field, got)
+        shown = "" if value is None else f" (got {value})"  # never a value that looks secret
         message = item["msg"].removeprefix("Value error, ")
-        lines.append(f"  {_field_path(item['loc'])}: {message}{shown}")
+        lines.append(f"  {field}: {message}{shown}")
     return "\n".join(lines)
 
 

@@ -21,6 +21,9 @@ from pydantic import (
 )
 
 from cotforge.answers import AnswerType
+from cotforge.safety.names import safe_name
+from cotforge.safety.redact import redact_url
+from cotforge.schemas.capabilities import Capabilities, CapabilityOverrides, ReasoningEffort, capabilities_of
 
 # The built-in data sets (cotforge.recipes.sources.builtin loads them; a test keeps the two lists equal).
 BUILTIN_DATASETS = ("gsm8k", "svamp", "aqua", "math", "csqa", "obqa", "strategyqa")
@@ -44,10 +47,12 @@ class PromptMode(str, Enum):
 
 
 class FormatMode(str, Enum):
-    """direct: each format is generated from the question; rewrite: the plain CoT of the same level is rewritten."""
+    """direct: each format is generated from the question; rewrite: the plain CoT of the same level is rewritten;
+    native (records only, asked with the recipe's `native`): a reasoning teacher's own trace is the CoT."""
 
     direct = "direct"
     rewrite = "rewrite"
+    native = "native"
 
 
 class TeacherBackend(str, Enum):
@@ -114,6 +119,17 @@ class TeacherBase(BaseModel):
     label: str = Field(default="", description="Name used in subsets; defaults to the model's short name.")
     input_price_per_mtok: float | None = Field(default=None, ge=0, description="Overrides the built-in price table")
     output_price_per_mtok: float | None = Field(default=None, ge=0)
+    # ---- reasoning teachers (cotforge.schemas.capabilities); check_reasoning_options says what each backend takes
+    reasoning_effort: ReasoningEffort | None = Field(
+        default=None, description="Sent as reasoning_effort (o-series, gpt-5, servers that take it)"
+    )
+    extra_body: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keys added to each chat request as given, e.g. chat_template_kwargs: {enable_thinking: true}",
+    )
+    capabilities: CapabilityOverrides | None = Field(
+        default=None, description="Corrections to the model family table: sampling, token_limit, efforts, reasoning"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -124,8 +140,10 @@ class TeacherBase(BaseModel):
                 backend = TeacherBackend(data.get("backend", TeacherBackend.openai)).value
                 hints = [_WHERE_IT_BELONGS.get(key, "") for key in misplaced]
                 where = "; ".join(hint for hint in dict.fromkeys(hints) if hint)
+                article = "an" if backend[0] in "aeiou" else "a"
                 raise ValueError(
-                    f"{', '.join(misplaced)}: not an option of a {backend} teacher" + (f" ({where})" if where else "")
+                    f"{', '.join(misplaced)}: not an option of {article} {backend} teacher"
+                    + (f" ({where})" if where else "")
                 )
         return data
 
@@ -135,7 +153,25 @@ class TeacherBase(BaseModel):
             object.__setattr__(self, "label", teacher_label(self.model))
         elif not _LABEL.match(self.label):
             raise ValueError(f"label {self.label!r} must be lower-case letters, digits, '.', '_' or '-'")
+        safe_name(self.label, "label")
         return self
+
+    @model_validator(mode="after")
+    def _reasoning_options(self) -> TeacherBase:
+        check_reasoning_options(self)
+        return self
+
+    @property
+    def model_capabilities(self) -> Capabilities:
+        return capabilities_of(self.model, self.capabilities)
+
+    def reasoning_identity(self) -> dict[str, Any]:
+        """The reasoning options this teacher sets (they change its answers); empty for a plain teacher, so the
+        keys and identities of recipes without them stay what they were."""
+        given = {"reasoning_effort": self.reasoning_effort, "extra_body": self.extra_body}
+        if self.capabilities is not None:
+            given["capabilities"] = self.capabilities.model_dump(mode="json", exclude_none=True)
+        return {name: value for name, value in given.items() if value}
 
     @property
     def endpoint(self) -> str | None:
@@ -168,7 +204,7 @@ class RemoteTeacherBase(TeacherBase):
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^https?://[^\s/:]+(:\d+)?(/\S*)?$", value):
-            raise ValueError(f"{value!r} is not an http(s) URL such as http://127.0.0.1:8000/v1")
+            raise ValueError(f"{redact_url(value)!r} is not an http(s) URL such as http://127.0.0.1:8000/v1")
         return value
 
     @property
@@ -275,6 +311,11 @@ class SourceSpec(BaseModel):
     )
     answer_type: AnswerType | None = Field(default=None, description="Required for hub_id/path sources")
 
+    @field_validator("name")
+    @classmethod
+    def _file_name(cls, value: str | None) -> str | None:
+        return None if value is None else safe_name(value)
+
     @model_validator(mode="before")
     @classmethod
     def _from_name(cls, data: object) -> object:
@@ -294,6 +335,7 @@ class SourceSpec(BaseModel):
             unknown = set(self.fields) - {"question", "answer", "id", "choices", "rationale"}
             if unknown:
                 raise ValueError(f"unknown field mapping keys: {', '.join(sorted(unknown))}")
+        safe_name(self.display_name, "name")  # records carry it as their data set: part of file names
         return self
 
     @property
@@ -328,6 +370,15 @@ class Recipe(BaseModel):
         description="Set by cotforge.build(custom=...): the Python prompt every answer was asked with; only the Python "
         "API can build (or resume) such a recipe",
     )
+    max_answer_chars: int = Field(
+        default=100_000, gt=0, description="A longer answer is rejected (too_long) instead of stored as a record"
+    )
+    # ---- reasoning teachers ----
+    native: bool = Field(
+        default=False,
+        description="Also ask each teacher for the final answer line alone: its native reasoning trace is the CoT "
+        "(subsets <teacher>-native-cot)",
+    )
 
     @field_validator("teachers", mode="before")
     @classmethod
@@ -335,6 +386,11 @@ class Recipe(BaseModel):
         if isinstance(value, list):
             return [parse_teacher(v) if isinstance(v, str) else v for v in value]
         return value
+
+    @field_validator("name")
+    @classmethod
+    def _file_name(cls, value: str) -> str:
+        return safe_name(value)  # the default build folder is named after it
 
     @field_validator("granularities", "formats")
     @classmethod
@@ -354,4 +410,55 @@ class Recipe(BaseModel):
             raise ValueError("format_mode 'rewrite' rewrites the plain CoT, so formats must include 'cot'")
         if self.custom_prompt is not None and (len(self.formats) > 1 or self.format_mode is FormatMode.rewrite):
             raise ValueError("custom_prompt: a custom prompt asks one format directly; give one format, no rewrite")
+        if self.format_mode is FormatMode.native:
+            raise ValueError("format_mode: 'direct' or 'rewrite'; the native arm is asked with native: true")
+        check_sampling_taken(self.teachers, self.sampling)
         return self
+
+
+# ---- reasoning teachers: combinations a model cannot take, refused before anything is sent ----
+
+# Request fields cotforge sets itself; extra_body may not set them a second time.
+_OWN_REQUEST_FIELDS = (
+    "model", "messages", "n", "temperature", "top_p", "max_tokens", "max_completion_tokens", "seed", "reasoning_effort"
+)  # fmt: skip
+# In-process vLLM takes chat template arguments; the rest of extra_body is for servers.
+_IN_PROCESS_EXTRA_BODY = ("chat_template_kwargs",)
+
+
+def check_reasoning_options(teacher: TeacherBase) -> None:
+    """reasoning_effort and extra_body that the teacher's model or backend cannot take: a ValueError naming the
+    field."""
+    caps = teacher.model_capabilities
+    effort = teacher.reasoning_effort
+    if effort is not None:
+        if teacher.backend.in_process:
+            raise ValueError(
+                f"reasoning_effort: the {teacher.backend.value} backend has no such parameter; a model's thinking "
+                "is switched by its chat template (extra_body: {chat_template_kwargs: {enable_thinking: true}})"
+            )
+        if caps.efforts is not None and effort not in caps.efforts:
+            takes = f"takes {', '.join(caps.efforts)}" if caps.efforts else "takes no reasoning_effort"
+            raise ValueError(f"reasoning_effort: {effort!r}: {teacher.model} {takes} (or set capabilities.efforts)")
+    for key in teacher.extra_body:
+        if key in _OWN_REQUEST_FIELDS:
+            raise ValueError(f"extra_body.{key}: cotforge sets {key} itself (from sampling or the teacher's fields)")
+        if teacher.backend is TeacherBackend.ray or (
+            teacher.backend is TeacherBackend.vllm and key not in _IN_PROCESS_EXTRA_BODY
+        ):
+            allowed = "nothing" if teacher.backend is TeacherBackend.ray else ", ".join(_IN_PROCESS_EXTRA_BODY)
+            raise ValueError(f"extra_body.{key}: the {teacher.backend.value} backend takes {allowed} in extra_body")
+
+
+def check_sampling_taken(teachers: list[TeacherSpec], sampling: SamplingParams) -> None:
+    """A temperature or top_p other than the defaults, asked of a teacher whose model refuses them (o-series,
+    gpt-5): a ValueError naming the field. At the defaults, such a teacher is simply not sent them."""
+    for field in ("temperature", "top_p"):
+        if getattr(sampling, field) == SamplingParams.model_fields[field].default:
+            continue
+        refusing = [t.label for t in teachers if not t.model_capabilities.sampling]
+        if refusing:
+            raise ValueError(
+                f"sampling.{field}: teacher {', '.join(refusing)} does not take {field} (a reasoning model); "
+                f"leave sampling.{field} at its default, or set capabilities.sampling: true if the model takes it"
+            )

@@ -6,9 +6,11 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
 from cotforge.answers import AnswerSource, AnswerType
+from cotforge.answers.reasoning import with_think_tags
+from cotforge.safety.names import safe_name
 from cotforge.schemas.problem import Problem, student_prompt
 from cotforge.schemas.recipe import CoTFormat, FormatMode, Granularity, PromptMode, SamplingParams
 
@@ -56,23 +58,36 @@ class AnswerOrigin(BaseModel):
     sampling: SamplingParams | None = Field(description="None where unknown (imported data)")
     finish_reason: str | None = None
     usage: TokenUsage = TokenUsage()
+    reasoning_tokens: int | None = Field(
+        default=None, ge=0, description="Of usage.completion_tokens, those the trace took, where the teacher reports it"
+    )
     cost_usd: float | None = Field(default=None, ge=0)
     latency_s: float | None = Field(default=None, ge=0)
     created_at: datetime = Field(default_factory=_utcnow)
 
+    @field_validator("dataset", "teacher")
+    @classmethod
+    def _file_name(cls, value: str) -> str:
+        return safe_name(value)  # both become part of a subset's file name
+
     @property
     def subset(self) -> str:
         """The subset in a build of one data set; see `subset_in` for builds of several."""
-        return subset_name(self.teacher, self.granularity, self.format)
+        return self.subset_in(False)
 
     def subset_in(self, several_datasets: bool) -> str:
-        return subset_name(self.teacher, self.granularity, self.format, self.dataset if several_datasets else None)
+        native = self.format_mode is FormatMode.native
+        dataset = self.dataset if several_datasets else None
+        return subset_name(self.teacher, self.granularity, self.format, dataset, native)
 
 
-def subset_name(teacher: str, granularity: int | None, fmt: CoTFormat | str, dataset: str | None = None) -> str:
-    """`<teacher>-g<level>-<format>`, e.g. gpt-4o-g5-cot; `<teacher>-<format>` for rationales without a level.
-    A build of several data sets puts the data set first (`gsm8k-gpt-4o-g5-cot`), so no subset mixes them."""
-    level = "" if granularity is None else f"-g{granularity}"
+def subset_name(
+    teacher: str, granularity: int | None, fmt: CoTFormat | str, dataset: str | None = None, native: bool = False
+) -> str:
+    """`<teacher>-g<level>-<format>`, e.g. gpt-4o-g5-cot; `<teacher>-<format>` for rationales without a level;
+    `<teacher>-native-cot` for a reasoning teacher's own traces. A build of several data sets puts the data set
+    first (`gsm8k-gpt-4o-g5-cot`), so no subset mixes them."""
+    level = "-native" if native else "" if granularity is None else f"-g{granularity}"
     return with_dataset(f"{teacher}{level}-{CoTFormat(fmt).value}", dataset)
 
 
@@ -93,6 +108,14 @@ def problem_fields(problem: Problem) -> dict[str, Any]:
     }
 
 
+class ReasoningView(str, Enum):
+    """What a student is shown of a reasoning teacher's record: keep (its trace, then the rationale) or drop (the
+    rationale alone). Records without a trace are the same either way."""
+
+    keep = "keep"
+    drop = "drop"
+
+
 class CoTRecord(AnswerOrigin):
     """One accepted teacher answer, with the training views a trainer reads (messages, prompt/completion, alpaca)."""
 
@@ -103,6 +126,9 @@ class CoTRecord(AnswerOrigin):
     answer_type: AnswerType
     messages_sent: list[ChatMessage] = Field(description="The chat sent to the teacher; empty where unknown")
     rationale: str = Field(min_length=1, description="The teacher's answer, cleaned, ending in 'The answer is X'")
+    reasoning: str | None = Field(
+        default=None, description="A reasoning teacher's trace (its thinking before the answer), apart from rationale"
+    )
     steps: list[str]
     predicted_answer: str = Field(min_length=1)
     answer_source: AnswerSource | None = Field(
@@ -137,6 +163,12 @@ class CoTRecord(AnswerOrigin):
     def messages(self) -> list[ChatMessage]:
         return [ChatMessage(role="user", content=self.prompt), ChatMessage(role="assistant", content=self.rationale)]
 
+    def completion_for(self, view: ReasoningView) -> str:
+        """The completion a student is shown: with `keep`, the trace in `<think>` tags before the rationale."""
+        if view is ReasoningView.keep and self.reasoning:
+            return with_think_tags(self.reasoning, self.rationale)
+        return self.rationale
+
 
 class RejectionReason(str, Enum):
     unparseable = "unparseable"  # no final answer could be found
@@ -149,6 +181,9 @@ class RejectionReason(str, Enum):
     api_error = "api_error"  # the request failed after all retries: counted as 'failed'
     no_gold = "no_gold"  # imported data: the question is not in any gold file, so it cannot be scored
     unusable_gold = "unusable_gold"  # the gold answer does not read as an answer of its type
+    unstorable_text = "unstorable_text"  # lone surrogates or NULs in the answer (raw_response keeps it, replaced)
+    too_long = "too_long"  # longer than the recipe's max_answer_chars (raw_response keeps its start)
+    no_trace = "no_trace"  # the native arm: the teacher wrote no reasoning trace to be the CoT
 
 
 class Rejection(AnswerOrigin):
@@ -157,6 +192,7 @@ class Rejection(AnswerOrigin):
     reason: RejectionReason
     detail: str = ""
     raw_response: str | None = None
+    raw_reasoning: str | None = Field(default=None, description="The trace a reasoning teacher wrote, if any")
 
 
 class RunReport(BaseModel):
@@ -194,9 +230,13 @@ class BuildReport(BaseModel):
         default_factory=dict, description="The most common reasons of the failed answers, with their counts"
     )
     subsets: dict[str, int] = Field(default_factory=dict, description="Accepted records per subset")
+    complete: bool = Field(
+        default=False, description="Every requested answer is stored (none failed or pending); set from the counts"
+    )
 
     @model_validator(mode="after")
     def _counts_add_up(self) -> BuildReport:
+        object.__setattr__(self, "complete", self.failed == 0 and self.pending == 0)
         if RejectionReason.api_error in self.rejected:
             raise ValueError("API failures are counted in 'failed', not 'rejected'")
         rejected = sum(self.rejected.values())

@@ -11,6 +11,7 @@ import polars as pl
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
+from cotforge.safety.atomic import atomic_path
 from cotforge.schemas.record import AnswerOrigin, CoTRecord, Rejection
 
 _MESSAGES = pl.List(pl.Struct({"role": pl.Utf8, "content": pl.Utf8}))
@@ -31,6 +32,7 @@ _ORIGIN_COLUMNS: dict[str, pl.DataType] = {
     ),
     "finish_reason": pl.Utf8,
     "usage": pl.Struct({"prompt_tokens": pl.Int64, "completion_tokens": pl.Int64}),
+    "reasoning_tokens": pl.Int64,
     "cost_usd": pl.Float64,
     "latency_s": pl.Float64,
     "created_at": pl.Datetime("us", "UTC"),
@@ -44,6 +46,7 @@ RECORD_COLUMNS: dict[str, pl.DataType] = {
     "answer_type": pl.Utf8,
     "messages_sent": _MESSAGES,
     "rationale": pl.Utf8,
+    "reasoning": pl.Utf8,
     "steps": pl.List(pl.Utf8),
     "predicted_answer": pl.Utf8,
     "answer_source": pl.Utf8,
@@ -58,6 +61,7 @@ REJECTION_COLUMNS: dict[str, pl.DataType] = {
     "reason": pl.Utf8,
     "detail": pl.Utf8,
     "raw_response": pl.Utf8,
+    "raw_reasoning": pl.Utf8,
 }
 
 Row = TypeVar("Row", bound=AnswerOrigin)
@@ -86,28 +90,22 @@ def write_parquet(
 ) -> int:
     """Write `rows` (any iterable: a store streams them) one row group at a time, so memory holds one group, not
     the file. Atomic: a reader never sees half a file. Returns the number of rows."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
     iterator = iter(rows)
-    writer: pq.ParquetWriter | None = None
     written = 0
-    try:
-        while group := list(itertools.islice(iterator, row_group_size)):
-            table = to_frame(group, model).to_arrow()
+    with atomic_path(path) as partial:  # a kill or a full disk leaves the old file, never half a new one
+        writer: pq.ParquetWriter | None = None
+        try:
+            while group := list(itertools.islice(iterator, row_group_size)):
+                table = to_frame(group, model).to_arrow()
+                if writer is None:
+                    writer = pq.ParquetWriter(partial, table.schema)
+                writer.write_table(table, row_group_size=row_group_size)
+                written += len(group)
             if writer is None:
-                writer = pq.ParquetWriter(partial, table.schema)
-            writer.write_table(table, row_group_size=row_group_size)
-            written += len(group)
-        if writer is None:
-            to_frame([], model).write_parquet(partial)
-        else:
-            writer.close()
-            writer = None
-    finally:
-        if writer is not None:  # a failure mid-way: no half file left behind
-            writer.close()
-            partial.unlink(missing_ok=True)
-    partial.replace(path)
+                to_frame([], model).write_parquet(partial)
+        finally:
+            if writer is not None:
+                writer.close()
     return written
 
 

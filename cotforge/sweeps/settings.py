@@ -54,13 +54,14 @@ class SweepSettings(BaseModel):
 
 
 # What a sweep decides for each cell, so no option sets it: the student and its data (model, dataset, subset,
-# split), where the run goes (output_dir, resume, save_every, push_to_hub), the seed (--seeds), one example per row so
-# the step budget means the same examples in every cell (batching), a plain model to evaluate (merge_lora); and cells
-# run in one process, so there is nothing to shard (shard, cpu_offload).
+# mixture, split), where the run goes (output_dir, resume, save_every, push_to_hub), the seed (--seeds), one example
+# per row so the step budget means the same examples in every cell (batching), a plain model to evaluate
+# (merge_lora); and cells run in one process, so there is nothing to shard (shard, cpu_offload).
 CELL_DECIDES = (
     "model",
     "dataset",
     "subset",
+    "mixture",
     "split",
     "output_dir",
     "resume",

@@ -1,9 +1,10 @@
 """Batches with little padding: length-grouped padded batches, or several examples packed per row.
 
-A packed row keeps attention within each example: position ids restart at every example, and that is all the
-row carries. transformers reads the boundaries from them (no attention mask given, no cache) and builds the mask
-each attention path needs: flash-attention's varlen lengths, flex_attention's block mask, or SDPA's block-diagonal
-one, sliding windows (Gemma's) included. The loss is then the same as unpacked training, up to numerics.
+A packed micro-batch is one row holding all its examples end to end (its rows, planned to max_length each, only
+bound its size): position ids restart at every example, and that is all the row carries. transformers reads the
+boundaries from them (no attention mask given, no cache) and builds what each attention path needs:
+flash-attention's varlen lengths, flex_attention's block mask, or SDPA's block-diagonal mask, sliding windows
+(Gemma's) included. The loss is then the same as unpacked training, up to numerics.
 """
 
 from __future__ import annotations
@@ -91,19 +92,12 @@ def collate_padded(examples: list[Example], pad_id: int) -> Batch:
     return Batch(ids, labels, positions, mask, int(mask.sum()), int((labels != IGNORE).sum()))
 
 
-def collate_packed(rows: list[list[Example]], pad_id: int) -> Batch:
-    width = max(sum(len(e.input_ids) for e in row) for row in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
-    positions = torch.zeros((len(rows), width), dtype=torch.long)  # padding at 0: each pad a one-token sequence
-    tokens = 0
-    for r, row in enumerate(rows):
-        at = 0
-        for example in row:
-            n = len(example.input_ids)
-            ids[r, at : at + n] = torch.tensor(example.input_ids)
-            labels[r, at : at + n] = torch.tensor(example.labels)
-            positions[r, at : at + n] = torch.arange(n)
-            at += n
-        tokens += at
-    return Batch(ids, labels, positions, None, tokens, int((labels != IGNORE).sum()))
+def collate_packed(rows: list[list[Example]]) -> Batch:
+    """The micro-batch's rows flattened into one row, without padding: TRL's padding-free layout. transformers
+    reads packed examples from the position ids on every attention path only when the batch is one row
+    (flash-attention's `_is_packed_sequence` is false for more), so more rows would let FA2 attend across examples."""
+    examples = [example for row in rows for example in row]
+    ids = torch.tensor([[token for e in examples for token in e.input_ids]], dtype=torch.long)
+    labels = torch.tensor([[label for e in examples for label in e.labels]], dtype=torch.long)
+    positions = torch.cat([torch.arange(len(e.input_ids)) for e in examples])[None]
+    return Batch(ids, labels, positions, None, ids.shape[1], int((labels != IGNORE).sum()))

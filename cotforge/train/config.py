@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cotforge.schemas.record import ReasoningView
+
 # arXiv 2502.18001 trained every student full-parameter with LLaMA-Factory using these (PAPER-NOTES.md §4).
 PAPER_PRESET = {
     "learning_rate": 5e-5,
@@ -36,6 +38,11 @@ class TrainConfig(BaseModel):
     subset: str | None = Field(
         default=None, description="Subset (e.g. gpt-4o-g5-cot)", json_schema_extra=cli(default="all of them")
     )
+    mixture: dict[str, float] | None = Field(
+        default=None,
+        description="Train on several subsets at once, each a share of the examples by weight",
+        json_schema_extra=cli("--mix", default="one subset (or all)"),
+    )
     split: str = Field(default="train", description="Split of a Hub dataset")
     output_dir: str = Field(
         default="student", description="Where the student is saved", json_schema_extra=cli("--out", "-o")
@@ -48,6 +55,10 @@ class TrainConfig(BaseModel):
     template: str = Field(
         default="auto",
         description="auto (the tokenizer's chat template, else plain), chat, plain, alpaca, gemma, llama3",
+    )
+    reasoning: ReasoningView = Field(
+        default=ReasoningView.drop,
+        description="A reasoning teacher's trace: keep (trained on, before the rationale) or drop (rationale only)",
     )
     max_length: int = Field(default=1024, gt=8, description="Tokens per example; longer ones are cut and counted")
     epochs: float = Field(default=1.0, gt=0, description="Passes over the data")
@@ -121,6 +132,27 @@ class TrainConfig(BaseModel):
     )
 
     @model_validator(mode="after")
+    def _global_batch_splits_into_micro_batches(self) -> TrainConfig:
+        micro_batches_per_step(self, 1)  # the number of processes is checked again when training starts
+        return self
+
+    @model_validator(mode="after")
+    def _one_choice_of_subsets(self) -> TrainConfig:
+        if self.mixture is not None:
+            if self.subset is not None:
+                raise ValueError("mixture: give a subset or a mixture of subsets, not both")
+            if len(self.mixture) < 2 or any(weight <= 0 for weight in self.mixture.values()):
+                raise ValueError("mixture: at least two subsets, each with a weight above 0")
+        return self
+
+    @property
+    def subsets_trained(self) -> str:
+        """The subset, the mixture (`a:0.5 + b:0.5`) or `all`, as the model card says it."""
+        if self.mixture is not None:
+            return " + ".join(f"{name}:{weight:g}" for name, weight in self.mixture.items())
+        return self.subset or "all"
+
+    @model_validator(mode="after")
     def _adapter_settings_need_a_rank(self) -> TrainConfig:
         if self.lora_rank is None:
             given = [name for name in ADAPTER_ONLY if getattr(self, name) not in (None, False, 0.0)]
@@ -128,6 +160,24 @@ class TrainConfig(BaseModel):
                 these = "these apply" if len(given) > 1 else "this applies"
                 raise ValueError(f"{', '.join(given)}: {these} only to LoRA; give lora_rank too")
         return self
+
+
+class TrainConfigError(ValueError):
+    """Settings that cannot train as asked; the message names them."""
+
+
+def micro_batches_per_step(config: TrainConfig, world: int) -> int:
+    """Micro-batches each process runs per optimizer step; TrainConfigError unless the global batch splits evenly
+    (a remainder would train fewer rows per step than asked, without a word)."""
+    per_pass = config.micro_batch_size * world
+    if config.global_batch_size % per_pass:
+        processes = f" x {world} processes" if world > 1 else ""
+        lower = max(per_pass, config.global_batch_size // per_pass * per_pass)
+        raise TrainConfigError(
+            f"global_batch_size {config.global_batch_size} is not a multiple of micro_batch_size "
+            f"{config.micro_batch_size}{processes}; give a global batch of {lower} or {lower + per_pass}"
+        )
+    return config.global_batch_size // per_pass
 
 
 ADAPTER_ONLY = ("lora_alpha", "lora_dropout", "lora_targets", "load_in_4bit", "merge_lora")

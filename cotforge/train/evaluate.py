@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +14,7 @@ from typing import Any
 import torch
 
 from cotforge.answers import answers_match, extract_answer
+from cotforge.answers.reasoning import split_reasoning
 from cotforge.corpus import EvalDir, StudentDir
 from cotforge.recipes.sources import load_problems
 from cotforge.schemas.problem import Problem
@@ -27,6 +30,7 @@ class EvalReport:
     correct: int
     parsed: int  # generations with a final answer line ("The answer is", \boxed, ####), not just a last number
     wall_time_s: float
+    unclosed: int = 0  # thinking students' generations whose trace never closed: no answer, counted wrong
 
 
 class _Progress:
@@ -101,13 +105,69 @@ def _generate_transformers(
     return outputs
 
 
+def vllm_can_run(model_dir: str, gguf_file: str | None) -> bool:
+    """vLLM where it is installed, on a GPU, for a plain model folder (a LoRA folder loads through peft instead)."""
+    import importlib.util
+
+    adapter = StudentDir(Path(model_dir)).is_adapter
+    return torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None and not gguf_file and not adapter
+
+
+def release_memory() -> None:
+    """Give back what nothing references any more: Python's cycles first, then the CUDA allocator's cached blocks
+    (the sweep trains a student in this process just before evaluating it)."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def vllm_memory_share(headroom: float = 0.9) -> float:
+    """vLLM's gpu_memory_utilization: its share of the whole GPU, which must be free when it starts (its default,
+    0.9, is not after training here, or beside another process); 90% of what is free."""
+    release_memory()
+    free, total = torch.cuda.mem_get_info()
+    return math.floor(free * headroom / total * 1000) / 1000
+
+
+def _shut_down(llm: Any) -> None:
+    """Stop the engine now rather than whenever it is collected: the sweep's next cell starts another."""
+    stop = getattr(llm, "shutdown", None) or getattr(getattr(llm.llm_engine, "engine_core", None), "shutdown", None)
+    if stop is not None:
+        stop()
+
+
 def _generate_vllm(model_dir: str, prompts: list[list[int]], max_new_tokens: int) -> list[str]:
     from vllm import LLM, SamplingParams
 
-    llm = LLM(model=model_dir)
-    params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
-    results = llm.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
+    llm = LLM(model=model_dir, gpu_memory_utilization=vllm_memory_share())
+    try:
+        params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
+        results = llm.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
+    finally:
+        _shut_down(llm)
+        del llm
+        release_memory()
     return [r.outputs[0].text for r in results]
+
+
+def scored_generation(problem: Problem, text: str) -> dict[str, Any]:
+    """One prediction row: the answer read after a thinking student's trace (the whole text for a student that does
+    not think); none where the trace never closed."""
+    split = split_reasoning(text)
+    parsed = extract_answer(split.answer, problem.answer_type, problem.choices) if split.closed else None
+    correct = parsed is not None and answers_match(parsed.answer, problem.answer, problem.answer_type, problem.choices)
+    return {
+        "problem_id": problem.id,
+        "dataset": problem.dataset,
+        "question": problem.question,
+        "gold_answer": problem.answer,
+        "generation": text,
+        "reasoning": split.reasoning,
+        "trace_closed": split.closed,
+        "predicted_answer": parsed.answer if parsed else None,
+        "answer_source": parsed.source.value if parsed else None,
+        "correct": correct,
+    }
 
 
 def evaluate(
@@ -137,9 +197,14 @@ def evaluate_problems(
     out_dir: Path | None = None,
     use_vllm: bool | None = None,
     log: Callable[[str], None] | None = None,
+    thinking_tokens: int = 0,
 ) -> EvalReport:
     """Greedy answers of a student to `problems`, scored with the builders' parser and verifier. With `out_dir`,
-    writes predictions.parquet (one row per problem, in order) and eval_report.json."""
+    writes predictions.parquet (one row per problem, in order) and eval_report.json.
+
+    A thinking student writes `<think>…</think>` before its answer: `thinking_tokens` is its trace's budget, on top
+    of `max_new_tokens` for the answer, and the answer is read only after `</think>`. A generation whose trace never
+    closed has no answer: it counts as wrong and is reported apart (`unclosed`)."""
     from cotforge.train.student import load_tokenizer
 
     started = time.monotonic()
@@ -151,36 +216,16 @@ def evaluate_problems(
     template = resolve_template(tokenizer, template)
     prompts = [prompt_ids(tokenizer, template, p.student_prompt()) for p in problems]
     if use_vllm is None:
-        import importlib.util
-
-        adapter = student.is_adapter
-        use_vllm = (
-            torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None and not gguf_file and not adapter
-        )
+        use_vllm = vllm_can_run(model_dir, gguf_file)
+    budget = max_new_tokens + thinking_tokens
     if use_vllm:
-        texts = _generate_vllm(model_dir, prompts, max_new_tokens)
+        texts = _generate_vllm(model_dir, prompts, budget)
     else:
-        texts = _generate_transformers(model_dir, tokenizer, prompts, max_new_tokens, batch_size, gguf_file, log)
-    rows = []
+        texts = _generate_transformers(model_dir, tokenizer, prompts, budget, batch_size, gguf_file, log)
+    rows = [scored_generation(problem, text) for problem, text in zip(problems, texts, strict=True)]
     by_dataset: dict[str, list[bool]] = {}
-    for problem, text in zip(problems, texts, strict=True):
-        parsed = extract_answer(text, problem.answer_type, problem.choices)
-        correct = parsed is not None and answers_match(
-            parsed.answer, problem.answer, problem.answer_type, problem.choices
-        )
-        by_dataset.setdefault(problem.dataset, []).append(correct)
-        rows.append(
-            {
-                "problem_id": problem.id,
-                "dataset": problem.dataset,
-                "question": problem.question,
-                "gold_answer": problem.answer,
-                "generation": text,
-                "predicted_answer": parsed.answer if parsed else None,
-                "answer_source": parsed.source.value if parsed else None,
-                "correct": correct,
-            }
-        )
+    for row in rows:
+        by_dataset.setdefault(row["dataset"], []).append(row["correct"])
     if out_dir is not None:
         import polars as pl
 
@@ -194,6 +239,7 @@ def evaluate_problems(
         correct,
         sum(r["answer_source"] not in (None, "fallback") for r in rows),
         time.monotonic() - started,
+        sum(not r["trace_closed"] for r in rows),
     )
     if out_dir is not None:
         EvalDir(out_dir).report_path.write_text(json.dumps(vars(report), indent=1) + "\n", encoding="utf-8")

@@ -26,9 +26,18 @@ from cotforge.corpus import StudentDir
 from cotforge.train import adapters, sharding
 from cotforge.train.batching import Batch, collate_packed, collate_padded, length_grouped, pack
 from cotforge.train.checkpoint import Checkpoints, save_student
-from cotforge.train.config import TrainConfig
-from cotforge.train.data import IGNORE, TokenizedSet, TrainDataError, load_pairs, resolve_template, tokenize
-from cotforge.train.loss import CompletionLoss, loss_sum
+from cotforge.train.config import TrainConfig, micro_batches_per_step
+from cotforge.train.data import (
+    IGNORE,
+    TokenizedSet,
+    TrainDataError,
+    empty_completions_note,
+    resolve_template,
+    tokenize,
+    training_pairs,
+)
+from cotforge.train.flops import flops_per_token, peak_flops, utilisation
+from cotforge.train.loss import CompletionLoss, compile_backbone, loss_sum
 from cotforge.train.memory import check_fits, measured_peak, plan_memory
 from cotforge.train.student import compute_dtype, load_student, load_tokenizer
 
@@ -56,6 +65,9 @@ class TrainReport:
     peak_memory_mb: float | None = None  # the highest over the ranks
     peak_memory_mb_per_rank: list[float] = field(default_factory=list)
     memory_plan: dict[str, Any] | None = None
+    flops_per_token: float = 0.0  # flops.py's formula
+    peak_flops: float | None = None  # per device; None where unknown
+    mfu: float | None = None  # model FLOPs utilisation over the wall time, all ranks; None where the peak is unknown
 
     def add(self, entry: StepLog, tokens: int, completion_tokens: int, padding_tokens: int) -> None:
         self.history.append(entry)
@@ -90,15 +102,31 @@ def plan_batches(lengths: list[int], config: TrainConfig, epoch: int) -> list[li
     return [[[index] for index in batch] for batch in order]
 
 
-def _width(micro_batch: list[list[int]], lengths: list[int]) -> int:
-    """The padded width of a micro-batch: its longest row."""
-    return max(sum(lengths[j] for j in row) for row in micro_batch)
+def _padded_size(micro_batch: list[list[int]], lengths: list[int], packed: bool) -> int:
+    """The tokens a micro-batch's tensors hold: all its examples in one row if packed, else rows as long as the
+    longest."""
+    if packed:
+        return sum(lengths[j] for row in micro_batch for j in row)
+    return max(sum(lengths[j] for j in row) for row in micro_batch) * len(micro_batch)
 
 
 def collate(data: TokenizedSet, micro_batch: list[list[int]], packed: bool, pad_id: int) -> Batch:
     if packed:
-        return collate_packed([[data.examples[j] for j in row] for row in micro_batch], pad_id)
+        return collate_packed([[data.examples[j] for j in row] for row in micro_batch])
     return collate_padded([data.examples[row[0]] for row in micro_batch], pad_id)
+
+
+def process_group(device: torch.device) -> dict[str, Any]:
+    """init_process_group's arguments: gloo on the CPU; on a GPU, NCCL for CUDA tensors and gloo for CPU ones (FSDP's
+    CPU offload clips gradients that live on the CPU), bound to this rank's GPU."""
+    if device.type != "cuda":
+        return {"backend": "gloo"}
+    return {"backend": "cpu:gloo,cuda:nccl", "device_id": device}
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def cosine_schedule(step: int, total: int, warmup: int) -> float:
@@ -121,10 +149,10 @@ class Runtime:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         rank = int(os.environ.get("RANK", "0"))
         device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu")
-        if world > 1 and not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        if device.type == "cuda":
+        if device.type == "cuda":  # before the process group, which binds this rank to its GPU
             torch.cuda.set_device(device)
+        if world > 1 and not dist.is_initialized():
+            dist.init_process_group(**process_group(device))
         return cls(world, rank, device)
 
     @property
@@ -151,7 +179,10 @@ class Student:
 
 def _load_data(config: TrainConfig, run: Runtime, log: Callable[[str], None]) -> tuple[TokenizedSet, Any, str]:
     """The data and the tokenizer first: a missing subset is reported in a second, not after loading the model."""
-    pairs = load_pairs(config.dataset, config.subset, config.split)
+    pairs = training_pairs(config.dataset, config.subset, config.split, config.reasoning, config.mixture, config.seed)
+    note = empty_completions_note(pairs)
+    if note and run.main:
+        log(note)
     tokenizer = load_tokenizer(config.model, config.gguf_file)
     template = resolve_template(tokenizer, config.template)
     data = tokenize(pairs, tokenizer, template, config.max_length, StudentDir(config.output_dir).tokenized_dir)
@@ -166,6 +197,7 @@ def _load_student(config: TrainConfig, run: Runtime, log: Callable[[str], None])
     """The student on its device, with adapters, sharded or replicated, its memory plan checked."""
     world, device = run.world, run.device
     compute = compute_dtype(device)
+    fsdp = config.shard == "fsdp" and world > 1
     # A LoRA base is frozen: its weights can sit in the compute dtype (or 4-bit), with no fp32 master copy.
     model = load_student(
         config.model,
@@ -173,18 +205,19 @@ def _load_student(config: TrainConfig, run: Runtime, log: Callable[[str], None])
         device,
         compute if config.lora_rank else torch.float32,
         adapters.quantization(config, compute),
+        compute,
+        place=not fsdp,  # fully_shard moves one block at a time: the whole model never sits on one GPU
     )
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     peft_model = adapters.add_adapters(model, config) if config.lora_rank else None
-    fsdp = config.shard == "fsdp" and world > 1
     if config.shard == "fsdp" and world == 1:
         log("--shard fsdp with one process: nothing to shard, so it trains unsharded (torchrun --nproc-per-node N)")
     loss_module: torch.nn.Module = CompletionLoss(model)
     if fsdp:
         sharding.shard(loss_module, model, compute, config.cpu_offload)
     if config.compile:
-        loss_module = torch.compile(loss_module)
+        compile_backbone(loss_module)
     if world > 1 and not fsdp:
         ids = [device.index] if device.type == "cuda" else None
         loss_module = torch.nn.parallel.DistributedDataParallel(loss_module, device_ids=ids)
@@ -199,6 +232,7 @@ def _load_student(config: TrainConfig, run: Runtime, log: Callable[[str], None])
         activation_bytes=torch.finfo(compute).bits // 8,
         fused_optimizer=device.type == "cuda",
         device=device,
+        cpu_offload=fsdp and config.cpu_offload,
     )
     if run.main:
         log(plan.describe())
@@ -219,7 +253,7 @@ class Schedule:
         config = self.config
         self.lengths = [len(e.input_ids) for e in self.data.examples]
         self.completion = [sum(label != IGNORE for label in e.labels) for e in self.data.examples]
-        self.micro_per_step = max(1, config.global_batch_size // (config.micro_batch_size * self.world))
+        self.micro_per_step = micro_batches_per_step(config, self.world)
         batches_per_epoch = len(plan_batches(self.lengths, config, 0))
         self.steps_per_epoch = max(1, batches_per_epoch // (self.micro_per_step * self.world))
         self.total_steps = config.max_steps or max(1, math.ceil(config.epochs * self.steps_per_epoch))
@@ -278,13 +312,14 @@ def _step_log(
     count: torch.Tensor,
     learning_rate: float,
     step_plan: list[list[list[int]]],
-    lengths: list[int],
+    schedule: Schedule,
     started: float,
 ) -> StepLog:
     """The step's entry in the history, its tokens and padding added to the report."""
     elapsed = max(time.monotonic() - started, 1e-9)
+    lengths, packed = schedule.lengths, schedule.config.batching == "packed"
     tokens = sum(lengths[j] for micro in step_plan for row in micro for j in row)
-    padding = sum(_width(micro, lengths) * len(micro) for micro in step_plan) - tokens
+    padding = sum(_padded_size(micro, lengths, packed) for micro in step_plan) - tokens
     entry = StepLog(
         step,
         float(loss_total / count.clamp(min=1)),
@@ -314,12 +349,17 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     torch.manual_seed(config.seed)
     random.seed(config.seed)
     output = StudentDir(config.output_dir)
+    if config.push_to_hub and run.main:  # a refused token is found before training, not after
+        from cotforge.hub import check_can_push
+
+        check_can_push(config.push_to_hub)
     data, tokenizer, template = _load_data(config, run, log)
     student = _load_student(config, run, log)
     model = student.model
     trained = [p for p in model.parameters() if p.requires_grad]  # after fully_shard, which replaces them
     schedule = Schedule(config, data, run.world)
-    lengths, total_steps = schedule.lengths, schedule.total_steps
+    total_steps = schedule.total_steps
+    work_per_token = flops_per_token(model, schedule.lengths)
     optimizer = torch.optim.AdamW(
         trained, lr=config.learning_rate, weight_decay=config.weight_decay, fused=run.device.type == "cuda"
     )
@@ -333,12 +373,13 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
         lora=student.peft_model is not None,
         sharded=student.sharded,
         main=run.main,
+        device=run.device,
     )
     step = 0
     report = TrainReport(
         steps=0, examples=len(data.examples), truncation=data.summary(), memory_plan=student.memory_plan
     )
-    resumed = checkpoints.resume() if config.resume else None
+    resumed = checkpoints.resume(log) if config.resume else None
     if resumed is not None:
         step, history, folder = resumed
         report.history = [StepLog(**h) for h in history]
@@ -355,7 +396,9 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        entry = _step_log(report, step, loss_total, count, scheduler.get_last_lr()[0], step_plan, lengths, step_started)
+        synchronize(run.device)  # CUDA runs ahead of Python: time the work, not its queueing
+        learning_rate = scheduler.get_last_lr()[0]
+        entry = _step_log(report, step, loss_total, count, learning_rate, step_plan, schedule, step_started)
         if run.main and (step % config.log_every == 0 or step == total_steps):
             log(
                 f"step {step}/{total_steps} loss {entry.loss:.4f} lr {entry.learning_rate:.2e} "
@@ -364,7 +407,11 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
         if config.save_every and step % config.save_every == 0:
             checkpoints.save(step, [vars(h) for h in report.history])
     report.steps = step
+    synchronize(run.device)
     report.wall_time_s = time.monotonic() - started
+    report.flops_per_token = work_per_token
+    report.peak_flops = peak_flops(run.device, student.compute)
+    report.mfu = utilisation(work_per_token, report.tokens, report.wall_time_s, report.peak_flops, run.world)
     _peak_memory(report, run)
     weights = checkpoints.final_weights()  # every rank takes part
     if run.main:

@@ -10,6 +10,8 @@ and one chunk's logits in memory at a time. The idea is Liger-Kernel's fused lin
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -24,6 +26,25 @@ def chunk_rows(vocab_size: int) -> int:
     return max(1, CHUNK_ELEMENTS // vocab_size)
 
 
+@contextmanager
+def exact_matmuls(device: torch.device) -> Iterator[None]:
+    """The output layer's products in fp32 even under autocast (which would run them, and round the logits, in
+    bf16). On CUDA they may use TF32 tensor cores: fp32 sums and outputs from inputs rounded to 10 mantissa bits,
+    finer than bf16's 7, at a fraction of full fp32's cost."""
+    with torch.autocast(device.type, enabled=False):
+        if device.type != "cuda":
+            yield
+            return
+        matmul = torch.backends.cuda.matmul
+        name, value = ("fp32_precision", "tf32") if hasattr(matmul, "fp32_precision") else ("allow_tf32", True)
+        kept = getattr(matmul, name)  # allow_tf32 before torch 2.9
+        setattr(matmul, name, value)
+        try:
+            yield
+        finally:
+            setattr(matmul, name, kept)
+
+
 class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
@@ -36,37 +57,37 @@ class _LinearCrossEntropy(torch.autograd.Function):
     ) -> torch.Tensor:
         wants_grad = any(ctx.needs_input_grad[:3])
         grad_hidden = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
-        exact = torch.promote_types(weight.dtype, torch.float32)  # sums and logits: fp32 at least
+        exact = torch.promote_types(weight.dtype, torch.float32)  # logits, their gradients and sums: fp32 at least
         grad_weight = torch.zeros_like(weight, dtype=exact) if ctx.needs_input_grad[1] else None
         grad_bias = torch.zeros_like(bias, dtype=exact) if ctx.needs_input_grad[2] else None
         total = torch.zeros((), dtype=exact, device=hidden.device)
         rows = chunk_rows(weight.shape[0])
-        for start in range(0, hidden.shape[0], rows):
-            part = hidden[start : start + rows]
-            chosen = targets[start : start + rows]
-            logits = part @ weight.T
-            if bias is not None:
-                logits = logits + bias
-            logits = logits.to(exact)
-            if softcap:  # Gemma 2: logits = cap * tanh(raw / cap)
-                squashed = torch.tanh(logits / softcap)
-                logits = squashed * softcap
-            log_norm = logits.logsumexp(-1)
-            total += (log_norm - logits.gather(1, chosen[:, None]).squeeze(1)).sum()
-            if not wants_grad:
-                continue
-            # d loss / d logits = softmax - one-hot, made in place over the logits
-            grad_logits = logits.sub_(log_norm[:, None]).exp_()
-            grad_logits[torch.arange(len(chosen), device=chosen.device), chosen] -= 1
-            if softcap:
-                grad_logits *= 1 - squashed.square()
-            if grad_bias is not None:
-                grad_bias += grad_logits.sum(0)  # before the cast to the compute dtype
-            grad_logits = grad_logits.to(part.dtype)
-            if grad_hidden is not None:
-                grad_hidden[start : start + rows] = grad_logits @ weight.to(part.dtype)
-            if grad_weight is not None:
-                grad_weight += (grad_logits.T @ part).to(exact)
+        with exact_matmuls(hidden.device):
+            head = weight.to(exact)  # once, not per chunk: a 262k vocabulary's head is the largest tensor here
+            for start in range(0, hidden.shape[0], rows):
+                part = hidden[start : start + rows].to(exact)
+                chosen = targets[start : start + rows]
+                logits = part @ head.T
+                if bias is not None:
+                    logits = logits + bias
+                if softcap:  # Gemma 2: logits = cap * tanh(raw / cap)
+                    squashed = torch.tanh(logits / softcap)
+                    logits = squashed * softcap
+                log_norm = logits.logsumexp(-1)
+                total += (log_norm - logits.gather(1, chosen[:, None]).squeeze(1)).sum()
+                if not wants_grad:
+                    continue
+                # d loss / d logits = softmax - one-hot, made in place over the logits
+                grad_logits = logits.sub_(log_norm[:, None]).exp_()
+                grad_logits[torch.arange(len(chosen), device=chosen.device), chosen] -= 1
+                if softcap:
+                    grad_logits *= 1 - squashed.square()
+                if grad_bias is not None:
+                    grad_bias += grad_logits.sum(0)
+                if grad_hidden is not None:
+                    grad_hidden[start : start + rows] = grad_logits @ head
+                if grad_weight is not None:
+                    grad_weight += grad_logits.T @ part
         # Made here, not inputs or outputs: kept on ctx rather than through save_for_backward.
         ctx.grads = (grad_hidden, grad_weight, grad_bias)
         ctx.dtypes = (hidden.dtype, weight.dtype, bias.dtype if bias is not None else None)
@@ -123,3 +144,11 @@ class CompletionLoss(torch.nn.Module):
 
 def loss_sum(loss: torch.nn.Module, batch: Batch) -> torch.Tensor:
     return loss(batch.input_ids, batch.labels, batch.position_ids, batch.attention_mask)
+
+
+def compile_backbone(loss: CompletionLoss, backend: str = "inductor") -> None:
+    """torch.compile the backbone in place, traced once for any length (`dynamic`). The chunked loss stays eager
+    on purpose: its selection of completion positions has a data-dependent shape (a graph break) and its loop
+    runs once per chunk of a count that changes every step, which a traced graph unrolls and so recompiles until
+    dynamo's recompile limit leaves the whole step eager."""
+    loss.model.base_model.compile(backend=backend, dynamic=True)

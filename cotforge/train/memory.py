@@ -9,8 +9,11 @@ Activation Recomputation in Large Transformer Models"): per layer, tokens x hidd
 5 x heads x tokens x length bytes for the attention weights where the attention path keeps them (eager attention;
 SDPA's fused kernels and flash attention keep none, masked or not); gradient checkpointing keeps only each layer's
 input, and one layer's activations at a time. Logits are made only at completion positions, one chunk of tokens at
-a time (loss.py), beside an fp32 gradient of the output layer. The plan is an estimate: the check leaves a margin
-and can be turned off.
+a time (loss.py), beside an fp32 gradient of the output layer. FSDP's CPU offload keeps the fp32 shards, their
+gradients and AdamW's state in host memory (`host`); the device then holds only what is gathered at a time, in the
+compute dtype: the root's own parameters (embeddings, final norm), the block computing and the one prefetched,
+and the fp32 gradients of a block and of the root before they are reduced and moved out. The plan is an estimate:
+the check leaves a margin and can be turned off.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class MemoryPlan:
     logits: float
     device: str
     capacity: float | None  # what the device offers (bytes); None when unknown
+    host: float = 0.0  # what CPU offload keeps in host memory instead (bytes); not part of the total
 
     @property
     def total(self) -> float:
@@ -54,7 +58,8 @@ class MemoryPlan:
             for name in ("weights", "gradients", "optimizer", "activations", "logits")
         )
         room = f" of {self.capacity / GB:.1f} GB on {self.device}" if self.capacity else f" on {self.device}"
-        return f"memory plan per rank: {self.total / GB:.2f} GB{room} ({parts} GB)"
+        host = f"; {self.host / GB:.2f} GB offloaded to the CPU" if self.host else ""
+        return f"memory plan per rank: {self.total / GB:.2f} GB{room} ({parts} GB){host}"
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "total": self.total}
@@ -72,8 +77,10 @@ def plan_memory(
     fused_optimizer: bool,
     activation_bytes: int,
     device: torch.device,
+    cpu_offload: bool = False,
 ) -> MemoryPlan:
-    """The plan for `model` (already built: its parameter counts are exact) under these settings."""
+    """The plan for `model` (already built: its parameter counts are exact, whole even once sharded) under these
+    settings; `cpu_offload` only with `sharded`."""
     trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
     stored = sum(p.numel() * p.element_size() for p in model.parameters())  # exact: fp32, bf16 or 4-bit bases
     shards = world_size if sharded else 1
@@ -92,16 +99,35 @@ def plan_memory(
         activations = layers * per_layer
     vocab = config.vocab_size
     logits = min(tokens, chunk_rows(vocab)) * vocab * 4 * 2 + vocab * hidden * 4 * 2  # a chunk; the head's gradient
+    weights = stored / shards
+    gradients = trained * 4 / shards
+    # AdamW's two moments; unfused (foreach) AdamW also makes a parameter-sized temporary for its denominator
+    optimizer = trained * (8 if fused_optimizer else 12) / shards
+    host = 0.0
+    if cpu_offload:
+        host = weights + gradients + optimizer
+        largest, root = _gathered_at_once(model)
+        weights = (root + 2 * largest) * activation_bytes
+        gradients = (root + largest) * 4
+        optimizer = 0.0
     return MemoryPlan(
-        weights=stored / shards,
-        gradients=trained * 4 / shards,
-        # AdamW's two moments; unfused (foreach) AdamW also makes a parameter-sized temporary for its denominator
-        optimizer=trained * (8 if fused_optimizer else 12) / shards,
+        weights=weights,
+        gradients=gradients,
+        optimizer=optimizer,
         activations=activations,
         logits=logits,
         device=str(device),
         capacity=device_capacity(device),
+        host=host,
     )
+
+
+def _gathered_at_once(model: Any) -> tuple[int, int]:
+    """Parameter counts FSDP gathers: the largest transformer block's, and the root's own (outside every block)."""
+    from cotforge.train.sharding import blocks
+
+    sizes = [sum(p.numel() for p in block.parameters()) for block in blocks(model)]
+    return max(sizes), sum(p.numel() for p in model.parameters()) - sum(sizes)
 
 
 def device_capacity(device: torch.device) -> float | None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cotforge.builders.teachers.reasoning import Separated, completion_tokens, separate_message
+from cotforge.safety.redact import redact_text
 from cotforge.schemas.recipe import RemoteTeacherBase, SamplingParams, TeacherSpec
 from cotforge.schemas.record import TokenUsage
 
@@ -25,9 +26,13 @@ class TeacherRequest:
 class Answer:
     text: str | None
     finish_reason: str | None
-    usage: TokenUsage  # this answer's share of the request's tokens
+    usage: TokenUsage | None  # this answer's share of the request's tokens; None where the server's is nonsense
     latency_s: float | None  # this request's own, or None where unknown (a batch)
     refusal: str | None = None
+    # A reasoning teacher's trace, apart from `text` (the answer after it); `reasoning_open`: it never closed.
+    reasoning: str | None = None
+    reasoning_open: bool = False
+    reasoning_tokens: int | None = None  # this answer's share, where the server reports it
 
 
 @dataclass(frozen=True)
@@ -63,22 +68,30 @@ class Teacher(Protocol):
 
 
 def chat_params(spec: TeacherSpec, sampling: SamplingParams, n: int) -> dict[str, Any]:
-    """The body of a chat completion request, minus the messages."""
-    params: dict[str, Any] = {
-        "model": spec.model,
-        "n": n,
-        "temperature": sampling.temperature,
-        "top_p": sampling.top_p,
-        "max_tokens": sampling.max_tokens,
-    }
+    """The body of a chat completion request, minus the messages: what the model's family takes (no temperature
+    or top_p for reasoning models that refuse them, their own name for the token budget), then the teacher's
+    reasoning_effort and extra_body."""
+    capabilities = spec.model_capabilities
+    params: dict[str, Any] = {"model": spec.model, "n": n}
+    if capabilities.sampling:
+        params |= {"temperature": sampling.temperature, "top_p": sampling.top_p}
+    params[capabilities.token_limit] = sampling.max_tokens
     if sampling.seed is not None:
         params["seed"] = sampling.seed
-    return params
+    if spec.reasoning_effort is not None:
+        params["reasoning_effort"] = spec.reasoning_effort
+    return params | spec.extra_body
 
 
-def share_usage(prompt_tokens: int, completion_tokens: int, n: int) -> TokenUsage:
-    """One answer's share when a request returns `n` answers (the API reports only totals)."""
-    return TokenUsage(prompt_tokens=round(prompt_tokens / n), completion_tokens=round(completion_tokens / n))
+def share_usage(prompt_tokens: object, completion_tokens: object, n: int) -> TokenUsage | None:
+    """One answer's share when a request returns `n` answers (the API reports only totals); None (unknown) when
+    the server's counts are not whole numbers of zero or more: the answer is still good, so it is not asked again."""
+    counts = [
+        c for c in (prompt_tokens, completion_tokens) if isinstance(c, int) and not isinstance(c, bool) and c >= 0
+    ]
+    if len(counts) != 2:
+        return None
+    return TokenUsage(prompt_tokens=round(counts[0] / n), completion_tokens=round(counts[1] / n))
 
 
 def answers_from_completion(completion: dict[str, Any], latency_s: float | None) -> list[Answer]:
@@ -89,24 +102,45 @@ def answers_from_completion(completion: dict[str, Any], latency_s: float | None)
     if not choices:
         return []
     usage = completion.get("usage") or {}
-    share = share_usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0, len(choices))
+    if not isinstance(usage, dict):
+        usage = {"prompt_tokens": None}
+    output_tokens, reasoning_tokens = completion_tokens(usage)
+    share = share_usage(usage.get("prompt_tokens", 0), output_tokens, len(choices))
     answers = []
     for choice in choices:
         message = choice.get("message") or {}
-        content = message.get("content")
         answers.append(
-            Answer(
-                text=content if isinstance(content, str) else None,
-                finish_reason=choice.get("finish_reason"),
-                usage=share,
-                latency_s=latency_s,
+            traced_answer(
+                separate_message(message),
+                choice.get("finish_reason"),
+                share,
+                latency_s,
                 refusal=message.get("refusal"),
+                reasoning_tokens=None if reasoning_tokens is None else round(reasoning_tokens / len(choices)),
             )
         )
     return answers
 
 
-_KEY_LIKE = re.compile(r"\b(?:sk|hf|api)[-_][A-Za-z0-9_\-*]{6,}")
+def traced_answer(
+    separated: Separated,
+    finish_reason: str | None,
+    usage: TokenUsage | None,
+    latency_s: float | None,
+    refusal: str | None = None,
+    reasoning_tokens: int | None = None,
+) -> Answer:
+    """An answer whose trace, if any, is already apart from its text."""
+    return Answer(
+        separated.text,
+        finish_reason,
+        usage,
+        latency_s,
+        refusal,
+        reasoning=separated.reasoning,
+        reasoning_open=separated.open,
+        reasoning_tokens=reasoning_tokens,
+    )
 
 
 class SecretRedactor:
@@ -118,7 +152,7 @@ class SecretRedactor:
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return _KEY_LIKE.sub("***", text)
+        return redact_text(text)
 
 
 class MissingApiKey(RuntimeError):

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from cotforge.builders.teachers.base import (
-    Answer,
     Failure,
     LiveStats,
     Outcome,
@@ -33,7 +32,10 @@ from cotforge.builders.teachers.base import (
     TeacherError,
     TeacherRequest,
     share_usage,
+    traced_answer,
 )
+from cotforge.builders.teachers.reasoning import separate
+from cotforge.builders.teachers.vllm_reasoning import Splitter, parser_name, trace_splitter
 from cotforge.schemas.recipe import RayTeacherSpec, SamplingParams
 
 WINDOW = 100_000  # requests per processor run: bounds the driver's memory; each run starts the engines again
@@ -83,6 +85,7 @@ class Collector:
 
     requests: dict[str, TeacherRequest]
     max_tokens: int
+    split: Splitter = separate  # the trace apart from the answer
     rows: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
 
     def add(self, row: dict[str, Any]) -> tuple[TeacherRequest, Outcome] | None:
@@ -96,11 +99,11 @@ class Collector:
         if errors:
             return request, Failure(f"the engine failed on this prompt: {errors[0]}")
         answers = [
-            Answer(
-                text=r["text"],
-                finish_reason="length" if r["completion_tokens"] >= self.max_tokens else "stop",
-                usage=share_usage(r["prompt_tokens"], r["completion_tokens"], 1),  # each row is its own request
-                latency_s=r["latency_s"] if r["latency_s"] >= 0 else None,
+            traced_answer(
+                self.split(r["text"]),
+                "length" if r["completion_tokens"] >= self.max_tokens else "stop",
+                share_usage(r["prompt_tokens"], r["completion_tokens"], 1),  # each row is its own request
+                r["latency_s"] if r["latency_s"] >= 0 else None,
             )
             for r in (got[sample] for sample in range(request.n))
         ]
@@ -134,6 +137,17 @@ class RayTeacher:
         except ImportError:
             vllm = None
         return engine_arguments(self.spec, vllm)
+
+    def _splitter(self) -> Splitter:
+        """vLLM's reasoning parser where the spec names one and this driver has vLLM (its tokenizer loaded here),
+        else the inline split, which is what the think-tag parsers (deepseek_r1, qwen3) do."""
+        if parser_name(self.spec) is None:
+            return separate
+        try:
+            from vllm.transformers_utils.tokenizer import get_tokenizer
+        except ImportError:
+            return separate
+        return trace_splitter(self.spec, lambda: get_tokenizer(self.spec.model))
 
     def _connect(self, ray: Any) -> bool:
         """Joins the spec's cluster (or RAY_ADDRESS's, or a new local one); True when this call started Ray."""
@@ -231,7 +245,7 @@ class RayTeacher:
             while window := list(itertools.islice(pending, WINDOW)):
                 if stats.stop:
                     return
-                collector = Collector({request.id: request for request in window}, self.sampling.max_tokens)
+                collector = Collector({r.id: r for r in window}, self.sampling.max_tokens, self._splitter())
                 arrived: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
                 stats.in_flight = len(window)
                 stats.requests_sent += len(window)

@@ -19,7 +19,16 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cotforge.builders.teachers.base import Answer, LiveStats, Sink, TeacherError, TeacherRequest, share_usage
+from cotforge.builders.teachers.base import (
+    Answer,
+    LiveStats,
+    Sink,
+    TeacherError,
+    TeacherRequest,
+    share_usage,
+    traced_answer,
+)
+from cotforge.builders.teachers.vllm_reasoning import Splitter, trace_splitter
 from cotforge.schemas.recipe import SamplingParams, VLLMTeacherSpec
 
 CHUNK = 256  # prompts per chat call: enough to keep a GPU busy; answers are stored as each chunk ends
@@ -82,6 +91,7 @@ class VLLMTeacher:
         self.sampling = sampling
         self.log_file = log_dir / LOG_FILE if log_dir is not None else None
         self._llm: Any = None
+        self._split: Splitter | None = None
 
     def _import(self) -> Any:
         if self.log_file is not None and "VLLM_LOGGING_CONFIG_PATH" not in os.environ:
@@ -129,8 +139,13 @@ class VLLMTeacher:
         def finished(count: int) -> None:
             stats.in_flight = max(stats.in_flight - count, 0)
 
+        if self._split is None:
+            self._split = trace_splitter(self.spec, lambda: llm.get_tokenizer())
         outputs = llm.chat(
-            [request.messages for request in chunk], sampling_params=params, use_tqdm=_finished_hook(finished)
+            [request.messages for request in chunk],
+            sampling_params=params,
+            use_tqdm=_finished_hook(finished),
+            **self.spec.extra_body,  # chat_template_kwargs only (the spec checks it)
         )
         results = []
         for output in outputs:
@@ -139,7 +154,7 @@ class VLLMTeacher:
             completion_tokens = sum(len(c.token_ids) for c in completions)
             usage = share_usage(prompt_tokens, completion_tokens, max(len(completions), 1))
             latency = _latency(output)
-            results.append([Answer(c.text, c.finish_reason, usage, latency) for c in completions])
+            results.append([traced_answer(self._split(c.text), c.finish_reason, usage, latency) for c in completions])
         return results
 
     async def run(self, requests: Iterable[TeacherRequest], sink: Sink, stats: LiveStats) -> None:

@@ -60,6 +60,13 @@ def _direct_messages(
     ]
 
 
+def _native_messages(question: str, answer: str, family: str, mode: PromptMode) -> list[ChatMessage]:
+    """The answer-only chat (level 0), its level guide replaced by the native one: think, then the answer line."""
+    system, *turns = _direct_messages(question, answer, family, 0, CoTFormat.cot, mode)
+    content = system.content.replace(t.LEVEL_GUIDES[0], t.NATIVE_GUIDE)
+    return [ChatMessage(role="system", content=content), *turns]
+
+
 def _rewrite_messages(question: str, plain: str, fmt: CoTFormat) -> list[ChatMessage]:
     demo_plain = _with_answer(t.MATH_DEMO.by_level[3], t.MATH_DEMO.answer)
     demo_rewritten = _with_answer(_example(fmt), t.MATH_DEMO.answer)
@@ -103,6 +110,10 @@ def prompt_version(
     family = _FAMILIES[answer_type]
     if format_mode is FormatMode.rewrite and fmt is not CoTFormat.cot:
         messages = _rewrite_messages("{question}", "{plain_rationale}", fmt)
+    elif format_mode is FormatMode.native:
+        if (granularity, fmt) != (0, CoTFormat.cot):
+            raise ValueError("the native arm is asked at no level, in plain cot: give granularity 0 and cot")
+        messages = _native_messages("{question}", "{answer}", family, mode)
     else:
         messages = _direct_messages("{question}", "{answer}", family, granularity, fmt, mode)
         format_mode = FormatMode.direct
@@ -118,6 +129,14 @@ def build_prompt(problem: Problem, granularity: int, fmt: CoTFormat, mode: Promp
     return Prompt(messages, version, FormatMode.direct)
 
 
+def build_native_prompt(problem: Problem, mode: PromptMode) -> Prompt:
+    """The chat that asks a reasoning teacher for the final answer line alone: its own trace is the CoT."""
+    family = _FAMILIES[problem.answer_type]
+    messages = _native_messages(problem.student_prompt(), problem.answer, family, mode)
+    version = prompt_version(problem.answer_type, 0, CoTFormat.cot, mode, FormatMode.native)
+    return Prompt(messages, version, FormatMode.native)
+
+
 def build_rewrite_prompt(
     problem: Problem, granularity: int, fmt: CoTFormat, mode: PromptMode, plain_rationale: str
 ) -> Prompt:
@@ -130,4 +149,4 @@ def build_rewrite_prompt(
     return Prompt(messages, version, FormatMode.rewrite)
 
 
-__all__ = ["Prompt", "build_prompt", "build_rewrite_prompt", "prompt_version"]
+__all__ = ["Prompt", "build_native_prompt", "build_prompt", "build_rewrite_prompt", "prompt_version"]

@@ -25,6 +25,8 @@ ANSWER_FORMS = {
     "boolean": "True or False",
 }
 
+# The native arm: a reasoning model thinks as it is used to, and its trace is the CoT; the reply is the answer line.
+NATIVE_GUIDE = "Think the problem through as you usually do, then reply with the final answer line only."
 LEVEL_GUIDES = {
     0: "Give no reasoning at all: reply with the final answer line only.",
     1: "Level 1 of 6 (the tersest): one short sentence naming the key operation or fact, without working.",

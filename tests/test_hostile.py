@@ -1,0 +1,471 @@
+"""Issue 27: a hostile user, teacher or repo, a full disk, two writers. Each test names the failure it covers."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+import torch
+import yaml
+from pydantic import ValidationError
+from typer.testing import CliRunner
+
+from cotforge.builders.salvage import salvage
+from cotforge.builders.store import Store
+from cotforge.cli import app
+from cotforge.corpus import BuildDir, BuildDirError, StudentDir
+from cotforge.interop import export
+from cotforge.paper import import_paper
+from cotforge.recipes import RecipeError, load_recipe
+from cotforge.safety.lock import DirectoryInUse, directory_lock
+from cotforge.schemas import CoTRecord, RejectionReason
+from cotforge.train.checkpoint import load_state, newest_state, save_state
+from cotforge.train.config import TrainConfig
+from cotforge.train.data import TrainDataError, _cache_key, empty_completions_note, load_pairs, tokenize
+
+from .helpers import PAPER_SVAMP, recipe_yaml, scripted_recipe, write_problems
+from .students import tiny_llama
+from .test_build import all_rows, build
+
+HOSTILE = ["..", "../../../../outside/x", "/abs/outside", "a/b", "nul\x00", "x" * 300]
+SECRET = "sk-live0123456789abcdef"
+
+
+class Payload:
+    """Unpickling this runs a shell command: what a planted file in a data folder would do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cotforge", *args], capture_output=True, text=True, timeout=120, env=os.environ
+    )
+
+
+def patched_cli(patch: str, *args: str) -> subprocess.CompletedProcess:
+    """`cotforge ARGS` through its real entry point, with `patch` (Python) run first: how a full disk is made."""
+    code = f"import sys\n{patch}\nfrom cotforge.entry import main\nsys.argv = ['cotforge', *sys.argv[1:]]\nmain()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
+
+
+ENOSPC_ON_FSYNC = (
+    "import errno, os\ndef full(fd): raise OSError(errno.ENOSPC, 'No space left on device')\nos.fsync = full"
+)
+
+
+def tiny_student(folder: Path) -> Path:
+    """A tokenizer made on the spot (no download) and a tiny Llama: enough to tokenize and take a step."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = "question answer the is what a b c 1 2 3 4 5 + = . ? : we work it out".split()  # noqa: SIM905
+    vocab = {"[UNK]": 0, "[EOS]": 1, **{w: i + 2 for i, w in enumerate(words)}}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="[EOS]", unk_token="[UNK]", pad_token="[EOS]")
+    return tiny_llama(folder, tokenizer)
+
+
+def pairs_parquet(path: Path, rows: dict) -> Path:
+    pl.DataFrame(rows).write_parquet(path)
+    return path
+
+
+# ---- 1. files written outside the output directory ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+@pytest.mark.parametrize("field", ["teacher", "dataset"])
+def test_records_refuse_names_that_would_leave_their_folder(paper_build: Path, field: str, name: str) -> None:
+    record = next(iter(BuildDir(paper_build).read_subsets().values()))[0]
+    with pytest.raises(ValidationError, match=field):
+        CoTRecord.model_validate(record.model_dump() | {field: name})
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+@pytest.mark.parametrize(("where", "field"), [("name", "name"), ("source", "sources[0].name"), ("label", "label")])
+def test_recipe_names_that_would_leave_builds_are_refused_with_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str, field: str, name: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    problems = write_problems(tmp_path / "p.jsonl", ["q answer=5"])
+    recipe = {
+        "name": name if where == "name" else "ok",
+        "sources": [{"path": str(problems), "answer_type": "number", "name": name if where == "source" else "p"}],
+        "teachers": [{"model": "m", "base_url": "http://127.0.0.1:9/v1", "label": name if where == "label" else "t"}],
+    }
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
+    with pytest.raises(RecipeError, match=re.escape(field)):
+        load_recipe(tmp_path / "r.yaml")
+    result = CliRunner().invoke(app, ["build", "--recipe", "r.yaml", "--dry-run"])
+    assert result.exit_code == 2 and field in result.output and "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.jsonl", "r.yaml"], "nothing written anywhere"
+
+
+def test_a_subset_name_that_would_leave_its_folder_is_never_written(tmp_path: Path) -> None:
+    from cotforge.safety.names import UnsafeName
+
+    for name in HOSTILE:
+        with pytest.raises(UnsafeName, match=r"^subset: "):
+            BuildDir(tmp_path / "out").write_subsets({name: []}, [])
+    assert not (tmp_path / "out" / "subsets").exists() or not any((tmp_path / "out" / "subsets").iterdir())
+
+
+# ---- 2. code execution from a data folder ---------------------------------------------------------------------
+
+
+def test_a_planted_tokenized_cache_does_not_run(tmp_path: Path) -> None:
+    tokenizer = __import__("transformers").AutoTokenizer.from_pretrained(str(tiny_student(tmp_path / "s")))
+    pairs = [("what is 2 + 3 ?", "we work it out . the answer is 5")]
+    cache = tmp_path / "out" / "tokenized"
+    cache.mkdir(parents=True)
+    marker = tmp_path / "ran"
+    torch.save({"examples": Payload(marker), "counts": {}}, cache / f"{_cache_key(tokenizer, 'plain', 64, pairs)}.pt")
+    data = tokenize(pairs, tokenizer, "plain", 64, cache)
+    assert not marker.exists(), "the planted pickle ran"
+    assert len(data.examples) == 1
+    assert tokenize(pairs, tokenizer, "plain", 64, cache).examples == data.examples  # the cache was made again
+
+
+def test_a_planted_checkpoint_does_not_run_and_resume_takes_the_one_before(tmp_path: Path) -> None:
+    save_state(StudentDir(tmp_path).checkpoint(2), {"step": 2})
+    planted = StudentDir(tmp_path).checkpoint(4)
+    planted.mkdir(parents=True)
+    marker = tmp_path / "ran"
+    torch.save({"step": Payload(marker)}, planted / "state.pt")
+    lines: list[str] = []
+    found = newest_state(StudentDir(tmp_path), lines.append)
+    assert not marker.exists(), "the planted pickle ran"
+    assert found is not None and found[0].name == "step-2" and found[1] == {"step": 2}
+    assert "step-4 cannot be read" in lines[0]
+
+
+def test_optimizer_and_scheduler_state_load_without_pickle(tmp_path: Path) -> None:
+    """weights_only=True (torch 2.13) holds everything a checkpoint saves: AdamW, LambdaLR, the RNG, the history."""
+    model = torch.nn.Linear(4, 2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5)
+    model(torch.ones(1, 4)).sum().backward()
+    optimizer.step()
+    scheduler.step()
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": torch.get_rng_state(),
+        "step": 1,
+        "history": [{"step": 1, "loss": 0.5}],
+    }
+    save_state(StudentDir(tmp_path).checkpoint(1), state)
+    loaded = load_state(StudentDir(tmp_path).checkpoint(1) / "state.pt")
+    fresh = torch.optim.AdamW(torch.nn.Linear(4, 2).parameters(), lr=0.1)
+    fresh.load_state_dict(loaded["optimizer"])
+    assert torch.equal(fresh.state_dict()["state"][0]["exp_avg"], optimizer.state_dict()["state"][0]["exp_avg"])
+    assert loaded["history"] == state["history"] and torch.equal(loaded["rng"], state["rng"])
+
+
+# ---- 3. two writers on one directory --------------------------------------------------------------------------
+
+
+def test_a_second_build_on_a_held_directory_exits_2_at_once_asking_nothing(tmp_path: Path, scripted) -> None:
+    problems = write_problems(tmp_path / "p.jsonl", [f"q{i} answer=5" for i in range(5)])
+    recipe = recipe_yaml(tmp_path / "r.yaml", scripted_recipe(problems, scripted.url))
+    out = tmp_path / "out"
+    with directory_lock(out, "build"):
+        result = run_cli("build", "--recipe", str(recipe), "--out", str(out))
+    assert result.returncode == 2, result.stderr
+    assert f"in use by process {os.getpid()} (build)" in result.stderr and "Traceback" not in result.stderr
+    assert scripted.log == [] and not (out / "store.sqlite").exists()
+
+
+def test_salvage_export_and_import_wait_for_the_holder(tmp_path: Path, paper_build: Path) -> None:
+    held = tmp_path / "held"
+    shutil.copytree(paper_build, held)
+    with directory_lock(held, "build"):
+        for action in (
+            lambda: salvage(held),
+            lambda: export(held, tmp_path / "x", "trl-prompt-completion"),
+            lambda: import_paper(PAPER_SVAMP, held),
+        ):
+            with pytest.raises(DirectoryInUse, match=f"process {os.getpid()} \\(build\\)"):
+                action()
+    assert not (tmp_path / "x").exists()
+
+
+# ---- 4. one poisoned answer stops a build for good ------------------------------------------------------------
+
+
+def test_poisoned_answers_are_rejections_with_reasons_and_bad_usage_is_not_retried(tmp_path: Path, scripted) -> None:
+    questions = ["ok answer=5", "sur fault=surrogate", "nul fault=nul", "big fault=huge", "neg answer=5 fault=negusage"]
+    problems = write_problems(tmp_path / "p.jsonl", questions)
+    recipe = scripted_recipe(problems, scripted.url)
+    report = build(recipe, tmp_path / "out")
+    assert report.complete and report.accepted == 2 and report.failed == 0
+    assert report.rejected == {RejectionReason.unstorable_text: 2, RejectionReason.too_long: 1}
+    rows = {r.question if isinstance(r, CoTRecord) else r.detail: r for r in all_rows(tmp_path / "out")}
+    neg = next(r for r in rows.values() if isinstance(r, CoTRecord) and "neg" in r.question)
+    assert neg.cost_usd is None and neg.usage.prompt_tokens == 0  # unknown, not a retry
+    assert sum("neg" in e.message for e in scripted.log) == 1, "an answer with nonsense usage is paid once"
+    rejected = [r for r in all_rows(tmp_path / "out") if not isinstance(r, CoTRecord)]
+    assert any("lone surrogate" in r.detail for r in rejected) and any("NUL" in r.detail for r in rejected)
+    assert any("over max_answer_chars=100,000" in r.detail for r in rejected)
+    sent = len(scripted.log)
+    assert build(recipe, tmp_path / "out").complete and len(scripted.log) == sent, "a re-run asks nothing"
+
+
+# ---- 6. torn files are trusted ---------------------------------------------------------------------------------
+
+
+def test_resume_skips_a_torn_checkpoint_for_the_newest_complete_one(tmp_path: Path) -> None:
+    save_state(StudentDir(tmp_path).checkpoint(2), {"step": 2})
+    save_state(StudentDir(tmp_path).checkpoint(4), {"step": 4, "weights": torch.zeros(1000)})
+    torn = StudentDir(tmp_path).checkpoint(4) / "state.pt"
+    torn.write_bytes(torn.read_bytes()[:300])  # what a kill or a full disk left of an in-place write
+    (tmp_path / "checkpoints" / ".step-6.partial-1").mkdir()  # a temporary name is not a checkpoint
+    lines: list[str] = []
+    found = newest_state(StudentDir(tmp_path), lines.append)
+    assert found is not None and found[1]["step"] == 2
+    assert len(lines) == 1 and "step-4 cannot be read" in lines[0] and "trying the one before" in lines[0]
+
+
+def test_a_killed_salvage_leaves_the_store_it_found(tmp_path: Path, paper_build: Path, monkeypatch) -> None:
+    import cotforge.builders.salvage as module
+
+    folder = tmp_path / "b"
+    shutil.copytree(paper_build, folder)
+    with Store(folder / "store.sqlite") as store:
+        store.put_all(r for rows in BuildDir(folder).read_subsets().values() for r in rows[:3])
+    before = (folder / "store.sqlite").read_bytes()
+    real_fill = module._fill
+
+    def killed(fresh_path: Path, *args) -> None:
+        real_fill(fresh_path, *args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "_fill", killed)
+    with pytest.raises(KeyboardInterrupt):
+        salvage(folder)
+    assert (folder / "store.sqlite").read_bytes() == before, "the store a build trusts is the one it found"
+    assert not list(folder.glob("store.sqlite.partial-*"))
+    monkeypatch.setattr(module, "_fill", real_fill)
+    report = salvage(folder)
+    with Store(folder / "store.sqlite") as store:
+        assert store.count() == report.from_store + report.from_outputs and report.from_outputs > 0
+
+
+def test_a_killed_import_leaves_the_old_folder_and_push_refuses_a_folder_without_a_report(
+    tmp_path: Path, paper_build: Path, monkeypatch
+) -> None:
+    from cotforge.hub import push
+
+    out = tmp_path / "imported"
+    shutil.copytree(paper_build, out)
+    before = sorted(p.name for p in (out / "subsets").iterdir())
+
+    def killed(*args) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(BuildDir, "write_report", killed)
+    with pytest.raises(KeyboardInterrupt):
+        import_paper(PAPER_SVAMP, out)
+    assert sorted(p.name for p in (out / "subsets").iterdir()) == before and BuildDir(out).read_report() is not None
+    assert [p.name for p in tmp_path.iterdir()] == ["imported"], "no temporary folder left"
+    # A folder a run was stopped in: subsets without a report, or a report that counts other files.
+    (out / "build_report.json").unlink()
+    with pytest.raises(BuildDirError, match=r"no build_report\.json"):
+        push(out, "me/cot")
+    monkeypatch.undo()
+    import_paper(PAPER_SVAMP, out)
+    next((out / "subsets").iterdir()).unlink()
+    with pytest.raises(BuildDirError, match="does not count the subsets on disk"):
+        push(out, "me/cot")
+
+
+# ---- 7. secrets leak --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        f"http://user:{SECRET}@127.0.0.1:9/v1",
+        f"http://127.0.0.1:9/{SECRET}/v1",
+        f"http://127.0.0.1:9/v1?api_key={SECRET}",
+    ],
+)
+def test_a_key_in_the_base_url_is_never_stored_or_printed(tmp_path: Path, base_url: str) -> None:
+    problems = write_problems(tmp_path / "p.jsonl", ["q answer=5"])
+    recipe = {
+        "sources": [{"path": str(problems), "answer_type": "number"}],
+        "teachers": [{"model": "m", "base_url": base_url, "max_retries": 0, "retry_backoff_s": 0.01}],
+    }
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
+    result = run_cli("build", "--recipe", str(tmp_path / "r.yaml"), "--out", str(tmp_path / "out"))
+    assert SECRET not in result.stdout + result.stderr
+    stored = [p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert all(SECRET.encode() not in data for data in stored)
+    if "user:" not in base_url:  # a valid URL: the build ran, and the same command resumes it
+        assert "***" in (tmp_path / "out" / "recipe.yaml").read_text()
+        again = run_cli("build", "--recipe", str(tmp_path / "r.yaml"), "--out", str(tmp_path / "out"))
+        assert "another recipe" not in again.stderr and SECRET not in again.stdout + again.stderr
+    else:
+        assert result.returncode == 2 and "***" in result.stderr
+
+
+def test_extending_a_build_whose_stored_teacher_url_was_redacted_asks_for_the_url() -> None:
+    from cotforge.recipes.identity import extend_recipe
+    from cotforge.recipes.loader import parse_recipe
+
+    def recipe(teachers: list[dict]) -> object:
+        return parse_recipe({"sources": ["gsm8k"], "teachers": teachers}, "test")
+
+    stored = recipe([{"model": "a", "base_url": "http://127.0.0.1:9/***/v1"}])
+    with pytest.raises(RecipeError, match="stored URL of teacher a is redacted"):
+        extend_recipe(stored, recipe([{"model": "b", "base_url": "http://127.0.0.1:9/v1"}]))
+    again = recipe([{"model": "a", "base_url": f"http://127.0.0.1:9/{SECRET}/v1"}])
+    assert extend_recipe(stored, again).teachers[0].base_url == f"http://127.0.0.1:9/{SECRET}/v1"
+
+
+def test_an_unknown_secret_field_is_not_echoed(tmp_path: Path) -> None:
+    recipe = {"sources": ["gsm8k"], "teachers": [{"model": "gpt-4o", "api_key": SECRET}]}
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(tmp_path / "r.yaml")
+    assert "teachers[0].openai: api_key: not an option of an openai teacher" in str(caught.value)
+    assert SECRET not in str(caught.value)
+
+
+# ---- 8. tracebacks and wrong codes for what a user causes --------------------------------------------------------
+
+FULL = "free space and run the same command: nothing stored is lost"
+
+
+def test_disk_full_in_a_build_is_exit_2_naming_the_store(tmp_path: Path, scripted) -> None:
+    problems = write_problems(tmp_path / "p.jsonl", ["q answer=5"])
+    recipe = recipe_yaml(tmp_path / "r.yaml", scripted_recipe(problems, scripted.url))
+    patch = (
+        "import sqlite3\nimport cotforge.builders.store as s\n"
+        "def full(self, rows): raise sqlite3.OperationalError('database or disk is full')\n"
+        "s.Store._put_all = full"
+    )
+    result = patched_cli(patch, "build", "--recipe", str(recipe), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"no space left on / while writing {tmp_path / 'out' / 'store.sqlite'}; {FULL}" in result.stderr
+
+
+def test_disk_full_in_an_export_is_exit_2_naming_the_file(tmp_path: Path, paper_build: Path) -> None:
+    out = tmp_path / "exported"
+    result = patched_cli(ENOSPC_ON_FSYNC, "export", str(paper_build), "-f", "trl-messages", "-o", str(out))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"while writing {out}/" in result.stderr and FULL in result.stderr
+    assert not any(out.glob("*.jsonl")), "no half file"
+
+
+def test_disk_full_in_training_is_exit_2(tmp_path: Path) -> None:
+    student = tiny_student(tmp_path / "s")
+    data = pairs_parquet(tmp_path / "d.parquet", {"prompt": ["what is 2 + 3 ?"], "completion": ["the answer is 5"]})
+    args = ["train", "--dataset", str(data), "--model", str(student), "--out", str(tmp_path / "o")]
+    result = patched_cli(
+        ENOSPC_ON_FSYNC, *args, "--max-steps", "1", "--micro-batch-size", "1", "--global-batch-size", "1"
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert f"while writing {tmp_path / 'o' / 'tokenized'}/" in result.stderr and FULL in result.stderr
+
+
+def test_disk_full_in_a_push_is_exit_2(tmp_path: Path, paper_build: Path) -> None:
+    patch = (
+        "import errno\nimport cotforge.hub as h\n"
+        "class Full:\n"
+        "    def create_repo(self, *a, **k): raise OSError(errno.ENOSPC, 'No space left', '/tmp/hf-cache/x.lock')\n"
+        "h._api = lambda token: Full()"
+    )
+    result = patched_cli(patch, "push", str(paper_build), "me/cot", "--no-check")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "while writing /tmp/hf-cache/x.lock" in result.stderr and FULL in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("rows", "why"),
+    [
+        ({"prompt": ["a", "b"]}, "needs 'prompt' and 'completion' columns, or 'messages'; it has prompt"),
+        ({"prompt": ["a", "b"], "completion": ["x", None]}, "row 1: completion is missing (null)"),
+        ({"prompt": ["a", "b"], "completion": [1, 2]}, "row 0: completion is a int, not text"),
+        ({"prompt": [1, 2], "completion": ["x", "y"]}, "row 0: prompt is a int, not text"),
+    ],
+)
+def test_bad_training_rows_are_refused_with_row_and_field(tmp_path: Path, rows: dict, why: str) -> None:
+    data = pairs_parquet(tmp_path / "d.parquet", rows)
+    with pytest.raises(TrainDataError, match=re.escape(why)):
+        load_pairs(str(data))
+
+
+def test_bad_rows_are_refused_before_the_model_loads(tmp_path: Path) -> None:
+    data = pairs_parquet(
+        tmp_path / "d.parquet",
+        {"prompt": ["a"], "completion": [None]},
+    )
+    result = CliRunner().invoke(app, ["train", "--dataset", str(data), "--model", str(tmp_path / "no-model")])
+    assert result.exit_code == 2 and "row 0: completion is missing" in result.output
+
+
+def test_a_chat_without_a_user_turn_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets
+
+    rows = [
+        {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]},
+        {"messages": [{"role": "system", "content": "s"}, {"role": "assistant", "content": "a"}]},
+    ]
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: datasets.Dataset.from_list(rows))
+    with pytest.raises(TrainDataError, match="row 1: messages' user turn is missing"):
+        load_pairs("me/chats")
+
+
+# ---- 9. silently wrong -------------------------------------------------------------------------------------------
+
+
+def test_a_global_batch_that_does_not_split_is_exit_2_naming_both(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="global_batch_size 4 is not a multiple of micro_batch_size 3"):
+        TrainConfig(model="m", dataset="d", micro_batch_size=3, global_batch_size=4)
+    args = ["train", "--dataset", "d", "--model", "m", "--micro-batch-size", "3", "--global-batch-size", "4"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "global_batch_size 4 is not a multiple of micro_batch_size 3" in result.output
+    from cotforge.train.config import TrainConfigError, micro_batches_per_step
+
+    settings = TrainConfig(model="m", dataset="d", micro_batch_size=4, global_batch_size=8)
+    assert micro_batches_per_step(settings, 2) == 1
+    with pytest.raises(TrainConfigError, match="micro_batch_size 4 x 3 processes"):
+        micro_batches_per_step(settings, 3)
+
+
+def test_empty_completions_are_warned() -> None:
+    note = empty_completions_note([("q", "a"), ("q2", " "), ("q3", "")])
+    assert note is not None and "2 of 3 rows have an empty completion (first: row 1)" in note
+    assert empty_completions_note([("q", "a")]) is None
+
+
+def test_a_model_folder_with_its_own_code_is_not_run(tmp_path: Path) -> None:
+    from cotforge.train.student import StudentError, load_causal_lm
+
+    folder = tiny_student(tmp_path / "s")
+    marker = tmp_path / "ran"
+    config = json.loads((folder / "config.json").read_text())
+    config |= {
+        "model_type": "custom_x",
+        "auto_map": {"AutoConfig": "custom.XConfig", "AutoModelForCausalLM": "custom.X"},
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "custom.py").write_text(f"import pathlib\npathlib.Path({str(marker)!r}).touch()\n")
+    with pytest.raises(StudentError, match="trust_remote_code=False"):
+        load_causal_lm(str(folder))
+    assert not marker.exists()
