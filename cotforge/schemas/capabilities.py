@@ -10,7 +10,7 @@ sent what any OpenAI-compatible server takes, and its `reasoning_effort`, if giv
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -81,3 +81,35 @@ def capabilities_of(model: str, overrides: CapabilityOverrides | None = None) ->
     if "efforts" in given:
         given["efforts"] = tuple(given["efforts"])
     return replace(found, **given)
+
+
+# ---- reasoning teachers: combinations a model cannot take, refused before anything is sent ----
+
+# Request fields cotforge sets itself; extra_body may not set them a second time.
+_OWN_REQUEST_FIELDS = (
+    "model", "messages", "n", "temperature", "top_p", "max_tokens", "max_completion_tokens", "seed", "reasoning_effort"
+)  # fmt: skip
+# In-process vLLM takes chat template arguments; the rest of extra_body is for servers.
+_IN_PROCESS_EXTRA_BODY = ("chat_template_kwargs",)
+
+
+def check_reasoning_options(
+    model: str, backend: str, in_process: bool, effort: str | None, extra_body: dict[str, Any], caps: Capabilities
+) -> None:
+    """reasoning_effort and extra_body that a teacher's model or backend (`backend`, which runs `in_process` or
+    not) cannot take: a ValueError naming the field."""
+    if effort is not None:
+        if in_process:
+            raise ValueError(
+                f"reasoning_effort: the {backend} backend has no such parameter; a model's thinking "
+                "is switched by its chat template (extra_body: {chat_template_kwargs: {enable_thinking: true}})"
+            )
+        if caps.efforts is not None and effort not in caps.efforts:
+            takes = f"takes {', '.join(caps.efforts)}" if caps.efforts else "takes no reasoning_effort"
+            raise ValueError(f"reasoning_effort: {effort!r}: {model} {takes} (or set capabilities.efforts)")
+    for key in extra_body:
+        if key in _OWN_REQUEST_FIELDS:
+            raise ValueError(f"extra_body.{key}: cotforge sets {key} itself (from sampling or the teacher's fields)")
+        if backend == "ray" or (backend == "vllm" and key not in _IN_PROCESS_EXTRA_BODY):
+            allowed = "nothing" if backend == "ray" else ", ".join(_IN_PROCESS_EXTRA_BODY)
+            raise ValueError(f"extra_body.{key}: the {backend} backend takes {allowed} in extra_body")

@@ -23,7 +23,13 @@ from pydantic import (
 from cotforge.answers import AnswerType
 from cotforge.safety.names import safe_name
 from cotforge.safety.redact import redact_url
-from cotforge.schemas.capabilities import Capabilities, CapabilityOverrides, ReasoningEffort, capabilities_of
+from cotforge.schemas.capabilities import (
+    Capabilities,
+    CapabilityOverrides,
+    ReasoningEffort,
+    capabilities_of,
+    check_reasoning_options,
+)
 
 # The built-in data sets (cotforge.recipes.sources.builtin loads them; a test keeps the two lists equal).
 BUILTIN_DATASETS = ("gsm8k", "svamp", "aqua", "math", "csqa", "obqa", "strategyqa")
@@ -158,7 +164,15 @@ class TeacherBase(BaseModel):
 
     @model_validator(mode="after")
     def _reasoning_options(self) -> TeacherBase:
-        check_reasoning_options(self)
+        backend = self.backend
+        check_reasoning_options(
+            self.model,
+            backend.value,
+            backend.in_process,
+            self.reasoning_effort,
+            self.extra_body,
+            self.model_capabilities,
+        )
         return self
 
     @property
@@ -414,40 +428,6 @@ class Recipe(BaseModel):
             raise ValueError("format_mode: 'direct' or 'rewrite'; the native arm is asked with native: true")
         check_sampling_taken(self.teachers, self.sampling)
         return self
-
-
-# ---- reasoning teachers: combinations a model cannot take, refused before anything is sent ----
-
-# Request fields cotforge sets itself; extra_body may not set them a second time.
-_OWN_REQUEST_FIELDS = (
-    "model", "messages", "n", "temperature", "top_p", "max_tokens", "max_completion_tokens", "seed", "reasoning_effort"
-)  # fmt: skip
-# In-process vLLM takes chat template arguments; the rest of extra_body is for servers.
-_IN_PROCESS_EXTRA_BODY = ("chat_template_kwargs",)
-
-
-def check_reasoning_options(teacher: TeacherBase) -> None:
-    """reasoning_effort and extra_body that the teacher's model or backend cannot take: a ValueError naming the
-    field."""
-    caps = teacher.model_capabilities
-    effort = teacher.reasoning_effort
-    if effort is not None:
-        if teacher.backend.in_process:
-            raise ValueError(
-                f"reasoning_effort: the {teacher.backend.value} backend has no such parameter; a model's thinking "
-                "is switched by its chat template (extra_body: {chat_template_kwargs: {enable_thinking: true}})"
-            )
-        if caps.efforts is not None and effort not in caps.efforts:
-            takes = f"takes {', '.join(caps.efforts)}" if caps.efforts else "takes no reasoning_effort"
-            raise ValueError(f"reasoning_effort: {effort!r}: {teacher.model} {takes} (or set capabilities.efforts)")
-    for key in teacher.extra_body:
-        if key in _OWN_REQUEST_FIELDS:
-            raise ValueError(f"extra_body.{key}: cotforge sets {key} itself (from sampling or the teacher's fields)")
-        if teacher.backend is TeacherBackend.ray or (
-            teacher.backend is TeacherBackend.vllm and key not in _IN_PROCESS_EXTRA_BODY
-        ):
-            allowed = "nothing" if teacher.backend is TeacherBackend.ray else ", ".join(_IN_PROCESS_EXTRA_BODY)
-            raise ValueError(f"extra_body.{key}: the {teacher.backend.value} backend takes {allowed} in extra_body")
 
 
 def check_sampling_taken(teachers: list[TeacherSpec], sampling: SamplingParams) -> None:

@@ -177,6 +177,14 @@ class Student:
     memory_plan: dict[str, Any]
 
 
+def _check_can_push(config: TrainConfig, run: Runtime) -> None:
+    """A refused Hub token is found before training, not after."""
+    if config.push_to_hub and run.main:
+        from cotforge.hub import check_can_push
+
+        check_can_push(config.push_to_hub)
+
+
 def _load_data(config: TrainConfig, run: Runtime, log: Callable[[str], None]) -> tuple[TokenizedSet, Any, str]:
     """The data and the tokenizer first: a missing subset is reported in a second, not after loading the model."""
     pairs = training_pairs(config.dataset, config.subset, config.split, config.reasoning, config.mixture, config.seed)
@@ -349,10 +357,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     torch.manual_seed(config.seed)
     random.seed(config.seed)
     output = StudentDir(config.output_dir)
-    if config.push_to_hub and run.main:  # a refused token is found before training, not after
-        from cotforge.hub import check_can_push
-
-        check_can_push(config.push_to_hub)
+    _check_can_push(config, run)
     data, tokenizer, template = _load_data(config, run, log)
     student = _load_student(config, run, log)
     model = student.model
