@@ -159,14 +159,23 @@ def open_build(path: str | Path) -> Corpus:
 
 
 def pull(
-    repo_id: str, out_dir: str | Path, *, subset: str | None = None, split: str = "train", revision: str | None = None
+    repo_id: str,
+    out_dir: str | Path,
+    *,
+    subset: str | None = None,
+    split: str = "train",
+    revision: str | None = None,
+    overwrite: bool = False,
 ) -> Corpus:
-    """Download a published corpus, validate every row into a typed record, and save it as a build directory."""
-    from cotforge.hub import check_repo_id, save_pulled
+    """Download a published corpus, validate every row into a typed record, and save it as a build directory.
+    `out_dir` must be new or empty unless `overwrite` (checked before anything is downloaded)."""
+    from cotforge.hub import check_pull_target, check_repo_id, save_pulled
     from cotforge.hub import pull as pull_subsets
 
     check_repo_id(repo_id)
-    save_pulled(pull_subsets(repo_id, subset, split=split, revision=revision), Path(out_dir))
+    check_pull_target(Path(out_dir), overwrite)
+    pulled = pull_subsets(repo_id, subset, split=split, revision=revision)
+    save_pulled(pulled, Path(out_dir), f"pull of {repo_id}", overwrite)
     return Corpus(out_dir)
 
 

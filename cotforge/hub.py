@@ -398,7 +398,7 @@ def check_pull_target(out_dir: Path, overwrite: bool) -> None:
     if not overwrite and not is_empty_folder(out_dir, ignore=(LOCK_FILE,)):
         raise HubError(
             f"{out_dir}: is not empty; a pull writes a whole build directory, so give a new --out, or --overwrite "
-            "to replace this folder's content",
+            "(overwrite=True in Python) to replace this folder's content",
             usage=True,
         )
 
@@ -427,5 +427,5 @@ def push_model(folder: Path, repo_id: str, *, ignore: list[str], token: str | No
         api.create_repo(repo_id, exist_ok=True)
         info = api.upload_folder(repo_id=repo_id, folder_path=folder, ignore_patterns=ignore)
     except Exception as error:
-        raise explain_hub_error(error, repo_id, "push to") from None
+        raise explain_hub_error(error, repo_id, f"push the model (saved in {folder}) to") from None
     return info.oid

@@ -244,3 +244,12 @@ def test_the_export_holds_a_row_group_not_the_corpus(tmp_path: Path, scripted) -
     small, large = export_peak(300), export_peak(3000)
     assert large < 1.5 * small, f"export peak grew with the corpus: {small:,} B for 300 rows, {large:,} B for 3000"
     assert pl.read_parquet(tmp_path / "3000.parquet")["key"].n_unique() == 3000
+
+
+def test_the_built_in_recipes_keep_their_default_build_folders() -> None:
+    """A field added to Recipe must not move every existing build's default folder (builds/<name>-<digest>): a build
+    run again without --out would start afresh and pay for every answer again. Digests as of 2026-11."""
+    from cotforge.recipes import load_recipe
+
+    before = {"aqua": "78855329", "csqa": "a4a03127", "demo": "1ff09730", "gsm8k": "384f5fcf"}
+    assert {name: recipe_digest(load_recipe(name)) for name in before} == before

@@ -20,6 +20,13 @@ def _accuracy(accuracy: dict[str, float] | None) -> str:
     return "\n".join(["| benchmark | accuracy (greedy) |", "|---|---:|", *rows])
 
 
+def subsets_trained(config: dict[str, Any]) -> str:
+    """The subset, the mixture (`a:0.5 + b:0.5`) or `all`, as the card says what the student was trained on."""
+    if config.get("mixture"):
+        return " + ".join(f"{name}:{weight:g}" for name, weight in config["mixture"].items())
+    return config.get("subset") or "all"
+
+
 def render_model_card(
     repo_id: str,
     config: dict[str, Any],
@@ -32,7 +39,7 @@ def render_model_card(
 ) -> str:
     """The README.md of a student: `config` is its TrainConfig as train_report.json keeps it; `accuracy` the
     evaluation's per benchmark, when it was evaluated; `loss_curve` the plot's path in the repo."""
-    base, dataset, subset = config["model"], config["dataset"], config.get("subset")
+    base, dataset, trained_on = config["model"], config["dataset"], subsets_trained(config)
     library = "peft" if config.get("lora_rank") else "transformers"
     loss = f", final loss {final_loss:.4f}" if final_loss is not None else ""
     curve = f"\n![Training loss by optimizer step]({loss_curve})\n" if loss_curve else ""
@@ -50,7 +57,7 @@ tags:
 # {repo_id.rsplit("/", 1)[-1]}
 
 `{base}` fine-tuned with [cotforge](https://arxiv.org/abs/2502.18001) on the chain-of-thought corpus `{dataset}`
-(subset `{subset or "all"}`): {steps} optimizer steps over {examples} examples, loss on the completion only{loss}.
+(subset `{trained_on}`): {steps} optimizer steps over {examples} examples, loss on the completion only{loss}.
 {"A LoRA adapter over the base (peft)." if library == "peft" else "Every parameter trained."} The full record of the
 run is `train_report.json`.
 

@@ -51,8 +51,9 @@ def identity(recipe: Recipe) -> dict[str, Any]:
     """The fields that decide which answers a recipe asks for."""
     data = recipe.model_dump(mode="json", exclude=_NOT_IDENTITY)
     data["teachers"] = [_teacher_identity(t) for t in data["teachers"]]
-    if not data["native"]:  # left out unless asked: older recipes keep their identity
-        del data["native"]
+    for added_later in ("native", "custom_prompt"):  # left out unless set: older recipes keep their identity
+        if not data[added_later]:
+            del data[added_later]
     return data
 
 

@@ -145,13 +145,6 @@ class TrainConfig(BaseModel):
                 raise ValueError("mixture: at least two subsets, each with a weight above 0")
         return self
 
-    @property
-    def subsets_trained(self) -> str:
-        """The subset, the mixture (`a:0.5 + b:0.5`) or `all`, as the model card says it."""
-        if self.mixture is not None:
-            return " + ".join(f"{name}:{weight:g}" for name, weight in self.mixture.items())
-        return self.subset or "all"
-
     @model_validator(mode="after")
     def _adapter_settings_need_a_rank(self) -> TrainConfig:
         if self.lora_rank is None:
