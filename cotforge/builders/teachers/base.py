@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cotforge.builders.teachers.reasoning import Separated, completion_tokens, separate_message
+from cotforge.builders.teachers.reasoning import Separated, completion_tokens, separate_message, token_count
 from cotforge.safety.redact import redact_text
 from cotforge.schemas.recipe import RemoteTeacherBase, SamplingParams, TeacherSpec
 from cotforge.schemas.record import TokenUsage
@@ -86,12 +86,10 @@ def chat_params(spec: TeacherSpec, sampling: SamplingParams, n: int) -> dict[str
 def share_usage(prompt_tokens: object, completion_tokens: object, n: int) -> TokenUsage | None:
     """One answer's share when a request returns `n` answers (the API reports only totals); None (unknown) when
     the server's counts are not whole numbers of zero or more: the answer is still good, so it is not asked again."""
-    counts = [
-        c for c in (prompt_tokens, completion_tokens) if isinstance(c, int) and not isinstance(c, bool) and c >= 0
-    ]
-    if len(counts) != 2:
+    prompt, completion = token_count(prompt_tokens), token_count(completion_tokens)
+    if prompt is None or completion is None:
         return None
-    return TokenUsage(prompt_tokens=round(counts[0] / n), completion_tokens=round(counts[1] / n))
+    return TokenUsage(prompt_tokens=round(prompt / n), completion_tokens=round(completion / n))
 
 
 def answers_from_completion(completion: dict[str, Any], latency_s: float | None) -> list[Answer]:

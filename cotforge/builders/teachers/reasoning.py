@@ -58,7 +58,8 @@ def separate_parsed(text: str, parsed: tuple[str | None, str | None]) -> Separat
     return Separated(content or "", reasoning.strip(), open=not content and THINK_CLOSE not in text)
 
 
-def _count(value: object) -> int | None:
+def token_count(value: object) -> int | None:
+    """A server's token count, or None where it is no whole number of zero or more (a bool is no count)."""
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
@@ -69,7 +70,7 @@ def completion_tokens(usage: Mapping[str, Any]) -> tuple[object, int | None]:
     either way. A completion count that is no count is handed back as it is, for the caller to record as unknown."""
     completion = usage.get("completion_tokens", 0)
     details = usage.get("completion_tokens_details")
-    reasoning = _count(details.get("reasoning_tokens")) if isinstance(details, Mapping) else None
-    if _count(completion) is None or reasoning is None:
+    reasoning = token_count(details.get("reasoning_tokens")) if isinstance(details, Mapping) else None
+    if token_count(completion) is None or reasoning is None:
         return completion, reasoning
     return (completion if reasoning <= completion else completion + reasoning), reasoning
