@@ -52,6 +52,19 @@ EvalBenchmarkOption = Annotated[
 ]
 SplitOption = Annotated[str, typer.Option(help="Split of --eval")]
 HoldoutOption = Annotated[float, typer.Option(help="Share of the shared problems held out for evaluation")]
+HoldoutSimilarityOption = Annotated[
+    float | None,
+    typer.Option(
+        help="Questions at least this similar (0..1) are near-variants: held out together, never split between "
+        "training and the hold-out. Default: SweepSettings.holdout_similarity, 0.8"
+    ),
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Print the arms, cells, hold-out and the difference the sweep could detect")
+]
+PriorAccuracyOption = Annotated[
+    float, typer.Option(help="--dry-run: the accuracy you expect of the students, for the power statement")
+]
 EvalLimitOption = Annotated[int | None, typer.Option(help="At most N held-out questions. Default: all")]
 SeedsOption = Annotated[str, typer.Option(help="Training seeds, comma-separated; each is a cell")]
 MaxNewTokensOption = Annotated[int, typer.Option(help="Most tokens generated per held-out answer")]
@@ -78,12 +91,15 @@ def sweep(
     eval_benchmark: EvalBenchmarkOption = None,
     split: SplitOption = "test",
     holdout: HoldoutOption = 0.3,
+    holdout_similarity: HoldoutSimilarityOption = None,
     eval_limit: EvalLimitOption = None,
     seeds: SeedsOption = "1",
     max_new_tokens: MaxNewTokensOption = 256,
     shard: ShardOption = "0/1",
     keep_models: KeepModelsOption = False,
     push_to_hub: PushToHubOption = None,
+    dry_run: DryRunOption = False,
+    prior_accuracy: PriorAccuracyOption = 0.2,
     **trainer: Any,
 ) -> None:
     """Run a sweep (or `cotforge sweep report DIR` to merge the shards of one)."""
@@ -93,8 +109,9 @@ def sweep(
 
     from cotforge.fetch import fetch_corpus
     from cotforge.hub import HubError
-    from cotforge.sweeps import SweepError, SweepSettings, run_sweep, sweep_train_config
+    from cotforge.sweeps import SweepError, SweepSettings, plan_sweep, run_sweep, sweep_train_config
     from cotforge.sweeps.layout import SweepDir
+    from cotforge.sweeps.planning import describe_plan
     from cotforge.train.data import TrainDataError
     from cotforge.train.student import StudentError
 
@@ -120,11 +137,17 @@ def sweep(
             eval_benchmark=eval_benchmark,
             eval_split=split,
             holdout=None if eval_benchmark else holdout,
+            **({} if holdout_similarity is None else {"holdout_similarity": holdout_similarity}),
             eval_limit=eval_limit,
             seeds=[int(v) for v in split_commas([seeds])],
             train=sweep_train_config(student[0], corpus, config_class, **given(config_class, trainer)),
             max_new_tokens=max_new_tokens,
         )
+        if dry_run:
+            if not 0 < prior_accuracy < 1:
+                raise fail(f"--prior-accuracy {prior_accuracy}: give a share between 0 and 1, e.g. 0.2")
+            out.print(describe_plan(plan_sweep(settings), prior_accuracy), highlight=False, markup=False)
+            return
         plan, unfinished = run_sweep(settings, out_dir, shard=(index, count), keep_models=keep_models, log=log)
     except ValidationError as error:
         raise fail_validation(error, "cotforge sweep") from None

@@ -53,7 +53,13 @@ def scores(predictions: Path) -> list[float]:
 def claim(folder: SweepDir, settings: SweepSettings) -> None:
     """Make `folder` this sweep's, or refuse a folder that holds a sweep with other settings."""
     if folder.settings_path.exists():
-        earlier = SweepSettings.model_validate_json(folder.settings_path.read_text(encoding="utf-8"))
+        text = folder.settings_path.read_text(encoding="utf-8")
+        if "holdout_similarity" not in json.loads(text):
+            raise SweepError(
+                f"{folder} holds a sweep made before hold-outs kept near-variant questions together: resumed, its "
+                "cells would be trained on other problems; give another --out (`cotforge sweep report` still reads it)"
+            )
+        earlier = SweepSettings.model_validate_json(text)
         if earlier != settings:
             changed = [k for k in SweepSettings.model_fields if getattr(earlier, k) != getattr(settings, k)]
             raise SweepError(
@@ -77,7 +83,7 @@ def run_cell(plan: SweepPlan, cell: Cell, sweep: SweepDir, log: Callable[[str], 
     BuildDir(folder / "data").write_outputs(records, [])
     started = time.monotonic()
     cell_settings = {
-        "model": cell.student,
+        **dict(zip(("model", "gguf_file"), s.student_source(cell.student), strict=True)),
         "dataset": str(folder / "data"),
         "output_dir": str(folder / "model"),
         "max_steps": plan.steps(),
@@ -111,7 +117,7 @@ def run_cell(plan: SweepPlan, cell: Cell, sweep: SweepDir, log: Callable[[str], 
         final_loss=report.history[-1].loss if report.history else None,
         mean_rationale_words=statistics.fmean(len(r.rationale.split()) for r in records),
         accuracy=evaluation.correct / evaluation.total,
-        interval=bootstrap_interval(scores(predictions)),  # the report's resampling: with one seed, its interval
+        interval=bootstrap_interval([scores(predictions)]),  # the report's resampling: one seed, its interval
         correct=evaluation.correct,
         total=evaluation.total,
         parsed=evaluation.parsed,

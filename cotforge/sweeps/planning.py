@@ -10,7 +10,6 @@ and names the arms that cannot be told apart from the best.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -23,7 +22,9 @@ from cotforge.corpus import BuildDir, BuildDirError
 from cotforge.schemas.problem import Problem
 from cotforge.schemas.recipe import SourceSpec, teacher_label
 from cotforge.schemas.record import CoTRecord
+from cotforge.sweeps.holdout import highest_similarity, split_by_groups, too_similar
 from cotforge.sweeps.settings import SweepError, SweepSettings
+from cotforge.sweeps.statistics import PLANNING_SEED_CORRELATION, planned_mde
 
 BASELINES = {"answer-only": 0, "human": None}  # the paper's baselines: teacher label -> the level they stand for
 
@@ -38,9 +39,10 @@ class Arm(BaseModel):
     level: int | None  # where it sits on the granularity axis (answer-only: 0; human: none)
 
 
-def student_label(student: str, gguf_file: str | None = None) -> str:
+def student_label(student: str, settings: SweepSettings) -> str:
     """A short name for a student: its GGUF file's stem when it is loaded from one (the folder is a package's)."""
-    return teacher_label(Path(gguf_file).stem if gguf_file else student)
+    folder, gguf_file = settings.student_source(student)
+    return teacher_label(Path(gguf_file).stem if gguf_file else folder)
 
 
 class Cell(BaseModel):
@@ -64,16 +66,18 @@ class SweepPlan:
     arms: list[Arm]
     train: dict[str, list[CoTRecord]]  # arm label -> one record per training problem, the same problems in each
     test: list[Problem]
-    held_out: dict[str, int]  # what the held-out check found
+    held_out: dict[str, int | float]  # what the held-out check found
 
     @property
     def cells(self) -> list[Cell]:
         s = self.settings
+        # Seed-major: every arm of every student has its first seed before any has its second, so a sweep stopped
+        # half-way still compares every arm.
         return [
-            Cell(student=student, arm=arm, seed=seed, label=student_label(student, s.gguf_file))
+            Cell(student=student, arm=arm, seed=seed, label=student_label(student, s))
+            for seed in s.seeds
             for student in s.students
             for arm in self.arms
-            for seed in s.seeds
         ]
 
     def steps(self) -> int:
@@ -145,11 +149,6 @@ def choose_arms(subsets: dict[str, list[CoTRecord]], settings: SweepSettings) ->
     return arms
 
 
-def _hash_ordered(ids: set[str]) -> list[str]:
-    """The ids in an order fixed by their content alone: the same hold-out on every machine and every re-run."""
-    return sorted(ids, key=lambda i: hashlib.sha256(f"holdout:{i}".encode()).hexdigest())
-
-
 def plan_sweep(settings: SweepSettings) -> SweepPlan:
     """Arms, the problems every arm trains on, and the held-out questions none of them sees."""
     try:
@@ -166,39 +165,75 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
         for record in subsets[arm.subset]:
             first.setdefault(record.problem_id, record)  # one rationale per problem in every arm
         per_arm[arm.label] = first
-    shared = set.intersection(*(set(rows) for rows in per_arm.values()))
+    shared = sorted(set.intersection(*(set(rows) for rows in per_arm.values())))
+    any_arm = per_arm[arms[0].label]
+    threshold = settings.holdout_similarity
+    groups: dict[str, int] = {}
     if settings.eval_benchmark is not None:
         from cotforge.recipes.sources import load_problems
 
         test = load_problems(
             SourceSpec(dataset=settings.eval_benchmark, split=settings.eval_split), limit=settings.eval_limit
         ).problems
-        train_ids = shared
+        train_ids = set(shared)
     else:
         assert settings.holdout is not None
-        ordered = _hash_ordered(shared)
-        cut = max(1, round(settings.holdout * len(ordered)))
-        if settings.eval_limit is not None:
-            cut = min(cut, settings.eval_limit)
-        any_arm = per_arm[arms[0].label]
-        test = [any_arm[i].problem() for i in sorted(ordered[:cut])]
-        train_ids = set(ordered[cut:])
-    # Never train on a held-out question: the same text under another id counts, and so does a shared 8-gram
-    # against a benchmark (the contamination check's rule); within one data set, exact matches only, since its
-    # questions share template wording.
-    sample = [per_arm[arms[0].label][i] for i in train_ids]
-    overlaps = check(sample, {"held-out": [p.question for p in test]}).overlaps
+        split = split_by_groups(
+            shared, [any_arm[i].question for i in shared], settings.holdout, settings.eval_limit, threshold
+        )
+        test = [any_arm[i].problem() for i in split.held_out]
+        train_ids = set(split.training)
+        groups = {"near_variant_groups": split.groups, "largest_group": split.largest_group}
+    # Never train on a held-out question: the same text under another id, a near-variant (at least the threshold
+    # similar: held-out groups keep these apart already, an external benchmark's are dropped here), and against a
+    # benchmark a shared 8-gram too (the contamination check's rule); within one data set 8-grams are only counted,
+    # since its questions share template wording.
+    sample = [any_arm[i] for i in sorted(train_ids)]
+    test_questions = [p.question for p in test]
+    overlaps = check(sample, {"held-out": test_questions}).overlaps
     dropped = {o.problem_id for o in overlaps if o.kind == "exact" or settings.eval_benchmark is not None}
+    dropped |= {sample[i].problem_id for i in too_similar([r.question for r in sample], test_questions, threshold)}
     train_ids -= dropped
-    test_questions = {normalise_question(p.question) for p in test}
+    normalised_test = {normalise_question(q) for q in test_questions}
     train = {label: [rows[i] for i in sorted(train_ids)] for label, rows in per_arm.items()}
-    assert not any(normalise_question(r.question) in test_questions for rows in train.values() for r in rows)
+    assert not any(normalise_question(r.question) in normalised_test for rows in train.values() for r in rows)
     if not train_ids or not test:
         raise SweepError(f"{settings.corpus}: {len(train_ids)} training and {len(test)} held-out problems left")
+    kept = [any_arm[i].question for i in sorted(train_ids)]
     held_out = {
         "questions": len(test),
         "training_problems": len(train_ids),
         "dropped_from_training": len(dropped),
-        "ngram_overlaps_kept": sum(o.kind == "ngram" for o in overlaps) if settings.eval_benchmark is None else 0,
+        "ngram_overlaps_kept": sum(o.kind == "ngram" and o.problem_id in train_ids for o in overlaps),
+        "similarity_threshold": threshold,
+        "highest_similarity": highest_similarity(test_questions, kept),
+        **groups,
     }
     return SweepPlan(settings, arms, train, test, held_out)
+
+
+def describe_plan(plan: SweepPlan, prior_accuracy: float) -> str:
+    """What a sweep would run and what it could detect, before anything is trained (`cotforge sweep --dry-run`)."""
+    s, h = plan.settings, plan.held_out
+    arms = len(plan.arms)
+    mde = planned_mde(h["questions"], arms, len(s.seeds), prior_accuracy)
+    lines = [
+        f"arms: {', '.join(a.label for a in plan.arms)} ({', '.join(a.subset for a in plan.arms)})",
+        f"cells: {len(plan.cells)} ({len(s.students)} student(s) x {arms} arms x {len(s.seeds)} seed(s)), "
+        f"{plan.steps()} steps each",
+        f"problems: {h['training_problems']} in training, {h['questions']} held out",
+    ]
+    if "highest_similarity" in h:
+        lines.append(
+            f"hold-out: the closest training question to a held-out one is {h['highest_similarity']:.2f} similar "
+            f"(near-variants from {h['similarity_threshold']:.2f} kept together); {h['ngram_overlaps_kept']} "
+            "training questions share an 8-gram with a held-out one"
+        )
+    lines.append(
+        f"power: with {h['questions']} questions, {len(s.seeds)} seed(s) and a prior accuracy of {prior_accuracy:.0%},"
+        f" the smallest difference between two arms found with 80% power is about {mde:.1%} (5% level, corrected for "
+        f"{arms} arms; assumes arms answer independently given a question's difficulty and that the question fixes "
+        f"{PLANNING_SEED_CORRELATION:.0%} of an answer's variance). More questions (--eval-limit, --holdout) or seeds "
+        "(--seeds) lower it"
+    )
+    return "\n".join(lines)

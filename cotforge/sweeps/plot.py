@@ -26,9 +26,7 @@ def plot_png(report: SweepReport) -> bytes | None:
         xs = [level for level, _ in points]
         ys = [a.accuracy for _, a in points]
         errors = [[a.accuracy - a.interval[0] for _, a in points], [a.interval[1] - a.accuracy for _, a in points]]
-        line = left.errorbar(
-            xs, ys, yerr=errors, marker="o", capsize=3, label=student_label(student, report.settings.gguf_file)
-        )
+        line = left.errorbar(xs, ys, yerr=errors, marker="o", capsize=3, label=student_label(student, report.settings))
         for arm in report.arms:
             if arm.student == student and arm.level is None:  # the human baseline: a level of its own
                 left.axhline(
@@ -36,7 +34,7 @@ def plot_png(report: SweepReport) -> bytes | None:
                     linestyle="--",
                     color=line[0].get_color(),
                     alpha=0.6,
-                    label=f"{student_label(student, report.settings.gguf_file)}: {arm.arm}",
+                    label=f"{student_label(student, report.settings)}: {arm.arm}",
                 )
     left.set_xlabel("granularity level (0: answer only)")
     left.set_ylabel("held-out accuracy")

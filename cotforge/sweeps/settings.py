@@ -3,6 +3,7 @@ itself."""
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -32,6 +33,13 @@ class SweepSettings(BaseModel):
     eval_benchmark: str | None = None
     eval_split: str = "test"
     holdout: float | None = Field(default=0.3, gt=0, lt=1)
+    holdout_similarity: float = Field(
+        default=0.8,  # SVAMP's story variants score 0.8 to 0.99; unrelated questions rarely pass 0.7
+        gt=0,
+        le=1,
+        description="Questions at least this similar (0..1, rapidfuzz's normalised Indel similarity) are near-variants:"
+        " held out together, and never one in training and one held out",
+    )
     eval_limit: int | None = Field(default=None, gt=0)
     seeds: list[int] = Field(default=[1], min_length=1)
     train: TrainConfig = Field(
@@ -48,9 +56,13 @@ class SweepSettings(BaseModel):
             data = data | {"train": sweep_train_config(data["students"][0], data["corpus"])}
         return data
 
-    @property
-    def gguf_file(self) -> str | None:
-        return self.train.gguf_file
+    def student_source(self, student: str) -> tuple[str, str | None]:
+        """Where a student loads from: (folder or Hub id, GGUF file in it). A student named by its .gguf file
+        carries its own file; otherwise --gguf-file applies, unless it came from the first student's .gguf path."""
+        if student.endswith(".gguf"):
+            path = PurePath(student)
+            return str(path.parent), path.name
+        return student, None if self.students[0].endswith(".gguf") else self.train.gguf_file
 
 
 # What a sweep decides for each cell, so no option sets it: the student and its data (model, dataset, subset,
