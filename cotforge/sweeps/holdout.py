@@ -2,31 +2,20 @@
 
 Data sets such as SVAMP are built from variants of one story (the numbers or the asked quantity changed). A held-out
 question whose variant is in training is not unseen, so questions whose similarity reaches a threshold are joined
-(transitively) into one group, and a group goes whole to one side. Similarity is rapidfuzz's normalised Indel
-similarity (`fuzz.ratio`) of the normalised text, 0..1; comparing every pair is quadratic but runs in C++ a block of
-rows at a time (about half a second for 700 questions, under a minute for 7,500 on one core).
+(transitively) into one group, and a group goes whole to one side. Similarity is the contamination check's
+(cotforge.contamination.similarity_blocks, 0..1); comparing every pair is quadratic but runs in C++ a block of rows
+at a time (about half a second for 700 questions, under a minute for 7,500).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from cotforge.contamination import normalise_question
-
-_BLOCK = 1024  # rows compared at once: a block of block x n similarity bytes
-
-
-def _similarities(rows: Sequence[str], columns: Sequence[str]) -> Iterator[tuple[int, np.ndarray]]:
-    """Blocks of the similarity matrix (0..100, uint8) of normalised `rows` against normalised `columns`."""
-    from rapidfuzz import fuzz, process
-
-    for start in range(0, len(rows), _BLOCK):
-        block = process.cdist(rows[start : start + _BLOCK], columns, scorer=fuzz.ratio, dtype=np.uint8, workers=-1)
-        yield start, block
+from cotforge.contamination import normalise_question, similarity_blocks
 
 
 def near_variant_groups(questions: Sequence[str], threshold: float) -> list[list[int]]:
@@ -41,7 +30,7 @@ def near_variant_groups(questions: Sequence[str], threshold: float) -> list[list
         return i
 
     cutoff = round(threshold * 100)
-    for start, block in _similarities(texts, texts):
+    for start, block in similarity_blocks(texts, texts):
         for row, column in zip(*np.nonzero(block >= cutoff), strict=True):
             a, b = root(start + int(row)), root(int(column))
             if a != b:
@@ -57,17 +46,9 @@ def highest_similarity(held_out: Sequence[str], training: Sequence[str]) -> floa
     if not held_out or not training:
         return 0.0
     train = [normalise_question(q) for q in training]
-    return max(int(block.max()) for _, block in _similarities([normalise_question(q) for q in held_out], train)) / 100
-
-
-def too_similar(candidates: Sequence[str], held_out: Sequence[str], threshold: float) -> set[int]:
-    """Indices of `candidates` at least `threshold` similar to some held-out question."""
-    if not candidates or not held_out:
-        return set()
-    test = [normalise_question(q) for q in held_out]
-    cutoff = round(threshold * 100)
-    rows = [normalise_question(q) for q in candidates]
-    return {start + int(i) for start, block in _similarities(rows, test) for i in np.nonzero(block.max(1) >= cutoff)[0]}
+    return (
+        max(int(block.max()) for _, block in similarity_blocks([normalise_question(q) for q in held_out], train)) / 100
+    )
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from cotforge.corpus import BuildDir, BuildDirError
 from cotforge.schemas.problem import Problem
 from cotforge.schemas.recipe import SourceSpec, teacher_label
 from cotforge.schemas.record import CoTRecord
-from cotforge.sweeps.holdout import highest_similarity, split_by_groups, too_similar
+from cotforge.sweeps.holdout import highest_similarity, split_by_groups
 from cotforge.sweeps.settings import SweepError, SweepSettings
 from cotforge.sweeps.statistics import PLANNING_SEED_CORRELATION, planned_mde
 
@@ -190,9 +190,8 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
     # since its questions share template wording.
     sample = [any_arm[i] for i in sorted(train_ids)]
     test_questions = [p.question for p in test]
-    overlaps = check(sample, {"held-out": test_questions}).overlaps
-    dropped = {o.problem_id for o in overlaps if o.kind == "exact" or settings.eval_benchmark is not None}
-    dropped |= {sample[i].problem_id for i in too_similar([r.question for r in sample], test_questions, threshold)}
+    overlaps = check(sample, {"held-out": test_questions}, near=threshold).overlaps
+    dropped = {o.problem_id for o in overlaps if o.kind != "ngram" or settings.eval_benchmark is not None}
     train_ids -= dropped
     normalised_test = {normalise_question(q) for q in test_questions}
     train = {label: [rows[i] for i in sorted(train_ids)] for label, rows in per_arm.items()}

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cotforge.contamination import NEAR_VARIANT
 from cotforge.train.config import TrainConfig
 
 Axis = Literal["granularity", "format", "teacher"]
@@ -34,7 +35,7 @@ class SweepSettings(BaseModel):
     eval_split: str = "test"
     holdout: float | None = Field(default=0.3, gt=0, lt=1)
     holdout_similarity: float = Field(
-        default=0.8,  # SVAMP's story variants score 0.8 to 0.99; unrelated questions rarely pass 0.7
+        default=NEAR_VARIANT,
         gt=0,
         le=1,
         description="Questions at least this similar (0..1, rapidfuzz's normalised Indel similarity) are near-variants:"
