@@ -19,7 +19,8 @@ from .sweep_simulation import equal_arms
 
 
 def test_equal_arms_rarely_yield_a_winner() -> None:
-    """200 simulated studies of 8 equal arms: MCB names a single best arm (or excludes any arm) in about 5% at most."""
+    """200 simulated studies of 8 equal arms: a single best arm is almost never named, and an arm is called worse than
+    another in about 5% of them at most (the familywise level)."""
     rng = np.random.default_rng(7)
     single = excluded = 0
     studies = 200
@@ -32,7 +33,7 @@ def test_equal_arms_rarely_yield_a_winner() -> None:
         single += sum(best_set) == 1
         excluded += not all(best_set)
     assert single / studies <= 0.06
-    assert excluded / studies <= 0.08  # MCB's familywise rate is 5%; 200 studies leave some room
+    assert excluded / studies <= 0.075  # the familywise rate is 5%; 200 studies leave some room
 
 
 def test_a_clearly_better_arm_is_named_alone() -> None:

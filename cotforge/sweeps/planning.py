@@ -2,10 +2,9 @@
 
 One cell per (student, arm, seed): an arm is one subset of the corpus (a level, a format or a teacher; the paper's
 answer-only and human baselines when present). Every cell trains on the same problems with the same settings and
-step budget, and is evaluated on the same held-out questions, never seen in training. A cell's `cell.json` is its
-record: a re-run skips finished cells, and `--shard i/N` runs a slice so a job array runs them in parallel. The
-report states each accuracy with a bootstrap interval, compares the best arm with each other on the same questions,
-and names the arms that cannot be told apart from the best.
+step budget, and is evaluated on the same held-out questions, never seen in training (nor any near-variant of them).
+A cell's `cell.json` is its record: a re-run skips finished cells, and `--shard i/N` runs a slice so a job array
+runs them in parallel. The report (report.py) says which arms could be the best, and how sure that is.
 """
 
 from __future__ import annotations

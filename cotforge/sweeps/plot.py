@@ -27,6 +27,11 @@ def plot_png(report: SweepReport) -> bytes | None:
         ys = [a.accuracy for _, a in points]
         errors = [[a.accuracy - a.interval[0] for _, a in points], [a.interval[1] - a.accuracy for _, a in points]]
         line = left.errorbar(xs, ys, yerr=errors, marker="o", capsize=3, label=student_label(student, report.settings))
+        unfinished = [(level, a.accuracy) for level, a in points if a.missing_seeds]
+        if unfinished:  # every output marks an arm compared on fewer seeds than asked
+            left.scatter(
+                *zip(*unfinished, strict=True), s=150, facecolors="none", edgecolors="red", label="unfinished seeds"
+            )
         for arm in report.arms:
             if arm.student == student and arm.level is None:  # the human baseline: a level of its own
                 left.axhline(

@@ -26,9 +26,10 @@ from cotforge.sweeps.statistics import (
 
 METHOD = (
     "Intervals: a two-level bootstrap over seeds and questions (2,000 resamples; questions drawn jointly for all arms, "
-    "seeds within each arm). Which arm is best: Hsu's multiple comparisons with the best (MCB) at the 5% level, with "
-    "a bootstrap critical value, because the arm with the highest observed accuracy is biased upward, more so with "
-    "more arms; an arm 'could be best' when no other arm is better than it at that level. Paired tests against the "
+    "seeds within each arm). Which arm is best: multiple comparisons with the best (Hsu's MCB) at the 5% level, "
+    "because the arm with the highest observed accuracy is biased upward, more so with more arms; its critical value "
+    "holds for every pair of arms at once, so an arm marked 'no' is worse than another arm at the 5% familywise level "
+    "even when arms tie. P(best): the share of resamples in which the arm is the best. Paired tests against the "
     "observed best: a sign-flip permutation test on per-question correctness averaged over seeds, Holm-adjusted."
 )
 
