@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from cotforge.cli import build, corpus, sweep, train
+from cotforge.cli import build, corpus, sweep, train, view
 from cotforge.train.config import TrainConfig
 
 
@@ -24,6 +24,7 @@ def make_app(config_class: type[TrainConfig] = TrainConfig) -> typer.Typer:
     app.command("train")(train.train_command(config_class))
     app.command("eval")(train.eval_command)
     app.add_typer(sweep.sweep_app(config_class), name="sweep")
+    app.command()(view.view)
     return app
 
 
