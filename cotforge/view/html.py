@@ -17,7 +17,7 @@ th,td{border:1px solid #ccd;padding:.3rem .5rem;text-align:left;vertical-align:t
 th{background:#eef}td.n{text-align:right;font-variant-numeric:tabular-nums}
 pre{white-space:pre-wrap;word-break:break-word;margin:.3rem 0;font:13px/1.4 ui-monospace,monospace;max-width:60rem}
 .ok{color:#11682a;font-weight:600}.bad{color:#a3161b;font-weight:600}.rej{color:#8a4b00;font-weight:600}
-.answer{min-width:18rem}.meta{color:#555;font-size:13px}form.filters{display:flex;flex-wrap:wrap;gap:.6rem}
+.answer{min-width:13rem}.meta{color:#555;font-size:13px}form.filters{display:flex;flex-wrap:wrap;gap:.6rem}
 form.filters label{display:flex;flex-direction:column;font-size:13px}nav.pages a{margin-right:1rem}
 figure{display:inline-block;margin:0 1.5rem 1rem 0;background:#fff;border:1px solid #ccd;padding:.5rem}
 """
