@@ -300,3 +300,44 @@ def test_the_command_explains_what_it_cannot_show(tmp_path: Path) -> None:
         process = cotforge_view(str(target))
         _, errors = process.communicate(timeout=60)
         assert process.returncode == 2 and expected in errors and "Traceback" not in errors, errors
+
+
+@pytest.mark.integration
+def test_a_hub_corpus_is_pulled_into_the_cache_and_shown(tmp_path: Path, scripted) -> None:
+    from .hub_server import LocalHub
+    from .test_hub import OFFLINE, TOKEN, hub_env
+
+    problems = write_problems(tmp_path / "p.jsonl", ["q1 answer=5", "q2 answer=5"])
+    build(scripted_recipe(problems, scripted.url, granularities=[1, 4]), tmp_path / "build")
+    hub = LocalHub(token=TOKEN).start()
+    try:
+        env = {**hub_env(hub, tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+        code = OFFLINE + "import sys; from cotforge.entry import main; sys.argv = ['cotforge', *sys.argv[1:]]; main()"
+        pushed = subprocess.run(
+            [sys.executable, "-c", code, "push", str(tmp_path / "build"), "me/cot"], env=env, capture_output=True,
+            text=True, timeout=300,
+        )  # fmt: skip
+        assert pushed.returncode == 0, pushed.stderr
+        process = subprocess.Popen(
+            [sys.executable, "-c", code, "view", "me/cot"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, env=env,
+        )  # fmt: skip
+        try:
+            assert "pulled me/cot into" in process.stdout.readline()
+            url = re.search(r"http://127\.0\.0\.1:\d+/", process.stdout.readline())
+            assert url
+            with urllib.request.urlopen(url.group(0), timeout=30) as response:
+                page = response.read().decode()
+            assert "scripted-g1-cot" in page and "scripted-g4-cot" in page
+            assert (tmp_path / "cache" / "cotforge" / "view" / "me--cot" / "subsets").is_dir()
+            process.send_signal(signal.SIGINT)
+            assert process.wait(30) == 130
+        finally:
+            process.kill()
+        missing = subprocess.run(
+            [sys.executable, "-c", code, "view", "me/nothing-here"], env=env, capture_output=True, text=True,
+            timeout=300,
+        )  # fmt: skip
+        assert missing.returncode == 2 and "me/nothing-here" in missing.stderr and "Traceback" not in missing.stderr
+    finally:
+        hub.stop()
