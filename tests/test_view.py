@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -211,6 +212,9 @@ def test_a_build_without_a_store_reads_its_parquet_files(paper_build: Path) -> N
         assert rows_of(wrong) and all("✗ incorrect" in r and "gpt-4o-g5-cot" in r for r in rows_of(wrong))
         rejections = server.get("/browse?kind=rejections")[1]
         assert "Rejections 1-1 of 1" in rejections and "unparseable" in rejections
+        raw = pl.read_parquet(paper_build / "rejections.parquet")["raw_response"][0]
+        searched = server.get(f"/browse?kind=rejections&text={urllib.parse.quote(raw[3:20].upper())}")[1]
+        assert len(rows_of(searched)) == 1 and len(rows_of(server.get("/browse?kind=rejections&text=zzzq")[1])) == 0
     finally:
         server.stop()
 

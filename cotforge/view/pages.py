@@ -21,7 +21,7 @@ from cotforge.view.html import (
     table,
     text,
 )
-from cotforge.view.reader import PAGE_SIZE, Filters, Reader, SubsetInfo
+from cotforge.view.reader import PAGE_SIZE, Filters, Reader, StoreReader, SubsetInfo
 
 NAV = (("/", "Overview"), ("/question", "Question"), ("/browse", "Browse"), ("/browse?kind=rejections", "Rejections"))
 LIVE_SECONDS = 5
@@ -86,8 +86,6 @@ def overview(reader: Reader, live: bool) -> str:
 
 
 def _source(reader: Reader) -> str:
-    from cotforge.view.reader import StoreReader
-
     return "store (live while a build writes)" if isinstance(reader, StoreReader) else "Parquet outputs"
 
 

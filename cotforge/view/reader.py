@@ -49,6 +49,8 @@ ROW_FIELDS = (
     "correct",
 )
 REJECTION_FIELDS = (*ROW_FIELDS[:12], "reason", "detail", "raw_response", "raw_reasoning")
+# What the browse page's text search looks in (a rejection keeps no question).
+SEARCHED = {"records": ("question", "problem_id", "rationale"), "rejections": ("problem_id", "detail", "raw_response")}
 
 
 class ViewError(ValueError):
@@ -227,6 +229,8 @@ class StoreReader(Reader):
         self._failed: set[int] = set()  # rowids that were failed when last seen
         self._totals = Totals()
         self._by_stored: dict[tuple[str, str], str] = {}
+        self._catalogue: list[SubsetInfo] = []
+        self._catalogue_at: tuple[int] | None = None
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -245,7 +249,14 @@ class StoreReader(Reader):
             db.close()
 
     def catalogue(self) -> list[SubsetInfo]:
+        """The subsets and their counts; kept while the store's count of writes (meta 'changes') stays the same."""
         with self._read() as db:
+            try:
+                changes = db.execute("SELECT value FROM meta WHERE name = 'changes'").fetchone()
+            except sqlite3.OperationalError:  # a store from before the count of writes
+                changes = None
+            if changes is not None and changes == self._catalogue_at:
+                return self._catalogue
             counts = db.execute("SELECT kind, dataset, subset, count(*) FROM answers GROUP BY kind, dataset, subset")
             found: dict[tuple[str, str], list[int]] = {}
             for kind, dataset, subset, count in counts.fetchall():
@@ -269,7 +280,8 @@ class StoreReader(Reader):
                 name = with_dataset(stored, dataset if several else None)
                 subsets.append(SubsetInfo(name, dataset, stored, teacher, level, fmt, records, rejections))
         self._by_stored = {(s.dataset, s.stored): s.name for s in subsets}
-        return sorted(subsets, key=lambda s: s.name)
+        self._catalogue, self._catalogue_at = sorted(subsets, key=lambda s: s.name), changes
+        return self._catalogue
 
     def _exported(self, db: sqlite3.Connection) -> ParquetReader | None:
         """The Parquet outputs, when they hold exactly what the store holds (the build wrote them and nothing was
@@ -342,8 +354,7 @@ class StoreReader(Reader):
                 self._totals.rejected[reason] = self._totals.rejected.get(reason, 0) + figures.records
                 self._totals.rejected_figures.add(replace(figures, correct=0))
 
-    def _where(self, filters: Filters) -> tuple[str, list[Any]]:
-        chosen = self.chosen(filters)
+    def _where(self, filters: Filters, chosen: list[SubsetInfo]) -> tuple[str, list[Any]]:
         where = ["kind = 'record'" if filters.kind == "records" else "kind IN ('rejection', 'failed')"]
         args: list[Any] = []
         if len(chosen) < len(self.catalogue()):
@@ -358,7 +369,7 @@ class StoreReader(Reader):
             args.append(filters.reason)
         if filters.text:
             pattern = _like(filters.text)
-            fields = ("question", "problem_id", "rationale", "raw_response")
+            fields = SEARCHED[filters.kind]
             exact = " OR ".join(f"json_extract(payload, '$.{name}') LIKE ? ESCAPE '\\'" for name in fields)
             # The payload holds the text as JSON spells it: a cheap first pass unless escaping would change it.
             if not any(c in filters.text for c in '"\\') and filters.text.isprintable():
@@ -369,18 +380,15 @@ class StoreReader(Reader):
         return " AND ".join(where), args
 
     def page(self, filters: Filters, size: int = PAGE_SIZE) -> Page:
-        where, args = self._where(filters)
+        chosen = self.chosen(filters)
+        where, args = self._where(filters, chosen)
         with self._read() as db:
             found = db.execute(
                 f"SELECT kind, dataset, subset, payload FROM answers WHERE {where} "
                 "ORDER BY dataset, subset, rowid LIMIT ? OFFSET ?",
                 (*args, size + 1, filters.page * size),
             ).fetchall()
-        total = None
-        if not filters.scans:
-            field_name = "records" if filters.kind == "records" else "rejections"
-            total = sum(getattr(s, field_name) for s in self.chosen(filters))
-        return Page([self._row(*row) for row in found[:size]], total, len(found) > size)
+        return Page([self._row(*row) for row in found[:size]], _total(filters, chosen), len(found) > size)
 
     def _row(self, kind: str, dataset: str, stored: str, payload: str) -> dict[str, Any]:
         if not self._by_stored:
@@ -560,8 +568,7 @@ class ParquetReader(Reader):
         self._totals = totals
         return totals
 
-    def _filtered(self, filters: Filters) -> pl.LazyFrame | None:
-        chosen = self.chosen(filters)
+    def _filtered(self, filters: Filters, chosen: list[SubsetInfo]) -> pl.LazyFrame | None:
         names = [s.name for s in chosen]
         if filters.kind == "records":
             frame = self._records(names)
@@ -570,7 +577,6 @@ class ParquetReader(Reader):
             frame = frame.select(*ROW_FIELDS, "subset").with_columns(pl.lit(RECORD).alias("kind"))
             if filters.correct:
                 frame = frame.filter(pl.col("correct") == (filters.correct == "yes"))
-            searched = ("question", "problem_id", "rationale")
         else:
             frame = self._rejections()
             if frame is None:
@@ -578,24 +584,22 @@ class ParquetReader(Reader):
             frame = frame.select(*REJECTION_FIELDS, "subset", "kind").filter(pl.col("subset").is_in(names))
             if filters.reason:
                 frame = frame.filter(pl.col("reason") == filters.reason)
-            searched = ("question", "problem_id", "raw_response")
         if filters.text:
             needle = filters.text.lower()
             frame = frame.filter(
-                pl.any_horizontal(pl.col(c).str.to_lowercase().str.contains(needle, literal=True) for c in searched)
+                pl.any_horizontal(
+                    pl.col(c).str.to_lowercase().str.contains(needle, literal=True) for c in SEARCHED[filters.kind]
+                )
             )
         return frame
 
     def page(self, filters: Filters, size: int = PAGE_SIZE) -> Page:
-        frame = self._filtered(filters)
+        chosen = self.chosen(filters)
+        frame = self._filtered(filters, chosen)
         if frame is None:
             return Page([], 0, False)
         rows = frame.slice(filters.page * size, size + 1).collect().to_dicts()
-        total = None
-        if not filters.scans:
-            field_name = "records" if filters.kind == "records" else "rejections"
-            total = sum(getattr(s, field_name) for s in self.chosen(filters))
-        return Page(rows[:size], total, len(rows) > size)
+        return Page(rows[:size], _total(filters, chosen), len(rows) > size)
 
     def question(self, problem_id: str) -> list[dict[str, Any]]:
         found = []
@@ -638,6 +642,13 @@ class ParquetReader(Reader):
         questions = frame.select("problem_id", "question")
         holds = pl.col("question").str.to_lowercase().str.contains(text.lower(), literal=True)
         return questions.filter(holds).unique("problem_id", maintain_order=True).head(limit).collect().rows()
+
+
+def _total(filters: Filters, chosen: list[SubsetInfo]) -> int | None:
+    """The rows the filters pick, from the counts; None when only reading every row would tell."""
+    if filters.scans:
+        return None
+    return sum(s.records if filters.kind == "records" else s.rejections for s in chosen)
 
 
 def _subset_of(row: Mapping[str, Any], several: bool) -> str:
