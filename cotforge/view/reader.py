@@ -465,8 +465,9 @@ class StoreReader(Reader):
 
 
 class ParquetReader(Reader):
-    """Lazy polars scans of subsets/*.parquet and rejections.parquet, each query reading only its columns and
-    rows; a build without a store does not change while it is shown, so its catalogue and totals are read once."""
+    """Lazy polars scans of subsets/*.parquet and rejections.parquet, each query reading only its columns and rows
+    (whole-file ones on the streaming engine, so memory stays flat); a build without a store does not change while
+    it is shown, so its catalogue and totals are read once."""
 
     def __init__(self, build: BuildDir) -> None:
         super().__init__(build)
@@ -505,7 +506,9 @@ class ParquetReader(Reader):
         keys = ["subset", "dataset", "teacher", "granularity", "format"]
         records = self._records()
         if records is not None:
-            for row in records.group_by(keys).agg(pl.len().alias("n")).collect().iter_rows(named=True):
+            for row in (
+                records.group_by(keys).agg(pl.len().alias("n")).collect(engine="streaming").iter_rows(named=True)
+            ):
                 subsets[row["subset"]] = SubsetInfo(
                     row["subset"], row["dataset"], row["subset"], row["teacher"], row["granularity"], row["format"],
                     records=row["n"],
@@ -514,7 +517,7 @@ class ParquetReader(Reader):
         rejections = self.build.rejections_path
         if rejections.exists():
             grouped = pl.scan_parquet(rejections).group_by("dataset", "teacher", "granularity", "format", "format_mode")
-            rows = grouped.agg(pl.len().alias("n")).collect().to_dicts()
+            rows = grouped.agg(pl.len().alias("n")).collect(engine="streaming").to_dicts()
             several = len(datasets | {r["dataset"] for r in rows}) > 1
             for row in rows:
                 name = _subset_of(row, several)
@@ -541,7 +544,7 @@ class ParquetReader(Reader):
                 pl.col("cost_usd").count().alias("priced"),
                 pl.col("cost_usd").sum().alias("cost_usd"),
             )
-            for row in sums.collect().iter_rows(named=True):
+            for row in sums.collect(engine="streaming").iter_rows(named=True):
                 name = row.pop("subset")
                 totals.subsets[name] = Figures(**{k: v or 0 for k, v in row.items()})
         if self.build.rejections_path.exists():
@@ -553,7 +556,7 @@ class ParquetReader(Reader):
                 pl.col("cost_usd").count().alias("priced"),
                 pl.col("cost_usd").sum().alias("cost_usd"),
             )
-            for row in sums.collect().iter_rows(named=True):
+            for row in sums.collect(engine="streaming").iter_rows(named=True):
                 if row["reason"] == "api_error":
                     totals.failed[row["detail"]] = totals.failed.get(row["detail"], 0) + row["n"]
                     continue
@@ -606,11 +609,11 @@ class ParquetReader(Reader):
         records = self._records()
         if records is not None:
             frame = records.filter(pl.col("problem_id") == problem_id).select(*ROW_FIELDS, "subset")
-            found += [{**row, "kind": RECORD} for row in frame.collect().to_dicts()]
+            found += [{**row, "kind": RECORD} for row in frame.collect(engine="streaming").to_dicts()]
         rejections = self._rejections()
         if rejections is not None:
             frame = rejections.filter(pl.col("problem_id") == problem_id)
-            found += frame.select(*REJECTION_FIELDS, "subset", "kind").collect().to_dicts()
+            found += frame.select(*REJECTION_FIELDS, "subset", "kind").collect(engine="streaming").to_dicts()
         return found
 
     def neighbours(self, problem_id: str) -> tuple[str | None, str | None]:
@@ -622,18 +625,28 @@ class ParquetReader(Reader):
             span = ids.filter(pl.col("problem_id") == problem_id).select(
                 pl.min("at").alias("lo"), pl.max("at").alias("hi")
             )
-            span = span.collect().row(0)
+            span = span.collect(engine="streaming").row(0)
             if span[0] is None:
                 continue
             other = pl.col("problem_id") != problem_id
-            before = ids.filter((pl.col("at") < span[0]) & other).select(pl.last("problem_id")).collect().item()
-            after = ids.filter((pl.col("at") > span[1]) & other).select(pl.first("problem_id")).collect().item()
+            before = (
+                ids.filter((pl.col("at") < span[0]) & other)
+                .select(pl.last("problem_id"))
+                .collect(engine="streaming")
+                .item()
+            )
+            after = (
+                ids.filter((pl.col("at") > span[1]) & other)
+                .select(pl.first("problem_id"))
+                .collect(engine="streaming")
+                .item()
+            )
             return before, after
         return None, None
 
     def first_question(self) -> str | None:
         frame = self._records([s.name for s in self.catalogue() if s.records][:1])
-        return None if frame is None else frame.select(pl.first("problem_id")).collect().item()
+        return None if frame is None else frame.select(pl.first("problem_id")).collect(engine="streaming").item()
 
     def find_questions(self, text: str, limit: int = 20) -> list[tuple[str, str]]:
         frame = self._records()
@@ -641,7 +654,13 @@ class ParquetReader(Reader):
             return []
         questions = frame.select("problem_id", "question")
         holds = pl.col("question").str.to_lowercase().str.contains(text.lower(), literal=True)
-        return questions.filter(holds).unique("problem_id", maintain_order=True).head(limit).collect().rows()
+        return (
+            questions.filter(holds)
+            .unique("problem_id", maintain_order=True)
+            .head(limit)
+            .collect(engine="streaming")
+            .rows()
+        )
 
 
 def _total(filters: Filters, chosen: list[SubsetInfo]) -> int | None:
