@@ -6,7 +6,9 @@ DNS-rebound name at it)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from aiohttp import web
 
 from cotforge.sweeps.layout import SweepDir
 from cotforge.view.pages import browse, overview, question
-from cotforge.view.reader import Filters, ViewError, open_reader
+from cotforge.view.reader import Filters, Reader, ViewError, open_reader
 from cotforge.view.sweep import is_sweep, sweep_page
 
 LOCALHOST = "127.0.0.1"
@@ -69,10 +71,23 @@ def make_app(folder: Path, host: str = LOCALHOST) -> web.Application:
     async def browse_handler(request: web.Request) -> web.Response:
         return _page(await asyncio.to_thread(browse, reader, Filters.from_query(request.query)))
 
+    app.on_startup.append(lambda _: _sum_early(reader))
     app.router.add_get("/", overview_handler)
     app.router.add_get("/question", question_handler)
     app.router.add_get("/browse", browse_handler)
     return app
+
+
+async def _sum_early(reader: Reader) -> None:
+    """The overview's sums read every answer once (later requests add only new ones): start at once, in a thread
+    that does not hold up Ctrl-C, so they are ready, or nearly, when the first page is asked for. An error is left
+    for the overview to report."""
+
+    def total() -> None:
+        with contextlib.suppress(ViewError):
+            reader.totals()
+
+    threading.Thread(target=total, daemon=True).start()
 
 
 def _int(value: str) -> int:
