@@ -1,5 +1,5 @@
 """Command line: `cotforge` (all commands) and `build-cot` (the build command alone). Each command parses its
-options, calls the library and prints; the commands live by group in build, corpus, train and sweep."""
+options, calls the library and prints; the commands live by group in build, corpus, train, sweep and view."""
 
 from __future__ import annotations
 
