@@ -86,7 +86,7 @@ def pages(base: str, records: int, page_size: int) -> list[tuple[str, str, float
         ("browse: last page", f"{base}/browse?page={last}", BROWSE_GOAL_S),
         ("browse: level 2, wrong", f"{base}/browse?level=2&correct=no", BROWSE_GOAL_S),
         ("browse: level 2, wrong, page 50", f"{base}/browse?level=2&correct=no&page=50", BROWSE_GOAL_S),
-        ("browse: text search", f"{base}/browse?q=q77777+how", BROWSE_GOAL_S),
+        ("browse: text search", f"{base}/browse?text=q77777+how", BROWSE_GOAL_S),
         ("browse: rejections, truncated", f"{base}/browse?kind=rejections&reason=truncated", BROWSE_GOAL_S),
         ("question: the first", f"{base}/question", BROWSE_GOAL_S),
         ("question: found by its text", f"{base}/question?q=view+q50000+how", BROWSE_GOAL_S),

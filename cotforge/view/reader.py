@@ -24,6 +24,7 @@ from cotforge.schemas.recipe import FormatMode
 from cotforge.schemas.record import subset_name, with_dataset
 
 PAGE_SIZE = 50
+NEIGHBOUR_ROWS = 1000  # the next and previous questions are looked for this far from a question's own rows
 RECORD, REJECTION, FAILED = "record", "rejection", "failed"  # the store's kinds (cotforge.builders.store)
 # What a page shows of a row: never the chat sent or the training views, which only repeat it.
 ROW_FIELDS = (
@@ -231,6 +232,7 @@ class StoreReader(Reader):
         self._by_stored: dict[tuple[str, str], str] = {}
         self._catalogue: list[SubsetInfo] = []
         self._catalogue_at: tuple[int] | None = None
+        self._parquet: tuple[int, ParquetReader] | None = None  # the outputs' reader, and the writes they hold
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -295,7 +297,9 @@ class StoreReader(Reader):
             return None
         if changes != exported or not self.build.is_build():
             return None
-        return ParquetReader(self.build)
+        if self._parquet is None or self._parquet[0] != changes:
+            self._parquet = changes, ParquetReader(self.build)
+        return self._parquet[1]
 
     def totals(self) -> Totals:
         with self._lock:
@@ -628,20 +632,11 @@ class ParquetReader(Reader):
             span = span.collect(engine="streaming").row(0)
             if span[0] is None:
                 continue
-            other = pl.col("problem_id") != problem_id
-            before = (
-                ids.filter((pl.col("at") < span[0]) & other)
-                .select(pl.last("problem_id"))
-                .collect(engine="streaming")
-                .item()
-            )
-            after = (
-                ids.filter((pl.col("at") > span[1]) & other)
-                .select(pl.first("problem_id"))
-                .collect(engine="streaming")
-                .item()
-            )
-            return before, after
+            lo, hi = span
+            start = max(0, lo - NEIGHBOUR_ROWS)
+            before = frame.select("problem_id").slice(start, lo - start).collect()["problem_id"].to_list()[::-1]
+            after = frame.select("problem_id").slice(hi + 1, NEIGHBOUR_ROWS).collect()["problem_id"].to_list()
+            return next((p for p in before if p != problem_id), None), next((p for p in after if p != problem_id), None)
         return None, None
 
     def first_question(self) -> str | None:
