@@ -52,7 +52,7 @@ class Viewer(BackgroundServer):
             return error.code, error.read().decode()
 
 
-def make_view_build(out: Path) -> Path:
+def make_view_build(out: Path, extras: bool = True) -> Path:
     """Four problems at levels 1 and 4, two samples each: right, wrong, cut by the budget (a truncated rejection);
     then a record whose rationale holds a script and a rejection whose raw response holds markup, stored through
     the store's API (so the store is ahead of the Parquet outputs, as while a build runs)."""
@@ -64,6 +64,8 @@ def make_view_build(out: Path) -> Path:
         build(recipe, out)
     finally:
         server.stop()
+    if not extras:
+        return out
     with Store(BuildDir(out).store_path) as store:
         first = next(r for r in store.rows() if isinstance(r, CoTRecord) and r.granularity == 1)
         store.put(
@@ -193,6 +195,27 @@ def test_refresh_shows_answers_stored_while_the_viewer_runs(tmp_path: Path) -> N
         assert '<meta http-equiv="refresh"' in server.get("/?live=1")[1]
     finally:
         server.stop()
+
+
+def test_a_finished_build_answers_column_queries_from_its_outputs(tmp_path: Path) -> None:
+    out = make_view_build(tmp_path / "done", extras=False)
+    reader = open_reader(out)
+    with reader._read() as db:
+        assert reader._exported(db) is not None  # nothing stored since the outputs were written
+    found = reader.page(Filters(text="PEARS", level="4"))
+    assert len(found.rows) == 2 and all("pears" in r["question"] and r["granularity"] == 4 for r in found.rows)
+    assert [r["subset"] for r in reader.page(Filters(text="pears")).rows] == ["scripted-g1-cot"] * 2 + [
+        "scripted-g4-cot"
+    ] * 2
+    pears = problem_id(out, "pears")
+    assert len(reader.question(pears)) == 4 and reader.totals().accepted == 12
+    with Store(BuildDir(out).store_path) as store:  # one more answer: the store is ahead, and read itself
+        record = next(r for r in store.rows() if isinstance(r, CoTRecord) and r.problem_id == pears)
+        store.put(record.model_copy(update={"key": "late", "sample_index": 5}))
+    with reader._read() as db:
+        assert reader._exported(db) is None
+    assert len(reader.question(pears)) == 5 and reader.totals().accepted == 13
+    assert len(reader.page(Filters(text="pears")).rows) == 5
 
 
 def test_a_build_without_a_store_reads_its_parquet_files(paper_build: Path) -> None:

@@ -8,6 +8,7 @@ failed) and `subset` (the subset's name in the build)."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
@@ -387,6 +388,9 @@ class StoreReader(Reader):
         chosen = self.chosen(filters)
         where, args = self._where(filters, chosen)
         with self._read() as db:
+            exported = self._exported(db) if filters.text else None
+            if exported is not None:  # a text search reads every row: the columns do it several times faster
+                return exported.page(filters, size)
             found = db.execute(
                 f"SELECT kind, dataset, subset, payload FROM answers WHERE {where} "
                 "ORDER BY dataset, subset, rowid LIMIT ? OFFSET ?",
@@ -592,12 +596,8 @@ class ParquetReader(Reader):
             if filters.reason:
                 frame = frame.filter(pl.col("reason") == filters.reason)
         if filters.text:
-            needle = filters.text.lower()
-            frame = frame.filter(
-                pl.any_horizontal(
-                    pl.col(c).str.to_lowercase().str.contains(needle, literal=True) for c in SEARCHED[filters.kind]
-                )
-            )
+            needle = "(?i)" + re.escape(filters.text)  # any case, without lowercasing every row first
+            frame = frame.filter(pl.any_horizontal(pl.col(c).str.contains(needle) for c in SEARCHED[filters.kind]))
         return frame
 
     def page(self, filters: Filters, size: int = PAGE_SIZE) -> Page:
