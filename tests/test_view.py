@@ -21,7 +21,8 @@ from cotforge.builders.store import Store
 from cotforge.corpus import BuildDir
 from cotforge.schemas.record import CoTRecord, Rejection, RejectionReason
 from cotforge.view import make_app
-from cotforge.view.reader import Filters, open_reader
+from cotforge.view.reader import Filters
+from cotforge.view.store import open_reader
 
 from .aio_server import BackgroundServer
 from .helpers import scripted_recipe, write_problems

@@ -16,7 +16,8 @@ from aiohttp import web
 
 from cotforge.sweeps.layout import SweepDir
 from cotforge.view.pages import browse, overview, question
-from cotforge.view.reader import Filters, Reader, ViewError, open_reader
+from cotforge.view.reader import Filters, Reader, ViewError
+from cotforge.view.store import open_reader
 from cotforge.view.sweep import is_sweep, sweep_page
 
 LOCALHOST = "127.0.0.1"

@@ -21,7 +21,7 @@ from cotforge.view.html import (
     table,
     text,
 )
-from cotforge.view.reader import PAGE_SIZE, Filters, Reader, StoreReader, SubsetInfo
+from cotforge.view.reader import PAGE_SIZE, Filters, Reader, SubsetInfo
 
 NAV = (("/", "Overview"), ("/question", "Question"), ("/browse", "Browse"), ("/browse?kind=rejections", "Rejections"))
 LIVE_SECONDS = 5
@@ -47,7 +47,7 @@ def overview(reader: Reader, live: bool) -> str:
     failed = sum(totals.failed.values())
     body = [problem, f"<p>{text(build.path.resolve())}</p>"]
     refresh = link("/", "stop refreshing") if live else link("/", f"refresh every {LIVE_SECONDS} s", {"live": 1})
-    body.append(f"<p class=meta>Read from the {_source(reader)} at each request: {refresh}.</p>")
+    body.append(f"<p class=meta>Read from the {reader.source} at each request: {refresh}.</p>")
     rows = [
         [text("accepted"), number(totals.accepted)],
         [text("rejected"), number(rejected)],
@@ -83,10 +83,6 @@ def overview(reader: Reader, live: bool) -> str:
         body.append(f"<h2>Statistics ({text(build.stats_path.name)})</h2>{stats}")
     head = f'<meta http-equiv="refresh" content="{LIVE_SECONDS}">' if live else ""
     return layout("Overview", "".join(body), NAV, "/", head)
-
-
-def _source(reader: Reader) -> str:
-    return "store (live while a build writes)" if isinstance(reader, StoreReader) else "Parquet outputs"
 
 
 def _subsets_table(catalogue: list[SubsetInfo], figures: Mapping[str, Any]) -> str:
