@@ -10,15 +10,13 @@ from typing import Any
 
 import polars as pl
 
+from cotforge.builders.store import FAILED, RECORD, REJECTION
 from cotforge.corpus import BuildDir, BuildDirError
 from cotforge.schemas.recipe import FormatMode
 from cotforge.schemas.record import subset_name
 from cotforge.view.reader import (
-    FAILED,
     NEIGHBOUR_ROWS,
     PAGE_SIZE,
-    RECORD,
-    REJECTION,
     REJECTION_FIELDS,
     ROW_FIELDS,
     SEARCHED,

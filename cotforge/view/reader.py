@@ -15,7 +15,6 @@ from cotforge.corpus import BuildDir
 
 PAGE_SIZE = 50
 NEIGHBOUR_ROWS = 1000  # the next and previous questions are looked for this far from a question's own rows
-RECORD, REJECTION, FAILED = "record", "rejection", "failed"  # the store's kinds (cotforge.builders.store)
 # What a page shows of a row: never the chat sent or the training views, which only repeat it.
 ROW_FIELDS = (
     "key",

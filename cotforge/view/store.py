@@ -13,14 +13,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from cotforge.builders.store import FAILED, RECORD, REJECTION
 from cotforge.corpus import BuildDir
 from cotforge.schemas.record import with_dataset
 from cotforge.view.parquet import ParquetReader
 from cotforge.view.reader import (
-    FAILED,
     PAGE_SIZE,
-    RECORD,
-    REJECTION,
     SEARCHED,
     Figures,
     Filters,
