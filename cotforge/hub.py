@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from cotforge.corpus import BuildDir, BuildDirError, recipe_fields, report_of
+from cotforge.corpus.builddir import STATS_FILE
 from cotforge.dataset_cards import SubsetStats, render_card, subset_stats
 from cotforge.dataset_cards.card import PLOT_PATH, REJECTED_SUBSET, licence_of, licence_text
 from cotforge.dataset_cards.plot import length_by_level_png
@@ -27,7 +28,6 @@ from cotforge.safety.names import UnsafeName, safe_name
 from cotforge.schemas.record import AnswerOrigin, CoTRecord, Rejection
 from cotforge.schemas.tables import to_frame
 
-STATS_FILE = "cotforge_stats.json"
 ROWS_PER_SHARD = 100_000
 ROW_GROUP_SIZE = 1_000  # small row groups keep the Hub's dataset viewer fast
 

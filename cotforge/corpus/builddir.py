@@ -6,6 +6,7 @@ sweep read it, always through `BuildDir`.
 <dir>/build_report.json          the BuildReport
 <dir>/recipe.yaml                the recipe that made it (BuildDir.write_recipe / read_recipe)
 <dir>/contamination.json         the last `cotforge check` of it
+<dir>/cotforge_stats.json        per-subset statistics (also published beside the data)
 <dir>/store.sqlite               the crash-safe store (build-cot only)
 """
 
@@ -36,6 +37,7 @@ RECIPE_FILE = "recipe.yaml"
 SUBSETS_DIR = "subsets"
 REJECTIONS_FILE = "rejections.parquet"
 CONTAMINATION_FILE = "contamination.json"
+STATS_FILE = "cotforge_stats.json"
 
 
 class BuildDirError(ValueError):
@@ -78,6 +80,10 @@ class BuildDir(Folder):
     @property
     def contamination_path(self) -> Path:
         return self.path / CONTAMINATION_FILE
+
+    @property
+    def stats_path(self) -> Path:
+        return self.path / STATS_FILE
 
     def subset_path(self, name: str) -> Path:
         return self.subsets_dir / f"{name}.parquet"
