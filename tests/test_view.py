@@ -288,7 +288,8 @@ def test_a_sweep_folder_shows_its_report_and_each_cell_per_question(tmp_path: Pa
     server = Viewer(sweep.path).start()
     try:
         page = server.get("/")[1]
-        assert "best: g5" in page and "<svg" in page and "Held-out accuracy by level" in page
+        assert "no arm can be told apart from the best" in page and "g5 75.0%" in page and "<svg" in page
+        assert "Held-out accuracy by level" in page and "could be best" in page
         rows = rows_of(page.split("Held-out questions", 1)[1])
         assert len(rows) == 4 and "&lt;i&gt;question&lt;/i&gt;" in rows[1]
         second = rows[1]  # g1 wrong (7), g5 right (5)

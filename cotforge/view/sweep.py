@@ -57,23 +57,38 @@ def _report(report: SweepReport) -> str:
     rows = []
     for arm in report.arms:
         if arm.vs_best is None:
-            versus = "best"
+            versus = "best observed"
         else:
             versus = f"{arm.vs_best['difference']:+.1%} [{arm.vs_best['low']:+.1%}, {arm.vs_best['high']:+.1%}]"
-            versus += "" if arm.indistinguishable_from_best else " (worse at the 5% level)"
+        seeds = ", ".join(f"{a:.1%}" for a in arm.seed_accuracies.values())
+        if arm.missing_seeds:
+            seeds += f" (seed {', '.join(map(str, arm.missing_seeds))} unfinished)"
         rows.append(
             [
                 text(arm.student),
                 text(arm.arm),
                 text("-" if arm.level is None else arm.level),
-                number(arm.seeds),
+                text(seeds or arm.seeds),
                 number(arm.accuracy, ".1%"),
                 text(f"{arm.interval[0]:.1%} to {arm.interval[1]:.1%}"),
                 text(versus),
+                text("" if arm.probability_best is None else f"{arm.probability_best:.0%}"),
+                text("yes" if arm.could_be_best else "no"),
                 number(arm.mean_rationale_words, ",.0f"),
             ]
         )
-    headers = ["student", "arm", "level", "seeds", "accuracy", "95% interval", "vs best (paired)", "rationale words"]
+    headers = [
+        "student",
+        "arm",
+        "level",
+        "seeds",
+        "accuracy",
+        "95% interval",
+        "vs best (paired)",
+        "P(best)",
+        "could be best",
+        "rationale words",
+    ]
     recommendation = "".join(f"<li><b>{text(s)}</b>: {text(t)}</li>" for s, t in report.recommendation.items())
     series: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for arm in report.arms:
