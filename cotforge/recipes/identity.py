@@ -32,7 +32,7 @@ _TRANSPORT = {
     "input_price_per_mtok",
     "output_price_per_mtok",
 }
-_LISTS = ("sources", "granularities", "formats")  # teachers are merged by label
+_LISTS = ("sources", "granularities", "formats", "condensed")  # teachers are merged by label
 _MUST_MATCH = ("sampling", "prompt_mode", "format_mode", "keep")
 
 
@@ -51,7 +51,11 @@ def identity(recipe: Recipe) -> dict[str, Any]:
     """The fields that decide which answers a recipe asks for."""
     data = recipe.model_dump(mode="json", exclude=_NOT_IDENTITY)
     data["teachers"] = [_teacher_identity(t) for t in data["teachers"]]
-    for added_later in ("native", "custom_prompt"):  # left out unless set: older recipes keep their identity
+    for added_later in (
+        "native",
+        "condensed",
+        "custom_prompt",
+    ):  # left out unless set: older recipes keep their identity
         if not data[added_later]:
             del data[added_later]
     return data

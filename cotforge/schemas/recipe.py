@@ -54,11 +54,18 @@ class PromptMode(str, Enum):
 
 class FormatMode(str, Enum):
     """direct: each format is generated from the question; rewrite: the plain CoT of the same level is rewritten;
-    native (records only, asked with the recipe's `native`): a reasoning teacher's own trace is the CoT."""
+    native (records only, asked with the recipe's `native`): a reasoning teacher's own trace is the CoT; condensed
+    (records only, asked with the recipe's `condensed`): that trace rewritten at a level."""
 
     direct = "direct"
     rewrite = "rewrite"
     native = "native"
+    condensed = "condensed"
+
+    @property
+    def derived(self) -> bool:
+        """Asked once another answer of the same problem is stored, with that answer pasted into the prompt."""
+        return self in (FormatMode.rewrite, FormatMode.condensed)
 
 
 class TeacherBackend(str, Enum):
@@ -393,6 +400,11 @@ class Recipe(BaseModel):
         description="Also ask each teacher for the final answer line alone: its native reasoning trace is the CoT "
         "(subsets <teacher>-native-cot)",
     )
+    condensed: list[Annotated[int, Field(ge=1, le=6)]] = Field(
+        default=[],
+        description="With native: also rewrite each native trace at these levels, as rewrite mode rewrites a plain "
+        "CoT (subsets <teacher>-condensed-g<level>-cot)",
+    )
 
     @field_validator("teachers", mode="before")
     @classmethod
@@ -406,7 +418,7 @@ class Recipe(BaseModel):
     def _file_name(cls, value: str) -> str:
         return safe_name(value)  # the default build folder is named after it
 
-    @field_validator("granularities", "formats")
+    @field_validator("granularities", "formats", "condensed")
     @classmethod
     def _unique(cls, value: list) -> list:
         if len(set(value)) != len(value):
@@ -424,8 +436,15 @@ class Recipe(BaseModel):
             raise ValueError("format_mode 'rewrite' rewrites the plain CoT, so formats must include 'cot'")
         if self.custom_prompt is not None and (len(self.formats) > 1 or self.format_mode is FormatMode.rewrite):
             raise ValueError("custom_prompt: a custom prompt asks one format directly; give one format, no rewrite")
-        if self.format_mode is FormatMode.native:
-            raise ValueError("format_mode: 'direct' or 'rewrite'; the native arm is asked with native: true")
+        if self.format_mode in (FormatMode.native, FormatMode.condensed):
+            raise ValueError(
+                "format_mode: 'direct' or 'rewrite'; the native arm is asked with native: true, condensed levels "
+                "with condensed: [levels]"
+            )
+        if self.condensed and not self.native:
+            raise ValueError("condensed: condensed levels rewrite the native arm's traces; set native: true too")
+        if self.condensed and self.custom_prompt is not None:
+            raise ValueError("condensed: a custom prompt build asks its own prompt only; leave condensed out")
         check_sampling_taken(self.teachers, self.sampling)
         return self
 

@@ -79,6 +79,20 @@ def _rewrite_messages(question: str, plain: str, fmt: CoTFormat) -> list[ChatMes
     ]
 
 
+def _condense_messages(question: str, trace: str, family: str, granularity: int) -> list[ChatMessage]:
+    """The chat that rewrites a native trace at `granularity`: the level's guide, and MATH_DEMO's trace condensed
+    into its rationale at that level as the demonstration."""
+    system = t.CONDENSE_SYSTEM.format(answer_form=t.ANSWER_FORMS[family])
+    ask = "Question: {q}\n\nReasoning trace to condense:\n{s}"
+    demo_trace = _with_answer(t.MATH_DEMO_TRACE, t.MATH_DEMO.answer)
+    return [
+        ChatMessage(role="system", content=f"{system}\n\n{t.LEVEL_GUIDES[granularity]}"),
+        ChatMessage(role="user", content=ask.format(q=t.MATH_DEMO.question, s=demo_trace)),
+        ChatMessage(role="assistant", content=_with_answer(t.MATH_DEMO.by_level[granularity], t.MATH_DEMO.answer)),
+        ChatMessage(role="user", content=ask.format(q=question, s=trace)),
+    ]
+
+
 def _example(fmt: CoTFormat) -> str:
     example = FORMATS[fmt].example
     assert example is not None, "only plain cot has no example of its own, and it never needs one"
@@ -95,6 +109,11 @@ def _check(granularity: int, fmt: CoTFormat) -> None:
         raise ValueError(f"granularity must be 0..6, got {granularity}")
     if granularity == 0 and fmt is not CoTFormat.cot:
         raise ValueError("granularity 0 (answer only) has no rationale to put into the format " + fmt.value)
+
+
+def _check_condensed(granularity: int, fmt: CoTFormat) -> None:
+    if granularity == 0 or fmt is not CoTFormat.cot:
+        raise ValueError("a condensed level is 1..6, in plain cot")
 
 
 @functools.cache  # templates are code: a version changes only with a new release of them
@@ -114,6 +133,9 @@ def prompt_version(
         if (granularity, fmt) != (0, CoTFormat.cot):
             raise ValueError("the native arm is asked at no level, in plain cot: give granularity 0 and cot")
         messages = _native_messages("{question}", "{answer}", family, mode)
+    elif format_mode is FormatMode.condensed:
+        _check_condensed(granularity, fmt)
+        messages = _condense_messages("{question}", "{native_trace}", family, granularity)
     else:
         messages = _direct_messages("{question}", "{answer}", family, granularity, fmt, mode)
         format_mode = FormatMode.direct
@@ -137,6 +159,16 @@ def build_native_prompt(problem: Problem, mode: PromptMode) -> Prompt:
     return Prompt(messages, version, FormatMode.native)
 
 
+def build_condense_prompt(problem: Problem, granularity: int, mode: PromptMode, native_trace: str) -> Prompt:
+    """The chat that asks a teacher to rewrite a native trace (with its answer line) at `granularity`."""
+    _check(granularity, CoTFormat.cot)
+    _check_condensed(granularity, CoTFormat.cot)
+    family = _FAMILIES[problem.answer_type]
+    messages = _condense_messages(problem.student_prompt(), native_trace, family, granularity)
+    version = prompt_version(problem.answer_type, granularity, CoTFormat.cot, mode, FormatMode.condensed)
+    return Prompt(messages, version, FormatMode.condensed)
+
+
 def build_rewrite_prompt(
     problem: Problem, granularity: int, fmt: CoTFormat, mode: PromptMode, plain_rationale: str
 ) -> Prompt:
@@ -149,4 +181,11 @@ def build_rewrite_prompt(
     return Prompt(messages, version, FormatMode.rewrite)
 
 
-__all__ = ["Prompt", "build_native_prompt", "build_prompt", "build_rewrite_prompt", "prompt_version"]
+__all__ = [
+    "Prompt",
+    "build_condense_prompt",
+    "build_native_prompt",
+    "build_prompt",
+    "build_rewrite_prompt",
+    "prompt_version",
+]
