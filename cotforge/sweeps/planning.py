@@ -23,6 +23,7 @@ from cotforge.corpus import BuildDir, BuildDirError
 from cotforge.schemas.problem import Problem
 from cotforge.schemas.recipe import SourceSpec, teacher_label
 from cotforge.schemas.record import CoTRecord
+from cotforge.sweeps.arms import arm_subsets, mixed_rows, parse_arm
 from cotforge.sweeps.settings import SweepError, SweepSettings
 
 BASELINES = {"answer-only": 0, "human": None}  # the paper's baselines: teacher label -> the level they stand for
@@ -33,9 +34,11 @@ class Arm(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    label: str  # g5, human, answer-only, rar, gpt-4o ...
-    subset: str
-    level: int | None  # where it sits on the granularity axis (answer-only: 0; human: none)
+    label: str  # g5, human, answer-only, rar, gpt-4o, native, condensed-g3, native-0.5+g3-0.5 ...
+    subset: str  # a mixture's: its subsets and shares, "a:0.5+b:0.5"
+    level: int | None  # where it sits on the granularity axis (answer-only: 0; human, native, mixtures: none)
+    kind: str = "prompted"  # prompted, baseline, native, condensed or mixture (cotforge.sweeps.arms)
+    shares: dict[str, float] | None = None  # a mixture's subsets and their shares
 
 
 def student_label(student: str, gguf_file: str | None = None) -> str:
@@ -91,9 +94,12 @@ def _describe(records: list[CoTRecord]) -> tuple[str, int | None, str]:
 
 
 def choose_arms(subsets: dict[str, list[CoTRecord]], settings: SweepSettings) -> list[Arm]:
-    """The subsets that differ only in the varied axis, plus the baselines when varying granularity."""
+    """The subsets that differ only in the varied axis, plus the baselines when varying granularity; or the arms
+    named with --arm."""
     described = {name: _describe(rows) for name, rows in subsets.items() if rows}
     teachers = {t for t, _, _ in described.values() if t not in BASELINES}
+    if settings.arms is not None:
+        return _named_arms(settings, described, teachers)
     if settings.vary == "granularity":
         fmt = settings.format or "cot"
         by_teacher = Counter(
@@ -145,6 +151,45 @@ def choose_arms(subsets: dict[str, list[CoTRecord]], settings: SweepSettings) ->
     return arms
 
 
+def _named_arms(settings: SweepSettings, described: dict[str, tuple], teachers: set[str]) -> list[Arm]:
+    """The --arm arms, of --teacher or else of the teacher with most subsets among those that have them all."""
+    specs = [parse_arm(text) for text in settings.arms or []]
+    fmt = settings.format or "cot"
+    counts = Counter(t for t, _, _ in described.values() if t in teachers)
+    candidates = [settings.teacher] if settings.teacher else sorted(counts, key=lambda t: (-counts[t], t))
+    refusals = []
+    for teacher in candidates:
+        try:
+            resolved = [(spec, arm_subsets(spec, teacher, fmt, described)) for spec in specs]
+            break
+        except SweepError as error:
+            refusals.append(error)
+    else:  # the refusal for the teacher with most subsets names what is missing
+        raise refusals[0] if refusals else SweepError("--arm: the corpus has no teacher's subsets")
+    arms = []
+    for spec, shares in resolved:
+        if len(shares) > 1:
+            subset, mixture = "+".join(f"{name}:{share:g}" for name, share in shares.items()), shares
+        else:
+            subset, mixture = next(iter(shares)), None
+        arms.append(Arm(label=spec.label, subset=subset, level=spec.level, kind=spec.kind, shares=mixture))
+    return arms
+
+
+def arm_rows(arm: Arm, subsets: dict[str, list[CoTRecord]]) -> dict[str, CoTRecord]:
+    """problem id -> the arm's one rationale for it (a mixture's, from one of its parts)."""
+
+    def first(subset: str) -> dict[str, CoTRecord]:
+        rows: dict[str, CoTRecord] = {}
+        for record in subsets[subset]:
+            rows.setdefault(record.problem_id, record)  # one rationale per problem in every arm
+        return rows
+
+    if arm.shares is None:
+        return first(arm.subset)
+    return mixed_rows({subset: first(subset) for subset in arm.shares}, arm.shares)
+
+
 def _hash_ordered(ids: set[str]) -> list[str]:
     """The ids in an order fixed by their content alone: the same hold-out on every machine and every re-run."""
     return sorted(ids, key=lambda i: hashlib.sha256(f"holdout:{i}".encode()).hexdigest())
@@ -160,12 +205,7 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
     if len(datasets) > 1:
         raise SweepError(f"{settings.corpus}: holds {', '.join(sorted(datasets))}; a sweep studies one data set")
     arms = choose_arms(subsets, settings)
-    per_arm = {}
-    for arm in arms:
-        first: dict[str, CoTRecord] = {}
-        for record in subsets[arm.subset]:
-            first.setdefault(record.problem_id, record)  # one rationale per problem in every arm
-        per_arm[arm.label] = first
+    per_arm = {arm.label: arm_rows(arm, subsets) for arm in arms}
     shared = set.intersection(*(set(rows) for rows in per_arm.values()))
     if settings.eval_benchmark is not None:
         from cotforge.recipes.sources import load_problems

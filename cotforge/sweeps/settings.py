@@ -28,6 +28,11 @@ class SweepSettings(BaseModel):
     format: str | None = Field(default=None, description="Fixed format (vary granularity or teacher)")
     level: int | None = Field(default=None, description="Fixed level (vary format or teacher)")
     levels: list[int] | None = Field(default=None, description="Only these levels (vary granularity)")
+    arms: list[str] | None = Field(
+        default=None,
+        description="Exactly these arms of the teacher (vary granularity): g3, native, condensed-g3, answer-only, "
+        "human, or a mixture such as native:0.5+g3:0.5 (cotforge.sweeps.arms)",
+    )
     baselines: bool = True
     eval_benchmark: str | None = None
     eval_split: str = "test"
@@ -39,6 +44,9 @@ class SweepSettings(BaseModel):
         "(CELL_DECIDES)"
     )
     max_new_tokens: int = Field(default=256, gt=0)
+    thinking_tokens: int = Field(
+        default=0, ge=0, description="A thinking student's budget for its <think> trace, on top of max_new_tokens"
+    )
     eval_batch_size: int = Field(default=16, gt=0)
 
     @model_validator(mode="before")
@@ -47,6 +55,16 @@ class SweepSettings(BaseModel):
         if isinstance(data, dict) and "train" not in data and data.get("students") and data.get("corpus"):
             data = data | {"train": sweep_train_config(data["students"][0], data["corpus"])}
         return data
+
+    @model_validator(mode="after")
+    def _named_arms(self) -> SweepSettings:
+        """The arms' syntax is checked where they are resolved (cotforge.sweeps.arms), before any cell runs."""
+        if self.arms is not None:
+            if self.vary != "granularity" or self.levels is not None:
+                raise SweepError("--arm names the arms itself: give it without --vary format/teacher or --levels")
+            if len(self.arms) < 2 or len(set(self.arms)) != len(self.arms):
+                raise SweepError(f"--arm: give at least two different arms, got {', '.join(self.arms) or 'none'}")
+        return self
 
     @property
     def gguf_file(self) -> str | None:
