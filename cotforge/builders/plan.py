@@ -20,6 +20,7 @@ from cotforge.recipes.prompts import (
     prompt_version,
 )
 from cotforge.recipes.sources import LoadedSource
+from cotforge.schemas.guides import CustomGuides
 from cotforge.schemas.problem import AnswerType, Problem
 from cotforge.schemas.recipe import CoTFormat, FormatMode, PromptMode, Recipe, TeacherSpec
 from cotforge.schemas.record import TokenUsage
@@ -107,6 +108,7 @@ class Job:
     prompt_version: str
     keys: tuple[str, ...]
     custom: CustomPrompt | None = None
+    guides: CustomGuides | None = None  # the recipe's own level guides, for directly asked levels
 
     @property
     def prompt(self) -> Prompt:
@@ -120,7 +122,7 @@ class Job:
             return build_condense_prompt(self.problem, self.granularity, self.prompt_mode, REWRITE_PLACEHOLDER)
         if self.format_mode is FormatMode.rewrite:
             return build_rewrite_prompt(self.problem, self.granularity, self.fmt, self.prompt_mode, REWRITE_PLACEHOLDER)
-        return build_prompt(self.problem, self.granularity, self.fmt, self.prompt_mode)
+        return build_prompt(self.problem, self.granularity, self.fmt, self.prompt_mode, self.guides)
 
 
 def combinations(recipe: Recipe) -> list[tuple[int, CoTFormat]]:
@@ -154,13 +156,26 @@ def plan_jobs(recipe: Recipe, sources: list[LoadedSource], custom: CustomPrompt 
                     version = (
                         custom.prompt_version
                         if custom is not None
-                        else prompt_version(problem.answer_type, granularity, fmt, recipe.prompt_mode, mode)
+                        else prompt_version(
+                            problem.answer_type, granularity, fmt, recipe.prompt_mode, mode, recipe.guides
+                        )
                     )
                     shape = (index, granularity, fmt, version)
                     if shape not in templates:
                         templates[shape] = KeyTemplate.make(teacher, recipe, granularity, fmt, version, sampling)
                     keys = templates[shape].keys(problem, recipe.sampling.n)
-                    yield Job(problem, teacher, granularity, fmt, mode, recipe.prompt_mode, version, keys, custom)
+                    yield Job(
+                        problem,
+                        teacher,
+                        granularity,
+                        fmt,
+                        mode,
+                        recipe.prompt_mode,
+                        version,
+                        keys,
+                        custom,
+                        recipe.guides,
+                    )
                 if recipe.native:
                     for level in (None, *recipe.condensed):
                         yield _trace_job(problem, teacher, index, recipe, sampling, traced, level)
@@ -245,7 +260,7 @@ def summarise(recipe: Recipe, sources: list[LoadedSource]) -> PlanSummary:
                         )
                         extra = _WORDS_PER_LEVEL[granularity] * 6  # the plain rationale pasted into the prompt
                     else:
-                        prompt = build_prompt(problem, granularity, fmt, recipe.prompt_mode)
+                        prompt = build_prompt(problem, granularity, fmt, recipe.prompt_mode, recipe.guides)
                         extra = 0
                     template_chars[shape] = sum(len(m.content) for m in prompt.messages) - question_chars + extra
                 prompt_tokens = round((template_chars[shape] + question_chars) / _CHARS_PER_TOKEN)

@@ -154,8 +154,9 @@ def _recipe_summary(recipe: dict[str, Any] | None) -> str:
         f"- teachers: {', '.join(map(str, teachers))}",
         f"- granularity levels: {recipe.get('granularities', [5])}; formats: {recipe.get('formats', ['cot'])} "
         f"({recipe.get('format_mode', 'direct')})",
-        f"- prompts: {recipe.get('custom_prompt') or recipe.get('prompt_mode', 'blind')}; answers kept: "
-        f"{recipe.get('keep', 'all')}",
+        f"- prompts: {recipe.get('custom_prompt') or recipe.get('prompt_mode', 'blind')}"
+        + (f", the recipe's own level guides `{recipe['guides'].get('name')}`" if recipe.get("guides") else "")
+        + f"; answers kept: {recipe.get('keep', 'all')}",
         f"- sampling: {', '.join(f'{k}={v}' for k, v in sampling.items())}",
     ]
     return "\n".join(lines)

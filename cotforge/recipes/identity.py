@@ -51,11 +51,8 @@ def identity(recipe: Recipe) -> dict[str, Any]:
     """The fields that decide which answers a recipe asks for."""
     data = recipe.model_dump(mode="json", exclude=_NOT_IDENTITY)
     data["teachers"] = [_teacher_identity(t) for t in data["teachers"]]
-    for added_later in (
-        "native",
-        "condensed",
-        "custom_prompt",
-    ):  # left out unless set: older recipes keep their identity
+    # Fields added later are left out unless set: older recipes keep their identity (and build folders).
+    for added_later in ("native", "condensed", "custom_prompt", "guides"):
         if not data[added_later]:
             del data[added_later]
     return data

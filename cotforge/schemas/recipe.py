@@ -30,6 +30,7 @@ from cotforge.schemas.capabilities import (
     capabilities_of,
     check_reasoning_options,
 )
+from cotforge.schemas.guides import CustomGuides
 
 # The built-in data sets (cotforge.recipes.sources.builtin loads them; a test keeps the two lists equal).
 BUILTIN_DATASETS = ("gsm8k", "svamp", "aqua", "math", "csqa", "obqa", "strategyqa")
@@ -391,6 +392,10 @@ class Recipe(BaseModel):
         description="Set by cotforge.build(custom=...): the Python prompt every answer was asked with; only the Python "
         "API can build (or resume) such a recipe",
     )
+    guides: CustomGuides | None = Field(
+        default=None,
+        description="Your own level guides and demonstration, inline or as the name of a YAML file next to the recipe",
+    )
     max_answer_chars: int = Field(
         default=100_000, gt=0, description="A longer answer is rejected (too_long) instead of stored as a record"
     )
@@ -434,8 +439,12 @@ class Recipe(BaseModel):
             raise ValueError("prompt_mode must be 'blind' or 'gold_hinted' ('unknown' is for imported data)")
         if self.format_mode is FormatMode.rewrite and CoTFormat.cot not in self.formats:
             raise ValueError("format_mode 'rewrite' rewrites the plain CoT, so formats must include 'cot'")
-        if self.custom_prompt is not None and (len(self.formats) > 1 or self.format_mode is FormatMode.rewrite):
-            raise ValueError("custom_prompt: a custom prompt asks one format directly; give one format, no rewrite")
+        if self.custom_prompt is not None and (
+            len(self.formats) > 1 or self.format_mode is FormatMode.rewrite or self.guides is not None
+        ):
+            raise ValueError(
+                "custom_prompt: a custom prompt asks one format directly; give one format, no rewrite, no guides"
+            )
         if self.format_mode in (FormatMode.native, FormatMode.condensed):
             raise ValueError(
                 "format_mode: 'direct' or 'rewrite'; the native arm is asked with native: true, condensed levels "
@@ -445,6 +454,8 @@ class Recipe(BaseModel):
             raise ValueError("condensed: condensed levels rewrite the native arm's traces; set native: true too")
         if self.condensed and self.custom_prompt is not None:
             raise ValueError("condensed: a custom prompt build asks its own prompt only; leave condensed out")
+        if self.guides is not None:
+            self.guides.check_asked(self.granularities, self.native, self.format_mode is FormatMode.rewrite)
         check_sampling_taken(self.teachers, self.sampling)
         return self
 

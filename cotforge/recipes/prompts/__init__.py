@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from cotforge.recipes.formats import FORMATS
 from cotforge.recipes.prompts import templates as t
+from cotforge.schemas.guides import CustomGuides
 from cotforge.schemas.problem import AnswerType, Problem
 from cotforge.schemas.recipe import CoTFormat, FormatMode, PromptMode
 from cotforge.schemas.record import ChatMessage
@@ -41,10 +42,23 @@ def _user_turn(question: str, answer: str, mode: PromptMode) -> str:
 
 
 def _direct_messages(
-    question: str, answer: str, family: str, granularity: int, fmt: CoTFormat, mode: PromptMode
+    question: str,
+    answer: str,
+    family: str,
+    granularity: int,
+    fmt: CoTFormat,
+    mode: PromptMode,
+    guides: CustomGuides | None = None,
 ) -> list[ChatMessage]:
-    demo = _FAMILY_DEMOS[family]
-    system = [t.SYSTEM.format(answer_form=t.ANSWER_FORMS[family]), t.LEVEL_GUIDES[granularity]]
+    """The system turn, the 1-shot pair at the level and the question; `guides`: the user's own level guide,
+    demonstration and answer form in place of the built-in ones."""
+    if guides is None:
+        demo, guide, answer_form = _FAMILY_DEMOS[family], t.LEVEL_GUIDES[granularity], t.ANSWER_FORMS[family]
+    else:
+        own = guides.demonstration
+        demo = t.Demonstration(own.question, own.answer, own.by_level)
+        guide, answer_form = guides.levels[granularity], guides.answer_form or t.ANSWER_FORMS[family]
+    system = [t.SYSTEM.format(answer_form=answer_form), guide]
     if granularity > 0:
         system.append(FORMATS[fmt].guide)
     if fmt is not CoTFormat.cot and granularity > 0:
@@ -123,8 +137,10 @@ def prompt_version(
     fmt: CoTFormat,
     mode: PromptMode,
     format_mode: FormatMode = FormatMode.direct,
+    guides: CustomGuides | None = None,
 ) -> str:
-    """The version of a template: the hash of its full text with placeholders where the problem goes."""
+    """The version of a template: the hash of its full text with placeholders where the problem goes (the user's
+    guides, where given, are part of that text)."""
     _check(granularity, fmt)
     family = _FAMILIES[answer_type]
     if format_mode is FormatMode.rewrite and fmt is not CoTFormat.cot:
@@ -137,17 +153,20 @@ def prompt_version(
         _check_condensed(granularity, fmt)
         messages = _condense_messages("{question}", "{native_trace}", family, granularity)
     else:
-        messages = _direct_messages("{question}", "{answer}", family, granularity, fmt, mode)
+        messages = _direct_messages("{question}", "{answer}", family, granularity, fmt, mode, guides)
         format_mode = FormatMode.direct
     return _version(messages, family, str(granularity), fmt.value, mode.value, format_mode.value)
 
 
-def build_prompt(problem: Problem, granularity: int, fmt: CoTFormat, mode: PromptMode) -> Prompt:
-    """The chat that asks a teacher to solve `problem` at `granularity` in `fmt`, blind or gold-hinted."""
+def build_prompt(
+    problem: Problem, granularity: int, fmt: CoTFormat, mode: PromptMode, guides: CustomGuides | None = None
+) -> Prompt:
+    """The chat that asks a teacher to solve `problem` at `granularity` in `fmt`, blind or gold-hinted, with the
+    built-in guides or the user's `guides`."""
     _check(granularity, fmt)
     family = _FAMILIES[problem.answer_type]
-    messages = _direct_messages(problem.student_prompt(), problem.answer, family, granularity, fmt, mode)
-    version = prompt_version(problem.answer_type, granularity, fmt, mode)
+    messages = _direct_messages(problem.student_prompt(), problem.answer, family, granularity, fmt, mode, guides)
+    version = prompt_version(problem.answer_type, granularity, fmt, mode, guides=guides)
     return Prompt(messages, version, FormatMode.direct)
 
 
