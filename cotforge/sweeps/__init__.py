@@ -2,6 +2,7 @@
 
 settings.py   what decides a sweep's numbers (SweepSettings, the shared TrainConfig, what each cell sets)
 planning.py   the arms, the problems every arm trains on, the held-out questions (SweepPlan, Arm, Cell)
+arms.py       arms named with --arm: prompted levels, native traces, condensed levels, baselines, mixtures
 cells.py      running cells, each recorded as a CellResult in its cell.json
 statistics.py bootstrap intervals and paired tests
 results.py    ArmResult and SweepReport
