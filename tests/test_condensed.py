@@ -94,7 +94,9 @@ def test_card_and_plot_cover_native_and_condensed_arms(tmp_path: Path, scripted)
         "scripted-native-cot": "native",
         "scripted-condensed-g3-cot": "condensed",
     }
-    card = render_card("me/corpus", stats, has_plot=True)
+    recipe = {"granularities": [2], "native": True, "condensed": [3]}
+    card = render_card("me/corpus", stats, has_plot=True, recipe=recipe)
+    assert "- granularity levels: [2]; formats: ['cot'] (direct); the native arm; condensed levels [3]" in card
     assert "`scripted-condensed-g3-cot`" in card and "`scripted-native-cot`" in card
     assert "`<teacher>-condensed-g<level>-cot` subsets hold those traces rewritten" in card
     plain = render_card("me/corpus", [s for s in stats if s.format_mode == "direct"])

@@ -153,7 +153,9 @@ def _recipe_summary(recipe: dict[str, Any] | None) -> str:
         f"- sources: {', '.join(map(str, sources))}",
         f"- teachers: {', '.join(map(str, teachers))}",
         f"- granularity levels: {recipe.get('granularities', [5])}; formats: {recipe.get('formats', ['cot'])} "
-        f"({recipe.get('format_mode', 'direct')})",
+        f"({recipe.get('format_mode', 'direct')})"
+        + ("; the native arm" if recipe.get("native") else "")
+        + (f"; condensed levels {recipe['condensed']}" if recipe.get("condensed") else ""),
         f"- prompts: {recipe.get('custom_prompt') or recipe.get('prompt_mode', 'blind')}"
         + (f", the recipe's own level guides `{recipe['guides'].get('name')}`" if recipe.get("guides") else "")
         + f"; answers kept: {recipe.get('keep', 'all')}",
