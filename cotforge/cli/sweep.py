@@ -11,6 +11,7 @@ import typer
 from cotforge.cli.common import fail, fail_validation, log, out, service_code, split_commas
 from cotforge.cli.options import config_options, given, with_parameters
 from cotforge.recipes.sources import SourceError
+from cotforge.sweeps.settings import THINKING_DEFAULT
 from cotforge.train.config import TrainConfig
 
 DatasetOption = Annotated[
@@ -47,7 +48,7 @@ ThinkingTokensOption = Annotated[
     typer.Option(
         min=0,
         help="A thinking student's budget for its <think> trace, on top of --max-new-tokens for the answer. "
-        "Default: 1024 with --reasoning keep, else 0",
+        f"Default: {THINKING_DEFAULT} with --reasoning keep, else 0",
     ),
 ]
 TeacherOption = Annotated[
@@ -79,8 +80,6 @@ PushToHubOption = Annotated[
     str | None,
     typer.Option(help="Add the result as a section of this dataset repo's card (data untouched). Default: none"),
 ]
-
-THINKING_DEFAULT = 1024  # a thinking student's trace budget when trained with --reasoning keep
 
 
 def sweep(
@@ -115,7 +114,6 @@ def sweep(
 
     from cotforge.fetch import fetch_corpus
     from cotforge.hub import HubError
-    from cotforge.schemas.record import ReasoningView
     from cotforge.sweeps import SweepError, SweepSettings, run_sweep, sweep_train_config
     from cotforge.sweeps.arms import parse_arm
     from cotforge.sweeps.layout import SweepDir
@@ -135,8 +133,6 @@ def sweep(
             parse_arm(text)  # a malformed arm is refused before the corpus is fetched
         corpus = str(fetch_corpus(dataset, SweepDir(out_dir).corpus_dir))
         train = sweep_train_config(student[0], corpus, config_class, **given(config_class, trainer))
-        if thinking_tokens is None:
-            thinking_tokens = THINKING_DEFAULT if train.reasoning is ReasoningView.keep else 0
         settings = SweepSettings(
             corpus=corpus,
             students=list(student),

@@ -7,9 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cotforge.schemas.record import ReasoningView
 from cotforge.train.config import TrainConfig
 
 Axis = Literal["granularity", "format", "teacher"]
+THINKING_DEFAULT = 1024  # a thinking student's trace budget in every cell, when trained with reasoning keep
 
 
 class SweepError(ValueError):
@@ -45,7 +47,10 @@ class SweepSettings(BaseModel):
     )
     max_new_tokens: int = Field(default=256, gt=0)
     thinking_tokens: int = Field(
-        default=0, ge=0, description="A thinking student's budget for its <think> trace, on top of max_new_tokens"
+        default=0,
+        ge=0,
+        description="A thinking student's budget for its <think> trace, on top of max_new_tokens; when not given, "
+        f"{THINKING_DEFAULT} with train.reasoning keep, else 0",
     )
     eval_batch_size: int = Field(default=16, gt=0)
 
@@ -54,6 +59,16 @@ class SweepSettings(BaseModel):
     def _default_training(cls, data: Any) -> Any:
         if isinstance(data, dict) and "train" not in data and data.get("students") and data.get("corpus"):
             data = data | {"train": sweep_train_config(data["students"][0], data["corpus"])}
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _thinking_budget(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("thinking_tokens") is None:
+            train = data.get("train")
+            reasoning = train.reasoning if isinstance(train, TrainConfig) else (train or {}).get("reasoning")
+            keep = getattr(reasoning, "value", reasoning) == ReasoningView.keep.value
+            data = data | {"thinking_tokens": THINKING_DEFAULT if keep else 0}
         return data
 
     @model_validator(mode="after")
