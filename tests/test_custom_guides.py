@@ -107,6 +107,17 @@ def test_a_bad_guides_file_is_refused_naming_file_and_field(
     assert phrase in result.output and "Traceback" not in result.output
 
 
+def test_a_build_is_not_extended_with_other_guides(tmp_path: Path) -> None:
+    from cotforge.recipes.identity import extend_recipe
+    from cotforge.recipes.loader import RecipeError
+
+    problems = write_problems(tmp_path / "p.jsonl", ["q answer=5"])
+    guided = scripted_recipe(problems, "http://127.0.0.1:9/v1", granularities=[1], guides=CODE_GUIDES)
+    with pytest.raises(RecipeError, match="cannot extend: guides"):
+        extend_recipe(guided, scripted_recipe(problems, "http://127.0.0.1:9/v1", granularities=[1]))
+    assert extend_recipe(guided, guided).guides == guided.guides
+
+
 def test_guides_must_cover_the_levels_asked_and_only_direct_prompts(tmp_path: Path) -> None:
     problems = write_problems(tmp_path / "p.jsonl", ["q answer=5"])
     with pytest.raises(ValidationError, match=r"guides\.levels has no guide for level 4"):

@@ -33,7 +33,7 @@ _TRANSPORT = {
     "output_price_per_mtok",
 }
 _LISTS = ("sources", "granularities", "formats", "condensed")  # teachers are merged by label
-_MUST_MATCH = ("sampling", "prompt_mode", "format_mode", "keep")
+_MUST_MATCH = ("sampling", "prompt_mode", "format_mode", "keep", "guides")
 
 
 # Reasoning options count where set; left out at their defaults, so older recipes keep their identity.
@@ -78,7 +78,7 @@ def extend_recipe(old: Recipe, new: Recipe) -> Recipe:
     """One recipe asking for both recipes' answers: their sources, teachers, levels and formats together. Raises
     RecipeError where no such recipe exists (different sampling or modes make a different corpus)."""
     a, b = identity(old), identity(new)
-    clashing = [key for key in _MUST_MATCH if a[key] != b[key]]
+    clashing = [key for key in _MUST_MATCH if a.get(key) != b.get(key)]  # guides: only where set
     if clashing:
         shown = "; ".join(d for d in differences(old, new) if d.split(":")[0] in clashing)
         raise RecipeError(f"cannot extend: {shown}; one directory holds one corpus, so give another --out")

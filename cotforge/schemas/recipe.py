@@ -452,8 +452,6 @@ class Recipe(BaseModel):
             )
         if self.condensed and not self.native:
             raise ValueError("condensed: condensed levels rewrite the native arm's traces; set native: true too")
-        if self.condensed and self.custom_prompt is not None:
-            raise ValueError("condensed: a custom prompt build asks its own prompt only; leave condensed out")
         if self.guides is not None:
             self.guides.check_asked(self.granularities, self.native, self.format_mode is FormatMode.rewrite)
         check_sampling_taken(self.teachers, self.sampling)
