@@ -34,7 +34,7 @@ def reasoning_corpus(tmp_path: Path, scripted) -> Path:
     return tmp_path / "corpus"
 
 
-def _settings(corpus: Path, student: Path | str, arms: list[str], **changes) -> SweepSettings:
+def _settings(corpus: Path, student: Path | str, arms: list[str] | None, **changes) -> SweepSettings:
     training = {"max_steps": 1, **changes.pop("train", {})}
     changes = {"arms": arms, "levels": None, "holdout": 0.25, "max_new_tokens": 4} | changes
     return settings(corpus, Path(student), training, **changes)
@@ -60,6 +60,12 @@ def test_named_arms_resolve_to_native_condensed_prompted_and_mixed_subsets(reaso
     whole = plan_sweep(_settings(reasoning_corpus, "s", ["g3", "native:0.75+g3:0.25"], holdout=0.05))
     shares = [r.format_mode.value for r in whole.train["native-0.75+g3-0.25"]]
     assert len(shares) == 19 and 14 <= shares.count("native") <= 15, "15 of the 20 problems get the native trace"
+
+
+def test_the_default_axis_leaves_traced_subsets_to_named_arms(reasoning_corpus: Path) -> None:
+    # Without --arm, level 3 is the prompted subset alone: its condensed namesake is not a second "g3" arm.
+    with pytest.raises(SweepError, match="the corpus has 1 subset"):
+        plan_sweep(_settings(reasoning_corpus, "s", None))
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from cotforge.contamination import check, normalise_question
 from cotforge.corpus import BuildDir, BuildDirError
 from cotforge.schemas.problem import Problem
-from cotforge.schemas.recipe import SourceSpec, teacher_label
+from cotforge.schemas.recipe import FormatMode, SourceSpec, teacher_label
 from cotforge.schemas.record import CoTRecord
 from cotforge.sweeps.arms import arm_subsets, mixed_rows, parse_arm
 from cotforge.sweeps.settings import SweepError, SweepSettings
@@ -100,6 +100,9 @@ def choose_arms(subsets: dict[str, list[CoTRecord]], settings: SweepSettings) ->
     teachers = {t for t, _, _ in described.values() if t not in BASELINES}
     if settings.arms is not None:
         return _named_arms(settings, described, teachers)
+    # The default axes hold prompted subsets only: native traces and condensed levels are named with --arm.
+    traced = (FormatMode.native, FormatMode.condensed)
+    described = {name: d for name, d in described.items() if subsets[name][0].format_mode not in traced}
     if settings.vary == "granularity":
         fmt = settings.format or "cot"
         by_teacher = Counter(
