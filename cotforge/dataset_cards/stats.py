@@ -17,6 +17,7 @@ class SubsetStats(BaseModel):
     teacher: str
     granularity: int | None
     format: str
+    format_mode: str = FormatMode.direct.value  # native and condensed subsets are arms of their own
     datasets: list[str]
     splits: dict[str, int]
     rows: int
@@ -50,6 +51,7 @@ def subset_stats(name: str, records: list[CoTRecord]) -> SubsetStats:
         teacher=first.teacher,
         granularity=first.granularity,
         format=first.format.value,
+        format_mode=first.format_mode.value,
         datasets=sorted({r.dataset for r in records}),
         splits=dict(sorted(splits.items())),
         rows=len(records),

@@ -19,8 +19,9 @@ from pydantic import BaseModel, ConfigDict
 from cotforge.contamination import check, normalise_question
 from cotforge.corpus import BuildDir, BuildDirError
 from cotforge.schemas.problem import Problem
-from cotforge.schemas.recipe import SourceSpec, teacher_label
+from cotforge.schemas.recipe import FormatMode, SourceSpec, teacher_label
 from cotforge.schemas.record import CoTRecord
+from cotforge.sweeps.arms import arm_subsets, mixed_rows, parse_arm
 from cotforge.sweeps.holdout import highest_similarity, split_by_groups
 from cotforge.sweeps.settings import SweepError, SweepSettings
 from cotforge.sweeps.statistics import PLANNING_SEED_CORRELATION, planned_mde
@@ -33,9 +34,11 @@ class Arm(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    label: str  # g5, human, answer-only, rar, gpt-4o ...
-    subset: str
-    level: int | None  # where it sits on the granularity axis (answer-only: 0; human: none)
+    label: str  # g5, human, answer-only, rar, gpt-4o, native, condensed-g3, native-0.5+g3-0.5 ...
+    subset: str  # a mixture's: its subsets and shares, "a:0.5+b:0.5"
+    level: int | None  # where it sits on the granularity axis (answer-only: 0; human, native, mixtures: none)
+    kind: str = "prompted"  # prompted, baseline, native, condensed or mixture (cotforge.sweeps.arms)
+    shares: dict[str, float] | None = None  # a mixture's subsets and their shares
 
 
 def student_label(student: str, settings: SweepSettings) -> str:
@@ -94,9 +97,15 @@ def _describe(records: list[CoTRecord]) -> tuple[str, int | None, str]:
 
 
 def choose_arms(subsets: dict[str, list[CoTRecord]], settings: SweepSettings) -> list[Arm]:
-    """The subsets that differ only in the varied axis, plus the baselines when varying granularity."""
+    """The subsets that differ only in the varied axis, plus the baselines when varying granularity; or the arms
+    named with --arm."""
     described = {name: _describe(rows) for name, rows in subsets.items() if rows}
     teachers = {t for t, _, _ in described.values() if t not in BASELINES}
+    if settings.arms is not None:
+        return _named_arms(settings, described, teachers)
+    # The default axes hold prompted subsets only: native traces and condensed levels are named with --arm.
+    traced = (FormatMode.native, FormatMode.condensed)
+    described = {name: d for name, d in described.items() if subsets[name][0].format_mode not in traced}
     if settings.vary == "granularity":
         fmt = settings.format or "cot"
         by_teacher = Counter(
@@ -148,6 +157,45 @@ def choose_arms(subsets: dict[str, list[CoTRecord]], settings: SweepSettings) ->
     return arms
 
 
+def _named_arms(settings: SweepSettings, described: dict[str, tuple], teachers: set[str]) -> list[Arm]:
+    """The --arm arms, of --teacher or else of the teacher with most subsets among those that have them all."""
+    specs = [parse_arm(text) for text in settings.arms or []]
+    fmt = settings.format or "cot"
+    counts = Counter(t for t, _, _ in described.values() if t in teachers)
+    candidates = [settings.teacher] if settings.teacher else sorted(counts, key=lambda t: (-counts[t], t))
+    refusals = []
+    for teacher in candidates:
+        try:
+            resolved = [(spec, arm_subsets(spec, teacher, fmt, described)) for spec in specs]
+            break
+        except SweepError as error:
+            refusals.append(error)
+    else:  # the refusal for the teacher with most subsets names what is missing
+        raise refusals[0] if refusals else SweepError("--arm: the corpus has no teacher's subsets")
+    arms = []
+    for spec, shares in resolved:
+        if len(shares) > 1:
+            subset, mixture = "+".join(f"{name}:{share:g}" for name, share in shares.items()), shares
+        else:
+            subset, mixture = next(iter(shares)), None
+        arms.append(Arm(label=spec.label, subset=subset, level=spec.level, kind=spec.kind, shares=mixture))
+    return arms
+
+
+def arm_rows(arm: Arm, subsets: dict[str, list[CoTRecord]]) -> dict[str, CoTRecord]:
+    """problem id -> the arm's one rationale for it (a mixture's, from one of its parts)."""
+
+    def first(subset: str) -> dict[str, CoTRecord]:
+        rows: dict[str, CoTRecord] = {}
+        for record in subsets[subset]:
+            rows.setdefault(record.problem_id, record)  # one rationale per problem in every arm
+        return rows
+
+    if arm.shares is None:
+        return first(arm.subset)
+    return mixed_rows({subset: first(subset) for subset in arm.shares}, arm.shares)
+
+
 def plan_sweep(settings: SweepSettings) -> SweepPlan:
     """Arms, the problems every arm trains on, and the held-out questions none of them sees."""
     try:
@@ -158,12 +206,7 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
     if len(datasets) > 1:
         raise SweepError(f"{settings.corpus}: holds {', '.join(sorted(datasets))}; a sweep studies one data set")
     arms = choose_arms(subsets, settings)
-    per_arm = {}
-    for arm in arms:
-        first: dict[str, CoTRecord] = {}
-        for record in subsets[arm.subset]:
-            first.setdefault(record.problem_id, record)  # one rationale per problem in every arm
-        per_arm[arm.label] = first
+    per_arm = {arm.label: arm_rows(arm, subsets) for arm in arms}
     shared = sorted(set.intersection(*(set(rows) for rows in per_arm.values())))
     any_arm = per_arm[arms[0].label]
     threshold = settings.holdout_similarity
@@ -183,6 +226,12 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
         test = [any_arm[i].problem() for i in split.held_out]
         train_ids = set(split.training)
         groups = {"near_variant_groups": split.groups, "largest_group": split.largest_group}
+        if not split.held_out:
+            raise SweepError(
+                f"--holdout {settings.holdout:g}: no group of near-variant questions fits in it (the largest holds "
+                f"{split.largest_group} of {len(shared)} questions at similarity {threshold:g}); raise "
+                "--holdout-similarity or --holdout, or evaluate on another data set with --eval"
+            )
     # Never train on a held-out question: the same text under another id, a near-variant (at least the threshold
     # similar: held-out groups keep these apart already, an external benchmark's are dropped here), and against a
     # benchmark a shared 8-gram too (the contamination check's rule); within one data set 8-grams are only counted,
