@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cotforge.corpus import BuildDir, ContaminationSummary, report_of
-from cotforge.recipes.sources import BUILTIN_SOURCES, SourceError, file_rows, load_problems
+from cotforge.recipes.sources import BUILTIN_SOURCES, SourceError, file_batches, load_problems, text_digest
 from cotforge.schemas.recipe import SourceSpec
 from cotforge.schemas.record import CoTRecord, Rejection
 
@@ -74,11 +74,17 @@ class ContaminationReport:
 
 
 def _file_questions(path: Path) -> list[str]:
-    rows = file_rows(path)
-    column = next((c for c in QUESTION_COLUMNS if rows and c in rows[0]), None)
+    """The questions of a file, read batch by batch: the rows themselves are not kept."""
+    questions: list[str] = []
+    column = None
+    for rows in file_batches(path):
+        column = column or next((c for c in QUESTION_COLUMNS if rows and c in rows[0]), None)
+        if column is None:
+            break
+        questions += [str(row[column]) for row in rows if row.get(column)]
     if column is None:
         raise SourceError(f"{path}: no question column (one of {', '.join(QUESTION_COLUMNS)})")
-    return [str(row[column]) for row in rows if row.get(column)]
+    return questions
 
 
 def evaluation_questions(against: Iterable[str], split: str = "test") -> tuple[dict[str, list[str]], dict[str, str]]:
@@ -105,24 +111,27 @@ def check(
     not_checked: dict[str, str] | None = None,
 ) -> ContaminationReport:
     """Every training question (one per problem) that matches an evaluation question exactly or by an n-gram."""
-    exact: dict[str, tuple[str, str]] = {}
-    by_gram: dict[str, tuple[str, str]] = {}
+    # Keyed by 16-byte digests, not the texts: evaluation n-grams and training ids can run to millions.
+    exact: dict[bytes, tuple[str, str]] = {}
+    by_gram: dict[bytes, tuple[str, str]] = {}
     for name, questions in evaluation.items():
         for question in questions:
-            exact.setdefault(normalise_question(question), (name, question))
+            exact.setdefault(text_digest(normalise_question(question)), (name, question))
             for gram in word_ngrams(question, ngram):
-                by_gram.setdefault(gram, (name, question))
-    seen: set[str] = set()
+                by_gram.setdefault(text_digest(gram), (name, question))
+    seen: set[bytes] = set()
     overlaps = []
     for record in records:
-        if record.problem_id in seen:
+        problem = text_digest(record.problem_id)
+        if problem in seen:
             continue
-        seen.add(record.problem_id)
-        hit = exact.get(normalise_question(record.question))
+        seen.add(problem)
+        hit = exact.get(text_digest(normalise_question(record.question)))
         kind = "exact"
         if hit is None:
             kind = "ngram"
-            hit = next((by_gram[g] for g in word_ngrams(record.question, ngram) if g in by_gram), None)
+            grams = (text_digest(g) for g in word_ngrams(record.question, ngram))
+            hit = next((by_gram[g] for g in grams if g in by_gram), None)
         if hit is not None:
             overlaps.append(Overlap(record.problem_id, record.dataset, record.question, hit[0], hit[1], kind))
     return ContaminationReport(
