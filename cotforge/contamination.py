@@ -8,11 +8,12 @@ come from the test splits of the built-in data sets (loaded as sources are: Hub,
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
-from cotforge.corpus import BuildDir, ContaminationSummary, report_of
+from cotforge.corpus import BuildDir, BuildDirError, ContaminationSummary, report_of
 from cotforge.recipes.sources import BUILTIN_SOURCES, SourceError, file_batches, load_problems, text_digest
 from cotforge.schemas.recipe import SourceSpec
 from cotforge.schemas.record import CoTRecord, Rejection
@@ -103,8 +104,41 @@ def evaluation_questions(against: Iterable[str], split: str = "test") -> tuple[d
     return loaded, failed
 
 
+class TrainingQuestion(NamedTuple):
+    """What the check reads of a record."""
+
+    problem_id: str
+    dataset: str
+    question: str
+
+
+def training_questions(build_dir: Path) -> Iterator[TrainingQuestion]:
+    """The questions of a build directory's records, read from its Parquet subsets three columns at a time, in
+    batches: a corpus of millions of records is never held. Raises BuildDirError."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for path in BuildDir(build_dir).subset_files().values():
+        try:
+            for batch in pq.ParquetFile(path).iter_batches(columns=list(TrainingQuestion._fields)):
+                columns = [batch.column(name).to_pylist() for name in TrainingQuestion._fields]
+                yield from map(TrainingQuestion._make, zip(*columns, strict=True))
+        except (pa.ArrowException, OSError) as error:
+            raise BuildDirError(f"{path}: not a readable Parquet file ({error})") from None
+
+
+def check_build(
+    build_dir: Path, against: list[str] | None = None, *, split: str = "test", ngram: int = 8
+) -> ContaminationReport:
+    """check_records over a build directory's questions as they are read (two passes when `against` is None: one
+    finds the data sets the corpus comes from)."""
+    if against is None:
+        against = default_against(training_questions(build_dir))
+    return check_records(training_questions(build_dir), against, split=split, ngram=ngram)
+
+
 def check(
-    records: Iterable[CoTRecord],
+    records: Iterable[CoTRecord | TrainingQuestion],
     evaluation: dict[str, list[str]],
     *,
     ngram: int = 8,
@@ -144,14 +178,19 @@ def check(
     )
 
 
-def default_against(records: Iterable[CoTRecord]) -> list[str]:
+def default_against(records: Iterable[CoTRecord | TrainingQuestion]) -> list[str]:
     """The built-in data sets the records come from: their test splits are what a student is evaluated on."""
     return sorted({r.dataset for r in records if r.dataset in BUILTIN_SOURCES})
 
 
 def check_records(
-    records: list[CoTRecord], against: list[str] | None = None, *, split: str = "test", ngram: int = 8
+    records: Iterable[CoTRecord | TrainingQuestion],
+    against: list[str] | None = None,
+    *,
+    split: str = "test",
+    ngram: int = 8,
 ) -> ContaminationReport:
+    """`records` is read twice when `against` is None (a list then, or see check_build)."""
     evaluation, failed = evaluation_questions(against if against is not None else default_against(records), split)
     return check(records, evaluation, ngram=ngram, not_checked=failed)
 
