@@ -1,18 +1,21 @@
-"""Memory and time of a build as it grows: 10k, 100k and 1M answers against the scripted server.
+"""Memory and time of a build as it grows: 10k, 100k and 1M answers against the scripted server, in two shapes.
 
-    python benchmarks/build_scale.py [--answers 10000,100000,1000000] [--samples 5] [--levels 2]
+    python benchmarks/build_scale.py [--answers 10000,100000,1000000] [--shapes 5x2,1x1]
 
 Each size runs `cotforge build` in its own process (peak resident memory from wait4), then three more runs of the
 same command on the finished directory:
   - a no-op resume (nothing to ask, outputs current): it should read keys and counts and write nothing;
-  - an export with the subsets removed (nothing to ask; every Parquet file written again from the store);
-Answers per problem = samples x levels, so 1M answers are 100k problems at the defaults. Short scripted answers:
-real rationales are longer, which grows the store, not the peak.
+  - an export with the subsets removed (nothing to ask; every Parquet file written again from the store), unless
+    --no-reexport;
+A shape is samples x levels per problem: 5x2 (1M answers are 100k problems, ten answers each) and 1x1 (many
+problems, one answer each: 1M answers are 1M problems, as NuminaMath-sized sources are). Short scripted answers: real
+rationales are longer, which grows the store, not the peak.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -49,6 +52,27 @@ def run(recipe: Path, out: Path) -> tuple[float, float]:
     return seconds, usage.ru_maxrss * 1024 / 1e9  # ru_maxrss is in KiB on Linux
 
 
+def write_build(work: Path, problems: int, url: str, samples: int, levels: int) -> Path:
+    """A .jsonl source of `problems` short questions in `work` and the recipe that builds it; returns the recipe."""
+    source = work / "problems.jsonl"
+    with source.open("w") as handle:
+        for i in range(problems):
+            handle.write(json.dumps({"question": f"n{problems} q{i} answer=5", "answer": "5"}) + "\n")
+    recipe = work / "recipe.yaml"
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "name": "scale",
+                "sources": [{"path": str(source), "answer_type": "number"}],
+                "teachers": [{"model": "scripted", "base_url": url, "max_concurrency": 64}],
+                "granularities": list(range(1, levels + 1)),
+                "sampling": {"max_tokens": 64, "n": samples},
+            }
+        )
+    )
+    return recipe
+
+
 def store_bytes(out: Path) -> int:
     return sum(p.stat().st_size for p in out.glob("store.sqlite*"))
 
@@ -56,48 +80,37 @@ def store_bytes(out: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--answers", default="10000,100000,1000000")
-    parser.add_argument("--samples", type=int, default=5)
-    parser.add_argument("--levels", type=int, default=2)
+    parser.add_argument("--shapes", default="5x2,1x1", help="samples x levels per problem, comma-separated")
+    parser.add_argument("--no-reexport", action="store_true", help="skip the third run (export from the store)")
     args = parser.parse_args()
     server, url = start_server()
-    per_problem = args.samples * args.levels
-    print(f"scripted server {url}; {args.samples} samples x {args.levels} levels per problem")
+    print(f"scripted server {url}")
     print(
-        f"{'answers':>9} {'build s':>8} {'ans/s':>7} {'peak GB':>8} {'store B/ans':>11} "
+        f"{'shape':>5} {'answers':>9} {'build s':>8} {'ans/s':>7} {'peak GB':>8} {'store B/ans':>11} "
         f"{'no-op s':>8} {'no-op GB':>8} {'export s':>8} {'export GB':>9}"
     )
+    shapes = [tuple(int(n) for n in shape.split("x")) for shape in args.shapes.split(",")]
     try:
         with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
-            for answers in [int(a) for a in args.answers.split(",")]:
-                work = Path(tmp) / str(answers)
+            for (samples, levels), answers in itertools.product(shapes, [int(a) for a in args.answers.split(",")]):
+                per_problem = samples * levels
+                work = Path(tmp) / f"{samples}x{levels}-{answers}"
                 work.mkdir()
-                problems = work / "problems.jsonl"
-                with problems.open("w") as handle:
-                    for i in range(answers // per_problem):
-                        handle.write(json.dumps({"question": f"n{answers} q{i} answer=5", "answer": "5"}) + "\n")
-                recipe = work / "recipe.yaml"
-                recipe.write_text(
-                    yaml.safe_dump(
-                        {
-                            "name": "scale",
-                            "sources": [{"path": str(problems), "answer_type": "number"}],
-                            "teachers": [{"model": "scripted", "base_url": url, "max_concurrency": 64}],
-                            "granularities": list(range(1, args.levels + 1)),
-                            "sampling": {"max_tokens": 64, "n": args.samples},
-                        }
-                    )
-                )
+                recipe = write_build(work, answers // per_problem, url, samples, levels)
                 out = work / "out"
                 built_s, built_gb = run(recipe, out)
                 report = json.loads((out / "build_report.json").read_text())
                 assert report["accepted"] == answers, report
                 size = store_bytes(out)
                 noop_s, noop_gb = run(recipe, out)
-                shutil.rmtree(out / "subsets")
-                export_s, export_gb = run(recipe, out)
+                export_s = export_gb = float("nan")
+                if not args.no_reexport:
+                    shutil.rmtree(out / "subsets")
+                    export_s, export_gb = run(recipe, out)
                 print(
-                    f"{answers:>9,} {built_s:>8.1f} {answers / built_s:>7.0f} {built_gb:>8.2f} {size / answers:>11.0f} "
-                    f"{noop_s:>8.1f} {noop_gb:>8.2f} {export_s:>8.1f} {export_gb:>9.2f}",
+                    f"{f'{samples}x{levels}':>5} {answers:>9,} {built_s:>8.1f} {answers / built_s:>7.0f} "
+                    f"{built_gb:>8.2f} {size / answers:>11.0f} {noop_s:>8.1f} {noop_gb:>8.2f} "
+                    f"{export_s:>8.1f} {export_gb:>9.2f}",
                     flush=True,
                 )
                 shutil.rmtree(work)

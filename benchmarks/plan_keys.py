@@ -45,7 +45,7 @@ def main() -> None:
                 answer=str(i), answer_type=AnswerType.number)
         for i in range(args.problems)
     ]  # fmt: skip
-    sources = [LoadedSource("gsm8k", problems)]
+    sources = [LoadedSource.of("gsm8k", problems)]
     sampling = recipe.sampling.model_dump(mode="json", exclude={"n"})
 
     started = time.perf_counter()

@@ -13,11 +13,12 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from cotforge.corpus import BuildDir, ContaminationSummary, report_of
-from cotforge.recipes.sources import BUILTIN_SOURCES, SourceError, file_rows, load_problems
+from cotforge.corpus import BuildDir, BuildDirError, ContaminationSummary, report_of
+from cotforge.recipes.sources import BUILTIN_SOURCES, SourceError, file_batches, load_problems, text_digest
 from cotforge.schemas.recipe import SourceSpec
 from cotforge.schemas.record import CoTRecord, Rejection
 
@@ -93,11 +94,17 @@ class ContaminationReport:
 
 
 def _file_questions(path: Path) -> list[str]:
-    rows = file_rows(path)
-    column = next((c for c in QUESTION_COLUMNS if rows and c in rows[0]), None)
+    """The questions of a file, read batch by batch: the rows themselves are not kept."""
+    questions: list[str] = []
+    column = None
+    for rows in file_batches(path):
+        column = column or next((c for c in QUESTION_COLUMNS if rows and c in rows[0]), None)
+        if column is None:
+            break
+        questions += [str(row[column]) for row in rows if row.get(column)]
     if column is None:
         raise SourceError(f"{path}: no question column (one of {', '.join(QUESTION_COLUMNS)})")
-    return [str(row[column]) for row in rows if row.get(column)]
+    return questions
 
 
 def evaluation_questions(against: Iterable[str], split: str = "test") -> tuple[dict[str, list[str]], dict[str, str]]:
@@ -116,8 +123,46 @@ def evaluation_questions(against: Iterable[str], split: str = "test") -> tuple[d
     return loaded, failed
 
 
+class TrainingQuestion(NamedTuple):
+    """What the check reads of a record."""
+
+    problem_id: str
+    dataset: str
+    question: str
+
+
+def training_questions(build_dir: Path) -> Iterator[TrainingQuestion]:
+    """The questions of a build directory's records, read from its Parquet subsets three columns at a time, in
+    batches: a corpus of millions of records is never held. Raises BuildDirError."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for path in BuildDir(build_dir).subset_files().values():
+        try:
+            for batch in pq.ParquetFile(path).iter_batches(columns=list(TrainingQuestion._fields)):
+                columns = [batch.column(name).to_pylist() for name in TrainingQuestion._fields]
+                yield from map(TrainingQuestion._make, zip(*columns, strict=True))
+        except (pa.ArrowException, OSError) as error:
+            raise BuildDirError(f"{path}: not a readable Parquet file ({error})") from None
+
+
+def check_build(
+    build_dir: Path,
+    against: list[str] | None = None,
+    *,
+    split: str = "test",
+    ngram: int = 8,
+    near: float | None = NEAR_VARIANT,
+) -> ContaminationReport:
+    """check_records over a build directory's questions as they are read (two passes when `against` is None: one
+    finds the data sets the corpus comes from)."""
+    if against is None:
+        against = default_against(training_questions(build_dir))
+    return check_records(training_questions(build_dir), against, split=split, ngram=ngram, near=near)
+
+
 def check(
-    records: Iterable[CoTRecord],
+    records: Iterable[CoTRecord | TrainingQuestion],
     evaluation: dict[str, list[str]],
     *,
     ngram: int = 8,
@@ -126,31 +171,38 @@ def check(
 ) -> ContaminationReport:
     """Every training question (one per problem) that matches an evaluation question exactly, by an n-gram, or is a
     near-variant of one (at least `near` similar; None leaves that test out)."""
-    exact: dict[str, tuple[str, str]] = {}
-    by_gram: dict[str, tuple[str, str]] = {}
+    # Keyed by 16-byte digests, not the texts: evaluation n-grams and training ids can run to millions.
+    exact: dict[bytes, tuple[str, str]] = {}
+    by_gram: dict[bytes, tuple[str, str]] = {}
     for name, questions in evaluation.items():
         for question in questions:
-            exact.setdefault(normalise_question(question), (name, question))
+            exact.setdefault(text_digest(normalise_question(question)), (name, question))
             for gram in word_ngrams(question, ngram):
-                by_gram.setdefault(gram, (name, question))
-    seen: set[str] = set()
+                by_gram.setdefault(text_digest(gram), (name, question))
+    near_to = [(normalise_question(q), (name, q)) for name, questions in evaluation.items() for q in questions]
+    seen: set[bytes] = set()
     overlaps = []
-    unmatched: list[CoTRecord] = []
+    unmatched: list[CoTRecord | TrainingQuestion] = []  # compared for near-variants a block at a time
     for record in records:
-        if record.problem_id in seen:
+        problem = text_digest(record.problem_id)
+        if problem in seen:
             continue
-        seen.add(record.problem_id)
-        hit = exact.get(normalise_question(record.question))
+        seen.add(problem)
+        hit = exact.get(text_digest(normalise_question(record.question)))
         kind = "exact"
         if hit is None:
             kind = "ngram"
-            hit = next((by_gram[g] for g in word_ngrams(record.question, ngram) if g in by_gram), None)
+            grams = (text_digest(g) for g in word_ngrams(record.question, ngram))
+            hit = next((by_gram[g] for g in grams if g in by_gram), None)
         if hit is not None:
             overlaps.append(Overlap(record.problem_id, record.dataset, record.question, hit[0], hit[1], kind))
-        elif near is not None:
+        elif near is not None and near_to:
             unmatched.append(record)
-    if unmatched and exact:
-        overlaps += _near_variants(unmatched, list(exact.items()), near)
+            if len(unmatched) == _BLOCK:
+                overlaps += _near_variants(unmatched, near_to, near)
+                unmatched.clear()
+    if unmatched:
+        overlaps += _near_variants(unmatched, near_to, near)
     return ContaminationReport(
         against=list(evaluation) + list(not_checked or {}),
         train_questions=len(seen),
@@ -163,7 +215,7 @@ def check(
 
 
 def _near_variants(
-    records: list[CoTRecord], evaluation: list[tuple[str, tuple[str, str]]], near: float
+    records: Sequence[CoTRecord | TrainingQuestion], evaluation: list[tuple[str, tuple[str, str]]], near: float
 ) -> list[Overlap]:
     """The records whose question is at least `near` similar to an evaluation question (normalised -> set, text)."""
     cutoff = round(near * 100)
@@ -179,19 +231,20 @@ def _near_variants(
     return found
 
 
-def default_against(records: Iterable[CoTRecord]) -> list[str]:
+def default_against(records: Iterable[CoTRecord | TrainingQuestion]) -> list[str]:
     """The built-in data sets the records come from: their test splits are what a student is evaluated on."""
     return sorted({r.dataset for r in records if r.dataset in BUILTIN_SOURCES})
 
 
 def check_records(
-    records: list[CoTRecord],
+    records: Iterable[CoTRecord | TrainingQuestion],
     against: list[str] | None = None,
     *,
     split: str = "test",
     ngram: int = 8,
     near: float | None = NEAR_VARIANT,
 ) -> ContaminationReport:
+    """`records` is read twice when `against` is None (a list then, or see check_build)."""
     evaluation, failed = evaluation_questions(against if against is not None else default_against(records), split)
     return check(records, evaluation, ngram=ngram, near=near, not_checked=failed)
 

@@ -127,7 +127,7 @@ def test_garbled_store_is_named_and_salvaged_from_the_outputs(tmp_path: Path, sc
 def test_a_malformed_row_is_named_and_salvage_keeps_the_others(tmp_path: Path, scripted) -> None:
     out = _finished_build(tmp_path, scripted)
     with Store(out / "store.sqlite") as store:
-        damaged_key = next(iter(store.settled_keys()))
+        damaged_key = next(store.stored_keys())
         store.db.execute("UPDATE answers SET payload = '{\"broken' WHERE key = ?", (damaged_key,))
     (out / "build_report.json").unlink()  # the outputs then hold nothing to recover that row from
     for part in (out / "subsets").iterdir():

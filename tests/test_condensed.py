@@ -72,8 +72,8 @@ def test_dry_run_counts_condensed_levels() -> None:
 
     problems = [Problem(id="p", dataset="d", split="train", question="q", answer="1", answer_type="number")]
     base = {"sources": ["svamp"], "teachers": [{"model": "o3"}], "granularities": [3], "native": True}
-    native = summarise(Recipe.model_validate(base), [LoadedSource(name="d", problems=problems)])
-    both = summarise(Recipe.model_validate({**base, "condensed": [2, 4]}), [LoadedSource(name="d", problems=problems)])
+    native = summarise(Recipe.model_validate(base), [LoadedSource.of("d", problems)])
+    both = summarise(Recipe.model_validate({**base, "condensed": [2, 4]}), [LoadedSource.of("d", problems)])
     assert (native.answers, both.answers, both.combinations) == (2, 4, 4)
     # Each condensed prompt carries a whole trace, so the estimate grows by more than two prompts' templates.
     assert both.prompt_tokens - native.prompt_tokens > 2 * 1000

@@ -9,7 +9,14 @@ import pytest
 from typer.testing import CliRunner
 
 from cotforge.cli import app
-from cotforge.contamination import check, word_ngrams
+from cotforge.contamination import (
+    check,
+    check_build,
+    check_records,
+    default_against,
+    training_questions,
+    word_ngrams,
+)
 from cotforge.corpus import BuildDir
 from cotforge.exitcodes import CONTAMINATED
 from cotforge.paper import import_paper
@@ -108,3 +115,16 @@ def test_a_near_variant_of_a_test_question_is_reported(build: Path, tmp_path: Pa
     test = _test_file(tmp_path, [variant, train[5].question.replace("?", "")])
     result = CliRunner().invoke(app, ["check", str(build), "--against", str(test), "--similarity", "1"])
     assert result.exit_code == 0 and "near (" not in result.output and "at least" not in result.output
+
+
+def test_the_check_of_a_build_reads_its_questions_as_the_records_check_did(build: Path, tmp_path: Path) -> None:
+    records = BuildDir(build).read_records()
+    questions = list(training_questions(build))
+    assert [(q.problem_id, q.dataset, q.question) for q in questions] == [
+        (r.problem_id, r.dataset, r.question) for r in records
+    ]
+    test = _test_file(tmp_path, [records[0].question, records[-1].question[:70] + " more words here?"])
+    streamed, listed = check_build(build, [str(test)]), check_records(records, [str(test)])
+    assert streamed.overlaps == listed.overlaps and len(streamed.overlaps) == 2
+    assert streamed.train_questions == listed.train_questions
+    assert default_against(training_questions(build)) == default_against(records) != []  # the corpus's own sets

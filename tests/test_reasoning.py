@@ -251,7 +251,7 @@ def test_dry_run_counts_assumed_traces() -> None:
         Problem(id=f"p{i}", dataset="d", split="train", question=f"q{i}", answer="1", answer_type="number")
         for i in range(3)
     ]
-    sources = [LoadedSource(name="d", problems=problems)]
+    sources = [LoadedSource.of("d", problems)]
 
     def summary(teacher: dict, max_tokens: int = 8000):
         recipe = Recipe.model_validate(
@@ -490,8 +490,8 @@ def test_dry_run_counts_the_native_arm() -> None:
 
     problems = [Problem(id="p", dataset="d", split="train", question="q", answer="1", answer_type="number")]
     base = {"sources": ["svamp"], "teachers": [{"model": "o3"}], "granularities": [3]}
-    plain = summarise(Recipe.model_validate(base), [LoadedSource(name="d", problems=problems)])
-    native = summarise(Recipe.model_validate({**base, "native": True}), [LoadedSource(name="d", problems=problems)])
+    plain = summarise(Recipe.model_validate(base), [LoadedSource.of("d", problems)])
+    native = summarise(Recipe.model_validate({**base, "native": True}), [LoadedSource.of("d", problems)])
     assert (plain.answers, native.answers, native.combinations) == (1, 2, 2)
     assert native.reasoning_tokens == 2 * min(ASSUMED_TRACE_TOKENS[None], 1024)
 

@@ -219,7 +219,7 @@ def test_planned_keys_equal_the_reference_keys(question: str, model: str, base_u
                 answer_type=AnswerType.number)
         for i in range(3)
     ]  # fmt: skip
-    jobs = list(plan_jobs(recipe, [LoadedSource("svamp", problems)]))
+    jobs = list(plan_jobs(recipe, [LoadedSource.of("svamp", problems)]))
     assert len(jobs) == 3 * 2 * 5
     for job in jobs:
         expected = [_reference_key(job.problem, job.teacher, recipe, job.granularity, job.fmt, job.prompt_version, i)

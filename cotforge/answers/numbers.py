@@ -16,6 +16,7 @@ VULGAR_FRACTIONS = {
     "⅘": (4, 5), "⅙": (1, 6), "⅚": (5, 6), "⅛": (1, 8), "⅜": (3, 8), "⅝": (5, 8), "⅞": (7, 8),
 }  # fmt: skip
 _MIXED = re.compile(rf"(\d+)?\s*([{''.join(VULGAR_FRACTIONS)}])")
+_VULGAR = frozenset(VULGAR_FRACTIONS)
 
 
 def _vulgar_to_decimal(match: re.Match[str]) -> str:
@@ -25,7 +26,12 @@ def _vulgar_to_decimal(match: re.Match[str]) -> str:
 
 def parse_number(text: str) -> float | None:
     """The first number in `text`: commas, currency, percent, signs, decimals, a/b, \\frac{a}{b}, ¼ and 2½."""
-    text = _MIXED.sub(_vulgar_to_decimal, _LATEX_FRAC.sub(r"\1/\2", text))
+    if text.isascii() and text.isdigit():  # the common gold answer, read without the regular expressions
+        return float(text)
+    if "frac" in text:
+        text = _LATEX_FRAC.sub(r"\1/\2", text)
+    if not _VULGAR.isdisjoint(text):
+        text = _MIXED.sub(_vulgar_to_decimal, text)
     for match in NUMBER.finditer(text):
         whole, frac = match.group("int"), match.group("frac")
         if whole is None and frac is None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from cotforge.builders.custom import CustomPrompt
+from cotforge.builders.keyset import KeySet, chunked
 from cotforge.builders.plan import REWRITE_PLACEHOLDER, Job, plan_jobs
 from cotforge.builders.progress import PROGRESS_EVERY_S, BuildProgress, ProgressCallback
 from cotforge.builders.records import answer_to_row, failure_row, origin_fields
@@ -138,9 +139,9 @@ class Pending:
 
 
 class Build:
-    """One run of a build. Memory does not grow with the corpus beyond its keys: jobs are planned again on each
-    pass (their prompts built only for what is asked), requests go out as the teacher takes them, and the export
-    streams from the store."""
+    """One run of a build. Memory does not grow with the corpus beyond its keys, 16-byte digests: the sources are
+    read again, batch by batch, and jobs planned again on each pass (their prompts built only for what is asked),
+    requests go out as the teacher takes them, and the export streams from the store."""
 
     def __init__(
         self, recipe: Recipe, sources: list[LoadedSource], store: Store, custom: CustomPrompt | None = None
@@ -149,7 +150,7 @@ class Build:
         self.sources = sources
         self.custom = custom
         self.store = store
-        self.plan_keys = {key for job in self.jobs() for key in job.keys}
+        self.plan_keys = KeySet.of(key for job in self.jobs() for key in job.keys)
         self.stats = LiveStats()
         self.tally = Tally(total=len(self.plan_keys))
         self.pending: dict[str, Pending] = {}
@@ -164,7 +165,7 @@ class Build:
 
     # ---- requests --------------------------------------------------------------------------------------------
 
-    def _direct_requests(self, settled: set[str], teacher: str) -> Iterator[TeacherRequest]:
+    def _direct_requests(self, settled: KeySet, teacher: str) -> Iterator[TeacherRequest]:
         for job in self.jobs():
             if job.teacher.label != teacher or job.format_mode.derived:
                 continue
@@ -175,7 +176,7 @@ class Build:
                 self.pending[request.id] = Pending(job, missing, messages)
                 yield request
 
-    def _derived_requests(self, settled: set[str], teacher: str) -> Iterator[TeacherRequest]:
+    def _derived_requests(self, settled: KeySet, teacher: str) -> Iterator[TeacherRequest]:
         """Rewrite jobs, once the plain CoT of the same problem, teacher and level is stored; condensed jobs, once
         the native answer of the same problem and teacher is (its trace and answer line are what is condensed)."""
         source_keys = {
@@ -244,7 +245,7 @@ class Build:
             self.stats.stop = True
             self.stopped = f"budget of ${budget:g} spent (${self.tally.cost:.4f})"
 
-    async def _ask(self, requests: Callable[[set[str], str], Iterator[TeacherRequest]], settled: set[str]) -> None:
+    async def _ask(self, requests: Callable[[KeySet, str], Iterator[TeacherRequest]], settled: KeySet) -> None:
         """Each teacher with something to ask answers its requests, which are made as the teacher takes them; a
         teacher with nothing to ask is not started (an engine load, a batch poll)."""
         runs = []
@@ -258,14 +259,16 @@ class Build:
 
     async def run(self) -> None:
         settled = self.store.settled_keys()
-        for key, kind, cost in self.store.outcomes():  # counts and costs only: no record is parsed twice
-            if key in self.plan_keys and key in settled:
-                self.tally.count(kind, cost)
+        for outcomes in chunked(self.store.outcomes()):  # counts and costs only: no record is parsed twice
+            planned = self.plan_keys.contains([key for key, _, _ in outcomes]).tolist()
+            for (_, kind, cost), wanted in zip(outcomes, planned, strict=True):
+                if wanted and kind != FAILED:
+                    self.tally.count(kind, cost)
         if self.recipe.max_cost_usd is not None and self.tally.cost >= self.recipe.max_cost_usd:
             self.stats.stop = True
             self.stopped = f"budget of ${self.recipe.max_cost_usd:g} already spent"
             return
-        if self.plan_keys <= settled:
+        if self.plan_keys.within(settled):
             return  # nothing to ask: no teacher is started
         await self._ask(self._direct_requests, settled)
         if not self.stats.stop:
@@ -290,7 +293,8 @@ class Build:
         several = store.datasets() > 1
         counts = store.subsets()
         subsets = {with_dataset(subset, dataset if several else None): (dataset, subset) for dataset, subset in counts}
-        requested = len(self.plan_keys) + sum(1 for key in store.stored_keys() if key not in self.plan_keys)
+        unplanned = sum(int((~self.plan_keys.contains(keys)).sum()) for keys in chunked(store.stored_keys()))
+        requested = len(self.plan_keys) + unplanned
         changes = store.changes()
         build_dir = BuildDir(out_dir)
         outputs = [build_dir.subset_path(name) for name in subsets] + [build_dir.rejections_path]

@@ -149,7 +149,7 @@ def plan_jobs(recipe: Recipe, sources: list[LoadedSource], custom: CustomPrompt 
     templates: dict[tuple[int, int, CoTFormat, str], KeyTemplate] = {}
     traced: dict[tuple[int, AnswerType, int | None], tuple[str, KeyTemplate]] = {}
     for source in sources:
-        for problem in source.problems:
+        for problem in source:
             for index, teacher in enumerate(recipe.teachers):
                 for granularity, fmt, rewrite in pairs:
                     mode = rewrite or FormatMode.direct
@@ -243,7 +243,7 @@ def summarise(recipe: Recipe, sources: list[LoadedSource]) -> PlanSummary:
     template_chars: dict[tuple[AnswerType, int | None, CoTFormat, bool], int] = {}
     rewrite = recipe.format_mode is FormatMode.rewrite
     for source in sources:
-        for problem in source.problems:
+        for problem in source:
             question_chars = len(problem.student_prompt())
             for granularity, fmt, condensed in asked(recipe):
                 shape = (problem.answer_type, granularity, fmt, condensed)
@@ -281,7 +281,7 @@ def summarise(recipe: Recipe, sources: list[LoadedSource]) -> PlanSummary:
             unpriced.append(teacher.label)
         elif total_cost is not None:
             total_cost += cost
-    problems = sum(len(s.problems) for s in sources)
+    problems = sum(s.count for s in sources)
     n_combos = len(asked(recipe))
     return PlanSummary(
         problems=problems,

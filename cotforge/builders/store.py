@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from cotforge.builders.keyset import KeySet
 from cotforge.safety.diskfull import writing
 from cotforge.schemas.record import AnswerOrigin, CoTRecord, Rejection, RejectionReason
 
@@ -193,10 +194,10 @@ class Store:
             raise
         self.db.execute("COMMIT")
 
-    def settled_keys(self) -> set[str]:
-        """Keys that need no more requests: records and rejections (a failure is tried again)."""
+    def settled_keys(self) -> KeySet:
+        """Keys that need no more requests: records and rejections (a failure is tried again), as digests."""
         with _readable(self.path):
-            return {key for (key,) in self.db.execute("SELECT key FROM answers WHERE kind != 'failed'")}
+            return KeySet.of(key for (key,) in self.db.execute("SELECT key FROM answers WHERE kind != 'failed'"))
 
     def stored_keys(self) -> Iterator[str]:
         with _readable(self.path):

@@ -51,7 +51,7 @@ def print_plan(plan: BuildPlan) -> None:
 
     recipe, sources, summary = plan.recipe, plan.sources, plan.summary()
     table = Table(title=f"plan: {recipe.name}", show_header=False)
-    table.add_row("problems", " + ".join(f"{s.name} {len(s.problems)}" for s in sources) + f" = {summary.problems}")
+    table.add_row("problems", " + ".join(f"{s.name} {s.count}" for s in sources) + f" = {summary.problems}")
     table.add_row("teachers", ", ".join(f"{t.label} ({t.backend.value})" for t in recipe.teachers))
     table.add_row(
         "levels x formats",

@@ -57,8 +57,8 @@ def push(
 ) -> None:
     """Publish a build directory to the Hub in one atomic commit (data, card, plot, recipe, report); the card states
     the result of a contamination check against the evaluation sets."""
-    from cotforge.contamination import check_records
-    from cotforge.corpus import BuildDir, BuildDirError
+    from cotforge.contamination import check_build
+    from cotforge.corpus import BuildDirError
     from cotforge.hub import HubError, check_repo_id
     from cotforge.hub import push as push_to_hub
 
@@ -66,8 +66,7 @@ def push(
         check_repo_id(repo_id)
         contamination = None
         if not no_check:
-            records = BuildDir(build_dir).read_records()
-            report = check_records(records, _against(check_against), split=check_split)
+            report = check_build(build_dir, _against(check_against), split=check_split)
             contamination = report.summary()
             (err if report.overlaps else out).print(f"contamination check: {contamination}", highlight=False)
         result = push_to_hub(
@@ -115,13 +114,18 @@ def check(
     ] = False,
 ) -> None:
     """Contamination check: training questions that also appear in evaluation sets (exact, n-gram or near-variant)."""
-    from cotforge.contamination import NEAR_VARIANT, check_records
+    from cotforge.contamination import NEAR_VARIANT, check_build, check_records
     from cotforge.corpus import BuildDir, BuildDirError
     from cotforge.schemas import CoTRecord
 
     path = Path(target)
+    wanted = _against(against)
+    near = None if similarity == 1 else similarity or NEAR_VARIANT
+    report = None
     try:
-        if path.is_dir():
+        if path.is_dir() and drop is None:  # the check alone reads the questions, not the records
+            report = check_build(path, wanted, split=split, ngram=ngram, near=near)
+        elif path.is_dir():
             records = BuildDir(path).read_records()
             rejections = BuildDir(path).read_rejections()
         else:
@@ -136,10 +140,8 @@ def check(
             rejections = []
     except BuildDirError as error:
         raise fail(str(error)) from None
-    wanted = _against(against)
-    report = check_records(
-        records, wanted, split=split, ngram=ngram, near=None if similarity == 1 else similarity or NEAR_VARIANT
-    )
+    if report is None:
+        report = check_records(records, wanted, split=split, ngram=ngram, near=near)
     if not report.against:
         raise fail("nothing to check against: the corpus has no built-in data set; give --against")
     for name, why in report.not_checked.items():

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from cotforge.answers import CHOICE_LABELS, AnswerType, UnusableGold, normalise_gold
@@ -23,12 +26,34 @@ class SourceError(ValueError):
     """A source that cannot be read at all: missing file, missing columns, unknown format."""
 
 
+# Rows read, checked and turned into problems at a time: a source of millions is never held whole.
+BATCH_ROWS = 10_000
+Rows = list[dict[str, Any]]
+
+
 @dataclass
 class LoadedSource:
+    """A source checked in one pass (rows left out with why, repeats merged, problems counted) and read again,
+    batch by batch, each time its problems are iterated: no list of them is kept."""
+
     name: str
-    problems: list[Problem]
+    count: int  # the problems an iteration yields
+    read: Callable[[], Iterator[Problem]] = field(repr=False)
     invalid: list[tuple[int, str]] = field(default_factory=list)  # (row index, why) for rows kept out
     merged: int = 0  # rows that repeated an earlier row (same question and gold) and were merged into it
+
+    @classmethod
+    def of(cls, name: str, problems: list[Problem]) -> LoadedSource:
+        """A source made of problems already in memory."""
+        return cls(name, len(problems), lambda: iter(problems))
+
+    def __iter__(self) -> Iterator[Problem]:
+        return self.read()
+
+    @property
+    def problems(self) -> list[Problem]:
+        """Every problem at once: for small sources (an evaluation split, a sample), not for a corpus's source."""
+        return list(self.read())
 
 
 def sample_rows(dataset: str) -> list[dict[str, Any]]:
@@ -37,7 +62,8 @@ def sample_rows(dataset: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def _hub_rows(hub_id: str, config: str | None, split: str, revision: str | None) -> Iterable[Mapping[str, Any]]:
+def _hub_dataset(hub_id: str, config: str | None, split: str, revision: str | None) -> Any:
+    """The split as `datasets` keeps it: Arrow tables mapped from disk, read in batches by _dataset_batches."""
     import datasets
 
     try:
@@ -47,46 +73,76 @@ def _hub_rows(hub_id: str, config: str | None, split: str, revision: str | None)
         raise SourceError(f"could not load {where}: {error}") from error
 
 
-def file_rows(path: Path) -> list[dict[str, Any]]:
-    """The rows of a local .jsonl, .json, .parquet or .csv file; SourceError names the file and what is wrong."""
-    import polars as pl
+def _dataset_batches(dataset: Any, size: int) -> Iterator[Rows]:
+    for columns in dataset.iter(batch_size=size):
+        yield [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+def file_batches(path: Path, size: int | None = None) -> Iterator[Rows]:
+    """The rows of a local .jsonl, .json, .parquet or .csv file, `size` (default BATCH_ROWS) at a time (a .json
+    list is one batch; a CSV block is about a megabyte); SourceError names the file and what is wrong, and for JSON
+    lines the line."""
+    import pyarrow as pa
+
+    size = size or BATCH_ROWS
 
     if not path.is_file():
         raise SourceError(f"{path}: no such file")
     suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".ndjson", ".json", ".parquet", ".csv"):
+        raise SourceError(f"{path}: unsupported file type {suffix!r} (use .jsonl, .json, .parquet or .csv)")
     try:
         if suffix in (".jsonl", ".ndjson"):
-            # Read line by line: rows of a user file need not share one column type.
-            rows = []
-            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as error:
-                        raise SourceError(f"{path}: line {number}: not valid JSON: {error.msg}") from None
-                    if not isinstance(rows[-1], dict):
-                        raise SourceError(f"{path}: line {number}: a row must be a JSON object, not {rows[-1]!r:.40}")
-            return rows
-        if suffix == ".json":
+            yield from _json_line_batches(path, size)
+        elif suffix == ".json":
             data = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
                 raise SourceError(f"{path}: a .json source must hold a list of objects")
-            return data
-        if suffix == ".parquet":
-            frame = pl.read_parquet(path)
-        elif suffix == ".csv":
-            frame = pl.read_csv(path)
+            yield data
         else:
-            raise SourceError(f"{path}: unsupported file type {suffix!r} (use .jsonl, .json, .parquet or .csv)")
+            for batch in _arrow_batches(path, suffix, size):
+                for start in range(0, batch.num_rows, size):
+                    yield batch.slice(start, size).to_pylist()
     except UnicodeDecodeError:
         raise SourceError(f"{path}: not UTF-8 text; save it as UTF-8") from None
-    except (pl.exceptions.PolarsError, json.JSONDecodeError, OSError) as error:
+    except (pa.ArrowException, json.JSONDecodeError, OSError) as error:
         raise SourceError(f"{path}: {error}") from error
-    return frame.to_dicts()
 
 
-def _check_columns(rows: Iterable[Mapping[str, Any]], needed: Iterable[str], where: str) -> None:
-    first = next(iter(rows), None)
+def _json_line_batches(path: Path, size: int) -> Iterator[Rows]:
+    # Parsed line by line: rows of a user file need not share one column type.
+    rows: Rows = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise SourceError(f"{path}: line {number}: not valid JSON: {error.msg}") from None
+            if not isinstance(row, dict):
+                raise SourceError(f"{path}: line {number}: a row must be a JSON object, not {row!r:.40}")
+            rows.append(row)
+            if len(rows) == size:
+                yield rows
+                rows = []
+    if rows:
+        yield rows
+
+
+def _arrow_batches(path: Path, suffix: str, size: int) -> Iterator[Any]:
+    """Parquet row groups or CSV blocks as Arrow record batches, read as they are asked for."""
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        yield from pq.ParquetFile(path).iter_batches(batch_size=size)
+    else:
+        import pyarrow.csv as pcsv
+
+        yield from pcsv.open_csv(path)
+
+
+def _check_columns(first: Mapping[str, Any] | None, needed: Iterable[str], where: str) -> None:
     if first is None:
         raise SourceError(f"{where}: no rows")
     missing = sorted(set(needed) - set(first))
@@ -94,37 +150,140 @@ def _check_columns(rows: Iterable[Mapping[str, Any]], needed: Iterable[str], whe
         raise SourceError(f"{where}: missing column(s) {', '.join(missing)}; found {', '.join(sorted(first))}")
 
 
-def _convert(rows: Iterable[Mapping[str, Any]], convert, limit: int | None) -> tuple[list[Problem], list, int]:
-    """Problems in row order, the rows left out with why, and how many repeated rows were merged.
+Convert = Callable[[Mapping[str, Any], int], Problem]
+_CONVERT_ERRORS = (ValidationError, ValueError, KeyError, TypeError)
 
-    A row that repeats an earlier one (same id: same question, or same row id) with the same gold answer is merged
-    into it; with a different gold answer, both rows are left out as a conflict: nobody can say which is right."""
-    problems: dict[str, Problem] = {}
-    first_row: dict[str, int] = {}
-    conflicts: set[str] = set()
+
+def text_digest(text: str) -> bytes:
+    """16 bytes that stand for `text` where many are kept (ids met, questions compared)."""
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
+class _KnownIds:
+    """The problem ids met so far, kept compactly: 16-byte digests in a sorted array, with each one's content digest
+    (question, choices, gold), first row and whether a conflict was met (41 bytes an id, where a dict of the ids
+    and their problems held the problems themselves)."""
+
+    def __init__(self) -> None:
+        self.ids = np.empty(0, "S16")
+        self.content = np.empty(0, "S16")
+        self.first = np.empty(0, np.int64)
+        self.conflict = np.empty(0, bool)
+
+    def find(self, digests: list[bytes]) -> list[int]:
+        """Each digest's position, or -1 where it was not met."""
+        if not len(self.ids) or not digests:
+            return [-1] * len(digests)
+        wanted = np.array(digests, "S16")
+        at = np.searchsorted(self.ids, wanted)
+        found = self.ids[np.minimum(at, len(self.ids) - 1)] == wanted
+        return np.where(found, at, -1).tolist()
+
+    def add(self, new: dict[bytes, list[Any]]) -> None:
+        """Ids met for the first time in a batch: digest -> [content digest, first row, conflict]."""
+        if not new:
+            return
+        ids = np.array(list(new), "S16")
+        order = np.argsort(ids)
+        values = list(new.values())
+        at = np.searchsorted(self.ids, ids[order])
+        self.ids = np.insert(self.ids, at, ids[order])
+        self.content = np.insert(self.content, at, np.array([v[0] for v in values], "S16")[order])
+        self.first = np.insert(self.first, at, np.array([v[1] for v in values], np.int64)[order])
+        self.conflict = np.insert(self.conflict, at, np.array([v[2] for v in values], bool)[order])
+
+
+@dataclass
+class _Selection:
+    """What the checking pass decided: rows to skip on every later read, where to stop, and what to tell."""
+
+    skip: np.ndarray  # sorted row indices: invalid, merged or in conflict
+    end: int | None  # the first row not read (the limit was reached), or None: to the end
+    count: int
+    invalid: list[tuple[int, str]]
+    merged: int
+
+
+def _select(batches: Callable[[], Iterator[Rows]], convert: Convert, limit: int | None) -> _Selection:
+    """One pass over the rows, batch by batch, as the list-loading reader did row by row. A row that repeats an
+    earlier one (same id: same question, or same row id) with the same gold answer is merged into it; with a
+    different gold answer, both rows are left out as a conflict: nobody can say which is right. Only digests of the
+    problems are kept from one batch to the next."""
+    known = _KnownIds()
+    skip: array[int] = array("q")
     invalid: list[tuple[int, str]] = []
-    merged = 0
-    for index, row in enumerate(rows):
-        if limit is not None and len(problems) >= limit:
+    conflicts: list[tuple[int, int, str]] = []  # (first row, row, its gold): the first row's gold is read after
+    merged = count = start = 0
+    for rows in batches():
+        converted: list[tuple[int, Problem | str]] = []  # a problem, or why the row is not one
+        for index, row in enumerate(rows, start):
+            try:
+                converted.append((index, convert(row, index)))
+            except _CONVERT_ERRORS as error:
+                converted.append((index, _short(error)))
+        start += len(rows)
+        digests = [text_digest(p.id) for _, p in converted if isinstance(p, Problem)]
+        found = iter(zip(digests, known.find(digests), strict=True))
+        new: dict[bytes, list[Any]] = {}  # ids met for the first time in this batch: [content, first row, conflict]
+        for index, problem in converted:
+            if limit is not None and count >= limit:
+                return _Selection(_sorted(skip), index, count, _told(invalid, conflicts, batches, convert), merged)
+            if not isinstance(problem, Problem):
+                invalid.append((index, problem))
+                skip.append(index)
+                continue
+            digest, at = next(found)
+            content = text_digest(repr((problem.answer, problem.choices, problem.question)))
+            entry = new.get(digest)
+            if entry is None and at >= 0:
+                # numpy gives an S16 item back without its trailing NUL bytes: pad it again before comparing
+                entry = [known.content[at].ljust(16, b"\0"), int(known.first[at]), bool(known.conflict[at])]
+            if entry is None:
+                new[digest] = [content, index, False]
+                count += 1
+                continue
+            skip.append(index)
+            if entry[2]:
+                invalid.append((index, f"the same question as row {entry[1]} with another gold answer"))
+            elif entry[0] == content:
+                merged += 1
+            else:
+                if digest in new:
+                    new[digest][2] = True
+                else:
+                    known.conflict[at] = True
+                count -= 1
+                skip.append(entry[1])
+                conflicts.append((entry[1], index, problem.answer))
+        known.add(new)
+    return _Selection(_sorted(skip), None, count, _told(invalid, conflicts, batches, convert), merged)
+
+
+def _sorted(rows: array[int]) -> np.ndarray:
+    return np.unique(np.frombuffer(rows, np.int64)) if len(rows) else np.empty(0, np.int64)
+
+
+def _told(
+    invalid: list[tuple[int, str]],
+    conflicts: list[tuple[int, int, str]],
+    batches: Callable[[], Iterator[Rows]],
+    convert: Convert,
+) -> list[tuple[int, str]]:
+    """The rows left out, in row order, each conflict told with both gold answers: the first row's is read again
+    (a conflict is rare, and its first row may lie batches back)."""
+    golds: dict[int, str] = {}
+    wanted = {first for first, _, _ in conflicts}
+    start = 0
+    for rows in batches() if wanted else ():
+        for index in sorted(wanted & set(range(start, start + len(rows)))):
+            golds[index] = convert(rows[index - start], index).answer
+        start += len(rows)
+        if len(golds) == len(wanted):
             break
-        try:
-            problem = convert(row, index)
-        except (ValidationError, ValueError, KeyError, TypeError) as error:
-            invalid.append((index, _short(error)))
-            continue
-        earlier = problems.get(problem.id)
-        if problem.id in conflicts:
-            invalid.append((index, f"the same question as row {first_row[problem.id]} with another gold answer"))
-        elif earlier is None:
-            problems[problem.id], first_row[problem.id] = problem, index
-        elif (earlier.answer, earlier.choices, earlier.question) == (problem.answer, problem.choices, problem.question):
-            merged += 1
-        else:
-            conflicts.add(problem.id)
-            del problems[problem.id]
-            why = f"conflict: gold {earlier.answer!r} in row {first_row[problem.id]}, {problem.answer!r} in row {index}"
-            invalid += [(first_row[problem.id], why), (index, why)]
-    return list(problems.values()), sorted(invalid), merged
+    for first, index, gold in conflicts:
+        why = f"conflict: gold {golds[first]!r} in row {first}, {gold!r} in row {index}"
+        invalid += [(first, why), (index, why)]
+    return sorted(invalid)
 
 
 def _short(error: Exception) -> str:
@@ -135,13 +294,13 @@ def _short(error: Exception) -> str:
     return str(error)
 
 
-def _builtin_rows(source: BuiltinSource, spec: SourceSpec, sample: bool) -> Iterator[Mapping[str, Any]]:
+def _builtin_batches(source: BuiltinSource, spec: SourceSpec, sample: bool) -> Callable[[], Iterator[Rows]]:
     if sample:
-        yield from sample_rows(source.name)
-        return
+        rows = sample_rows(source.name)
+        return lambda: iter([rows])
     configs = (spec.config,) if spec.config else source.configs
-    for config in configs:
-        yield from _hub_rows(source.hub_id, config, spec.split, spec.revision)
+    splits = [_hub_dataset(source.hub_id, config, spec.split, spec.revision) for config in configs]
+    return lambda: (batch for dataset in splits for batch in _dataset_batches(dataset, BATCH_ROWS))
 
 
 def _mapped_problem(spec: SourceSpec, name: str, row: Mapping[str, Any], index: int) -> Problem:
@@ -197,29 +356,63 @@ def _gold(value: Any, answer_type: AnswerType, choices: list[str] | None) -> str
 
 
 def load_problems(spec: SourceSpec, *, sample: bool = False, limit: int | None = None) -> LoadedSource:
-    """Problems of one source, in source order; rows that do not make a valid Problem are listed, not dropped."""
+    """Problems of one source, in source order, read batch by batch; rows that do not make a valid Problem are
+    listed, not dropped. One pass checks every row here; each iteration of the result reads the rows again."""
     name = spec.display_name
     if spec.dataset is not None:
         source = BUILTIN_SOURCES[spec.dataset]
         where = "built-in sample " + source.name if sample else source.hub_id
-        rows = list(_builtin_rows(source, spec, sample))
-        _check_columns(rows, source.columns, where)
+        batches = _builtin_batches(source, spec, sample)
+        needed: Iterable[str] = source.columns
         split = "train" if sample else spec.split  # the samples are training rows
-        problems, invalid, merged = _convert(rows, lambda row, _i: source.to_problem(row, split), limit)
+
+        def convert(row: Mapping[str, Any], _index: int) -> Problem:
+            return source.to_problem(row, split)
+
     else:
         if spec.hub_id is not None:
             where = spec.hub_id
-            rows = list(_hub_rows(spec.hub_id, spec.config, spec.split, spec.revision))
+            dataset = _hub_dataset(spec.hub_id, spec.config, spec.split, spec.revision)
+            batches = lambda: _dataset_batches(dataset, BATCH_ROWS)  # noqa: E731
         else:
             where = str(spec.path)
-            rows = file_rows(Path(str(spec.path)))
+            batches = lambda: file_batches(Path(where))  # noqa: E731
         mapping = {"question": "question", "answer": "answer", **spec.fields}
-        _check_columns(rows, [mapping["question"], mapping["answer"]], where)
-        problems, invalid, merged = _convert(rows, lambda row, i: _mapped_problem(spec, name, row, i), limit)
-    if not problems and invalid:
-        index, why = invalid[0]
+        needed = [mapping["question"], mapping["answer"]]
+
+        def convert(row: Mapping[str, Any], index: int) -> Problem:
+            return _mapped_problem(spec, name, row, index)
+
+    first = next((batch[0] for batch in batches() if batch), None)
+    _check_columns(first, needed, where)
+    selection = _select(batches, convert, limit)
+    if not selection.count and selection.invalid:
+        index, why = selection.invalid[0]
         raise SourceError(f"{where}: no valid rows; row {index}: {why}")
-    return LoadedSource(name=name, problems=problems, invalid=invalid, merged=merged)
+    return LoadedSource(
+        name, selection.count, lambda: _read(batches, convert, selection, where), selection.invalid, selection.merged
+    )
+
+
+def _read(
+    batches: Callable[[], Iterator[Rows]], convert: Convert, selection: _Selection, where: str
+) -> Iterator[Problem]:
+    """The problems the checking pass kept, read again batch by batch."""
+    skip = iter(selection.skip.tolist())
+    next_skip = next(skip, -1)
+    start = 0
+    for rows in batches():
+        for index, row in enumerate(rows, start):
+            if index == selection.end:
+                return
+            if index == next_skip:
+                next_skip = next(skip, -1)
+                continue
+            try:
+                yield convert(row, index)
+            except _CONVERT_ERRORS as error:
+                raise SourceError(f"{where}: row {index} changed while the build read it: {_short(error)}") from None
+        start += len(rows)
 
 
 def load_sources(recipe: Recipe, sample: bool = False, warn: Callable[[str], None] | None = None) -> list[LoadedSource]:

@@ -1,0 +1,47 @@
+"""One build directory resumed as a no-op by a baseline checkout and by this one in turn, at the same moment.
+
+    python benchmarks/noop_compare.py --baseline /path/to/main [--shape 1x1] [--answers 100000] [--rounds 2]
+
+The build is made once by this checkout against the scripted server; then each round runs `cotforge build` on the
+finished directory with the baseline's code and with this checkout's (the store's keys are the same on both), wall
+seconds and peak resident memory from wait4. A shared machine's load changes from minute to minute: only runs made
+side by side compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from build_scale import ROOT, run, start_server, write_build
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--baseline", required=True, help="another checkout of cotforge (its repository root)")
+    parser.add_argument("--shape", default="1x1", help="samples x levels per problem")
+    parser.add_argument("--answers", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    samples, levels = (int(n) for n in args.shape.split("x"))
+    server, url = start_server()
+    try:
+        with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
+            os.chdir(tmp)  # not a checkout: `python -m cotforge` imports the package of its working directory first
+            recipe = write_build(Path(tmp), args.answers // (samples * levels), url, samples, levels)
+            os.environ["PYTHONPATH"] = str(ROOT)
+            seconds, peak = run(recipe, Path(tmp) / "out")
+            print(f"{args.shape} {args.answers:,} answers: build {seconds:.1f} s at {peak:.2f} GB", flush=True)
+            for _ in range(args.rounds):
+                for checkout in (args.baseline, str(ROOT)):
+                    os.environ["PYTHONPATH"] = checkout
+                    seconds, peak = run(recipe, Path(tmp) / "out")
+                    print(f"no-op resume, {checkout}: {seconds:.1f} s at {peak:.2f} GB", flush=True)
+    finally:
+        server.terminate()
+
+
+if __name__ == "__main__":
+    main()
