@@ -17,7 +17,8 @@ from typing import Any
 import polars as pl
 
 from cotforge.corpus import BuildDir, BuildDirError, recipe_fields, report_of
-from cotforge.dataset_cards import SubsetStats, render_card, subset_stats
+from cotforge.corpus.builddir import STATS_FILE
+from cotforge.dataset_cards import SubsetStats, corpus_stats, render_card
 from cotforge.dataset_cards.card import PLOT_PATH, REJECTED_SUBSET, licence_of, licence_text
 from cotforge.dataset_cards.plot import length_by_level_png
 from cotforge.safety.atomic import atomic_folder, is_empty_folder
@@ -27,7 +28,6 @@ from cotforge.safety.names import UnsafeName, safe_name
 from cotforge.schemas.record import AnswerOrigin, CoTRecord, Rejection
 from cotforge.schemas.tables import to_frame
 
-STATS_FILE = "cotforge_stats.json"
 ROWS_PER_SHARD = 100_000
 ROW_GROUP_SIZE = 1_000  # small row groups keep the Hub's dataset viewer fast
 
@@ -286,7 +286,7 @@ def push(
     except Exception as error:
         raise explain_hub_error(error, repo_id, "push to") from None
     merged = {name: SubsetStats.model_validate(value) for name, value in earlier.items()}
-    merged.update({name: subset_stats(name, records) for name, records in subsets.items()})
+    merged.update(corpus_stats(subsets, directory.read_rejections()))
     rejected = any(p.startswith(f"data/{REJECTED_SUBSET}/") for p in [*files, *remote])  # an earlier push's stays
     card = {
         "recipe": None if built_by is None else recipe_fields(built_by),
