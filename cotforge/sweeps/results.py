@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from cotforge.sweeps.cells import CellResult
 from cotforge.sweeps.settings import SweepSettings
+from cotforge.sweeps.signals import SignalsTable
 
 
 class ArmResult(BaseModel):
@@ -30,3 +31,6 @@ class SweepReport(BaseModel):
     cells: list[CellResult]
     arms: list[ArmResult]
     recommendation: dict[str, str]
+    signals: SignalsTable | None = Field(
+        default=None, description="Each arm's accuracy beside its corpus's signals; none when the corpus is unreadable"
+    )
