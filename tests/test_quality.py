@@ -17,7 +17,7 @@ from cotforge.quality.filters import QualityFilter, majority_votes
 from cotforge.quality.signals import answer_rows, distinct_n, quantiles, subset_signals
 from cotforge.schemas.record import CoTRecord, Rejection, RejectionReason
 
-from .helpers import scripted_recipe, write_problems
+from .helpers import made_record, scripted_recipe, write_problems
 
 ORIGIN = {
     "dataset": "toy",
@@ -32,21 +32,8 @@ ORIGIN = {
 
 
 def record(question: str, sample: int, predicted: str, rationale: str | None = None) -> CoTRecord:
-    return CoTRecord(
-        **ORIGIN,
-        key=f"{question}-{sample}",
-        problem_id=question,
-        sample_index=sample,
-        source_split="train",
-        question=f"What is {question}?",
-        gold_answer="5",
-        answer_type="number",
-        messages_sent=[],
-        rationale=rationale or f"For {question}, sample {sample}, we add things up. The answer is {predicted}",
-        steps=["add", "answer"],
-        predicted_answer=predicted,
-        correct=predicted == "5",
-    )
+    text = rationale or f"For {question}, sample {sample}, we add things up. The answer is {predicted}"
+    return made_record(question, f"{question}-{sample}", predicted, text, sample=sample)
 
 
 def rejection(question: str, sample: int, reason: RejectionReason = RejectionReason.truncated) -> Rejection:

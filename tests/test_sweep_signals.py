@@ -15,34 +15,16 @@ from cotforge.sweeps import SweepSettings, build_report, sweep_train_config
 from cotforge.sweeps.cells import CellResult
 from cotforge.sweeps.signals import spearman, spearman_interval
 
+from .helpers import made_record
+
 LEVELS = (1, 2, 3, 4)
 
 
 def _record(level: int, question: int) -> CoTRecord:
-    right = question < level  # level L answers L of its 4 questions right: teacher accuracy L / 4
-    predicted = "5" if right else "6"
-    return CoTRecord(
-        key=f"g{level}-q{question}",
-        problem_id=f"q{question}",
-        dataset="toy",
-        teacher="t",
-        teacher_model="t",
-        granularity=level,
-        format="cot",
-        prompt_mode="blind",
-        prompt_version="v1",
-        sample_index=0,
-        sampling=None,
-        source_split="train",
-        question=f"Question {question}?",
-        gold_answer="5",
-        answer_type="number",
-        messages_sent=[],
-        rationale=" ".join(["step"] * (level * 10)) + f" for question {question}. The answer is {predicted}",
-        steps=["s"] * level,
-        predicted_answer=predicted,
-        correct=right,
-    )
+    # Level L answers L of its 4 questions right (teacher accuracy L / 4), with rationales growing with L.
+    predicted = "5" if question < level else "6"
+    rationale = " ".join(["step"] * (level * 10)) + f" for question {question}. The answer is {predicted}"
+    return made_record(f"q{question}", f"g{level}-q{question}", predicted, rationale, level=level, steps=level)
 
 
 def test_spearman_and_its_interval() -> None:

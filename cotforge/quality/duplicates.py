@@ -9,7 +9,6 @@ import sqlite3
 from collections.abc import Iterator
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
 
 from cotforge.quality import THRESHOLD
 
@@ -39,6 +38,8 @@ class NearDuplicates:
     THRESHOLD. Dropping those keeps the first rationale of each group of near-duplicates."""
 
     def __init__(self) -> None:
+        from datasketch import MinHashLSH  # imports scipy: only where signals are computed
+
         lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
         self.bands, self.rows = lsh.b, lsh.r
         self.db = sqlite3.connect("")  # a private temporary file, deleted on close
@@ -47,7 +48,7 @@ class NearDuplicates:
             "CREATE TABLE docs (id INTEGER PRIMARY KEY, key TEXT NOT NULL, signature BLOB NOT NULL);"
             "CREATE TABLE bands (band INTEGER, hash INTEGER, doc INTEGER, question INTEGER);"
         )
-        self.pending: list[tuple[int, str, list[bytes]]] = []
+        self.pending: list[tuple[int, str, str]] = []
         self.count = 0
         self.question = -1
         self.last_question: str | None = None
@@ -56,22 +57,30 @@ class NearDuplicates:
         if question != self.last_question:
             self.question += 1
             self.last_question = question
-        self.pending.append((self.question, key, shingles(text)))
+        self.pending.append((self.question, key, text))
         if len(self.pending) >= _BATCH:
             self._flush()
 
     def _flush(self) -> None:
-        signatures = MinHash.bulk((s for _, _, s in self.pending), num_perm=NUM_PERM)
-        docs, bands = [], []
-        for (question, key, _), minhash in zip(self.pending, signatures, strict=True):
-            values = minhash.hashvalues.astype(np.uint32)
-            docs.append((self.count, key, values.tobytes()))
-            folded = (values[: self.bands * self.rows].astype(np.uint64) * _FOLD[: self.bands * self.rows]).reshape(
-                self.bands, self.rows
-            )
-            for band, value in enumerate(folded.sum(axis=1, dtype=np.uint64).view(np.int64).tolist()):
-                bands.append((band, value, self.count, question))
-            self.count += 1
+        from datasketch import MinHash
+
+        if not self.pending:
+            return
+        texts = list(dict.fromkeys(text for _, _, text in self.pending))  # an exact repeat is hashed once
+        computed = MinHash.bulk((shingles(text) for text in texts), num_perm=NUM_PERM)
+        signature_of = dict(zip(texts, computed, strict=True))
+        values = np.stack([signature_of[text].hashvalues for _, _, text in self.pending]).astype(np.uint32)
+        width = self.bands * self.rows
+        folded = (values[:, :width].astype(np.uint64) * _FOLD[:width]).reshape(len(values), self.bands, self.rows)
+        keys = folded.sum(axis=2, dtype=np.uint64).view(np.int64).tolist()
+        first = self.count
+        docs = [(first + i, key, values[i].tobytes()) for i, (_, key, _) in enumerate(self.pending)]
+        bands = [
+            (band, value, first + i, question)
+            for i, ((question, _, _), row) in enumerate(zip(self.pending, keys, strict=True))
+            for band, value in enumerate(row)
+        ]
+        self.count += len(self.pending)
         self.db.executemany("INSERT INTO docs VALUES (?, ?, ?)", docs)
         self.db.executemany("INSERT INTO bands VALUES (?, ?, ?, ?)", bands)
         self.pending = []
