@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from cotforge.corpus import BuildDir, ContaminationSummary, report_of
+from cotforge.corpus import BuildDir, ContaminationSummary
+from cotforge.dataset_cards import write_finished
 from cotforge.recipes.sources import BUILTIN_SOURCES, SourceError, file_rows, load_problems
 from cotforge.schemas.recipe import SourceSpec
 from cotforge.schemas.record import CoTRecord, Rejection
@@ -163,11 +164,7 @@ def write_without_overlaps(
     bad = report.contaminated_ids
     kept = [r for r in records if r.problem_id not in bad]
     kept_rejections = [r for r in rejections if r.problem_id not in bad]
-    build_dir = BuildDir(out_dir)
-    counts = build_dir.write_outputs(kept, kept_rejections)
-    build_dir.write_report(
-        report_of(f"{origin} without {len(bad)} contaminated questions", kept, kept_rejections, counts)
-    )
+    write_finished(BuildDir(out_dir), f"{origin} without {len(bad)} contaminated questions", kept, kept_rejections)
     check_records(kept, against, split=split, ngram=ngram).save(out_dir)
     return kept
 

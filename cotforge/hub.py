@@ -16,9 +16,9 @@ from typing import Any
 
 import polars as pl
 
-from cotforge.corpus import BuildDir, BuildDirError, recipe_fields, report_of
+from cotforge.corpus import BuildDir, BuildDirError, recipe_fields
 from cotforge.corpus.builddir import STATS_FILE
-from cotforge.dataset_cards import SubsetStats, corpus_stats, render_card
+from cotforge.dataset_cards import SubsetStats, corpus_stats, render_card, write_finished
 from cotforge.dataset_cards.card import PLOT_PATH, REJECTED_SUBSET, licence_of, licence_text
 from cotforge.dataset_cards.plot import length_by_level_png
 from cotforge.safety.atomic import atomic_folder, is_empty_folder
@@ -414,8 +414,7 @@ def save_pulled(
         check_pull_target(out_dir, overwrite)
         with atomic_folder(out_dir, keep=(LOCK_FILE,)) as partial:
             folder = BuildDir(partial)
-            counts = folder.write_outputs(records, rejections)
-            folder.write_report(report_of(origin, records, rejections, counts))
+            counts = write_finished(folder, origin, records, rejections).subsets
     return counts
 
 

@@ -9,10 +9,10 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from pydantic import BaseModel, ConfigDict
 
-from cotforge.corpus import rejections_by_subset
+from cotforge.corpus import BuildDir, group_by_subset, rejections_by_subset, report_of
 from cotforge.quality.signals import SubsetSignals, answer_rows, subset_signals
 from cotforge.schemas.recipe import FormatMode
-from cotforge.schemas.record import CoTRecord, Rejection
+from cotforge.schemas.record import BuildReport, CoTRecord, Rejection
 
 
 class SubsetStats(BaseModel):
@@ -124,3 +124,15 @@ def corpus_stats(subsets: Mapping[str, list[CoTRecord]], rejections: Iterable[Re
     """The statistics of every subset of a corpus in memory, each with the rejections of its subset."""
     rejected = rejections_by_subset(subsets, rejections)
     return {name: subset_stats(name, records, rejected.get(name, [])) for name, records in subsets.items()}
+
+
+def write_finished(
+    build_dir: BuildDir, origin: str, records: list[CoTRecord], rejections: list[Rejection]
+) -> BuildReport:
+    """A build directory made from finished rows (an import, a pull, a filtered copy): its outputs, its report and
+    its statistics with their signals. Returns the report."""
+    report = report_of(origin, records, rejections, build_dir.write_outputs(records, rejections))
+    build_dir.write_report(report)
+    stats = corpus_stats(group_by_subset(records, rejections), rejections)
+    build_dir.write_stats({name: value.model_dump(mode="json") for name, value in stats.items()})
+    return report
