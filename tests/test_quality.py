@@ -194,3 +194,5 @@ def test_the_card_of_the_paper_import_shows_the_signals_per_level(paper_build: P
     assert g1.multi_answer_questions == 0 and g1.mean_pass_rate is None  # the release has one answer per question
     assert f"| `gpt-4o-g1-cot` | {g1.questions:,} (0) | n/a | n/a | n/a |" in card
     assert all(0 < d <= 1 for d in g1.distinct_n) and g1.words["p10"] <= g1.words["p50"] <= g1.words["p90"]
+    saved = directory.read_stats()  # the import wrote the same statistics beside its subsets
+    assert saved is not None and saved["gpt-4o-g1-cot"]["signals"] == g1.model_dump(mode="json")

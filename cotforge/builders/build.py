@@ -285,7 +285,7 @@ class Build:
         if self.recipe.keep == "majority":
             streams = {
                 name: tallies[name].counted(
-                    r for r, outvoted in majority_votes(store.records(*key, True)) if not outvoted
+                    record for record, rejection in majority_votes(store.records(*key, True)) if rejection is None
                 )
                 for name, key in subsets.items()
             }
