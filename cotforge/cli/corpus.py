@@ -200,8 +200,8 @@ def export_command(
         ReasoningView,
         typer.Option(help="A reasoning teacher's trace: keep it (where each tool reads one) or drop it"),
     ] = ReasoningView.keep,
-    min_pass_rate: Annotated[float | None, typer.Option(help=MIN_PASS_RATE_HELP)] = None,
-    max_pass_rate: Annotated[float | None, typer.Option(help=MAX_PASS_RATE_HELP)] = None,
+    min_pass_rate: Annotated[float | None, typer.Option(help=f"{MIN_PASS_RATE_HELP}. Default: no bound")] = None,
+    max_pass_rate: Annotated[float | None, typer.Option(help=f"{MAX_PASS_RATE_HELP}. Default: no bound")] = None,
     dedup: Annotated[bool, typer.Option("--dedup", help=DEDUP_HELP)] = False,
 ) -> None:
     """Write subsets for another trainer: LLaMA-Factory (alpaca JSON + dataset_info.json) or TRL (JSONL)."""
