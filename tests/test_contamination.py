@@ -92,3 +92,19 @@ def test_train_warns_from_the_saved_report(build: Path, tmp_path: Path) -> None:
     assert saved is not None and saved.overlaps >= 1
     train = CliRunner().invoke(app, ["train", "--dataset", str(build), "--model", str(tmp_path / "no-such-student")])
     assert train.exit_code == 2 and "warning: contamination" in train.output, train.output
+
+
+def test_a_near_variant_of_a_test_question_is_reported(build: Path, tmp_path: Path) -> None:
+    """The same story with its numbers changed shares no 8-gram when the numbers sit every few words, yet it is the
+    same question: the check reports it as a near-variant with its similarity, and `--similarity 1` leaves it out."""
+    train = BuildDir(build).read_subsets()["strategyqa-human-cot"]
+    original = "Tom has 3 red, 4 blue, 5 green and 6 black pens; count them."
+    variant = "Tom has 8 red, 2 blue, 9 green and 1 black pens; count them."
+    rows = [r.model_copy(update={"question": original}) if i == 0 else r for i, r in enumerate(train)]
+    report = check(rows, {"test": [variant]}, ngram=8)
+    assert [(o.kind, o.eval_question) for o in report.overlaps] == [("near", variant)]
+    assert 0.8 <= report.overlaps[0].similarity < 1 and "at least 0.80 similar" in report.summary()
+    assert check(rows, {"test": [variant]}, ngram=8, near=None).overlaps == []
+    test = _test_file(tmp_path, [variant, train[5].question.replace("?", "")])
+    result = CliRunner().invoke(app, ["check", str(build), "--against", str(test), "--similarity", "1"])
+    assert result.exit_code == 0 and "near (" not in result.output and "at least" not in result.output

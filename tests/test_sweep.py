@@ -20,7 +20,6 @@ from cotforge.sweeps import (
     run_sweep,
     sweep_train_config,
 )
-from cotforge.sweeps.statistics import bootstrap_interval, compare_paired, mcnemar_exact
 
 
 @pytest.fixture(scope="module")
@@ -48,17 +47,6 @@ def settings(corpus: Path, student: Path, training: dict | None = None, **change
         eval_batch_size=8,
     )
     return SweepSettings(**(fields | changes))
-
-
-def test_bootstrap_and_paired_tests() -> None:
-    low, high = bootstrap_interval([1.0] * 60 + [0.0] * 40)
-    assert low < 0.6 < high and low > 0.45 and high < 0.75
-    assert mcnemar_exact(0, 10) == pytest.approx(2 / 2**10)
-    assert mcnemar_exact(5, 5) == 1.0
-    same = compare_paired([1.0, 0.0] * 50, [1.0, 0.0] * 50)
-    assert same.difference == 0 and same.p_bootstrap == 1.0 and same.p_mcnemar == 1.0
-    better = compare_paired([0.0] * 100, [1.0] * 30 + [0.0] * 70)
-    assert better.difference == pytest.approx(0.3) and better.p_bootstrap < 0.01 and better.only_b == 30
 
 
 def test_arms_of_the_paper_data(paper_build: Path) -> None:

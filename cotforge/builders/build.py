@@ -170,7 +170,7 @@ class Build:
 
     def _direct_requests(self, settled: set[str], teacher: str) -> Iterator[TeacherRequest]:
         for job in self.jobs():
-            if job.teacher.label != teacher or job.format_mode is FormatMode.rewrite:
+            if job.teacher.label != teacher or job.format_mode.derived:
                 continue
             missing = [k for k in job.keys if k not in settled]
             if missing:
@@ -179,34 +179,42 @@ class Build:
                 self.pending[request.id] = Pending(job, missing, messages)
                 yield request
 
-    def _rewrite_requests(self, settled: set[str], teacher: str) -> Iterator[TeacherRequest]:
-        """Rewrite jobs, once the plain CoT of the same problem, teacher and level is stored."""
-        plain_keys = {
+    def _derived_requests(self, settled: set[str], teacher: str) -> Iterator[TeacherRequest]:
+        """Rewrite jobs, once the plain CoT of the same problem, teacher and level is stored; condensed jobs, once
+        the native answer of the same problem and teacher is (its trace and answer line are what is condensed)."""
+        source_keys = {
             (job.problem.id, job.granularity): job.keys
             for job in self.jobs()
-            if job.teacher.label == teacher and job.fmt is CoTFormat.cot
+            if job.teacher.label == teacher and job.fmt is CoTFormat.cot and not job.format_mode.derived
         }
         for job in self.jobs():
-            if job.teacher.label != teacher or job.format_mode is not FormatMode.rewrite:
+            if job.teacher.label != teacher or not job.format_mode.derived:
                 continue
-            plain = plain_keys[(job.problem.id, job.granularity)]
+            condensed = job.format_mode is FormatMode.condensed
+            source = source_keys[(job.problem.id, None if condensed else job.granularity)]
             for index, key in enumerate(job.keys):
                 if key in settled:
                     continue
-                source_key = plain[index] if index < len(plain) else plain[0]
+                source_key = source[index] if index < len(source) else source[0]
                 record = self.store.record(source_key)
                 if record is None:
-                    if source_key in settled:  # the plain CoT was rejected: there is nothing to rewrite
+                    if source_key in settled:  # the source answer was rejected: there is nothing to rewrite
+                        reason, what = (
+                            (RejectionReason.no_trace, "native answer")
+                            if condensed
+                            else (RejectionReason.no_plain_cot, "plain CoT")
+                        )
                         row = Rejection(
                             **origin_fields(job, key, self.recipe),
-                            reason=RejectionReason.no_plain_cot,
-                            detail=f"plain CoT {source_key} was rejected",
+                            reason=reason,
+                            detail=f"{what} {source_key} was rejected",
                         )
                         self.store.put(row)
                         self.tally.add(row)
                     continue  # not answered yet (failed or stopped): left pending for the next run
+                pasted = f"{record.reasoning}\n\n{record.rationale}" if condensed else record.rationale
                 prompt = job.prompt
-                text = prompt.messages[-1].content.replace(REWRITE_PLACEHOLDER, record.rationale)
+                text = prompt.messages[-1].content.replace(REWRITE_PLACEHOLDER, pasted)
                 messages = [m.model_dump() for m in prompt.messages[:-1]] + [{"role": "user", "content": text}]
                 request = TeacherRequest(id=key, messages=messages, n=1)
                 self.pending[request.id] = Pending(job, [key], messages)
@@ -265,7 +273,7 @@ class Build:
             return  # nothing to ask: no teacher is started
         await self._ask(self._direct_requests, settled)
         if not self.stats.stop:
-            await self._ask(self._rewrite_requests, self.store.settled_keys())
+            await self._ask(self._derived_requests, self.store.settled_keys())
 
     # ---- outputs ---------------------------------------------------------------------------------------------
 

@@ -11,8 +11,16 @@ from typing import Any
 from cotforge.builders.custom import CustomPrompt
 from cotforge.builders.pricing import cost_usd
 from cotforge.recipes.formats import FORMATS
-from cotforge.recipes.prompts import Prompt, build_native_prompt, build_prompt, build_rewrite_prompt, prompt_version
+from cotforge.recipes.prompts import (
+    Prompt,
+    build_condense_prompt,
+    build_native_prompt,
+    build_prompt,
+    build_rewrite_prompt,
+    prompt_version,
+)
 from cotforge.recipes.sources import LoadedSource
+from cotforge.schemas.guides import CustomGuides
 from cotforge.schemas.problem import AnswerType, Problem
 from cotforge.schemas.recipe import CoTFormat, FormatMode, PromptMode, Recipe, TeacherSpec
 from cotforge.schemas.record import TokenUsage
@@ -55,7 +63,7 @@ class KeyTemplate:
         format_mode: FormatMode | None = None,
     ) -> KeyTemplate:
         """`sampling`: the recipe's sampling as dumped here, when the caller computes it once for many keys;
-        `format_mode`: the native arm's, in place of the recipe's."""
+        `format_mode`: the native arm's or a condensed level's, in place of the recipe's."""
         payload = {
             "problem": _PROBLEM_SLOT,
             "teacher": [teacher.backend.value, teacher.model, teacher.endpoint],
@@ -100,17 +108,21 @@ class Job:
     prompt_version: str
     keys: tuple[str, ...]
     custom: CustomPrompt | None = None
+    guides: CustomGuides | None = None  # the recipe's own level guides, for directly asked levels
 
     @property
     def prompt(self) -> Prompt:
-        """The chat to send. A rewrite job's last turn holds REWRITE_PLACEHOLDER where the plain CoT goes."""
+        """The chat to send. A rewrite job's last turn holds REWRITE_PLACEHOLDER where the plain CoT goes, a
+        condensed job's where the native trace goes."""
         if self.custom is not None:
             return Prompt(self.custom.messages(self.problem), self.prompt_version, self.format_mode)
         if self.granularity is None:
             return build_native_prompt(self.problem, self.prompt_mode)
+        if self.format_mode is FormatMode.condensed:
+            return build_condense_prompt(self.problem, self.granularity, self.prompt_mode, REWRITE_PLACEHOLDER)
         if self.format_mode is FormatMode.rewrite:
             return build_rewrite_prompt(self.problem, self.granularity, self.fmt, self.prompt_mode, REWRITE_PLACEHOLDER)
-        return build_prompt(self.problem, self.granularity, self.fmt, self.prompt_mode)
+        return build_prompt(self.problem, self.granularity, self.fmt, self.prompt_mode, self.guides)
 
 
 def combinations(recipe: Recipe) -> list[tuple[int, CoTFormat]]:
@@ -118,22 +130,24 @@ def combinations(recipe: Recipe) -> list[tuple[int, CoTFormat]]:
     return [(g, f) for g in recipe.granularities for f in recipe.formats if g > 0 or f is CoTFormat.cot]
 
 
-def asked(recipe: Recipe) -> list[tuple[int | None, CoTFormat]]:
-    """The (level, format) pairs asked of each teacher for each problem; level None is the native arm."""
-    return combinations(recipe) + ([(None, CoTFormat.cot)] if recipe.native else [])
+def asked(recipe: Recipe) -> list[tuple[int | None, CoTFormat, bool]]:
+    """The (level, format, condensed) asked of each teacher for each problem; level None is the native arm."""
+    native = [(None, CoTFormat.cot, False)] if recipe.native else []
+    condensed = [(level, CoTFormat.cot, True) for level in recipe.condensed]
+    return [(g, f, False) for g, f in combinations(recipe)] + native + condensed
 
 
 def plan_jobs(recipe: Recipe, sources: list[LoadedSource], custom: CustomPrompt | None = None) -> Iterator[Job]:
     """Every job of the build, source by source, in a fixed order. A rewrite job (a format other than plain CoT in
-    rewrite mode) is asked once the plain CoT of the same problem, teacher and level is stored. With `custom`,
-    every job asks the user's prompt."""
+    rewrite mode) is asked once the plain CoT of the same problem, teacher and level is stored, a condensed job
+    once the native answer is. With `custom`, every job asks the user's prompt."""
     sampling = _sampling_part(recipe)
     pairs = [
         (g, f, FormatMode.rewrite if recipe.format_mode is FormatMode.rewrite and f is not CoTFormat.cot else None)
         for g, f in combinations(recipe)
     ]
     templates: dict[tuple[int, int, CoTFormat, str], KeyTemplate] = {}
-    natives: dict[tuple[int, AnswerType], tuple[str, KeyTemplate]] = {}
+    traced: dict[tuple[int, AnswerType, int | None], tuple[str, KeyTemplate]] = {}
     for source in sources:
         for problem in source.problems:
             for index, teacher in enumerate(recipe.teachers):
@@ -142,34 +156,50 @@ def plan_jobs(recipe: Recipe, sources: list[LoadedSource], custom: CustomPrompt 
                     version = (
                         custom.prompt_version
                         if custom is not None
-                        else prompt_version(problem.answer_type, granularity, fmt, recipe.prompt_mode, mode)
+                        else prompt_version(
+                            problem.answer_type, granularity, fmt, recipe.prompt_mode, mode, recipe.guides
+                        )
                     )
                     shape = (index, granularity, fmt, version)
                     if shape not in templates:
                         templates[shape] = KeyTemplate.make(teacher, recipe, granularity, fmt, version, sampling)
                     keys = templates[shape].keys(problem, recipe.sampling.n)
-                    yield Job(problem, teacher, granularity, fmt, mode, recipe.prompt_mode, version, keys, custom)
+                    yield Job(
+                        problem,
+                        teacher,
+                        granularity,
+                        fmt,
+                        mode,
+                        recipe.prompt_mode,
+                        version,
+                        keys,
+                        custom,
+                        recipe.guides,
+                    )
                 if recipe.native:
-                    yield _native_job(problem, teacher, index, recipe, sampling, natives)
+                    for level in (None, *recipe.condensed):
+                        yield _trace_job(problem, teacher, index, recipe, sampling, traced, level)
 
 
-def _native_job(
+def _trace_job(
     problem: Problem,
     teacher: TeacherSpec,
     index: int,
     recipe: Recipe,
     sampling: dict[str, Any],
-    templates: dict[tuple[int, AnswerType], tuple[str, KeyTemplate]],
+    templates: dict[tuple[int, AnswerType, int | None], tuple[str, KeyTemplate]],
+    level: int | None,
 ) -> Job:
-    """The native arm's job: the final answer line alone, the teacher's trace as the CoT."""
-    native, cot = FormatMode.native, CoTFormat.cot
-    shape = (index, problem.answer_type)
+    """A job on the teacher's own trace: the native arm's (`level` None: the final answer line alone, the trace as
+    the CoT) or a condensed level's (that trace rewritten at `level`)."""
+    mode, cot = (FormatMode.native, CoTFormat.cot) if level is None else (FormatMode.condensed, CoTFormat.cot)
+    shape = (index, problem.answer_type, level)
     if shape not in templates:
-        version = prompt_version(problem.answer_type, 0, cot, recipe.prompt_mode, native)
-        templates[shape] = version, KeyTemplate.make(teacher, recipe, None, cot, version, sampling, native)
+        version = prompt_version(problem.answer_type, level or 0, cot, recipe.prompt_mode, mode)
+        templates[shape] = version, KeyTemplate.make(teacher, recipe, level, cot, version, sampling, mode)
     version, template = templates[shape]
     keys = template.keys(problem, recipe.sampling.n)
-    return Job(problem, teacher, None, cot, native, recipe.prompt_mode, version, keys)
+    return Job(problem, teacher, level, cot, mode, recipe.prompt_mode, version, keys)
 
 
 @dataclass
@@ -210,24 +240,27 @@ def summarise(recipe: Recipe, sources: list[LoadedSource]) -> PlanSummary:
     type, level and format on a real prompt) plus its question's, so a million answers are summed in seconds."""
     usage_by_teacher: dict[str, list[int]] = {t.label: [0, 0, 0] for t in recipe.teachers}  # prompt, answer, trace
     trace_tokens = {t.label: assumed_trace_tokens(t, recipe.sampling.max_tokens) for t in recipe.teachers}
-    template_chars: dict[tuple[AnswerType, int, CoTFormat], int] = {}
+    template_chars: dict[tuple[AnswerType, int | None, CoTFormat, bool], int] = {}
     rewrite = recipe.format_mode is FormatMode.rewrite
     for source in sources:
         for problem in source.problems:
             question_chars = len(problem.student_prompt())
-            for granularity, fmt in asked(recipe):
-                shape = (problem.answer_type, granularity, fmt)
+            for granularity, fmt, condensed in asked(recipe):
+                shape = (problem.answer_type, granularity, fmt, condensed)
                 if shape not in template_chars:
                     if granularity is None:
                         prompt = build_native_prompt(problem, recipe.prompt_mode)
                         extra = 0
+                    elif condensed:
+                        prompt = build_condense_prompt(problem, granularity, recipe.prompt_mode, REWRITE_PLACEHOLDER)
+                        extra = round(max(trace_tokens.values()) * _CHARS_PER_TOKEN)  # the trace pasted in
                     elif rewrite and fmt is not CoTFormat.cot:
                         prompt = build_rewrite_prompt(
                             problem, granularity, fmt, recipe.prompt_mode, REWRITE_PLACEHOLDER
                         )
                         extra = _WORDS_PER_LEVEL[granularity] * 6  # the plain rationale pasted into the prompt
                     else:
-                        prompt = build_prompt(problem, granularity, fmt, recipe.prompt_mode)
+                        prompt = build_prompt(problem, granularity, fmt, recipe.prompt_mode, recipe.guides)
                         extra = 0
                     template_chars[shape] = sum(len(m.content) for m in prompt.messages) - question_chars + extra
                 prompt_tokens = round((template_chars[shape] + question_chars) / _CHARS_PER_TOKEN)

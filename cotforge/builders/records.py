@@ -103,13 +103,16 @@ def answer_to_row(
     if recipe.keep == "correct" and not correct:
         return reject(RejectionReason.wrong_answer, f"answered {parsed.answer!r}, gold is {problem.answer!r}")
     rationale = canonical_rationale(text, parsed)
+    # A condensed level's CoT is its rationale; the condensing teacher's own trace is about rewriting, not about
+    # the problem, so it is not kept as the record's trace (a student trained with `keep` would learn it).
+    trace = None if job.format_mode is FormatMode.condensed else answer.reasoning
     try:
         return CoTRecord(
             **origin,
             **problem_fields(problem),
             messages_sent=messages,
             rationale=rationale,
-            reasoning=answer.reasoning,
+            reasoning=trace,
             steps=split_steps(rationale, job.fmt),
             predicted_answer=parsed.answer,
             answer_source=parsed.source,

@@ -57,7 +57,9 @@ def print_plan(plan: BuildPlan) -> None:
         "levels x formats",
         f"{summary.combinations}: levels {recipe.granularities}, formats "
         f"{[f.value for f in recipe.formats]} ({recipe.format_mode.value}), prompts {recipe.prompt_mode.value}"
-        + (", and the native arm" if recipe.native else ""),
+        + (f" with guides {recipe.guides.name}" if recipe.guides else "")
+        + (", and the native arm" if recipe.native else "")
+        + (f" condensed at levels {recipe.condensed}" if recipe.condensed else ""),
     )
     table.add_row("answers per prompt", str(summary.samples))
     table.add_row(

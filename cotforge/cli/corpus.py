@@ -99,6 +99,15 @@ def check(
     against: Annotated[list[str] | None, typer.Option(help=CHECK_AGAINST_HELP)] = None,
     split: Annotated[str, typer.Option(help="Split of built-in data sets to check against")] = "test",
     ngram: Annotated[int, typer.Option(min=1, help="Words per n-gram; a shared n-gram counts as an overlap")] = 8,
+    similarity: Annotated[
+        float | None,
+        typer.Option(
+            min=0.01,
+            max=1.0,
+            help="A question at least this similar (0..1) to an evaluation question is a near-variant (the same "
+            "story, numbers changed); 1 counts exact matches only. Default: contamination.NEAR_VARIANT, 0.8",
+        ),
+    ] = None,
     drop: Annotated[
         Path | None, typer.Option(help="Write a build directory without the overlapping questions here. Default: none")
     ] = None,
@@ -106,8 +115,8 @@ def check(
         bool, typer.Option("--fail-on-overlap", help=f"Exit with code {CONTAMINATED} when any question overlaps")
     ] = False,
 ) -> None:
-    """Contamination check: training questions that also appear in evaluation sets (exact or n-gram match)."""
-    from cotforge.contamination import check_records
+    """Contamination check: training questions that also appear in evaluation sets (exact, n-gram or near-variant)."""
+    from cotforge.contamination import NEAR_VARIANT, check_records
     from cotforge.corpus import BuildDir, BuildDirError
     from cotforge.schemas import CoTRecord
 
@@ -129,14 +138,17 @@ def check(
     except BuildDirError as error:
         raise fail(str(error)) from None
     wanted = _against(against)
-    report = check_records(records, wanted, split=split, ngram=ngram)
+    report = check_records(
+        records, wanted, split=split, ngram=ngram, near=None if similarity == 1 else similarity or NEAR_VARIANT
+    )
     if not report.against:
         raise fail("nothing to check against: the corpus has no built-in data set; give --against")
     for name, why in report.not_checked.items():
         warn(f"{name} not checked: {why}")
     table = Table("problem", "data set", "training question", "evaluation set", "match", title="overlaps")
     for overlap in report.overlaps[:50]:
-        table.add_row(overlap.problem_id, overlap.dataset, overlap.train_question[:80], overlap.eval_set, overlap.kind)
+        match = f"near ({overlap.similarity:.2f})" if overlap.kind == "near" else overlap.kind
+        table.add_row(overlap.problem_id, overlap.dataset, overlap.train_question[:80], overlap.eval_set, match)
     if report.overlaps:
         out.print(table)
     out.print(report.summary(), highlight=False)

@@ -11,6 +11,7 @@ import typer
 from cotforge.cli.common import fail, fail_validation, log, out, service_code, split_commas
 from cotforge.cli.options import config_options, given, with_parameters
 from cotforge.recipes.sources import SourceError
+from cotforge.sweeps.settings import THINKING_DEFAULT
 from cotforge.train.config import TrainConfig
 
 DatasetOption = Annotated[
@@ -32,6 +33,24 @@ VaryOption = Annotated[str, typer.Option(help="The axis compared: granularity, f
 LevelsOption = Annotated[
     list[str] | None, typer.Option(help="Only these levels, e.g. 1,3,5 (vary granularity). Default: all")
 ]
+ArmOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--arm",
+        help="Compare exactly these arms of the teacher, repeatable: g<level> (a prompted level), native (the "
+        "teacher's own reasoning trace), condensed-g<level> (that trace rewritten at a level), answer-only, human, "
+        "or a mixture of them with weights, e.g. --arm native:0.5+g3:0.5 (native+g3: equal shares; each problem "
+        "gets one part's rationale). Default: every level of --vary granularity",
+    ),
+]
+ThinkingTokensOption = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        help="A thinking student's budget for its <think> trace, on top of --max-new-tokens for the answer. "
+        f"Default: {THINKING_DEFAULT} with --reasoning keep, else 0",
+    ),
+]
 TeacherOption = Annotated[
     str | None, typer.Option(help="The teacher held fixed. Default: the one with the most levels")
 ]
@@ -52,6 +71,19 @@ EvalBenchmarkOption = Annotated[
 ]
 SplitOption = Annotated[str, typer.Option(help="Split of --eval")]
 HoldoutOption = Annotated[float, typer.Option(help="Share of the shared problems held out for evaluation")]
+HoldoutSimilarityOption = Annotated[
+    float | None,
+    typer.Option(
+        help="Questions at least this similar (0..1) are near-variants: held out together, never split between "
+        "training and the hold-out. Default: SweepSettings.holdout_similarity, 0.8"
+    ),
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Print the arms, cells, hold-out and the difference the sweep could detect")
+]
+PriorAccuracyOption = Annotated[
+    float, typer.Option(help="--dry-run: the accuracy you expect of the students, for the power statement")
+]
 EvalLimitOption = Annotated[int | None, typer.Option(help="At most N held-out questions. Default: all")]
 SeedsOption = Annotated[str, typer.Option(help="Training seeds, comma-separated; each is a cell")]
 MaxNewTokensOption = Annotated[int, typer.Option(help="Most tokens generated per held-out answer")]
@@ -71,6 +103,7 @@ def sweep(
     out_dir: OutDirOption = None,
     vary: VaryOption = "granularity",
     levels: LevelsOption = None,
+    arm: ArmOption = None,
     teacher: TeacherOption = None,
     fmt: FmtOption = None,
     level: LevelOption = None,
@@ -78,12 +111,16 @@ def sweep(
     eval_benchmark: EvalBenchmarkOption = None,
     split: SplitOption = "test",
     holdout: HoldoutOption = 0.3,
+    holdout_similarity: HoldoutSimilarityOption = None,
     eval_limit: EvalLimitOption = None,
     seeds: SeedsOption = "1",
     max_new_tokens: MaxNewTokensOption = 256,
+    thinking_tokens: ThinkingTokensOption = None,
     shard: ShardOption = "0/1",
     keep_models: KeepModelsOption = False,
     push_to_hub: PushToHubOption = None,
+    dry_run: DryRunOption = False,
+    prior_accuracy: PriorAccuracyOption = 0.2,
     **trainer: Any,
 ) -> None:
     """Run a sweep (or `cotforge sweep report DIR` to merge the shards of one)."""
@@ -93,8 +130,10 @@ def sweep(
 
     from cotforge.fetch import fetch_corpus
     from cotforge.hub import HubError
-    from cotforge.sweeps import SweepError, SweepSettings, run_sweep, sweep_train_config
+    from cotforge.sweeps import SweepError, SweepSettings, plan_sweep, run_sweep, sweep_train_config
+    from cotforge.sweeps.arms import parse_arm
     from cotforge.sweeps.layout import SweepDir
+    from cotforge.sweeps.planning import describe_plan
     from cotforge.train.data import TrainDataError
     from cotforge.train.student import StudentError
 
@@ -107,7 +146,10 @@ def sweep(
     except ValueError:
         raise fail(f"--shard {shard}: give i/N with 0 <= i < N, e.g. 0/4") from None
     try:
+        for text in arm or []:
+            parse_arm(text)  # a malformed arm is refused before the corpus is fetched
         corpus = str(fetch_corpus(dataset, SweepDir(out_dir).corpus_dir))
+        train = sweep_train_config(student[0], corpus, config_class, **given(config_class, trainer))
         settings = SweepSettings(
             corpus=corpus,
             students=list(student),
@@ -116,15 +158,23 @@ def sweep(
             format=fmt,
             level=level,
             levels=[int(v) for v in split_commas(levels)] or None,
+            arms=list(arm) if arm else None,
             baselines=not no_baselines,
             eval_benchmark=eval_benchmark,
             eval_split=split,
             holdout=None if eval_benchmark else holdout,
+            **({} if holdout_similarity is None else {"holdout_similarity": holdout_similarity}),
             eval_limit=eval_limit,
             seeds=[int(v) for v in split_commas([seeds])],
-            train=sweep_train_config(student[0], corpus, config_class, **given(config_class, trainer)),
+            train=train,
             max_new_tokens=max_new_tokens,
+            thinking_tokens=thinking_tokens,
         )
+        if dry_run:
+            if not 0 < prior_accuracy < 1:
+                raise fail(f"--prior-accuracy {prior_accuracy}: give a share between 0 and 1, e.g. 0.2")
+            out.print(describe_plan(plan_sweep(settings), prior_accuracy), highlight=False, markup=False)
+            return
         plan, unfinished = run_sweep(settings, out_dir, shard=(index, count), keep_models=keep_models, log=log)
     except ValidationError as error:
         raise fail_validation(error, "cotforge sweep") from None
@@ -190,7 +240,10 @@ def sweep_app(config_class: type[TrainConfig] = TrainConfig) -> typer.Typer:
     parameters = [own[0], *own[2:], *config_options(config_class, trainer, SWEEP_DEFAULTS)]
     app = typer.Typer(
         help="Which granularity (or format, or teacher) suits this student? Train one student per arm on the same "
-        "problems, evaluate on the same held-out questions, and compare with confidence intervals."
+        "problems, evaluate on the same held-out questions, and compare with confidence intervals.\n\n"
+        "Arms of a reasoning teacher (--arm, repeatable): g<level>, native, condensed-g<level>, answer-only, human, "
+        "or a mixture A:w+B:w, e.g. --arm native --arm condensed-g3 --arm g3 --arm native:0.5+g3:0.5; with "
+        "--reasoning keep the native trace is trained on and students are evaluated with --thinking-tokens."
     )
     app.callback(invoke_without_command=True)(with_parameters(run, parameters))
     app.command("report")(sweep_report)

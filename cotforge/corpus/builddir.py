@@ -6,7 +6,7 @@ sweep read it, always through `BuildDir`.
 <dir>/build_report.json          the BuildReport
 <dir>/recipe.yaml                the recipe that made it (BuildDir.write_recipe / read_recipe)
 <dir>/contamination.json         the last `cotforge check` of it
-<dir>/cotforge_stats.json        per-subset statistics and quality signals, written with the subsets
+<dir>/cotforge_stats.json        per-subset statistics and quality signals (also published beside the data)
 <dir>/store.sqlite               the crash-safe store (build-cot only)
 """
 

@@ -158,6 +158,23 @@ def _samples(stats: list[SubsetStats]) -> str:
     return "\n\n".join(parts)
 
 
+def _arms_note(stats: list[SubsetStats]) -> str:
+    """A sentence on the reasoning teachers' arms, where the corpus has them."""
+    modes = {s.format_mode for s in stats}
+    parts = []
+    if "native" in modes:
+        parts.append(
+            "`<teacher>-native-cot` subsets hold a reasoning teacher's own trace as the CoT (the `reasoning` column; "
+            "the rationale is the answer line), and their word counts are the trace's"
+        )
+    if "condensed" in modes:
+        parts.append(
+            "`<teacher>-condensed-g<level>-cot` subsets hold those traces rewritten by the teacher at a level (the "
+            "paper's levels made from a long trace)"
+        )
+    return "\n" + "; ".join(parts) + "." if parts else ""
+
+
 def _format_names() -> str:
     names = [spec.card for spec in FORMATS.values()]
     return ", ".join(names[:-1]) + " and " + names[-1]
@@ -179,9 +196,12 @@ def _recipe_summary(recipe: dict[str, Any] | None) -> str:
         f"- sources: {', '.join(map(str, sources))}",
         f"- teachers: {', '.join(map(str, teachers))}",
         f"- granularity levels: {recipe.get('granularities', [5])}; formats: {recipe.get('formats', ['cot'])} "
-        f"({recipe.get('format_mode', 'direct')})",
-        f"- prompts: {recipe.get('custom_prompt') or recipe.get('prompt_mode', 'blind')}; answers kept: "
-        f"{recipe.get('keep', 'all')}",
+        f"({recipe.get('format_mode', 'direct')})"
+        + ("; the native arm" if recipe.get("native") else "")
+        + (f"; condensed levels {recipe['condensed']}" if recipe.get("condensed") else ""),
+        f"- prompts: {recipe.get('custom_prompt') or recipe.get('prompt_mode', 'blind')}"
+        + (f", the recipe's own level guides `{recipe['guides'].get('name')}`" if recipe.get("guides") else "")
+        + f"; answers kept: {recipe.get('keep', 'all')}",
         f"- sampling: {', '.join(f'{k}={v}' for k, v in sampling.items())}",
     ]
     return "\n".join(lines)
@@ -232,7 +252,7 @@ built with cotforge following the data-centric study of
 [arXiv:2502.18001](https://arxiv.org/abs/2502.18001). Each subset is one teacher x granularity level x CoT format
 (`<teacher>-g<level>-<format>`): levels run from 1 (the bare operation) to 6 (every step explained and checked),
 0 is the answer alone; formats are {_format_names()}. Every rationale ends in `The answer is X`,
-checked against the source's gold answer (`correct`).
+checked against the source's gold answer (`correct`).{_arms_note(stats)}
 {notice}{rejected}
 ## Subsets
 

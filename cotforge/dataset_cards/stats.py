@@ -22,6 +22,7 @@ class SubsetStats(BaseModel):
     teacher: str
     granularity: int | None
     format: str
+    format_mode: str = FormatMode.direct.value  # native and condensed subsets are arms of their own
     datasets: list[str]
     splits: dict[str, int]
     rows: int
@@ -96,6 +97,7 @@ class StatsTally:
             teacher=first.teacher,
             granularity=first.granularity,
             format=first.format.value,
+            format_mode=first.format_mode.value,
             datasets=sorted(self.datasets),
             splits=dict(sorted(self.splits.items())),
             rows=self.rows,

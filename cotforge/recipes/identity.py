@@ -32,8 +32,8 @@ _TRANSPORT = {
     "input_price_per_mtok",
     "output_price_per_mtok",
 }
-_LISTS = ("sources", "granularities", "formats")  # teachers are merged by label
-_MUST_MATCH = ("sampling", "prompt_mode", "format_mode", "keep")
+_LISTS = ("sources", "granularities", "formats", "condensed")  # teachers are merged by label
+_MUST_MATCH = ("sampling", "prompt_mode", "format_mode", "keep", "guides")
 
 
 # Reasoning options count where set; left out at their defaults, so older recipes keep their identity.
@@ -51,7 +51,8 @@ def identity(recipe: Recipe) -> dict[str, Any]:
     """The fields that decide which answers a recipe asks for."""
     data = recipe.model_dump(mode="json", exclude=_NOT_IDENTITY)
     data["teachers"] = [_teacher_identity(t) for t in data["teachers"]]
-    for added_later in ("native", "custom_prompt"):  # left out unless set: older recipes keep their identity
+    # Fields added later are left out unless set: older recipes keep their identity (and build folders).
+    for added_later in ("native", "condensed", "custom_prompt", "guides"):
         if not data[added_later]:
             del data[added_later]
     return data
@@ -77,7 +78,7 @@ def extend_recipe(old: Recipe, new: Recipe) -> Recipe:
     """One recipe asking for both recipes' answers: their sources, teachers, levels and formats together. Raises
     RecipeError where no such recipe exists (different sampling or modes make a different corpus)."""
     a, b = identity(old), identity(new)
-    clashing = [key for key in _MUST_MATCH if a[key] != b[key]]
+    clashing = [key for key in _MUST_MATCH if a.get(key) != b.get(key)]  # guides: only where set
     if clashing:
         shown = "; ".join(d for d in differences(old, new) if d.split(":")[0] in clashing)
         raise RecipeError(f"cannot extend: {shown}; one directory holds one corpus, so give another --out")

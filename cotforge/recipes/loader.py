@@ -10,6 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from cotforge.safety.redact import shown_value
+from cotforge.schemas.guides import CustomGuides
 from cotforge.schemas.recipe import Recipe
 
 BUILTIN_PACKAGE = "cotforge.recipes.builtin"
@@ -105,9 +106,25 @@ def parse_recipe(data: Any, origin: str) -> Recipe:
 
 
 def load_recipe(name_or_path: str | Path) -> Recipe:
-    """A recipe from a YAML file, or a built-in recipe by name."""
+    """A recipe from a YAML file, or a built-in recipe by name. `guides: FILE` names a YAML file of level guides
+    next to the recipe; its content is put in the recipe, so a build's recipe.yaml holds the guides it used."""
     origin, text = _read(name_or_path)
-    return parse_recipe(parse_yaml(text, origin), origin)
+    data = parse_yaml(text, origin)
+    if isinstance(data, dict) and isinstance(data.get("guides"), str):
+        folder = Path(name_or_path).parent if Path(name_or_path).is_file() else Path.cwd()
+        data = data | {"guides": load_guides(folder / data["guides"], origin)}
+    return parse_recipe(data, origin)
+
+
+def load_guides(path: Path, recipe_origin: str) -> dict[str, Any]:
+    """The level guides in `path`, checked: a RecipeError names the file and each bad field."""
+    if not path.is_file():
+        raise RecipeError(f"{recipe_origin}: guides: no such file {path}")
+    origin, text = _read(path)
+    try:
+        return CustomGuides.model_validate(parse_yaml(text, origin)).model_dump(mode="json")
+    except ValidationError as error:
+        raise RecipeError(format_validation_error(error, origin, "guides")) from None
 
 
 def apply_overrides(recipe: Recipe, overrides: dict[str, Any], origin: str = "command line") -> Recipe:

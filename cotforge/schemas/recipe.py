@@ -30,6 +30,7 @@ from cotforge.schemas.capabilities import (
     capabilities_of,
     check_reasoning_options,
 )
+from cotforge.schemas.guides import CustomGuides
 
 # The built-in data sets (cotforge.recipes.sources.builtin loads them; a test keeps the two lists equal).
 BUILTIN_DATASETS = ("gsm8k", "svamp", "aqua", "math", "csqa", "obqa", "strategyqa")
@@ -54,11 +55,18 @@ class PromptMode(str, Enum):
 
 class FormatMode(str, Enum):
     """direct: each format is generated from the question; rewrite: the plain CoT of the same level is rewritten;
-    native (records only, asked with the recipe's `native`): a reasoning teacher's own trace is the CoT."""
+    native (records only, asked with the recipe's `native`): a reasoning teacher's own trace is the CoT; condensed
+    (records only, asked with the recipe's `condensed`): that trace rewritten at a level."""
 
     direct = "direct"
     rewrite = "rewrite"
     native = "native"
+    condensed = "condensed"
+
+    @property
+    def derived(self) -> bool:
+        """Asked once another answer of the same problem is stored, with that answer pasted into the prompt."""
+        return self in (FormatMode.rewrite, FormatMode.condensed)
 
 
 class TeacherBackend(str, Enum):
@@ -388,6 +396,10 @@ class Recipe(BaseModel):
         description="Set by cotforge.build(custom=...): the Python prompt every answer was asked with; only the Python "
         "API can build (or resume) such a recipe",
     )
+    guides: CustomGuides | None = Field(
+        default=None,
+        description="Your own level guides and demonstration, inline or as the name of a YAML file next to the recipe",
+    )
     max_answer_chars: int = Field(
         default=100_000, gt=0, description="A longer answer is rejected (too_long) instead of stored as a record"
     )
@@ -396,6 +408,11 @@ class Recipe(BaseModel):
         default=False,
         description="Also ask each teacher for the final answer line alone: its native reasoning trace is the CoT "
         "(subsets <teacher>-native-cot)",
+    )
+    condensed: list[Annotated[int, Field(ge=1, le=6)]] = Field(
+        default=[],
+        description="With native: also rewrite each native trace at these levels, as rewrite mode rewrites a plain "
+        "CoT (subsets <teacher>-condensed-g<level>-cot)",
     )
 
     @field_validator("teachers", mode="before")
@@ -410,7 +427,7 @@ class Recipe(BaseModel):
     def _file_name(cls, value: str) -> str:
         return safe_name(value)  # the default build folder is named after it
 
-    @field_validator("granularities", "formats")
+    @field_validator("granularities", "formats", "condensed")
     @classmethod
     def _unique(cls, value: list) -> list:
         if len(set(value)) != len(value):
@@ -426,10 +443,21 @@ class Recipe(BaseModel):
             raise ValueError("prompt_mode must be 'blind' or 'gold_hinted' ('unknown' is for imported data)")
         if self.format_mode is FormatMode.rewrite and CoTFormat.cot not in self.formats:
             raise ValueError("format_mode 'rewrite' rewrites the plain CoT, so formats must include 'cot'")
-        if self.custom_prompt is not None and (len(self.formats) > 1 or self.format_mode is FormatMode.rewrite):
-            raise ValueError("custom_prompt: a custom prompt asks one format directly; give one format, no rewrite")
-        if self.format_mode is FormatMode.native:
-            raise ValueError("format_mode: 'direct' or 'rewrite'; the native arm is asked with native: true")
+        if self.custom_prompt is not None and (
+            len(self.formats) > 1 or self.format_mode is FormatMode.rewrite or self.guides is not None
+        ):
+            raise ValueError(
+                "custom_prompt: a custom prompt asks one format directly; give one format, no rewrite, no guides"
+            )
+        if self.format_mode in (FormatMode.native, FormatMode.condensed):
+            raise ValueError(
+                "format_mode: 'direct' or 'rewrite'; the native arm is asked with native: true, condensed levels "
+                "with condensed: [levels]"
+            )
+        if self.condensed and not self.native:
+            raise ValueError("condensed: condensed levels rewrite the native arm's traces; set native: true too")
+        if self.guides is not None:
+            self.guides.check_asked(self.granularities, self.native, self.format_mode is FormatMode.rewrite)
         check_sampling_taken(self.teachers, self.sampling)
         return self
 

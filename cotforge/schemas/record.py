@@ -76,18 +76,26 @@ class AnswerOrigin(BaseModel):
         return self.subset_in(False)
 
     def subset_in(self, several_datasets: bool) -> str:
-        native = self.format_mode is FormatMode.native
         dataset = self.dataset if several_datasets else None
-        return subset_name(self.teacher, self.granularity, self.format, dataset, native)
+        return subset_name(self.teacher, self.granularity, self.format, dataset, self.format_mode)
 
 
 def subset_name(
-    teacher: str, granularity: int | None, fmt: CoTFormat | str, dataset: str | None = None, native: bool = False
+    teacher: str,
+    granularity: int | None,
+    fmt: CoTFormat | str,
+    dataset: str | None = None,
+    format_mode: FormatMode = FormatMode.direct,
 ) -> str:
     """`<teacher>-g<level>-<format>`, e.g. gpt-4o-g5-cot; `<teacher>-<format>` for rationales without a level;
-    `<teacher>-native-cot` for a reasoning teacher's own traces. A build of several data sets puts the data set
-    first (`gsm8k-gpt-4o-g5-cot`), so no subset mixes them."""
-    level = "-native" if native else "" if granularity is None else f"-g{granularity}"
+    `<teacher>-native-cot` for a reasoning teacher's own traces and `<teacher>-condensed-g<level>-cot` for those
+    traces rewritten at a level. A build of several data sets puts the data set first (`gsm8k-gpt-4o-g5-cot`), so
+    no subset mixes them."""
+    level = "" if granularity is None else f"-g{granularity}"
+    if format_mode is FormatMode.native:
+        level = "-native"
+    elif format_mode is FormatMode.condensed:
+        level = f"-condensed{level}"
     return with_dataset(f"{teacher}{level}-{CoTFormat(fmt).value}", dataset)
 
 

@@ -2,9 +2,11 @@
 
 settings.py   what decides a sweep's numbers (SweepSettings, the shared TrainConfig, what each cell sets)
 planning.py   the arms, the problems every arm trains on, the held-out questions (SweepPlan, Arm, Cell)
+arms.py       arms named with --arm: prompted levels, native traces, condensed levels, baselines, mixtures
+holdout.py    the hold-out drawn by groups of near-variant questions
 cells.py      running cells, each recorded as a CellResult in its cell.json
-statistics.py bootstrap intervals and paired tests
-results.py    ArmResult and SweepReport
+statistics.py the two-level bootstrap, Hsu's MCB, paired permutation tests with Holm, power
+results.py    ArmResult, StudentVerdict and SweepReport
 report.py     the merged report, its Markdown, the recommendation, the card section
 plot.py       the figure
 layout.py     the sweep folder's files

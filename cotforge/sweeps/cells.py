@@ -27,6 +27,7 @@ class CellResult(BaseModel):
     arm: str
     subset: str
     level: int | None
+    kind: str = "prompted"  # the arm's: prompted, baseline, native, condensed or mixture
     seed: int
     steps: int
     train_examples: int
@@ -38,6 +39,7 @@ class CellResult(BaseModel):
     correct: int
     total: int
     parsed: int
+    unclosed: int = 0  # generations whose <think> trace never closed: no answer, counted wrong
     train_wall_s: float
     eval_wall_s: float
     predictions: str = Field(description="predictions.parquet, relative to the sweep folder")
@@ -53,7 +55,13 @@ def scores(predictions: Path) -> list[float]:
 def claim(folder: SweepDir, settings: SweepSettings) -> None:
     """Make `folder` this sweep's, or refuse a folder that holds a sweep with other settings."""
     if folder.settings_path.exists():
-        earlier = SweepSettings.model_validate_json(folder.settings_path.read_text(encoding="utf-8"))
+        text = folder.settings_path.read_text(encoding="utf-8")
+        if "holdout_similarity" not in json.loads(text):
+            raise SweepError(
+                f"{folder} holds a sweep made before hold-outs kept near-variant questions together: resumed, its "
+                "cells would be trained on other problems; give another --out (`cotforge sweep report` still reads it)"
+            )
+        earlier = SweepSettings.model_validate_json(text)
         if earlier != settings:
             changed = [k for k in SweepSettings.model_fields if getattr(earlier, k) != getattr(settings, k)]
             raise SweepError(
@@ -77,7 +85,7 @@ def run_cell(plan: SweepPlan, cell: Cell, sweep: SweepDir, log: Callable[[str], 
     BuildDir(folder / "data").write_outputs(records, [])
     started = time.monotonic()
     cell_settings = {
-        "model": cell.student,
+        **dict(zip(("model", "gguf_file"), s.student_source(cell.student), strict=True)),
         "dataset": str(folder / "data"),
         "output_dir": str(folder / "model"),
         "max_steps": plan.steps(),
@@ -93,6 +101,7 @@ def run_cell(plan: SweepPlan, cell: Cell, sweep: SweepDir, log: Callable[[str], 
         str(model.merged.path if s.train.lora_rank else model.path),
         plan.test,
         max_new_tokens=s.max_new_tokens,
+        thinking_tokens=s.thinking_tokens,
         batch_size=s.eval_batch_size,
         out_dir=folder,
         log=log,
@@ -104,17 +113,20 @@ def run_cell(plan: SweepPlan, cell: Cell, sweep: SweepDir, log: Callable[[str], 
         arm=cell.arm.label,
         subset=cell.arm.subset,
         level=cell.arm.level,
+        kind=cell.arm.kind,
         seed=cell.seed,
         steps=report.steps,
         train_examples=report.examples,
         completion_tokens=report.truncation.get("completion_tokens"),
         final_loss=report.history[-1].loss if report.history else None,
-        mean_rationale_words=statistics.fmean(len(r.rationale.split()) for r in records),
+        # What the student is shown: with --reasoning keep, a native trace counts too.
+        mean_rationale_words=statistics.fmean(len(r.completion_for(s.train.reasoning).split()) for r in records),
         accuracy=evaluation.correct / evaluation.total,
-        interval=bootstrap_interval(scores(predictions)),  # the report's resampling: with one seed, its interval
+        interval=bootstrap_interval([scores(predictions)]),  # the report's resampling: one seed, its interval
         correct=evaluation.correct,
         total=evaluation.total,
         parsed=evaluation.parsed,
+        unclosed=evaluation.unclosed,
         train_wall_s=round(trained - started, 1),
         eval_wall_s=round(evaluation.wall_time_s, 1),
         predictions=predictions.relative_to(sweep.path).as_posix(),

@@ -2,15 +2,13 @@
 
 One cell per (student, arm, seed): an arm is one subset of the corpus (a level, a format or a teacher; the paper's
 answer-only and human baselines when present). Every cell trains on the same problems with the same settings and
-step budget, and is evaluated on the same held-out questions, never seen in training. A cell's `cell.json` is its
-record: a re-run skips finished cells, and `--shard i/N` runs a slice so a job array runs them in parallel. The
-report states each accuracy with a bootstrap interval, compares the best arm with each other on the same questions,
-and names the arms that cannot be told apart from the best.
+step budget, and is evaluated on the same held-out questions, never seen in training (nor any near-variant of them).
+A cell's `cell.json` is its record: a re-run skips finished cells, and `--shard i/N` runs a slice so a job array
+runs them in parallel. The report (report.py) says which arms could be the best, and how sure that is.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -21,9 +19,12 @@ from pydantic import BaseModel, ConfigDict
 from cotforge.contamination import check, normalise_question
 from cotforge.corpus import BuildDir, BuildDirError
 from cotforge.schemas.problem import Problem
-from cotforge.schemas.recipe import SourceSpec, teacher_label
+from cotforge.schemas.recipe import FormatMode, SourceSpec, teacher_label
 from cotforge.schemas.record import CoTRecord
+from cotforge.sweeps.arms import arm_subsets, mixed_rows, parse_arm
+from cotforge.sweeps.holdout import highest_similarity, split_by_groups
 from cotforge.sweeps.settings import SweepError, SweepSettings
+from cotforge.sweeps.statistics import PLANNING_SEED_CORRELATION, planned_mde
 
 BASELINES = {"answer-only": 0, "human": None}  # the paper's baselines: teacher label -> the level they stand for
 
@@ -33,14 +34,17 @@ class Arm(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    label: str  # g5, human, answer-only, rar, gpt-4o ...
-    subset: str
-    level: int | None  # where it sits on the granularity axis (answer-only: 0; human: none)
+    label: str  # g5, human, answer-only, rar, gpt-4o, native, condensed-g3, native-0.5+g3-0.5 ...
+    subset: str  # a mixture's: its subsets and shares, "a:0.5+b:0.5"
+    level: int | None  # where it sits on the granularity axis (answer-only: 0; human, native, mixtures: none)
+    kind: str = "prompted"  # prompted, baseline, native, condensed or mixture (cotforge.sweeps.arms)
+    shares: dict[str, float] | None = None  # a mixture's subsets and their shares
 
 
-def student_label(student: str, gguf_file: str | None = None) -> str:
+def student_label(student: str, settings: SweepSettings) -> str:
     """A short name for a student: its GGUF file's stem when it is loaded from one (the folder is a package's)."""
-    return teacher_label(Path(gguf_file).stem if gguf_file else student)
+    folder, gguf_file = settings.student_source(student)
+    return teacher_label(Path(gguf_file).stem if gguf_file else folder)
 
 
 class Cell(BaseModel):
@@ -64,16 +68,18 @@ class SweepPlan:
     arms: list[Arm]
     train: dict[str, list[CoTRecord]]  # arm label -> one record per training problem, the same problems in each
     test: list[Problem]
-    held_out: dict[str, int]  # what the held-out check found
+    held_out: dict[str, int | float]  # what the held-out check found
 
     @property
     def cells(self) -> list[Cell]:
         s = self.settings
+        # Seed-major: every arm of every student has its first seed before any has its second, so a sweep stopped
+        # half-way still compares every arm.
         return [
-            Cell(student=student, arm=arm, seed=seed, label=student_label(student, s.gguf_file))
+            Cell(student=student, arm=arm, seed=seed, label=student_label(student, s))
+            for seed in s.seeds
             for student in s.students
             for arm in self.arms
-            for seed in s.seeds
         ]
 
     def steps(self) -> int:
@@ -91,9 +97,15 @@ def _describe(records: list[CoTRecord]) -> tuple[str, int | None, str]:
 
 
 def choose_arms(subsets: dict[str, list[CoTRecord]], settings: SweepSettings) -> list[Arm]:
-    """The subsets that differ only in the varied axis, plus the baselines when varying granularity."""
+    """The subsets that differ only in the varied axis, plus the baselines when varying granularity; or the arms
+    named with --arm."""
     described = {name: _describe(rows) for name, rows in subsets.items() if rows}
     teachers = {t for t, _, _ in described.values() if t not in BASELINES}
+    if settings.arms is not None:
+        return _named_arms(settings, described, teachers)
+    # The default axes hold prompted subsets only: native traces and condensed levels are named with --arm.
+    traced = (FormatMode.native, FormatMode.condensed)
+    described = {name: d for name, d in described.items() if subsets[name][0].format_mode not in traced}
     if settings.vary == "granularity":
         fmt = settings.format or "cot"
         by_teacher = Counter(
@@ -145,9 +157,43 @@ def choose_arms(subsets: dict[str, list[CoTRecord]], settings: SweepSettings) ->
     return arms
 
 
-def _hash_ordered(ids: set[str]) -> list[str]:
-    """The ids in an order fixed by their content alone: the same hold-out on every machine and every re-run."""
-    return sorted(ids, key=lambda i: hashlib.sha256(f"holdout:{i}".encode()).hexdigest())
+def _named_arms(settings: SweepSettings, described: dict[str, tuple], teachers: set[str]) -> list[Arm]:
+    """The --arm arms, of --teacher or else of the teacher with most subsets among those that have them all."""
+    specs = [parse_arm(text) for text in settings.arms or []]
+    fmt = settings.format or "cot"
+    counts = Counter(t for t, _, _ in described.values() if t in teachers)
+    candidates = [settings.teacher] if settings.teacher else sorted(counts, key=lambda t: (-counts[t], t))
+    refusals = []
+    for teacher in candidates:
+        try:
+            resolved = [(spec, arm_subsets(spec, teacher, fmt, described)) for spec in specs]
+            break
+        except SweepError as error:
+            refusals.append(error)
+    else:  # the refusal for the teacher with most subsets names what is missing
+        raise refusals[0] if refusals else SweepError("--arm: the corpus has no teacher's subsets")
+    arms = []
+    for spec, shares in resolved:
+        if len(shares) > 1:
+            subset, mixture = "+".join(f"{name}:{share:g}" for name, share in shares.items()), shares
+        else:
+            subset, mixture = next(iter(shares)), None
+        arms.append(Arm(label=spec.label, subset=subset, level=spec.level, kind=spec.kind, shares=mixture))
+    return arms
+
+
+def arm_rows(arm: Arm, subsets: dict[str, list[CoTRecord]]) -> dict[str, CoTRecord]:
+    """problem id -> the arm's one rationale for it (a mixture's, from one of its parts)."""
+
+    def first(subset: str) -> dict[str, CoTRecord]:
+        rows: dict[str, CoTRecord] = {}
+        for record in subsets[subset]:
+            rows.setdefault(record.problem_id, record)  # one rationale per problem in every arm
+        return rows
+
+    if arm.shares is None:
+        return first(arm.subset)
+    return mixed_rows({subset: first(subset) for subset in arm.shares}, arm.shares)
 
 
 def plan_sweep(settings: SweepSettings) -> SweepPlan:
@@ -160,45 +206,81 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
     if len(datasets) > 1:
         raise SweepError(f"{settings.corpus}: holds {', '.join(sorted(datasets))}; a sweep studies one data set")
     arms = choose_arms(subsets, settings)
-    per_arm = {}
-    for arm in arms:
-        first: dict[str, CoTRecord] = {}
-        for record in subsets[arm.subset]:
-            first.setdefault(record.problem_id, record)  # one rationale per problem in every arm
-        per_arm[arm.label] = first
-    shared = set.intersection(*(set(rows) for rows in per_arm.values()))
+    per_arm = {arm.label: arm_rows(arm, subsets) for arm in arms}
+    shared = sorted(set.intersection(*(set(rows) for rows in per_arm.values())))
+    any_arm = per_arm[arms[0].label]
+    threshold = settings.holdout_similarity
+    groups: dict[str, int] = {}
     if settings.eval_benchmark is not None:
         from cotforge.recipes.sources import load_problems
 
         test = load_problems(
             SourceSpec(dataset=settings.eval_benchmark, split=settings.eval_split), limit=settings.eval_limit
         ).problems
-        train_ids = shared
+        train_ids = set(shared)
     else:
         assert settings.holdout is not None
-        ordered = _hash_ordered(shared)
-        cut = max(1, round(settings.holdout * len(ordered)))
-        if settings.eval_limit is not None:
-            cut = min(cut, settings.eval_limit)
-        any_arm = per_arm[arms[0].label]
-        test = [any_arm[i].problem() for i in sorted(ordered[:cut])]
-        train_ids = set(ordered[cut:])
-    # Never train on a held-out question: the same text under another id counts, and so does a shared 8-gram
-    # against a benchmark (the contamination check's rule); within one data set, exact matches only, since its
-    # questions share template wording.
-    sample = [per_arm[arms[0].label][i] for i in train_ids]
-    overlaps = check(sample, {"held-out": [p.question for p in test]}).overlaps
-    dropped = {o.problem_id for o in overlaps if o.kind == "exact" or settings.eval_benchmark is not None}
+        split = split_by_groups(
+            shared, [any_arm[i].question for i in shared], settings.holdout, settings.eval_limit, threshold
+        )
+        test = [any_arm[i].problem() for i in split.held_out]
+        train_ids = set(split.training)
+        groups = {"near_variant_groups": split.groups, "largest_group": split.largest_group}
+        if not split.held_out:
+            raise SweepError(
+                f"--holdout {settings.holdout:g}: no group of near-variant questions fits in it (the largest holds "
+                f"{split.largest_group} of {len(shared)} questions at similarity {threshold:g}); raise "
+                "--holdout-similarity or --holdout, or evaluate on another data set with --eval"
+            )
+    # Never train on a held-out question: the same text under another id, a near-variant (at least the threshold
+    # similar: held-out groups keep these apart already, an external benchmark's are dropped here), and against a
+    # benchmark a shared 8-gram too (the contamination check's rule); within one data set 8-grams are only counted,
+    # since its questions share template wording.
+    sample = [any_arm[i] for i in sorted(train_ids)]
+    test_questions = [p.question for p in test]
+    overlaps = check(sample, {"held-out": test_questions}, near=threshold).overlaps
+    dropped = {o.problem_id for o in overlaps if o.kind != "ngram" or settings.eval_benchmark is not None}
     train_ids -= dropped
-    test_questions = {normalise_question(p.question) for p in test}
+    normalised_test = {normalise_question(q) for q in test_questions}
     train = {label: [rows[i] for i in sorted(train_ids)] for label, rows in per_arm.items()}
-    assert not any(normalise_question(r.question) in test_questions for rows in train.values() for r in rows)
+    assert not any(normalise_question(r.question) in normalised_test for rows in train.values() for r in rows)
     if not train_ids or not test:
         raise SweepError(f"{settings.corpus}: {len(train_ids)} training and {len(test)} held-out problems left")
+    kept = [any_arm[i].question for i in sorted(train_ids)]
     held_out = {
         "questions": len(test),
         "training_problems": len(train_ids),
         "dropped_from_training": len(dropped),
-        "ngram_overlaps_kept": sum(o.kind == "ngram" for o in overlaps) if settings.eval_benchmark is None else 0,
+        "ngram_overlaps_kept": sum(o.kind == "ngram" and o.problem_id in train_ids for o in overlaps),
+        "similarity_threshold": threshold,
+        "highest_similarity": highest_similarity(test_questions, kept),
+        **groups,
     }
     return SweepPlan(settings, arms, train, test, held_out)
+
+
+def describe_plan(plan: SweepPlan, prior_accuracy: float) -> str:
+    """What a sweep would run and what it could detect, before anything is trained (`cotforge sweep --dry-run`)."""
+    s, h = plan.settings, plan.held_out
+    arms = len(plan.arms)
+    mde = planned_mde(h["questions"], arms, len(s.seeds), prior_accuracy)
+    lines = [
+        f"arms: {', '.join(a.label for a in plan.arms)} ({', '.join(a.subset for a in plan.arms)})",
+        f"cells: {len(plan.cells)} ({len(s.students)} student(s) x {arms} arms x {len(s.seeds)} seed(s)), "
+        f"{plan.steps()} steps each",
+        f"problems: {h['training_problems']} in training, {h['questions']} held out",
+    ]
+    if "highest_similarity" in h:
+        lines.append(
+            f"hold-out: the closest training question to a held-out one is {h['highest_similarity']:.2f} similar "
+            f"(near-variants from {h['similarity_threshold']:.2f} kept together); {h['ngram_overlaps_kept']} "
+            "training questions share an 8-gram with a held-out one"
+        )
+    lines.append(
+        f"power: with {h['questions']} questions, {len(s.seeds)} seed(s) and a prior accuracy of {prior_accuracy:.0%},"
+        f" the smallest difference between two arms found with 80% power is about {mde:.1%} (5% level, corrected for "
+        f"{arms} arms; assumes arms answer independently given a question's difficulty and that the question fixes "
+        f"{PLANNING_SEED_CORRELATION:.0%} of an answer's variance). More questions (--eval-limit, --holdout) or seeds "
+        "(--seeds) lower it"
+    )
+    return "\n".join(lines)

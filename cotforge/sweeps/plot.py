@@ -21,22 +21,29 @@ def plot_png(report: SweepReport) -> bytes | None:
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
     for student in report.settings.students:
         points = sorted((a.level, a) for a in report.arms if a.student == student and a.level is not None)
-        if not points:
-            continue
-        xs = [level for level, _ in points]
-        ys = [a.accuracy for _, a in points]
-        errors = [[a.accuracy - a.interval[0] for _, a in points], [a.interval[1] - a.accuracy for _, a in points]]
-        line = left.errorbar(
-            xs, ys, yerr=errors, marker="o", capsize=3, label=student_label(student, report.settings.gguf_file)
-        )
+        color = None  # arms off the level axis take the student's colour, or their own when it has no level
+        if points:
+            xs = [level for level, _ in points]
+            ys = [a.accuracy for _, a in points]
+            errors = [[a.accuracy - a.interval[0] for _, a in points], [a.interval[1] - a.accuracy for _, a in points]]
+            line = left.errorbar(
+                xs, ys, yerr=errors, marker="o", capsize=3, label=student_label(student, report.settings)
+            )
+            color = line[0].get_color()
+            unfinished = [(level, a.accuracy) for level, a in points if a.missing_seeds]
+            if unfinished:  # every output marks an arm compared on fewer seeds than asked
+                left.scatter(
+                    *zip(*unfinished, strict=True), s=150, facecolors="none", edgecolors="red", label="unfinished seeds"
+                )
         for arm in report.arms:
-            if arm.student == student and arm.level is None:  # the human baseline: a level of its own
+            # Arms with no level (the human baseline, native traces, condensed levels, mixtures): a line each.
+            if arm.student == student and arm.level is None:
                 left.axhline(
                     arm.accuracy,
                     linestyle="--",
-                    color=line[0].get_color(),
+                    color=color,
                     alpha=0.6,
-                    label=f"{student_label(student, report.settings.gguf_file)}: {arm.arm}",
+                    label=f"{student_label(student, report.settings)}: {arm.arm}",
                 )
     left.set_xlabel("granularity level (0: answer only)")
     left.set_ylabel("held-out accuracy")

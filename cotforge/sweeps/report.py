@@ -12,67 +12,122 @@ from cotforge.sweeps.cells import CellResult, scores
 from cotforge.sweeps.layout import SweepDir
 from cotforge.sweeps.planning import student_label
 from cotforge.sweeps.plot import plot_png
-from cotforge.sweeps.results import ArmResult, SweepReport
+from cotforge.sweeps.results import ArmResult, StudentVerdict, SweepReport
 from cotforge.sweeps.settings import SweepError, SweepSettings
 from cotforge.sweeps.signals import SignalsTable, relate_signals, signals_markdown
-from cotforge.sweeps.statistics import bootstrap_interval, compare_paired
+from cotforge.sweeps.statistics import (
+    compare_with_best,
+    holm,
+    minimum_detectable_effect,
+    percentile_interval,
+    resampled_accuracies,
+    seed_correlation,
+    sign_flip_p,
+    typical_standard_error,
+)
 
-SIGNIFICANCE = 0.05
+METHOD = (
+    "Intervals: a two-level bootstrap over seeds and questions (2,000 resamples; questions drawn jointly for all arms, "
+    "seeds within each arm). Which arm is best: multiple comparisons with the best (Hsu's MCB) at the 5% level, "
+    "because the arm with the highest observed accuracy is biased upward, more so with more arms; its critical value "
+    "holds for every pair of arms at once, so an arm marked 'no' is worse than another arm at the 5% familywise level "
+    "even when arms tie. P(best): the share of resamples in which the arm is the best. Paired tests against the "
+    "observed best: a sign-flip permutation test on per-question correctness averaged over seeds, Holm-adjusted."
+)
 
 
-def _arms(student: str, cells: list[CellResult], sweep: SweepDir) -> tuple[dict[str, ArmResult], dict[str, list]]:
-    """A student's arms, each over its seeds, and per arm the score of each question (the mean over seeds)."""
-    by_arm: dict[str, list[CellResult]] = {}
-    for cell in cells:
+def _seed_scores(student: str, cells: list[CellResult], sweep: SweepDir) -> dict[str, dict[int, list[float]]]:
+    """Per arm, each finished seed's per-question scores (every cell answered the same questions in order)."""
+    by_arm: dict[str, dict[int, list[float]]] = {}
+    for cell in sorted(cells, key=lambda c: c.seed):
         if cell.student == student:
-            by_arm.setdefault(cell.arm, []).append(cell)
-    # Per question, the mean over seeds: every cell answered the same questions in the same order.
-    per_question = {
-        arm: [statistics.fmean(q) for q in zip(*(scores(sweep.file(c.predictions)) for c in group), strict=True)]
-        for arm, group in by_arm.items()
-    }
-    results = {}
-    for arm, group in by_arm.items():
-        accuracies = [c.accuracy for c in group]
-        results[arm] = ArmResult(
-            student=student,
-            arm=arm,
-            level=group[0].level,
-            seeds=len(group),
-            accuracy=statistics.fmean(accuracies),
-            accuracy_std=statistics.stdev(accuracies) if len(accuracies) > 1 else None,
-            interval=bootstrap_interval(per_question[arm]),
-            mean_rationale_words=group[0].mean_rationale_words,
+            by_arm.setdefault(cell.arm, {})[cell.seed] = scores(sweep.file(cell.predictions))
+    return by_arm
+
+
+def _arms(
+    student: str, cells: list[CellResult], sweep: SweepDir, settings: SweepSettings
+) -> tuple[list[ArmResult], StudentVerdict, str] | None:
+    """A student's arms over their seeds, compared with each other; its verdict; its recommendation."""
+    by_arm = _seed_scores(student, cells, sweep)
+    if not by_arm:
+        return None
+    first = {c.arm: c for c in cells if c.student == student}
+    names = list(by_arm)
+    matrices = {arm: list(by_arm[arm].values()) for arm in names}
+    replicates = resampled_accuracies(matrices)
+    results = []
+    for position, arm in enumerate(names):
+        accuracies = [statistics.fmean(s) for s in by_arm[arm].values()]
+        results.append(
+            ArmResult(
+                student=student,
+                arm=arm,
+                level=first[arm].level,
+                seeds=len(accuracies),
+                seed_accuracies={seed: statistics.fmean(s) for seed, s in by_arm[arm].items()},
+                missing_seeds=[seed for seed in settings.seeds if seed not in by_arm[arm]],
+                accuracy=statistics.fmean(accuracies),
+                accuracy_std=statistics.stdev(accuracies) if len(accuracies) > 1 else None,
+                interval=percentile_interval(replicates[:, position]),
+                mean_rationale_words=first[arm].mean_rationale_words,
+            )
         )
-    return results, per_question
-
-
-def _recommend(results: dict[str, ArmResult], per_question: dict[str, list]) -> str:
-    """The best arm, each other compared with it on the same questions (vs_best filled in), as one sentence."""
-    best = max(results, key=lambda a: (results[a].accuracy, -len(a)))
-    tied = []
-    for arm, result in results.items():
-        if arm == best:
-            continue
-        paired = compare_paired(per_question[best], per_question[arm])
-        result.vs_best = {
-            "difference": paired.difference,
-            "low": paired.interval[0],
-            "high": paired.interval[1],
-            "p_bootstrap": paired.p_bootstrap,
-            "p_mcnemar": paired.p_mcnemar,
+    per_question = {arm: [statistics.fmean(q) for q in zip(*matrices[arm], strict=True)] for arm in names}
+    complete = not any(r.missing_seeds for r in results)
+    if len(results) == 1:
+        verdict = StudentVerdict(
+            could_be_best=names, minimum_detectable_effect=1.0, seed_correlation=None, complete=complete
+        )
+        return results, verdict, f"one arm finished ({names[0]}): nothing to compare yet"
+    comparisons, critical = compare_with_best([r.accuracy for r in results], replicates)
+    best = max(range(len(results)), key=lambda i: (results[i].accuracy, -len(names[i])))
+    others = [i for i in range(len(results)) if i != best]
+    p_values = [sign_flip_p(per_question[names[best]], per_question[names[i]]) for i in others]
+    for i, p, p_holm in zip(others, p_values, holm(p_values), strict=True):
+        difference = replicates[:, i] - replicates[:, best]
+        low, high = percentile_interval(difference)
+        results[i].vs_best = {
+            "difference": results[i].accuracy - results[best].accuracy,
+            "low": low,
+            "high": high,
+            "p_permutation": p,
+            "p_holm": p_holm,
         }
-        # Both tests must agree: with few questions answered differently, the bootstrap alone is too eager.
-        result.indistinguishable_from_best = max(paired.p_bootstrap, paired.p_mcnemar) >= SIGNIFICANCE
-        if result.indistinguishable_from_best:
-            tied.append(arm)
-    top = results[best]
-    text = f"best: {best} ({top.accuracy:.1%}, 95% interval {top.interval[0]:.1%} to {top.interval[1]:.1%})"
-    if len(tied) == len(results) - 1:
-        return text + f"; no arm is distinguishable from it at the 5% level ({len(per_question[best])} questions)"
-    if tied:
-        return text + f"; not distinguishable from it at the 5% level: {', '.join(tied)}"
-    return text + "; every other arm is worse at the 5% level"
+    for result, comparison in zip(results, comparisons, strict=True):
+        result.probability_best = comparison.probability_best
+        result.mcb_interval = (comparison.mcb_low, comparison.mcb_high)
+        result.could_be_best = comparison.could_be_best
+    verdict = StudentVerdict(
+        could_be_best=[r.arm for r in results if r.could_be_best],
+        minimum_detectable_effect=minimum_detectable_effect(typical_standard_error(replicates), critical),
+        seed_correlation=seed_correlation(matrices),
+        complete=complete,
+    )
+    return results, verdict, _recommend(results, verdict, len(per_question[names[0]]))
+
+
+def _recommend(results: list[ArmResult], verdict: StudentVerdict, questions: int) -> str:
+    """The arms that could be best, as one sentence, with what the study could have detected."""
+    chance = ", ".join(
+        f"{r.arm} {r.accuracy:.1%} (P best {r.probability_best:.0%})"
+        for r in sorted(results, key=lambda r: -r.accuracy)
+        if r.could_be_best
+    )
+    if len(verdict.could_be_best) == 1:
+        text = f"best at the 5% level (MCB): {chance}; every other arm is worse"
+    elif len(verdict.could_be_best) == len(results):
+        text = f"no arm can be told apart from the best at the 5% level (MCB): {chance}"
+    else:
+        text = f"could be best at the 5% level (MCB): {chance}; the others are worse"
+    text += (
+        f". With {questions} questions this study detects a difference of about "
+        f"{verdict.minimum_detectable_effect:.1%} with 80% power; a smaller one may exist"
+    )
+    missing = [r.arm for r in results if r.missing_seeds]
+    if missing:
+        text += f". Unfinished seeds: {', '.join(missing)} (compared on fewer runs)"
+    return text
 
 
 def build_report(out_dir: Path) -> SweepReport:
@@ -87,11 +142,12 @@ def build_report(out_dir: Path) -> SweepReport:
         raise SweepError(f"{out_dir}: no finished cell yet")
     arms: list[ArmResult] = []
     recommendation: dict[str, str] = {}
+    verdicts: dict[str, StudentVerdict] = {}
     for student in settings.students:
-        results, per_question = _arms(student, cells, sweep)
-        if results:
-            recommendation[student] = _recommend(results, per_question)
-            arms += results.values()
+        found = _arms(student, cells, sweep, settings)
+        if found is not None:
+            results, verdicts[student], recommendation[student] = found
+            arms += results
     report = SweepReport(
         settings=settings,
         held_out=held_out["check"],
@@ -99,6 +155,8 @@ def build_report(out_dir: Path) -> SweepReport:
         cells=cells,
         arms=arms,
         recommendation=recommendation,
+        verdicts=verdicts,
+        method=METHOD,
         signals=_signals(settings, cells, arms),
     )
     sweep.report_json.write_text(report.model_dump_json(indent=1) + "\n", encoding="utf-8")
@@ -121,49 +179,59 @@ def _percent(value: float) -> str:
     return f"{value:.1%}"
 
 
+def _held_out_sentence(report: SweepReport) -> str:
+    s, h = report.settings, report.held_out
+    if s.eval_benchmark:
+        where = f"{s.eval_benchmark} {s.eval_split}"
+    else:
+        where = f"{s.holdout:.0%} of the corpus's problems, drawn by groups of near-variant questions" + (
+            f", at most {s.eval_limit}" if s.eval_limit else ""
+        )
+    text = f"{h['training_problems']} training problems shared by every arm, {h['questions']} held-out questions"
+    text += f" ({where})"
+    if "highest_similarity" in h:
+        text += (
+            f"; the most similar training question to any held-out one is {h['highest_similarity']:.2f} similar "
+            f"(near-variants from {h['similarity_threshold']:.2f} kept apart), and {h['ngram_overlaps_kept']} "
+            "training questions share an 8-gram with a held-out one"
+        )
+    return text
+
+
 def render_markdown(report: SweepReport) -> str:
     s = report.settings
     lines = [
         f"# Sweep: which {s.vary} for which student",
         "",
-        f"Corpus `{s.corpus}`; {report.held_out['training_problems']} training problems shared by every arm, "
-        f"{report.held_out['questions']} held-out questions ("
-        + (
-            f"{s.eval_benchmark} {s.eval_split}"
-            if s.eval_benchmark
-            else f"hash-ordered from the corpus's problems: {s.holdout:.0%}"
-            + (f", at most {s.eval_limit}" if s.eval_limit else "")
-        )
-        + f"); {report.steps} steps per cell, lr {s.train.learning_rate:g}, global batch {s.train.global_batch_size}, "
-        f"max length {s.train.max_length}, seeds {', '.join(map(str, s.seeds))}.",
+        f"Corpus `{s.corpus}`; {_held_out_sentence(report)}. {report.steps} steps per cell, lr "
+        f"{s.train.learning_rate:g}, global batch {s.train.global_batch_size}, max length {s.train.max_length}, "
+        f"seeds {', '.join(map(str, s.seeds))}.",
         "",
-        "| student | arm | accuracy | 95% interval | vs best (paired) | p bootstrap / McNemar | rationale words |",
-        "|---|---|---:|---|---|---:|---:|",
+        "| student | arm | accuracy | per seed | 95% interval | vs best (paired) | p perm. / Holm | P(best) | could be"
+        " best | rationale words |",
+        "|---|---|---:|---|---|---|---:|---:|---|---:|",
     ]
     for arm in report.arms:
         spread = f" ± {_percent(arm.accuracy_std)}" if arm.accuracy_std is not None else ""
+        seeds = ", ".join(_percent(a) for a in arm.seed_accuracies.values())
+        if arm.missing_seeds:
+            seeds += f" (seed {', '.join(map(str, arm.missing_seeds))} unfinished)"
         if arm.vs_best is None:
-            versus, p = "best", ""
+            versus, p = "best observed", ""
         else:
-            versus = f"{arm.vs_best['difference']:+.1%} [{arm.vs_best['low']:+.1%}, {arm.vs_best['high']:+.1%}]" + (
-                "" if arm.indistinguishable_from_best else " *"
-            )
-            p = f"{arm.vs_best['p_bootstrap']:.3f} / {arm.vs_best['p_mcnemar']:.3f}"
+            versus = f"{arm.vs_best['difference']:+.1%} [{arm.vs_best['low']:+.1%}, {arm.vs_best['high']:+.1%}]"
+            p = f"{arm.vs_best['p_permutation']:.3f} / {arm.vs_best['p_holm']:.3f}"
+        chance = f"{arm.probability_best:.0%}" if arm.probability_best is not None else ""
         lines.append(
-            f"| {student_label(arm.student, s.gguf_file)} | {arm.arm} | {_percent(arm.accuracy)}{spread} | "
-            f"{_percent(arm.interval[0])} to {_percent(arm.interval[1])} | {versus} | {p} | "
-            f"{arm.mean_rationale_words:.0f} |"
+            f"| {student_label(arm.student, s)} | {arm.arm} | {_percent(arm.accuracy)}{spread} | {seeds} | "
+            f"{_percent(arm.interval[0])} to {_percent(arm.interval[1])} | {versus} | {p} | {chance} | "
+            f"{'yes' if arm.could_be_best else 'no'} | {arm.mean_rationale_words:.0f} |"
         )
-    lines += [
-        "",
-        "`*`: worse than the best arm at the 5% level: both the paired bootstrap and McNemar's exact test over the same"
-        " questions say so.",
-        "",
-    ]
+    lines += ["", f"How to read it: {report.method}" if report.method else "", ""]
     for student, text in report.recommendation.items():
-        lines.append(f"- **{student_label(student, s.gguf_file)}**: {text}")
+        lines.append(f"- **{student_label(student, s)}**: {text}")
     if report.signals is not None:
-        lines += ["", signals_markdown(report.signals, lambda student: student_label(student, s.gguf_file)).rstrip()]
+        lines += ["", signals_markdown(report.signals, lambda student: student_label(student, s)).rstrip()]
     return "\n".join(lines) + "\n"
 
 

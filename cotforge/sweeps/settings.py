@@ -3,13 +3,17 @@ itself."""
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cotforge.contamination import NEAR_VARIANT
+from cotforge.schemas.record import ReasoningView
 from cotforge.train.config import TrainConfig
 
 Axis = Literal["granularity", "format", "teacher"]
+THINKING_DEFAULT = 1024  # a thinking student's trace budget in every cell, when trained with reasoning keep
 
 
 class SweepError(ValueError):
@@ -28,10 +32,22 @@ class SweepSettings(BaseModel):
     format: str | None = Field(default=None, description="Fixed format (vary granularity or teacher)")
     level: int | None = Field(default=None, description="Fixed level (vary format or teacher)")
     levels: list[int] | None = Field(default=None, description="Only these levels (vary granularity)")
+    arms: list[str] | None = Field(
+        default=None,
+        description="Exactly these arms of the teacher (vary granularity): g3, native, condensed-g3, answer-only, "
+        "human, or a mixture such as native:0.5+g3:0.5 (cotforge.sweeps.arms)",
+    )
     baselines: bool = True
     eval_benchmark: str | None = None
     eval_split: str = "test"
     holdout: float | None = Field(default=0.3, gt=0, lt=1)
+    holdout_similarity: float = Field(
+        default=NEAR_VARIANT,
+        gt=0,
+        le=1,
+        description="Questions at least this similar (0..1, rapidfuzz's normalised Indel similarity) are near-variants:"
+        " held out together, and never one in training and one held out",
+    )
     eval_limit: int | None = Field(default=None, gt=0)
     seeds: list[int] = Field(default=[1], min_length=1)
     train: TrainConfig = Field(
@@ -39,6 +55,12 @@ class SweepSettings(BaseModel):
         "(CELL_DECIDES)"
     )
     max_new_tokens: int = Field(default=256, gt=0)
+    thinking_tokens: int = Field(
+        default=0,
+        ge=0,
+        description="A thinking student's budget for its <think> trace, on top of max_new_tokens; when not given, "
+        f"{THINKING_DEFAULT} with train.reasoning keep, else 0",
+    )
     eval_batch_size: int = Field(default=16, gt=0)
 
     @model_validator(mode="before")
@@ -48,9 +70,33 @@ class SweepSettings(BaseModel):
             data = data | {"train": sweep_train_config(data["students"][0], data["corpus"])}
         return data
 
-    @property
-    def gguf_file(self) -> str | None:
-        return self.train.gguf_file
+    def student_source(self, student: str) -> tuple[str, str | None]:
+        """Where a student loads from: (folder or Hub id, GGUF file in it). A student named by its .gguf file
+        carries its own file; otherwise --gguf-file applies, unless it came from the first student's .gguf path."""
+        if student.endswith(".gguf"):
+            path = PurePath(student)
+            return str(path.parent), path.name
+        return student, None if self.students[0].endswith(".gguf") else self.train.gguf_file
+
+    @model_validator(mode="before")
+    @classmethod
+    def _thinking_budget(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("thinking_tokens") is None:
+            train = data.get("train")
+            reasoning = train.reasoning if isinstance(train, TrainConfig) else (train or {}).get("reasoning")
+            keep = getattr(reasoning, "value", reasoning) == ReasoningView.keep.value
+            data = data | {"thinking_tokens": THINKING_DEFAULT if keep else 0}
+        return data
+
+    @model_validator(mode="after")
+    def _named_arms(self) -> SweepSettings:
+        """The arms' syntax is checked where they are resolved (cotforge.sweeps.arms), before any cell runs."""
+        if self.arms is not None:
+            if self.vary != "granularity" or self.levels is not None:
+                raise SweepError("--arm names the arms itself: give it without --vary format/teacher or --levels")
+            if len(self.arms) < 2 or len(set(self.arms)) != len(self.arms):
+                raise SweepError(f"--arm: give at least two different arms, got {', '.join(self.arms) or 'none'}")
+        return self
 
 
 # What a sweep decides for each cell, so no option sets it: the student and its data (model, dataset, subset,

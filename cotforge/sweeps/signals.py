@@ -93,15 +93,15 @@ def _corpus_stats(corpus: Path, subsets: set[str]) -> dict[str, SubsetStats]:
     directory = BuildDir(corpus)
     saved = directory.read_stats() or {}
     found = {name: SubsetStats.model_validate(saved[name]) for name in subsets if name in saved}
-    missing = subsets - set(found)
+    missing = (subsets & set(directory.subset_files())) - set(found)  # a mixture's arm is no one subset
     if missing:
         found |= corpus_stats(directory.read_subsets(missing), directory.read_rejections())
     return found
 
 
 def relate_signals(corpus: Path, cells: list[CellResult], accuracy: dict[tuple[str, str], float]) -> SignalsTable:
-    """Each arm's accuracy (by (student, arm)) beside its corpus's signals, and per student and signal the rank
-    correlation over the arms. Raises BuildDirError when the corpus cannot be read."""
+    """Each arm's accuracy (by (student, arm)) beside its corpus's signals (none for a mixture's arm), and per student
+    and signal the rank correlation over the arms. Raises BuildDirError when the corpus cannot be read."""
     subset_of = {(c.student, c.arm): c.subset for c in cells}
     stats = _corpus_stats(corpus, set(subset_of.values()))
     arms = [
@@ -110,7 +110,10 @@ def relate_signals(corpus: Path, cells: list[CellResult], accuracy: dict[tuple[s
             arm=arm,
             subset=subset_of[(student, arm)],
             accuracy=value,
-            signals={name: read(stats[subset_of[(student, arm)]]) for name, read in SIGNALS.items()},
+            signals={
+                name: read(stats[subset_of[(student, arm)]]) if subset_of[(student, arm)] in stats else None
+                for name, read in SIGNALS.items()
+            },
         )
         for (student, arm), value in accuracy.items()
     ]

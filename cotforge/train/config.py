@@ -5,6 +5,7 @@ are a named preset."""
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -36,7 +37,7 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dataset: str = Field(description="The corpus: a build directory, a Parquet file or a Hub dataset id")
-    model: str = Field(description="Student: Hub id or local folder")
+    model: str = Field(description="Student: Hub id, local folder, or a .gguf file (dequantized)")
     subset: str | None = Field(
         default=None, description="Subset (e.g. gpt-4o-g5-cot)", json_schema_extra=cli(default="all of them")
     )
@@ -147,6 +148,15 @@ class TrainConfig(BaseModel):
     push_to_hub: str | None = Field(
         default=None, description="Also push the student to this model repo", json_schema_extra=cli(default="no push")
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gguf_file_path(cls, data: Any) -> Any:
+        """A student given as a path to a .gguf file: its folder and the file, as --gguf-file would name it."""
+        if isinstance(data, dict) and not data.get("gguf_file") and str(data.get("model", "")).endswith(".gguf"):
+            path = PurePath(data["model"])
+            data = data | {"model": str(path.parent), "gguf_file": path.name}
+        return data
 
     @model_validator(mode="after")
     def _global_batch_splits_into_micro_batches(self) -> TrainConfig:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from cotforge.recipes.formats import FORMATS
 from cotforge.recipes.prompts import templates as t
+from cotforge.schemas.guides import CustomGuides
 from cotforge.schemas.problem import AnswerType, Problem
 from cotforge.schemas.recipe import CoTFormat, FormatMode, PromptMode
 from cotforge.schemas.record import ChatMessage
@@ -41,10 +42,23 @@ def _user_turn(question: str, answer: str, mode: PromptMode) -> str:
 
 
 def _direct_messages(
-    question: str, answer: str, family: str, granularity: int, fmt: CoTFormat, mode: PromptMode
+    question: str,
+    answer: str,
+    family: str,
+    granularity: int,
+    fmt: CoTFormat,
+    mode: PromptMode,
+    guides: CustomGuides | None = None,
 ) -> list[ChatMessage]:
-    demo = _FAMILY_DEMOS[family]
-    system = [t.SYSTEM.format(answer_form=t.ANSWER_FORMS[family]), t.LEVEL_GUIDES[granularity]]
+    """The system turn, the 1-shot pair at the level and the question; `guides`: the user's own level guide,
+    demonstration and answer form in place of the built-in ones."""
+    if guides is None:
+        demo, guide, answer_form = _FAMILY_DEMOS[family], t.LEVEL_GUIDES[granularity], t.ANSWER_FORMS[family]
+    else:
+        own = guides.demonstration
+        demo = t.Demonstration(own.question, own.answer, own.by_level)
+        guide, answer_form = guides.levels[granularity], guides.answer_form or t.ANSWER_FORMS[family]
+    system = [t.SYSTEM.format(answer_form=answer_form), guide]
     if granularity > 0:
         system.append(FORMATS[fmt].guide)
     if fmt is not CoTFormat.cot and granularity > 0:
@@ -79,6 +93,20 @@ def _rewrite_messages(question: str, plain: str, fmt: CoTFormat) -> list[ChatMes
     ]
 
 
+def _condense_messages(question: str, trace: str, family: str, granularity: int) -> list[ChatMessage]:
+    """The chat that rewrites a native trace at `granularity`: the level's guide, and MATH_DEMO's trace condensed
+    into its rationale at that level as the demonstration."""
+    system = t.CONDENSE_SYSTEM.format(answer_form=t.ANSWER_FORMS[family])
+    ask = "Question: {q}\n\nReasoning trace to condense:\n{s}"
+    demo_trace = _with_answer(t.MATH_DEMO_TRACE, t.MATH_DEMO.answer)
+    return [
+        ChatMessage(role="system", content=f"{system}\n\n{t.LEVEL_GUIDES[granularity]}"),
+        ChatMessage(role="user", content=ask.format(q=t.MATH_DEMO.question, s=demo_trace)),
+        ChatMessage(role="assistant", content=_with_answer(t.MATH_DEMO.by_level[granularity], t.MATH_DEMO.answer)),
+        ChatMessage(role="user", content=ask.format(q=question, s=trace)),
+    ]
+
+
 def _example(fmt: CoTFormat) -> str:
     example = FORMATS[fmt].example
     assert example is not None, "only plain cot has no example of its own, and it never needs one"
@@ -97,6 +125,11 @@ def _check(granularity: int, fmt: CoTFormat) -> None:
         raise ValueError("granularity 0 (answer only) has no rationale to put into the format " + fmt.value)
 
 
+def _check_condensed(granularity: int, fmt: CoTFormat) -> None:
+    if granularity == 0 or fmt is not CoTFormat.cot:
+        raise ValueError("a condensed level is 1..6, in plain cot")
+
+
 @functools.cache  # templates are code: a version changes only with a new release of them
 def prompt_version(
     answer_type: AnswerType,
@@ -104,8 +137,10 @@ def prompt_version(
     fmt: CoTFormat,
     mode: PromptMode,
     format_mode: FormatMode = FormatMode.direct,
+    guides: CustomGuides | None = None,
 ) -> str:
-    """The version of a template: the hash of its full text with placeholders where the problem goes."""
+    """The version of a template: the hash of its full text with placeholders where the problem goes (the user's
+    guides, where given, are part of that text)."""
     _check(granularity, fmt)
     family = _FAMILIES[answer_type]
     if format_mode is FormatMode.rewrite and fmt is not CoTFormat.cot:
@@ -114,18 +149,24 @@ def prompt_version(
         if (granularity, fmt) != (0, CoTFormat.cot):
             raise ValueError("the native arm is asked at no level, in plain cot: give granularity 0 and cot")
         messages = _native_messages("{question}", "{answer}", family, mode)
+    elif format_mode is FormatMode.condensed:
+        _check_condensed(granularity, fmt)
+        messages = _condense_messages("{question}", "{native_trace}", family, granularity)
     else:
-        messages = _direct_messages("{question}", "{answer}", family, granularity, fmt, mode)
+        messages = _direct_messages("{question}", "{answer}", family, granularity, fmt, mode, guides)
         format_mode = FormatMode.direct
     return _version(messages, family, str(granularity), fmt.value, mode.value, format_mode.value)
 
 
-def build_prompt(problem: Problem, granularity: int, fmt: CoTFormat, mode: PromptMode) -> Prompt:
-    """The chat that asks a teacher to solve `problem` at `granularity` in `fmt`, blind or gold-hinted."""
+def build_prompt(
+    problem: Problem, granularity: int, fmt: CoTFormat, mode: PromptMode, guides: CustomGuides | None = None
+) -> Prompt:
+    """The chat that asks a teacher to solve `problem` at `granularity` in `fmt`, blind or gold-hinted, with the
+    built-in guides or the user's `guides`."""
     _check(granularity, fmt)
     family = _FAMILIES[problem.answer_type]
-    messages = _direct_messages(problem.student_prompt(), problem.answer, family, granularity, fmt, mode)
-    version = prompt_version(problem.answer_type, granularity, fmt, mode)
+    messages = _direct_messages(problem.student_prompt(), problem.answer, family, granularity, fmt, mode, guides)
+    version = prompt_version(problem.answer_type, granularity, fmt, mode, guides=guides)
     return Prompt(messages, version, FormatMode.direct)
 
 
@@ -135,6 +176,16 @@ def build_native_prompt(problem: Problem, mode: PromptMode) -> Prompt:
     messages = _native_messages(problem.student_prompt(), problem.answer, family, mode)
     version = prompt_version(problem.answer_type, 0, CoTFormat.cot, mode, FormatMode.native)
     return Prompt(messages, version, FormatMode.native)
+
+
+def build_condense_prompt(problem: Problem, granularity: int, mode: PromptMode, native_trace: str) -> Prompt:
+    """The chat that asks a teacher to rewrite a native trace (with its answer line) at `granularity`."""
+    _check(granularity, CoTFormat.cot)
+    _check_condensed(granularity, CoTFormat.cot)
+    family = _FAMILIES[problem.answer_type]
+    messages = _condense_messages(problem.student_prompt(), native_trace, family, granularity)
+    version = prompt_version(problem.answer_type, granularity, CoTFormat.cot, mode, FormatMode.condensed)
+    return Prompt(messages, version, FormatMode.condensed)
 
 
 def build_rewrite_prompt(
@@ -149,4 +200,11 @@ def build_rewrite_prompt(
     return Prompt(messages, version, FormatMode.rewrite)
 
 
-__all__ = ["Prompt", "build_native_prompt", "build_prompt", "build_rewrite_prompt", "prompt_version"]
+__all__ = [
+    "Prompt",
+    "build_condense_prompt",
+    "build_native_prompt",
+    "build_prompt",
+    "build_rewrite_prompt",
+    "prompt_version",
+]

@@ -46,6 +46,14 @@ REWRITE_SYSTEM = (
     "'The answer is X' and write nothing after it."
 )
 
+# Condensed levels: a native trace rewritten at a level (as SkyThought rewrote long traces into short ones).
+CONDENSE_SYSTEM = (
+    "You condense a long reasoning trace into a worked solution that a small student model will learn from. Keep "
+    "the trace's reasoning and its final answer; leave out its detours, doubts and repetitions. Write the solution "
+    "at exactly the level of detail described and shown. End with one final line of the form 'The answer is X', "
+    "where X is {answer_form}, and write nothing after it."
+)
+
 GOLD_HINT = (
     "The correct final answer is {answer}. Write the reasoning that leads to it as if solving the problem "
     "yourself; do not mention that you were given the answer."
@@ -102,6 +110,16 @@ MATH_DEMO = Demonstration(
             "multiplying by 0.75; 684 * 0.75 = 513, which agrees."
         ),
     },
+)
+
+# A native trace of MATH_DEMO's question, in the style of a reasoning model's thinking: the input of the condensed
+# levels' demonstration (its output is MATH_DEMO's rationale at the level asked).
+MATH_DEMO_TRACE = (
+    "Okay, so the town starts with 684 people. First the population grows by 25%. Let me compute 25% of 684: a "
+    "quarter of 684 is 171. So after the growth there are 684 + 171 = 855 people. Wait, the 40% who moved away, is "
+    "that 40% of the original 684 or of the new 855? It says 40% of the population moved away after the growth, so "
+    "it should be 40% of 855. 855 * 0.4 = 342. So 855 - 342 = 513. Let me double-check: 1.25 * 0.6 = 0.75, and "
+    "684 * 0.75 = 513. Yes, that matches. The current population is 513."
 )
 
 CHOICE_DEMO = Demonstration(

@@ -1,0 +1,187 @@
+"""What the viewer reads from a build directory, a page at a time, never the whole corpus: `Reader`, which the store
+(store.py: SQL, read-only, live while a build writes) and the Parquet outputs (parquet.py: lazy polars scans) both
+answer, the filters of the browse page, and what comes back.
+
+Rows come back as the stored JSON of a CoTRecord or Rejection (less the chat sent), plus `kind` (record, rejection,
+failed) and `subset` (the subset's name in the build)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cotforge.corpus import BuildDir
+
+PAGE_SIZE = 50
+NEIGHBOUR_ROWS = 1000  # the next and previous questions are looked for this far from a question's own rows
+# What a page shows of a row: never the chat sent or the training views, which only repeat it.
+ROW_FIELDS = (
+    "key",
+    "problem_id",
+    "dataset",
+    "teacher",
+    "granularity",
+    "format",
+    "format_mode",
+    "sample_index",
+    "finish_reason",
+    "usage",
+    "reasoning_tokens",
+    "cost_usd",
+    "question",
+    "gold_answer",
+    "rationale",
+    "reasoning",
+    "steps",
+    "predicted_answer",
+    "answer_source",
+    "correct",
+)
+REJECTION_FIELDS = (*ROW_FIELDS[:12], "reason", "detail", "raw_response", "raw_reasoning")
+# What the browse page's text search looks in (a rejection keeps no question).
+SEARCHED = {"records": ("question", "problem_id", "rationale"), "rejections": ("problem_id", "detail", "raw_response")}
+
+
+class ViewError(ValueError):
+    """A folder the viewer cannot show: the message names it and why."""
+
+
+@dataclass(frozen=True)
+class SubsetInfo:
+    """One subset of the build: its name, what it holds, and its answers by kind."""
+
+    name: str
+    dataset: str
+    stored: str  # the store's subset column (without the data set)
+    teacher: str
+    granularity: int | None
+    format: str
+    records: int = 0
+    rejections: int = 0  # rejected or failed
+
+
+@dataclass
+class Figures:
+    """Sums over a subset's answers, from which the overview's statistics are read."""
+
+    records: int = 0
+    correct: int = 0
+    rationale_chars: int = 0
+    steps: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    priced: int = 0
+    cost_usd: float = 0.0
+
+    def add(self, other: Figures) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class Totals:
+    """The build as its stored answers say it is now: accepted, rejected by reason, failed by detail, and sums per
+    subset (tokens and cost of rejected answers are in `rejected_figures`)."""
+
+    subsets: dict[str, Figures] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+    rejected_figures: Figures = field(default_factory=Figures)
+
+    @property
+    def accepted(self) -> int:
+        return sum(f.records for f in self.subsets.values())
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the browse page asks for; every field as the query string gives it ("" for any)."""
+
+    kind: str = "records"  # or "rejections"
+    subset: str = ""
+    dataset: str = ""
+    level: str = ""  # a level, or "none" for rationales without one
+    format: str = ""
+    teacher: str = ""
+    correct: str = ""  # "yes" or "no"
+    reason: str = ""
+    text: str = ""
+    page: int = 0
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> Filters:
+        values = {name: query.get(name, "").strip() for name in cls.__dataclass_fields__ if name != "page"}
+        if values["kind"] not in ("records", "rejections"):
+            values["kind"] = "records"
+        try:
+            page = max(0, int(query.get("page", "0")))
+        except ValueError:
+            page = 0
+        return cls(**values, page=page)
+
+    def query(self, **changes: Any) -> dict[str, str]:
+        """The non-empty fields as a query string's parameters (with `changes` applied)."""
+        chosen = replace(self, **changes)
+        return {name: str(getattr(chosen, name)) for name in self.__dataclass_fields__ if getattr(chosen, name)}
+
+    def picks(self, subset: SubsetInfo) -> bool:
+        level = "none" if subset.granularity is None else str(subset.granularity)
+        wanted = {"subset": subset.name, "dataset": subset.dataset, "level": level}
+        wanted |= {"format": subset.format, "teacher": subset.teacher}
+        return all(getattr(self, name) in ("", value) for name, value in wanted.items())
+
+    @property
+    def scans(self) -> bool:
+        """Whether the filters read the rows themselves (so the total is not known from the counts)."""
+        return bool(self.correct or self.text or (self.reason and self.kind == "rejections"))
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[dict[str, Any]]
+    total: int | None  # None when counting would read every row
+    more: bool
+
+
+class Reader:
+    """The reading interface the pages use; `open_reader` (store.py) picks the store or the Parquet files."""
+
+    source = ""  # where the rows come from, as the overview says it
+
+    def __init__(self, build: BuildDir) -> None:
+        self.build = build
+
+    def catalogue(self) -> list[SubsetInfo]:
+        raise NotImplementedError
+
+    def totals(self) -> Totals:
+        raise NotImplementedError
+
+    def page(self, filters: Filters, size: int = PAGE_SIZE) -> Page:
+        raise NotImplementedError
+
+    def question(self, problem_id: str) -> list[dict[str, Any]]:
+        """Every answer to one problem, records and rejections."""
+        raise NotImplementedError
+
+    def neighbours(self, problem_id: str) -> tuple[str | None, str | None]:
+        """The problems before and after this one, in the order of the first subset that holds it."""
+        raise NotImplementedError
+
+    def first_question(self) -> str | None:
+        raise NotImplementedError
+
+    def find_questions(self, text: str, limit: int = 20) -> list[tuple[str, str]]:
+        """(problem id, question) of the problems whose question holds `text` (any case)."""
+        raise NotImplementedError
+
+    def chosen(self, filters: Filters) -> list[SubsetInfo]:
+        return [s for s in self.catalogue() if filters.picks(s)]
+
+
+def total_of(filters: Filters, chosen: list[SubsetInfo]) -> int | None:
+    """The rows the filters pick, from the counts; None when only reading every row would tell."""
+    if filters.scans:
+        return None
+    return sum(s.records if filters.kind == "records" else s.rejections for s in chosen)

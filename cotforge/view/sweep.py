@@ -1,0 +1,144 @@
+"""The page of a sweep folder: its report table and recommendation, accuracy against level, and per held-out question
+which cells got it right with each cell's prediction (a page of questions at a time, read from each cell's
+predictions.parquet)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import polars as pl
+from pydantic import ValidationError
+
+from cotforge.sweeps.cells import CellResult
+from cotforge.sweeps.layout import SweepDir
+from cotforge.sweeps.results import SweepReport
+from cotforge.view.html import layout, line_plot, link, number, table, text
+from cotforge.view.reader import PAGE_SIZE, ViewError
+
+NAV = (("/", "Sweep"),)
+
+
+def is_sweep(sweep: SweepDir) -> bool:
+    return sweep.settings_path.is_file()
+
+
+def _cells(sweep: SweepDir) -> list[CellResult]:
+    try:
+        cells = [CellResult.model_validate_json(p.read_text(encoding="utf-8")) for p in sweep.finished_cells()]
+    except (ValidationError, UnicodeDecodeError) as error:
+        raise ViewError(f"{sweep.cells_dir}: a cell.json cannot be read ({str(error).splitlines()[0]})") from None
+    return sorted(cells, key=lambda c: (c.student, c.level is None, c.level or 0, c.arm, c.seed))
+
+
+def sweep_page(sweep: SweepDir, page: int) -> str:
+    body = [f"<p>{text(sweep.path.resolve())}</p>"]
+    report = None
+    if sweep.report_json.is_file():
+        try:
+            report = SweepReport.model_validate_json(sweep.report_json.read_text(encoding="utf-8"))
+        except (ValidationError, UnicodeDecodeError) as error:
+            body.append(
+                f"<p class=bad>{text(sweep.report_json.name)}: not readable ({text(str(error).splitlines()[0])})</p>"
+            )
+    cells = _cells(sweep)
+    if report is None:
+        body.append(
+            f"<p>No {text(sweep.report_json.name)} yet: <code>cotforge sweep report {text(sweep.path)}</code> "
+            f"merges the {len(cells)} finished cells.</p>"
+        )
+    else:
+        body.append(_report(report))
+    if cells:
+        body.append(_questions(sweep, cells, page))
+    return layout("Sweep", "".join(body), NAV, "/")
+
+
+def _report(report: SweepReport) -> str:
+    rows = []
+    for arm in report.arms:
+        if arm.vs_best is None:
+            versus = "best observed"
+        else:
+            versus = f"{arm.vs_best['difference']:+.1%} [{arm.vs_best['low']:+.1%}, {arm.vs_best['high']:+.1%}]"
+        seeds = ", ".join(f"{a:.1%}" for a in arm.seed_accuracies.values())
+        if arm.missing_seeds:
+            seeds += f" (seed {', '.join(map(str, arm.missing_seeds))} unfinished)"
+        rows.append(
+            [
+                text(arm.student),
+                text(arm.arm),
+                text("-" if arm.level is None else arm.level),
+                text(seeds or arm.seeds),
+                number(arm.accuracy, ".1%"),
+                text(f"{arm.interval[0]:.1%} to {arm.interval[1]:.1%}"),
+                text(versus),
+                text("" if arm.probability_best is None else f"{arm.probability_best:.0%}"),
+                text("yes" if arm.could_be_best else "no"),
+                number(arm.mean_rationale_words, ",.0f"),
+            ]
+        )
+    headers = [
+        "student",
+        "arm",
+        "level",
+        "seeds",
+        "accuracy",
+        "95% interval",
+        "vs best (paired)",
+        "P(best)",
+        "could be best",
+        "rationale words",
+    ]
+    recommendation = "".join(f"<li><b>{text(s)}</b>: {text(t)}</li>" for s, t in report.recommendation.items())
+    series: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for arm in report.arms:
+        if arm.level is not None:
+            series[arm.student].append((arm.level, arm.accuracy))
+    plot = line_plot("Held-out accuracy by level", series, "granularity level", "accuracy", percent=True)
+    held = report.held_out
+    return (
+        f"<p>{held.get('training_problems', 0):,} training problems shared by every arm, "
+        f"{held.get('questions', 0):,} held-out questions; {report.steps} steps per cell.</p>"
+        + table(headers, rows, caption="Arms")
+        + f"<ul>{recommendation}</ul>"
+        + plot
+    )
+
+
+def _questions(sweep: SweepDir, cells: list[CellResult], page: int) -> str:
+    """A page of held-out questions: a row each, a column per cell (its mark and prediction)."""
+    frames = {}
+    for cell in cells:
+        path = sweep.file(cell.predictions)
+        if not path.is_file():
+            continue
+        frame = pl.scan_parquet(path).select("problem_id", "question", "gold_answer", "predicted_answer", "correct")
+        frames[cell.name] = frame.slice(page * PAGE_SIZE, PAGE_SIZE + 1).collect()
+    if not frames:
+        return ""
+    first = next(iter(frames.values()))
+    more = first.height > PAGE_SIZE
+    shown = [c for c in cells if c.name in frames]
+    rows = []
+    for i in range(min(first.height, PAGE_SIZE)):
+        question = first.row(i, named=True)
+        line = [text(question["problem_id"]), f"<pre>{text(question['question'])}</pre>", text(question["gold_answer"])]
+        right = 0
+        for cell in shown:
+            got = frames[cell.name].row(i, named=True) if i < frames[cell.name].height else None
+            if got is None:
+                line.append("-")
+                continue
+            right += bool(got["correct"])
+            sign = '<span class="ok">✓</span>' if got["correct"] else '<span class="bad">✗</span>'
+            line.append(f"{sign} {text(got['predicted_answer'] if got['predicted_answer'] is not None else 'none')}")
+        line.insert(3, number(right))
+        rows.append(line)
+    headers = ["problem", "question", "gold", "cells right", *(f"{c.student} · {c.arm} · seed {c.seed}" for c in shown)]
+    steps = []
+    if page > 0:
+        steps.append(link("/", "← previous questions", {"page": page - 1}))
+    if more:
+        steps.append(link("/", "next questions →", {"page": page + 1}))
+    nav = f'<nav class="pages" aria-label="pages of questions">page {page + 1} {" ".join(steps)}</nav>'
+    return "<h2>Held-out questions: which cells got each right</h2>" + table(headers, rows) + nav
