@@ -17,7 +17,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from cotforge.corpus import BuildDir, BuildDirError, ContaminationSummary, report_of
+from cotforge.corpus import BuildDir, BuildDirError, ContaminationSummary
+from cotforge.dataset_cards import write_finished
 from cotforge.recipes.sources import BUILTIN_SOURCES, SourceError, file_batches, load_problems, text_digest
 from cotforge.schemas.recipe import SourceSpec
 from cotforge.schemas.record import CoTRecord, Rejection
@@ -265,11 +266,7 @@ def write_without_overlaps(
     bad = report.contaminated_ids
     kept = [r for r in records if r.problem_id not in bad]
     kept_rejections = [r for r in rejections if r.problem_id not in bad]
-    build_dir = BuildDir(out_dir)
-    counts = build_dir.write_outputs(kept, kept_rejections)
-    build_dir.write_report(
-        report_of(f"{origin} without {len(bad)} contaminated questions", kept, kept_rejections, counts)
-    )
+    write_finished(BuildDir(out_dir), f"{origin} without {len(bad)} contaminated questions", kept, kept_rejections)
     check_records(kept, against, split=split, ngram=ngram).save(out_dir)
     return kept
 

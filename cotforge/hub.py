@@ -16,9 +16,9 @@ from typing import Any
 
 import polars as pl
 
-from cotforge.corpus import BuildDir, BuildDirError, recipe_fields, report_of
+from cotforge.corpus import BuildDir, BuildDirError, recipe_fields
 from cotforge.corpus.builddir import STATS_FILE
-from cotforge.dataset_cards import SubsetStats, render_card, subset_stats
+from cotforge.dataset_cards import SubsetStats, corpus_stats, render_card, write_finished
 from cotforge.dataset_cards.card import PLOT_PATH, REJECTED_SUBSET, licence_of, licence_text
 from cotforge.dataset_cards.plot import length_by_level_png
 from cotforge.safety.atomic import atomic_folder, is_empty_folder
@@ -286,7 +286,7 @@ def push(
     except Exception as error:
         raise explain_hub_error(error, repo_id, "push to") from None
     merged = {name: SubsetStats.model_validate(value) for name, value in earlier.items()}
-    merged.update({name: subset_stats(name, records) for name, records in subsets.items()})
+    merged.update(corpus_stats(subsets, directory.read_rejections()))
     rejected = any(p.startswith(f"data/{REJECTED_SUBSET}/") for p in [*files, *remote])  # an earlier push's stays
     card = {
         "recipe": None if built_by is None else recipe_fields(built_by),
@@ -414,8 +414,7 @@ def save_pulled(
         check_pull_target(out_dir, overwrite)
         with atomic_folder(out_dir, keep=(LOCK_FILE,)) as partial:
             folder = BuildDir(partial)
-            counts = folder.write_outputs(records, rejections)
-            folder.write_report(report_of(origin, records, rejections, counts))
+            counts = write_finished(folder, origin, records, rejections).subsets
     return counts
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cotforge.corpus import BuildDir
+from cotforge.quality.filters import QualityFilter
 from cotforge.safety.atomic import atomic_path, atomic_write_text
 from cotforge.safety.lock import directory_lock
 from cotforge.schemas.record import CoTRecord, ReasoningView
@@ -22,15 +23,20 @@ def export(
     fmt: str,
     subsets: list[str] | None = None,
     reasoning: ReasoningView = ReasoningView.keep,
+    quality: QualityFilter | None = None,
 ) -> list[Path]:
     """Write each subset in another tool's format; returns the files written. A reasoning teacher's trace, kept,
     goes where each tool reads one: LLaMA-Factory and TRL's prompt/completion in `<think>` tags before the rationale
     (LLaMA-Factory's thinking templates split them there); TRL's messages as the assistant turn's
-    `reasoning_content`, which chat templates that render traces (Qwen3's) put in their own thinking block."""
+    `reasoning_content`, which chat templates that render traces (Qwen3's) put in their own thinking block.
+    `quality` keeps the records that pass its filters (pass rate, near-duplicates)."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
     with directory_lock(build_dir, "export", create=False):  # not while a build rewrites its subsets
-        selected = BuildDir(build_dir).read_subsets(subsets)  # read (and validated) before anything is written
+        directory = BuildDir(build_dir)
+        selected = directory.read_subsets(subsets)  # read (and validated) before anything is written
+        if quality is not None and quality.active:
+            selected = quality.apply(selected, directory.read_rejections())
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{out_dir}: is a file; --out must be a folder")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,8 @@ from cotforge.answers import (
     repair_control_chars,
 )
 from cotforge.builders.parse import canonical_rationale, clean_rationale, split_steps
-from cotforge.corpus import BuildDir, group_by_subset, report_of
+from cotforge.corpus import BuildDir, group_by_subset
+from cotforge.dataset_cards import write_finished
 from cotforge.recipes.sources.builtin import content_id
 from cotforge.safety.atomic import atomic_folder
 from cotforge.safety.lock import LOCK_FILE, directory_lock
@@ -364,9 +365,7 @@ def import_paper(folder: Path, out_dir: Path) -> ImportSummary:
     # Into a temporary folder that replaces out_dir when complete: a killed import leaves the old folder.
     with directory_lock(out_dir, "import-paper"), atomic_folder(out_dir, keep=(LOCK_FILE,)) as partial:
         build_dir = BuildDir(partial)
-        subsets = build_dir.write_outputs(records, rejections)
-        report = report_of(f"import of {folder.name}", records, rejections, subsets)
-        build_dir.write_report(report)
+        report = write_finished(build_dir, f"import of {folder.name}", records, rejections)
     accuracy = {
         name: sum(r.correct for r in rows) / len(rows) for name, rows in group_by_subset(records, rejections).items()
     }

@@ -44,3 +44,33 @@ def recipe_yaml(path: Path, recipe) -> Path:
 
     path.write_text(yaml.safe_dump(recipe.model_dump(mode="json", exclude_defaults=True)))
     return path
+
+
+def made_record(
+    question: str, key: str, predicted: str, rationale: str, level: int = 2, sample: int = 0, steps: int = 2
+):
+    """A record made by hand (teacher `t`, data set `toy`, gold 5): its answer, rationale and level as given."""
+    from cotforge.schemas import CoTRecord
+
+    return CoTRecord(
+        key=key,
+        problem_id=question,
+        dataset="toy",
+        teacher="t",
+        teacher_model="t",
+        granularity=level,
+        format="cot",
+        prompt_mode="blind",
+        prompt_version="v1",
+        sample_index=sample,
+        sampling=None,
+        source_split="train",
+        question=f"What is {question}?",
+        gold_answer="5",
+        answer_type="number",
+        messages_sent=[],
+        rationale=rationale,
+        steps=["step"] * steps,
+        predicted_answer=predicted,
+        correct=predicted == "5",
+    )

@@ -96,8 +96,9 @@ def test_rerun_of_a_finished_build_sends_nothing(tmp_path: Path, scripted) -> No
     again = build(recipe, tmp_path / "out")
     assert len(scripted.log) == sent, "a finished build sends zero requests"
     assert again.accepted == 24 and again.last_run is not None and again.last_run.requests_sent == 0
-    # Nothing changed, so nothing is rewritten and the idle run leaves no trace: the report on disk is the first.
-    assert len(outputs) == 4 and {p: p.stat().st_mtime_ns for p in outputs} == written
+    # Nothing changed, so nothing is rewritten and the idle run leaves no trace: the report on disk is the first
+    # (the outputs: two subsets, the rejections, the report and cotforge_stats.json).
+    assert len(outputs) == 5 and {p: p.stat().st_mtime_ns for p in outputs} == written
     assert again.runs == 1 and again.requests_sent == first.requests_sent == 24 and again.last_run.stored == 0
     assert BuildDir(tmp_path / "out").read_report() == first
     subsets = sorted(p.name for p in (tmp_path / "out" / "subsets").iterdir())

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import re
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,9 @@ from cotforge.builders.store import FAILED, RECORD, Store, kind_of
 from cotforge.builders.teachers import Failure, LiveStats, Outcome, TeacherRequest, make_teacher
 from cotforge.builders.teachers.base import TeacherError, api_key_for
 from cotforge.corpus import BuildDir, BuildDirError
+from cotforge.dataset_cards import StatsTally
+from cotforge.quality.filters import majority_votes
+from cotforge.quality.signals import AnswerRow, subset_signals
 from cotforge.recipes.identity import differences, extend_recipe, identity
 from cotforge.recipes.loader import RecipeError
 from cotforge.recipes.sources import LoadedSource
@@ -283,6 +287,38 @@ class Build:
         self.store.update_run(self.run_id, wall, self.stats.requests_sent, self.tally.added)
         return wall
 
+    def _write_outputs(self, build_dir: BuildDir, subsets: dict[str, tuple[str, str]]) -> dict[str, int]:
+        """Parquet per subset and the rejections, streamed from the store, and the statistics of each subset with
+        its quality signals (a second pass, by question). Under `keep: majority` the subsets are read by question
+        and the answers outvoted go to the rejections. Returns the records written per subset."""
+        store = self.store
+        tallies = {name: StatsTally(name) for name in subsets}
+        if self.recipe.keep == "majority":
+            streams = {
+                name: tallies[name].counted(
+                    record for record, rejection in majority_votes(store.records(*key, True)) if rejection is None
+                )
+                for name, key in subsets.items()
+            }
+            outvoted = (
+                rejection
+                for key in subsets.values()
+                for _, rejection in majority_votes(store.records(*key, True))
+                if rejection is not None
+            )
+            rejections: Iterable[Rejection] = itertools.chain(store.rejections(), outvoted)
+        else:
+            streams = {name: tallies[name].counted(store.records(*key)) for name, key in subsets.items()}
+            rejections = store.rejections()
+        written = build_dir.write_subsets(streams, rejections)
+        stats = {
+            name: tallies[name].stats(subset_signals(_signal_rows(store, *key))).model_dump(mode="json")
+            for name, key in subsets.items()
+            if tallies[name].rows
+        }
+        build_dir.write_stats(stats)
+        return written
+
     def export(self, out_dir: Path) -> BuildReport:
         """Every stored answer to Parquet, streamed subset by subset (the store belongs to this directory's
         recipe, so a subset with stored answers is never dropped), and the report of the whole corpus from SQL,
@@ -297,7 +333,7 @@ class Build:
         requested = len(self.plan_keys) + unplanned
         changes = store.changes()
         build_dir = BuildDir(out_dir)
-        outputs = [build_dir.subset_path(name) for name in subsets] + [build_dir.rejections_path]
+        outputs = [build_dir.subset_path(name) for name in subsets] + [build_dir.rejections_path, build_dir.stats_path]
         current = changes == store.exported() and all(path.exists() for path in outputs)
         if current and self.tally.added == 0 and self.stats.requests_sent == 0:
             old = _readable_report(build_dir)
@@ -310,10 +346,16 @@ class Build:
                 return old.model_copy(
                     update={"last_run": RunReport(wall_time_s=round(wall, 3), requests_sent=0, stored=0)}
                 )
-        if not current:
-            build_dir.write_subsets({name: store.records(*key) for name, key in subsets.items()}, store.rejections())
+        majority = self.recipe.keep == "majority"
+        if not current or majority:  # a majority build's counts are those written
+            written = self._write_outputs(build_dir, subsets)
             store.mark_exported(changes)
+            counts = {subsets[name]: count for name, count in written.items()}
         totals = store.totals()
+        minority = totals.accepted - sum(counts.values())
+        if minority:
+            totals.accepted -= minority
+            totals.rejected[RejectionReason.minority_answer.value] = minority
         failures: Counter[str] = Counter()
         for detail, count in totals.failed.items():
             failures[_reason(detail)] += count
@@ -344,6 +386,11 @@ class Build:
         )
         build_dir.write_report(report)
         return report
+
+
+def _signal_rows(store: Store, dataset: str, subset: str) -> Iterator[AnswerRow]:
+    for kind, payload in store.answers_by_question(dataset, subset):
+        yield AnswerRow.from_fields(json.loads(payload), kind == RECORD)
 
 
 def _readable_report(build_dir: BuildDir) -> BuildReport | None:

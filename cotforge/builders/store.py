@@ -65,6 +65,7 @@ CREATE TRIGGER IF NOT EXISTS answer_replaced AFTER UPDATE ON answers
 """
 _FIRST_LAYOUT = {"key", "kind", "subset", "payload", "stored_at"}
 _COLUMNS = _FIRST_LAYOUT | {"dataset", "prompt_id"}
+_BY_QUESTION = "json_extract({table}payload, '$.problem_id'), {table}key"
 _JOINED = "SELECT a.key, a.kind, a.payload, p.messages FROM answers a LEFT JOIN prompts p ON p.id = a.prompt_id"
 
 
@@ -211,20 +212,35 @@ class Store:
             why = error.errors()[0]["msg"] if isinstance(error, ValidationError) else str(error)
             raise StoreError(self.path, f"the stored answer {key} is damaged ({why})") from None
 
-    def _select(self, where: str = "", args: tuple[str, ...] = ()) -> Iterator[CoTRecord | Rejection]:
+    def _select(
+        self, where: str = "", args: tuple[str, ...] = (), order: str = "a.rowid"
+    ) -> Iterator[CoTRecord | Rejection]:
         with _readable(self.path):
-            for key, kind, payload, messages in self.db.execute(f"{_JOINED} {where} ORDER BY a.rowid", args):
+            for key, kind, payload, messages in self.db.execute(f"{_JOINED} {where} ORDER BY {order}", args):
                 yield self._typed(key, kind, payload, messages)
 
     def rows(self) -> Iterator[CoTRecord | Rejection]:
         """Every stored answer, typed, in the order they arrived, one at a time."""
         return self._select()
 
-    def records(self, dataset: str, subset: str) -> Iterator[CoTRecord]:
-        """The accepted answers of one subset of one data set, in the order they arrived."""
-        for row in self._select("WHERE a.kind = 'record' AND a.dataset = ? AND a.subset = ?", (dataset, subset)):
+    def records(self, dataset: str, subset: str, by_question: bool = False) -> Iterator[CoTRecord]:
+        """The accepted answers of one subset of one data set, in the order they arrived, or `by_question`
+        (ordered by problem id, then key: a question's answers come together)."""
+        where = "WHERE a.kind = 'record' AND a.dataset = ? AND a.subset = ?"
+        order = _BY_QUESTION.format(table="a.") if by_question else "a.rowid"
+        for row in self._select(where, (dataset, subset), order):
             assert isinstance(row, CoTRecord)
             yield row
+
+    def answers_by_question(self, dataset: str, subset: str) -> Iterator[tuple[str, str]]:
+        """(kind, payload JSON without the chat) of the records and rejections of one subset (failures left out),
+        ordered by problem id then key, read without validating them: what quality signals need."""
+        with _readable(self.path):
+            yield from self.db.execute(
+                f"SELECT kind, payload FROM answers WHERE kind != 'failed' AND dataset = ? AND subset = ? "
+                f"ORDER BY {_BY_QUESTION.format(table='')}",
+                (dataset, subset),
+            )
 
     def rejections(self) -> Iterator[Rejection]:
         """Every answer that is not a record (rejected or failed), in the order they arrived."""

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from cotforge.cli.common import CHECK_AGAINST_HELP, err, fail, out, service_code, split_commas, warn
 from cotforge.exitcodes import CONTAMINATED
+from cotforge.quality import DEDUP_HELP, MAX_PASS_RATE_HELP, MIN_PASS_RATE_HELP
 from cotforge.schemas.record import ReasoningView
 
 
@@ -213,13 +214,18 @@ def export_command(
         ReasoningView,
         typer.Option(help="A reasoning teacher's trace: keep it (where each tool reads one) or drop it"),
     ] = ReasoningView.keep,
+    min_pass_rate: Annotated[float | None, typer.Option(help=f"{MIN_PASS_RATE_HELP}. Default: no bound")] = None,
+    max_pass_rate: Annotated[float | None, typer.Option(help=f"{MAX_PASS_RATE_HELP}. Default: no bound")] = None,
+    dedup: Annotated[bool, typer.Option("--dedup", help=DEDUP_HELP)] = False,
 ) -> None:
     """Write subsets for another trainer: LLaMA-Factory (alpaca JSON + dataset_info.json) or TRL (JSONL)."""
     from cotforge.corpus import BuildDirError
     from cotforge.interop import export
+    from cotforge.quality.filters import QualityFilter
 
     try:
-        written = export(build_dir, out_dir, fmt, subset, reasoning)
+        quality = QualityFilter(min_pass_rate, max_pass_rate, dedup)
+        written = export(build_dir, out_dir, fmt, subset, reasoning, quality)
     except (BuildDirError, ValueError) as error:
         raise fail(str(error)) from None
     out.print(f"wrote {len(written)} files to {out_dir}", highlight=False)

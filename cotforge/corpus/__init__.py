@@ -6,6 +6,7 @@ from cotforge.corpus.builddir import (
     ContaminationSummary,
     group_by_subset,
     recipe_fields,
+    rejections_by_subset,
     report_of,
 )
 from cotforge.corpus.studentdir import EvalDir, StudentDir
@@ -18,5 +19,6 @@ __all__ = [
     "StudentDir",
     "group_by_subset",
     "recipe_fields",
+    "rejections_by_subset",
     "report_of",
 ]

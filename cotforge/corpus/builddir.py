@@ -6,7 +6,7 @@ sweep read it, always through `BuildDir`.
 <dir>/build_report.json          the BuildReport
 <dir>/recipe.yaml                the recipe that made it (BuildDir.write_recipe / read_recipe)
 <dir>/contamination.json         the last `cotforge check` of it
-<dir>/cotforge_stats.json        per-subset statistics (also published beside the data)
+<dir>/cotforge_stats.json        per-subset statistics and quality signals (also published beside the data)
 <dir>/store.sqlite               the crash-safe store (build-cot only)
 """
 
@@ -170,6 +170,22 @@ class BuildDir(Folder):
     def write_contamination(self, data: dict[str, Any]) -> None:
         atomic_write_text(self.contamination_path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
+    def write_stats(self, stats: Mapping[str, Any]) -> None:
+        """Per-subset statistics (SubsetStats as JSON, cotforge.dataset_cards), keyed by subset."""
+        atomic_write_text(self.stats_path, json.dumps(stats, indent=1, ensure_ascii=False) + "\n")
+
+    def read_stats(self) -> dict[str, Any] | None:
+        """The statistics written with the subsets; None when the build has none (made before they existed)."""
+        if not self.stats_path.exists():
+            return None
+        try:
+            found = json.loads(self.stats_path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise BuildDirError(f"{self.stats_path}: not a statistics file ({error})") from None
+        if not isinstance(found, dict):
+            raise BuildDirError(f"{self.stats_path}: not a statistics file (not an object keyed by subset)")
+        return found
+
     def check_report_matches(self, report: BuildReport | None, subsets: Mapping[str, list[CoTRecord]]) -> None:
         """BuildDirError unless the report exists and counts exactly the subsets on disk: a run stopped while
         writing leaves no report, or one that describes other files."""
@@ -215,6 +231,19 @@ def group_by_subset(records: Iterable[CoTRecord], rejections: list[Rejection]) -
     for record in records:
         by_subset[record.subset_in(several)].append(record)
     return dict(sorted(by_subset.items()))
+
+
+def rejections_by_subset(
+    subsets: Mapping[str, Iterable[CoTRecord]], rejections: Iterable[Rejection]
+) -> dict[str, list[Rejection]]:
+    """The rejections of each subset, named as group_by_subset names the records (with the data set when the build
+    holds more than one)."""
+    rejections = list(rejections)
+    datasets = {r.dataset for rows in subsets.values() for r in rows} | {r.dataset for r in rejections}
+    by_subset: dict[str, list[Rejection]] = defaultdict(list)
+    for rejection in rejections:
+        by_subset[rejection.subset_in(len(datasets) > 1)].append(rejection)
+    return dict(by_subset)
 
 
 def report_of(

@@ -7,6 +7,9 @@ from typing import Any
 import yaml
 
 from cotforge.dataset_cards.stats import SubsetStats
+from cotforge.quality import THRESHOLD
+from cotforge.quality.duplicates import NUM_PERM
+from cotforge.quality.signals import DISTINCT_SAMPLE
 from cotforge.recipes.formats import FORMATS
 from cotforge.recipes.sources import BUILTIN_SOURCES
 
@@ -103,6 +106,46 @@ def _stats_table(stats: list[SubsetStats]) -> str:
             f"{s.median_words:g} | {s.median_steps:g} | {tokens:,} | {cost} |"
         )
     return "\n".join(rows)
+
+
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def signals_table(stats: list[SubsetStats]) -> str:
+    """One row per subset (a teacher x level x format) of its quality signals; empty when none has them."""
+    measured = [s for s in stats if s.signals is not None]
+    if not measured:
+        return ""
+    rows = [
+        "| subset | questions (n > 1) | pass rate | majority agreement | pairwise similarity | distinct-1/2/3/4 "
+        "| near-duplicates | words p10/p50/p90 | steps p50 | truncated |",
+        "|---|---:|---:|---:|---:|---|---:|---|---:|---:|",
+    ]
+    for s in measured:
+        q = s.signals
+        assert q is not None
+        words = "/".join(f"{q.words.get(p, 0):g}" for p in ("p10", "p50", "p90"))
+        rows.append(
+            f"| `{s.subset}` | {q.questions:,} ({q.multi_answer_questions:,}) | {_rate(q.mean_pass_rate)} | "
+            f"{_rate(q.mean_majority_agreement)} | {_rate(q.mean_pairwise_similarity)} | "
+            f"{'/'.join(f'{d:.2f}' for d in q.distinct_n)} | {q.near_duplicates:,} ({q.near_duplicate_rate:.1%}) | "
+            f"{words} | {q.steps.get('p50', 0):g} | {q.truncation_rate:.1%} |"
+        )
+    return (
+        "\n".join(rows)
+        + f"""
+
+Quality signals, per subset. Per question with more than one answer: the teacher's pass rate (correct answers /
+answers, rejections counted) and majority agreement (share of its records that give the most common answer), each
+averaged over those questions; pairwise similarity: mean normalized Indel similarity of the answers to the same
+question (1 = identical). distinct-n: distinct n-grams / n-grams of the word tokens of at most {DISTINCT_SAMPLE:,}
+rationales (those with the smallest key hashes). Near-duplicates: rationales whose estimated Jaccard similarity of
+word 3-grams with an earlier question's rationale is at least {THRESHOLD} (MinHash LSH, {NUM_PERM} permutations).
+Truncated: answers rejected as cut by the token budget / answers returned. `cotforge export` and `cotforge train`
+filter on them (`--min-pass-rate`, `--max-pass-rate`, `--dedup`).
+"""
+    )
 
 
 def _samples(stats: list[SubsetStats]) -> str:
@@ -215,6 +258,7 @@ checked against the source's gold answer (`correct`).{_arms_note(stats)}
 
 {_stats_table(stats)}
 {plot}
+{signals_table(stats)}
 ## Use
 
 ```python

@@ -385,7 +385,11 @@ class Recipe(BaseModel):
     prompt_mode: PromptMode = PromptMode.blind
     sampling: SamplingParams = SamplingParams()
     limit: int | None = Field(default=None, gt=0, description="Use only the first N problems of each source")
-    keep: Literal["all", "correct"] = Field(default="all", description="'correct' rejects answers that miss gold")
+    keep: Literal["all", "correct", "majority"] = Field(
+        default="all",
+        description="'correct' rejects answers that miss gold; 'majority' rejects answers that differ from their "
+        "question's most common answer over its n samples (with n = 1 it keeps them all)",
+    )
     max_cost_usd: float | None = Field(default=None, ge=0, description="Stop sending requests past this spend")
     custom_prompt: str | None = Field(
         default=None,

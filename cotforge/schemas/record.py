@@ -192,6 +192,7 @@ class RejectionReason(str, Enum):
     unstorable_text = "unstorable_text"  # lone surrogates or NULs in the answer (raw_response keeps it, replaced)
     too_long = "too_long"  # longer than the recipe's max_answer_chars (raw_response keeps its start)
     no_trace = "no_trace"  # the native arm: the teacher wrote no reasoning trace to be the CoT
+    minority_answer = "minority_answer"  # keep: majority: not its question's most common answer
 
 
 class Rejection(AnswerOrigin):

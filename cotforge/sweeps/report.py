@@ -7,12 +7,14 @@ import json
 import statistics
 from pathlib import Path
 
+from cotforge.corpus import BuildDirError
 from cotforge.sweeps.cells import CellResult, scores
 from cotforge.sweeps.layout import SweepDir
 from cotforge.sweeps.planning import student_label
 from cotforge.sweeps.plot import plot_png
 from cotforge.sweeps.results import ArmResult, StudentVerdict, SweepReport
 from cotforge.sweeps.settings import SweepError, SweepSettings
+from cotforge.sweeps.signals import SignalsTable, relate_signals, signals_markdown
 from cotforge.sweeps.statistics import (
     compare_with_best,
     holm,
@@ -155,6 +157,7 @@ def build_report(out_dir: Path) -> SweepReport:
         recommendation=recommendation,
         verdicts=verdicts,
         method=METHOD,
+        signals=_signals(settings, cells, arms),
     )
     sweep.report_json.write_text(report.model_dump_json(indent=1) + "\n", encoding="utf-8")
     sweep.report_md.write_text(render_markdown(report), encoding="utf-8")
@@ -162,6 +165,14 @@ def build_report(out_dir: Path) -> SweepReport:
     if png is not None:
         sweep.plot_path.write_bytes(png)
     return report
+
+
+def _signals(settings: SweepSettings, cells: list[CellResult], arms: list[ArmResult]) -> SignalsTable | None:
+    """The arms beside their corpus's quality signals; None when the corpus can no longer be read."""
+    try:
+        return relate_signals(Path(settings.corpus), cells, {(a.student, a.arm): a.accuracy for a in arms})
+    except BuildDirError:
+        return None
 
 
 def _percent(value: float) -> str:
@@ -219,6 +230,8 @@ def render_markdown(report: SweepReport) -> str:
     lines += ["", f"How to read it: {report.method}" if report.method else "", ""]
     for student, text in report.recommendation.items():
         lines.append(f"- **{student_label(student, s)}**: {text}")
+    if report.signals is not None:
+        lines += ["", signals_markdown(report.signals, lambda student: student_label(student, s)).rstrip()]
     return "\n".join(lines) + "\n"
 
 

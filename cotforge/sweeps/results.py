@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from cotforge.sweeps.cells import CellResult
 from cotforge.sweeps.settings import SweepSettings
+from cotforge.sweeps.signals import SignalsTable
 
 
 class ArmResult(BaseModel):
@@ -56,3 +57,6 @@ class SweepReport(BaseModel):
     recommendation: dict[str, str]
     verdicts: dict[str, StudentVerdict] = Field(default_factory=dict)
     method: str = ""
+    signals: SignalsTable | None = Field(
+        default=None, description="Each arm's accuracy beside its corpus's signals; none when the corpus is unreadable"
+    )

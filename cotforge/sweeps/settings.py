@@ -102,7 +102,8 @@ class SweepSettings(BaseModel):
 # What a sweep decides for each cell, so no option sets it: the student and its data (model, dataset, subset,
 # mixture, split), where the run goes (output_dir, resume, save_every, push_to_hub), the seed (--seeds), one example
 # per row so the step budget means the same examples in every cell (batching), a plain model to evaluate
-# (merge_lora); and cells run in one process, so there is nothing to shard (shard, cpu_offload).
+# (merge_lora); cells run in one process, so there is nothing to shard (shard, cpu_offload); and every arm trains on
+# the same problems, so no filter drops some of one arm's (min_pass_rate, max_pass_rate, dedup).
 CELL_DECIDES = (
     "model",
     "dataset",
@@ -118,6 +119,9 @@ CELL_DECIDES = (
     "merge_lora",
     "shard",
     "cpu_offload",
+    "min_pass_rate",
+    "max_pass_rate",
+    "dedup",
 )
 
 

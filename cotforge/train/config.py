@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cotforge.quality import DEDUP_HELP, MAX_PASS_RATE_HELP, MIN_PASS_RATE_HELP
+from cotforge.quality.filters import QualityFilter
 from cotforge.schemas.record import ReasoningView
 
 # arXiv 2502.18001 trained every student full-parameter with LLaMA-Factory using these (PAPER-NOTES.md §4).
@@ -45,6 +47,21 @@ class TrainConfig(BaseModel):
         json_schema_extra=cli("--mix", default="one subset (or all)"),
     )
     split: str = Field(default="train", description="Split of a Hub dataset")
+    min_pass_rate: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description=MIN_PASS_RATE_HELP + " (a build directory)",
+        json_schema_extra=cli(default="none"),
+    )
+    max_pass_rate: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description=MAX_PASS_RATE_HELP + " (a build directory)",
+        json_schema_extra=cli(default="none"),
+    )
+    dedup: bool = Field(default=False, description=DEDUP_HELP + " (a build directory)")
     output_dir: str = Field(
         default="student", description="Where the student is saved", json_schema_extra=cli("--out", "-o")
     )
@@ -154,6 +171,15 @@ class TrainConfig(BaseModel):
             if len(self.mixture) < 2 or any(weight <= 0 for weight in self.mixture.values()):
                 raise ValueError("mixture: at least two subsets, each with a weight above 0")
         return self
+
+    @model_validator(mode="after")
+    def _pass_rates_in_order(self) -> TrainConfig:
+        self.quality_filter()
+        return self
+
+    def quality_filter(self) -> QualityFilter:
+        """The filters on the corpus's quality signals (ValueError when the bounds cross)."""
+        return QualityFilter(self.min_pass_rate, self.max_pass_rate, self.dedup)
 
     @model_validator(mode="after")
     def _adapter_settings_need_a_rank(self) -> TrainConfig:

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from cotforge.answers.reasoning import split_reasoning, with_think_tags
+from cotforge.quality.filters import QualityFilter
 from cotforge.safety.atomic import atomic_path
 from cotforge.schemas.record import ReasoningView
 
@@ -68,13 +69,23 @@ class TrainDataError(ValueError):
 
 
 def load_pairs(
-    dataset: str, subset: str | None = None, split: str = "train", reasoning: ReasoningView = ReasoningView.drop
+    dataset: str,
+    subset: str | None = None,
+    split: str = "train",
+    reasoning: ReasoningView = ReasoningView.drop,
+    quality: QualityFilter | None = None,
 ) -> list[tuple[str, str]]:
     """(prompt, completion) pairs from a build directory, a Parquet file, or a Hub dataset id + subset. With
     `reasoning` keep, a record's trace comes first in the completion, in `<think>` tags (render() moves it to the
-    chat template's own field where the template renders one)."""
+    chat template's own field where the template renders one). `quality` filters a build directory's records on
+    their signals."""
+    if quality is not None and quality.active and not Path(dataset).is_dir():
+        raise TrainDataError(
+            f"--dataset {dataset}: --min-pass-rate, --max-pass-rate and --dedup need a build directory (the filters "
+            "read every answer of a question, rejections included)"
+        )
     try:
-        return _pairs(dataset, subset, split, reasoning)
+        return _pairs(dataset, subset, split, reasoning, quality)
     except TrainDataError:
         raise
     except (ValueError, OSError, ConnectionError, KeyError) as error:  # missing subset, file, repo or column
@@ -89,11 +100,12 @@ def training_pairs(
     reasoning: ReasoningView,
     mixture: dict[str, float] | None = None,
     seed: int = 0,
+    quality: QualityFilter | None = None,
 ) -> list[tuple[str, str]]:
-    """The pairs a student trains on: one subset (or all), or a mixture (see mix_pairs)."""
+    """The pairs a student trains on: one subset (or all), or a mixture (see mix_pairs), filtered by `quality`."""
     if mixture is None:
-        return load_pairs(dataset, subset, split, reasoning)
-    return mix_pairs({name: load_pairs(dataset, name, split, reasoning) for name in mixture}, mixture, seed)
+        return load_pairs(dataset, subset, split, reasoning, quality)
+    return mix_pairs({name: load_pairs(dataset, name, split, reasoning, quality) for name in mixture}, mixture, seed)
 
 
 def mix_pairs(pairs: dict[str, list[tuple[str, str]]], weights: dict[str, float], seed: int) -> list[tuple[str, str]]:
@@ -116,13 +128,18 @@ def _traced(completion: str, trace: str | None, reasoning: ReasoningView) -> str
     return with_think_tags(trace, completion) if trace and reasoning is ReasoningView.keep else completion
 
 
-def _pairs(dataset: str, subset: str | None, split: str, reasoning: ReasoningView) -> list[tuple[str, str]]:
+def _pairs(
+    dataset: str, subset: str | None, split: str, reasoning: ReasoningView, quality: QualityFilter | None
+) -> list[tuple[str, str]]:
     path = Path(dataset)
     if path.is_dir():
         from cotforge.corpus import BuildDir
 
-        records = BuildDir(path).read_records([subset] if subset else None)
-        return [(r.prompt, r.completion_for(reasoning)) for r in records]
+        directory = BuildDir(path)
+        subsets = directory.read_subsets([subset] if subset else None)
+        if quality is not None and quality.active:
+            subsets = quality.apply(subsets, directory.read_rejections())
+        return [(r.prompt, r.completion_for(reasoning)) for records in subsets.values() for r in records]
     if path.suffix == ".parquet" and path.is_file():
         import polars as pl
 

@@ -187,7 +187,15 @@ def _check_can_push(config: TrainConfig, run: Runtime) -> None:
 
 def _load_data(config: TrainConfig, run: Runtime, log: Callable[[str], None]) -> tuple[TokenizedSet, Any, str]:
     """The data and the tokenizer first: a missing subset is reported in a second, not after loading the model."""
-    pairs = training_pairs(config.dataset, config.subset, config.split, config.reasoning, config.mixture, config.seed)
+    pairs = training_pairs(
+        config.dataset,
+        config.subset,
+        config.split,
+        config.reasoning,
+        config.mixture,
+        config.seed,
+        config.quality_filter(),
+    )
     note = empty_completions_note(pairs)
     if note and run.main:
         log(note)

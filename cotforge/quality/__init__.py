@@ -1,0 +1,14 @@
+"""Judging a corpus by more than correctness: quality signals per subset (computed at export, kept in
+cotforge_stats.json, shown on the card) and the filters on them (`cotforge export` and `train`)."""
+
+# Two rationales are near-duplicates when the estimated Jaccard similarity of their word 3-gram sets is at least this.
+THRESHOLD = 0.8
+
+# The filters' help, shared by `cotforge export` and TrainConfig (so `train` and `sweep`): declared once, here, where
+# importing it loads nothing heavy.
+MIN_PASS_RATE_HELP = (
+    "Keep questions whose teacher pass rate (correct answers / answers in the subset, rejections counted; 0 or 1 "
+    "with one answer) is at least this"
+)
+MAX_PASS_RATE_HELP = "Keep questions whose teacher pass rate is at most this (drop the ones every sample gets right)"
+DEDUP_HELP = f"Drop rationales that are near-duplicates (MinHash, Jaccard >= {THRESHOLD}) of an earlier question's"

@@ -1,0 +1,91 @@
+"""Filters on the quality signals: a recipe's `keep: majority`, and `--min-pass-rate`, `--max-pass-rate` and
+`--dedup` of `cotforge export` and `train`."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from cotforge.corpus import rejections_by_subset
+from cotforge.quality.duplicates import NearDuplicates
+from cotforge.quality.signals import answer_rows, by_question, pass_rate, top_answers
+from cotforge.schemas.record import AnswerOrigin, CoTRecord, Rejection, RejectionReason
+
+_ORIGIN = set(AnswerOrigin.model_fields)
+
+
+def majority_votes(records: Iterable[CoTRecord]) -> Iterator[tuple[CoTRecord, Rejection | None]]:
+    """Each record (ordered by question) with None when it gives its question's most common predicted answer, else
+    the rejection it becomes under `keep: majority`. Every answer tied for the most votes is kept, and a question
+    with one record keeps it: a vote needs n > 1 samples."""
+    for _, group in itertools.groupby(records, key=lambda r: r.problem_id):
+        answers = list(group)
+        top, votes = top_answers(r.predicted_answer for r in answers)
+        for record in answers:
+            if record.predicted_answer in top:
+                yield record, None
+                continue
+            detail = (
+                f"answered {record.predicted_answer!r}; {votes} of the question's {len(answers)} answers said "
+                f"{' or '.join(repr(t) for t in sorted(top))}"
+            )
+            origin = record.model_dump(include=_ORIGIN)
+            yield (
+                record,
+                Rejection(
+                    **origin,
+                    reason=RejectionReason.minority_answer,
+                    detail=detail,
+                    raw_response=record.rationale,
+                    raw_reasoning=record.reasoning,
+                ),
+            )
+
+
+@dataclass(frozen=True)
+class QualityFilter:
+    """Keep the questions whose pass rate (correct answers / answers, the subset's rejections counted; with one
+    answer it is 0 or 1) lies within [min_pass_rate, max_pass_rate]; with `dedup`, drop each rationale that is a
+    near-duplicate of an earlier question's (cotforge.quality.duplicates), keeping the first of each group."""
+
+    min_pass_rate: float | None = None
+    max_pass_rate: float | None = None
+    dedup: bool = False
+
+    def __post_init__(self) -> None:
+        for flag, value in (("--min-pass-rate", self.min_pass_rate), ("--max-pass-rate", self.max_pass_rate)):
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ValueError(f"{flag} {value:g}: a pass rate is between 0 and 1")
+        low, high = self.min_pass_rate, self.max_pass_rate
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"--min-pass-rate {low:g} is above --max-pass-rate {high:g}: no question would pass")
+
+    @property
+    def active(self) -> bool:
+        return self.min_pass_rate is not None or self.max_pass_rate is not None or self.dedup
+
+    def _within(self, rate: float) -> bool:
+        low = 0.0 if self.min_pass_rate is None else self.min_pass_rate
+        high = 1.0 if self.max_pass_rate is None else self.max_pass_rate
+        return low <= rate <= high
+
+    def subset(self, records: list[CoTRecord], rejections: Iterable[Rejection]) -> list[CoTRecord]:
+        """The records of one subset that pass, in their order."""
+        rows = answer_rows([*records, *rejections])
+        kept = {group[0].problem_id for group in by_question(rows) if self._within(pass_rate(group))}
+        dropped: set[str] = set()
+        if self.dedup:
+            with NearDuplicates() as duplicates:
+                for row in rows:
+                    if row.text is not None and row.problem_id in kept:
+                        duplicates.add(row.problem_id, row.key, row.text)
+                dropped = set(duplicates.duplicates())
+        return [r for r in records if r.problem_id in kept and r.key not in dropped]
+
+    def apply(self, subsets: Mapping[str, list[CoTRecord]], rejections: list[Rejection]) -> dict[str, list[CoTRecord]]:
+        """Every subset filtered, each with the rejections of its own subset."""
+        if not self.active:
+            return dict(subsets)
+        rejected = rejections_by_subset(subsets, rejections)
+        return {name: self.subset(records, rejected.get(name, [])) for name, records in subsets.items()}
