@@ -19,6 +19,7 @@ def plot_png(report: SweepReport) -> bytes | None:
     from matplotlib import pyplot as plt
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
+    ringed = False
     for student in report.settings.students:
         points = sorted((a.level, a) for a in report.arms if a.student == student and a.level is not None)
         color = None  # arms off the level axis take the student's colour, or their own when it has no level
@@ -33,8 +34,13 @@ def plot_png(report: SweepReport) -> bytes | None:
             unfinished = [(level, a.accuracy) for level, a in points if a.missing_seeds]
             if unfinished:  # every output marks an arm compared on fewer seeds than asked
                 left.scatter(
-                    *zip(*unfinished, strict=True), s=150, facecolors="none", edgecolors="red", label="unfinished seeds"
+                    *zip(*unfinished, strict=True),
+                    s=150,
+                    facecolors="none",
+                    edgecolors="red",
+                    label="_nolegend_" if ringed else "unfinished seeds",  # one legend entry for every student
                 )
+                ringed = True
         for arm in report.arms:
             # Arms with no level (the human baseline, native traces, condensed levels, mixtures): a line each.
             if arm.student == student and arm.level is None:
