@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -52,17 +53,27 @@ def run(recipe: Path, out: Path) -> tuple[float, float]:
     return seconds, usage.ru_maxrss * 1024 / 1e9  # ru_maxrss is in KiB on Linux
 
 
-def write_build(work: Path, problems: int, url: str, samples: int, levels: int) -> Path:
-    """A .jsonl source of `problems` short questions in `work` and the recipe that builds it; returns the recipe."""
+def write_build(
+    work: Path,
+    problems: int,
+    url: str,
+    samples: int,
+    levels: int,
+    row: Callable[[int], dict[str, str]] | None = None,
+    name: str = "scale",
+) -> Path:
+    """A .jsonl source of `problems` rows in `work` (`row(i)` makes row i; by default a short question answered 5)
+    and the recipe that builds it; returns the recipe."""
+    make_row = row or (lambda i: {"question": f"n{problems} q{i} answer=5", "answer": "5"})
     source = work / "problems.jsonl"
     with source.open("w") as handle:
         for i in range(problems):
-            handle.write(json.dumps({"question": f"n{problems} q{i} answer=5", "answer": "5"}) + "\n")
+            handle.write(json.dumps(make_row(i)) + "\n")
     recipe = work / "recipe.yaml"
     recipe.write_text(
         yaml.safe_dump(
             {
-                "name": "scale",
+                "name": name,
                 "sources": [{"path": str(source), "answer_type": "number"}],
                 "teachers": [{"model": "scripted", "base_url": url, "max_concurrency": 64}],
                 "granularities": list(range(1, levels + 1)),

@@ -24,14 +24,18 @@ import time
 import urllib.request
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from build_scale import run, start_server
+from build_scale import run, start_server, write_build
 
 OVERVIEW_GOAL_S, BROWSE_GOAL_S, MEMORY_GOAL_MB = 2.0, 0.5, 300
 SAMPLES, LEVELS = 5, 2
+
+
+def _problem(i: int) -> dict[str, str]:
+    """One problem in 100 is cut by the budget, one in 4 answered wrongly: the filters have rows to find."""
+    marker = " fault=length" if i % 100 == 99 else f" answer={4 if i % 4 == 3 else 5}"
+    return {"id": f"q{i}", "question": f"view q{i} how many apples?{marker}", "answer": "5"}
 
 
 def make_build(out: Path, answers: int) -> None:
@@ -39,24 +43,9 @@ def make_build(out: Path, answers: int) -> None:
     server, url = start_server()
     try:
         out.mkdir(parents=True, exist_ok=True)
-        problems = out.parent / f"{out.name}-problems.jsonl"
-        with problems.open("w") as handle:
-            for i in range(answers // (SAMPLES * LEVELS)):
-                marker = " fault=length" if i % 100 == 99 else f" answer={4 if i % 4 == 3 else 5}"
-                row = {"id": f"q{i}", "question": f"view q{i} how many apples?{marker}", "answer": "5"}
-                handle.write(json.dumps(row) + "\n")
-        recipe = out.parent / f"{out.name}-recipe.yaml"
-        recipe.write_text(
-            yaml.safe_dump(
-                {
-                    "name": "view-scale",
-                    "sources": [{"path": str(problems), "answer_type": "number"}],
-                    "teachers": [{"model": "scripted", "base_url": url, "max_concurrency": 64}],
-                    "granularities": list(range(1, LEVELS + 1)),
-                    "sampling": {"max_tokens": 64, "n": SAMPLES},
-                }
-            )
-        )
+        work = out.parent / f"{out.name}-source"
+        work.mkdir(exist_ok=True)
+        recipe = write_build(work, answers // (SAMPLES * LEVELS), url, SAMPLES, LEVELS, _problem, "view-scale")
         seconds, peak_gb = run(recipe, out)
         print(f"built {answers:,} answers in {seconds:.0f} s (peak {peak_gb:.2f} GB)", flush=True)
     finally:
