@@ -325,7 +325,8 @@ def test_the_command_listens_on_localhost_and_stops_on_ctrl_c(view_build: Path) 
 
 def test_the_command_explains_what_it_cannot_show(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    for target, expected in ((tmp_path / "empty", "not a build directory"), ("no/such/thing/", "not a folder")):
+    cases = ((tmp_path / "empty", "not a build directory"), ("no/such/thing/", "not a folder"))
+    for target, expected in (*cases, ("../../etc pass/wd", "not a Hub repo id")):
         process = cotforge_view(str(target))
         _, errors = process.communicate(timeout=60)
         assert process.returncode == 2 and expected in errors and "Traceback" not in errors, errors

@@ -11,11 +11,13 @@ import typer
 
 from cotforge.cli.common import err, fail, interrupt, out, service_code, warn
 from cotforge.exitcodes import INTERRUPTED
+from cotforge.safety.names import UnsafeName, safe_name
 
 
 def _cache_dir(repo_id: str) -> Path:
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "cotforge" / "view" / repo_id.replace("/", "--")
+    # The id becomes one folder name: refused, not rewritten, when it could not stay one (safe_name).
+    return cache / "cotforge" / "view" / safe_name(repo_id.replace("/", "--"), "repo")
 
 
 def view(
@@ -37,7 +39,10 @@ def view(
         from cotforge.api import pull
         from cotforge.hub import HubError
 
-        folder = _cache_dir(target)
+        try:
+            folder = _cache_dir(target)
+        except UnsafeName as error:
+            raise fail(f"{target}: not a folder, and not a Hub repo id ({error})") from None
         try:
             pull(target, folder, revision=revision, overwrite=True)
         except HubError as error:
