@@ -15,6 +15,7 @@ rationales are longer, which grows the store, not the peak.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -93,6 +94,7 @@ def main() -> None:
     parser.add_argument("--answers", default="10000,100000,1000000")
     parser.add_argument("--shapes", default="5x2,1x1", help="samples x levels per problem, comma-separated")
     parser.add_argument("--no-reexport", action="store_true", help="skip the third run (export from the store)")
+    parser.add_argument("--keep", type=Path, help="make the builds in this folder and keep them (to resume later)")
     args = parser.parse_args()
     server, url = start_server()
     print(f"scripted server {url}")
@@ -102,11 +104,15 @@ def main() -> None:
     )
     shapes = [tuple(int(n) for n in shape.split("x")) for shape in args.shapes.split(",")]
     try:
-        with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
+        with (
+            contextlib.nullcontext(str(args.keep))
+            if args.keep
+            else tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp
+        ):
             for (samples, levels), answers in itertools.product(shapes, [int(a) for a in args.answers.split(",")]):
                 per_problem = samples * levels
                 work = Path(tmp) / f"{samples}x{levels}-{answers}"
-                work.mkdir()
+                work.mkdir(parents=True)
                 recipe = write_build(work, answers // per_problem, url, samples, levels)
                 out = work / "out"
                 built_s, built_gb = run(recipe, out)
@@ -124,7 +130,8 @@ def main() -> None:
                     f"{export_s:>8.1f} {export_gb:>9.2f}",
                     flush=True,
                 )
-                shutil.rmtree(work)
+                if not args.keep:
+                    shutil.rmtree(work)
     finally:
         server.terminate()
 

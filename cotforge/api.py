@@ -131,11 +131,13 @@ def plan_build(
     from cotforge.recipes import load_recipe
     from cotforge.recipes.identity import recipe_digest
     from cotforge.recipes.sources import load_sources
+    from cotforge.recipes.sources.checked import SourceCache
 
     resolved = with_custom_prompt(recipe if isinstance(recipe, Recipe) else load_recipe(recipe), custom)
     target = Path(out_dir) if out_dir is not None else Path("builds") / f"{resolved.name}-{recipe_digest(resolved)}"
     resolved = check_build_dir(target, resolved, extend)
-    return BuildPlan(resolved, load_sources(resolved, sample, warn), target, extend, custom)
+    checked = SourceCache(BuildDir(target).cache_dir)  # read here; written by the build itself
+    return BuildPlan(resolved, load_sources(resolved, sample, warn, checked), target, extend, custom)
 
 
 def build(

@@ -13,11 +13,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from pydantic import ValidationError
 
 from cotforge.builders.custom import CustomPrompt
-from cotforge.builders.keyset import KeySet, chunked
-from cotforge.builders.plan import REWRITE_PLACEHOLDER, Job, plan_jobs
+from cotforge.builders.keyset import KeySet, chunked, key_digests
+from cotforge.builders.plan import REWRITE_PLACEHOLDER, Job, plan_jobs, plan_stamp
 from cotforge.builders.progress import PROGRESS_EVERY_S, BuildProgress, ProgressCallback
 from cotforge.builders.records import answer_to_row, failure_row, origin_fields
 from cotforge.builders.store import FAILED, RECORD, Store, kind_of
@@ -30,6 +31,7 @@ from cotforge.quality.signals import AnswerRow, subset_signals
 from cotforge.recipes.identity import differences, extend_recipe, identity
 from cotforge.recipes.loader import RecipeError
 from cotforge.recipes.sources import LoadedSource
+from cotforge.recipes.sources.checked import SourceCache
 from cotforge.safety.lock import directory_lock
 from cotforge.schemas.recipe import CoTFormat, FormatMode, Recipe
 from cotforge.schemas.record import BuildReport, CoTRecord, Rejection, RejectionReason, RunReport, with_dataset
@@ -148,13 +150,18 @@ class Build:
     requests go out as the teacher takes them, and the export streams from the store."""
 
     def __init__(
-        self, recipe: Recipe, sources: list[LoadedSource], store: Store, custom: CustomPrompt | None = None
+        self,
+        recipe: Recipe,
+        sources: list[LoadedSource],
+        store: Store,
+        custom: CustomPrompt | None = None,
+        cache: SourceCache | None = None,
     ) -> None:
         self.recipe = recipe
         self.sources = sources
         self.custom = custom
         self.store = store
-        self.plan_keys = KeySet.of(key for job in self.jobs() for key in job.keys)
+        self.plan_keys = self._planned_keys(cache)
         self.stats = LiveStats()
         self.tally = Tally(total=len(self.plan_keys))
         self.pending: dict[str, Pending] = {}
@@ -166,6 +173,27 @@ class Build:
 
     def jobs(self) -> Iterator[Job]:
         return plan_jobs(self.recipe, self.sources, self.custom)
+
+    def _planned_keys(self, cache: SourceCache | None) -> KeySet:
+        """Every planned key; with `cache`, read from it when the sources and what makes keys are as before (a
+        no-op resume of a million problems then reads no row), else planned and kept there, with what the
+        sources' checking passes found, for the next run."""
+        key = plan_stamp(self.recipe, self.sources, self.custom) if cache is not None else None
+        found = cache.read("plan", key) if cache is not None and key is not None else None
+        planned = KeySet.of_sorted(found["digests"]) if found is not None and "digests" in found else None
+        if planned is None:
+            planned = KeySet.of(k for job in self.jobs() for k in job.keys)
+        if cache is not None:
+            kept = set()
+            for source in self.sources:
+                if source.stamp is not None and source.selection is not None:
+                    cache.write("source", source.stamp, source.selection.arrays())
+                    kept.add(("source", source.stamp))
+            if key is not None:
+                cache.write("plan", key, {"digests": planned.digests})
+                kept.add(("plan", key))
+            cache.keep_only(kept)
+        return planned
 
     # ---- requests --------------------------------------------------------------------------------------------
 
@@ -262,12 +290,16 @@ class Build:
         await asyncio.gather(*runs)
 
     async def run(self) -> None:
-        settled = self.store.settled_keys()
+        settled_parts = []
         for outcomes in chunked(self.store.outcomes()):  # counts and costs only: no record is parsed twice
-            planned = self.plan_keys.contains([key for key, _, _ in outcomes]).tolist()
-            for (_, kind, cost), wanted in zip(outcomes, planned, strict=True):
-                if wanted and kind != FAILED:
+            digests = key_digests([key for key, _, _ in outcomes])
+            answered = np.array([kind != FAILED for _, kind, _ in outcomes], bool)
+            settled_parts.append(digests[answered])
+            counted = (self.plan_keys.has(digests) & answered).tolist()
+            for (_, kind, cost), wanted in zip(outcomes, counted, strict=True):
+                if wanted:
                     self.tally.count(kind, cost)
+        settled = KeySet(np.concatenate(settled_parts) if settled_parts else np.empty(0, "S16"))
         if self.recipe.max_cost_usd is not None and self.tally.cost >= self.recipe.max_cost_usd:
             self.stats.stop = True
             self.stopped = f"budget of ${self.recipe.max_cost_usd:g} already spent"
@@ -480,7 +512,7 @@ def run_build(
         build_dir = BuildDir(out_dir)
         with Store(build_dir.store_path) as store:
             build_dir.write_recipe(recipe)
-            build = Build(recipe, sources, store, custom)
+            build = Build(recipe, sources, store, custom, SourceCache(build_dir.cache_dir))
             try:
                 asyncio.run(_run_reporting(build, progress))
             except (KeyboardInterrupt, asyncio.CancelledError):

@@ -35,7 +35,7 @@ def chunked(items: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
         yield chunk
 
 
-def _digests(keys: list[str]) -> np.ndarray:
+def key_digests(keys: list[str]) -> np.ndarray:
     return np.array([key_digest(key) for key in keys], "S16")
 
 
@@ -47,13 +47,24 @@ class KeySet:
 
     @classmethod
     def of(cls, keys: Iterable[str]) -> KeySet:
-        parts = [np.unique(_digests(chunk)) for chunk in chunked(keys)]
+        parts = [np.unique(key_digests(chunk)) for chunk in chunked(keys)]
         return cls(np.concatenate(parts) if parts else np.empty(0, "S16"))
+
+    @classmethod
+    def of_sorted(cls, digests: np.ndarray) -> KeySet | None:
+        """A KeySet's own digests kept on disk, sorted and unique, without sorting them again; None when they are
+        not (the caller plans again)."""
+        if digests.dtype != np.dtype("S16") or (len(digests) > 1 and not (digests[1:] > digests[:-1]).all()):
+            return None
+        found = cls.__new__(cls)
+        found.digests = digests
+        return found
 
     def __len__(self) -> int:
         return len(self.digests)
 
-    def _has(self, digests: np.ndarray) -> np.ndarray:
+    def has(self, digests: np.ndarray) -> np.ndarray:
+        """For each digest (key_digests), whether it is in the set."""
         if not len(self.digests):
             return np.zeros(len(digests), bool)
         at = np.searchsorted(self.digests, digests)
@@ -61,11 +72,11 @@ class KeySet:
 
     def contains(self, keys: list[str]) -> np.ndarray:
         """For each key, whether it is in the set."""
-        return self._has(_digests(keys))
+        return self.has(key_digests(keys))
 
     def __contains__(self, key: str) -> bool:
-        return bool(self._has(np.array([key_digest(key)], "S16"))[0])
+        return bool(self.has(np.array([key_digest(key)], "S16"))[0])
 
     def within(self, other: KeySet) -> bool:
         """Whether every key of this set is in `other`."""
-        return bool(other._has(self.digests).all())
+        return bool(other.has(self.digests).all())

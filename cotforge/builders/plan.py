@@ -20,6 +20,7 @@ from cotforge.recipes.prompts import (
     prompt_version,
 )
 from cotforge.recipes.sources import LoadedSource
+from cotforge.recipes.sources.checked import stamp
 from cotforge.schemas.guides import CustomGuides
 from cotforge.schemas.problem import AnswerType, Problem
 from cotforge.schemas.recipe import CoTFormat, FormatMode, PromptMode, Recipe, TeacherSpec
@@ -179,6 +180,36 @@ def plan_jobs(recipe: Recipe, sources: list[LoadedSource], custom: CustomPrompt 
                 if recipe.native:
                     for level in (None, *recipe.condensed):
                         yield _trace_job(problem, teacher, index, recipe, sampling, traced, level)
+
+
+# One problem of each answer type: the keys a recipe gives them change with anything but the problems that changes
+# a plan's keys (teachers, sampling, levels, formats, modes, prompt texts and versions, a custom prompt).
+_PROBES = [
+    Problem(
+        id=f"probe-{kind.value}",
+        dataset="probe",
+        split="train",
+        question="?",
+        answer=answer,
+        answer_type=kind,
+        choices=["a", "b"] if kind is AnswerType.choice else None,
+    )
+    for kind, answer in (
+        (AnswerType.number, "1"),
+        (AnswerType.expression, "x"),
+        (AnswerType.choice, "A"),
+        (AnswerType.boolean, "True"),
+    )
+]
+
+
+def plan_stamp(recipe: Recipe, sources: list[LoadedSource], custom: CustomPrompt | None = None) -> str | None:
+    """What the plan's keys are known by: the sources' stamps and the keys the recipe gives the probe problems;
+    None where a source's state cannot be known (the keys are then planned from the rows)."""
+    if not sources or any(source.stamp is None for source in sources):
+        return None
+    probes = [key for job in plan_jobs(recipe, [LoadedSource.of("probe", _PROBES)], custom) for key in job.keys]
+    return stamp([source.stamp for source in sources], probes)
 
 
 def _trace_job(

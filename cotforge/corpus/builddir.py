@@ -38,6 +38,7 @@ SUBSETS_DIR = "subsets"
 REJECTIONS_FILE = "rejections.parquet"
 CONTAMINATION_FILE = "contamination.json"
 STATS_FILE = "cotforge_stats.json"
+CACHE_DIR = "cache"  # what earlier runs read of the sources (SourceCache): safe to delete
 
 
 class BuildDirError(ValueError):
@@ -60,6 +61,10 @@ class BuildDir(Folder):
     @property
     def store_path(self) -> Path:
         return self.path / STORE_FILE
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.path / CACHE_DIR
 
     @property
     def report_path(self) -> Path:

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from cotforge.answers import CHOICE_LABELS, AnswerType, UnusableGold, normalise_gold
 from cotforge.recipes.sources.builtin import BUILTIN_SOURCES, BuiltinSource, content_id
+from cotforge.recipes.sources.checked import Selection, SourceCache, stamp
 from cotforge.schemas.problem import Problem
 from cotforge.schemas.recipe import Recipe, SourceSpec
 
@@ -41,6 +42,9 @@ class LoadedSource:
     read: Callable[[], Iterator[Problem]] = field(repr=False)
     invalid: list[tuple[int, str]] = field(default_factory=list)  # (row index, why) for rows kept out
     merged: int = 0  # rows that repeated an earlier row (same question and gold) and were merged into it
+    # What the rows' state is known by (SourceCache), with the checking pass's result; None where it cannot be known
+    stamp: str | None = None
+    selection: Selection | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, name: str, problems: list[Problem]) -> LoadedSource:
@@ -193,18 +197,7 @@ class _KnownIds:
         self.conflict = np.insert(self.conflict, at, np.array([v[2] for v in values], bool)[order])
 
 
-@dataclass
-class _Selection:
-    """What the checking pass decided: rows to skip on every later read, where to stop, and what to tell."""
-
-    skip: np.ndarray  # sorted row indices: invalid, merged or in conflict
-    end: int | None  # the first row not read (the limit was reached), or None: to the end
-    count: int
-    invalid: list[tuple[int, str]]
-    merged: int
-
-
-def _select(batches: Callable[[], Iterator[Rows]], convert: Convert, limit: int | None) -> _Selection:
+def _select(batches: Callable[[], Iterator[Rows]], convert: Convert, limit: int | None) -> Selection:
     """One pass over the rows, batch by batch, as the list-loading reader did row by row. A row that repeats an
     earlier one (same id: same question, or same row id) with the same gold answer is merged into it; with a
     different gold answer, both rows are left out as a conflict: nobody can say which is right. Only digests of the
@@ -227,7 +220,7 @@ def _select(batches: Callable[[], Iterator[Rows]], convert: Convert, limit: int 
         new: dict[bytes, list[Any]] = {}  # ids met for the first time in this batch: [content, first row, conflict]
         for index, problem in converted:
             if limit is not None and count >= limit:
-                return _Selection(_sorted(skip), index, count, _told(invalid, conflicts, batches, convert), merged)
+                return Selection(_sorted(skip), index, count, _told(invalid, conflicts, batches, convert), merged)
             if not isinstance(problem, Problem):
                 invalid.append((index, problem))
                 skip.append(index)
@@ -256,7 +249,7 @@ def _select(batches: Callable[[], Iterator[Rows]], convert: Convert, limit: int 
                 skip.append(entry[1])
                 conflicts.append((entry[1], index, problem.answer))
         known.add(new)
-    return _Selection(_sorted(skip), None, count, _told(invalid, conflicts, batches, convert), merged)
+    return Selection(_sorted(skip), None, count, _told(invalid, conflicts, batches, convert), merged)
 
 
 def _sorted(rows: array[int]) -> np.ndarray:
@@ -294,13 +287,27 @@ def _short(error: Exception) -> str:
     return str(error)
 
 
-def _builtin_batches(source: BuiltinSource, spec: SourceSpec, sample: bool) -> Callable[[], Iterator[Rows]]:
-    if sample:
-        rows = sample_rows(source.name)
-        return lambda: iter([rows])
+def _builtin_splits(source: BuiltinSource, spec: SourceSpec) -> list[Any]:
     configs = (spec.config,) if spec.config else source.configs
-    splits = [_hub_dataset(source.hub_id, config, spec.split, spec.revision) for config in configs]
+    return [_hub_dataset(source.hub_id, config, spec.split, spec.revision) for config in configs]
+
+
+def _split_batches(splits: list[Any]) -> Callable[[], Iterator[Rows]]:
     return lambda: (batch for dataset in splits for batch in _dataset_batches(dataset, BATCH_ROWS))
+
+
+def _rows_state(spec: SourceSpec, splits: list[Any]) -> tuple[object, ...] | None:
+    """What a source's rows are known by: a file's path, size and modification time, or each Hub split's
+    fingerprint (`datasets` gives the same one to the same cached data); None where nothing is known."""
+    if spec.path is not None:
+        path = Path(spec.path).resolve()
+        try:
+            found = path.stat()
+        except OSError:
+            return None  # file_batches names the missing file
+        return (str(path), found.st_size, found.st_mtime_ns)
+    fingerprints = tuple(getattr(split, "_fingerprint", None) for split in splits)
+    return fingerprints if fingerprints and all(fingerprints) else None
 
 
 def _mapped_problem(spec: SourceSpec, name: str, row: Mapping[str, Any], index: int) -> Problem:
@@ -355,14 +362,23 @@ def _gold(value: Any, answer_type: AnswerType, choices: list[str] | None) -> str
         raise ValueError(str(error)) from None
 
 
-def load_problems(spec: SourceSpec, *, sample: bool = False, limit: int | None = None) -> LoadedSource:
+def load_problems(
+    spec: SourceSpec, *, sample: bool = False, limit: int | None = None, cache: SourceCache | None = None
+) -> LoadedSource:
     """Problems of one source, in source order, read batch by batch; rows that do not make a valid Problem are
-    listed, not dropped. One pass checks every row here; each iteration of the result reads the rows again."""
+    listed, not dropped. One pass checks every row here, unless `cache` holds that pass's result for these rows in
+    this state; each iteration of the result reads the rows again."""
     name = spec.display_name
+    splits: list[Any] = []
     if spec.dataset is not None:
         source = BUILTIN_SOURCES[spec.dataset]
         where = "built-in sample " + source.name if sample else source.hub_id
-        batches = _builtin_batches(source, spec, sample)
+        if sample:
+            rows = sample_rows(source.name)
+            batches: Callable[[], Iterator[Rows]] = lambda: iter([rows])  # noqa: E731
+        else:
+            splits = _builtin_splits(source, spec)
+            batches = _split_batches(splits)
         needed: Iterable[str] = source.columns
         split = "train" if sample else spec.split  # the samples are training rows
 
@@ -372,8 +388,8 @@ def load_problems(spec: SourceSpec, *, sample: bool = False, limit: int | None =
     else:
         if spec.hub_id is not None:
             where = spec.hub_id
-            dataset = _hub_dataset(spec.hub_id, spec.config, spec.split, spec.revision)
-            batches = lambda: _dataset_batches(dataset, BATCH_ROWS)  # noqa: E731
+            splits = [_hub_dataset(spec.hub_id, spec.config, spec.split, spec.revision)]
+            batches = _split_batches(splits)
         else:
             where = str(spec.path)
             batches = lambda: file_batches(Path(where))  # noqa: E731
@@ -383,19 +399,30 @@ def load_problems(spec: SourceSpec, *, sample: bool = False, limit: int | None =
         def convert(row: Mapping[str, Any], index: int) -> Problem:
             return _mapped_problem(spec, name, row, index)
 
-    first = next((batch[0] for batch in batches() if batch), None)
-    _check_columns(first, needed, where)
-    selection = _select(batches, convert, limit)
+    state = None if sample else _rows_state(spec, splits)
+    key = None if state is None else stamp(state, spec.model_dump_json(), limit)
+    selection = cache.selection(key) if cache is not None and key is not None else None
+    if selection is None:
+        first = next((batch[0] for batch in batches() if batch), None)
+        _check_columns(first, needed, where)
+        selection = _select(batches, convert, limit)
     if not selection.count and selection.invalid:
         index, why = selection.invalid[0]
         raise SourceError(f"{where}: no valid rows; row {index}: {why}")
+    checked = selection
     return LoadedSource(
-        name, selection.count, lambda: _read(batches, convert, selection, where), selection.invalid, selection.merged
+        name,
+        checked.count,
+        lambda: _read(batches, convert, checked, where),
+        checked.invalid,
+        checked.merged,
+        key,
+        checked,
     )
 
 
 def _read(
-    batches: Callable[[], Iterator[Rows]], convert: Convert, selection: _Selection, where: str
+    batches: Callable[[], Iterator[Rows]], convert: Convert, selection: Selection, where: str
 ) -> Iterator[Problem]:
     """The problems the checking pass kept, read again batch by batch."""
     skip = iter(selection.skip.tolist())
@@ -415,11 +442,17 @@ def _read(
         start += len(rows)
 
 
-def load_sources(recipe: Recipe, sample: bool = False, warn: Callable[[str], None] | None = None) -> list[LoadedSource]:
-    """Every source of `recipe`, its `limit` applied; rows left out or merged are told to `warn`, one sentence each."""
+def load_sources(
+    recipe: Recipe,
+    sample: bool = False,
+    warn: Callable[[str], None] | None = None,
+    cache: SourceCache | None = None,
+) -> list[LoadedSource]:
+    """Every source of `recipe`, its `limit` applied; rows left out or merged are told to `warn`, one sentence each;
+    `cache`: the build directory's record of earlier checking passes (see load_problems)."""
     loaded = []
     for spec in recipe.sources:
-        source = load_problems(spec, sample=sample, limit=recipe.limit)
+        source = load_problems(spec, sample=sample, limit=recipe.limit, cache=cache)
         if warn is not None and source.invalid:
             index, why = source.invalid[0]
             warn(
