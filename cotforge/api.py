@@ -5,7 +5,7 @@ evaluate a student from a config object, run a sweep. The CLI is a thin shell ov
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +13,7 @@ from cotforge.builders.custom import CustomPrompt
 from cotforge.builders.progress import ProgressCallback
 from cotforge.corpus import BuildDir, BuildDirError
 from cotforge.recipes.sources import LoadedSource
+from cotforge.recipes.sources.checked import SourceCache
 from cotforge.schemas import BuildReport, CoTRecord, Recipe, Rejection
 
 if TYPE_CHECKING:
@@ -100,19 +101,31 @@ class BuildPlan:
     out_dir: Path
     extend: bool = False
     custom: CustomPrompt | None = None
+    _estimated: list[Any] = field(default_factory=list, repr=False, compare=False)  # summary(), once made
 
     def summary(self) -> Any:
         """Counts, tokens and cost estimated (a cotforge.builders.plan.PlanSummary)."""
         from cotforge.builders.plan import summarise
 
-        return summarise(self.recipe, self.sources)
+        if not self._estimated:
+            self._estimated.append(summarise(self.recipe, self.sources, self._cache, self.custom))
+        return self._estimated[0]
+
+    @property
+    def _cache(self) -> SourceCache:
+        return SourceCache(BuildDir(self.out_dir).cache_dir)
 
     def run(self, progress: ProgressCallback | None = None) -> Corpus:
         """Build (or resume) it. Raises BuildInterrupted or BuildFailed (each carrying the report of what is
         stored); an incomplete build returns normally: see `corpus.report.failed` and `.pending`."""
         from cotforge.builders.build import run_build
+        from cotforge.builders.plan import keep_summary, plan_stamp
 
-        run_build(self.recipe, self.sources, self.out_dir, progress, self.extend, self.custom)
+        try:
+            run_build(self.recipe, self.sources, self.out_dir, progress, self.extend, self.custom)
+        finally:  # the estimate made before the build, kept for the next run's plan
+            if self._estimated:
+                keep_summary(self._cache, self._estimated[0], plan_stamp(self.recipe, self.sources, self.custom))
         return Corpus(self.out_dir)
 
 
@@ -131,7 +144,6 @@ def plan_build(
     from cotforge.recipes import load_recipe
     from cotforge.recipes.identity import recipe_digest
     from cotforge.recipes.sources import load_sources
-    from cotforge.recipes.sources.checked import SourceCache
 
     resolved = with_custom_prompt(recipe if isinstance(recipe, Recipe) else load_recipe(recipe), custom)
     target = Path(out_dir) if out_dir is not None else Path("builds") / f"{resolved.name}-{recipe_digest(resolved)}"

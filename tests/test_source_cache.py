@@ -40,10 +40,13 @@ def test_a_resume_of_unchanged_sources_reads_no_row(tmp_path: Path, scripted, mo
     recipe = scripted_recipe(problems, scripted.url, granularities=[1, 2])
     out = tmp_path / "out"
     warned: list[str] = []
-    first = plan_build(recipe, out, warn=warned.append).run().report
+    dry = plan_build(recipe, out, warn=warned.append)
+    estimate = dry.summary()  # as `cotforge build` prints it before it runs, and --dry-run alone
+    assert not out.exists(), "a plan writes nothing"
+    first = dry.run().report
     assert (first.accepted, first.pending) == (78, 0)
     cache = BuildDir(out).cache_dir
-    assert sorted(p.name.split("-")[0] for p in cache.iterdir()) == ["plan", "source"]
+    assert sorted(p.name.split("-")[0] for p in cache.iterdir()) == ["estimate", "plan", "source"]
 
     asked = len(scripted.answered())
     with monkeypatch.context() as patched:
@@ -51,6 +54,7 @@ def test_a_resume_of_unchanged_sources_reads_no_row(tmp_path: Path, scripted, mo
         warned_again: list[str] = []
         plan = plan_build(recipe, out, warn=warned_again.append)
         assert warned_again == warned and "row 7" in warned[0], "rows left out are told as on the first run"
+        assert plan.summary() == estimate and estimate.prompt_tokens > 0
         again = plan.run().report
     assert (again.accepted, again.pending, again.requested) == (78, 0, 78)
     assert len(scripted.answered()) == asked, "nothing asked again"
@@ -67,6 +71,21 @@ def test_a_changed_source_is_read_again_and_its_new_problems_asked(tmp_path: Pat
     assert (report.accepted, report.last_run.stored) == (32, 2)
     now = {p.name for p in BuildDir(out).cache_dir.iterdir()}
     assert len(now) == 2 and not now & stale, "the stale entries are removed"
+
+
+def test_a_price_set_on_resume_prices_the_kept_estimate(tmp_path: Path, scripted) -> None:
+    problems = _source(tmp_path / "p.jsonl", 10)
+    out = tmp_path / "out"
+    plan = plan_build(scripted_recipe(problems, scripted.url), out)
+    unpriced = plan.summary()
+    plan.run()
+    priced = scripted_recipe(
+        problems, scripted.url, teacher={"input_price_per_mtok": 1.0, "output_price_per_mtok": 2.0}
+    )
+    again = plan_build(priced, out).summary()
+    assert unpriced.cost_usd is None and again.prompt_tokens == unpriced.prompt_tokens
+    expected = (again.prompt_tokens * 1.0 + again.completion_tokens * 2.0) / 1e6
+    assert again.cost_usd == pytest.approx(expected)
 
 
 def test_the_same_size_and_a_new_modification_time_is_another_state(tmp_path: Path, scripted) -> None:

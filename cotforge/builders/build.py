@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from cotforge.builders.custom import CustomPrompt
 from cotforge.builders.keyset import KeySet, chunked, key_digests
-from cotforge.builders.plan import REWRITE_PLACEHOLDER, Job, plan_jobs, plan_stamp
+from cotforge.builders.plan import REWRITE_PLACEHOLDER, Job, estimate_stamp, plan_jobs, plan_stamp
 from cotforge.builders.progress import PROGRESS_EVERY_S, BuildProgress, ProgressCallback
 from cotforge.builders.records import answer_to_row, failure_row, origin_fields
 from cotforge.builders.store import FAILED, RECORD, Store, kind_of
@@ -31,7 +31,7 @@ from cotforge.quality.signals import AnswerRow, subset_signals
 from cotforge.recipes.identity import differences, extend_recipe, identity
 from cotforge.recipes.loader import RecipeError
 from cotforge.recipes.sources import LoadedSource
-from cotforge.recipes.sources.checked import SourceCache
+from cotforge.recipes.sources.checked import ESTIMATE, PLAN, SOURCE, SourceCache
 from cotforge.safety.lock import directory_lock
 from cotforge.schemas.recipe import CoTFormat, FormatMode, Recipe
 from cotforge.schemas.record import BuildReport, CoTRecord, Rejection, RejectionReason, RunReport, with_dataset
@@ -179,7 +179,7 @@ class Build:
         no-op resume of a million problems then reads no row), else planned and kept there, with what the
         sources' checking passes found, for the next run."""
         key = plan_stamp(self.recipe, self.sources, self.custom) if cache is not None else None
-        found = cache.read("plan", key) if cache is not None and key is not None else None
+        found = cache.read(PLAN, key) if cache is not None and key is not None else None
         planned = KeySet.of_sorted(found["digests"]) if found is not None and "digests" in found else None
         if planned is None:
             planned = KeySet.of(k for job in self.jobs() for k in job.keys)
@@ -187,11 +187,12 @@ class Build:
             kept = set()
             for source in self.sources:
                 if source.stamp is not None and source.selection is not None:
-                    cache.write("source", source.stamp, source.selection.arrays())
-                    kept.add(("source", source.stamp))
-            if key is not None:
-                cache.write("plan", key, {"digests": planned.digests})
-                kept.add(("plan", key))
+                    cache.write(SOURCE, source.stamp, source.selection.arrays())
+                    kept.add((SOURCE, source.stamp))
+            estimate = estimate_stamp(key)
+            if key is not None and estimate is not None:
+                cache.write(PLAN, key, {"digests": planned.digests})
+                kept |= {(PLAN, key), (ESTIMATE, estimate)}
             cache.keep_only(kept)
         return planned
 

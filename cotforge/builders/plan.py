@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from cotforge.builders.custom import CustomPrompt
 from cotforge.builders.pricing import cost_usd
@@ -20,7 +22,7 @@ from cotforge.recipes.prompts import (
     prompt_version,
 )
 from cotforge.recipes.sources import LoadedSource
-from cotforge.recipes.sources.checked import stamp
+from cotforge.recipes.sources.checked import ESTIMATE, SourceCache, stamp
 from cotforge.schemas.guides import CustomGuides
 from cotforge.schemas.problem import AnswerType, Problem
 from cotforge.schemas.recipe import CoTFormat, FormatMode, PromptMode, Recipe, TeacherSpec
@@ -245,6 +247,7 @@ class PlanSummary:
     cost_usd: float | None  # None when any teacher's price is unknown
     unpriced_teachers: list[str]
     reasoning_tokens: int = 0  # of completion_tokens, the traces of reasoning teachers (ASSUMED_TRACE_TOKENS)
+    tokens_by_teacher: dict[str, list[int]] = field(default_factory=dict)  # label: prompt, answer, trace
 
 
 def reasoning_assumption() -> str:
@@ -266,9 +269,43 @@ def assumed_trace_tokens(teacher: TeacherSpec, max_tokens: int) -> int:
     return min(ASSUMED_TRACE_TOKENS[teacher.reasoning_effort], max_tokens) if thinks(teacher) else 0
 
 
-def summarise(recipe: Recipe, sources: list[LoadedSource]) -> PlanSummary:
+def summarise(
+    recipe: Recipe, sources: list[LoadedSource], cache: SourceCache | None = None, custom: CustomPrompt | None = None
+) -> PlanSummary:
     """Counts and an estimate of tokens and dollars. A prompt's length is its template's (measured once per answer
-    type, level and format on a real prompt) plus its question's, so a million answers are summed in seconds."""
+    type, level and format on a real prompt) plus its question's, so a million answers are summed in seconds; with
+    `cache`, the token counts kept by keep_summary for these sources and this recipe are read, not the rows."""
+    key = estimate_stamp(plan_stamp(recipe, sources, custom)) if cache is not None else None
+    found = cache.read(ESTIMATE, key) if cache is not None and key is not None else None
+    labels = [t.label for t in recipe.teachers]
+    if found is not None and found.get("teachers", np.empty(0)).tolist() == labels:
+        tallies = {label: [int(n) for n in row] for label, row in zip(labels, found["tokens"].tolist(), strict=True)}
+    else:
+        tallies = _token_tallies(recipe, sources)
+    return _summary(recipe, sum(s.count for s in sources), tallies)
+
+
+def keep_summary(cache: SourceCache, summary: PlanSummary, plan_key: str | None) -> None:
+    """Keep a summary's token counts for the plan known by `plan_key`, once the build directory exists (a dry run
+    leaves nothing behind)."""
+    key = estimate_stamp(plan_key)
+    if key is not None and cache.folder.parent.is_dir():
+        labels = list(summary.tokens_by_teacher)
+        tokens = np.array([summary.tokens_by_teacher[label] for label in labels], np.int64)
+        cache.write(ESTIMATE, key, {"teachers": np.array(labels, str), "tokens": tokens})
+
+
+def estimate_stamp(plan_key: str | None) -> str | None:
+    """The estimate's entry: the plan's key and the figures the estimate assumes."""
+    if plan_key is None:
+        return None
+    lengths = {fmt.value: spec.length for fmt, spec in FORMATS.items()}
+    assumed = (_WORDS_PER_LEVEL, _FAMILY_LENGTH, _TOKENS_PER_WORD, _CHARS_PER_TOKEN, ASSUMED_TRACE_TOKENS, lengths)
+    return stamp(plan_key, assumed)
+
+
+def _token_tallies(recipe: Recipe, sources: list[LoadedSource]) -> dict[str, list[int]]:
+    """Per teacher: estimated prompt, answer and trace tokens of the whole plan, one pass over the rows."""
     usage_by_teacher: dict[str, list[int]] = {t.label: [0, 0, 0] for t in recipe.teachers}  # prompt, answer, trace
     trace_tokens = {t.label: assumed_trace_tokens(t, recipe.sampling.max_tokens) for t in recipe.teachers}
     template_chars: dict[tuple[AnswerType, int | None, CoTFormat, bool], int] = {}
@@ -302,6 +339,10 @@ def summarise(recipe: Recipe, sources: list[LoadedSource]) -> PlanSummary:
                     tally[0] += prompt_tokens
                     tally[1] += round(words * _TOKENS_PER_WORD) * recipe.sampling.n
                     tally[2] += trace_tokens[teacher.label] * recipe.sampling.n
+    return usage_by_teacher
+
+
+def _summary(recipe: Recipe, problems: int, usage_by_teacher: dict[str, list[int]]) -> PlanSummary:
     total_cost: float | None = 0.0
     unpriced = []
     for teacher in recipe.teachers:
@@ -312,7 +353,6 @@ def summarise(recipe: Recipe, sources: list[LoadedSource]) -> PlanSummary:
             unpriced.append(teacher.label)
         elif total_cost is not None:
             total_cost += cost
-    problems = sum(s.count for s in sources)
     n_combos = len(asked(recipe))
     return PlanSummary(
         problems=problems,
@@ -325,4 +365,5 @@ def summarise(recipe: Recipe, sources: list[LoadedSource]) -> PlanSummary:
         cost_usd=None if unpriced and len(unpriced) == len(recipe.teachers) else total_cost,
         unpriced_teachers=unpriced,
         reasoning_tokens=sum(t[2] for t in usage_by_teacher.values()),
+        tokens_by_teacher=usage_by_teacher,
     )

@@ -23,6 +23,8 @@ from cotforge.safety.atomic import atomic_write_bytes
 # Raised by the entry's layout: a different one is never read as this one.
 LAYOUT = 1
 _SUFFIX = ".npz"
+# The kinds of entry: a source's checking pass, a plan's key digests, a plan's estimated token counts.
+SOURCE, PLAN, ESTIMATE = "source", "plan", "estimate"
 
 
 def stamp(*parts: object) -> str:
@@ -83,7 +85,7 @@ class SourceCache:
         atomic_write_bytes(self._path(kind, key), buffer.getvalue())
 
     def selection(self, key: str) -> Selection | None:
-        found = self.read("source", key)
+        found = self.read(SOURCE, key)
         try:
             return None if found is None else Selection.of_arrays(found)
         except (KeyError, ValueError):
