@@ -123,6 +123,15 @@ def test_keyset_holds_digests_and_answers_membership() -> None:
     assert KeySet.of([]).within(planned) and not planned.within(KeySet.of([]))
 
 
+def test_keys_that_share_their_first_eight_bytes_are_told_apart() -> None:
+    shared = "00112233445566778899aabbccddeeff"
+    keys = [shared[:16] + f"{i:016x}" for i in (1, 5, 9)] + [shared, "ffffffffffffffff0000000000000000"]
+    found = KeySet.of(keys)
+    asked = [shared[:16] + f"{i:016x}" for i in range(11)] + [shared, "ffffffffffffffff0000000000000001"]
+    assert found.contains(asked).tolist() == [i in (1, 5, 9) for i in range(11)] + [True, False]
+    assert KeySet.of_unique(found.digests[::-1].copy()).contains(keys).all()
+
+
 def test_a_store_made_before_digests_resumes_without_asking(tmp_path: Path) -> None:
     """A store written by main at 8784a28 (string keys in SQLite, as now): the resume finds every answer."""
     made = json.loads((FIXTURES / "main-store" / "made.json").read_text())

@@ -169,6 +169,7 @@ class Build:
         self.run_id = store.start_run()
         self.run_updated = self.started
         self.stopped: str | None = None
+        self.unplanned: int | None = None  # stored answers the plan does not ask for, once run() has counted them
         self.fatal_streak = 0
 
     def jobs(self) -> Iterator[Job]:
@@ -292,15 +293,19 @@ class Build:
 
     async def run(self) -> None:
         settled_parts = []
+        unplanned = 0
         for outcomes in chunked(self.store.outcomes()):  # counts and costs only: no record is parsed twice
             digests = key_digests([key for key, _, _ in outcomes])
             answered = np.array([kind != FAILED for _, kind, _ in outcomes], bool)
             settled_parts.append(digests[answered])
-            counted = (self.plan_keys.has(digests) & answered).tolist()
-            for (_, kind, cost), wanted in zip(outcomes, counted, strict=True):
+            planned = self.plan_keys.has(digests)
+            unplanned += int((~planned).sum())
+            for (_, kind, cost), wanted in zip(outcomes, (planned & answered).tolist(), strict=True):
                 if wanted:
                     self.tally.count(kind, cost)
-        settled = KeySet(np.concatenate(settled_parts) if settled_parts else np.empty(0, "S16"))
+        # The store's keys are its primary key: unique already, so sorted, not made unique again.
+        settled = KeySet.of_unique(np.concatenate(settled_parts) if settled_parts else np.empty(0, "S16"))
+        self.unplanned = unplanned  # every answer this run stores is planned: the count holds to the export
         if self.recipe.max_cost_usd is not None and self.tally.cost >= self.recipe.max_cost_usd:
             self.stats.stop = True
             self.stopped = f"budget of ${self.recipe.max_cost_usd:g} already spent"
@@ -362,7 +367,9 @@ class Build:
         several = store.datasets() > 1
         counts = store.subsets()
         subsets = {with_dataset(subset, dataset if several else None): (dataset, subset) for dataset, subset in counts}
-        unplanned = sum(int((~self.plan_keys.contains(keys)).sum()) for keys in chunked(store.stored_keys()))
+        unplanned = self.unplanned
+        if unplanned is None:  # stopped before run() counted them
+            unplanned = sum(int((~self.plan_keys.contains(keys)).sum()) for keys in chunked(store.stored_keys()))
         requested = len(self.plan_keys) + unplanned
         changes = store.changes()
         build_dir = BuildDir(out_dir)

@@ -1,7 +1,8 @@
 """Answer keys held compactly: 16-byte digests in one sorted array, not sets of 32-character strings.
 
 A store key is the first 32 hex digits of a SHA-256 (cotforge.builders.plan), so its digest is those 16 bytes: keys
-on disk stay what they were, and a set of a million keys takes 16 MB where a set of strings took about 120.
+on disk stay what they were, and a set of a million keys takes 24 MB (digests and their prefixes) where a set of
+strings took about 120.
 """
 
 from __future__ import annotations
@@ -39,16 +40,34 @@ def key_digests(keys: list[str]) -> np.ndarray:
     return np.array([key_digest(key) for key in keys], "S16")
 
 
+def _prefixes(digests: np.ndarray) -> np.ndarray:
+    """Each digest's first 8 bytes as a big-endian number: ordered as the digests are, and searched about 4x faster
+    than 16-byte strings."""
+    return np.ascontiguousarray(digests, "S16").view(">u8")[::2].astype(np.uint64)
+
+
 class KeySet:
-    """A set of answer keys, sorted digests; built from keys read in chunks, never from a set of them."""
+    """A set of answer keys, sorted digests (and their 8-byte prefixes, to search); built from keys read in chunks,
+    never from a set of them."""
 
     def __init__(self, digests: np.ndarray) -> None:
-        self.digests = np.unique(digests)
+        self._set(np.unique(digests))
+
+    def _set(self, digests: np.ndarray) -> None:
+        self.digests = digests
+        self.prefixes = _prefixes(digests)
 
     @classmethod
     def of(cls, keys: Iterable[str]) -> KeySet:
         parts = [np.unique(key_digests(chunk)) for chunk in chunked(keys)]
         return cls(np.concatenate(parts) if parts else np.empty(0, "S16"))
+
+    @classmethod
+    def of_unique(cls, digests: np.ndarray) -> KeySet:
+        """A set of digests known to be unique (a table's primary keys): sorted, not deduplicated again."""
+        found = cls.__new__(cls)
+        found._set(np.sort(digests))
+        return found
 
     @classmethod
     def of_sorted(cls, digests: np.ndarray) -> KeySet | None:
@@ -57,7 +76,7 @@ class KeySet:
         if digests.dtype != np.dtype("S16") or (len(digests) > 1 and not (digests[1:] > digests[:-1]).all()):
             return None
         found = cls.__new__(cls)
-        found.digests = digests
+        found._set(digests)
         return found
 
     def __len__(self) -> int:
@@ -67,8 +86,16 @@ class KeySet:
         """For each digest (key_digests), whether it is in the set."""
         if not len(self.digests):
             return np.zeros(len(digests), bool)
-        at = np.searchsorted(self.digests, digests)
-        return self.digests[np.minimum(at, len(self.digests) - 1)] == digests
+        last = len(self.digests) - 1
+        prefixes = _prefixes(digests)
+        at = np.minimum(np.searchsorted(self.prefixes, prefixes), last)
+        found = self.digests[at] == digests
+        # `at` is the first digest with that prefix: where several share it, look again by the whole digest.
+        shared = ~found & (self.prefixes[at] == prefixes)
+        if shared.any():
+            again = np.minimum(np.searchsorted(self.digests, digests[shared]), last)
+            found[shared] = self.digests[again] == digests[shared]
+        return found
 
     def contains(self, keys: list[str]) -> np.ndarray:
         """For each key, whether it is in the set."""
