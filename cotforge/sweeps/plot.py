@@ -3,8 +3,12 @@ per level."""
 
 from __future__ import annotations
 
+import itertools
+
 from cotforge.sweeps.planning import student_label
 from cotforge.sweeps.results import SweepReport
+
+_DASHES = ["--", ":", "-.", (0, (6, 2, 1, 2, 1, 2))]
 
 
 def plot_png(report: SweepReport) -> bytes | None:
@@ -18,7 +22,7 @@ def plot_png(report: SweepReport) -> bytes | None:
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 5.5), dpi=100)
     ringed = False
     for student in report.settings.students:
         points = sorted((a.level, a) for a in report.arms if a.student == student and a.level is not None)
@@ -41,21 +45,23 @@ def plot_png(report: SweepReport) -> bytes | None:
                     label="_nolegend_" if ringed else "unfinished seeds",  # one legend entry for every student
                 )
                 ringed = True
-        for arm in report.arms:
-            # Arms with no level (the human baseline, native traces, condensed levels, mixtures): a line each.
-            if arm.student == student and arm.level is None:
-                left.axhline(
-                    arm.accuracy,
-                    linestyle="--",
-                    color=color,
-                    alpha=0.6,
-                    label=f"{student_label(student, report.settings)}: {arm.arm}",
-                )
+        # Arms with no level (the human baseline, native traces, condensed levels, mixtures): a line each, each
+        # in its own dash pattern so that two of one student's are told apart.
+        level_less = [arm for arm in report.arms if arm.student == student and arm.level is None]
+        for arm, dashes in zip(level_less, itertools.cycle(_DASHES), strict=False):
+            left.axhline(
+                arm.accuracy,
+                linestyle=dashes,
+                color=color,
+                alpha=0.6,
+                label=f"{student_label(student, report.settings)}: {arm.arm}",
+            )
     left.set_xlabel("granularity level (0: answer only)")
     left.set_ylabel("held-out accuracy")
     left.set_xticks(range(0, 7))
     left.grid(alpha=0.3)
-    left.legend(fontsize=8)
+    # Below the axes: inside, it hid the points of the study it describes.
+    left.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     words = sorted({(a.level, a.mean_rationale_words) for a in report.arms if a.level is not None})
     right.bar([w[0] for w in words], [w[1] for w in words], color="grey")
     right.set_xlabel("granularity level")
