@@ -16,7 +16,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from build_scale import ROOT, run, start_server, write_build
+from build_scale import ROOT, run, run_timed, start_server, write_build
 
 
 def main() -> None:
@@ -54,8 +54,10 @@ def compare(recipe: Path, out: Path, baseline: str, rounds: int) -> None:
         seconds = {}
         for checkout in (baseline, str(ROOT)):
             os.environ["PYTHONPATH"] = checkout
-            seconds[checkout], peak = run(recipe, out)
-            print(f"no-op resume, {checkout}: {seconds[checkout]:.1f} s at {peak:.2f} GB", flush=True)
+            seconds[checkout], cpu, peak = run_timed(recipe, out)
+            load = os.getloadavg()[0]  # the 1-minute load average: the wall time depends on it, the CPU time less
+            figures = f"{seconds[checkout]:.1f} s, {cpu:.1f} s of CPU, {peak:.2f} GB, load {load:.1f}"
+            print(f"no-op resume, {checkout}: {figures}", flush=True)
         print(f"  this checkout {seconds[baseline] / seconds[str(ROOT)]:.1f}x the baseline's speed", flush=True)
 
 
