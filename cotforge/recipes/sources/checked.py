@@ -20,7 +20,7 @@ import numpy as np
 
 from cotforge.safety.atomic import atomic_write_bytes
 
-# Raised by the entry's layout: a different one is never read as this one.
+# Raise it when the entries change shape: an entry of another layout then has another stamp and is never read.
 LAYOUT = 1
 _SUFFIX = ".npz"
 # The kinds of entry: a source's checking pass, a plan's key digests, a plan's estimated token counts.
