@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import typer.main
 from typer.testing import CliRunner
 
@@ -42,3 +44,30 @@ def test_split_with_sample_is_refused_not_ignored() -> None:
     assert build.exit_code == 2 and "--sample" in build.output
     evaluation = CliRunner().invoke(app, ["eval", "--model", "x", "--benchmark", "svamp", "--sample", "--split", "dev"])
     assert evaluation.exit_code == 2 and "--sample" in evaluation.output
+
+
+def test_the_reference_site_lists_every_option_of_every_command() -> None:
+    """docs/hooks/reference.py makes the site's command reference from the commands: none is left out, including
+    a group's own options (`cotforge sweep`) and its subcommands."""
+    import importlib.util
+    from pathlib import Path
+
+    hook = Path(__file__).parent.parent / "docs" / "hooks" / "reference.py"
+    spec = importlib.util.spec_from_file_location("reference_hook", hook)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    page = module.commands_page()
+
+    def walk(command, full: str):
+        yield full, command
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, f"{full} {name}")
+
+    for full, command in walk(typer.main.get_command(app), "cotforge"):
+        if full == "cotforge":
+            continue
+        section = page.split(f"## `{full}`\n", 1)[1].split("\n## ", 1)[0]
+        for param in command.params:
+            if param.param_type_name == "option" and not param.hidden:
+                flag = max(param.opts, key=len)
+                assert re.search(rf"(\| |, ){re.escape(flag)}[ ,|/]", section), f"{full} {flag}"
