@@ -21,7 +21,7 @@ _HOMES = {
     "open_build": "cotforge.api",
     "pull": "cotforge.api",
     "import_paper": "cotforge.api",
-    "train": "cotforge.api",
+    "train_student": "cotforge.api",
     "evaluate": "cotforge.api",
     "sweep": "cotforge.api",
     "Corpus": "cotforge.api",
@@ -63,7 +63,7 @@ __all__ = [
     "plan_build",
     "pull",
     "sweep",
-    "train",
+    "train_student",
 ]
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ if TYPE_CHECKING:
         plan_build,
         pull,
         sweep,
-        train,
+        train_student,
     )
     from cotforge.builders.build import BuildFailed, BuildInterrupted
     from cotforge.builders.custom import CustomPrompt
@@ -89,6 +89,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "train":  # the trainer's package, as an import of it would set it (the API's call is train_student)
+        return import_module("cotforge.train")
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'cotforge' has no attribute {name!r}")

@@ -201,9 +201,10 @@ def import_paper(folder: str | Path, out_dir: str | Path) -> Corpus:
     return Corpus(out_dir)
 
 
-def train(config: TrainConfig, log: Log | None = None) -> TrainReport:
+def train_student(config: TrainConfig, log: Log | None = None) -> TrainReport:
     """Fine-tune a student as `config` says; the student, its train_report.json and loss curve go to
-    config.output_dir (a cotforge.corpus.StudentDir)."""
+    config.output_dir (a cotforge.corpus.StudentDir). Not `cotforge.train`: that name is the trainer's package,
+    which an import of `cotforge.train.*` (TrainConfig's, for one) would put in place of a function."""
     from cotforge.train.loop import train as fit
 
     return fit(config, log=log or _quiet)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -20,12 +21,23 @@ def readme_example() -> str:
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
-def test_the_readme_example_runs_as_written(tmp_path: Path, scripted, monkeypatch, capsys) -> None:
+README_STUDENT = '"HuggingFaceTB/SmolLM2-135M-Instruct"'
+
+
+@pytest.mark.integration
+def test_the_readme_example_runs_as_written(tmp_path: Path, scripted, student: Path, monkeypatch, capsys) -> None:
+    """Every line of the README's Python section: build, custom prompt, train_student, evaluate and sweep (the
+    student is the tiny Llama with SmolLM2's tokenizer in place of the real SmolLM2)."""
     code = readme_example()
-    assert README_URL in code
+    assert README_URL in code and README_STUDENT in code
     monkeypatch.chdir(tmp_path)
-    exec(compile(code.replace(README_URL, scripted.url), "README.md", "exec"), {"__name__": "readme"})
+    code = code.replace(README_URL, scripted.url).replace(README_STUDENT, repr(str(student)))
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
     printed = capsys.readouterr().out
+    assert "10 steps on" in printed and (tmp_path / "students" / "g5" / "train_report.json").exists()
+    assert re.search(r"GSM8K sample: \d/4 right", printed)
+    report = json.loads((tmp_path / "sweeps" / "svamp-demo" / "sweep_report.json").read_text())
+    assert {arm["arm"] for arm in report["arms"]} == {"g1", "g5"}, "the sweep ran both arms to its report"
     assert "8/8 answered, 8 accepted" in printed  # 4 sample problems x levels 1 and 5
     assert "custom-two-sentences-1 4 records, 0 kept aside" in printed
     sent = [e.message for e in scripted.answered()]
@@ -72,3 +84,15 @@ def test_the_public_names_resolve() -> None:
         assert getattr(cotforge, name) is not None
     with pytest.raises(AttributeError):
         cotforge.not_a_name  # noqa: B018
+
+
+def test_cotforge_train_is_the_trainers_package_and_names_the_call_that_fine_tunes() -> None:
+    import sys
+
+    config = cotforge.TrainConfig(model="student", dataset="corpus")  # imports cotforge.train.config
+    assert cotforge.train is sys.modules["cotforge.train"] and cotforge.train.TrainConfig is type(config)
+    with pytest.raises(TypeError, match=r"cotforge\.train_student"):
+        cotforge.train(config)
+    from cotforge.api import train_student
+
+    assert cotforge.train_student is train_student

@@ -44,7 +44,7 @@ def test_the_added_field_reaches_the_config_of_both(
         seen["sweep"] = settings
         return SimpleNamespace(cells=[1, 2]), [1, 2]
 
-    monkeypatch.setattr("cotforge.api.train", fit)
+    monkeypatch.setattr("cotforge.api.train_student", fit)
     monkeypatch.setattr("cotforge.sweeps.run_sweep", run_sweep)
     app = make_app(WithWarmupSteps)
     trained = CliRunner().invoke(app, ["train", "--dataset", "x.parquet", "--model", "m", "--warmup-steps", "5"])

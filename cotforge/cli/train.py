@@ -70,7 +70,7 @@ def train_command(config_class: type[TrainConfig] = TrainConfig) -> Callable[...
         """Fine-tune a student on a CoT corpus (loss on completions only); under torchrun it runs DDP."""
         from pydantic import ValidationError
 
-        from cotforge.api import train as fit
+        from cotforge.api import train_student as fit
 
         if preset is not None and preset not in PRESETS:
             raise fail(f"unknown preset {preset!r}; choose {', '.join(PRESETS)}")
