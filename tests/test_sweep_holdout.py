@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from cotforge.cli import app
 from cotforge.sweeps import CellResult, SweepSettings, build_report, plan_sweep, sweep_train_config
 from cotforge.sweeps.cells import claim
-from cotforge.sweeps.holdout import highest_similarity, near_variant_groups, split_by_groups
+from cotforge.sweeps.holdout import highest_similarity, members, near_variants, split_by_groups
 from cotforge.sweeps.layout import SweepDir
 from cotforge.sweeps.settings import SweepError
 from cotforge.train.config import TrainConfig
@@ -42,7 +42,7 @@ FAMILIES = {
 def test_each_family_of_near_variants_stays_on_one_side() -> None:
     ids = [f"{family}-{i}" for family, questions in FAMILIES.items() for i in range(len(questions))]
     questions = [q for family in FAMILIES.values() for q in family]
-    groups = sorted(sorted(ids[i].split("-")[0] for i in g) for g in near_variant_groups(questions, 0.8))
+    groups = sorted(sorted(ids[i].split("-")[0] for i in g) for g in members(near_variants(questions, 0.8).group))
     assert [g[0] for g in groups] == sorted(FAMILIES) and all(len(set(g)) == 1 for g in groups)
     for fraction in (0.2, 0.3, 0.5):
         split = split_by_groups(ids, questions, fraction, None, 0.8)

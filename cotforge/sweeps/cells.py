@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from cotforge.corpus import BuildDir, EvalDir, StudentDir
-from cotforge.sweeps.layout import SweepDir
+from cotforge.sweeps.layout import QUESTION_GROUPS, SweepDir
 from cotforge.sweeps.planning import Cell, SweepPlan, plan_sweep
 from cotforge.sweeps.settings import SweepError, SweepSettings
 from cotforge.sweeps.statistics import bootstrap_interval
@@ -70,6 +70,29 @@ def claim(folder: SweepDir, settings: SweepSettings) -> None:
             )
     folder.path.mkdir(parents=True, exist_ok=True)
     folder.settings_path.write_text(settings.model_dump_json(indent=1) + "\n", encoding="utf-8")
+
+
+def record_held_out(sweep: SweepDir, plan: SweepPlan) -> None:
+    """Write held_out.json; refuse when finished cells were trained or evaluated on other problems (a hold-out drawn
+    by an earlier version of cotforge), which a resumed sweep would mix with new ones."""
+    train_ids = [r.problem_id for r in next(iter(plan.train.values()))]
+    record: dict[str, object] = {
+        "check": plan.held_out,
+        "problem_ids": [p.id for p in plan.test],
+        "train_problem_ids": train_ids,
+    }
+    if plan.question_groups is not None:
+        record[QUESTION_GROUPS] = plan.question_groups
+    if sweep.held_out_path.exists() and sweep.finished_cells():
+        earlier = json.loads(sweep.held_out_path.read_text(encoding="utf-8"))
+        changed = [key for key in ("problem_ids", "train_problem_ids") if earlier.get(key) != record[key]]
+        if changed:
+            raise SweepError(
+                f"{sweep.path}: its finished cells were trained and evaluated on other problems than these settings "
+                f"now give ({' and '.join(changed)} differ in {sweep.held_out_path.name}: drawn by an earlier version "
+                "of the hold-out); give another --out (`cotforge sweep report` still reads this one)"
+            )
+    sweep.held_out_path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
 
 
 def run_cell(plan: SweepPlan, cell: Cell, sweep: SweepDir, log: Callable[[str], None], keep_model: bool) -> CellResult:
@@ -149,9 +172,7 @@ def run_sweep(
     plan = plan_sweep(settings)
     sweep = SweepDir(out_dir)
     claim(sweep, settings)
-    train_ids = [r.problem_id for r in next(iter(plan.train.values()))]
-    record = {"check": plan.held_out, "problem_ids": [p.id for p in plan.test], "train_problem_ids": train_ids}
-    sweep.held_out_path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    record_held_out(sweep, plan)
     index, count = shard
     cells = plan.cells
     for position, cell in enumerate(cells):

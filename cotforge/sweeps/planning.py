@@ -69,6 +69,8 @@ class SweepPlan:
     train: dict[str, list[CoTRecord]]  # arm label -> one record per training problem, the same problems in each
     test: list[Problem]
     held_out: dict[str, int | float]  # what the held-out check found
+    # One per test problem, in their order: equal numbers, one group of near-variants (none for an external --eval)
+    question_groups: list[int] | None = None
 
     @property
     def cells(self) -> list[Cell]:
@@ -211,6 +213,8 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
     any_arm = per_arm[arms[0].label]
     threshold = settings.holdout_similarity
     groups: dict[str, int] = {}
+    question_groups = None
+    near_dropped: set[str] = set()
     if settings.eval_benchmark is not None:
         from cotforge.recipes.sources import load_problems
 
@@ -224,8 +228,16 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
             shared, [any_arm[i].question for i in shared], settings.holdout, settings.eval_limit, threshold
         )
         test = [any_arm[i].problem() for i in split.held_out]
+        question_groups = split.held_out_groups
         train_ids = set(split.training)
-        groups = {"near_variant_groups": split.groups, "largest_group": split.largest_group}
+        near_dropped = set(split.near_training)
+        groups = {
+            "near_variant_groups": split.groups,
+            "largest_group": split.largest_group,
+            "families_split": split.families_split,
+            "groups_too_big": split.groups_too_big,
+            "questions_too_big": split.questions_too_big,
+        }
         if not split.held_out:
             raise SweepError(
                 f"--holdout {settings.holdout:g}: no group of near-variant questions fits in it (the largest holds "
@@ -233,13 +245,11 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
                 "--holdout-similarity or --holdout, or evaluate on another data set with --eval"
             )
     # Never train on a held-out question: the same text under another id, a near-variant (at least the threshold
-    # similar: held-out groups keep these apart already, an external benchmark's are dropped here), and against a
-    # benchmark a shared 8-gram too (the contamination check's rule); within one data set 8-grams are only counted,
-    # since its questions share template wording.
+    # similar: for a hold-out drawn by groups, the split leaves out those in other groups; an external benchmark's are
+    # dropped here), and against a benchmark a shared 8-gram too (the contamination check's rule); within one data set
+    # 8-grams are only counted, since its questions share template wording.
     sample = [any_arm[i] for i in sorted(train_ids)]
     test_questions = [p.question for p in test]
-    # A near-variant of a held-out question cannot be in training when the hold-out was drawn by groups (every pair at
-    # least the threshold similar shares a group): only an external benchmark's need the comparison.
     near = threshold if settings.eval_benchmark is not None else None
     overlaps = check(sample, {"held-out": test_questions}, near=near).overlaps
     dropped = {o.problem_id for o in overlaps if o.kind != "ngram" or settings.eval_benchmark is not None}
@@ -248,18 +258,47 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
     train = {label: [rows[i] for i in sorted(train_ids)] for label, rows in per_arm.items()}
     assert not any(normalise_question(r.question) in normalised_test for rows in train.values() for r in rows)
     if not train_ids or not test:
-        raise SweepError(f"{settings.corpus}: {len(train_ids)} training and {len(test)} held-out problems left")
+        raise SweepError(
+            f"{settings.corpus}: {len(train_ids)} training and {len(test)} held-out problems left ("
+            f"{len(near_dropped | dropped)} dropped from training as copies or near-variants of held-out ones); "
+            "raise --holdout-similarity, or evaluate on another data set with --eval"
+        )
     kept = [any_arm[i].question for i in sorted(train_ids)]
     held_out = {
         "questions": len(test),
         "training_problems": len(train_ids),
-        "dropped_from_training": len(dropped),
+        "dropped_from_training": len(dropped | near_dropped),
+        "near_variants_dropped": len(near_dropped | {o.problem_id for o in overlaps if o.kind == "near"}),
         "ngram_overlaps_kept": sum(o.kind == "ngram" and o.problem_id in train_ids for o in overlaps),
         "similarity_threshold": threshold,
         "highest_similarity": highest_similarity(test_questions, kept),
         **groups,
     }
-    return SweepPlan(settings, arms, train, test, held_out)
+    return SweepPlan(settings, arms, train, test, held_out, question_groups)
+
+
+def describe_holdout(h: dict[str, int | float]) -> str:
+    """What the held-out check found (plan.held_out), for the dry run and the report; a sweep's record from before
+    complete linkage lacks the counts of split families, dropped near-variants and groups too big."""
+    text = (
+        f"the closest training question to a held-out one is {h['highest_similarity']:.2f} similar (near-variants "
+        f"from {h['similarity_threshold']:.2f} kept apart"
+    )
+    if h.get("families_split"):
+        text += (
+            f"; {h['families_split']} families of linked near-variants too big for the hold-out held out a group at a "
+            "time, every pair in a group that similar (complete linkage)"
+        )
+    if h.get("near_variants_dropped"):
+        text += f"; {h['near_variants_dropped']} training questions dropped as near-variants of held-out ones"
+    text += f"), and {h['ngram_overlaps_kept']} training questions share an 8-gram with a held-out one"
+    if h.get("groups_too_big"):
+        text += (
+            f"; {h['groups_too_big']} groups of near-variants ({h['questions_too_big']} questions) are larger than the "
+            "whole hold-out and were never held out (raise --holdout or --eval-limit, or --holdout-similarity to make "
+            "groups smaller)"
+        )
+    return text
 
 
 def describe_plan(plan: SweepPlan, prior_accuracy: float) -> str:
@@ -274,11 +313,7 @@ def describe_plan(plan: SweepPlan, prior_accuracy: float) -> str:
         f"problems: {h['training_problems']} in training, {h['questions']} held out",
     ]
     if "highest_similarity" in h:
-        lines.append(
-            f"hold-out: the closest training question to a held-out one is {h['highest_similarity']:.2f} similar "
-            f"(near-variants from {h['similarity_threshold']:.2f} kept together); {h['ngram_overlaps_kept']} "
-            "training questions share an 8-gram with a held-out one"
-        )
+        lines.append(f"hold-out: {describe_holdout(h)}")
     lines.append(
         f"power: with {h['questions']} questions, {len(s.seeds)} seed(s) and a prior accuracy of {prior_accuracy:.0%},"
         f" the smallest difference between two arms found with 80% power is about {mde:.1%} (5% level, corrected for "
