@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from cotforge.cli import app
 from cotforge.contamination import TrainingQuestion, check
 from cotforge.sweeps import CellResult, SweepSettings, build_report, plan_sweep, sweep_train_config
-from cotforge.sweeps.cells import claim, record_held_out
+from cotforge.sweeps.cells import claim, drawn_hold_out, record_held_out
 from cotforge.sweeps.holdout import highest_similarity, members, near_variants, split_by_groups
 from cotforge.sweeps.layout import QUESTION_GROUPS, SweepDir
 from cotforge.sweeps.planning import SweepPlan
@@ -134,7 +134,7 @@ def test_a_group_larger_than_the_hold_out_is_reported(paper_build: Path) -> None
     assert "larger than the whole hold-out and were never held out (raise --holdout or --eval-limit" in result.output
 
 
-def test_question_groups_follow_the_held_out_order_and_a_changed_hold_out_is_not_resumed(
+def test_question_groups_follow_the_held_out_order_and_a_resumed_sweep_keeps_its_hold_out(
     paper_build: Path, tmp_path: Path
 ) -> None:
     settings = SweepSettings(
@@ -142,6 +142,7 @@ def test_question_groups_follow_the_held_out_order_and_a_changed_hold_out_is_not
     )
     plan = plan_sweep(settings)
     sweep = SweepDir(tmp_path)
+    claim(sweep, settings)
     record_held_out(sweep, plan)
     saved = json.loads(sweep.held_out_path.read_text())
     assert saved["problem_ids"] == [p.id for p in plan.test]
@@ -153,13 +154,28 @@ def test_question_groups_follow_the_held_out_order_and_a_changed_hold_out_is_not
     pairs = set(zip(groups, families.tolist(), strict=True))  # one number for one family: the same partition
     assert len(pairs) == len(set(groups)) == len(set(families.tolist()))
     assert len(set(groups)) < len(groups), "SVAMP's held-out stories come with variants"
-    # A finished cell saw this hold-out: another one (here, other settings' problems) is refused, the same one kept.
+    assert drawn_hold_out(sweep, settings) is None, "no cell finished: nothing to keep"
+    # A sweep drawn by an earlier cotforge (another question held out, no groups recorded) whose cell finished: resumed,
+    # it keeps the problems that cell was trained and evaluated on, and its groups are found for the statistics.
+    held, trained = saved["problem_ids"], saved["train_problem_ids"]
+    earlier = {
+        "check": saved["check"],
+        "problem_ids": sorted([*held[1:], trained[0]]),
+        "train_problem_ids": sorted([*trained[1:], held[0]]),
+    }
+    sweep.held_out_path.write_text(json.dumps(earlier))
     sweep.cell_dir("c").mkdir(parents=True)
     sweep.cell_file("c").write_text("{}")
-    record_held_out(sweep, plan)
-    other = plan_sweep(settings.model_copy(update={"eval_limit": 100}))
-    with pytest.raises(SweepError, match="problem_ids and train_problem_ids differ"):
-        record_held_out(sweep, other)
+    resumed = plan_sweep(settings, drawn_hold_out(sweep, settings))
+    assert [p.id for p in resumed.test] == earlier["problem_ids"]
+    assert [r.problem_id for r in resumed.train["g3"]] == earlier["train_problem_ids"]
+    record_held_out(sweep, resumed)
+    again = json.loads(sweep.held_out_path.read_text())
+    assert again["problem_ids"] == earlier["problem_ids"] and len(again[QUESTION_GROUPS]) == 120
+    assert drawn_hold_out(sweep, settings.model_copy(update={"eval_limit": 100})) is None, "claim refuses it"
+    sweep.held_out_path.write_text('{"check": {}, "problem_ids": [1]}')
+    with pytest.raises(SweepError, match="held_out\\.json: not a sweep's hold-out"):
+        drawn_hold_out(sweep, settings)
     external = SweepPlan(plan.settings, plan.arms, plan.train, plan.test, plan.held_out)
     record_held_out(sweep, external)
     assert QUESTION_GROUPS not in json.loads(sweep.held_out_path.read_text())

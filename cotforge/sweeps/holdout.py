@@ -31,7 +31,7 @@ import numpy as np
 
 from cotforge.contamination import normalise_question, similarity_blocks
 
-_ROWS = 1024  # rows compared at once with every later question
+_ROWS = 128  # rows compared at once with every later question: small, so that few pairs are compared twice
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,12 @@ def members(labels: np.ndarray) -> list[list[int]]:
     """The indices that share each number of `labels`, by number."""
     order = np.argsort(labels, kind="stable")
     return [part.tolist() for part in np.split(order, np.cumsum(np.bincount(labels))[:-1]) if len(part)]
+
+
+def numbered(labels: Sequence[int] | np.ndarray) -> list[int]:
+    """`labels` renumbered 0, 1, 2 ... in the order they first appear: equal labels stay equal."""
+    first_seen: dict[int, int] = {}
+    return [first_seen.setdefault(int(label), len(first_seen)) for label in labels]
 
 
 def _similar_pairs(texts: Sequence[str], threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -157,10 +163,9 @@ def split_by_groups(
     near[b[held[a] & ~held[b]]] = True
     near[a[held[b] & ~held[a]]] = True
     too_big = [g for g in groups if len(g) > target]
-    first_seen: dict[int, int] = {}  # numbered in the held-out order
     return Split(
         held_out=[ids[i] for i in np.flatnonzero(held)],
-        held_out_groups=[first_seen.setdefault(int(u), len(first_seen)) for u in unit[held]],
+        held_out_groups=numbered(unit[held]),
         training=[ids[i] for i in np.flatnonzero(~held & ~near)],
         near_training=[ids[i] for i in np.flatnonzero(near)],
         groups=len(members(found.family)),

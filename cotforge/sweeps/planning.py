@@ -13,6 +13,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -22,7 +23,8 @@ from cotforge.schemas.problem import Problem
 from cotforge.schemas.recipe import FormatMode, SourceSpec, teacher_label
 from cotforge.schemas.record import CoTRecord
 from cotforge.sweeps.arms import arm_subsets, mixed_rows, parse_arm
-from cotforge.sweeps.holdout import highest_similarity, split_by_groups
+from cotforge.sweeps.holdout import highest_similarity, near_variants, numbered, split_by_groups
+from cotforge.sweeps.layout import QUESTION_GROUPS
 from cotforge.sweeps.settings import SweepError, SweepSettings
 from cotforge.sweeps.statistics import PLANNING_SEED_CORRELATION, planned_mde
 
@@ -198,8 +200,9 @@ def arm_rows(arm: Arm, subsets: dict[str, list[CoTRecord]]) -> dict[str, CoTReco
     return mixed_rows({subset: first(subset) for subset in arm.shares}, arm.shares)
 
 
-def plan_sweep(settings: SweepSettings) -> SweepPlan:
-    """Arms, the problems every arm trains on, and the held-out questions none of them sees."""
+def plan_sweep(settings: SweepSettings, drawn: dict[str, Any] | None = None) -> SweepPlan:
+    """Arms, the problems every arm trains on, and the held-out questions none of them sees: those `drawn` earlier
+    (a resumed sweep's held_out.json, cells.drawn_hold_out) when given."""
     try:
         subsets = BuildDir(settings.corpus).read_subsets()
     except BuildDirError as error:
@@ -210,6 +213,8 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
     arms = choose_arms(subsets, settings)
     per_arm = {arm.label: arm_rows(arm, subsets) for arm in arms}
     shared = sorted(set.intersection(*(set(rows) for rows in per_arm.values())))
+    if drawn is not None:
+        return _resumed(settings, arms, per_arm, drawn)
     any_arm = per_arm[arms[0].label]
     threshold = settings.holdout_similarity
     groups: dict[str, int] = {}
@@ -275,6 +280,26 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
         **groups,
     }
     return SweepPlan(settings, arms, train, test, held_out, question_groups)
+
+
+def _resumed(
+    settings: SweepSettings, arms: list[Arm], per_arm: dict[str, dict[str, CoTRecord]], drawn: dict[str, Any]
+) -> SweepPlan:
+    """The plan of a resumed sweep: the held-out and training problems its finished cells had, however cotforge
+    would draw them now (a sweep made before complete linkage and the exact threshold keeps its own)."""
+    held, trained = drawn["problem_ids"], drawn["train_problem_ids"]
+    missing = [i for i in [*held, *trained] if any(i not in rows for rows in per_arm.values())]
+    if missing:
+        raise SweepError(
+            f"{settings.corpus}: lacks {len(missing)} of the problems this sweep's finished cells were trained or "
+            f"evaluated on (such as {missing[0]}); give another --out"
+        )
+    test = [per_arm[arms[0].label][i].problem() for i in held]
+    groups = drawn.get(QUESTION_GROUPS)
+    if groups is None:  # recorded before the groups were: the families of the held-out questions
+        groups = numbered(near_variants([p.question for p in test], settings.holdout_similarity).family)
+    train = {label: [rows[i] for i in trained] for label, rows in per_arm.items()}
+    return SweepPlan(settings, arms, train, test, drawn["check"], groups)
 
 
 def describe_holdout(h: dict[str, int | float]) -> str:
