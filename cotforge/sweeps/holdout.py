@@ -4,12 +4,14 @@ Data sets such as SVAMP are built from variants of one story (the numbers or the
 question whose variant is in training is not unseen. Two questions are near-variants when at least the threshold
 similar; a *family* is the questions linked through near-variants (connected components), a *group* a part of a family
 in which every pair is a near-variant (complete linkage, so a group cannot chain: a chain of 301 questions each 0.96
-similar to the next and 0.40 end to end is one family but groups of at most 8).
+similar to the next and 0.40 end to end is one family, in groups of at most 8). Families and groups hand the statistics
+their clusters: held_out.json's question_groups numbers each held-out question by the family it was held out with,
+or by its group where its family was split.
 
 A family that fits the hold-out goes whole to one side, as SVAMP's stories do (the largest of 17 questions): no
-near-variant of its questions is left in training. A family too big for what is left of the hold-out (joined
-transitively it could never be held out: 43% of the chain's corpus) is held out a group at a time instead, next to
-each other where they can be; a training question at least the threshold similar to a held-out one in another group
+near-variant of its questions is left in training. A family too big for what is left of the hold-out (such a family
+was never held out while families were the only unit) is held out a group at a time instead, the groups next to each
+other where they can be; a training question at least the threshold similar to a held-out one in another group
 is then dropped from training (Split.near_training), so the guarantee holds either way: no training question is a
 near-variant of a held-out one. A group larger than the whole hold-out is never held out and is counted.
 

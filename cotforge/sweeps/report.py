@@ -184,7 +184,7 @@ def _held_out_sentence(report: SweepReport) -> str:
     if s.eval_benchmark:
         where = f"{s.eval_benchmark} {s.eval_split}"
     else:
-        where = f"{s.holdout:.0%} of the corpus's problems, drawn by groups of near-variant questions" + (
+        where = f"{s.holdout:.0%} of the corpus's problems, drawn by families of near-variant questions" + (
             f", at most {s.eval_limit}" if s.eval_limit else ""
         )
     text = f"{h['training_problems']} training problems shared by every arm, {h['questions']} held-out questions"
