@@ -245,9 +245,10 @@ def plan_sweep(settings: SweepSettings, drawn: dict[str, Any] | None = None) -> 
         }
         if not split.held_out:
             raise SweepError(
-                f"--holdout {settings.holdout:g}: no group of near-variant questions fits in it (the largest holds "
-                f"{split.largest_group} of {len(shared)} questions at similarity {threshold:g}); raise "
-                "--holdout-similarity or --holdout, or evaluate on another data set with --eval"
+                f"--holdout {settings.holdout:g}: no group of near-variant questions fits in it (its "
+                f"{split.groups_too_big} groups at similarity {threshold:g} are all larger; the largest family holds "
+                f"{split.largest_group} of {len(shared)} questions); raise --holdout-similarity or --holdout, or "
+                "evaluate on another data set with --eval"
             )
     # Never train on a held-out question: the same text under another id, a near-variant (at least the threshold
     # similar: for a hold-out drawn by groups, the split leaves out those in other groups; an external benchmark's are
@@ -306,8 +307,9 @@ def describe_holdout(h: dict[str, int | float]) -> str:
     """What the held-out check found (plan.held_out), for the dry run and the report; a sweep's record from before
     complete linkage lacks the counts of split families, dropped near-variants and groups too big."""
     text = (
-        f"the closest training question to a held-out one is {h['highest_similarity']:.2f} similar (near-variants "
-        f"from {h['similarity_threshold']:.2f} kept apart"
+        # Cut, not rounded, to three places: a similarity just under the threshold never shows as the threshold.
+        f"the closest training question to a held-out one is {math.floor(h['highest_similarity'] * 1000) / 1000:.3f} "
+        f"similar (near-variants from {h['similarity_threshold']:g} kept apart"
     )
     if h.get("families_split"):
         text += (
