@@ -119,7 +119,7 @@ def highest_similarity(held_out: Sequence[str], training: Sequence[str]) -> floa
 @dataclass(frozen=True)
 class Split:
     held_out: list[str]  # problem ids, sorted: the order the held-out questions are asked in
-    held_out_groups: list[int]  # one per held-out question, in that order: equal numbers, linked near-variants
+    held_out_groups: list[int]  # one per held-out question, in that order: equal numbers, held out together
     training: list[str]
     near_training: list[str]  # left out of training: at least the threshold similar to a held-out question
     groups: int  # families of near-variants found
@@ -152,9 +152,11 @@ def split_by_groups(
         target = min(target, limit)
     unit = np.full(len(ids), -1, dtype=np.int64)  # what each held-out question was held out with; -1: not held out
     passed_over = []
+    taken = 0
     for number, family in enumerate(_content_order(ids, members(found.family))):
-        if np.count_nonzero(unit >= 0) + len(family) <= target:
+        if taken + len(family) <= target:
             unit[family] = number
+            taken += len(family)
         else:
             passed_over.append(family)
     groups = _content_order(ids, [g for g in members(found.group) if unit[g[0]] < 0])
