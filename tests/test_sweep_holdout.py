@@ -16,13 +16,16 @@ from typer.testing import CliRunner
 
 from cotforge.cli import app
 from cotforge.contamination import TrainingQuestion, check
+from cotforge.corpus import BuildDir
 from cotforge.sweeps import CellResult, SweepSettings, build_report, plan_sweep, sweep_train_config
 from cotforge.sweeps.cells import claim, drawn_hold_out, record_held_out
 from cotforge.sweeps.holdout import highest_similarity, members, near_variants, split_by_groups
 from cotforge.sweeps.layout import QUESTION_GROUPS, SweepDir
-from cotforge.sweeps.planning import SweepPlan
+from cotforge.sweeps.planning import SweepPlan, describe_plan
 from cotforge.sweeps.settings import SweepError
 from cotforge.train.config import TrainConfig
+
+from .helpers import made_record
 
 ALPHABET = string.ascii_lowercase + string.digits
 FAMILIES = {
@@ -102,6 +105,29 @@ def test_a_chain_of_near_variants_is_held_out_a_group_at_a_time() -> None:
     shuffled = list(zip(ids, chain, strict=True))
     random.Random(1).shuffle(shuffled)
     assert split_by_groups([i for i, _ in shuffled], [q for _, q in shuffled], 0.3, None, 0.8) == split
+
+
+def test_a_sweep_over_a_chain_trains_on_no_near_variant_of_a_held_out_question(tmp_path: Path) -> None:
+    chain = _chain(301, seed=2)
+    records = [
+        made_record("x", f"g{level}-c{i:03d}", "5", "Add them. The answer is 5", level=level).model_copy(
+            update={"problem_id": f"c{i:03d}", "question": question}
+        )
+        for level in (1, 3)
+        for i, question in enumerate(chain)
+    ]
+    BuildDir(tmp_path / "corpus").write_outputs(records, [])
+    settings = SweepSettings(corpus=str(tmp_path / "corpus"), students=["s"], levels=[1, 3], baselines=False)
+    plan = plan_sweep(settings)
+    held = plan.held_out
+    assert 80 <= held["questions"] <= 90 and held["families_split"] == 1 and held["near_variant_groups"] == 1
+    trained = [r.question for r in plan.train["g1"]]
+    assert highest_similarity([p.question for p in plan.test], trained) == held["highest_similarity"] < 0.8
+    assert 0 < held["near_variants_dropped"] == held["dropped_from_training"] == 301 - held["questions"] - len(trained)
+    assert plan.question_groups is not None and len(plan.question_groups) == len(plan.test)
+    described = describe_plan(plan, 0.2)
+    assert "too big for the hold-out held out a group at a time" in described and "; 1 such families)" in described
+    assert f"{held['near_variants_dropped']} training questions dropped as near-variants of held-out ones" in described
 
 
 def test_the_similarity_threshold_is_compared_as_written() -> None:

@@ -313,8 +313,8 @@ def describe_holdout(h: dict[str, int | float]) -> str:
     )
     if h.get("families_split"):
         text += (
-            f"; {h['families_split']} families of linked near-variants too big for the hold-out held out a group at a "
-            "time, every pair in a group that similar (complete linkage)"
+            "; a family of linked near-variants too big for the hold-out held out a group at a time, every pair in a "
+            f"group that similar (complete linkage; {h['families_split']} such families)"
         )
     if h.get("near_variants_dropped"):
         text += f"; {h['near_variants_dropped']} training questions dropped as near-variants of held-out ones"
