@@ -132,6 +132,7 @@ def sweep(
     from cotforge.hub import HubError
     from cotforge.sweeps import SweepError, SweepSettings, plan_sweep, run_sweep, sweep_train_config
     from cotforge.sweeps.arms import parse_arm
+    from cotforge.sweeps.cells import drawn_hold_out
     from cotforge.sweeps.layout import SweepDir
     from cotforge.sweeps.planning import describe_plan
     from cotforge.train.data import TrainDataError
@@ -173,7 +174,8 @@ def sweep(
         if dry_run:
             if not 0 < prior_accuracy < 1:
                 raise fail(f"--prior-accuracy {prior_accuracy}: give a share between 0 and 1, e.g. 0.2")
-            out.print(describe_plan(plan_sweep(settings), prior_accuracy), highlight=False, markup=False)
+            plan = plan_sweep(settings, drawn_hold_out(SweepDir(out_dir), settings))  # a resumed sweep's own
+            out.print(describe_plan(plan, prior_accuracy), highlight=False, markup=False)
             return
         plan, unfinished = run_sweep(settings, out_dir, shard=(index, count), keep_models=keep_models, log=log)
     except ValidationError as error:

@@ -3,7 +3,7 @@
 settings.py   what decides a sweep's numbers (SweepSettings, the shared TrainConfig, what each cell sets)
 planning.py   the arms, the problems every arm trains on, the held-out questions (SweepPlan, Arm, Cell)
 arms.py       arms named with --arm: prompted levels, native traces, condensed levels, baselines, mixtures
-holdout.py    the hold-out drawn by groups of near-variant questions
+holdout.py    the hold-out drawn by families and groups of near-variant questions
 cells.py      running cells, each recorded as a CellResult in its cell.json
 statistics.py the two-level bootstrap, Hsu's MCB, paired permutation tests with Holm, power
 results.py    ArmResult, StudentVerdict and SweepReport

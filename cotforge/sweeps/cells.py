@@ -9,11 +9,12 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from cotforge.corpus import BuildDir, EvalDir, StudentDir
-from cotforge.sweeps.layout import SweepDir
+from cotforge.sweeps.layout import QUESTION_GROUPS, SweepDir
 from cotforge.sweeps.planning import Cell, SweepPlan, plan_sweep
 from cotforge.sweeps.settings import SweepError, SweepSettings
 from cotforge.sweeps.statistics import bootstrap_interval
@@ -70,6 +71,46 @@ def claim(folder: SweepDir, settings: SweepSettings) -> None:
             )
     folder.path.mkdir(parents=True, exist_ok=True)
     folder.settings_path.write_text(settings.model_dump_json(indent=1) + "\n", encoding="utf-8")
+
+
+def drawn_hold_out(sweep: SweepDir, settings: SweepSettings) -> dict[str, Any] | None:
+    """The hold-out drawn from the corpus for this folder's finished cells (held_out.json) when they ran with
+    `settings`: a resumed sweep keeps it, so its cells are never mixed with cells trained or evaluated on other
+    problems. None: draw one."""
+    if settings.eval_benchmark is not None or not (sweep.finished_cells() and sweep.held_out_path.exists()):
+        return None
+    try:
+        if SweepSettings.model_validate_json(sweep.settings_path.read_text(encoding="utf-8")) != settings:
+            return None  # claim() refuses the folder
+    except (OSError, ValidationError):
+        return None  # claim() says why
+    path = sweep.held_out_path
+    try:
+        drawn = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SweepError(f"{path}: not readable JSON ({error}); give another --out") from None
+    lists = ("problem_ids", "train_problem_ids")
+    if (
+        not isinstance(drawn, dict)
+        or not isinstance(drawn.get("check"), dict)
+        or not all(isinstance(drawn.get(key), list) and all(isinstance(i, str) for i in drawn[key]) for key in lists)
+    ):
+        raise SweepError(f"{path}: not a sweep's hold-out (a check and lists of problem ids); give another --out")
+    return drawn
+
+
+def record_held_out(sweep: SweepDir, plan: SweepPlan) -> None:
+    """Write held_out.json: the held-out check, the test and training problems and (a hold-out drawn from the
+    corpus) the test problems' groups."""
+    train_ids = [r.problem_id for r in next(iter(plan.train.values()))]
+    record: dict[str, Any] = {
+        "check": plan.held_out,
+        "problem_ids": [p.id for p in plan.test],
+        "train_problem_ids": train_ids,
+    }
+    if plan.question_groups is not None:
+        record[QUESTION_GROUPS] = plan.question_groups
+    sweep.held_out_path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
 
 
 def run_cell(plan: SweepPlan, cell: Cell, sweep: SweepDir, log: Callable[[str], None], keep_model: bool) -> CellResult:
@@ -146,12 +187,10 @@ def run_sweep(
     log: Callable[[str], None] = print,
 ) -> tuple[SweepPlan, list[Cell]]:
     """Run this shard's unfinished cells; returns the plan and the cells still unfinished (any shard)."""
-    plan = plan_sweep(settings)
     sweep = SweepDir(out_dir)
+    plan = plan_sweep(settings, drawn_hold_out(sweep, settings))
     claim(sweep, settings)
-    train_ids = [r.problem_id for r in next(iter(plan.train.values()))]
-    record = {"check": plan.held_out, "problem_ids": [p.id for p in plan.test], "train_problem_ids": train_ids}
-    sweep.held_out_path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    record_held_out(sweep, plan)
     index, count = shard
     cells = plan.cells
     for position, cell in enumerate(cells):

@@ -13,6 +13,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -22,7 +23,8 @@ from cotforge.schemas.problem import Problem
 from cotforge.schemas.recipe import FormatMode, SourceSpec, teacher_label
 from cotforge.schemas.record import CoTRecord
 from cotforge.sweeps.arms import arm_subsets, mixed_rows, parse_arm
-from cotforge.sweeps.holdout import highest_similarity, split_by_groups
+from cotforge.sweeps.holdout import highest_similarity, near_variants, numbered, split_by_groups
+from cotforge.sweeps.layout import QUESTION_GROUPS
 from cotforge.sweeps.settings import SweepError, SweepSettings
 from cotforge.sweeps.statistics import PLANNING_SEED_CORRELATION, planned_mde
 
@@ -69,6 +71,8 @@ class SweepPlan:
     train: dict[str, list[CoTRecord]]  # arm label -> one record per training problem, the same problems in each
     test: list[Problem]
     held_out: dict[str, int | float]  # what the held-out check found
+    # One per test problem, in their order: equal numbers, one group of near-variants (none for an external --eval)
+    question_groups: list[int] | None = None
 
     @property
     def cells(self) -> list[Cell]:
@@ -196,8 +200,9 @@ def arm_rows(arm: Arm, subsets: dict[str, list[CoTRecord]]) -> dict[str, CoTReco
     return mixed_rows({subset: first(subset) for subset in arm.shares}, arm.shares)
 
 
-def plan_sweep(settings: SweepSettings) -> SweepPlan:
-    """Arms, the problems every arm trains on, and the held-out questions none of them sees."""
+def plan_sweep(settings: SweepSettings, drawn: dict[str, Any] | None = None) -> SweepPlan:
+    """Arms, the problems every arm trains on, and the held-out questions none of them sees: those `drawn` earlier
+    (a resumed sweep's held_out.json, cells.drawn_hold_out) when given."""
     try:
         subsets = BuildDir(settings.corpus).read_subsets()
     except BuildDirError as error:
@@ -208,9 +213,13 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
     arms = choose_arms(subsets, settings)
     per_arm = {arm.label: arm_rows(arm, subsets) for arm in arms}
     shared = sorted(set.intersection(*(set(rows) for rows in per_arm.values())))
+    if drawn is not None:
+        return _resumed(settings, arms, per_arm, drawn)
     any_arm = per_arm[arms[0].label]
     threshold = settings.holdout_similarity
     groups: dict[str, int] = {}
+    question_groups = None
+    near_dropped: set[str] = set()
     if settings.eval_benchmark is not None:
         from cotforge.recipes.sources import load_problems
 
@@ -224,22 +233,29 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
             shared, [any_arm[i].question for i in shared], settings.holdout, settings.eval_limit, threshold
         )
         test = [any_arm[i].problem() for i in split.held_out]
+        question_groups = split.held_out_groups
         train_ids = set(split.training)
-        groups = {"near_variant_groups": split.groups, "largest_group": split.largest_group}
+        near_dropped = set(split.near_training)
+        groups = {
+            "near_variant_groups": split.groups,
+            "largest_group": split.largest_group,
+            "families_split": split.families_split,
+            "groups_too_big": split.groups_too_big,
+            "questions_too_big": split.questions_too_big,
+        }
         if not split.held_out:
             raise SweepError(
-                f"--holdout {settings.holdout:g}: no group of near-variant questions fits in it (the largest holds "
-                f"{split.largest_group} of {len(shared)} questions at similarity {threshold:g}); raise "
-                "--holdout-similarity or --holdout, or evaluate on another data set with --eval"
+                f"--holdout {settings.holdout:g}: no group of near-variant questions fits in it (its "
+                f"{split.groups_too_big} groups at similarity {threshold:g} are all larger; the largest family holds "
+                f"{split.largest_group} of {len(shared)} questions); raise --holdout-similarity or --holdout, or "
+                "evaluate on another data set with --eval"
             )
     # Never train on a held-out question: the same text under another id, a near-variant (at least the threshold
-    # similar: held-out groups keep these apart already, an external benchmark's are dropped here), and against a
-    # benchmark a shared 8-gram too (the contamination check's rule); within one data set 8-grams are only counted,
-    # since its questions share template wording.
+    # similar: for a hold-out drawn by groups, the split leaves out those in other groups; an external benchmark's are
+    # dropped here), and against a benchmark a shared 8-gram too (the contamination check's rule); within one data set
+    # 8-grams are only counted, since its questions share template wording.
     sample = [any_arm[i] for i in sorted(train_ids)]
     test_questions = [p.question for p in test]
-    # A near-variant of a held-out question cannot be in training when the hold-out was drawn by groups (every pair at
-    # least the threshold similar shares a group): only an external benchmark's need the comparison.
     near = threshold if settings.eval_benchmark is not None else None
     overlaps = check(sample, {"held-out": test_questions}, near=near).overlaps
     dropped = {o.problem_id for o in overlaps if o.kind != "ngram" or settings.eval_benchmark is not None}
@@ -248,18 +264,68 @@ def plan_sweep(settings: SweepSettings) -> SweepPlan:
     train = {label: [rows[i] for i in sorted(train_ids)] for label, rows in per_arm.items()}
     assert not any(normalise_question(r.question) in normalised_test for rows in train.values() for r in rows)
     if not train_ids or not test:
-        raise SweepError(f"{settings.corpus}: {len(train_ids)} training and {len(test)} held-out problems left")
+        raise SweepError(
+            f"{settings.corpus}: {len(train_ids)} training and {len(test)} held-out problems left ("
+            f"{len(near_dropped | dropped)} dropped from training as copies or near-variants of held-out ones); "
+            "raise --holdout-similarity, or evaluate on another data set with --eval"
+        )
     kept = [any_arm[i].question for i in sorted(train_ids)]
     held_out = {
         "questions": len(test),
         "training_problems": len(train_ids),
-        "dropped_from_training": len(dropped),
+        "dropped_from_training": len(dropped | near_dropped),
+        "near_variants_dropped": len(near_dropped | {o.problem_id for o in overlaps if o.kind == "near"}),
         "ngram_overlaps_kept": sum(o.kind == "ngram" and o.problem_id in train_ids for o in overlaps),
         "similarity_threshold": threshold,
         "highest_similarity": highest_similarity(test_questions, kept),
         **groups,
     }
-    return SweepPlan(settings, arms, train, test, held_out)
+    return SweepPlan(settings, arms, train, test, held_out, question_groups)
+
+
+def _resumed(
+    settings: SweepSettings, arms: list[Arm], per_arm: dict[str, dict[str, CoTRecord]], drawn: dict[str, Any]
+) -> SweepPlan:
+    """The plan of a resumed sweep: the held-out and training problems its finished cells had, however cotforge
+    would draw them now (a sweep made before complete linkage and the exact threshold keeps its own)."""
+    held, trained = drawn["problem_ids"], drawn["train_problem_ids"]
+    missing = [i for i in [*held, *trained] if any(i not in rows for rows in per_arm.values())]
+    if missing:
+        raise SweepError(
+            f"{settings.corpus}: lacks {len(missing)} of the problems this sweep's finished cells were trained or "
+            f"evaluated on (such as {missing[0]}); give another --out"
+        )
+    test = [per_arm[arms[0].label][i].problem() for i in held]
+    groups = drawn.get(QUESTION_GROUPS)
+    if groups is None:  # recorded before the groups were: the families of the held-out questions
+        groups = numbered(near_variants([p.question for p in test], settings.holdout_similarity).family)
+    train = {label: [rows[i] for i in trained] for label, rows in per_arm.items()}
+    return SweepPlan(settings, arms, train, test, drawn["check"], groups)
+
+
+def describe_holdout(h: dict[str, int | float]) -> str:
+    """What the held-out check found (plan.held_out), for the dry run and the report; a sweep's record from before
+    complete linkage lacks the counts of split families, dropped near-variants and groups too big."""
+    text = (
+        # Cut, not rounded, to three places: a similarity just under the threshold never shows as the threshold.
+        f"the closest training question to a held-out one is {math.floor(h['highest_similarity'] * 1000) / 1000:.3f} "
+        f"similar (near-variants from {h['similarity_threshold']:g} kept apart"
+    )
+    if h.get("families_split"):
+        text += (
+            "; a family of linked near-variants too big for the hold-out held out a group at a time, every pair in a "
+            f"group that similar (complete linkage; {h['families_split']} such families)"
+        )
+    if h.get("near_variants_dropped"):
+        text += f"; {h['near_variants_dropped']} training questions dropped as near-variants of held-out ones"
+    text += f"), and {h['ngram_overlaps_kept']} training questions share an 8-gram with a held-out one"
+    if h.get("groups_too_big"):
+        text += (
+            f"; {h['groups_too_big']} groups of near-variants ({h['questions_too_big']} questions) are larger than the "
+            "whole hold-out and were never held out (raise --holdout or --eval-limit, or --holdout-similarity to make "
+            "groups smaller)"
+        )
+    return text
 
 
 def describe_plan(plan: SweepPlan, prior_accuracy: float) -> str:
@@ -274,11 +340,7 @@ def describe_plan(plan: SweepPlan, prior_accuracy: float) -> str:
         f"problems: {h['training_problems']} in training, {h['questions']} held out",
     ]
     if "highest_similarity" in h:
-        lines.append(
-            f"hold-out: the closest training question to a held-out one is {h['highest_similarity']:.2f} similar "
-            f"(near-variants from {h['similarity_threshold']:.2f} kept together); {h['ngram_overlaps_kept']} "
-            "training questions share an 8-gram with a held-out one"
-        )
+        lines.append(f"hold-out: {describe_holdout(h)}")
     lines.append(
         f"power: with {h['questions']} questions, {len(s.seeds)} seed(s) and a prior accuracy of {prior_accuracy:.0%},"
         f" the smallest difference between two arms found with 80% power is about {mde:.1%} (5% level, corrected for "

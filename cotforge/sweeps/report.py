@@ -10,7 +10,7 @@ from pathlib import Path
 from cotforge.corpus import BuildDirError
 from cotforge.sweeps.cells import CellResult, scores
 from cotforge.sweeps.layout import SweepDir
-from cotforge.sweeps.planning import student_label
+from cotforge.sweeps.planning import describe_holdout, student_label
 from cotforge.sweeps.plot import plot_png
 from cotforge.sweeps.results import ArmResult, StudentVerdict, SweepReport
 from cotforge.sweeps.settings import SweepError, SweepSettings
@@ -184,17 +184,13 @@ def _held_out_sentence(report: SweepReport) -> str:
     if s.eval_benchmark:
         where = f"{s.eval_benchmark} {s.eval_split}"
     else:
-        where = f"{s.holdout:.0%} of the corpus's problems, drawn by groups of near-variant questions" + (
+        where = f"{s.holdout:.0%} of the corpus's problems, drawn by families of near-variant questions" + (
             f", at most {s.eval_limit}" if s.eval_limit else ""
         )
     text = f"{h['training_problems']} training problems shared by every arm, {h['questions']} held-out questions"
     text += f" ({where})"
     if "highest_similarity" in h:
-        text += (
-            f"; the most similar training question to any held-out one is {h['highest_similarity']:.2f} similar "
-            f"(near-variants from {h['similarity_threshold']:.2f} kept apart), and {h['ngram_overlaps_kept']} "
-            "training questions share an 8-gram with a held-out one"
-        )
+        text += f"; {describe_holdout(h)}"
     return text
 
 
