@@ -15,7 +15,6 @@ Printed: seconds, peak GB and exit code per checkout, and the baseline's seconds
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import random
 import subprocess
@@ -24,13 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import made_record  # noqa: E402
-from tests.hub_server import LocalHub, Repo  # noqa: E402
+from tests.helpers import made_record, records_parquet, repo_card  # noqa: E402
+from tests.hub_server import LocalHub  # noqa: E402
 
 OFFLINE = "import datasets; datasets.config.USE_PARQUET_EXPORT = False\n"
 PULL = OFFLINE + "import sys; from cotforge.entry import main; sys.argv = ['cotforge', *sys.argv[1:]]; main()"
@@ -55,25 +52,6 @@ def words(chars: int, seed: int) -> str:
     return " ".join(out)
 
 
-def parquet(records: list) -> bytes:
-    from cotforge.schemas import CoTRecord
-    from cotforge.schemas.tables import to_frame
-
-    buffer = io.BytesIO()
-    to_frame(records, CoTRecord).write_parquet(buffer)
-    return buffer.getvalue()
-
-
-def card(configs: list[dict]) -> bytes:
-    return f"---\n{yaml.safe_dump({'configs': configs})}---\n# a corpus\n".encode()
-
-
-def hub_repo(hub: LocalHub, repo_id: str, files: dict[str, bytes]) -> None:
-    repo = Repo("dataset", private=False)
-    repo.commits.append((f"{len(hub.repos):040x}", files))
-    hub.repos[("dataset", repo_id)] = repo
-
-
 def timed(command: list[str], env: dict[str, str]) -> tuple[float, float, int]:
     started = time.monotonic()
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -95,17 +73,11 @@ def main() -> None:
             folder = Path(tmp)
             long_record = made_record("q1", "k1", "5", words(int(args.rationale_mb * 1e6), 1) + "\nThe answer is 5")
             subset = [{"split": "train", "path": "data/t/train-00000-of-00001.parquet"}]
-            hub_repo(
-                hub,
-                "me/long",
-                {
-                    "README.md": card([{"config_name": "t", "data_files": subset}]),
-                    subset[0]["path"]: parquet([long_record]),
-                },
-            )
+            one = [{"config_name": "t", "data_files": subset}]
+            hub.put("me/long", {"README.md": repo_card(one), subset[0]["path"]: records_parquet([long_record])})
             many = [{"config_name": f"c{i}", "data_files": subset} for i in range(args.configs)]
-            short = parquet([made_record("q1", "k1", "5", "We add.\nThe answer is 5")])
-            hub_repo(hub, "me/configs", {"README.md": card(many), subset[0]["path"]: short})
+            short = records_parquet([made_record("q1", "k1", "5", "We add.\nThe answer is 5")])
+            hub.put("me/configs", {"README.md": repo_card(many), subset[0]["path"]: short})
             answer = folder / "answer.txt"
             answer.write_text(words(int(args.answer_mb * 1e6), 2), encoding="utf-8")
             cases = {

@@ -11,11 +11,12 @@ import pytest
 
 from cotforge.corpus import BuildDir
 from cotforge.dataset_cards import render_card, subset_stats, write_finished
+from cotforge.hub import MAX_CONFIGS
 from cotforge.quality import SIGNAL_CHARS, SIMILARITY_CHARS, duplicates, signals
 from cotforge.quality.filters import QualityFilter
 from cotforge.quality.signals import AnswerRow, subset_signals
 
-from .helpers import made_record
+from .helpers import made_record, records_parquet, repo_card
 
 
 def spy_lengths(monkeypatch: pytest.MonkeyPatch, name: str, *modules: object) -> list[int]:
@@ -79,3 +80,26 @@ def test_two_long_answers_to_one_question_are_compared_on_their_first_characters
     assert compared and max(compared) <= SIMILARITY_CHARS
     assert found.similarity_cut_texts == 2 and found.similarity_cut_at_chars == SIMILARITY_CHARS
     assert found.mean_pairwise_similarity is not None and found.mean_pairwise_similarity > 0.99
+
+
+@pytest.mark.integration
+def test_a_card_listing_more_configs_than_the_bound_is_refused_before_any_is_read(tmp_path: Path) -> None:
+    # A card listing 3,000 configs of one file ran `pull` for over 5 minutes at 700 MB: `datasets` resolves every
+    # config again for each one it loads.
+    from .hub_server import LocalHub
+    from .test_hub import cotforge, hub_env
+
+    shard = [{"split": "train", "path": "data/t/train-00000-of-00001.parquet"}]
+    configs = [{"config_name": f"c{i}", "data_files": shard} for i in range(MAX_CONFIGS + 1)]
+    record = made_record("q1", "k1", "5", "We add.\nThe answer is 5")
+    hub = LocalHub().start()
+    try:
+        hub.put("me/many", {"README.md": repo_card(configs), shard[0]["path"]: records_parquet([record])})
+        result = cotforge(hub_env(hub, tmp_path), "pull", "me/many", "--out", str(tmp_path / "pulled"))
+        assert result.returncode == 2, result.stderr
+        assert f"me/many: README.md lists {MAX_CONFIGS + 1:,} configs" in result.stderr
+        assert f"at most {MAX_CONFIGS:,}" in result.stderr and "Traceback" not in result.stderr
+        assert not any(".parquet" in path for _, path, _ in hub.requests), "no data file was read"
+        assert not (tmp_path / "pulled").exists()
+    finally:
+        hub.stop()
