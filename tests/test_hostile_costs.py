@@ -50,7 +50,8 @@ def test_a_huge_rationale_is_read_up_to_the_bound_by_the_signals_and_the_stats_s
     assert stats["signals"]["cut_texts"] == 1 and stats["signals"]["cut_at_chars"] == SIGNAL_CHARS
     assert stats["signals"]["words"]["p90"] == len(huge.split()) + 4, "lengths still count every word"
     card = render_card("me/huge", [subset_stats("t-g2-cot", records)])
-    assert f"first {SIGNAL_CHARS:,} characters" in card and "`t-g2-cot`: 1 rationale read" in card
+    assert f"first {SIGNAL_CHARS:,} characters" in card
+    assert f"`t-g2-cot`: rationales longer than {SIGNAL_CHARS:,} characters" in card
 
 
 def test_dedup_reads_a_huge_rationale_up_to_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,3 +104,25 @@ def test_a_card_listing_more_configs_than_the_bound_is_refused_before_any_is_rea
         assert not (tmp_path / "pulled").exists()
     finally:
         hub.stop()
+
+
+@pytest.mark.integration
+def test_a_pull_of_a_huge_rationale_says_the_signals_read_it_up_to_the_bound(tmp_path: Path) -> None:
+    # The same rationale pulled from a repo: the command carries on and says which bound it hit.
+    from .hub_server import LocalHub
+    from .test_hub import cotforge, hub_env
+
+    shard = [{"split": "train", "path": "data/t/train-00000-of-00001.parquet"}]
+    huge = made_record("q1", "k1", "5", "apples and pears " * (SIGNAL_CHARS // 6) + "\nThe answer is 5")
+    hub = LocalHub().start()
+    try:
+        hub.put("me/huge", {"README.md": repo_card([{"config_name": "t", "data_files": shard}]),
+                            shard[0]["path"]: records_parquet([huge])})  # fmt: skip
+        result = cotforge(hub_env(hub, tmp_path), "pull", "me/huge", "--out", str(tmp_path / "pulled"))
+    finally:
+        hub.stop()
+    assert result.returncode == 0, result.stderr
+    said = " ".join(result.stderr.split())
+    assert f"warning: t-g2-cot: rationales longer than {SIGNAL_CHARS:,} characters" in said and "): 1" in said
+    (stats,) = json.loads(BuildDir(tmp_path / "pulled").stats_path.read_text()).values()
+    assert stats["signals"]["cut_texts"] == 1

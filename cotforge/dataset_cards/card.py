@@ -151,20 +151,9 @@ answer. `cotforge export` and `cotforge train` filter on them (`--min-pass-rate`
 
 
 def _cut_texts(measured: list[SubsetStats]) -> str:
-    """A line per subset with texts longer than the signals read (each a count kept in cotforge_stats.json)."""
-    lines = []
-    for s in measured:
-        q = s.signals
-        assert q is not None
-        parts = []
-        if q.cut_texts:
-            parts.append(f"{q.cut_texts:,} rationale{'s' * (q.cut_texts > 1)} read up to {q.cut_at_chars:,} characters")
-        if q.similarity_cut_texts:
-            parts.append(
-                f"{q.similarity_cut_texts:,} answers compared on their first {q.similarity_cut_at_chars:,} characters"
-            )
-        if parts:
-            lines.append(f"- `{s.subset}`: {'; '.join(parts)}")
+    """A line per subset with texts longer than the signals read (counted in cotforge_stats.json)."""
+    notes = [(s.subset, s.signals.cut_note()) for s in measured if s.signals is not None]
+    lines = [f"- `{name}`: {note}" for name, note in notes if note]
     return "\n\nLonger texts than the signals read:\n\n" + "\n".join(lines) if lines else ""
 
 

@@ -117,6 +117,21 @@ class SubsetSignals(BaseModel):
     similarity_cut_texts: int = Field(0, description="Answers compared on their first similarity_cut_at_chars")
     similarity_cut_at_chars: int | None = None
 
+    def cut_note(self) -> str | None:
+        """What the signals read of the texts longer than their bounds; None when every text was read whole."""
+        notes = []
+        if self.cut_texts:
+            notes.append(
+                f"rationales longer than {self.cut_at_chars:,} characters (distinct-n and near-duplicates read their "
+                f"first {self.cut_at_chars:,}): {self.cut_texts:,}"
+            )
+        if self.similarity_cut_texts:
+            notes.append(
+                f"answers longer than {self.similarity_cut_at_chars:,} characters (pairwise similarity compared their "
+                f"first {self.similarity_cut_at_chars:,}): {self.similarity_cut_texts:,}"
+            )
+        return "; ".join(notes) or None
+
 
 def by_question(rows: Iterable[AnswerRow]) -> Iterator[list[AnswerRow]]:
     """Consecutive rows of one question together (the rows come ordered by question)."""
