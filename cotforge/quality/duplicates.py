@@ -34,12 +34,11 @@ def shingles(text: str) -> list[bytes]:
 
 class NearDuplicates:
     """Add rationales in a fixed order (question, then key; each read up to SIGNAL_CHARS characters); `duplicates()`
-    then names each one whose estimated
-    Jaccard similarity with an earlier rationale of another question, found through a shared LSH band, is at least
-    THRESHOLD. Dropping those keeps the first rationale of each group of near-duplicates. Within a bucket, a
-    rationale is compared with the bucket's first rationale of another question only, so the pass stays linear when
-    every rationale shares a bucket (a template answer); a pair this skips in one band is usually caught in another,
-    as LSH itself is approximate."""
+    then names each one whose estimated Jaccard similarity with an earlier rationale of another question, found
+    through a shared LSH band, is at least THRESHOLD. Dropping those keeps the first rationale of each group of
+    near-duplicates. Within a bucket, a rationale is compared with the bucket's first rationale of another question
+    only, so the pass stays linear when every rationale shares a bucket (a template answer); a pair this skips in one
+    band is usually caught in another, as LSH itself is approximate."""
 
     def __init__(self) -> None:
         from datasketch import MinHashLSH  # imports scipy: only where signals are computed

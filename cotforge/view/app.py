@@ -54,7 +54,7 @@ def _host_check(bound: str) -> Callable[[web.Request, _Handler], Awaitable[web.S
     return check
 
 
-def said(error: Exception, folder: Path) -> str:
+def _said(error: Exception, folder: Path) -> str:
     """What went wrong, in a sentence that names no path outside the folder shown (an error raised while reading a
     file may name any). A ViewError is the viewer's own sentence; anything else is a file it could not read."""
     message = (str(error).strip().splitlines() or [""])[0]
@@ -75,7 +75,7 @@ def _error_page(folder: Path, nav: tuple[tuple[str, str], ...]) -> _Middleware:
         except web.HTTPException:
             raise
         except Exception as error:
-            body = f"<p class=bad>{text(said(error, folder))}</p><p>Other pages may still be shown.</p>"
+            body = f"<p class=bad>{text(_said(error, folder))}</p><p>Other pages may still be shown.</p>"
             return _page(layout("This page cannot be shown", body, nav, ""), status=500)
 
     return error_page
