@@ -30,6 +30,9 @@ from cotforge.schemas.tables import to_frame
 
 ROWS_PER_SHARD = 100_000
 ROW_GROUP_SIZE = 1_000  # small row groups keep the Hub's dataset viewer fast
+# The most configs a pulled card may list: `datasets` resolves them all again for each one it loads (work grows with
+# their square). A cotforge card lists one per subset: 5 teachers x 7 levels x 3 formats x 4 data sets is 420.
+MAX_CONFIGS = 500
 
 
 class HubError(RuntimeError):
@@ -348,6 +351,21 @@ class PulledSubset:
         return to_frame(self.records, model)
 
 
+def check_config_count(repo_id: str, revision: str | None) -> None:
+    """HubError (usage) when the repo's card lists more than MAX_CONFIGS configs, before `datasets` reads any."""
+    api = _api(None)
+    try:
+        configs = _remote_configs(api, repo_id, revision)
+    except Exception as error:
+        raise explain_hub_error(error, repo_id, "read the card of") from None
+    if len(configs) > MAX_CONFIGS:
+        raise HubError(
+            f"{repo_id}: README.md lists {len(configs):,} configs; cotforge pulls a card of at most {MAX_CONFIGS:,} "
+            "(one per subset), so this repo is refused",
+            usage=True,
+        )
+
+
 def subset_names(repo_id: str, revision: str | None = None) -> list[str]:
     import datasets
 
@@ -364,6 +382,7 @@ def pull(
     import datasets
     from pydantic import ValidationError
 
+    check_config_count(repo_id, revision)
     there = subset_names(repo_id, revision)
     if subset is not None:
         try:

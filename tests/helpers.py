@@ -74,3 +74,22 @@ def made_record(
         predicted_answer=predicted,
         correct=predicted == "5",
     )
+
+
+def records_parquet(records: list) -> bytes:
+    """The records as one Parquet file, as a repo on the Hub would hold them."""
+    import io
+
+    from cotforge.schemas import CoTRecord
+    from cotforge.schemas.tables import to_frame
+
+    buffer = io.BytesIO()
+    to_frame(records, CoTRecord).write_parquet(buffer)
+    return buffer.getvalue()
+
+
+def repo_card(configs: list[dict]) -> bytes:
+    """A dataset card whose YAML header lists `configs`."""
+    import yaml
+
+    return f"---\n{yaml.safe_dump({'configs': configs})}---\n# a corpus\n".encode()

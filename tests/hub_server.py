@@ -79,6 +79,11 @@ class LocalHub(BackgroundServer):
     def files(self, repo_id: str, repo_type: str = "dataset") -> dict[str, bytes]:
         return dict(self.repos[(repo_type, repo_id)].commits[-1][1])
 
+    def put(self, repo_id: str, files: dict[str, bytes], repo_type: str = "dataset") -> None:
+        """A commit holding exactly `files`, to a public repo made if missing: what a hostile repo would hold."""
+        repo = self.repos.setdefault((repo_type, repo_id), Repo(repo_type, private=False))
+        repo.commits.append((hashlib.sha1(f"{repo_id}{time.time_ns()}".encode()).hexdigest(), files))
+
     # ---- helpers ----
 
     @web.middleware

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from cotforge.builders.store import Store
 from cotforge.corpus import BuildDir
 from cotforge.schemas.record import CoTRecord, Rejection, RejectionReason
 from cotforge.view import make_app
-from cotforge.view.reader import Filters
+from cotforge.view.reader import PAGE_SIZE, Filters
 from cotforge.view.store import open_reader
 
 from .aio_server import BackgroundServer
@@ -244,7 +245,6 @@ def test_a_build_without_a_store_reads_its_parquet_files(paper_build: Path) -> N
 
 
 def test_the_stats_file_is_shown_escaped(tmp_path: Path, view_build: Path) -> None:
-    import shutil
 
     out = tmp_path / "copy"
     shutil.copytree(view_build, out)
@@ -259,11 +259,12 @@ def test_the_stats_file_is_shown_escaped(tmp_path: Path, view_build: Path) -> No
         server.stop()
 
 
-def test_a_sweep_folder_shows_its_report_and_each_cell_per_question(tmp_path: Path) -> None:
+def make_sweep(folder: Path) -> Path:
+    """A sweep folder of one student at levels 1 and 5 (one seed each), finished and reported, over 4 questions."""
     from cotforge.sweeps import CellResult, SweepSettings, build_report
     from cotforge.sweeps.layout import SweepDir
 
-    sweep = SweepDir(tmp_path / "sweep")
+    sweep = SweepDir(folder)
     sweep.cells_dir.mkdir(parents=True)
     settings = SweepSettings(corpus="corpus", students=["student"], levels=[1, 5])
     sweep.settings_path.write_text(settings.model_dump_json())
@@ -285,7 +286,12 @@ def test_a_sweep_folder_shows_its_report_and_each_cell_per_question(tmp_path: Pa
         )  # fmt: skip
         sweep.cell_file(name).write_text(cell.model_dump_json())
     build_report(sweep.path)
-    server = Viewer(sweep.path).start()
+    return sweep.path
+
+
+def test_a_sweep_folder_shows_its_report_and_each_cell_per_question(tmp_path: Path) -> None:
+    sweep = make_sweep(tmp_path / "sweep")
+    server = Viewer(sweep).start()
     try:
         page = server.get("/")[1]
         assert "no arm can be told apart from the best" in page and "g5 75.0%" in page and "<svg" in page
@@ -296,6 +302,60 @@ def test_a_sweep_folder_shows_its_report_and_each_cell_per_question(tmp_path: Pa
         assert re.search(
             r'<td class="n">1</td><td><span class="bad">✗</span> 7</td><td><span class="ok">✓</span> 5', second
         )
+    finally:
+        server.stop()
+
+
+def damaged(source: Path, out: Path, file: str) -> Path:
+    """A copy of the folder `source` in which `file` holds bytes that are no SQLite or Parquet file."""
+    shutil.copytree(source, out)
+    (out / file).write_bytes(b"PAR1 torn by a full disk " * 100)
+    return out
+
+
+def test_damaged_stores_and_sweep_files_are_the_viewers_own_page_with_a_sentence(
+    tmp_path: Path, view_build: Path, paper_build: Path
+) -> None:
+    # Issue 36: a damaged store, Parquet output or sweep file gave a bare "500 Internal Server Error".
+    cases = [
+        (damaged(view_build, tmp_path / "store", "store.sqlite"), "store/store.sqlite: not a readable cotforge store"),
+        (damaged(paper_build, tmp_path / "outputs", "subsets/gpt-4o-g5-cot.parquet"), "outputs: a file cannot be read"),
+        (damaged(make_sweep(tmp_path / "s"), tmp_path / "sweep", "cells/student-g5-seed1/predictions.parquet"),
+         "sweep: a file cannot be read"),
+    ]  # fmt: skip
+    for folder, sentence in cases:
+        server = Viewer(folder).start()
+        try:
+            paths = ["/"] if folder.name == "sweep" else ["/", "/question", "/browse", "/browse?kind=rejections"]
+            for path in paths:
+                status, page = server.get(path)
+                assert status == 500 and "· cotforge view</title>" in page and sentence in page, (path, page[:200])
+                assert "Traceback" not in page and str(tmp_path) not in page, "no path outside the folder"
+        finally:
+            server.stop()
+
+
+def test_page_numbers_past_the_end_show_the_last_page(viewer: Viewer, paper_build: Path, tmp_path: Path) -> None:
+    # Issue 36: /browse?page=9223372036854775807 was a 500 (the SQL offset overflowed).
+    huge = 2**63 - 1
+    status, page = viewer.get(f"/browse?page={huge}")
+    assert status == 200 and "Records 1-13 of 13" in page and "page 1 of 1" in page
+    status, page = viewer.get(f"/browse?correct=yes&page={huge}")  # a filter that reads rows: no total to clamp to
+    assert status == 200 and len(rows_of(page)) == 9 and "page 1<" in page
+    server = Viewer(paper_build).start()
+    try:
+        records = pl.scan_parquet(paper_build / "subsets" / "*.parquet").select(pl.len()).collect().item()
+        last = (records - 1) // PAGE_SIZE
+        for query in (f"page={huge}", f"page={10**40}", f"text=the&page={huge}"):
+            status, page = server.get(f"/browse?{query}")
+            assert status == 200 and rows_of(page), query
+        assert f"page {last + 1:,} of {last + 1:,}" in server.get(f"/browse?page={huge}")[1]
+    finally:
+        server.stop()
+    server = Viewer(make_sweep(tmp_path / "sweep")).start()
+    try:
+        status, page = server.get(f"/?page={huge}")
+        assert status == 200 and len(rows_of(page.split("Held-out questions", 1)[1])) == 4 and "page 1 " in page
     finally:
         server.stop()
 

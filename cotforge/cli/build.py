@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 from rich.markup import escape
 from rich.table import Table
 
-from cotforge.cli.common import err, fail, out, service_code, warn
+from cotforge.cli.common import err, fail, out, service_code, warn, warn_cut_texts
 from cotforge.cli.progress import BuildDisplay
 from cotforge.exitcodes import INCOMPLETE, INTERRUPTED
 from cotforge.recipes import RecipeError, builtin_recipes, resolve_recipe
@@ -223,6 +223,7 @@ def build(
         raise fail(message, INTERRUPTED) from None
     assert report is not None, "a build that ran has its report"
     print_report(report, target)
+    warn_cut_texts(target)
     if report.failed or report.pending:
         message = f"incomplete: {report.failed} failed, {report.pending} pending. Run the same command to retry them"
         raise fail(message, INCOMPLETE)

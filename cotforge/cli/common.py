@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -55,3 +57,15 @@ CHECK_AGAINST_HELP = (
     " (.jsonl/.json/.parquet/.csv with a question column); repeatable or comma-separated. Default: the built-in data"
     " sets the corpus comes from"
 )
+
+
+def warn_cut_texts(build_dir: Path) -> None:
+    """A warning per subset with texts longer than its quality signals read (cotforge_stats.json counts them)."""
+    from cotforge.corpus import BuildDir
+    from cotforge.quality.signals import SubsetSignals
+
+    for name, stats in (BuildDir(build_dir).read_stats() or {}).items():
+        signals = stats.get("signals") if isinstance(stats, dict) else None
+        note = SubsetSignals.model_validate(signals).cut_note() if signals else None
+        if note:
+            warn(f"{name}: {note}")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cotforge.cli.common import CHECK_AGAINST_HELP, err, fail, out, service_code, split_commas, warn
+from cotforge.cli.common import CHECK_AGAINST_HELP, err, fail, out, service_code, split_commas, warn, warn_cut_texts
 from cotforge.exitcodes import CONTAMINATED
 from cotforge.quality import DEDUP_HELP, MAX_PASS_RATE_HELP, MIN_PASS_RATE_HELP
 from cotforge.schemas.record import ReasoningView
@@ -203,6 +203,7 @@ def pull(
     rejections = sum(len(p.records) for name, p in pulled.items() if name == REJECTED_SUBSET)
     saved = f"saved {sum(counts.values())} records"
     out.print(saved + (f" and {rejections} rejections" if rejections else "") + f" to {out_dir}", highlight=False)
+    warn_cut_texts(out_dir)
 
 
 def export_command(

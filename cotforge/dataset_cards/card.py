@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 
 from cotforge.dataset_cards.stats import SubsetStats
-from cotforge.quality import THRESHOLD
+from cotforge.quality import SIGNAL_CHARS, SIMILARITY_CHARS, THRESHOLD
 from cotforge.quality.duplicates import NUM_PERM
 from cotforge.quality.signals import DISTINCT_SAMPLE
 from cotforge.recipes.formats import FORMATS
@@ -134,6 +134,7 @@ def signals_table(stats: list[SubsetStats]) -> str:
         )
     return (
         "\n".join(rows)
+        + _cut_texts(measured)
         + f"""
 
 Quality signals, per subset. Per question with more than one answer: the teacher's pass rate (correct answers /
@@ -142,10 +143,18 @@ averaged over those questions; pairwise similarity: mean normalized Indel simila
 question (1 = identical). distinct-n: distinct n-grams / n-grams of the word tokens of at most {DISTINCT_SAMPLE:,}
 rationales (those with the smallest key hashes). Near-duplicates: rationales whose estimated Jaccard similarity of
 word 3-grams with an earlier question's rationale is at least {THRESHOLD} (MinHash LSH, {NUM_PERM} permutations).
-Truncated: answers rejected as cut by the token budget / answers returned. `cotforge export` and `cotforge train`
-filter on them (`--min-pass-rate`, `--max-pass-rate`, `--dedup`).
+Truncated: answers rejected as cut by the token budget / answers returned. Distinct-n and near-duplicates read
+the first {SIGNAL_CHARS:,} characters of a rationale, pairwise similarity the first {SIMILARITY_CHARS:,} of each
+answer. `cotforge export` and `cotforge train` filter on them (`--min-pass-rate`, `--max-pass-rate`, `--dedup`).
 """
     )
+
+
+def _cut_texts(measured: list[SubsetStats]) -> str:
+    """A line per subset with texts longer than the signals read (counted in cotforge_stats.json)."""
+    notes = [(s.subset, s.signals.cut_note()) for s in measured if s.signals is not None]
+    lines = [f"- `{name}`: {note}" for name, note in notes if note]
+    return "\n\nLonger texts than the signals read:\n\n" + "\n".join(lines) if lines else ""
 
 
 def _samples(stats: list[SubsetStats]) -> str:

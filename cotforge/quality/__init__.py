@@ -4,6 +4,14 @@ cotforge_stats.json, shown on the card) and the filters on them (`cotforge expor
 # Two rationales are near-duplicates when the estimated Jaccard similarity of their word 3-gram sets is at least this.
 THRESHOLD = 0.8
 
+# Bounded work for any text (a pulled rationale may be megabytes long): near-duplicates and distinct-n read at most
+# the first SIGNAL_CHARS characters of a rationale (their cost is linear in it; this is max_answer_chars' default,
+# so a default build's answers are read whole), and pairwise similarity, quadratic in length, compares at most the
+# first SIMILARITY_CHARS of each answer (16 answers of this length: under a second per question). The texts cut
+# are counted in the signals.
+SIGNAL_CHARS = 100_000
+SIMILARITY_CHARS = 10_000
+
 # The filters' help, shared by `cotforge export` and TrainConfig (so `train` and `sweep`): declared once, here, where
 # importing it loads nothing heavy.
 MIN_PASS_RATE_HELP = (

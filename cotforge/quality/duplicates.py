@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from cotforge.quality import THRESHOLD
+from cotforge.quality import SIGNAL_CHARS, THRESHOLD
 
 NUM_PERM = 128
 SHINGLE_WORDS = 3
@@ -33,12 +33,12 @@ def shingles(text: str) -> list[bytes]:
 
 
 class NearDuplicates:
-    """Add rationales in a fixed order (question, then key); `duplicates()` then names each one whose estimated
-    Jaccard similarity with an earlier rationale of another question, found through a shared LSH band, is at least
-    THRESHOLD. Dropping those keeps the first rationale of each group of near-duplicates. Within a bucket, a
-    rationale is compared with the bucket's first rationale of another question only, so the pass stays linear when
-    every rationale shares a bucket (a template answer); a pair this skips in one band is usually caught in another,
-    as LSH itself is approximate."""
+    """Add rationales in a fixed order (question, then key; each read up to SIGNAL_CHARS characters); `duplicates()`
+    then names each one whose estimated Jaccard similarity with an earlier rationale of another question, found
+    through a shared LSH band, is at least THRESHOLD. Dropping those keeps the first rationale of each group of
+    near-duplicates. Within a bucket, a rationale is compared with the bucket's first rationale of another question
+    only, so the pass stays linear when every rationale shares a bucket (a template answer); a pair this skips in one
+    band is usually caught in another, as LSH itself is approximate."""
 
     def __init__(self) -> None:
         from datasketch import MinHashLSH  # imports scipy: only where signals are computed
@@ -60,7 +60,7 @@ class NearDuplicates:
         if question != self.last_question:
             self.question += 1
             self.last_question = question
-        self.pending.append((self.question, key, text))
+        self.pending.append((self.question, key, text[:SIGNAL_CHARS]))
         if len(self.pending) >= _BATCH:
             self._flush()
 

@@ -8,7 +8,8 @@ rationales and counters, never the subset.
   rationales, n-grams within a rationale; the sample is the rationales with the smallest key hashes, so it does not
   depend on order); mean pairwise similarity of the answers to the same question (rapidfuzz's normalized Indel
   similarity, over at most SIMILARITY_ANSWERS answers of a question); near-duplicates across questions
-  (cotforge.quality.duplicates);
+  (cotforge.quality.duplicates); distinct-n and near-duplicates read a rationale up to SIGNAL_CHARS characters,
+  similarity up to SIMILARITY_CHARS (cotforge.quality), and the texts cut are counted;
 - complexity: quantiles of rationale length in words and of steps;
 - truncation rate: answers rejected as truncated / answers the teacher returned for the subset (records and
   rejections; pending and failed requests returned nothing, so they are not counted).
@@ -28,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rapidfuzz.distance import Indel
 from rapidfuzz.process import cdist
 
+from cotforge.quality import SIGNAL_CHARS, SIMILARITY_CHARS
 from cotforge.quality.duplicates import THRESHOLD, NearDuplicates, tokens
 from cotforge.schemas.recipe import FormatMode
 from cotforge.schemas.record import CoTRecord, Rejection, RejectionReason
@@ -108,6 +110,27 @@ class SubsetSignals(BaseModel):
     words: dict[str, float] = Field(description="Quantiles of rationale length in words")
     steps: dict[str, float] = Field(description="Quantiles of steps per rationale")
     truncation_rate: float = Field(description="Answers rejected as truncated / answers")
+    # Texts longer than the signals read (cotforge.quality), and the bounds: None in signals computed before there
+    # were any, when every text was read whole.
+    cut_texts: int = Field(0, description="Rationales of which distinct-n and near-duplicates read cut_at_chars")
+    cut_at_chars: int | None = None
+    similarity_cut_texts: int = Field(0, description="Answers compared on their first similarity_cut_at_chars")
+    similarity_cut_at_chars: int | None = None
+
+    def cut_note(self) -> str | None:
+        """What the signals read of the texts longer than their bounds; None when every text was read whole."""
+        notes = []
+        if self.cut_texts:
+            notes.append(
+                f"rationales longer than {self.cut_at_chars:,} characters (distinct-n and near-duplicates read their "
+                f"first {self.cut_at_chars:,}): {self.cut_texts:,}"
+            )
+        if self.similarity_cut_texts:
+            notes.append(
+                f"answers longer than {self.similarity_cut_at_chars:,} characters (pairwise similarity compared their "
+                f"first {self.similarity_cut_at_chars:,}): {self.similarity_cut_texts:,}"
+            )
+        return "; ".join(notes) or None
 
 
 def by_question(rows: Iterable[AnswerRow]) -> Iterator[list[AnswerRow]]:
@@ -163,7 +186,7 @@ def _sample_rank(key: str) -> int:
 
 def subset_signals(rows: Iterable[AnswerRow]) -> SubsetSignals:
     """The signals of one subset from its answers ordered by question (then key)."""
-    answers = questions = multi = all_correct = none_correct = truncated = 0
+    answers = questions = multi = all_correct = none_correct = truncated = cut = similarity_cut = 0
     pass_sum = agreement_sum = similarity_sum = 0.0
     agreement_questions = similarity_questions = 0
     words: Counter[int] = Counter()
@@ -180,11 +203,12 @@ def subset_signals(rows: Iterable[AnswerRow]) -> SubsetSignals:
                 words[record.words] += 1
                 steps[record.steps] += 1
                 duplicates.add(record.problem_id, record.key, record.text)
+                cut += len(record.text) > SIGNAL_CHARS
                 rank = -_sample_rank(record.key)
                 if len(sample) < DISTINCT_SAMPLE:
-                    heapq.heappush(sample, (rank, record.text))
+                    heapq.heappush(sample, (rank, record.text[:SIGNAL_CHARS]))
                 elif rank > sample[0][0]:
-                    heapq.heapreplace(sample, (rank, record.text))
+                    heapq.heapreplace(sample, (rank, record.text[:SIGNAL_CHARS]))
             if len(group) > 1:
                 multi += 1
                 rate = pass_rate(group)
@@ -194,7 +218,9 @@ def subset_signals(rows: Iterable[AnswerRow]) -> SubsetSignals:
             if len(records) > 1:
                 agreement_questions += 1
                 agreement_sum += top_answers(r.predicted for r in records if r.predicted)[1] / len(records)
-                texts = [r.text for r in records[:SIMILARITY_ANSWERS]]
+                compared = [r.text or "" for r in records[:SIMILARITY_ANSWERS]]
+                similarity_cut += sum(len(text) > SIMILARITY_CHARS for text in compared)
+                texts = [text[:SIMILARITY_CHARS] for text in compared]
                 matrix = cdist(texts, texts, scorer=Indel.normalized_similarity)
                 pairs = len(texts) * (len(texts) - 1)
                 similarity_sum += float(matrix.sum() - matrix.trace()) / pairs
@@ -218,6 +244,10 @@ def subset_signals(rows: Iterable[AnswerRow]) -> SubsetSignals:
         words=quantiles(words),
         steps=quantiles(steps),
         truncation_rate=truncated / answers if answers else 0.0,
+        cut_texts=cut,
+        cut_at_chars=SIGNAL_CHARS,
+        similarity_cut_texts=similarity_cut,
+        similarity_cut_at_chars=SIMILARITY_CHARS,
     )
 
 

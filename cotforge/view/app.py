@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import re
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,17 +16,22 @@ from pathlib import Path
 from aiohttp import web
 
 from cotforge.sweeps.layout import SweepDir
-from cotforge.view.pages import browse, overview, question
-from cotforge.view.reader import Filters, Reader, ViewError
+from cotforge.view.html import layout, text
+from cotforge.view.pages import NAV, browse, overview, question
+from cotforge.view.reader import Filters, Reader, ViewError, page_number
 from cotforge.view.store import open_reader
+from cotforge.view.sweep import NAV as SWEEP_NAV
 from cotforge.view.sweep import is_sweep, sweep_page
 
 LOCALHOST = "127.0.0.1"
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_Middleware = Callable[[web.Request, _Handler], Awaitable[web.StreamResponse]]
+# An absolute path (POSIX or Windows) not inside a word: what an error's text may name outside the folder shown.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?[\\/][^\s'\"]*")
 
 
-def _page(markup: str) -> web.Response:
-    return web.Response(text=markup, content_type="text/html", charset="utf-8")
+def _page(markup: str, status: int = 200) -> web.Response:
+    return web.Response(text=markup, status=status, content_type="text/html", charset="utf-8")
 
 
 def _loopback(host: str) -> bool:
@@ -48,19 +54,47 @@ def _host_check(bound: str) -> Callable[[web.Request, _Handler], Awaitable[web.S
     return check
 
 
+def _said(error: Exception, folder: Path) -> str:
+    """What went wrong, in a sentence that names no path outside the folder shown (an error raised while reading a
+    file may name any). A ViewError is the viewer's own sentence; anything else is a file it could not read."""
+    message = (str(error).strip().splitlines() or [""])[0]
+    if not isinstance(error, ViewError):
+        message = f"{folder.name}: a file cannot be read ({type(error).__name__}: {message}); it may be damaged"
+    for root in sorted({str(folder.resolve()), str(folder.absolute())}, key=len, reverse=True):
+        message = message.replace(root, folder.name)
+    return _ABSOLUTE_PATH.sub("(a path outside the folder)", message)
+
+
+def _error_page(folder: Path, nav: tuple[tuple[str, str], ...]) -> _Middleware:
+    """A page that fails (a damaged store, a torn file) is the viewer's own page saying why, never a traceback."""
+
+    @web.middleware
+    async def error_page(request: web.Request, handler: _Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise
+        except Exception as error:
+            body = f"<p class=bad>{text(_said(error, folder))}</p><p>Other pages may still be shown.</p>"
+            return _page(layout("This page cannot be shown", body, nav, ""), status=500)
+
+    return error_page
+
+
 def make_app(folder: Path, host: str = LOCALHOST) -> web.Application:
     """The app for a build directory or a sweep folder; ViewError for anything else."""
-    app = web.Application(middlewares=[_host_check(host)])
     sweep = SweepDir(folder)
     if is_sweep(sweep):
+        app = web.Application(middlewares=[_host_check(host), _error_page(folder, SWEEP_NAV)])
 
         async def sweep_handler(request: web.Request) -> web.Response:
-            page = _int(request.query.get("page", "0"))
+            page = page_number(request.query.get("page", "0"))
             return _page(await asyncio.to_thread(sweep_page, sweep, page))
 
         app.router.add_get("/", sweep_handler)
         return app
     reader = open_reader(folder)
+    app = web.Application(middlewares=[_host_check(host), _error_page(folder, NAV)])
 
     async def overview_handler(request: web.Request) -> web.Response:
         return _page(await asyncio.to_thread(overview, reader, bool(request.query.get("live"))))
@@ -81,21 +115,14 @@ def make_app(folder: Path, host: str = LOCALHOST) -> web.Application:
 
 async def _sum_early(reader: Reader) -> None:
     """The overview's sums read every answer once (later requests add only new ones): start at once, in a thread
-    that does not hold up Ctrl-C, so they are ready, or nearly, when the first page is asked for. An error is left
-    for the overview to report."""
+    that does not hold up Ctrl-C, so they are ready, or nearly, when the first page is asked for. Any error (a
+    damaged file) is left for the overview to report."""
 
     def total() -> None:
-        with contextlib.suppress(ViewError):
+        with contextlib.suppress(Exception):
             reader.totals()
 
     threading.Thread(target=total, daemon=True).start()
-
-
-def _int(value: str) -> int:
-    try:
-        return max(0, int(value))
-    except ValueError:
-        return 0
 
 
 async def _serve(app: web.Application, host: str, port: int, ready: Callable[[str], None]) -> None:

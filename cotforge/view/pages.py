@@ -258,7 +258,7 @@ def browse(reader: Reader, filters: Filters) -> str:
         f'value="{text(filters.text)}"></label>',
     ]
     form = f'<form class="filters" method="get" action="/browse">{"".join(fields)}<button>Filter</button></form>'
-    page = reader.page(filters)
+    filters, page = reader.clamped_page(filters)
     body = [form, AUTO_SUBMIT]
     start = filters.page * PAGE_SIZE
     shown = f"{start + 1:,}-{start + len(page.rows):,}" if page.rows else "none"

@@ -169,6 +169,10 @@ class ParquetReader(Reader):
         rows = frame.slice(filters.page * size, size + 1).collect().to_dicts()
         return Page(rows[:size], total_of(filters, chosen), len(rows) > size)
 
+    def count(self, filters: Filters) -> int:
+        frame = self._filtered(filters, self.chosen(filters))
+        return 0 if frame is None else frame.select(pl.len()).collect(engine="streaming").item()
+
     def question(self, problem_id: str) -> list[dict[str, Any]]:
         found = []
         records = self._records()

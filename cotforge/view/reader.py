@@ -14,6 +14,8 @@ from typing import Any
 from cotforge.corpus import BuildDir
 
 PAGE_SIZE = 50
+# The highest page number taken from a query: its rows' offset still fits SQLite's and polars' 64-bit integers.
+MAX_PAGE = (2**63 - 1) // PAGE_SIZE - 1
 NEIGHBOUR_ROWS = 1000  # the next and previous questions are looked for this far from a question's own rows
 # What a page shows of a row: never the chat sent or the training views, which only repeat it.
 ROW_FIELDS = (
@@ -114,11 +116,7 @@ class Filters:
         values = {name: query.get(name, "").strip() for name in cls.__dataclass_fields__ if name != "page"}
         if values["kind"] not in ("records", "rejections"):
             values["kind"] = "records"
-        try:
-            page = max(0, int(query.get("page", "0")))
-        except ValueError:
-            page = 0
-        return cls(**values, page=page)
+        return cls(**values, page=page_number(query.get("page", "0")))
 
     def query(self, **changes: Any) -> dict[str, str]:
         """The non-empty fields as a query string's parameters (with `changes` applied)."""
@@ -176,8 +174,37 @@ class Reader:
         """(problem id, question) of the problems whose question holds `text` (any case)."""
         raise NotImplementedError
 
+    def count(self, filters: Filters) -> int:
+        """The rows the filters pick, counted by reading them."""
+        raise NotImplementedError
+
     def chosen(self, filters: Filters) -> list[SubsetInfo]:
         return [s for s in self.catalogue() if filters.picks(s)]
+
+    def clamped_page(self, filters: Filters) -> tuple[Filters, Page]:
+        """The page asked for, or the last one when its number lies past the end (a stale link, one typed by hand):
+        the filters as shown, and the page. Rows are counted only for a page past the end whose total is unknown,
+        which reads them all anyway."""
+        total = total_of(filters, self.chosen(filters))
+        if total is not None:
+            filters = replace(filters, page=min(filters.page, last_page(total)))
+        found = self.page(filters)
+        if found.rows or filters.page == 0 or total is not None:
+            return filters, found
+        filters = replace(filters, page=last_page(self.count(filters)))
+        return filters, self.page(filters)
+
+
+def page_number(value: str) -> int:
+    """A query's page number: 0 for anything but a whole number, at most MAX_PAGE."""
+    try:
+        return min(max(0, int(value)), MAX_PAGE)
+    except ValueError:
+        return 0
+
+
+def last_page(rows: int) -> int:
+    return max(0, rows - 1) // PAGE_SIZE
 
 
 def total_of(filters: Filters, chosen: list[SubsetInfo]) -> int | None:

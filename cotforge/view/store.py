@@ -228,6 +228,14 @@ class StoreReader(Reader):
             ).fetchall()
         return Page([self._row(*row) for row in found[:size]], total_of(filters, chosen), len(found) > size)
 
+    def count(self, filters: Filters) -> int:
+        where, args = self._where(filters, self.chosen(filters))
+        with self._read() as db:
+            exported = self._exported(db) if filters.text else None
+            if exported is not None:
+                return exported.count(filters)
+            return db.execute(f"SELECT count(*) FROM answers WHERE {where}", args).fetchone()[0]
+
     def _row(self, kind: str, dataset: str, stored: str, payload: str) -> dict[str, Any]:
         if not self._by_stored:
             self.catalogue()

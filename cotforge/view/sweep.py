@@ -13,7 +13,7 @@ from cotforge.sweeps.cells import CellResult
 from cotforge.sweeps.layout import SweepDir
 from cotforge.sweeps.results import SweepReport
 from cotforge.view.html import layout, line_plot, link, number, table, text
-from cotforge.view.reader import PAGE_SIZE, ViewError
+from cotforge.view.reader import PAGE_SIZE, ViewError, last_page
 
 NAV = (("/", "Sweep"),)
 
@@ -107,15 +107,19 @@ def _report(report: SweepReport) -> str:
 
 def _questions(sweep: SweepDir, cells: list[CellResult], page: int) -> str:
     """A page of held-out questions: a row each, a column per cell (its mark and prediction)."""
-    frames = {}
+    scans = {}
     for cell in cells:
         path = sweep.file(cell.predictions)
         if not path.is_file():
             continue
-        frame = pl.scan_parquet(path).select("problem_id", "question", "gold_answer", "predicted_answer", "correct")
-        frames[cell.name] = frame.slice(page * PAGE_SIZE, PAGE_SIZE + 1).collect()
-    if not frames:
+        scans[cell.name] = pl.scan_parquet(path).select(
+            "problem_id", "question", "gold_answer", "predicted_answer", "correct"
+        )
+    if not scans:
         return ""
+    held_out = next(iter(scans.values())).select(pl.len()).collect().item()
+    page = min(page, last_page(held_out))  # a number past the end (a stale link, one typed by hand): the last page
+    frames = {name: scan.slice(page * PAGE_SIZE, PAGE_SIZE + 1).collect() for name, scan in scans.items()}
     first = next(iter(frames.values()))
     more = first.height > PAGE_SIZE
     shown = [c for c in cells if c.name in frames]
