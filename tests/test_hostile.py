@@ -225,6 +225,23 @@ def test_poisoned_answers_are_rejections_with_reasons_and_bad_usage_is_not_retri
     assert build(recipe, tmp_path / "out").complete and len(scripted.log) == sent, "a re-run asks nothing"
 
 
+# ---- 4b. issue 36: a teacher's answer is data, never a crash ------------------------------------------------------
+
+
+@pytest.mark.parametrize("digits", [309, 400, 5000])
+def test_an_answer_with_a_number_too_big_for_a_float_is_unparseable_not_a_crash(digits: int) -> None:
+    from cotforge.answers import AnswerType, answers_match, extract_answer, format_number, normalise_gold, parse_number
+
+    huge = "9" * digits
+    for text in (f"The answer is {huge}", f"The answer is {huge}½", f"#### {huge}/{huge}", f"We get {huge}."):
+        assert extract_answer(text, AnswerType.number) is None, text[:30]
+    assert parse_number(huge) is None and parse_number(f"{huge}½") is None and format_number(float("inf")) == "inf"
+    assert not answers_match(huge, huge, AnswerType.number)
+    with pytest.raises(ValueError, match="is not a number answer"):
+        normalise_gold(huge, AnswerType.number)
+    assert extract_answer("The answer is " + "9" * 300, AnswerType.number) is not None, "a big float is a number"
+
+
 # ---- 6. torn files are trusted ---------------------------------------------------------------------------------
 
 
