@@ -242,6 +242,99 @@ def test_an_answer_with_a_number_too_big_for_a_float_is_unparseable_not_a_crash(
     assert extract_answer("The answer is " + "9" * 300, AnswerType.number) is not None, "a big float is a number"
 
 
+def _completion(choice: dict | None = None, message: dict | None = None, usage: object = None) -> dict:
+    message = {"role": "assistant", "content": "We work it out.\nThe answer is 5", **(message or {})}
+    body: dict = {"choices": [{"index": 0, "message": message, "finish_reason": "stop", **(choice or {})}]}
+    if usage is not None:
+        body["usage"] = usage
+    return body
+
+
+@pytest.fixture
+def row_of(tmp_path: Path):
+    """The stored row of the first answer in a completion, as the build makes it; it must also fit a Parquet row."""
+    from cotforge.builders.plan import plan_jobs
+    from cotforge.builders.records import answer_to_row
+    from cotforge.builders.teachers.base import answers_from_completion
+    from cotforge.recipes.sources import load_sources
+    from cotforge.schemas.tables import to_frame
+
+    recipe = scripted_recipe(write_problems(tmp_path / "p.jsonl", ["q"]), "http://127.0.0.1:9/v1")
+    job = next(iter(plan_jobs(recipe, load_sources(recipe, sample=False))))
+
+    def row(completion: dict) -> object:
+        made = answer_to_row(job, job.keys[0], recipe, answers_from_completion(completion, 0.1)[0], [])
+        to_frame([made], type(made))
+        return made
+
+    return row
+
+
+@pytest.mark.parametrize("finish_reason", [7, ["stop"], {"why": "stop"}, True, "x" * 10_000])
+def test_a_finish_reason_that_is_no_short_text_is_unknown(row_of, finish_reason: object) -> None:
+    row = row_of(_completion({"finish_reason": finish_reason}))
+    assert isinstance(row, CoTRecord) and row.finish_reason is None
+
+
+@pytest.mark.parametrize("refusal", [{"reason": "policy"}, ["no"], 1, True])
+def test_a_refusal_that_is_not_text_is_a_malformed_rejection(row_of, refusal: object) -> None:
+    row = row_of(_completion(message={"refusal": refusal}))
+    assert row.reason is RejectionReason.malformed and "refusal" in row.detail and "not text" in row.detail
+
+
+def test_vllm_and_ray_answers_pass_the_same_edge() -> None:
+    from cotforge.builders.teachers.base import traced_answer
+    from cotforge.builders.teachers.reasoning import separate
+
+    answer = traced_answer(separate("The answer is 5"), 7, None, None, refusal=3)  # type: ignore[arg-type]
+    assert answer.finish_reason is None and answer.malformed == "refusal: an int, not text"
+
+
+@pytest.mark.parametrize("count", [2**63, 2**64 + 1, 10**30, 1e300, float("inf")])
+def test_token_counts_out_of_range_are_unknown_and_the_outputs_are_written(row_of, count: object) -> None:
+    usage = {"prompt_tokens": count, "completion_tokens": 5, "completion_tokens_details": {"reasoning_tokens": count}}
+    row = row_of(_completion(usage=usage))
+    assert isinstance(row, CoTRecord) and row.usage.prompt_tokens == 0 and row.cost_usd is None
+    assert row.reasoning_tokens is None
+    with pytest.raises(ValidationError):
+        CoTRecord.model_validate(row.model_dump() | {"usage": {"prompt_tokens": 2**63}})
+
+
+def test_a_build_with_huge_usage_writes_its_outputs(tmp_path: Path, scripted) -> None:
+    problems = write_problems(tmp_path / "p.jsonl", ["ok answer=5", "big answer=5 fault=hugeusage"])
+    report = build(scripted_recipe(problems, scripted.url), tmp_path / "out")
+    assert report.complete and report.accepted == 2
+    subsets = BuildDir(tmp_path / "out").read_subsets()
+    assert sum(len(rows) for rows in subsets.values()) == 2, "the Parquet outputs are written"
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"message": {"content": [{"type": "text", "text": "The answer is 5"}]}}, "content: a list, not text"),
+        ({"message": {"content": 5}}, "content: an int, not text"),
+        ({"choice": {"message": "The answer is 5"}}, "message: a str, not an object"),
+        ({"choice": {"message": None}}, "message: missing"),
+    ],
+)
+def test_fields_out_of_shape_are_malformed_rejections(row_of, change: dict, why: str) -> None:
+    completion = _completion(change.get("choice"), change.get("message"))
+    if "choice" in change:
+        completion["choices"][0] |= change["choice"]
+    row = row_of(completion)
+    assert row.reason is RejectionReason.malformed and why in row.detail
+
+
+def test_choices_out_of_shape_are_answers_in_their_place() -> None:
+    from cotforge.builders.teachers.base import answers_from_completion
+
+    good = _completion()["choices"][0]
+    answers = answers_from_completion({"choices": ["text", {**good, "index": "1"}, {**good, "index": None}]}, None)
+    assert [a.malformed for a in answers] == ["choice 0: a str, not an object", None, None]
+    usage = {"prompt_tokens": [1], "completion_tokens": {"n": 2}, "completion_tokens_details": ["x"]}
+    assert answers_from_completion(_completion(usage=usage), None)[0].usage is None
+
+
 # ---- 6. torn files are trusted ---------------------------------------------------------------------------------
 
 

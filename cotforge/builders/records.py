@@ -76,6 +76,8 @@ def answer_to_row(
         trace = None if answer.reasoning is None else storable(answer.reasoning[:limit])
         return Rejection(**origin, reason=reason, detail=detail, raw_response=raw, raw_reasoning=trace)
 
+    if answer.malformed is not None:
+        return reject(RejectionReason.malformed, answer.malformed)
     # Teacher text is not trusted: what cannot be stored, or is too big to be an answer, is a rejection.
     for part, text in (("answer", answer.text), ("reasoning trace", answer.reasoning)):
         if text is not None and len(text) > limit:

@@ -58,9 +58,16 @@ def separate_parsed(text: str, parsed: tuple[str | None, str | None]) -> Separat
     return Separated(content or "", reasoning.strip(), open=not content and THINK_CLOSE not in text)
 
 
+# No answer comes near a trillion tokens, and the sums of a build of millions of answers stay inside Int64.
+MAX_TOKEN_COUNT = 10**12
+
+
 def token_count(value: object) -> int | None:
-    """A server's token count, or None where it is no whole number of zero or more (a bool is no count)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    """A server's token count, or None where it is no whole number from zero to MAX_TOKEN_COUNT (a bool is no
+    count)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKEN_COUNT:
+        return value
+    return None
 
 
 def completion_tokens(usage: Mapping[str, Any]) -> tuple[object, int | None]:
