@@ -335,6 +335,53 @@ def test_choices_out_of_shape_are_answers_in_their_place() -> None:
     assert answers_from_completion(_completion(usage=usage), None)[0].usage is None
 
 
+# ---- 4c. issue 36: one rule for traces ---------------------------------------------------------------------------
+
+DECOY = "First guess: The answer is 99."
+
+
+@pytest.mark.parametrize(
+    ("text", "answer", "trace"),
+    [
+        (f"The answer is 5\n<think>{DECOY}</think>", "The answer is 5", DECOY),
+        (f"The answer is 5\n<think>{DECOY}", "The answer is 5", DECOY),
+        (f"<think>a</think>The answer is 5\n<think>{DECOY}</think>The answer is 7", "The answer is 5", None),
+        (f"<think>a <think>b</think> {DECOY}</think>The answer is 5", "The answer is 5", f"a <think>b</think> {DECOY}"),
+        (f"a <think>b</think> {DECOY}</think>The answer is 5", "The answer is 5", f"a <think>b</think> {DECOY}"),
+        (f"<think>a</think>Let me check. <think>{DECOY}</think>The answer is 5", "The answer is 5", None),
+        ("We think <think> is a tag. The answer is 5", "We think <think> is a tag. The answer is 5", None),
+    ],
+)
+def test_the_answer_is_read_after_the_trace_never_inside_it(text: str, answer: str, trace: str | None) -> None:
+    from cotforge.answers.reasoning import split_reasoning
+
+    split = split_reasoning(text)
+    assert split.answer == answer and split.closed
+    assert "99" not in split.answer
+    if trace is not None:
+        assert split.reasoning == trace
+
+
+def test_a_trace_in_a_field_and_inline_is_kept_once_and_never_in_the_rationale() -> None:
+    from cotforge.builders.teachers.reasoning import separate, separate_parsed
+
+    inline = f"<think>\n{DECOY}\n</think>\n\nThe answer is 5"
+    for separated in (separate(inline, DECOY), separate_parsed(inline, (DECOY, inline))):
+        assert separated.text == "The answer is 5" and separated.reasoning == DECOY
+
+
+@pytest.mark.parametrize("shape", ["after", "nested", "both"])
+def test_trace_shapes_leave_no_trace_text_in_the_rationale(tmp_path: Path, scripted, shape: str) -> None:
+    from .scripted_server import TRACE
+
+    problems = write_problems(tmp_path / "p.jsonl", [f"q answer=5 shape={shape}"])
+    report = build(scripted_recipe(problems, scripted.url), tmp_path / "out")
+    assert report.accepted == 1, report
+    (record,) = all_rows(tmp_path / "out")
+    assert record.predicted_answer == "5" and "99" not in record.rationale and TRACE not in record.rationale
+    assert TRACE in (record.reasoning or "") and (record.reasoning or "").count(TRACE) <= 2
+
+
 # ---- 6. torn files are trusted ---------------------------------------------------------------------------------
 
 
