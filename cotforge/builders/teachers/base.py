@@ -176,9 +176,7 @@ def traced_answer(
     if refusal is not None and not isinstance(refusal, str):
         malformed = malformed or f"refusal: {_a(refusal)}, not text"
         refusal = None
-    finish = (
-        finish_reason if isinstance(finish_reason, str) and len(finish_reason) <= MAX_FINISH_REASON_CHARS else None
-    )
+    finish = finish_reason if isinstance(finish_reason, str) and len(finish_reason) <= MAX_FINISH_REASON_CHARS else None
     return Answer(
         separated.text,
         finish,
