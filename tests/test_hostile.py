@@ -382,6 +382,49 @@ def test_trace_shapes_leave_no_trace_text_in_the_rationale(tmp_path: Path, scrip
     assert TRACE in (record.reasoning or "") and (record.reasoning or "").count(TRACE) <= 2
 
 
+# ---- 4d. issue 36: weights and guides -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("arm", "why"),
+    [
+        ("g1:1e308+g6:1e308", "the weights of g1, g6 add up to more than a float holds"),
+        ("g1:1e-320+g6:1", "the weight of g1 is too small a share"),
+        ("g1:1e-7+g6:1", "the weight of g1 is too small a share"),
+        ("g1:inf+g6:1", "the weight of g1 must be a number above 0"),
+    ],
+)
+def test_arm_weights_that_overflow_or_underflow_are_exit_2_naming_the_weight(
+    tmp_path: Path, arm: str, why: str
+) -> None:
+    from cotforge.sweeps.arms import parse_arm
+    from cotforge.sweeps.settings import SweepError
+
+    with pytest.raises(SweepError, match=re.escape(why)):
+        parse_arm(arm)
+    args = ["sweep", "--dataset", "x", "--student", "s", "--out", str(tmp_path / "o"), "--arm", "g3", "--arm", arm]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and why in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("mixture", "why"),
+    [
+        ({"a": 1e308, "b": 1e308}, "mixture: the weights of a, b add up to more than a float holds"),
+        ({"a": 1e-320, "b": 1.0}, "mixture: the weight of a is too small a share"),
+        ({"a": float("inf"), "b": 1.0}, "mixture: the weight of a must be a number above 0"),
+        ({"a": float("nan"), "b": 1.0}, "mixture: the weight of a must be a number above 0"),
+    ],
+)
+def test_mixture_weights_that_overflow_or_underflow_are_refused_naming_the_weight(mixture: dict, why: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(why)):
+        TrainConfig(model="m", dataset="d", mixture=mixture)
+    args = [f"--mix={name}:{weight!r}" for name, weight in mixture.items()]
+    result = CliRunner().invoke(app, ["train", "--dataset", "d", "--model", "m", *args])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert why in result.output or "--mix a:" in result.output  # inf and nan: no weight at all on the command line
+
+
 # ---- 6. torn files are trusted ---------------------------------------------------------------------------------
 
 
