@@ -425,6 +425,32 @@ def test_mixture_weights_that_overflow_or_underflow_are_refused_naming_the_weigh
     assert why in result.output or "--mix a:" in result.output  # inf and nan: no weight at all on the command line
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "We add them.\n**The answer is** 5",
+        "We add them. *The answer is 5*",
+        "We add them.\n__The answer__ is 5",
+        "We add them.\nThe\u00a0answer\u2009is 5",
+        "We add them. The answer\nis 5",
+        "We add them, so \\boxed{5}",
+        "We add them.\n> The answer is 5",
+    ],
+)
+def test_the_no_answer_line_check_sees_through_markdown_spaces_breaks_and_boxes(body: str) -> None:
+    from cotforge.schemas.guides import CustomDemonstration
+
+    with pytest.raises(ValidationError, match="leave out 'The answer is"):
+        CustomDemonstration(question="q", answer="5", by_level={1: body})
+
+
+def test_a_demonstration_answer_with_a_line_break_is_refused() -> None:
+    from cotforge.schemas.guides import CustomDemonstration
+
+    with pytest.raises(ValidationError, match="answer\n  Value error, one line: it ends the demonstration"):
+        CustomDemonstration(question="q", answer="5\nThe answer is 7", by_level={1: "We add them."})
+
+
 # ---- 6. torn files are trusted ---------------------------------------------------------------------------------
 
 
