@@ -282,6 +282,11 @@ def test_a_refusal_that_is_not_text_is_a_malformed_rejection(row_of, refusal: ob
     assert row.reason is RejectionReason.malformed and "refusal" in row.detail and "not text" in row.detail
 
 
+def test_a_refusal_too_long_to_be_one_is_too_long(row_of) -> None:
+    row = row_of(_completion(message={"content": None, "refusal": "no " * 40_000}))
+    assert row.reason is RejectionReason.too_long and "the refusal: 120,000 characters" in row.detail
+
+
 def test_vllm_and_ray_answers_pass_the_same_edge() -> None:
     from cotforge.builders.teachers.base import traced_answer
     from cotforge.builders.teachers.reasoning import separate

@@ -79,7 +79,7 @@ def answer_to_row(
     if answer.malformed is not None:
         return reject(RejectionReason.malformed, answer.malformed)
     # Teacher text is not trusted: what cannot be stored, or is too big to be an answer, is a rejection.
-    for part, text in (("answer", answer.text), ("reasoning trace", answer.reasoning)):
+    for part, text in (("answer", answer.text), ("reasoning trace", answer.reasoning), ("refusal", answer.refusal)):
         if text is not None and len(text) > limit:
             return reject(
                 RejectionReason.too_long, f"the {part}: {len(text):,} characters, over max_answer_chars={limit:,}"
