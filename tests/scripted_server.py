@@ -17,7 +17,8 @@ Each chat request is answered from its last user message:
   `reasoning_content` and inline too);
   usage then reports the trace's words as `completion_tokens_details.reasoning_tokens`, in a batch too;
 - `batchfail`: in a batch, this request fails with a 500 in the error file; `expire`: a batch holding it expires
-  with this request unanswered.
+  with this request unanswered; `batchjunk`: the first batch answers it with a body that is no completion, among
+  lines that are not JSON or not ours; `fault=` faults of a field out of shape apply in a batch too.
 Files and Batches endpoints follow the OpenAI API. Every request is logged with its arrival time.
 """
 
@@ -337,9 +338,19 @@ class ScriptedServer(BackgroundServer):
                         "error": None,
                     }
                 )
+            elif "batchjunk" in message and self.attempts[message] == 0:
+                self.attempts[message] += 1
+                outputs += [
+                    {"custom_id": custom_id, "response": {"status_code": 200, "body": {"error": "no choices"}}},
+                    {"custom_id": [custom_id], "response": None},
+                    {"custom_id": custom_id, "response": [200]},
+                    [custom_id],
+                ]
             else:
                 n = int(line["body"].get("n") or 1)
                 body = self._completion(line["body"], *self._traced(message, self._reply(message), n))
+                fault = re.search(r"fault=(\w+)", message)
+                self._out_of_shape(body, fault.group(1) if fault else None)
                 outputs.append(
                     {
                         "id": f"req_{custom_id}",
@@ -354,7 +365,7 @@ class ScriptedServer(BackgroundServer):
         for name, rows in (("output_file_id", outputs), ("error_file_id", errors)):
             if rows:
                 file_id = f"file-{len(self.files) + 1}"
-                self.files[file_id] = "".join(json.dumps(r) + "\n" for r in rows).encode()
+                self.files[file_id] = "".join(json.dumps(r) + "\n" for r in rows).encode() + b"not json\n"
                 batch[name] = file_id
         batch["status"] = "expired" if expired else "completed"
         batch["request_counts"] = {"total": len(entry["lines"]), "completed": len(outputs), "failed": len(errors)}

@@ -313,6 +313,16 @@ def test_a_build_with_huge_usage_writes_its_outputs(tmp_path: Path, scripted) ->
     assert sum(len(rows) for rows in subsets.values()) == 2, "the Parquet outputs are written"
 
 
+def test_batch_lines_out_of_shape_are_asked_again_and_bad_answers_are_stored(tmp_path: Path, scripted) -> None:
+    questions = ["fine answer=5", "junk answer=5 batchjunk", "fin answer=5 fault=finishint"]
+    questions += ["ref answer=5 fault=refusalobj", "big answer=5 fault=hugeusage"]
+    problems = write_problems(tmp_path / "p.jsonl", questions)
+    teacher = {"backend": "openai-batch", "batch_poll_s": 0.01}
+    report = build(scripted_recipe(problems, scripted.url, teacher=teacher), tmp_path / "out")
+    assert report.complete and report.accepted == 4 and report.rejected == {RejectionReason.malformed: 1}
+    assert [len(b["lines"]) for b in scripted.batches.values()] == [5, 1], "only the junk answer is asked again"
+
+
 @pytest.mark.parametrize(
     ("change", "why"),
     [
