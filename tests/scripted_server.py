@@ -5,14 +5,20 @@ Each chat request is answered from its last user message:
 - `fault=a,b,c`: the first attempts for that message get faults a, b, c in turn, later ones succeed. Faults:
   429 (with Retry-After), 500, 503, 401, drop (connection closed), timeout (no reply in time), malformed (bad JSON),
   length (finish_reason length), refusal, empty, noanswer (no final answer line), surrogate (a lone surrogate in
-  the text), nul (a NUL in the text), huge (a 5 MB answer), negusage (a good answer with negative usage);
+  the text), nul (a NUL in the text), huge (a 5 MB answer), negusage (a good answer with negative usage), and
+  fields out of shape: bignumber (an answer of 400 digits), finishint (finish_reason 7), refusalobj (a refusal that
+  is an object), hugeusage (token counts of 2**63 and more), contentlist (content a list), choicetext (a choice that
+  is a string);
 - `shape=X`: a reasoning model's reply, its trace (which holds a wrong answer line, to be ignored) given as X:
   `reasoning_content`, `reasoning` or `thinking` (a field of its own), `inline` (`<think>…</think>` before the
   answer), `prefilled` (only the closing `</think>`), `cut` (`<think>…` cut by the budget: finish_reason length),
-  `open` (`<think>…` never closed, finish_reason stop), `fieldcut` (a separate trace cut by the budget, no content);
+  `open` (`<think>…` never closed, finish_reason stop), `fieldcut` (a separate trace cut by the budget, no content),
+  `after` (the answer, then a `<think>` block), `nested` (a `<think>` block inside the trace), `both` (the trace in
+  `reasoning_content` and inline too);
   usage then reports the trace's words as `completion_tokens_details.reasoning_tokens`, in a batch too;
 - `batchfail`: in a batch, this request fails with a 500 in the error file; `expire`: a batch holding it expires
-  with this request unanswered.
+  with this request unanswered; `batchjunk`: the first batch answers it with a body that is no completion, among
+  lines that are not JSON or not ours; `fault=` faults of a field out of shape apply in a batch too.
 Files and Batches endpoints follow the OpenAI API. Every request is logged with its arrival time.
 """
 
@@ -120,10 +126,14 @@ class ScriptedServer(BackgroundServer):
             "prefilled": (f"{TRACE}\n</think>\n\n{reply}", "stop"),
             "cut": (f"<think>\n{TRACE}", "length"),
             "open": (f"<think>\n{TRACE}", "stop"),
+            "after": (f"{reply}\n<think>\n{TRACE}\n</think>", "stop"),
+            "nested": (f"<think>\nLet me see. <think>{TRACE}</think> {TRACE}\n</think>\n\n{reply}", "stop"),
         }
         if shape in inline:
             content, finish = inline[shape]
             return [(content, finish, None)] * n, None
+        if shape == "both":
+            return [(f"<think>\n{TRACE}\n</think>\n\n{reply}", "stop", None)] * n, ("reasoning_content", TRACE)
         if shape == "fieldcut":
             return [("", "length", None)] * n, ("reasoning_content", TRACE)
         if shape in ("reasoning_content", "reasoning", "thinking"):
@@ -204,14 +214,36 @@ class ScriptedServer(BackgroundServer):
             else:
                 contents, trace = self._traced(message, reply, n)
                 completion = self._completion(body, contents, trace)
-                if fault == "negusage":
-                    completion["usage"] = {"prompt_tokens": -29, "completion_tokens": "many", "total_tokens": -1}
+                self._out_of_shape(completion, fault)
                 return web.json_response(completion, headers=self.rate_limit_headers)
             return web.json_response(self._completion(body, contents), headers=self.rate_limit_headers)
         finally:
             chat = json.dumps(body.get("messages", []), sort_keys=True)
             params = {k: v for k, v in body.items() if k != "messages"}
             self.log.append(LogEntry(arrived, request.path, message, status, chat, params))
+
+    @staticmethod
+    def _out_of_shape(completion: dict[str, Any], fault: str | None) -> None:
+        """A good completion with one field made hostile, as `fault` names."""
+        choice = completion["choices"][0]
+        if fault == "negusage":
+            completion["usage"] = {"prompt_tokens": -29, "completion_tokens": "many", "total_tokens": -1}
+        elif fault == "hugeusage":
+            completion["usage"] = {
+                "prompt_tokens": 2**63,
+                "completion_tokens": 2**64 + 1,
+                "completion_tokens_details": {"reasoning_tokens": 2**63},
+            }
+        elif fault == "bignumber":
+            choice["message"]["content"] = "We work it out.\nThe answer is " + "9" * 400
+        elif fault == "finishint":
+            choice["finish_reason"] = 7
+        elif fault == "refusalobj":
+            choice["message"]["refusal"] = {"reason": "policy"}
+        elif fault == "contentlist":
+            choice["message"]["content"] = [{"type": "text", "text": "The answer is 5"}]
+        elif fault == "choicetext":
+            completion["choices"] = ["The answer is 5"] * len(completion["choices"])
 
     # ---- files and batches ----
 
@@ -306,9 +338,19 @@ class ScriptedServer(BackgroundServer):
                         "error": None,
                     }
                 )
+            elif "batchjunk" in message and self.attempts[message] == 0:
+                self.attempts[message] += 1
+                outputs += [
+                    {"custom_id": custom_id, "response": {"status_code": 200, "body": {"error": "no choices"}}},
+                    {"custom_id": [custom_id], "response": None},
+                    {"custom_id": custom_id, "response": [200]},
+                    [custom_id],
+                ]
             else:
                 n = int(line["body"].get("n") or 1)
                 body = self._completion(line["body"], *self._traced(message, self._reply(message), n))
+                fault = re.search(r"fault=(\w+)", message)
+                self._out_of_shape(body, fault.group(1) if fault else None)
                 outputs.append(
                     {
                         "id": f"req_{custom_id}",
@@ -323,7 +365,7 @@ class ScriptedServer(BackgroundServer):
         for name, rows in (("output_file_id", outputs), ("error_file_id", errors)):
             if rows:
                 file_id = f"file-{len(self.files) + 1}"
-                self.files[file_id] = "".join(json.dumps(r) + "\n" for r in rows).encode()
+                self.files[file_id] = "".join(json.dumps(r) + "\n" for r in rows).encode() + b"not json\n"
                 batch[name] = file_id
         batch["status"] = "expired" if expired else "completed"
         batch["request_counts"] = {"total": len(entry["lines"]), "completed": len(outputs), "failed": len(errors)}

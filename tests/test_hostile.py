@@ -225,6 +225,247 @@ def test_poisoned_answers_are_rejections_with_reasons_and_bad_usage_is_not_retri
     assert build(recipe, tmp_path / "out").complete and len(scripted.log) == sent, "a re-run asks nothing"
 
 
+# ---- 4b. issue 36: a teacher's answer is data, never a crash ------------------------------------------------------
+
+
+@pytest.mark.parametrize("digits", [309, 400, 5000])
+def test_an_answer_with_a_number_too_big_for_a_float_is_unparseable_not_a_crash(digits: int) -> None:
+    from cotforge.answers import AnswerType, answers_match, extract_answer, format_number, normalise_gold, parse_number
+
+    huge = "9" * digits
+    for text in (f"The answer is {huge}", f"The answer is {huge}½", f"#### {huge}/{huge}", f"We get {huge}."):
+        assert extract_answer(text, AnswerType.number) is None, text[:30]
+    assert parse_number(huge) is None and parse_number(f"{huge}½") is None and format_number(float("inf")) == "inf"
+    assert not answers_match(huge, huge, AnswerType.number)
+    with pytest.raises(ValueError, match="is not a number answer"):
+        normalise_gold(huge, AnswerType.number)
+    assert extract_answer("The answer is " + "9" * 300, AnswerType.number) is not None, "a big float is a number"
+
+
+def _completion(choice: dict | None = None, message: dict | None = None, usage: object = None) -> dict:
+    message = {"role": "assistant", "content": "We work it out.\nThe answer is 5", **(message or {})}
+    body: dict = {"choices": [{"index": 0, "message": message, "finish_reason": "stop", **(choice or {})}]}
+    if usage is not None:
+        body["usage"] = usage
+    return body
+
+
+@pytest.fixture
+def row_of(tmp_path: Path):
+    """The stored row of the first answer in a completion, as the build makes it; it must also fit a Parquet row."""
+    from cotforge.builders.plan import plan_jobs
+    from cotforge.builders.records import answer_to_row
+    from cotforge.builders.teachers.base import answers_from_completion
+    from cotforge.recipes.sources import load_sources
+    from cotforge.schemas.tables import to_frame
+
+    recipe = scripted_recipe(write_problems(tmp_path / "p.jsonl", ["q"]), "http://127.0.0.1:9/v1")
+    job = next(iter(plan_jobs(recipe, load_sources(recipe, sample=False))))
+
+    def row(completion: dict) -> object:
+        made = answer_to_row(job, job.keys[0], recipe, answers_from_completion(completion, 0.1)[0], [])
+        to_frame([made], type(made))
+        return made
+
+    return row
+
+
+@pytest.mark.parametrize("finish_reason", [7, ["stop"], {"why": "stop"}, True, "x" * 10_000])
+def test_a_finish_reason_that_is_no_short_text_is_unknown(row_of, finish_reason: object) -> None:
+    row = row_of(_completion({"finish_reason": finish_reason}))
+    assert isinstance(row, CoTRecord) and row.finish_reason is None
+
+
+@pytest.mark.parametrize("refusal", [{"reason": "policy"}, ["no"], 1, True])
+def test_a_refusal_that_is_not_text_is_a_malformed_rejection(row_of, refusal: object) -> None:
+    row = row_of(_completion(message={"refusal": refusal}))
+    assert row.reason is RejectionReason.malformed and "refusal" in row.detail and "not text" in row.detail
+
+
+def test_a_refusal_too_long_to_be_one_is_too_long(row_of) -> None:
+    row = row_of(_completion(message={"content": None, "refusal": "no " * 40_000}))
+    assert row.reason is RejectionReason.too_long and "the refusal: 120,000 characters" in row.detail
+
+
+def test_vllm_and_ray_answers_pass_the_same_edge() -> None:
+    from cotforge.builders.teachers.base import traced_answer
+    from cotforge.builders.teachers.reasoning import separate
+
+    answer = traced_answer(separate("The answer is 5"), 7, None, None, refusal=3)  # type: ignore[arg-type]
+    assert answer.finish_reason is None and answer.malformed == "refusal: an int, not text"
+
+
+@pytest.mark.parametrize("count", [2**63, 2**64 + 1, 10**30, 1e300, float("inf")])
+def test_token_counts_out_of_range_are_unknown_and_the_outputs_are_written(row_of, count: object) -> None:
+    usage = {"prompt_tokens": count, "completion_tokens": 5, "completion_tokens_details": {"reasoning_tokens": count}}
+    row = row_of(_completion(usage=usage))
+    assert isinstance(row, CoTRecord) and row.usage.prompt_tokens == 0 and row.cost_usd is None
+    assert row.reasoning_tokens is None
+    with pytest.raises(ValidationError):
+        CoTRecord.model_validate(row.model_dump() | {"usage": {"prompt_tokens": 2**63}})
+
+
+def test_a_build_with_huge_usage_writes_its_outputs(tmp_path: Path, scripted) -> None:
+    problems = write_problems(tmp_path / "p.jsonl", ["ok answer=5", "big answer=5 fault=hugeusage"])
+    report = build(scripted_recipe(problems, scripted.url), tmp_path / "out")
+    assert report.complete and report.accepted == 2
+    subsets = BuildDir(tmp_path / "out").read_subsets()
+    assert sum(len(rows) for rows in subsets.values()) == 2, "the Parquet outputs are written"
+
+
+def test_batch_lines_out_of_shape_are_asked_again_and_bad_answers_are_stored(tmp_path: Path, scripted) -> None:
+    questions = ["fine answer=5", "junk answer=5 batchjunk", "fin answer=5 fault=finishint"]
+    questions += ["ref answer=5 fault=refusalobj", "big answer=5 fault=hugeusage"]
+    problems = write_problems(tmp_path / "p.jsonl", questions)
+    teacher = {"backend": "openai-batch", "batch_poll_s": 0.01}
+    report = build(scripted_recipe(problems, scripted.url, teacher=teacher), tmp_path / "out")
+    assert report.complete and report.accepted == 4 and report.rejected == {RejectionReason.malformed: 1}
+    assert [len(b["lines"]) for b in scripted.batches.values()] == [5, 1], "only the junk answer is asked again"
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"message": {"content": [{"type": "text", "text": "The answer is 5"}]}}, "content: a list, not text"),
+        ({"message": {"content": 5}}, "content: an int, not text"),
+        ({"choice": {"message": "The answer is 5"}}, "message: a str, not an object"),
+        ({"choice": {"message": None}}, "message: missing"),
+    ],
+)
+def test_fields_out_of_shape_are_malformed_rejections(row_of, change: dict, why: str) -> None:
+    completion = _completion(change.get("choice"), change.get("message"))
+    if "choice" in change:
+        completion["choices"][0] |= change["choice"]
+    row = row_of(completion)
+    assert row.reason is RejectionReason.malformed and why in row.detail
+
+
+def test_choices_out_of_shape_are_answers_in_their_place() -> None:
+    from cotforge.builders.teachers.base import answers_from_completion
+
+    good = _completion()["choices"][0]
+    answers = answers_from_completion({"choices": ["text", {**good, "index": "1"}, {**good, "index": None}]}, None)
+    assert [a.malformed for a in answers] == ["choice 0: a str, not an object", None, None]
+    usage = {"prompt_tokens": [1], "completion_tokens": {"n": 2}, "completion_tokens_details": ["x"]}
+    assert answers_from_completion(_completion(usage=usage), None)[0].usage is None
+
+
+# ---- 4c. issue 36: one rule for traces ---------------------------------------------------------------------------
+
+DECOY = "First guess: The answer is 99."
+
+
+@pytest.mark.parametrize(
+    ("text", "answer", "trace"),
+    [
+        (f"The answer is 5\n<think>{DECOY}</think>", "The answer is 5", DECOY),
+        (f"The answer is 5\n<think>{DECOY}", "The answer is 5", DECOY),
+        (f"<think>a</think>The answer is 5\n<think>{DECOY}</think>The answer is 7", "The answer is 5", None),
+        (f"<think>a <think>b</think> {DECOY}</think>The answer is 5", "The answer is 5", f"a <think>b</think> {DECOY}"),
+        (f"a <think>b</think> {DECOY}</think>The answer is 5", "The answer is 5", f"a <think>b</think> {DECOY}"),
+        (f"<think>a</think>Let me check. <think>{DECOY}</think>The answer is 5", "The answer is 5", None),
+        ("We think <think> is a tag. The answer is 5", "We think <think> is a tag. The answer is 5", None),
+    ],
+)
+def test_the_answer_is_read_after_the_trace_never_inside_it(text: str, answer: str, trace: str | None) -> None:
+    from cotforge.answers.reasoning import split_reasoning
+
+    split = split_reasoning(text)
+    assert split.answer == answer and split.closed
+    assert "99" not in split.answer
+    if trace is not None:
+        assert split.reasoning == trace
+
+
+def test_a_trace_in_a_field_and_inline_is_kept_once_and_never_in_the_rationale() -> None:
+    from cotforge.builders.teachers.reasoning import separate, separate_parsed
+
+    inline = f"<think>\n{DECOY}\n</think>\n\nThe answer is 5"
+    for separated in (separate(inline, DECOY), separate_parsed(inline, (DECOY, inline))):
+        assert separated.text == "The answer is 5" and separated.reasoning == DECOY
+
+
+@pytest.mark.parametrize("shape", ["after", "nested", "both"])
+def test_trace_shapes_leave_no_trace_text_in_the_rationale(tmp_path: Path, scripted, shape: str) -> None:
+    from .scripted_server import TRACE
+
+    problems = write_problems(tmp_path / "p.jsonl", [f"q answer=5 shape={shape}"])
+    report = build(scripted_recipe(problems, scripted.url), tmp_path / "out")
+    assert report.accepted == 1, report
+    (record,) = all_rows(tmp_path / "out")
+    assert record.predicted_answer == "5" and "99" not in record.rationale and TRACE not in record.rationale
+    assert TRACE in (record.reasoning or "") and (record.reasoning or "").count(TRACE) <= 2
+
+
+# ---- 4d. issue 36: weights and guides -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("arm", "why"),
+    [
+        ("g1:1e308+g6:1e308", "the weights of g1, g6 add up to more than a float holds"),
+        ("g1:1e-320+g6:1", "the weight of g1 is too small a share"),
+        ("g1:1e-7+g6:1", "the weight of g1 is too small a share"),
+        ("g1:inf+g6:1", "the weight of g1 must be a number above 0"),
+    ],
+)
+def test_arm_weights_that_overflow_or_underflow_are_exit_2_naming_the_weight(
+    tmp_path: Path, arm: str, why: str
+) -> None:
+    from cotforge.sweeps.arms import parse_arm
+    from cotforge.sweeps.settings import SweepError
+
+    with pytest.raises(SweepError, match=re.escape(why)):
+        parse_arm(arm)
+    args = ["sweep", "--dataset", "x", "--student", "s", "--out", str(tmp_path / "o"), "--arm", "g3", "--arm", arm]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and why in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("mixture", "why"),
+    [
+        ({"a": 1e308, "b": 1e308}, "mixture: the weights of a, b add up to more than a float holds"),
+        ({"a": 1e-320, "b": 1.0}, "mixture: the weight of a is too small a share"),
+        ({"a": float("inf"), "b": 1.0}, "mixture: the weight of a must be a number above 0"),
+        ({"a": float("nan"), "b": 1.0}, "mixture: the weight of a must be a number above 0"),
+    ],
+)
+def test_mixture_weights_that_overflow_or_underflow_are_refused_naming_the_weight(mixture: dict, why: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(why)):
+        TrainConfig(model="m", dataset="d", mixture=mixture)
+    args = [f"--mix={name}:{weight!r}" for name, weight in mixture.items()]
+    result = CliRunner().invoke(app, ["train", "--dataset", "d", "--model", "m", *args])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert why in result.output or "--mix a:" in result.output  # inf and nan: no weight at all on the command line
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "We add them.\n**The answer is** 5",
+        "We add them. *The answer is 5*",
+        "We add them.\n__The answer__ is 5",
+        "We add them.\nThe\u00a0answer\u2009is 5",
+        "We add them. The answer\nis 5",
+        "We add them, so \\boxed{5}",
+        "We add them.\n> The answer is 5",
+    ],
+)
+def test_the_no_answer_line_check_sees_through_markdown_spaces_breaks_and_boxes(body: str) -> None:
+    from cotforge.schemas.guides import CustomDemonstration
+
+    with pytest.raises(ValidationError, match="leave out 'The answer is"):
+        CustomDemonstration(question="q", answer="5", by_level={1: body})
+
+
+def test_a_demonstration_answer_with_a_line_break_is_refused() -> None:
+    from cotforge.schemas.guides import CustomDemonstration
+
+    with pytest.raises(ValidationError, match="answer\n  Value error, one line: it ends the demonstration"):
+        CustomDemonstration(question="q", answer="5\nThe answer is 7", by_level={1: "We add them."})
+
+
 # ---- 6. torn files are trusted ---------------------------------------------------------------------------------
 
 

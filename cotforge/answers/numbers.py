@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 NUMBER = re.compile(
@@ -21,13 +22,19 @@ _VULGAR = frozenset(VULGAR_FRACTIONS)
 
 def _vulgar_to_decimal(match: re.Match[str]) -> str:
     num, den = VULGAR_FRACTIONS[match.group(2)]
-    return format_number(int(match.group(1) or 0) + num / den)
+    return format_number(float(match.group(1) or 0) + num / den)  # float: int() refuses 4,300 digits and more
+
+
+def _bounded(value: float) -> float | None:
+    """A number a float holds, or None: a teacher's 400-digit answer is no number (it reads as infinity)."""
+    return value if math.isfinite(value) else None
 
 
 def parse_number(text: str) -> float | None:
-    """The first number in `text`: commas, currency, percent, signs, decimals, a/b, \\frac{a}{b}, ¼ and 2½."""
+    """The first number in `text`: commas, currency, percent, signs, decimals, a/b, \\frac{a}{b}, ¼ and 2½; None
+    when there is none, or when it is too big for a float."""
     if text.isascii() and text.isdigit():  # the common gold answer, read without the regular expressions
-        return float(text)
+        return _bounded(float(text))
     if "frac" in text:
         text = _LATEX_FRAC.sub(r"\1/\2", text)
     if not _VULGAR.isdisjoint(text):
@@ -39,10 +46,12 @@ def parse_number(text: str) -> float | None:
         value = float((whole or "0").replace(",", "") + (frac or ""))
         den = match.group("den")
         if den is not None:
-            if float(den) == 0:
+            divisor = _bounded(float(den))
+            if not divisor:
                 return None
-            value /= float(den)
-        return -value if match.group("sign") else value
+            value /= divisor
+        value = _bounded(value)
+        return None if value is None else (-value if match.group("sign") else value)
     return None
 
 
@@ -54,7 +63,7 @@ def last_number(text: str) -> float | None:
 
 
 def format_number(value: float) -> str:
-    """Canonical text for a number: 145.0 -> '145', 0.5 -> '0.5'."""
-    if value == int(value) and abs(value) < 1e15:
+    """Canonical text for a number: 145.0 -> '145', 0.5 -> '0.5' (and 'inf', never an OverflowError)."""
+    if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
         return str(int(value))
     return f"{value:.10g}"

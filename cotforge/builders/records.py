@@ -76,8 +76,10 @@ def answer_to_row(
         trace = None if answer.reasoning is None else storable(answer.reasoning[:limit])
         return Rejection(**origin, reason=reason, detail=detail, raw_response=raw, raw_reasoning=trace)
 
+    if answer.malformed is not None:
+        return reject(RejectionReason.malformed, answer.malformed)
     # Teacher text is not trusted: what cannot be stored, or is too big to be an answer, is a rejection.
-    for part, text in (("answer", answer.text), ("reasoning trace", answer.reasoning)):
+    for part, text in (("answer", answer.text), ("reasoning trace", answer.reasoning), ("refusal", answer.refusal)):
         if text is not None and len(text) > limit:
             return reject(
                 RejectionReason.too_long, f"the {part}: {len(text):,} characters, over max_answer_chars={limit:,}"

@@ -5,10 +5,23 @@ from __future__ import annotations
 
 import itertools
 import re
+import unicodedata
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-_ANSWER_LINE = re.compile(r"(?im)^\s*the answer is\b")
+from cotforge.answers import ANSWER_TRIGGER, last_boxed
+
+# Markdown that hides an answer line from a plain search and not from a model: emphasis, code, quotes, headings.
+_MARKDOWN = re.compile(r"[*_`~]+|^\s*(?:[>#]+|[-+]\s)", re.MULTILINE)
+
+
+def states_an_answer(text: str) -> bool:
+    """Whether `text` holds what the answer reader takes for an answer ("The answer is ...", \\boxed{}), once
+    markdown, Unicode spaces (no-break, thin, zero-width) and line breaks are normalised away."""
+    plain = unicodedata.normalize("NFKC", text)
+    plain = "".join(char for char in plain if unicodedata.category(char) != "Cf")  # zero-width spaces and joiners
+    plain = " ".join(_MARKDOWN.sub("", plain).split())
+    return ANSWER_TRIGGER.search(plain) is not None or last_boxed(plain) is not None
 
 
 def _check_texts(texts: dict[int, str], lowest: int, what: str, levels_are: str) -> None:
@@ -37,12 +50,19 @@ class CustomDemonstration(BaseModel):
             raise ValueError("must not be blank")
         return value
 
+    @field_validator("answer")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if len(value.strip().splitlines()) > 1:
+            raise ValueError("one line: it ends the demonstration as 'The answer is <answer>'")
+        return value
+
     @field_validator("by_level")
     @classmethod
     def _levels(cls, value: dict[int, str]) -> dict[int, str]:
         _check_texts(value, 1, "rationale", "demonstrations are for levels 1..6 (level 0 has no rationale)")
         for level, body in value.items():
-            if _ANSWER_LINE.search(body):
+            if states_an_answer(body):
                 raise ValueError(f"level {level}: leave out 'The answer is ...'; it is added after the rationale")
         # As the built-in demonstrations: each level says more than the one below it.
         words = [(level, len(value[level].split())) for level in sorted(value)]

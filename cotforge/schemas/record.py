@@ -22,11 +22,14 @@ class ChatMessage(BaseModel):
     content: str
 
 
+INT64_MAX = 2**63 - 1  # the Parquet columns of counts are Int64: a larger count would stop every output
+
+
 class TokenUsage(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    prompt_tokens: int = Field(default=0, ge=0)
-    completion_tokens: int = Field(default=0, ge=0)
+    prompt_tokens: int = Field(default=0, ge=0, le=INT64_MAX)
+    completion_tokens: int = Field(default=0, ge=0, le=INT64_MAX)
 
     @property
     def total_tokens(self) -> int:
@@ -59,7 +62,10 @@ class AnswerOrigin(BaseModel):
     finish_reason: str | None = None
     usage: TokenUsage = TokenUsage()
     reasoning_tokens: int | None = Field(
-        default=None, ge=0, description="Of usage.completion_tokens, those the trace took, where the teacher reports it"
+        default=None,
+        ge=0,
+        le=INT64_MAX,
+        description="Of usage.completion_tokens, those the trace took, where the teacher reports it",
     )
     cost_usd: float | None = Field(default=None, ge=0)
     latency_s: float | None = Field(default=None, ge=0)
@@ -190,6 +196,7 @@ class RejectionReason(str, Enum):
     no_gold = "no_gold"  # imported data: the question is not in any gold file, so it cannot be scored
     unusable_gold = "unusable_gold"  # the gold answer does not read as an answer of its type
     unstorable_text = "unstorable_text"  # lone surrogates or NULs in the answer (raw_response keeps it, replaced)
+    malformed = "malformed"  # a field of the response out of shape (content or refusal not text, a choice no object)
     too_long = "too_long"  # longer than the recipe's max_answer_chars (raw_response keeps its start)
     no_trace = "no_trace"  # the native arm: the teacher wrote no reasoning trace to be the CoT
     minority_answer = "minority_answer"  # keep: majority: not its question's most common answer

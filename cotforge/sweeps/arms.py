@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from cotforge.schemas.recipe import FormatMode
 from cotforge.schemas.record import CoTRecord, subset_name
 from cotforge.sweeps.settings import SweepError
+from cotforge.train.config import weight_shares
 
 ARM_SYNTAX = "g<level>, native, condensed-g<level>, answer-only, human, or a mixture such as native:0.5+g3:0.5"
 _PART = re.compile(r"^(?P<name>g[0-6]|native|condensed-g[1-6]|answer-only|human)(?::(?P<weight>[^:+]+))?$")
@@ -71,16 +72,17 @@ def parse_arm(text: str) -> ArmSpec:
                 weight = float(found["weight"])
             except ValueError:
                 weight = math.nan
-            if not math.isfinite(weight) or weight <= 0:
-                raise SweepError(f"--arm {text}: the weight of {found['name']} must be a number above 0")
         elif len(pieces) > 1 and any(":" in p for p in pieces):
             raise SweepError(f"--arm {text}: give every part of a mixture a weight, or none (equal shares)")
         parts.append((found["name"], weight))
     names = [name for name, _ in parts]
     if len(set(names)) != len(names):
         raise SweepError(f"--arm {text}: a mixture names each part once")
-    total = sum(weight for _, weight in parts)
-    return ArmSpec(text.replace(" ", ""), tuple((name, weight / total) for name, weight in parts))
+    try:
+        shares = weight_shares(dict(parts))
+    except ValueError as error:
+        raise SweepError(f"--arm {text}: {error}") from None
+    return ArmSpec(text.replace(" ", ""), tuple(shares.items()))
 
 
 def part_subset(name: str, teacher: str, fmt: str) -> str:

@@ -20,6 +20,7 @@ from cotforge.answers.reasoning import split_reasoning, with_think_tags
 from cotforge.quality.filters import QualityFilter
 from cotforge.safety.atomic import atomic_path
 from cotforge.schemas.record import ReasoningView
+from cotforge.train.config import weight_shares
 
 IGNORE = -100
 
@@ -111,8 +112,10 @@ def training_pairs(
 def mix_pairs(pairs: dict[str, list[tuple[str, str]]], weights: dict[str, float], seed: int) -> list[tuple[str, str]]:
     """The largest mixture in which each subset's share of the examples is its weight's share of the total,
     without repeating an example: each subset gives a seeded random sample of its pairs, in the subsets' order."""
-    total = sum(weights.values())
-    shares = {name: weight / total for name, weight in weights.items()}
+    try:
+        shares = weight_shares(weights)
+    except ValueError as error:
+        raise TrainDataError(f"mixture: {error}") from None
     empty = [name for name in shares if not pairs[name]]
     if empty:
         raise TrainDataError(f"mixture: subset {', '.join(empty)} has no examples")

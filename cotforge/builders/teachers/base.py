@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,6 +33,9 @@ class Answer:
     reasoning: str | None = None
     reasoning_open: bool = False
     reasoning_tokens: int | None = None  # this answer's share, where the server reports it
+    # Why the response was out of shape (content or refusal not text, a choice no object): the answer is stored as
+    # a rejection with this reason, so a rerun does not pay for it again.
+    malformed: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,52 +95,98 @@ def share_usage(prompt_tokens: object, completion_tokens: object, n: int) -> Tok
     return TokenUsage(prompt_tokens=round(prompt / n), completion_tokens=round(completion / n))
 
 
-def answers_from_completion(completion: dict[str, Any], latency_s: float | None) -> list[Answer]:
-    """Answers from an OpenAI chat completion body (as JSON-decoded, also the form a batch output file holds)."""
-    if not isinstance(completion, dict) or not isinstance(completion.get("choices"), list):
+MAX_FINISH_REASON_CHARS = 64
+
+
+def _a(value: object) -> str:
+    """What a JSON value is, for a sentence: 'a list', 'an int'."""
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
+def _choice_order(numbered: tuple[int, object]) -> tuple[int, int]:
+    """Choices in their `index` order where it is a whole number, else as they came."""
+    position, choice = numbered
+    index = choice.get("index") if isinstance(choice, Mapping) else None
+    return (index if isinstance(index, int) and not isinstance(index, bool) else position), position
+
+
+def answers_from_completion(completion: object, latency_s: float | None) -> list[Answer]:
+    """Answers from an OpenAI chat completion body (as JSON-decoded, also the form a batch output file holds). Each
+    field is checked here, at the edge: a body without a list of choices is a ValueError (a broken reply, asked
+    again); a choice out of shape is an answer that says why (`malformed`), and a count out of range is unknown."""
+    if not isinstance(completion, Mapping) or not isinstance(completion.get("choices"), list):
         raise ValueError("not a chat completion: no 'choices' list")
-    choices = sorted(completion["choices"], key=lambda c: c.get("index", 0))
+    choices = [choice for _, choice in sorted(enumerate(completion["choices"]), key=_choice_order)]
     if not choices:
         return []
-    usage = completion.get("usage") or {}
-    if not isinstance(usage, dict):
-        usage = {"prompt_tokens": None}
+    usage = completion.get("usage")
+    if usage is None:
+        usage = {}  # no usage reported: nothing counted
+    elif not isinstance(usage, Mapping):
+        usage = {"prompt_tokens": None}  # unknown
     output_tokens, reasoning_tokens = completion_tokens(usage)
     share = share_usage(usage.get("prompt_tokens", 0), output_tokens, len(choices))
-    answers = []
-    for choice in choices:
-        message = choice.get("message") or {}
-        answers.append(
-            traced_answer(
-                separate_message(message),
-                choice.get("finish_reason"),
-                share,
-                latency_s,
-                refusal=message.get("refusal"),
-                reasoning_tokens=None if reasoning_tokens is None else round(reasoning_tokens / len(choices)),
-            )
-        )
-    return answers
+    reasoning_share = None if reasoning_tokens is None else round(reasoning_tokens / len(choices))
+    return [
+        _choice_answer(position, choice, share, latency_s, reasoning_share) for position, choice in enumerate(choices)
+    ]
+
+
+def _message_out_of_shape(message: object) -> str | None:
+    if message is None:
+        return "message: missing"
+    if not isinstance(message, Mapping):
+        return f"message: {_a(message)}, not an object"
+    content = message.get("content")
+    return None if content is None or isinstance(content, str) else f"content: {_a(content)}, not text"
+
+
+def _choice_answer(
+    position: int, choice: object, share: TokenUsage | None, latency_s: float | None, reasoning_tokens: int | None
+) -> Answer:
+    if not isinstance(choice, Mapping):
+        why = f"choice {position}: {_a(choice)}, not an object"
+        return traced_answer(Separated(None, None), None, share, latency_s, malformed=why)
+    message = choice.get("message")
+    why = _message_out_of_shape(message)
+    if why is not None or not isinstance(message, Mapping):
+        return traced_answer(Separated(None, None), choice.get("finish_reason"), share, latency_s, malformed=why)
+    return traced_answer(
+        separate_message(message),
+        choice.get("finish_reason"),
+        share,
+        latency_s,
+        refusal=message.get("refusal"),
+        reasoning_tokens=reasoning_tokens,
+    )
 
 
 def traced_answer(
     separated: Separated,
-    finish_reason: str | None,
+    finish_reason: object,
     usage: TokenUsage | None,
     latency_s: float | None,
-    refusal: str | None = None,
+    refusal: object = None,
     reasoning_tokens: int | None = None,
+    malformed: str | None = None,
 ) -> Answer:
-    """An answer whose trace, if any, is already apart from its text."""
+    """An answer whose trace, if any, is already apart from its text; every backend makes its answers here, so a
+    finish reason that is no short text is unknown and a refusal that is not text makes the answer malformed."""
+    if refusal is not None and not isinstance(refusal, str):
+        malformed = malformed or f"refusal: {_a(refusal)}, not text"
+        refusal = None
+    finish = finish_reason if isinstance(finish_reason, str) and len(finish_reason) <= MAX_FINISH_REASON_CHARS else None
     return Answer(
         separated.text,
-        finish_reason,
+        finish,
         usage,
         latency_s,
         refusal,
         reasoning=separated.reasoning,
         reasoning_open=separated.open,
         reasoning_tokens=reasoning_tokens,
+        malformed=malformed,
     )
 
 

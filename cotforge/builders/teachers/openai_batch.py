@@ -104,24 +104,38 @@ class OpenAIBatchTeacher:
         if not file_id:
             return []
         content = await self.client.files.content(file_id)
-        return [json.loads(line) for line in content.text.splitlines() if line.strip()]
+        rows = []
+        for line in content.text.splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue  # its request, unanswered, goes in the next batch
+            if isinstance(row, dict):
+                rows.append(row)
+        return rows
 
     async def _collect(self, batch: Any, mine: dict[str, TeacherRequest], sink: Sink) -> dict[str, str]:
         """Pass this batch's answers to the sink; return the requests left unanswered, with why."""
         answered: set[str] = set()
         unanswered: dict[str, str] = {}
         for row in await self._lines(batch.output_file_id) + await self._lines(batch.error_file_id):
-            request = mine.get(row.get("custom_id", ""))
+            custom_id = row.get("custom_id")
+            request = mine.get(custom_id) if isinstance(custom_id, str) else None
             if request is None or request.id in answered:
-                continue  # settled by an earlier run, or a duplicate line
-            response = row.get("response") or {}
+                continue  # settled by an earlier run, a duplicate line, or not one of ours
+            response = row.get("response") if isinstance(row.get("response"), dict) else {}
+            body = response.get("body")
             if response.get("status_code") == 200:
-                answers = answers_from_completion(response["body"], latency_s=None)
+                try:
+                    answers = answers_from_completion(body, latency_s=None)
+                except ValueError as broken:  # asked again, as a broken reply from the chat API is
+                    unanswered[request.id] = f"batch {batch.id}: {broken}"
+                    continue
                 if answers:
                     sink(request, answers)
                     answered.add(request.id)
                     continue
-            error = row.get("error") or (response.get("body") or {}).get("error") or {}
+            error = row.get("error") or (body.get("error") if isinstance(body, dict) else None) or {}
             status = response.get("status_code")
             message = error.get("message") if isinstance(error, dict) else error
             unanswered[request.id] = self.redact(

@@ -28,16 +28,16 @@ class Separated:
 
 
 def separate(content: str | None, reasoning: str | None = None) -> Separated:
-    """The trace apart from the answer: a trace given in its own field leaves the content as it is; otherwise an
-    inline `<think>` block at the start of the content is split off."""
-    if reasoning and reasoning.strip():
-        return Separated(content, reasoning.strip())
+    """The trace apart from the answer, by cotforge.answers.reasoning's one rule. A trace given in its own field is
+    the trace; an inline one in the content is cut from the answer either way, so a trace given both ways is kept
+    once, and never in the rationale."""
+    field = reasoning.strip() if reasoning and reasoning.strip() else None
     if content is None:
-        return Separated(None, None)
+        return Separated(None, field)
     split = split_reasoning(content)
     if split.reasoning is None and split.closed:
-        return Separated(content, None)
-    return Separated(split.answer, split.reasoning, open=not split.closed)
+        return Separated(content, field)
+    return Separated(split.answer, field or split.reasoning, open=not split.closed)
 
 
 def separate_message(message: Mapping[str, Any]) -> Separated:
@@ -55,12 +55,20 @@ def separate_parsed(text: str, parsed: tuple[str | None, str | None]) -> Separat
     reasoning, content = parsed
     if not reasoning:
         return separate(content if content is not None else text)
-    return Separated(content or "", reasoning.strip(), open=not content and THINK_CLOSE not in text)
+    inline = separate(content or "", reasoning)  # a parser leaves a nested or second block in the content
+    return Separated(inline.text, inline.reasoning, open=inline.open or (not content and THINK_CLOSE not in text))
+
+
+# No answer comes near a trillion tokens, and the sums of a build of millions of answers stay inside Int64.
+MAX_TOKEN_COUNT = 10**12
 
 
 def token_count(value: object) -> int | None:
-    """A server's token count, or None where it is no whole number of zero or more (a bool is no count)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    """A server's token count, or None where it is no whole number from zero to MAX_TOKEN_COUNT (a bool is no
+    count)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKEN_COUNT:
+        return value
+    return None
 
 
 def completion_tokens(usage: Mapping[str, Any]) -> tuple[object, int | None]:
