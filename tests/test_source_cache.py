@@ -286,3 +286,16 @@ def test_a_file_named_cache_costs_the_resume_its_speed_alone(tmp_path: Path, scr
         assert plan.summary().answers == 10
         assert plan.run().report.pending == 0
     assert len(scripted.answered()) == 10 and BuildDir(out).cache_dir.read_text() == "not a folder"
+
+
+def test_only_a_regular_file_is_read_for_its_digest(tmp_path: Path, monkeypatch) -> None:
+    """/dev/zero as a source: its digest would read forever; file_batches refuses it as before."""
+    from cotforge.recipes.sources import SourceError, load_problems
+    from cotforge.schemas import SourceSpec
+
+    def endless(path: Path) -> str:
+        raise AssertionError(f"{path} was read for its digest")
+
+    monkeypatch.setattr(loading, "file_digest", endless)
+    with pytest.raises(SourceError, match="no such file"):
+        load_problems(SourceSpec(path="/dev/zero", answer_type="number"), cache=SourceCache(tmp_path / "cache"))

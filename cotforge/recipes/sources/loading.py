@@ -304,7 +304,8 @@ def _rows_state(spec: SourceSpec, splits: list[Any]) -> tuple[object, ...] | Non
         path = Path(spec.path).resolve()
         try:
             found = path.stat()
-            return (str(path), found.st_size, found.st_mtime_ns, file_digest(path))
+            # Only a regular file is read whole here: /dev/zero or a pipe would never end (file_batches refuses them)
+            return (str(path), found.st_size, found.st_mtime_ns, file_digest(path)) if path.is_file() else None
         except OSError:
             return None  # file_batches names the missing or unreadable file
     fingerprints = tuple(getattr(split, "_fingerprint", None) for split in splits)
