@@ -244,7 +244,8 @@ def planned_keys(
         kept = {(PLAN, key), (ESTIMATE, estimate_stamp(key))} if key is not None else set()
         for source in sources:
             if source.stamp is not None and source.selection is not None:
-                cache.write(SOURCE, source.stamp, source.selection.arrays())
+                if cache.selection(source.stamp) is None:  # the checking pass ran: not read from the cache
+                    cache.write(SOURCE, source.stamp, source.selection.arrays())
                 kept.add((SOURCE, source.stamp))
         cache.keep_only(kept)
     return planned

@@ -5,8 +5,10 @@ Each entry is one `.npz` file named by a stamp: a digest of everything its conte
 path, size, modification time and content digest, or a Hub split's fingerprint, with the source's settings). A
 stamp that differs finds nothing and the pass runs again. Each entry also holds a check, a digest of its kind, its
 stamp and its arrays: an entry that cannot be read, fails its check or is not of the shape its reader expects is
-treated as missing, so an edited or damaged cache costs a resume its speed, never its answers. Entries hold row
-numbers, counts and key digests, never a question or an answer.
+treated as missing: a damaged entry, or one edited by other means than this module, costs a resume its speed, not
+its answers (the check is no secret: one forged with this module's own code is caught only where its counts give it
+away, cotforge.builders.plan.planned_keys). Entries hold row numbers, counts and key digests, never a question or an
+answer.
 """
 
 from __future__ import annotations
