@@ -50,6 +50,7 @@ def test_a_resume_of_unchanged_sources_reads_no_row(tmp_path: Path, scripted, mo
     assert sorted(p.name.split("-")[0] for p in cache.iterdir()) == ["estimate", "plan", "source"]
 
     asked = len(scripted.answered())
+    kept = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
     with monkeypatch.context() as patched:
         _no_rows(patched)
         warned_again: list[str] = []
@@ -59,6 +60,7 @@ def test_a_resume_of_unchanged_sources_reads_no_row(tmp_path: Path, scripted, mo
         again = plan.run().report
     assert (again.accepted, again.pending, again.requested) == (78, 0, 78)
     assert len(scripted.answered()) == asked, "nothing asked again"
+    assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == kept, "and nothing written again"
 
 
 def test_a_changed_source_is_read_again_and_its_new_problems_asked(tmp_path: Path, scripted) -> None:

@@ -332,10 +332,13 @@ def _kept_tallies(found: dict[str, np.ndarray], labels: list[str]) -> dict[str, 
 
 def keep_summary(cache: SourceCache, summary: PlanSummary, plan_key: str | None) -> None:
     """Keep a summary's token counts for the plan known by `plan_key`, once the build directory exists (a dry run
-    leaves nothing behind)."""
+    leaves nothing behind) and unless they are kept already (a no-op resume writes nothing)."""
     key = estimate_stamp(plan_key)
     if key is not None and cache.folder.parent.is_dir():
         labels = list(summary.tokens_by_teacher)
+        found = cache.read(ESTIMATE, key)
+        if found is not None and _kept_tallies(found, labels) == summary.tokens_by_teacher:
+            return
         tokens = np.array([summary.tokens_by_teacher[label] for label in labels], np.int64)
         cache.write(ESTIMATE, key, {"teachers": np.array(labels, str), "tokens": tokens})
 
