@@ -39,7 +39,7 @@ def stamp(*parts: object) -> str:
 
 def file_digest(path: Path) -> str:
     """The SHA-256 of a file's bytes, read in chunks: on CPUs with SHA instructions the fastest digest the standard
-    library has (a 57 MB source of 1M problems in about 0.13 s, BENCHMARKS.md)."""
+    library has (a 57 MB source of 1M problems: 0.04 s of CPU, BENCHMARKS.md)."""
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
