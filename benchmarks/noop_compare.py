@@ -5,14 +5,16 @@
 
 The build is made once by this checkout against the scripted server (or an existing one is given, as
 `build_scale.py --keep` leaves it); then each round runs `cotforge build` on the finished directory with the
-baseline's code and with this checkout's (the store's keys are the same on both), wall seconds and peak resident
-memory from wait4. A shared machine's load changes from minute to minute: only runs made side by side compare.
+baseline's code and with this checkout's (the store's keys are the same on both; each on its own copy of the
+build directory), wall seconds, CPU seconds and peak resident memory from wait4. A shared machine's load changes
+from minute to minute: only runs made side by side compare.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -48,13 +50,21 @@ def main() -> None:
 
 
 def compare(recipe: Path, out: Path, baseline: str, rounds: int) -> None:
-    """Rounds of no-op resumes, the baseline's then this checkout's, and this checkout's speed-up in each."""
+    """Rounds of no-op resumes, the baseline's then this checkout's, and this checkout's speed-up in each. Each
+    checkout resumes its own copy of the build (their `cache/` entries may differ in layout, and each removes the
+    entries it does not know), made current by one run first, not timed."""
     os.chdir(out.parent)  # not a checkout: `python -m cotforge` imports the package of its working directory first
+    builds = {baseline: out.with_name(f"{out.name}-baseline"), str(ROOT): out}
+    if not builds[baseline].exists():
+        shutil.copytree(out, builds[baseline])
+    for checkout, build in builds.items():
+        os.environ["PYTHONPATH"] = checkout
+        run(recipe, build)
     for _ in range(rounds):
         seconds = {}
-        for checkout in (baseline, str(ROOT)):
+        for checkout, build in builds.items():
             os.environ["PYTHONPATH"] = checkout
-            seconds[checkout], cpu, peak = run_timed(recipe, out)
+            seconds[checkout], cpu, peak = run_timed(recipe, build)
             load = os.getloadavg()[0]  # the 1-minute load average: the wall time depends on it, the CPU time less
             figures = f"{seconds[checkout]:.1f} s, {cpu:.1f} s of CPU, {peak:.2f} GB, load {load:.1f}"
             print(f"no-op resume, {checkout}: {figures}", flush=True)

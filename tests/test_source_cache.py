@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,7 @@ def test_a_resume_of_unchanged_sources_reads_no_row(tmp_path: Path, scripted, mo
     assert sorted(p.name.split("-")[0] for p in cache.iterdir()) == ["estimate", "plan", "source"]
 
     asked = len(scripted.answered())
+    kept = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
     with monkeypatch.context() as patched:
         _no_rows(patched)
         warned_again: list[str] = []
@@ -58,6 +60,7 @@ def test_a_resume_of_unchanged_sources_reads_no_row(tmp_path: Path, scripted, mo
         again = plan.run().report
     assert (again.accepted, again.pending, again.requested) == (78, 0, 78)
     assert len(scripted.answered()) == asked, "nothing asked again"
+    assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == kept, "and nothing written again"
 
 
 def test_a_changed_source_is_read_again_and_its_new_problems_asked(tmp_path: Path, scripted) -> None:
@@ -166,3 +169,135 @@ def test_a_hub_split_is_known_by_its_fingerprint(tmp_path: Path) -> None:
     assert (again.count, again.selection.count, [p.id for p in again]) == (12, 12, [p.id for p in first])
     pl.DataFrame(rows[:5]).write_parquet(folder / "train-00000-of-00001.parquet")  # the data set changes
     assert load_problems(spec, cache=cache).count == 5
+
+
+# ---- issue 36: a cache that lies can only cost a resume its speed, never make it wrong ----------------------------
+
+
+def _entry(out: Path, kind: str) -> Path:
+    (found,) = BuildDir(out).cache_dir.glob(f"{kind}-*.npz")
+    return found
+
+
+def _forge(entry: Path, verified: bool, **arrays: np.ndarray) -> None:
+    """Replace arrays of a cache entry: by hand (np.savez, as a user or a script would), or through SourceCache
+    itself, so that the entry carries a check that verifies and only its counts can give it away."""
+    kind, key = entry.stem.split("-", 1)
+    cache = SourceCache(entry.parent)
+    if verified:
+        cache.write(kind, key, cache.read(kind, key) | arrays)
+    else:
+        with np.load(entry) as old:
+            np.savez(entry, **{name: old[name] for name in old.files} | arrays)
+
+
+def _built(tmp_path: Path, scripted, count: int = 20):
+    """A finished build of `count` problems in tmp_path/first, and its recipe."""
+    recipe = scripted_recipe(_source(tmp_path / "p.jsonl", count), scripted.url)
+    plan = plan_build(recipe, tmp_path / "first")
+    plan.summary()  # kept as the estimate entry
+    plan.run()
+    return recipe, tmp_path / "first"
+
+
+def _no_plan_digests(out: Path, verified: bool) -> None:
+    _forge(_entry(out, "plan"), verified, digests=np.empty(0, "S16"))
+
+
+def _half_the_digests(out: Path, verified: bool) -> None:
+    entry = _entry(out, "plan")
+    with np.load(entry) as kept:
+        _forge(entry, verified, digests=kept["digests"][::2])
+
+
+def _skip_every_row(out: Path, verified: bool) -> None:
+    _entry(out, "plan").unlink()  # the plan is made again from the rows the source entry lets through
+    _forge(_entry(out, "source"), verified, skip=np.arange(20, dtype=np.int64))
+
+
+@pytest.mark.parametrize("verified", [False, True], ids=["by-hand", "check-recomputed"])
+@pytest.mark.parametrize("lie", [_no_plan_digests, _half_the_digests, _skip_every_row])
+def test_a_cache_that_lies_cannot_make_a_new_build_complete_unasked(tmp_path: Path, scripted, lie, verified) -> None:
+    """Issue 36: an entry with no plan digests, or a source entry that skips every row, copied into a new build
+    directory (same sources, same recipe): the build said complete, exit 0, and asked nothing; half the digests
+    counted progress past 100% and ended in a traceback."""
+    recipe, first = _built(tmp_path, scripted)
+    out = tmp_path / "second"
+    shutil.copytree(BuildDir(first).cache_dir, BuildDir(out).cache_dir)
+    lie(out, verified)
+    asked = len(scripted.answered())
+    seen: list = []
+    report = plan_build(recipe, out).run(progress=seen.append).report
+    assert (report.accepted, report.pending, report.requested) == (20, 0, 20)
+    assert len(scripted.answered()) == asked + 20, "every answer is asked in the new directory"
+    assert seen[-1].done == seen[-1].total == 20
+
+
+def test_a_source_edited_without_changing_its_size_or_time_is_read_again(tmp_path: Path, scripted) -> None:
+    """Issue 36: the same size and modification time, another content: the old plan was trusted, the build said
+    complete and the changed problem was never asked."""
+    recipe, out = _built(tmp_path, scripted)
+    problems = Path(recipe.sources[0].path)
+    stat = problems.stat()
+    problems.write_text(problems.read_text().replace('"q3 answer=5", "answer": "5"', '"q3 answer=6", "answer": "6"'))
+    os.utime(problems, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert problems.stat().st_size == stat.st_size
+    asked = len(scripted.answered())
+    report = plan_build(recipe, out).run().report
+    assert (report.pending, report.last_run.stored, len(scripted.answered())) == (0, 1, asked + 1)
+
+
+@pytest.mark.parametrize("verified", [False, True], ids=["by-hand", "check-recomputed"])
+def test_foreign_digests_in_the_plan_are_not_trusted(tmp_path: Path, scripted, verified) -> None:
+    """Issue 36: foreign digests in a finished build's plan entry said "pending, run the same command" forever and
+    asked nothing."""
+    recipe, out = _built(tmp_path, scripted)
+    entry = _entry(out, "plan")
+    foreign = np.sort(np.array([bytes([200, i]) * 8 for i in range(20)], "S16"))
+    _forge(entry, verified, digests=foreign)
+    asked = len(scripted.answered())
+    report = plan_build(recipe, out).run().report
+    assert (report.accepted, report.pending, report.requested) == (20, 0, 20)
+    assert len(scripted.answered()) == asked, "nothing is asked again"
+    assert plan_build(recipe, out).run().report.pending == 0, "and the entry is made again"
+
+
+@pytest.mark.parametrize("verified", [False, True], ids=["by-hand", "check-recomputed"])
+@pytest.mark.parametrize(
+    "tokens", [np.zeros(5, np.int64), np.zeros((1, 2), np.int64), np.array([["a", "b", "c"]])], ids=str
+)
+def test_an_estimate_entry_of_the_wrong_shape_is_made_again(tmp_path: Path, scripted, tokens, verified) -> None:
+    """Issue 36: an estimate entry of another shape was a traceback on every build and dry run."""
+    recipe, out = _built(tmp_path, scripted)
+    estimate = plan_build(recipe, tmp_path / "elsewhere").summary()
+    _forge(_entry(out, "estimate"), verified, tokens=tokens)
+    plan = plan_build(recipe, out)
+    assert plan.summary() == estimate
+    assert plan.run().report.pending == 0
+
+
+def test_a_file_named_cache_costs_the_resume_its_speed_alone(tmp_path: Path, scripted) -> None:
+    """Issue 36: `cache` a file in the build directory was a traceback on every build and dry run."""
+    problems = _source(tmp_path / "p.jsonl", 10)
+    recipe = scripted_recipe(problems, scripted.url)
+    out = tmp_path / "out"
+    out.mkdir()
+    BuildDir(out).cache_dir.write_text("not a folder")
+    for _ in range(2):
+        plan = plan_build(recipe, out)
+        assert plan.summary().answers == 10
+        assert plan.run().report.pending == 0
+    assert len(scripted.answered()) == 10 and BuildDir(out).cache_dir.read_text() == "not a folder"
+
+
+def test_only_a_regular_file_is_read_for_its_digest(tmp_path: Path, monkeypatch) -> None:
+    """/dev/zero as a source: its digest would read forever; file_batches refuses it as before."""
+    from cotforge.recipes.sources import SourceError, load_problems
+    from cotforge.schemas import SourceSpec
+
+    def endless(path: Path) -> str:
+        raise AssertionError(f"{path} was read for its digest")
+
+    monkeypatch.setattr(loading, "file_digest", endless)
+    with pytest.raises(SourceError, match="no such file"):
+        load_problems(SourceSpec(path="/dev/zero", answer_type="number"), cache=SourceCache(tmp_path / "cache"))

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from cotforge.builders.custom import CustomPrompt
 from cotforge.builders.keyset import KeySet, chunked, key_digests
-from cotforge.builders.plan import REWRITE_PLACEHOLDER, Job, estimate_stamp, plan_jobs, plan_stamp
+from cotforge.builders.plan import REWRITE_PLACEHOLDER, Job, plan_jobs, planned_keys
 from cotforge.builders.progress import PROGRESS_EVERY_S, BuildProgress, ProgressCallback
 from cotforge.builders.records import answer_to_row, failure_row, origin_fields
 from cotforge.builders.store import FAILED, RECORD, Store, kind_of
@@ -31,7 +31,7 @@ from cotforge.quality.signals import AnswerRow, subset_signals
 from cotforge.recipes.identity import differences, extend_recipe, identity
 from cotforge.recipes.loader import RecipeError
 from cotforge.recipes.sources import LoadedSource
-from cotforge.recipes.sources.checked import ESTIMATE, PLAN, SOURCE, SourceCache
+from cotforge.recipes.sources.checked import SourceCache
 from cotforge.safety.lock import directory_lock
 from cotforge.schemas.recipe import CoTFormat, FormatMode, Recipe
 from cotforge.schemas.record import BuildReport, CoTRecord, Rejection, RejectionReason, RunReport, with_dataset
@@ -161,7 +161,8 @@ class Build:
         self.sources = sources
         self.custom = custom
         self.store = store
-        self.plan_keys = self._planned_keys(cache)
+        self.cache = cache
+        self.plan_keys = planned_keys(recipe, sources, custom, cache)
         self.stats = LiveStats()
         self.tally = Tally(total=len(self.plan_keys))
         self.pending: dict[str, Pending] = {}
@@ -169,33 +170,13 @@ class Build:
         self.run_id = store.start_run()
         self.run_updated = self.started
         self.stopped: str | None = None
-        self.unplanned: int | None = None  # stored answers the plan does not ask for, once run() has counted them
+        # The stored answers (any kind) the plan asks for and those it does not, once run() has counted them
+        self.stored: tuple[int, int] | None = None
+        self.asked = 0  # requests made by this run
         self.fatal_streak = 0
 
     def jobs(self) -> Iterator[Job]:
         return plan_jobs(self.recipe, self.sources, self.custom)
-
-    def _planned_keys(self, cache: SourceCache | None) -> KeySet:
-        """Every planned key; with `cache`, read from it when the sources and what makes keys are as before (a
-        no-op resume of a million problems then reads no row), else planned and kept there, with what the
-        sources' checking passes found, for the next run."""
-        key = plan_stamp(self.recipe, self.sources, self.custom) if cache is not None else None
-        found = cache.read(PLAN, key) if cache is not None and key is not None else None
-        planned = KeySet.of_sorted(found["digests"]) if found is not None and "digests" in found else None
-        if planned is None:
-            planned = KeySet.of(k for job in self.jobs() for k in job.keys)
-        if cache is not None:
-            kept = set()
-            for source in self.sources:
-                if source.stamp is not None and source.selection is not None:
-                    cache.write(SOURCE, source.stamp, source.selection.arrays())
-                    kept.add((SOURCE, source.stamp))
-            estimate = estimate_stamp(key)
-            if key is not None and estimate is not None:
-                cache.write(PLAN, key, {"digests": planned.digests})
-                kept |= {(PLAN, key), (ESTIMATE, estimate)}
-            cache.keep_only(kept)
-        return planned
 
     # ---- requests --------------------------------------------------------------------------------------------
 
@@ -208,6 +189,7 @@ class Build:
                 messages = [m.model_dump() for m in job.prompt.messages]
                 request = TeacherRequest(id=missing[0], messages=messages, n=len(missing))
                 self.pending[request.id] = Pending(job, missing, messages)
+                self.asked += 1
                 yield request
 
     def _derived_requests(self, settled: KeySet, teacher: str) -> Iterator[TeacherRequest]:
@@ -249,6 +231,7 @@ class Build:
                 messages = [m.model_dump() for m in prompt.messages[:-1]] + [{"role": "user", "content": text}]
                 request = TeacherRequest(id=key, messages=messages, n=1)
                 self.pending[request.id] = Pending(job, [key], messages)
+                self.asked += 1
                 yield request
 
     # ---- answers ---------------------------------------------------------------------------------------------
@@ -292,20 +275,7 @@ class Build:
         await asyncio.gather(*runs)
 
     async def run(self) -> None:
-        settled_parts = []
-        unplanned = 0
-        for outcomes in chunked(self.store.outcomes()):  # counts and costs only: no record is parsed twice
-            digests = key_digests([key for key, _, _ in outcomes])
-            answered = np.array([kind != FAILED for _, kind, _ in outcomes], bool)
-            settled_parts.append(digests[answered])
-            planned = self.plan_keys.has(digests)
-            unplanned += int((~planned).sum())
-            for (_, kind, cost), wanted in zip(outcomes, (planned & answered).tolist(), strict=True):
-                if wanted:
-                    self.tally.count(kind, cost)
-        # The store's keys are its primary key: unique already, so sorted, not made unique again.
-        settled = KeySet.of_unique(np.concatenate(settled_parts) if settled_parts else np.empty(0, "S16"))
-        self.unplanned = unplanned  # every answer this run stores is planned: the count holds to the export
+        settled = self._scan()
         if self.recipe.max_cost_usd is not None and self.tally.cost >= self.recipe.max_cost_usd:
             self.stats.stop = True
             self.stopped = f"budget of ${self.recipe.max_cost_usd:g} already spent"
@@ -315,6 +285,44 @@ class Build:
         await self._ask(self._direct_requests, settled)
         if not self.stats.stop:
             await self._ask(self._derived_requests, self.store.settled_keys())
+        if not self.stats.stop and not self.asked and not self.plan_keys.within(self.store.settled_keys()):
+            # Every job of the rows is answered, yet the plan says otherwise: its cache entry verified but is not
+            # these rows' plan. Planned again from the rows, and counted again.
+            self.plan_keys = planned_keys(self.recipe, self.sources, self.custom, self.cache, from_rows=True)
+            self.tally = Tally(total=len(self.plan_keys), added=self.tally.added)
+            self._scan()
+
+    def _scan(self) -> KeySet:
+        """The store's settled keys, read once: the planned answers among them counted into the tally, and the
+        stored answers the plan does and does not ask for kept for the report. Counts and costs only: no record is
+        parsed."""
+        settled_parts = []
+        planned_stored = unplanned = 0
+        for outcomes in chunked(self.store.outcomes()):
+            digests = key_digests([key for key, _, _ in outcomes])
+            answered = np.array([kind != FAILED for _, kind, _ in outcomes], bool)
+            settled_parts.append(digests[answered])
+            planned = self.plan_keys.has(digests)
+            planned_stored += int(planned.sum())
+            unplanned += int((~planned).sum())
+            for (_, kind, cost), wanted in zip(outcomes, (planned & answered).tolist(), strict=True):
+                if wanted:
+                    self.tally.count(kind, cost)
+        self.stored = (planned_stored, unplanned)
+        # The store's keys are its primary key: unique already, so sorted, not made unique again.
+        return KeySet.of_unique(np.concatenate(settled_parts) if settled_parts else np.empty(0, "S16"))
+
+    def _count_stored(self) -> tuple[int, int]:
+        """The stored answers (any kind) the plan asks for and those it does not: as run() counted them when this
+        run stored nothing since, else counted again."""
+        if self.stored is not None and not self.tally.added:
+            return self.stored
+        planned = unplanned = 0
+        for keys in chunked(self.store.stored_keys()):
+            found = self.plan_keys.contains(keys)
+            planned += int(found.sum())
+            unplanned += int((~found).sum())
+        return planned, unplanned
 
     # ---- outputs ---------------------------------------------------------------------------------------------
 
@@ -367,21 +375,17 @@ class Build:
         several = store.datasets() > 1
         counts = store.subsets()
         subsets = {with_dataset(subset, dataset if several else None): (dataset, subset) for dataset, subset in counts}
-        unplanned = self.unplanned
-        if unplanned is None:  # stopped before run() counted them
-            unplanned = sum(int((~self.plan_keys.contains(keys)).sum()) for keys in chunked(store.stored_keys()))
+        # The final check: pending are the planned keys with nothing stored, counted against the plan's own keys
+        planned, unplanned = self._count_stored()
         requested = len(self.plan_keys) + unplanned
+        pending = len(self.plan_keys) - planned
         changes = store.changes()
         build_dir = BuildDir(out_dir)
         outputs = [build_dir.subset_path(name) for name in subsets] + [build_dir.rejections_path, build_dir.stats_path]
         current = changes == store.exported() and all(path.exists() for path in outputs)
         if current and self.tally.added == 0 and self.stats.requests_sent == 0:
             old = _readable_report(build_dir)
-            if old is not None and (old.requested, old.pending, old.stopped) == (
-                requested,
-                requested - store.count(),
-                self.stopped,
-            ):
+            if old is not None and (old.requested, old.pending, old.stopped) == (requested, pending, self.stopped):
                 store.forget_run(self.run_id)
                 return old.model_copy(
                     update={"last_run": RunReport(wall_time_s=round(wall, 3), requests_sent=0, stored=0)}
@@ -406,7 +410,7 @@ class Build:
             accepted=totals.accepted,
             rejected=totals.rejected,
             failed=sum(failures.values()),
-            pending=requested - totals.stored,
+            pending=pending,
             stopped=self.stopped,
             prompt_tokens=totals.prompt_tokens,
             completion_tokens=totals.completion_tokens,

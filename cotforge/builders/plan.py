@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from cotforge.builders.custom import CustomPrompt
+from cotforge.builders.keyset import KeySet
 from cotforge.builders.pricing import cost_usd
 from cotforge.recipes.formats import FORMATS
 from cotforge.recipes.prompts import (
@@ -22,7 +23,7 @@ from cotforge.recipes.prompts import (
     prompt_version,
 )
 from cotforge.recipes.sources import LoadedSource
-from cotforge.recipes.sources.checked import ESTIMATE, SourceCache, stamp
+from cotforge.recipes.sources.checked import ESTIMATE, PLAN, SOURCE, SourceCache, stamp
 from cotforge.schemas.guides import CustomGuides
 from cotforge.schemas.problem import AnswerType, Problem
 from cotforge.schemas.recipe import CoTFormat, FormatMode, PromptMode, Recipe, TeacherSpec
@@ -214,6 +215,42 @@ def plan_stamp(recipe: Recipe, sources: list[LoadedSource], custom: CustomPrompt
     return stamp([source.stamp for source in sources], probes)
 
 
+def answers_asked(recipe: Recipe, problems: int) -> int:
+    """The answers a plan of `problems` asks: its keys, where no two sources hold the same problem."""
+    return problems * len(recipe.teachers) * len(asked(recipe)) * recipe.sampling.n
+
+
+def planned_keys(
+    recipe: Recipe,
+    sources: list[LoadedSource],
+    custom: CustomPrompt | None,
+    cache: SourceCache | None,
+    from_rows: bool = False,
+) -> KeySet:
+    """Every planned key; with `cache`, read from it when the sources and what makes keys are as before (a no-op
+    resume of a million problems then reads no row) and the entry holds as many keys as the sources' problems ask
+    for, else planned from the rows (always, with `from_rows`) and kept there, with what the sources' checking
+    passes found, for the next run."""
+    key = plan_stamp(recipe, sources, custom) if cache is not None else None
+    expected = answers_asked(recipe, sum(source.count for source in sources))
+    found = cache.read(PLAN, key) if cache is not None and key is not None and not from_rows else None
+    planned = KeySet.of_sorted(found["digests"]) if found is not None and "digests" in found else None
+    if planned is None or len(planned) != expected:
+        planned = KeySet.of(k for job in plan_jobs(recipe, sources, custom) for k in job.keys)
+        # Sources that hold the same problems plan fewer keys than they count: such a plan is never kept.
+        if cache is not None and key is not None and len(planned) == expected:
+            cache.write(PLAN, key, {"digests": planned.digests})
+    if cache is not None:
+        kept = {(PLAN, key), (ESTIMATE, estimate_stamp(key))} if key is not None else set()
+        for source in sources:
+            if source.stamp is not None and source.selection is not None:
+                if cache.selection(source.stamp) is None:  # the checking pass ran: not read from the cache
+                    cache.write(SOURCE, source.stamp, source.selection.arrays())
+                kept.add((SOURCE, source.stamp))
+        cache.keep_only(kept)
+    return planned
+
+
 def _trace_job(
     problem: Problem,
     teacher: TeacherSpec,
@@ -277,20 +314,31 @@ def summarise(
     `cache`, the token counts kept by keep_summary for these sources and this recipe are read, not the rows."""
     key = estimate_stamp(plan_stamp(recipe, sources, custom)) if cache is not None else None
     found = cache.read(ESTIMATE, key) if cache is not None and key is not None else None
-    labels = [t.label for t in recipe.teachers]
-    if found is not None and found.get("teachers", np.empty(0)).tolist() == labels:
-        tallies = {label: [int(n) for n in row] for label, row in zip(labels, found["tokens"].tolist(), strict=True)}
-    else:
+    tallies = _kept_tallies(found, [t.label for t in recipe.teachers]) if found is not None else None
+    if tallies is None:
         tallies = _token_tallies(recipe, sources)
     return _summary(recipe, sum(s.count for s in sources), tallies)
 
 
+def _kept_tallies(found: dict[str, np.ndarray], labels: list[str]) -> dict[str, list[int]] | None:
+    """The token counts keep_summary kept for these teachers; None where the entry is not of that shape."""
+    teachers, tokens = found.get("teachers"), found.get("tokens")
+    if teachers is None or tokens is None or teachers.tolist() != labels:
+        return None
+    if tokens.dtype.kind != "i" or tokens.shape != (len(labels), 3):
+        return None
+    return {label: [int(n) for n in row] for label, row in zip(labels, tokens.tolist(), strict=True)}
+
+
 def keep_summary(cache: SourceCache, summary: PlanSummary, plan_key: str | None) -> None:
     """Keep a summary's token counts for the plan known by `plan_key`, once the build directory exists (a dry run
-    leaves nothing behind)."""
+    leaves nothing behind) and unless they are kept already (a no-op resume writes nothing)."""
     key = estimate_stamp(plan_key)
     if key is not None and cache.folder.parent.is_dir():
         labels = list(summary.tokens_by_teacher)
+        found = cache.read(ESTIMATE, key)
+        if found is not None and _kept_tallies(found, labels) == summary.tokens_by_teacher:
+            return
         tokens = np.array([summary.tokens_by_teacher[label] for label in labels], np.int64)
         cache.write(ESTIMATE, key, {"teachers": np.array(labels, str), "tokens": tokens})
 
@@ -353,13 +401,12 @@ def _summary(recipe: Recipe, problems: int, usage_by_teacher: dict[str, list[int
             unpriced.append(teacher.label)
         elif total_cost is not None:
             total_cost += cost
-    n_combos = len(asked(recipe))
     return PlanSummary(
         problems=problems,
         teachers=len(recipe.teachers),
-        combinations=n_combos,
+        combinations=len(asked(recipe)),
         samples=recipe.sampling.n,
-        answers=problems * len(recipe.teachers) * n_combos * recipe.sampling.n,
+        answers=answers_asked(recipe, problems),
         prompt_tokens=sum(t[0] for t in usage_by_teacher.values()),
         completion_tokens=sum(t[1] + t[2] for t in usage_by_teacher.values()),
         cost_usd=None if unpriced and len(unpriced) == len(recipe.teachers) else total_cost,

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from cotforge.answers import CHOICE_LABELS, AnswerType, UnusableGold, normalise_gold
 from cotforge.recipes.sources.builtin import BUILTIN_SOURCES, BuiltinSource, content_id
-from cotforge.recipes.sources.checked import Selection, SourceCache, stamp
+from cotforge.recipes.sources.checked import Selection, SourceCache, file_digest, stamp
 from cotforge.schemas.problem import Problem
 from cotforge.schemas.recipe import Recipe, SourceSpec
 
@@ -297,15 +297,17 @@ def _split_batches(splits: list[Any]) -> Callable[[], Iterator[Rows]]:
 
 
 def _rows_state(spec: SourceSpec, splits: list[Any]) -> tuple[object, ...] | None:
-    """What a source's rows are known by: a file's path, size and modification time, or each Hub split's
-    fingerprint (`datasets` gives the same one to the same cached data); None where nothing is known."""
+    """What a source's rows are known by: a file's path, size, modification time and content digest (a file edited
+    in place keeps the first three), or each Hub split's fingerprint (`datasets` gives the same one to the same
+    cached data); None where nothing is known."""
     if spec.path is not None:
         path = Path(spec.path).resolve()
         try:
             found = path.stat()
+            # Only a regular file is read whole here: /dev/zero or a pipe would never end (file_batches refuses them)
+            return (str(path), found.st_size, found.st_mtime_ns, file_digest(path)) if path.is_file() else None
         except OSError:
-            return None  # file_batches names the missing file
-        return (str(path), found.st_size, found.st_mtime_ns)
+            return None  # file_batches names the missing or unreadable file
     fingerprints = tuple(getattr(split, "_fingerprint", None) for split in splits)
     return fingerprints if fingerprints and all(fingerprints) else None
 
