@@ -469,3 +469,71 @@ def test_a_model_folder_with_its_own_code_is_not_run(tmp_path: Path) -> None:
     with pytest.raises(StudentError, match="trust_remote_code=False"):
         load_causal_lm(str(folder))
     assert not marker.exists()
+
+
+# ---- issue 36: sweep files, files a recipe names, pull, hostile repo cards, YAML aliases -------------------------
+
+PASSWORD = "correct horse battery staple"
+
+
+def yaml_bomb(levels: int) -> str:
+    """Nested aliases: a few hundred bytes that stand for 10**levels values once expanded."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels)]
+    return "\n".join(lines)
+
+
+def test_yaml_aliases_in_a_recipe_are_refused_at_once(tmp_path: Path) -> None:
+    write_problems(tmp_path / "p.jsonl", ["q answer=5"])
+    bomb = yaml_bomb(8).replace("\n", "\n    ")
+    (tmp_path / "r.yaml").write_text(
+        "name: bomb\nsources: [{path: p.jsonl, answer_type: number}]\nteachers:\n- model: m\n"
+        f"  base_url: http://127.0.0.1:9/v1\n  extra_body:\n    {bomb}\n"
+    )
+    limited = "import resource\nlimit = 1536 * 2**20\nresource.setrlimit(resource.RLIMIT_AS, (limit, limit))"
+    code = f"import sys\n{limited}\nfrom cotforge.entry import main\nsys.argv = ['cotforge', *sys.argv[1:]]\nmain()"
+    try:  # a dry run costs about 0.8 GB of address space; the bomb expanded would take tens of GB and minutes
+        result = subprocess.run(
+            [sys.executable, "-c", code, "build", "--recipe", "r.yaml", "--dry-run"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=tmp_path,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the dry run was still expanding the aliases after 30 s")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "r.yaml: line 8" in result.stderr and "alias *a0 is refused" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("where", ["parent", "absolute", "symlink", "content"])
+def test_guides_are_read_only_beside_the_recipe_and_never_echoed(tmp_path: Path, where: str) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".netrc").write_text(f"machine api.example.com login me password {PASSWORD}\n")
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    problems = write_problems(folder / "p.jsonl", ["q answer=5"])
+    (folder / "link.yaml").symlink_to(home / ".netrc")
+    (folder / "bad.yaml").write_text(f"levels: {PASSWORD}\nanswer_form: [{PASSWORD}]\n")
+    named = {
+        "parent": "../home/.netrc",
+        "absolute": str(home / ".netrc"),
+        "symlink": "link.yaml",
+        "content": "bad.yaml",
+    }
+    recipe = recipe_yaml(folder / "r.yaml", scripted_recipe(problems, "http://127.0.0.1:9/v1"))
+    recipe.write_text(recipe.read_text() + f"guides: {named[where]}\n")
+    result = CliRunner().invoke(app, ["build", "--recipe", str(recipe), "--dry-run"])
+    assert result.exit_code == 2 and "guides" in result.output and "Traceback" not in result.output
+    assert PASSWORD not in result.output and "password" not in result.output
+    if where != "content":
+        assert "is not in the recipe's folder" in result.output
+
+
+def test_error_text_keeps_markup_and_emoji_codes_as_written(tmp_path: Path) -> None:
+    name = str(tmp_path / ":x: [bold]nope[/bold] :smile:.yaml")
+    result = CliRunner().invoke(app, ["build", "--recipe", name, "--dry-run"])
+    assert result.exit_code == 2
+    assert ":x: [bold]nope[/bold] :smile:.yaml: no such recipe file" in " ".join(result.output.split())
