@@ -30,7 +30,7 @@ from cotforge.train.checkpoint import load_state, newest_state, save_state
 from cotforge.train.config import TrainConfig
 from cotforge.train.data import TrainDataError, _cache_key, empty_completions_note, load_pairs, tokenize
 
-from .helpers import PAPER_SVAMP, recipe_yaml, scripted_recipe, write_problems
+from .helpers import PAPER_SVAMP, made_sweep, recipe_yaml, scripted_recipe, write_problems
 from .students import tiny_llama
 from .test_build import all_rows, build
 
@@ -537,3 +537,109 @@ def test_error_text_keeps_markup_and_emoji_codes_as_written(tmp_path: Path) -> N
     result = CliRunner().invoke(app, ["build", "--recipe", name, "--dry-run"])
     assert result.exit_code == 2
     assert ":x: [bold]nope[/bold] :smile:.yaml: no such recipe file" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("outside", ["relative", "absolute"])
+def test_a_torn_or_tampered_cell_is_left_out_of_the_report_and_the_viewer(tmp_path: Path, outside: str) -> None:
+    from .test_view import Viewer
+
+    sweep = made_sweep(tmp_path / "sweep", {1: [True, False], 3: [True, True], 5: [False, True]})
+    secret = tmp_path / "elsewhere.parquet"
+    pl.DataFrame(
+        {"problem_id": ["q0", "q1"], "question": ["ROW FROM ELSEWHERE"] * 2, "gold_answer": ["5"] * 2,
+         "predicted_answer": ["5"] * 2, "correct": [True] * 2}
+    ).write_parquet(secret)  # fmt: skip
+    torn = sweep.cell_file("student-g1-seed1")
+    torn.write_text(torn.read_text()[:60])
+    tampered = sweep.cell_file("student-g3-seed1")
+    named = "../elsewhere.parquet" if outside == "relative" else str(secret)
+    tampered.write_text(json.dumps(json.loads(tampered.read_text()) | {"predictions": named}))
+    result = CliRunner().invoke(app, ["sweep", "report", str(sweep.path)])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert f"not in the report: {torn}: torn or edited" in output
+    assert f"{tampered}: predictions: '{named}' is not in the sweep folder" in output
+    report = json.loads(sweep.report_json.read_text())
+    assert [c["name"] for c in report["cells"]] == ["student-g5-seed1"]
+    server = Viewer(sweep.path).start()
+    try:
+        status, page = server.get("/")
+    finally:
+        server.stop()
+    assert status == 200 and "ROW FROM ELSEWHERE" not in page and "question q1" in page
+    assert "is not in the sweep folder" in page and "torn or edited" in page
+
+
+class KilledMidWrite(Exception):
+    """What a kill does to a write: half the bytes reach the file, the rest never."""
+
+
+def killed_writing(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Every write of a file whose name holds `name` (its temporary files included) stops half-way."""
+    write_bytes = Path.write_bytes
+
+    def half(self: Path, data: bytes) -> int:
+        if name not in self.name:
+            return write_bytes(self, data)
+        write_bytes(self, data[: len(data) // 2])
+        raise KilledMidWrite(self.name)
+
+    monkeypatch.setattr(Path, "write_bytes", half)
+    monkeypatch.setattr(Path, "write_text", lambda self, text, encoding=None: half(self, text.encode()))
+
+
+def pretend_to_run(ran: list[str]):
+    """run_cell without training: every held-out question answered right; the names of the cells it ran go to `ran`."""
+    from cotforge.sweeps import CellResult
+
+    def run_cell(plan, cell, sweep, log, keep_model) -> CellResult:
+        ran.append(cell.name)
+        sweep.cell_dir(cell.name).mkdir(parents=True, exist_ok=True)
+        predictions = sweep.cell_dir(cell.name) / "predictions.parquet"
+        count = len(plan.test)
+        pl.DataFrame(
+            {"problem_id": [p.id for p in plan.test], "question": [p.question for p in plan.test],
+             "gold_answer": [p.answer for p in plan.test], "predicted_answer": [p.answer for p in plan.test],
+             "correct": [True] * count}
+        ).write_parquet(predictions)  # fmt: skip
+        return CellResult(
+            name=cell.name, student=cell.student, arm=cell.arm.label, subset=cell.arm.subset, level=cell.arm.level,
+            seed=cell.seed, steps=1, train_examples=1, completion_tokens=None, final_loss=None,
+            mean_rationale_words=1.0, accuracy=1.0, interval=(1.0, 1.0), correct=count, total=count, parsed=count,
+            train_wall_s=0.0, eval_wall_s=0.0, predictions=predictions.relative_to(sweep.path).as_posix(),
+        )  # fmt: skip
+
+    return run_cell
+
+
+def test_a_torn_cell_is_run_again_and_sweep_files_are_never_torn(
+    paper_build: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cotforge.sweeps import SweepSettings, build_report, cells, run_sweep
+    from cotforge.sweeps.layout import SweepDir
+
+    settings = SweepSettings(corpus=str(paper_build), students=["student"], levels=[1, 5], baselines=False)
+    sweep = SweepDir(tmp_path / "sweep")
+    ran: list[str] = []
+    monkeypatch.setattr(cells, "run_cell", pretend_to_run(ran))
+    _, unfinished = run_sweep(settings, sweep.path, log=lambda line: None)
+    assert unfinished == [] and len(ran) == 2
+    first, second = ran
+    before = {path: path.read_bytes() for path in (sweep.settings_path, sweep.held_out_path)}
+    torn = sweep.cell_file(first)
+    torn.write_text(torn.read_text()[:80])
+    lines: list[str] = []
+    _, unfinished = run_sweep(settings, sweep.path, log=lines.append)
+    assert unfinished == [] and ran == [first, second, first], "the torn cell is run again, the other kept"
+    assert any(f"{first}: not finished: {torn}: torn or edited" in line for line in lines)
+    assert [c.name for c in build_report(sweep.path).cells] == sorted([first, second])
+
+    sweep.cell_file(second).unlink()  # so that a re-run writes it again
+    for name in ("sweep.json", "held_out.json", "cell.json"):  # a kill while each is written
+        with monkeypatch.context() as kill:
+            killed_writing(kill, name)
+            with pytest.raises(KilledMidWrite, match=name):
+                run_sweep(settings, sweep.path, log=lambda line: None)
+        assert {path: path.read_bytes() for path in before} == before, "the old files, whole"
+    assert not sweep.cell_file(second).exists() and ran[-1] == second, "no torn cell.json left to be trusted"
+    assert sorted(p.name for p in sweep.cell_dir(second).iterdir()) == ["predictions.parquet"]

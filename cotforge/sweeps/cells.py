@@ -1,9 +1,9 @@
 """Running cells: each trains one student on one arm with one seed, then answers the held-out questions. A cell's
-cell.json (its CellResult), written last, marks it finished: a re-run skips it, and shards share the folder."""
+cell.json (its CellResult), written last, marks it finished: a re-run skips it once it checks (read_cell), and shards
+share the folder."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import statistics
 import time
@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from cotforge.corpus import BuildDir, EvalDir, StudentDir
+from cotforge.sweeps.files import HeldOut, inside_sweep, read_model, write_model
 from cotforge.sweeps.layout import SweepDir
 from cotforge.sweeps.planning import Cell, SweepPlan, plan_sweep
 from cotforge.sweeps.settings import SweepError, SweepSettings
@@ -52,28 +53,70 @@ def scores(predictions: Path) -> list[float]:
     return [float(c) for c in pl.read_parquet(predictions)["correct"].to_list()]
 
 
+def predictions_path(sweep: SweepDir, cell: CellResult) -> Path:
+    """The cell's predictions.parquet; SweepError when its cell.json points outside the sweep folder."""
+    return inside_sweep(sweep, cell.predictions, f"{sweep.cell_file(cell.name)}: predictions")
+
+
+def read_cell(sweep: SweepDir, name: str) -> CellResult:
+    """The result of a finished cell, checked; SweepError says why the cell is not finished: no cell.json, a torn
+    or edited one, or predictions missing, outside the sweep folder or not one row per question."""
+    import polars as pl
+
+    path = sweep.cell_file(name)
+    result = read_model(path, CellResult, "the cell is run again")
+    if result.name != name:
+        raise SweepError(f"{path}: names the cell {result.name!r}; the cell is run again")
+    predictions = predictions_path(sweep, result)
+    try:
+        rows = pl.scan_parquet(predictions).select(pl.len()).collect().item()
+    except (OSError, pl.exceptions.PolarsError):
+        raise SweepError(f"{predictions}: missing or torn; the cell is run again") from None
+    if rows != result.total:
+        raise SweepError(f"{predictions}: {rows} rows for {result.total} questions; the cell is run again")
+    return result
+
+
+def read_finished_cells(sweep: SweepDir) -> tuple[list[CellResult], dict[str, str]]:
+    """Every cell that checks, and why each other cell with a cell.json is not taken as finished."""
+    cells, unfinished = [], {}
+    for path in sweep.finished_cells():
+        try:
+            cells.append(read_cell(sweep, path.parent.name))
+        except SweepError as error:
+            unfinished[path.parent.name] = str(error)
+    return cells, unfinished
+
+
+def _is_finished(sweep: SweepDir, name: str) -> bool:
+    try:
+        read_cell(sweep, name)
+    except SweepError:
+        return False
+    return True
+
+
 def claim(folder: SweepDir, settings: SweepSettings) -> None:
     """Make `folder` this sweep's, or refuse a folder that holds a sweep with other settings."""
     if folder.settings_path.exists():
-        text = folder.settings_path.read_text(encoding="utf-8")
-        if "holdout_similarity" not in json.loads(text):
+        advice = "give another --out (or remove the file to start this sweep afresh there)"
+        earlier = read_model(folder.settings_path, SweepSettings, advice)
+        if "holdout_similarity" not in earlier.model_fields_set:
             raise SweepError(
                 f"{folder} holds a sweep made before hold-outs kept near-variant questions together: resumed, its "
                 "cells would be trained on other problems; give another --out (`cotforge sweep report` still reads it)"
             )
-        earlier = SweepSettings.model_validate_json(text)
         if earlier != settings:
             changed = [k for k in SweepSettings.model_fields if getattr(earlier, k) != getattr(settings, k)]
             raise SweepError(
                 f"{folder} holds a sweep with other settings ({', '.join(changed)}); give another --out, or the "
                 "same settings to resume it"
             )
-    folder.path.mkdir(parents=True, exist_ok=True)
-    folder.settings_path.write_text(settings.model_dump_json(indent=1) + "\n", encoding="utf-8")
+    write_model(folder.settings_path, settings)
 
 
 def run_cell(plan: SweepPlan, cell: Cell, sweep: SweepDir, log: Callable[[str], None], keep_model: bool) -> CellResult:
-    """Train and evaluate one cell; its cell.json, written last, marks it finished."""
+    """Train and evaluate one cell; the caller's writing its cell.json marks it finished."""
     from cotforge.train.evaluate import evaluate_problems
     from cotforge.train.loop import train
 
@@ -133,7 +176,6 @@ def run_cell(plan: SweepPlan, cell: Cell, sweep: SweepDir, log: Callable[[str], 
     )
     if not keep_model:
         shutil.rmtree(model.path, ignore_errors=True)
-    sweep.cell_file(cell.name).write_text(result.model_dump_json(indent=1) + "\n", encoding="utf-8")
     return result
 
 
@@ -150,22 +192,29 @@ def run_sweep(
     sweep = SweepDir(out_dir)
     claim(sweep, settings)
     train_ids = [r.problem_id for r in next(iter(plan.train.values()))]
-    record = {"check": plan.held_out, "problem_ids": [p.id for p in plan.test], "train_problem_ids": train_ids}
-    sweep.held_out_path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    write_model(
+        sweep.held_out_path,
+        HeldOut(check=plan.held_out, problem_ids=[p.id for p in plan.test], train_problem_ids=train_ids),
+    )
     index, count = shard
     cells = plan.cells
     for position, cell in enumerate(cells):
         where = f"cell {position + 1}/{len(cells)} {cell.name}"
         if position % count != index:
             continue
-        if sweep.cell_file(cell.name).exists():
+        try:
+            read_cell(sweep, cell.name)
             log(f"{where}: finished earlier, kept")
             continue
+        except SweepError as error:
+            if sweep.cell_file(cell.name).exists():
+                log(f"{where}: not finished: {error}")
         log(f"{where}: training {plan.steps()} steps on {len(plan.train[cell.arm.label])} problems")
         result = run_cell(plan, cell, sweep, log, keep_models)
+        write_model(sweep.cell_file(cell.name), result)
         low, high = result.interval
         log(
             f"{where}: accuracy {result.accuracy:.1%} [{low:.1%}, {high:.1%}] ({result.train_wall_s:.0f} s "
             f"training, {result.eval_wall_s:.0f} s eval)"
         )
-    return plan, [c for c in cells if not sweep.cell_file(c.name).exists()]
+    return plan, [c for c in cells if not _is_finished(sweep, c.name)]
