@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -643,3 +644,82 @@ def test_a_torn_cell_is_run_again_and_sweep_files_are_never_torn(
         assert {path: path.read_bytes() for path in before} == before, "the old files, whole"
     assert not sweep.cell_file(second).exists() and ran[-1] == second, "no torn cell.json left to be trusted"
     assert sorted(p.name for p in sweep.cell_dir(second).iterdir()) == ["predictions.parquet"]
+
+
+@pytest.fixture
+def hub():
+    from .hub_server import LocalHub
+
+    server = LocalHub().start()
+    yield server
+    server.stop()
+
+
+def hub_repo(hub, repo_id: str, files: dict[str, bytes]) -> None:
+    """A dataset repo put straight into the local Hub, as a hostile owner would have committed it."""
+    import hashlib
+
+    from .hub_server import Repo
+
+    hub.repos[("dataset", repo_id)] = Repo("dataset", False, [(hashlib.sha1(repo_id.encode()).hexdigest(), files)])
+
+
+def pull_in(hub, folder: Path, *args: str) -> subprocess.CompletedProcess:
+    """`cotforge pull ARGS` run in `folder` against the local Hub, with an empty cache."""
+    from .test_hub import OFFLINE, hub_env
+
+    code = OFFLINE + "import sys; from cotforge.entry import main; sys.argv = ['cotforge', *sys.argv[1:]]; main()"
+    return subprocess.run(
+        [sys.executable, "-c", code, "pull", *args],
+        env=hub_env(hub, folder, token="hf_none"),
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.integration
+def test_pull_asks_the_hub_even_beside_a_local_folder_of_that_name(tmp_path: Path, hub, paper_build: Path) -> None:
+    local = tmp_path / "me" / "good"
+    local.mkdir(parents=True)
+    shutil.copy(next((paper_build / "subsets").iterdir()), local / "local.parquet")
+    result = pull_in(hub, tmp_path, "me/good", "--out", "pulled")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "me/good: no such dataset repo" in result.stderr and not (tmp_path / "pulled").exists()
+    hub_repo(hub, "me/good", {"README.md": b"# good\n", "data/train.parquet": (local / "local.parquet").read_bytes()})
+    (local / "local.parquet").unlink()
+    (local / "other.parquet").write_bytes(b"not what the Hub holds")
+    pulled = pull_in(hub, tmp_path, "me/good", "--out", "pulled")
+    assert pulled.returncode == 0, pulled.stderr
+    assert "pull of me/good" in (tmp_path / "pulled" / "build_report.json").read_text()
+
+
+CARDS = {
+    "config_name": ("configs:\n- config_name: ../../up\n  data_files: data/*.parquet\n", "configs[0].config_name"),
+    "data_files outside": (
+        "configs:\n- config_name: x\n  data_files:\n  - split: train\n    path: ../../../etc/*.parquet\n",
+        "configs[0].data_files[0].path",
+    ),
+    "data_files over http": (
+        "configs:\n- config_name: x\n  data_files: https://127.0.0.1:9/x.parquet\n",
+        "configs[0].data_files",
+    ),
+    "python tag": ("configs: !!python/object/apply:os.system ['touch PWNED']\n", "YAML header: line 1"),
+    "aliases": (yaml_bomb(9) + "\n", "alias *a0 is refused"),
+}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("kind", CARDS)
+def test_a_hostile_repo_card_is_bad_input_naming_the_file_and_field(tmp_path: Path, hub, kind: str) -> None:
+    header, field = CARDS[kind]
+    data = io.BytesIO()
+    pl.DataFrame({"question": ["q"]}).write_parquet(data)
+    hub_repo(hub, "me/bad", {"README.md": f"---\n{header}---\n# bad\n".encode(), "data/x.parquet": data.getvalue()})
+    result = pull_in(hub, tmp_path, "me/bad", "--out", "pulled")
+    assert result.returncode == 2, result.stderr
+    stderr = " ".join(result.stderr.split())
+    assert "me/bad: README.md: " in stderr and field in stderr and "nothing was pulled" in stderr
+    assert "network failure" not in stderr and "Traceback" not in stderr
+    assert not (tmp_path / "PWNED").exists() and not (tmp_path / "pulled").exists()
