@@ -190,7 +190,7 @@ def _remote_configs(api, repo_id: str, revision: str | None) -> list[dict[str, A
     try:
         return [] if text is None else card_configs(text)
     except BadCard as error:
-        raise HubError(f"{repo_id}: {CARD} on the Hub: {error}; fix or remove the card first", usage=True) from None
+        raise HubError(f"{repo_id} on the Hub: {error}; fix or remove the card first", usage=True) from None
 
 
 def _unchanged(path: str, data: bytes, remote: dict[str, Any]) -> bool:
@@ -360,7 +360,7 @@ def _checked_revision(repo_id: str, revision: str | None) -> str:
     try:
         return checked_revision(repo_id, revision)
     except BadCard as error:
-        raise HubError(f"{repo_id}: {CARD}: {error}; nothing was pulled", usage=True) from None
+        raise HubError(f"{repo_id}: {error}; nothing was pulled", usage=True) from None
     except Exception as error:
         raise explain_hub_error(error, repo_id, "read") from None
 

@@ -1,20 +1,19 @@
 """What `pull` asks the Hub for, and the card it reads first. A repo id is always the Hub's: `datasets` is given
 `hf://datasets/<id>` at a fixed commit, so a local folder named like the repo is never read in its place. The repo's
-card (README.md) is checked before `datasets` reads it: its YAML header must be plain data (no aliases, no tags) and
-its `configs` must name subsets by plain names and data files inside the repo, so a hostile card is bad input that
-names the file and the field, never a fetch from elsewhere or a traceback."""
+card (README.md, and .huggingface.yaml beside it) is checked before `datasets` reads it: its YAML must be plain data
+(no aliases, no tags) and its `configs` must name subsets by plain names and data files inside the repo, so a hostile
+card is bad input that names the file and the field, never a fetch from elsewhere or a traceback."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 from cotforge.safety.names import UnsafeName, safe_name
 from cotforge.safety.yamltext import YamlError, load_plain_yaml
 
 CARD = "README.md"
-_HEADER = re.compile(r"\A\s*---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)  # huggingface_hub's rule
+STANDALONE = ".huggingface.yaml"  # a repo's YAML beside the card: `datasets` reads its configs too
 
 
 class BadCard(ValueError):
@@ -49,20 +48,25 @@ def _data_files(value: object, field: str) -> None:
             _repo_file(entry, where)
 
 
-def card_configs(text: str) -> list[dict[str, Any]]:
-    """The configs a card declares (none without a header); BadCard when `datasets` must not read it."""
-    header = _HEADER.match(text)
-    if header is None:
-        return []
+def _fields(text: str, header: bool) -> dict[str, Any]:
+    """The fields of a card's YAML header (`header`: found as huggingface_hub finds it), or of a YAML file."""
+    if header:
+        from huggingface_hub.repocard import REGEX_YAML_BLOCK  # the rule `datasets` reads the card by
+
+        found = REGEX_YAML_BLOCK.search(text)
+        if found is None:
+            return {}
+        text = found.group(2)
     try:
-        data = load_plain_yaml(header.group(1))
+        data = load_plain_yaml(text)
     except YamlError as error:
-        raise BadCard(f"YAML header: {error}") from None
-    if data is None:
-        return []
-    if not isinstance(data, dict):
-        raise BadCard("YAML header: must be a mapping of fields")
-    configs = data.get("configs") or []
+        raise BadCard(f"YAML{' header' if header else ''}: {error}") from None
+    if not isinstance(data, dict | None):
+        raise BadCard(f"YAML{' header' if header else ''}: must be a mapping of fields")
+    return data or {}
+
+
+def _check_configs(configs: object) -> list[dict[str, Any]]:
     if not isinstance(configs, list):
         raise BadCard("configs: must be a list of subsets")
     for index, config in enumerate(configs):
@@ -79,20 +83,40 @@ def card_configs(text: str) -> list[dict[str, Any]]:
     return configs
 
 
+def card_configs(text: str) -> list[dict[str, Any]]:
+    """The configs a card declares (none without a header); BadCard when `datasets` must not read them."""
+    try:
+        return _check_configs(_fields(text, header=True).get("configs") or [])
+    except BadCard as error:
+        raise BadCard(f"{CARD}: {error}") from None
+
+
 def checked_revision(repo_id: str, revision: str | None) -> str:
-    """The commit `revision` of the dataset repo points at, once its card there is checked; `datasets` is then
-    asked for that commit only, so the card it reads is the one checked. BadCard for a card it must not read; the
-    Hub's own errors are raised as they come."""
+    """The commit `revision` of the dataset repo points at, once what `datasets` reads of it first is checked: the
+    card's YAML header and STANDALONE, whose fields replace the card's. `datasets` is then asked for that commit
+    only, so it reads what was checked. BadCard names the file and the field; the Hub's errors are raised as they
+    come."""
     from huggingface_hub import HfApi, hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
 
     commit = HfApi().dataset_info(repo_id, revision=revision).sha
+    fields: dict[str, Any] = {}
+    configs_from = CARD
+    for name in (CARD, STANDALONE):
+        try:
+            local = hf_hub_download(repo_id, name, repo_type="dataset", revision=commit)
+            with open(local, encoding="utf-8", newline="") as file:  # as huggingface_hub reads it
+                part = _fields(file.read(), header=name == CARD)
+        except EntryNotFoundError:
+            continue
+        except UnicodeDecodeError as error:
+            raise BadCard(f"{name}: not UTF-8 text (byte {error.start})") from None
+        except BadCard as error:
+            raise BadCard(f"{name}: {error}") from None
+        fields |= part
+        configs_from = name if "configs" in part else configs_from
     try:
-        local = hf_hub_download(repo_id, CARD, repo_type="dataset", revision=commit)
-    except EntryNotFoundError:
-        return commit
-    try:
-        card_configs(Path(local).read_text(encoding="utf-8"))
-    except UnicodeDecodeError as error:
-        raise BadCard(f"not UTF-8 text (byte {error.start})") from None
+        _check_configs(fields.get("configs") or [])
+    except BadCard as error:
+        raise BadCard(f"{configs_from}: {error}") from None
     return commit

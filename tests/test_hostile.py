@@ -695,7 +695,7 @@ def test_pull_asks_the_hub_even_beside_a_local_folder_of_that_name(tmp_path: Pat
     assert "pull of me/good" in (tmp_path / "pulled" / "build_report.json").read_text()
 
 
-CARDS = {
+CARDS = {  # what the card's YAML header says, and what the error must name
     "config_name": ("configs:\n- config_name: ../../up\n  data_files: data/*.parquet\n", "configs[0].config_name"),
     "data_files outside": (
         "configs:\n- config_name: x\n  data_files:\n  - split: train\n    path: ../../../etc/*.parquet\n",
@@ -706,7 +706,8 @@ CARDS = {
         "configs[0].data_files",
     ),
     "python tag": ("configs: !!python/object/apply:os.system ['touch PWNED']\n", "YAML header: line 1"),
-    "aliases": (yaml_bomb(9) + "\n", "alias *a0 is refused"),
+    "aliases": (yaml_bomb(9) + "\n", "YAML header: line 2, column 10: not valid YAML: the alias *a0 is refused"),
+    "beside the card": ("", "configs[0].data_files"),  # .huggingface.yaml, which `datasets` reads with the card
 }
 
 
@@ -716,10 +717,14 @@ def test_a_hostile_repo_card_is_bad_input_naming_the_file_and_field(tmp_path: Pa
     header, field = CARDS[kind]
     data = io.BytesIO()
     pl.DataFrame({"question": ["q"]}).write_parquet(data)
-    hub_repo(hub, "me/bad", {"README.md": f"---\n{header}---\n# bad\n".encode(), "data/x.parquet": data.getvalue()})
+    files = {"README.md": f"---\n{header}---\n# bad\n".encode(), "data/x.parquet": data.getvalue()}
+    if kind == "beside the card":
+        files[".huggingface.yaml"] = b"configs:\n- config_name: x\n  data_files: http://127.0.0.1:9/x.parquet\n"
+    hub_repo(hub, "me/bad", files)
     result = pull_in(hub, tmp_path, "me/bad", "--out", "pulled")
     assert result.returncode == 2, result.stderr
     stderr = " ".join(result.stderr.split())
-    assert "me/bad: README.md: " in stderr and field in stderr and "nothing was pulled" in stderr
+    named = ".huggingface.yaml" if kind == "beside the card" else "README.md"
+    assert f"me/bad: {named}: {field}" in stderr and "nothing was pulled" in stderr
     assert "network failure" not in stderr and "Traceback" not in stderr
     assert not (tmp_path / "PWNED").exists() and not (tmp_path / "pulled").exists()
