@@ -21,6 +21,7 @@ from cotforge.corpus.builddir import STATS_FILE
 from cotforge.dataset_cards import SubsetStats, corpus_stats, render_card, write_finished
 from cotforge.dataset_cards.card import PLOT_PATH, REJECTED_SUBSET, licence_of, licence_text
 from cotforge.dataset_cards.plot import length_by_level_png
+from cotforge.hub_card import CARD, BadCard, card_configs, checked_revision, hub_path
 from cotforge.safety.atomic import atomic_folder, is_empty_folder
 from cotforge.safety.diskfull import DiskFull, as_disk_full
 from cotforge.safety.lock import LOCK_FILE, directory_lock
@@ -188,14 +189,11 @@ def push_card_section(repo_id: str, name: str, markdown: str, files: dict[str, b
 
 
 def _remote_configs(api, repo_id: str, revision: str | None) -> list[dict[str, Any]]:
-    from huggingface_hub import DatasetCard, hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError
-
+    text = _remote_text(api, repo_id, CARD, revision)
     try:
-        local = hf_hub_download(repo_id, "README.md", repo_type="dataset", revision=revision, token=api.token)
-    except EntryNotFoundError:
-        return []
-    return list(DatasetCard.load(local).data.to_dict().get("configs") or [])
+        return [] if text is None else card_configs(text)
+    except BadCard as error:
+        raise HubError(f"{repo_id} on the Hub: {error}; fix or remove the card first", usage=True) from None
 
 
 def _unchanged(path: str, data: bytes, remote: dict[str, Any]) -> bool:
@@ -367,10 +365,20 @@ def check_config_count(repo_id: str, revision: str | None) -> None:
 
 
 def subset_names(repo_id: str, revision: str | None = None) -> list[str]:
+    """The subsets of the Hub repo `repo_id` at `revision` (never of a local folder of that name)."""
     import datasets
 
     try:
-        return list(datasets.get_dataset_config_names(repo_id, revision=revision))
+        return list(datasets.get_dataset_config_names(hub_path(repo_id), revision=revision))
+    except Exception as error:
+        raise explain_hub_error(error, repo_id, "read") from None
+
+
+def _checked_revision(repo_id: str, revision: str | None) -> str:
+    try:
+        return checked_revision(repo_id, revision)
+    except BadCard as error:
+        raise HubError(f"{repo_id}: {error}; nothing was pulled", usage=True) from None
     except Exception as error:
         raise explain_hub_error(error, repo_id, "read") from None
 
@@ -382,6 +390,7 @@ def pull(
     import datasets
     from pydantic import ValidationError
 
+    revision = _checked_revision(repo_id, revision)
     check_config_count(repo_id, revision)
     there = subset_names(repo_id, revision)
     if subset is not None:
@@ -395,7 +404,7 @@ def pull(
     pulled = {}
     for name in names:
         try:
-            rows = datasets.load_dataset(repo_id, name, split=split, revision=revision)
+            rows = datasets.load_dataset(hub_path(repo_id), name, split=split, revision=revision)
         except Exception as error:
             raise explain_hub_error(error, repo_id, f"load subset {name} of") from None
         model = Rejection if name == REJECTED_SUBSET else CoTRecord

@@ -93,3 +93,37 @@ def repo_card(configs: list[dict]) -> bytes:
     import yaml
 
     return f"---\n{yaml.safe_dump({'configs': configs})}---\n# a corpus\n".encode()
+
+
+def made_sweep(folder: Path, right: dict[int, list[bool]]):
+    """A sweep folder made by hand: one student, a finished cell per level in `right` (each held-out question right
+    or wrong), no report yet. Returns its SweepDir."""
+    import polars as pl
+
+    from cotforge.sweeps import CellResult, SweepSettings
+    from cotforge.sweeps.layout import SweepDir
+
+    sweep = SweepDir(folder)
+    sweep.cells_dir.mkdir(parents=True)
+    sweep.settings_path.write_text(
+        SweepSettings(corpus="corpus", students=["student"], levels=list(right)).model_dump_json()
+    )
+    ids = [f"q{i}" for i in range(len(next(iter(right.values()))))]
+    held = {"check": {"training_problems": 9, "questions": len(ids)}, "problem_ids": ids, "train_problem_ids": []}
+    sweep.held_out_path.write_text(json.dumps(held))
+    for level, marks in right.items():
+        name = f"student-g{level}-seed1"
+        sweep.cell_dir(name).mkdir()
+        predictions = sweep.cell_dir(name) / "predictions.parquet"
+        pl.DataFrame(
+            {"problem_id": ids, "question": [f"question {i}" for i in ids], "gold_answer": ["5"] * len(ids),
+             "predicted_answer": ["5" if r else "7" for r in marks], "correct": marks}
+        ).write_parquet(predictions)  # fmt: skip
+        cell = CellResult(
+            name=name, student="student", arm=f"g{level}", subset=f"t-g{level}-cot", level=level, seed=1, steps=2,
+            train_examples=9, completion_tokens=None, final_loss=None, mean_rationale_words=10.0 * level,
+            accuracy=sum(marks) / len(ids), interval=(0.0, 1.0), correct=sum(marks), total=len(ids),
+            parsed=len(ids), train_wall_s=1.0, eval_wall_s=1.0, predictions=predictions.relative_to(folder).as_posix(),
+        )  # fmt: skip
+        sweep.cell_file(name).write_text(cell.model_dump_json())
+    return sweep

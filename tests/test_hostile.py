@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -30,7 +31,7 @@ from cotforge.train.checkpoint import load_state, newest_state, save_state
 from cotforge.train.config import TrainConfig
 from cotforge.train.data import TrainDataError, _cache_key, empty_completions_note, load_pairs, tokenize
 
-from .helpers import PAPER_SVAMP, recipe_yaml, scripted_recipe, write_problems
+from .helpers import PAPER_SVAMP, made_sweep, recipe_yaml, scripted_recipe, write_problems
 from .students import tiny_llama
 from .test_build import all_rows, build
 
@@ -710,3 +711,261 @@ def test_a_model_folder_with_its_own_code_is_not_run(tmp_path: Path) -> None:
     with pytest.raises(StudentError, match="trust_remote_code=False"):
         load_causal_lm(str(folder))
     assert not marker.exists()
+
+
+# ---- issue 36: sweep files, files a recipe names, pull, hostile repo cards, YAML aliases -------------------------
+
+PASSWORD = "correct horse battery staple"
+
+
+def yaml_bomb(levels: int) -> str:
+    """Nested aliases: a few hundred bytes that stand for 10**levels values once expanded."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels)]
+    return "\n".join(lines)
+
+
+def test_yaml_aliases_in_a_recipe_are_refused_at_once(tmp_path: Path) -> None:
+    write_problems(tmp_path / "p.jsonl", ["q answer=5"])
+    bomb = yaml_bomb(8).replace("\n", "\n    ")
+    (tmp_path / "r.yaml").write_text(
+        "name: bomb\nsources: [{path: p.jsonl, answer_type: number}]\nteachers:\n- model: m\n"
+        f"  base_url: http://127.0.0.1:9/v1\n  extra_body:\n    {bomb}\n"
+    )
+    limited = "import resource\nlimit = 1536 * 2**20\nresource.setrlimit(resource.RLIMIT_AS, (limit, limit))"
+    code = f"import sys\n{limited}\nfrom cotforge.entry import main\nsys.argv = ['cotforge', *sys.argv[1:]]\nmain()"
+    try:  # a dry run costs about 0.8 GB of address space; the bomb expanded would take tens of GB and minutes
+        result = subprocess.run(
+            [sys.executable, "-c", code, "build", "--recipe", "r.yaml", "--dry-run"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=tmp_path,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the dry run was still expanding the aliases after 30 s")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "r.yaml: line 8" in result.stderr and "alias *a0 is refused" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("where", ["parent", "absolute", "symlink", "content"])
+def test_guides_are_read_only_beside_the_recipe_and_never_echoed(tmp_path: Path, where: str) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".netrc").write_text(f"machine api.example.com login me password {PASSWORD}\n")
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    problems = write_problems(folder / "p.jsonl", ["q answer=5"])
+    (folder / "link.yaml").symlink_to(home / ".netrc")
+    (folder / "bad.yaml").write_text(f"levels: {PASSWORD}\nanswer_form: [{PASSWORD}]\n")
+    named = {
+        "parent": "../home/.netrc",
+        "absolute": str(home / ".netrc"),
+        "symlink": "link.yaml",
+        "content": "bad.yaml",
+    }
+    recipe = recipe_yaml(folder / "r.yaml", scripted_recipe(problems, "http://127.0.0.1:9/v1"))
+    recipe.write_text(recipe.read_text() + f"guides: {named[where]}\n")
+    result = CliRunner().invoke(app, ["build", "--recipe", str(recipe), "--dry-run"])
+    assert result.exit_code == 2 and "guides" in result.output and "Traceback" not in result.output
+    assert PASSWORD not in result.output and "password" not in result.output
+    if where != "content":
+        assert "is not in the recipe's folder" in result.output
+
+
+def test_error_text_keeps_markup_and_emoji_codes_as_written(tmp_path: Path) -> None:
+    name = str(tmp_path / ":x: [bold]nope[/bold] :smile:.yaml")
+    result = CliRunner().invoke(app, ["build", "--recipe", name, "--dry-run"])
+    assert result.exit_code == 2
+    assert ":x: [bold]nope[/bold] :smile:.yaml: no such recipe file" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("outside", ["relative", "absolute"])
+def test_a_torn_or_tampered_cell_is_left_out_of_the_report_and_the_viewer(tmp_path: Path, outside: str) -> None:
+    from .test_view import Viewer
+
+    sweep = made_sweep(tmp_path / "sweep", {1: [True, False], 3: [True, True], 5: [False, True]})
+    secret = tmp_path / "elsewhere.parquet"
+    pl.DataFrame(
+        {"problem_id": ["q0", "q1"], "question": ["ROW FROM ELSEWHERE"] * 2, "gold_answer": ["5"] * 2,
+         "predicted_answer": ["5"] * 2, "correct": [True] * 2}
+    ).write_parquet(secret)  # fmt: skip
+    torn = sweep.cell_file("student-g1-seed1")
+    torn.write_text(torn.read_text()[:60])
+    tampered = sweep.cell_file("student-g3-seed1")
+    named = "../elsewhere.parquet" if outside == "relative" else str(secret)
+    tampered.write_text(json.dumps(json.loads(tampered.read_text()) | {"predictions": named}))
+    result = CliRunner().invoke(app, ["sweep", "report", str(sweep.path)])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert f"not in the report: {torn}: torn or edited" in output
+    assert f"{tampered}: predictions: '{named}' is not in the sweep folder" in output
+    report = json.loads(sweep.report_json.read_text())
+    assert [c["name"] for c in report["cells"]] == ["student-g5-seed1"]
+    server = Viewer(sweep.path).start()
+    try:
+        status, page = server.get("/")
+    finally:
+        server.stop()
+    assert status == 200 and "ROW FROM ELSEWHERE" not in page and "question q1" in page
+    assert "is not in the sweep folder" in page and "torn or edited" in page
+
+
+class KilledMidWrite(Exception):
+    """What a kill does to a write: half the bytes reach the file, the rest never."""
+
+
+def killed_writing(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Every write of a file whose name holds `name` (its temporary files included) stops half-way."""
+    write_bytes = Path.write_bytes
+
+    def half(self: Path, data: bytes) -> int:
+        if name not in self.name:
+            return write_bytes(self, data)
+        write_bytes(self, data[: len(data) // 2])
+        raise KilledMidWrite(self.name)
+
+    monkeypatch.setattr(Path, "write_bytes", half)
+    monkeypatch.setattr(Path, "write_text", lambda self, text, encoding=None: half(self, text.encode()))
+
+
+def pretend_to_run(ran: list[str]):
+    """run_cell without training: every held-out question answered right; the names of the cells it ran go to `ran`."""
+    from cotforge.sweeps import CellResult
+
+    def run_cell(plan, cell, sweep, log, keep_model) -> CellResult:
+        ran.append(cell.name)
+        sweep.cell_dir(cell.name).mkdir(parents=True, exist_ok=True)
+        predictions = sweep.cell_dir(cell.name) / "predictions.parquet"
+        count = len(plan.test)
+        pl.DataFrame(
+            {"problem_id": [p.id for p in plan.test], "question": [p.question for p in plan.test],
+             "gold_answer": [p.answer for p in plan.test], "predicted_answer": [p.answer for p in plan.test],
+             "correct": [True] * count}
+        ).write_parquet(predictions)  # fmt: skip
+        return CellResult(
+            name=cell.name, student=cell.student, arm=cell.arm.label, subset=cell.arm.subset, level=cell.arm.level,
+            seed=cell.seed, steps=1, train_examples=1, completion_tokens=None, final_loss=None,
+            mean_rationale_words=1.0, accuracy=1.0, interval=(1.0, 1.0), correct=count, total=count, parsed=count,
+            train_wall_s=0.0, eval_wall_s=0.0, predictions=predictions.relative_to(sweep.path).as_posix(),
+        )  # fmt: skip
+
+    return run_cell
+
+
+def test_a_torn_cell_is_run_again_and_sweep_files_are_never_torn(
+    paper_build: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cotforge.sweeps import SweepSettings, build_report, cells, run_sweep
+    from cotforge.sweeps.layout import SweepDir
+
+    settings = SweepSettings(corpus=str(paper_build), students=["student"], levels=[1, 5], baselines=False)
+    sweep = SweepDir(tmp_path / "sweep")
+    ran: list[str] = []
+    monkeypatch.setattr(cells, "run_cell", pretend_to_run(ran))
+    _, unfinished = run_sweep(settings, sweep.path, log=lambda line: None)
+    assert unfinished == [] and len(ran) == 2
+    first, second = ran
+    before = {path: path.read_bytes() for path in (sweep.settings_path, sweep.held_out_path)}
+    torn = sweep.cell_file(first)
+    torn.write_text(torn.read_text()[:80])
+    lines: list[str] = []
+    _, unfinished = run_sweep(settings, sweep.path, log=lines.append)
+    assert unfinished == [] and ran == [first, second, first], "the torn cell is run again, the other kept"
+    assert any(f"{first}: not finished: {torn}: torn or edited" in line for line in lines)
+    assert [c.name for c in build_report(sweep.path).cells] == sorted([first, second])
+
+    sweep.cell_file(second).unlink()  # so that a re-run writes it again
+    for name in ("sweep.json", "held_out.json", "cell.json"):  # a kill while each is written
+        with monkeypatch.context() as kill:
+            killed_writing(kill, name)
+            with pytest.raises(KilledMidWrite, match=name):
+                run_sweep(settings, sweep.path, log=lambda line: None)
+        assert {path: path.read_bytes() for path in before} == before, "the old files, whole"
+    assert not sweep.cell_file(second).exists() and ran[-1] == second, "no torn cell.json left to be trusted"
+    assert sorted(p.name for p in sweep.cell_dir(second).iterdir()) == ["predictions.parquet"]
+
+
+@pytest.fixture
+def hub():
+    from .hub_server import LocalHub
+
+    server = LocalHub().start()
+    yield server
+    server.stop()
+
+
+def hub_repo(hub, repo_id: str, files: dict[str, bytes]) -> None:
+    """A dataset repo put straight into the local Hub, as a hostile owner would have committed it."""
+    import hashlib
+
+    from .hub_server import Repo
+
+    hub.repos[("dataset", repo_id)] = Repo("dataset", False, [(hashlib.sha1(repo_id.encode()).hexdigest(), files)])
+
+
+def pull_in(hub, folder: Path, *args: str) -> subprocess.CompletedProcess:
+    """`cotforge pull ARGS` run in `folder` against the local Hub, with an empty cache."""
+    from .test_hub import OFFLINE, hub_env
+
+    code = OFFLINE + "import sys; from cotforge.entry import main; sys.argv = ['cotforge', *sys.argv[1:]]; main()"
+    return subprocess.run(
+        [sys.executable, "-c", code, "pull", *args],
+        env=hub_env(hub, folder, token="hf_none"),
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.integration
+def test_pull_asks_the_hub_even_beside_a_local_folder_of_that_name(tmp_path: Path, hub, paper_build: Path) -> None:
+    local = tmp_path / "me" / "good"
+    local.mkdir(parents=True)
+    shutil.copy(next((paper_build / "subsets").iterdir()), local / "local.parquet")
+    result = pull_in(hub, tmp_path, "me/good", "--out", "pulled")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "me/good: no such dataset repo" in result.stderr and not (tmp_path / "pulled").exists()
+    hub_repo(hub, "me/good", {"README.md": b"# good\n", "data/train.parquet": (local / "local.parquet").read_bytes()})
+    (local / "local.parquet").unlink()
+    (local / "other.parquet").write_bytes(b"not what the Hub holds")
+    pulled = pull_in(hub, tmp_path, "me/good", "--out", "pulled")
+    assert pulled.returncode == 0, pulled.stderr
+    assert "pull of me/good" in (tmp_path / "pulled" / "build_report.json").read_text()
+
+
+CARDS = {  # what the card's YAML header says, and what the error must name
+    "config_name": ("configs:\n- config_name: ../../up\n  data_files: data/*.parquet\n", "configs[0].config_name"),
+    "data_files outside": (
+        "configs:\n- config_name: x\n  data_files:\n  - split: train\n    path: ../../../etc/*.parquet\n",
+        "configs[0].data_files[0].path",
+    ),
+    "data_files over http": (
+        "configs:\n- config_name: x\n  data_files: https://127.0.0.1:9/x.parquet\n",
+        "configs[0].data_files",
+    ),
+    "python tag": ("configs: !!python/object/apply:os.system ['touch PWNED']\n", "YAML header: line 1"),
+    "aliases": (yaml_bomb(9) + "\n", "YAML header: line 2, column 10: not valid YAML: the alias *a0 is refused"),
+    "beside the card": ("", "configs[0].data_files"),  # .huggingface.yaml, which `datasets` reads with the card
+}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("kind", CARDS)
+def test_a_hostile_repo_card_is_bad_input_naming_the_file_and_field(tmp_path: Path, hub, kind: str) -> None:
+    header, field = CARDS[kind]
+    data = io.BytesIO()
+    pl.DataFrame({"question": ["q"]}).write_parquet(data)
+    files = {"README.md": f"---\n{header}---\n# bad\n".encode(), "data/x.parquet": data.getvalue()}
+    if kind == "beside the card":
+        files[".huggingface.yaml"] = b"configs:\n- config_name: x\n  data_files: http://127.0.0.1:9/x.parquet\n"
+    hub_repo(hub, "me/bad", files)
+    result = pull_in(hub, tmp_path, "me/bad", "--out", "pulled")
+    assert result.returncode == 2, result.stderr
+    stderr = " ".join(result.stderr.split())
+    named = ".huggingface.yaml" if kind == "beside the card" else "README.md"
+    assert f"me/bad: {named}: {field}" in stderr and "nothing was pulled" in stderr
+    assert "network failure" not in stderr and "Traceback" not in stderr
+    assert not (tmp_path / "PWNED").exists() and not (tmp_path / "pulled").exists()

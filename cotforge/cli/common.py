@@ -11,8 +11,10 @@ from rich.markup import escape
 
 from cotforge.exitcodes import INTERRUPTED, SERVICE_FAILED, USAGE_ERROR
 
-out = Console(soft_wrap=True)  # long paths and ids stay on one line in logs
-err = Console(stderr=True, soft_wrap=True)
+# Long paths and ids stay on one line in logs; no emoji codes, so a file's or a user's `:x:` is printed as written
+# (rich's markup in such text is escaped where it is printed).
+out = Console(soft_wrap=True, emoji=False)
+err = Console(stderr=True, soft_wrap=True, emoji=False)
 
 
 class _Interrupt:
@@ -44,7 +46,7 @@ def warn(message: str) -> None:
 
 
 def log(line: str) -> None:
-    err.print(line, highlight=False)
+    err.print(line, highlight=False, markup=False)  # progress lines carry names and errors from outside
 
 
 def split_commas(values: list[str] | None) -> list[str]:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cotforge.cli.common import fail, fail_validation, log, out, service_code, split_commas
+from cotforge.cli.common import fail, fail_validation, log, out, service_code, split_commas, warn
 from cotforge.cli.options import config_options, given, with_parameters
 from cotforge.recipes.sources import SourceError
 from cotforge.sweeps.settings import THINKING_DEFAULT
@@ -207,10 +207,12 @@ def sweep_report(
 
 def _print_sweep(out_dir: Path, push_to_hub: str | None) -> None:
     from cotforge.sweeps import SweepError, build_report
+    from cotforge.sweeps.cells import read_finished_cells
     from cotforge.sweeps.layout import SweepDir
 
     sweep = SweepDir(out_dir)
-
+    for why in read_finished_cells(sweep)[1].values():
+        warn(f"not in the report: {why}")
     try:
         build_report(out_dir)
     except SweepError as error:

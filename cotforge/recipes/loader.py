@@ -9,7 +9,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from cotforge.safety.names import UnsafeName, path_inside
 from cotforge.safety.redact import shown_value
+from cotforge.safety.yamltext import YamlError, load_plain_yaml
 from cotforge.schemas.guides import CustomGuides
 from cotforge.schemas.recipe import Recipe
 
@@ -20,29 +22,13 @@ class RecipeError(ValueError):
     """A recipe that cannot be used; the message names the file, the field and what was expected."""
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, but a key given twice in one mapping is an error, not a silent last-one-wins."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while reading a mapping", node.start_mark, f"key {key!r} is given twice", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 def parse_yaml(text: str, origin: str) -> Any:
-    """YAML text as Python data; a syntax error or a repeated key is a RecipeError naming the line."""
+    """YAML text as plain Python data; a syntax error, a repeated key, an alias or a tag is a RecipeError naming the
+    line."""
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
-        raise RecipeError(f"{origin}:{where} not valid YAML: {getattr(error, 'problem', error)}") from None
+        return load_plain_yaml(text)
+    except YamlError as error:
+        raise RecipeError(f"{origin}: {error}") from None
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
@@ -57,14 +43,15 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return path or "(top level)"
 
 
-def format_validation_error(error: ValidationError, origin: str, kind: str = "recipe") -> str:
-    """One line per problem: `origin: field.path: message (got value)`."""
+def format_validation_error(error: ValidationError, origin: str, kind: str = "recipe", show_values: bool = True) -> str:
+    """One line per problem: `origin: field.path: message (got value)`; the value only where `show_values`."""
     count = error.error_count()
     lines = [f"{origin}: invalid {kind} ({count} problem{'s' if count > 1 else ''})"]
     for item in error.errors():
         got = item.get("input")
         field = _field_path(item["loc"])
-        value = None if isinstance(got, (dict, list)) or got is None else shown_value(field, got)
+        plain = show_values and not isinstance(got, (dict, list)) and got is not None
+        value = shown_value(field, got) if plain else None
         shown = "" if value is None else f" (got {value})"  # never a value that looks secret
         message = item["msg"].removeprefix("Value error, ")
         lines.append(f"  {field}: {message}{shown}")
@@ -107,24 +94,29 @@ def parse_recipe(data: Any, origin: str) -> Recipe:
 
 def load_recipe(name_or_path: str | Path) -> Recipe:
     """A recipe from a YAML file, or a built-in recipe by name. `guides: FILE` names a YAML file of level guides
-    next to the recipe; its content is put in the recipe, so a build's recipe.yaml holds the guides it used."""
+    in the recipe's folder; its content is put in the recipe, so a build's recipe.yaml holds the guides it used."""
     origin, text = _read(name_or_path)
     data = parse_yaml(text, origin)
     if isinstance(data, dict) and isinstance(data.get("guides"), str):
         folder = Path(name_or_path).parent if Path(name_or_path).is_file() else Path.cwd()
-        data = data | {"guides": load_guides(folder / data["guides"], origin)}
+        try:
+            path = path_inside(folder, data["guides"], "guides", "the recipe's folder")
+        except UnsafeName as error:
+            raise RecipeError(f"{origin}: {error}; put the guides file there") from None
+        data = data | {"guides": load_guides(path, origin)}
     return parse_recipe(data, origin)
 
 
 def load_guides(path: Path, recipe_origin: str) -> dict[str, Any]:
-    """The level guides in `path`, checked: a RecipeError names the file and each bad field."""
+    """The level guides in `path`, checked: a RecipeError names the file and each bad field, never its content
+    (a file named by mistake may hold anything, a password included)."""
     if not path.is_file():
         raise RecipeError(f"{recipe_origin}: guides: no such file {path}")
     origin, text = _read(path)
     try:
         return CustomGuides.model_validate(parse_yaml(text, origin)).model_dump(mode="json")
     except ValidationError as error:
-        raise RecipeError(format_validation_error(error, origin, "guides")) from None
+        raise RecipeError(format_validation_error(error, origin, "guides", show_values=False)) from None
 
 
 def apply_overrides(recipe: Recipe, overrides: dict[str, Any], origin: str = "command line") -> Recipe:

@@ -4,6 +4,7 @@ pulled repo or a record. Each goes through `safe_name`, which returns it unchang
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 MAX_NAME_LENGTH = 100  # a subset joins two names (data set, teacher) and a suffix: still under 255 bytes
 MAX_FILE_NAME_LENGTH = 240  # a whole file name, before its extension
@@ -30,3 +31,14 @@ def safe_name(value: object, field: str = "", max_length: int = MAX_NAME_LENGTH)
             "letter or digit (no '/', '\\', spaces or control characters)"
         )
     return value
+
+
+def path_inside(folder: Path, relative: str, field: str, folder_is: str = "the folder") -> Path:
+    """`folder / relative` when it stays inside `folder` once resolved (links followed), else UnsafeName naming
+    `field` and saying what the folder is: a `..`, an absolute path or a link that leads out is refused, so a file
+    cannot send its reader elsewhere."""
+    base = folder.resolve()
+    path = (base / relative).resolve()
+    if not path.is_relative_to(base):
+        raise UnsafeName(f"{field}: {relative[:200]!a} is not in {folder_is} ({base})")
+    return path

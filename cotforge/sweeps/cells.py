@@ -1,9 +1,9 @@
 """Running cells: each trains one student on one arm with one seed, then answers the held-out questions. A cell's
-cell.json (its CellResult), written last, marks it finished: a re-run skips it, and shards share the folder."""
+cell.json (its CellResult), written last, marks it finished: a re-run skips it once it checks (read_cell), and shards
+share the folder."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import statistics
 import time
@@ -14,7 +14,8 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from cotforge.corpus import BuildDir, EvalDir, StudentDir
-from cotforge.sweeps.layout import QUESTION_GROUPS, SweepDir
+from cotforge.sweeps.files import HeldOut, inside_sweep, read_model, write_model
+from cotforge.sweeps.layout import SweepDir
 from cotforge.sweeps.planning import Cell, SweepPlan, plan_sweep
 from cotforge.sweeps.settings import SweepError, SweepSettings
 from cotforge.sweeps.statistics import bootstrap_interval
@@ -53,24 +54,66 @@ def scores(predictions: Path) -> list[float]:
     return [float(c) for c in pl.read_parquet(predictions)["correct"].to_list()]
 
 
+def predictions_path(sweep: SweepDir, cell: CellResult) -> Path:
+    """The cell's predictions.parquet; SweepError when its cell.json points outside the sweep folder."""
+    return inside_sweep(sweep, cell.predictions, f"{sweep.cell_file(cell.name)}: predictions")
+
+
+def read_cell(sweep: SweepDir, name: str) -> CellResult:
+    """The result of a finished cell, checked; SweepError says why the cell is not finished: no cell.json, a torn
+    or edited one, or predictions missing, outside the sweep folder or not one row per question."""
+    import polars as pl
+
+    path = sweep.cell_file(name)
+    result = read_model(path, CellResult, "the cell is run again")
+    if result.name != name:
+        raise SweepError(f"{path}: names the cell {result.name!r}; the cell is run again")
+    predictions = predictions_path(sweep, result)
+    try:
+        rows = pl.scan_parquet(predictions).select(pl.len()).collect().item()
+    except (OSError, pl.exceptions.PolarsError):
+        raise SweepError(f"{predictions}: missing or torn; the cell is run again") from None
+    if rows != result.total:
+        raise SweepError(f"{predictions}: {rows} rows for {result.total} questions; the cell is run again")
+    return result
+
+
+def read_finished_cells(sweep: SweepDir) -> tuple[list[CellResult], dict[str, str]]:
+    """Every cell that checks, and why each other cell with a cell.json is not taken as finished."""
+    cells, unfinished = [], {}
+    for path in sweep.finished_cells():
+        try:
+            cells.append(read_cell(sweep, path.parent.name))
+        except SweepError as error:
+            unfinished[path.parent.name] = str(error)
+    return cells, unfinished
+
+
+def _is_finished(sweep: SweepDir, name: str) -> bool:
+    try:
+        read_cell(sweep, name)
+    except SweepError:
+        return False
+    return True
+
+
 def claim(folder: SweepDir, settings: SweepSettings) -> None:
     """Make `folder` this sweep's, or refuse a folder that holds a sweep with other settings."""
     if folder.settings_path.exists():
-        text = folder.settings_path.read_text(encoding="utf-8")
-        if "holdout_similarity" not in json.loads(text):
+        advice = "give another --out (or remove the file to start this sweep afresh there)"
+        earlier = read_model(folder.settings_path, SweepSettings, advice)
+        if "holdout_similarity" not in earlier.model_fields_set:
             raise SweepError(
                 f"{folder} holds a sweep made before hold-outs kept near-variant questions together: resumed, its "
                 "cells would be trained on other problems; give another --out (`cotforge sweep report` still reads it)"
             )
-        earlier = SweepSettings.model_validate_json(text)
         if earlier != settings:
             changed = [k for k in SweepSettings.model_fields if getattr(earlier, k) != getattr(settings, k)]
             raise SweepError(
                 f"{folder} holds a sweep with other settings ({', '.join(changed)}); give another --out, or the "
                 "same settings to resume it"
             )
-    folder.path.mkdir(parents=True, exist_ok=True)
-    folder.settings_path.write_text(settings.model_dump_json(indent=1) + "\n", encoding="utf-8")
+    write_model(folder.settings_path, settings)
 
 
 def drawn_hold_out(sweep: SweepDir, settings: SweepSettings) -> dict[str, Any] | None:
@@ -84,37 +127,24 @@ def drawn_hold_out(sweep: SweepDir, settings: SweepSettings) -> dict[str, Any] |
             return None  # claim() refuses the folder
     except (OSError, ValidationError):
         return None  # claim() says why
-    path = sweep.held_out_path
-    try:
-        drawn = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise SweepError(f"{path}: not readable JSON ({error}); give another --out") from None
-    lists = ("problem_ids", "train_problem_ids")
-    if (
-        not isinstance(drawn, dict)
-        or not isinstance(drawn.get("check"), dict)
-        or not all(isinstance(drawn.get(key), list) and all(isinstance(i, str) for i in drawn[key]) for key in lists)
-    ):
-        raise SweepError(f"{path}: not a sweep's hold-out (a check and lists of problem ids); give another --out")
-    return drawn
+    return read_model(sweep.held_out_path, HeldOut, "give another --out").model_dump()
 
 
 def record_held_out(sweep: SweepDir, plan: SweepPlan) -> None:
     """Write held_out.json: the held-out check, the test and training problems and (a hold-out drawn from the
     corpus) the test problems' groups."""
     train_ids = [r.problem_id for r in next(iter(plan.train.values()))]
-    record: dict[str, Any] = {
-        "check": plan.held_out,
-        "problem_ids": [p.id for p in plan.test],
-        "train_problem_ids": train_ids,
-    }
-    if plan.question_groups is not None:
-        record[QUESTION_GROUPS] = plan.question_groups
-    sweep.held_out_path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    held_out = HeldOut(
+        check=plan.held_out,
+        problem_ids=[p.id for p in plan.test],
+        train_problem_ids=train_ids,
+        question_groups=plan.question_groups,
+    )
+    write_model(sweep.held_out_path, held_out)
 
 
 def run_cell(plan: SweepPlan, cell: Cell, sweep: SweepDir, log: Callable[[str], None], keep_model: bool) -> CellResult:
-    """Train and evaluate one cell; its cell.json, written last, marks it finished."""
+    """Train and evaluate one cell; the caller's writing its cell.json marks it finished."""
     from cotforge.train.evaluate import evaluate_problems
     from cotforge.train.loop import train
 
@@ -174,7 +204,6 @@ def run_cell(plan: SweepPlan, cell: Cell, sweep: SweepDir, log: Callable[[str], 
     )
     if not keep_model:
         shutil.rmtree(model.path, ignore_errors=True)
-    sweep.cell_file(cell.name).write_text(result.model_dump_json(indent=1) + "\n", encoding="utf-8")
     return result
 
 
@@ -197,14 +226,19 @@ def run_sweep(
         where = f"cell {position + 1}/{len(cells)} {cell.name}"
         if position % count != index:
             continue
-        if sweep.cell_file(cell.name).exists():
+        try:
+            read_cell(sweep, cell.name)
             log(f"{where}: finished earlier, kept")
             continue
+        except SweepError as error:
+            if sweep.cell_file(cell.name).exists():
+                log(f"{where}: not finished: {error}")
         log(f"{where}: training {plan.steps()} steps on {len(plan.train[cell.arm.label])} problems")
         result = run_cell(plan, cell, sweep, log, keep_models)
+        write_model(sweep.cell_file(cell.name), result)
         low, high = result.interval
         log(
             f"{where}: accuracy {result.accuracy:.1%} [{low:.1%}, {high:.1%}] ({result.train_wall_s:.0f} s "
             f"training, {result.eval_wall_s:.0f} s eval)"
         )
-    return plan, [c for c in cells if not sweep.cell_file(c.name).exists()]
+    return plan, [c for c in cells if not _is_finished(sweep, c.name)]

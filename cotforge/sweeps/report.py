@@ -3,12 +3,13 @@ arm compared with each other on the same questions, and a recommendation per stu
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 
 from cotforge.corpus import BuildDirError
-from cotforge.sweeps.cells import CellResult, scores
+from cotforge.safety.atomic import atomic_write_bytes, atomic_write_text
+from cotforge.sweeps.cells import CellResult, predictions_path, read_finished_cells, scores
+from cotforge.sweeps.files import HeldOut, read_model, write_model
 from cotforge.sweeps.layout import SweepDir
 from cotforge.sweeps.planning import describe_holdout, student_label
 from cotforge.sweeps.plot import plot_png
@@ -41,7 +42,7 @@ def _seed_scores(student: str, cells: list[CellResult], sweep: SweepDir) -> dict
     by_arm: dict[str, dict[int, list[float]]] = {}
     for cell in sorted(cells, key=lambda c: c.seed):
         if cell.student == student:
-            by_arm.setdefault(cell.arm, {})[cell.seed] = scores(sweep.file(cell.predictions))
+            by_arm.setdefault(cell.arm, {})[cell.seed] = scores(predictions_path(sweep, cell))
     return by_arm
 
 
@@ -135,9 +136,9 @@ def build_report(out_dir: Path) -> SweepReport:
     sweep = SweepDir(out_dir)
     if not sweep.settings_path.exists():
         raise SweepError(f"{out_dir}: not a sweep folder (no {sweep.settings_path.name})")
-    settings = SweepSettings.model_validate_json(sweep.settings_path.read_text(encoding="utf-8"))
-    held_out = json.loads(sweep.held_out_path.read_text(encoding="utf-8"))
-    cells = [CellResult.model_validate_json(p.read_text(encoding="utf-8")) for p in sweep.finished_cells()]
+    settings = read_model(sweep.settings_path, SweepSettings, "give the sweep's settings again to rewrite it")
+    held_out = read_model(sweep.held_out_path, HeldOut, "run the sweep again (finished cells are kept) to rewrite it")
+    cells, _ = read_finished_cells(sweep)  # a cell that does not check is unfinished: the report marks its seed
     if not cells:
         raise SweepError(f"{out_dir}: no finished cell yet")
     arms: list[ArmResult] = []
@@ -150,7 +151,7 @@ def build_report(out_dir: Path) -> SweepReport:
             arms += results
     report = SweepReport(
         settings=settings,
-        held_out=held_out["check"],
+        held_out=held_out.check,
         steps=cells[0].steps,
         cells=cells,
         arms=arms,
@@ -159,11 +160,11 @@ def build_report(out_dir: Path) -> SweepReport:
         method=METHOD,
         signals=_signals(settings, cells, arms),
     )
-    sweep.report_json.write_text(report.model_dump_json(indent=1) + "\n", encoding="utf-8")
-    sweep.report_md.write_text(render_markdown(report), encoding="utf-8")
+    write_model(sweep.report_json, report)
+    atomic_write_text(sweep.report_md, render_markdown(report))
     png = plot_png(report)
     if png is not None:
-        sweep.plot_path.write_bytes(png)
+        atomic_write_bytes(sweep.plot_path, png)
     return report
 
 

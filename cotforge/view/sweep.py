@@ -9,11 +9,11 @@ from collections import defaultdict
 import polars as pl
 from pydantic import ValidationError
 
-from cotforge.sweeps.cells import CellResult
+from cotforge.sweeps.cells import CellResult, predictions_path, read_finished_cells
 from cotforge.sweeps.layout import SweepDir
 from cotforge.sweeps.results import SweepReport
 from cotforge.view.html import layout, line_plot, link, number, table, text
-from cotforge.view.reader import PAGE_SIZE, ViewError, last_page
+from cotforge.view.reader import PAGE_SIZE, last_page
 
 NAV = (("/", "Sweep"),)
 
@@ -22,12 +22,10 @@ def is_sweep(sweep: SweepDir) -> bool:
     return sweep.settings_path.is_file()
 
 
-def _cells(sweep: SweepDir) -> list[CellResult]:
-    try:
-        cells = [CellResult.model_validate_json(p.read_text(encoding="utf-8")) for p in sweep.finished_cells()]
-    except (ValidationError, UnicodeDecodeError) as error:
-        raise ViewError(f"{sweep.cells_dir}: a cell.json cannot be read ({str(error).splitlines()[0]})") from None
-    return sorted(cells, key=lambda c: (c.student, c.level is None, c.level or 0, c.arm, c.seed))
+def _cells(sweep: SweepDir) -> tuple[list[CellResult], dict[str, str]]:
+    """The finished cells (those whose files check: never a file outside the sweep folder), and why others are not."""
+    cells, unfinished = read_finished_cells(sweep)
+    return sorted(cells, key=lambda c: (c.student, c.level is None, c.level or 0, c.arm, c.seed)), unfinished
 
 
 def sweep_page(sweep: SweepDir, page: int) -> str:
@@ -40,7 +38,8 @@ def sweep_page(sweep: SweepDir, page: int) -> str:
             body.append(
                 f"<p class=bad>{text(sweep.report_json.name)}: not readable ({text(str(error).splitlines()[0])})</p>"
             )
-    cells = _cells(sweep)
+    cells, unfinished = _cells(sweep)
+    body += [f"<p class=bad>{text(why)}</p>" for why in unfinished.values()]
     if report is None:
         body.append(
             f"<p>No {text(sweep.report_json.name)} yet: <code>cotforge sweep report {text(sweep.path)}</code> "
@@ -109,10 +108,7 @@ def _questions(sweep: SweepDir, cells: list[CellResult], page: int) -> str:
     """A page of held-out questions: a row each, a column per cell (its mark and prediction)."""
     scans = {}
     for cell in cells:
-        path = sweep.file(cell.predictions)
-        if not path.is_file():
-            continue
-        scans[cell.name] = pl.scan_parquet(path).select(
+        scans[cell.name] = pl.scan_parquet(predictions_path(sweep, cell)).select(
             "problem_id", "question", "gold_answer", "predicted_answer", "correct"
         )
     if not scans:
