@@ -95,9 +95,9 @@ def repo_card(configs: list[dict]) -> bytes:
     return f"---\n{yaml.safe_dump({'configs': configs})}---\n# a corpus\n".encode()
 
 
-def made_sweep(folder: Path, right: dict[int, list[bool]]):
+def made_sweep(folder: Path, right: dict[int, list[bool]], question: str = "question {}"):
     """A sweep folder made by hand: one student, a finished cell per level in `right` (each held-out question right
-    or wrong), no report yet. Returns its SweepDir."""
+    or wrong; `question` makes a question's text from its id), no report yet. Returns its SweepDir."""
     import polars as pl
 
     from cotforge.sweeps import CellResult, SweepSettings
@@ -116,7 +116,7 @@ def made_sweep(folder: Path, right: dict[int, list[bool]]):
         sweep.cell_dir(name).mkdir()
         predictions = sweep.cell_dir(name) / "predictions.parquet"
         pl.DataFrame(
-            {"problem_id": ids, "question": [f"question {i}" for i in ids], "gold_answer": ["5"] * len(ids),
+            {"problem_id": ids, "question": [question.format(i) for i in ids], "gold_answer": ["5"] * len(ids),
              "predicted_answer": ["5" if r else "7" for r in marks], "correct": marks}
         ).write_parquet(predictions)  # fmt: skip
         cell = CellResult(

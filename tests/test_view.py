@@ -26,7 +26,7 @@ from cotforge.view.reader import PAGE_SIZE, Filters
 from cotforge.view.store import open_reader
 
 from .aio_server import BackgroundServer
-from .helpers import scripted_recipe, write_problems
+from .helpers import made_sweep, scripted_recipe, write_problems
 from .scripted_server import ScriptedServer
 from .test_build import build
 
@@ -261,30 +261,10 @@ def test_the_stats_file_is_shown_escaped(tmp_path: Path, view_build: Path) -> No
 
 def make_sweep(folder: Path) -> Path:
     """A sweep folder of one student at levels 1 and 5 (one seed each), finished and reported, over 4 questions."""
-    from cotforge.sweeps import CellResult, SweepSettings, build_report
-    from cotforge.sweeps.layout import SweepDir
+    from cotforge.sweeps import build_report
 
-    sweep = SweepDir(folder)
-    sweep.cells_dir.mkdir(parents=True)
-    settings = SweepSettings(corpus="corpus", students=["student"], levels=[1, 5])
-    sweep.settings_path.write_text(settings.model_dump_json())
-    ids = [f"q{i}" for i in range(4)]
-    sweep.held_out_path.write_text(json.dumps({"check": {"training_problems": 9, "questions": 4}, "problem_ids": ids}))
-    for level, right in ((1, [True, False, False, True]), (5, [True, True, False, True])):
-        name = f"student-g{level}-seed1"
-        sweep.cell_dir(name).mkdir()
-        predictions = sweep.cell_dir(name) / "predictions.parquet"
-        pl.DataFrame(
-            {"problem_id": ids, "question": [f"<i>question</i> {i}" for i in ids], "gold_answer": ["5"] * 4,
-             "predicted_answer": ["5" if r else "7" for r in right], "correct": right}
-        ).write_parquet(predictions)  # fmt: skip
-        cell = CellResult(
-            name=name, student="student", arm=f"g{level}", subset=f"t-g{level}-cot", level=level, seed=1, steps=2,
-            train_examples=9, completion_tokens=None, final_loss=None, mean_rationale_words=10.0 * level,
-            accuracy=sum(right) / 4, interval=(0.0, 1.0), correct=sum(right), total=4, parsed=4, train_wall_s=1.0,
-            eval_wall_s=1.0, predictions=predictions.relative_to(sweep.path).as_posix(),
-        )  # fmt: skip
-        sweep.cell_file(name).write_text(cell.model_dump_json())
+    right = {1: [True, False, False, True], 5: [True, True, False, True]}
+    sweep = made_sweep(folder, right, question="<i>question</i> {}")
     build_report(sweep.path)
     return sweep.path
 
@@ -320,19 +300,26 @@ def test_damaged_stores_and_sweep_files_are_the_viewers_own_page_with_a_sentence
     cases = [
         (damaged(view_build, tmp_path / "store", "store.sqlite"), "store/store.sqlite: not a readable cotforge store"),
         (damaged(paper_build, tmp_path / "outputs", "subsets/gpt-4o-g5-cot.parquet"), "outputs: a file cannot be read"),
-        (damaged(make_sweep(tmp_path / "s"), tmp_path / "sweep", "cells/student-g5-seed1/predictions.parquet"),
-         "sweep: a file cannot be read"),
-    ]  # fmt: skip
+    ]
     for folder, sentence in cases:
         server = Viewer(folder).start()
         try:
-            paths = ["/"] if folder.name == "sweep" else ["/", "/question", "/browse", "/browse?kind=rejections"]
-            for path in paths:
+            for path in ["/", "/question", "/browse", "/browse?kind=rejections"]:
                 status, page = server.get(path)
                 assert status == 500 and "· cotforge view</title>" in page and sentence in page, (path, page[:200])
                 assert "Traceback" not in page and str(tmp_path) not in page, "no path outside the folder"
         finally:
             server.stop()
+    # A sweep cell whose predictions cannot be read is unfinished: the page shows the others and says why.
+    sweep = damaged(make_sweep(tmp_path / "s"), tmp_path / "sweep", "cells/student-g5-seed1/predictions.parquet")
+    server = Viewer(sweep).start()
+    try:
+        status, page = server.get("/")
+        assert status == 200 and "Traceback" not in page
+        assert str(tmp_path) not in page.replace(str(sweep), "sweep"), "no path outside the folder shown"
+        assert "student-g5-seed1" in page.split("class=bad>", 1)[1].split("</p>", 1)[0], "said why it is left out"
+    finally:
+        server.stop()
 
 
 def test_page_numbers_past_the_end_show_the_last_page(viewer: Viewer, paper_build: Path, tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import re
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -18,7 +17,7 @@ from aiohttp import web
 from cotforge.sweeps.layout import SweepDir
 from cotforge.view.html import layout, text
 from cotforge.view.pages import NAV, browse, overview, question
-from cotforge.view.reader import Filters, Reader, ViewError, page_number
+from cotforge.view.reader import Filters, Reader, ViewError, page_number, within_folder
 from cotforge.view.store import open_reader
 from cotforge.view.sweep import NAV as SWEEP_NAV
 from cotforge.view.sweep import is_sweep, sweep_page
@@ -26,8 +25,6 @@ from cotforge.view.sweep import is_sweep, sweep_page
 LOCALHOST = "127.0.0.1"
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _Middleware = Callable[[web.Request, _Handler], Awaitable[web.StreamResponse]]
-# An absolute path (POSIX or Windows) not inside a word: what an error's text may name outside the folder shown.
-_ABSOLUTE_PATH = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?[\\/][^\s'\"]*")
 
 
 def _page(markup: str, status: int = 200) -> web.Response:
@@ -60,9 +57,7 @@ def _said(error: Exception, folder: Path) -> str:
     message = (str(error).strip().splitlines() or [""])[0]
     if not isinstance(error, ViewError):
         message = f"{folder.name}: a file cannot be read ({type(error).__name__}: {message}); it may be damaged"
-    for root in sorted({str(folder.resolve()), str(folder.absolute())}, key=len, reverse=True):
-        message = message.replace(root, folder.name)
-    return _ABSOLUTE_PATH.sub("(a path outside the folder)", message)
+    return within_folder(message, folder)
 
 
 def _error_page(folder: Path, nav: tuple[tuple[str, str], ...]) -> _Middleware:

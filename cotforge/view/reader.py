@@ -7,13 +7,17 @@ failed) and `subset` (the subset's name in the build)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from cotforge.corpus import BuildDir
 
 PAGE_SIZE = 50
+# An absolute path (POSIX or Windows) not inside a word: what an error's text may name outside the folder shown.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?[\\/][^\s'\"]*")
 # The highest page number taken from a query: its rows' offset still fits SQLite's and polars' 64-bit integers.
 MAX_PAGE = (2**63 - 1) // PAGE_SIZE - 1
 NEIGHBOUR_ROWS = 1000  # the next and previous questions are looked for this far from a question's own rows
@@ -212,3 +216,11 @@ def total_of(filters: Filters, chosen: list[SubsetInfo]) -> int | None:
     if filters.scans:
         return None
     return sum(s.records if filters.kind == "records" else s.rejections for s in chosen)
+
+
+def within_folder(message: str, folder: Path) -> str:
+    """`message` naming no path outside the folder shown: the folder's own path becomes its name, any other absolute
+    path is masked (an error raised while reading a file may name any)."""
+    for root in sorted({str(folder.resolve()), str(folder.absolute())}, key=len, reverse=True):
+        message = message.replace(root, folder.name)
+    return _ABSOLUTE_PATH.sub("(a path outside the folder)", message)

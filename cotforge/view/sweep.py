@@ -13,7 +13,7 @@ from cotforge.sweeps.cells import CellResult, predictions_path, read_finished_ce
 from cotforge.sweeps.layout import SweepDir
 from cotforge.sweeps.results import SweepReport
 from cotforge.view.html import layout, line_plot, link, number, table, text
-from cotforge.view.reader import PAGE_SIZE, last_page
+from cotforge.view.reader import PAGE_SIZE, last_page, within_folder
 
 NAV = (("/", "Sweep"),)
 
@@ -39,7 +39,7 @@ def sweep_page(sweep: SweepDir, page: int) -> str:
                 f"<p class=bad>{text(sweep.report_json.name)}: not readable ({text(str(error).splitlines()[0])})</p>"
             )
     cells, unfinished = _cells(sweep)
-    body += [f"<p class=bad>{text(why)}</p>" for why in unfinished.values()]
+    body += [f"<p class=bad>{text(within_folder(why, sweep.path))}</p>" for why in unfinished.values()]
     if report is None:
         body.append(
             f"<p>No {text(sweep.report_json.name)} yet: <code>cotforge sweep report {text(sweep.path)}</code> "
