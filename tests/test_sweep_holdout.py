@@ -135,19 +135,38 @@ def test_unfinished_seeds_are_marked_in_every_output(tmp_path: Path) -> None:
     assert not report.verdicts["student"].complete
     assert "Unfinished seeds: g3" in report.recommendation["student"]
     markdown = (tmp_path / "sweep_report.md").read_text()
-    assert "(seed 2 unfinished)" in markdown and "MCB" in markdown
+    assert "(seed 2 unfinished)" in markdown and "model confidence set" in markdown
     saved = json.loads((tmp_path / "sweep_report.json").read_text())
-    assert saved["arms"][1]["missing_seeds"] == [2] and "minimum_detectable_effect" in saved["verdicts"]["student"]
+    assert saved["arms"][1]["missing_seeds"] == [2] and "gap_for_80_power" in saved["verdicts"]["student"]
 
 
 def test_a_half_right_question_counts_half_in_the_report(tmp_path: Path) -> None:
-    """g3 is right on 20 questions in seed 1 only, g1 on none: g3 is ahead by 1/6, and the paired test says so."""
+    """g3 is right on 20 questions in seed 1 only, g1 on none: g3 is ahead by 1/6 (a half-right question is not
+    rounded), and with the run-to-run spread this sweep measured (g3's seeds 33 points apart) that is not enough."""
     rows = {("g1", 1): [0] * 60, ("g1", 2): [0] * 60, ("g3", 1): [1] * 20 + [0] * 40, ("g3", 2): [0] * 60}
     report = build_report(_fake_sweep(tmp_path, {"g1": [1, 2], "g3": [1, 2]}, rows))
-    g1 = next(a for a in report.arms if a.arm == "g1")
-    assert g1.vs_best is not None and g1.vs_best["difference"] == pytest.approx(-20 / 120)
-    assert g1.vs_best["p_permutation"] < 0.001
-    assert report.verdicts["student"].seed_correlation is not None
+    by_arm = {a.arm: a for a in report.arms}
+    assert by_arm["g3"].accuracy - by_arm["g1"].accuracy == pytest.approx(20 / 120)
+    found = report.verdicts["student"]
+    assert found.run_sd_source == "pooled" and found.run_sd is not None and found.run_sd > 0.1
+    assert found.could_be_best == ["g3", "g1"] and found.seed_correlation is not None
+
+
+def test_the_report_resamples_the_hold_outs_groups(tmp_path: Path) -> None:
+    """held_out.json's question_groups reach the verdict: 60 questions in 12 groups of 5."""
+    rng = np.random.default_rng(1)
+    rows = {key: [int(v) for v in rng.random(60) < 0.4] for key in [("g1", 1), ("g3", 1)]}
+    sweep = _fake_sweep(tmp_path, {"g1": [1], "g3": [1]}, rows)
+    held_out = json.loads((tmp_path / "held_out.json").read_text())
+    held_out["question_groups"] = [i // 5 for i in range(60)]
+    (tmp_path / "held_out.json").write_text(json.dumps(held_out))
+    report = build_report(sweep)
+    assert report.verdicts["student"].groups == 12
+    assert "no run-to-run variance could be measured" in report.recommendation["student"]
+    held_out["question_groups"] = [0] * 59
+    (tmp_path / "held_out.json").write_text(json.dumps(held_out))
+    with pytest.raises(SweepError, match="question_groups"):
+        build_report(sweep)
 
 
 def test_a_sweep_from_before_near_variant_hold_outs_is_not_resumed(tmp_path: Path) -> None:
@@ -195,7 +214,10 @@ def test_dry_run_states_the_power_and_trains_nothing(paper_build: Path, tmp_path
     assert "150 held out" in result.output and "80% power" in result.output
     assert not (out / "sweep.json").exists()
     more = CliRunner().invoke(app, [*args[:-5], "--eval-limit", "190", "--seeds", "1,2,3", "--dry-run"])
-    mde = [float(text.split("is about ")[1].split("%")[0]) for text in (result.output, more.output)]
-    assert mde[1] < mde[0]
+    gaps = [float(text.split("80% power from a gap of ")[1].split(" ")[0]) for text in (result.output, more.output)]
+    assert gaps[1] < gaps[0]
+    spread = CliRunner().invoke(app, [*args, "--run-sd", "0.02"])
+    assert "a run-to-run SD of 2.0% (--run-sd)" in spread.output
+    assert float(spread.output.split("80% power from a gap of ")[1].split(" ")[0]) > gaps[0]
     bad = CliRunner().invoke(app, [*args, "--prior-accuracy", "1.5"])
     assert bad.exit_code == 2 and "--prior-accuracy" in bad.output
