@@ -163,6 +163,11 @@ def test_the_report_resamples_the_hold_outs_groups(tmp_path: Path) -> None:
     report = build_report(sweep)
     assert report.verdicts["student"].groups == 12
     assert "no run-to-run variance could be measured" in report.recommendation["student"]
+    given = CliRunner().invoke(app, ["sweep", "report", str(sweep), "--run-sd", "0.03"])
+    assert given.exit_code == 0, given.output
+    saved = json.loads((tmp_path / "sweep_report.json").read_text())
+    assert saved["settings"]["run_sd"] == 0.03 and saved["verdicts"]["student"]["run_sd_source"] == "given"
+    assert "SD 3.0% given (--run-sd)" in given.output
     held_out["question_groups"] = [0] * 59
     (tmp_path / "held_out.json").write_text(json.dumps(held_out))
     with pytest.raises(SweepError, match="question_groups"):

@@ -214,7 +214,7 @@ def sweep(
             highlight=False,
         )
         return
-    _print_sweep(out_dir, push_to_hub)
+    _print_sweep(out_dir, push_to_hub, None)
 
 
 def sweep_report(
@@ -223,19 +223,20 @@ def sweep_report(
         str | None,
         typer.Option(help="Add the result as a section of this dataset repo's card (data untouched). Default: none"),
     ] = None,
+    run_sd: RunSdOption = None,
 ) -> None:
     """Merge the finished cells of a sweep (every shard) into sweep_report.json, sweep_report.md and sweep.png."""
-    _print_sweep(out_dir, push_to_hub)
+    _print_sweep(out_dir, push_to_hub, run_sd)
 
 
-def _print_sweep(out_dir: Path, push_to_hub: str | None) -> None:
+def _print_sweep(out_dir: Path, push_to_hub: str | None, run_sd: float | None) -> None:
     from cotforge.sweeps import SweepError, build_report
     from cotforge.sweeps.layout import SweepDir
 
     sweep = SweepDir(out_dir)
 
     try:
-        build_report(out_dir)
+        build_report(out_dir, run_sd)
     except SweepError as error:
         raise fail(str(error)) from None
     out.print(sweep.report_md.read_text(encoding="utf-8"), highlight=False, markup=False)

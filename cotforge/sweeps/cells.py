@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from cotforge.corpus import BuildDir, EvalDir, StudentDir
+from cotforge.sweeps.adaptive import adaptive_rounds
 from cotforge.sweeps.layout import SweepDir
 from cotforge.sweeps.planning import Cell, SweepPlan, plan_sweep
 from cotforge.sweeps.settings import SweepError, SweepSettings
@@ -137,27 +138,37 @@ def run_cell(plan: SweepPlan, cell: Cell, sweep: SweepDir, log: Callable[[str], 
     return result
 
 
-def run_sweep(
-    settings: SweepSettings,
-    out_dir: Path,
-    *,
-    shard: tuple[int, int] = (0, 1),
-    keep_models: bool = False,
-    log: Callable[[str], None] = print,
-) -> tuple[SweepPlan, list[Cell]]:
-    """Run this shard's unfinished cells; returns the plan and the cells still unfinished (any shard)."""
-    plan = plan_sweep(settings)
-    sweep = SweepDir(out_dir)
-    claim(sweep, settings)
-    train_ids = [r.problem_id for r in next(iter(plan.train.values()))]
-    record = {"check": plan.held_out, "problem_ids": [p.id for p in plan.test], "train_problem_ids": train_ids}
-    sweep.held_out_path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    index, count = shard
+def seed_scores(student: str, cells: list[CellResult], sweep: SweepDir) -> dict[str, dict[int, list[float]]]:
+    """Per arm, each finished seed's per-question scores (every cell answered the same questions in order)."""
+    by_arm: dict[str, dict[int, list[float]]] = {}
+    for cell in sorted(cells, key=lambda c: c.seed):
+        if cell.student == student:
+            by_arm.setdefault(cell.arm, {})[cell.seed] = scores(sweep.file(cell.predictions))
+    return by_arm
+
+
+def finished(sweep: SweepDir) -> list[CellResult]:
+    return [CellResult.model_validate_json(p.read_text(encoding="utf-8")) for p in sweep.finished_cells()]
+
+
+def question_groups(held_out: dict, questions: int | None = None) -> list[int] | None:
+    """The hold-out's near-variant group of each held-out question (held_out.json's question_groups), when the sweep
+    recorded them: absent in older sweeps and for an external --eval benchmark."""
+    groups = held_out.get("question_groups")
+    if groups is None:
+        return None
+    if questions is not None and len(groups) != questions:
+        raise SweepError(f"held_out.json: question_groups has {len(groups)} entries for {questions} held-out questions")
+    return [int(g) for g in groups]
+
+
+def run_cells(
+    plan: SweepPlan, listed: list[Cell], sweep: SweepDir, log: Callable[[str], None], keep_models: bool
+) -> None:
+    """Run a list of cells to the end (one after another), skipping those finished earlier."""
     cells = plan.cells
-    for position, cell in enumerate(cells):
-        where = f"cell {position + 1}/{len(cells)} {cell.name}"
-        if position % count != index:
-            continue
+    for cell in listed:
+        where = f"cell {cells.index(cell) + 1}/{len(cells)} {cell.name}"
         if sweep.cell_file(cell.name).exists():
             log(f"{where}: finished earlier, kept")
             continue
@@ -168,4 +179,38 @@ def run_sweep(
             f"{where}: accuracy {result.accuracy:.1%} [{low:.1%}, {high:.1%}] ({result.train_wall_s:.0f} s "
             f"training, {result.eval_wall_s:.0f} s eval)"
         )
-    return plan, [c for c in cells if not sweep.cell_file(c.name).exists()]
+
+
+def run_sweep(
+    settings: SweepSettings,
+    out_dir: Path,
+    *,
+    shard: tuple[int, int] = (0, 1),
+    keep_models: bool = False,
+    log: Callable[[str], None] = print,
+) -> tuple[SweepPlan, list[Cell]]:
+    """Run this shard's unfinished cells (an adaptive sweep: its rounds); returns the plan and the cells still
+    unfinished (any shard; an adaptive sweep: none it chose to run)."""
+    if settings.adaptive and shard != (0, 1):
+        raise SweepError("--adaptive decides each round from the one before: run it without --shard")
+    plan = plan_sweep(settings)
+    sweep = SweepDir(out_dir)
+    claim(sweep, settings)
+    train_ids = [r.problem_id for r in next(iter(plan.train.values()))]
+    record = {"check": plan.held_out, "problem_ids": [p.id for p in plan.test], "train_problem_ids": train_ids}
+    sweep.held_out_path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    if settings.adaptive:
+        groups = question_groups(json.loads(sweep.held_out_path.read_text(encoding="utf-8")), len(plan.test))
+        skipped = adaptive_rounds(
+            plan,
+            lambda listed: run_cells(plan, listed, sweep, log, keep_models),
+            lambda student: {arm: list(s.values()) for arm, s in seed_scores(student, finished(sweep), sweep).items()},
+            groups,
+        )
+        record = {"skipped": [c.model_dump() for c in skipped]}
+        sweep.adaptive_path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        not_run = {c.name for c in skipped}
+        return plan, [c for c in plan.cells if c.name not in not_run and not sweep.cell_file(c.name).exists()]
+    index, count = shard
+    run_cells(plan, [c for position, c in enumerate(plan.cells) if position % count == index], sweep, log, keep_models)
+    return plan, [c for c in plan.cells if not sweep.cell_file(c.name).exists()]

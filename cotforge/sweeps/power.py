@@ -58,6 +58,7 @@ def power_to_name_best(arms: int, gap_in_se: float, level: float = LEVEL) -> flo
     return float(named.mean())
 
 
+@cache
 def gap_for_power(arms: int, power: float = POWER, level: float = LEVEL) -> float:
     """The gap, in paired standard errors, at which the best arm is named alone with probability `power`."""
     low, high = 0.0, 20.0

@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from cotforge.corpus import BuildDirError
-from cotforge.sweeps.cells import CellResult, scores
+from cotforge.sweeps.adaptive import SkippedCell
+from cotforge.sweeps.cells import CellResult, finished, question_groups, seed_scores
 from cotforge.sweeps.layout import SweepDir
 from cotforge.sweeps.planning import student_label
 from cotforge.sweeps.plot import plot_png
 from cotforge.sweeps.power import gap_for_power, power_sentence
-from cotforge.sweeps.results import ArmResult, SkippedCell, StudentVerdict, SweepReport
+from cotforge.sweeps.results import ArmResult, StudentVerdict, SweepReport
 from cotforge.sweeps.settings import SweepError, SweepSettings
 from cotforge.sweeps.signals import SignalsTable, relate_signals, signals_markdown
 from cotforge.sweeps.statistics import seed_correlation, verdict
@@ -32,15 +33,6 @@ METHOD = (
 )
 
 
-def _seed_scores(student: str, cells: list[CellResult], sweep: SweepDir) -> dict[str, dict[int, list[float]]]:
-    """Per arm, each finished seed's per-question scores (every cell answered the same questions in order)."""
-    by_arm: dict[str, dict[int, list[float]]] = {}
-    for cell in sorted(cells, key=lambda c: c.seed):
-        if cell.student == student:
-            by_arm.setdefault(cell.arm, {})[cell.seed] = scores(sweep.file(cell.predictions))
-    return by_arm
-
-
 def _arms(
     student: str,
     cells: list[CellResult],
@@ -50,7 +42,7 @@ def _arms(
     skipped: list[SkippedCell],
 ) -> tuple[list[ArmResult], StudentVerdict, str] | None:
     """A student's arms over their seeds, compared with each other; its verdict; its recommendation."""
-    by_arm = _seed_scores(student, cells, sweep)
+    by_arm = seed_scores(student, cells, sweep)
     if not by_arm:
         return None
     first = {c.arm: c for c in cells if c.student == student}
@@ -115,16 +107,6 @@ def _recommend(results: list[ArmResult], verdict: StudentVerdict, run_sentence: 
     return text
 
 
-def _question_groups(held_out: dict, questions: int | None) -> list[int] | None:
-    """The hold-out's near-variant group of each held-out question, when the sweep recorded them."""
-    groups = held_out.get("question_groups")
-    if groups is None:
-        return None
-    if questions is not None and len(groups) != questions:
-        raise SweepError(f"held_out.json: question_groups has {len(groups)} entries for {questions} held-out questions")
-    return [int(g) for g in groups]
-
-
 def _skipped(sweep: SweepDir) -> list[SkippedCell]:
     path = sweep.adaptive_path
     if not path.exists():
@@ -132,17 +114,20 @@ def _skipped(sweep: SweepDir) -> list[SkippedCell]:
     return [SkippedCell.model_validate(c) for c in json.loads(path.read_text(encoding="utf-8"))["skipped"]]
 
 
-def build_report(out_dir: Path) -> SweepReport:
-    """Merge every finished cell (all shards) into sweep_report.json, sweep_report.md and sweep.png."""
+def build_report(out_dir: Path, run_sd: float | None = None) -> SweepReport:
+    """Merge every finished cell (all shards) into sweep_report.json, sweep_report.md and sweep.png; `run_sd`
+    (from an earlier sweep) replaces the sweep's own, and the report's settings record it."""
     sweep = SweepDir(out_dir)
     if not sweep.settings_path.exists():
         raise SweepError(f"{out_dir}: not a sweep folder (no {sweep.settings_path.name})")
     settings = SweepSettings.model_validate_json(sweep.settings_path.read_text(encoding="utf-8"))
+    if run_sd is not None:
+        settings = settings.model_copy(update={"run_sd": run_sd})
     held_out = json.loads(sweep.held_out_path.read_text(encoding="utf-8"))
-    cells = [CellResult.model_validate_json(p.read_text(encoding="utf-8")) for p in sweep.finished_cells()]
+    cells = finished(sweep)
     if not cells:
         raise SweepError(f"{out_dir}: no finished cell yet")
-    groups = _question_groups(held_out, cells[0].total)
+    groups = question_groups(held_out, cells[0].total)
     skipped = _skipped(sweep)
     arms: list[ArmResult] = []
     recommendation: dict[str, str] = {}

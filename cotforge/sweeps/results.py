@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from cotforge.sweeps.adaptive import SkippedCell
 from cotforge.sweeps.cells import CellResult
 from cotforge.sweeps.settings import SweepSettings
 from cotforge.sweeps.signals import SignalsTable
@@ -58,16 +59,6 @@ class StudentVerdict(BaseModel):
         "correlation); none with one seed"
     )
     complete: bool = Field(description="Every arm has every seed it was to run")
-
-
-class SkippedCell(BaseModel):
-    """A cell an adaptive sweep did not run, and why."""
-
-    name: str
-    student: str
-    arm: str
-    seed: int
-    reason: str
 
 
 class SweepReport(BaseModel):
