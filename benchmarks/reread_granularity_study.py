@@ -44,7 +44,8 @@ def main() -> None:
             f"{'yes' if arm.name in found.could_be_best else 'no'} |"
         )
     print(f"could be best: {', '.join(found.could_be_best)}; worse: {', '.join(found.worse)}")
-    print(f"{found.run_sentence}; {power_sentence(len(names), found.pair_se)}")
+    typical = float(np.median([a.accuracy for a in found.arms]))
+    print(f"{found.run_sentence}; {power_sentence(len(names), found.pair_se, typical)}")
 
 
 if __name__ == "__main__":

@@ -65,22 +65,29 @@ def _null(args: argparse.Namespace) -> None:
 
 
 def _power(args: argparse.Namespace) -> None:
-    print("\n| gap | seeds | run-to-run SD | best named alone | stated power (mean) | 80% power from | row seed |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    for row, (gap, spread) in enumerate([(0.10, 0.0), (0.15, 0.0), (0.10, 0.02), (0.15, 0.02)]):
+    print("\n| gap | seeds | run-to-run SD | run SD given | best named alone | stated power (mean) | 80% from |")
+    print("|---:|---:|---:|---|---:|---:|---:|")
+    rows = [(0.10, 2, 0.0, None), (0.15, 2, 0.0, None), (0.10, 2, 0.02, None), (0.15, 2, 0.02, None)]
+    rows += [(0.10, 2, 0.0, 0.0), (0.10, 3, 0.0, None), (0.10, 3, 0.02, None)]
+    for row, (gap, seeds, spread, given) in enumerate(rows):
         rng = np.random.default_rng(200 + row)
-        named, stated, eighty = 0, [], []
+        named, stated, errors, dfs = 0, [], [], []
         for study in range(args.studies):
-            arms = simulated_arms(rng, ARMS, QUESTIONS, 2, ACCURACY, 0.2, gaps=(gap,), run_sd=spread)
-            found = verdict(arms, resamples=args.resamples, seed=study)
+            arms = simulated_arms(rng, ARMS, QUESTIONS, seeds, ACCURACY, 0.2, gaps=(gap,), run_sd=spread)
+            found = verdict(arms, run_sd=given, resamples=args.resamples, seed=study)
             named += found.could_be_best == ("arm0",)
-            stated.append(power_to_name_best(ARMS, gap / found.pair_se))
-            eighty.append(gap_for_power(ARMS) * found.pair_se)
+            stated.append(power_to_name_best(ARMS, gap, found.pair_se, ACCURACY, df=found.t_degrees_of_freedom))
+            errors.append(found.pair_se)
+            dfs.append(found.t_degrees_of_freedom or 0)
+        df = float(np.median(dfs)) or None  # the typical study's: the run term estimated, or not
+        eighty = gap_for_power(ARMS, float(np.median(errors)), ACCURACY, df=df)
+        shown = f"{given:.0%}" if given is not None else "no"
         print(
-            f"| {gap:.0%} | 2 | {spread:.0%} | {named / args.studies:.1%} | {np.mean(stated):.1%} | "
-            f"{np.median(eighty):.1%} | {200 + row} |",
+            f"| {gap:.0%} | {seeds} | {spread:.0%} | {shown} | {named / args.studies:.1%} | {np.mean(stated):.1%} | "
+            f"{eighty:.1%} |",
             flush=True,
         )
+    print(f"(row seeds 200 to {199 + len(rows)}, in order)")
 
 
 def _groups(args: argparse.Namespace) -> None:

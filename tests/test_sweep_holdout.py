@@ -221,8 +221,10 @@ def test_dry_run_states_the_power_and_trains_nothing(paper_build: Path, tmp_path
     more = CliRunner().invoke(app, [*args[:-5], "--eval-limit", "190", "--seeds", "1,2,3", "--dry-run"])
     gaps = [float(text.split("80% power from a gap of ")[1].split(" ")[0]) for text in (result.output, more.output)]
     assert gaps[1] < gaps[0]
-    spread = CliRunner().invoke(app, [*args, "--run-sd", "0.02"])
-    assert "a run-to-run SD of 2.0% (--run-sd)" in spread.output
-    assert float(spread.output.split("80% power from a gap of ")[1].split(" ")[0]) > gaps[0]
+    one_seed = [*args[:-3], "--seeds", "1", "--dry-run"]
+    runs = [CliRunner().invoke(app, [*one_seed, *extra]).output for extra in ([], ["--run-sd", "0.02"])]
+    assert "a run-to-run SD of 2.0% (--run-sd)" in runs[1] and "no run-to-run spread (give --run-sd)" in runs[0]
+    without, given = (float(text.split("80% power from a gap of ")[1].split(" ")[0]) for text in runs)
+    assert given > without
     bad = CliRunner().invoke(app, [*args, "--prior-accuracy", "1.5"])
     assert bad.exit_code == 2 and "--prior-accuracy" in bad.output

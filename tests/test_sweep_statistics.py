@@ -107,11 +107,13 @@ def test_bad_scores_are_refused_by_name() -> None:
 
 
 def test_power_to_name_the_best_alone() -> None:
-    assert power_to_name_best(8, 0.0) < 0.05
-    assert power_to_name_best(8, 2.0) < power_to_name_best(8, 3.0) < power_to_name_best(8, 5.0)
-    eighty = gap_for_power(8)
-    assert power_to_name_best(8, eighty) == pytest.approx(0.8, abs=0.01)
-    assert gap_for_power(2) < gap_for_power(8)  # more arms, more eliminations to win
+    assert power_to_name_best(8, 0.0, 0.02) < 0.05
+    assert power_to_name_best(8, 0.04, 0.02) < power_to_name_best(8, 0.06, 0.02) < power_to_name_best(8, 0.1, 0.02)
+    eighty = gap_for_power(8, 0.02, 0.15)
+    assert power_to_name_best(8, eighty, 0.02, 0.15) == pytest.approx(0.8, abs=0.01)
+    assert gap_for_power(2, 0.02, 0.15) < eighty  # more arms, more eliminations to win
+    assert gap_for_power(8, 0.02) < eighty  # a better arm at 15% + gap answers less predictably than the others
+    assert gap_for_power(8, 0.02, 0.15, df=8) > eighty  # an estimated run term costs power
     se = planned_pair_se(199, 1, 0.15)
     assert planned_pair_se(796, 1, 0.15) == pytest.approx(se / 2)
     assert planned_pair_se(199, 2, 0.15) == pytest.approx(se / 2**0.5)

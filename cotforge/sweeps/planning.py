@@ -279,10 +279,13 @@ def describe_plan(plan: SweepPlan, prior_accuracy: float) -> str:
             f"(near-variants from {h['similarity_threshold']:.2f} kept together); {h['ngram_overlaps_kept']} "
             "training questions share an 8-gram with a held-out one"
         )
+    # The verdict estimates the run term from the seeds unless --run-sd gives it: a t with their degrees of freedom.
+    run_df = None if s.run_sd is not None or len(s.seeds) < 2 else arms * (len(s.seeds) - 1)
     run = f"a run-to-run SD of {s.run_sd:.1%} (--run-sd)" if s.run_sd else "no run-to-run spread (give --run-sd)"
     lines.append(
         f"power: with {h['questions']} questions, {len(s.seeds)} seed(s), a prior accuracy of {prior_accuracy:.0%}, "
         f"{run} and a correlation of {PLANNING_QUESTION_CORRELATION:.1f} between two arms' answers to a question: "
-        f"{power_sentence(arms, pair_se)}. More questions (--eval-limit, --holdout) or seeds (--seeds) raise it"
+        f"{power_sentence(arms, pair_se, prior_accuracy, run_df)}. More questions (--eval-limit, --holdout) or seeds "
+        "(--seeds) raise it"
     )
     return "\n".join(lines)

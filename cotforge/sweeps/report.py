@@ -70,7 +70,8 @@ def _arms(
                 could_be_best=estimate.name in found.could_be_best,
             )
         )
-    power = power_sentence(len(names), found.pair_se)
+    typical = float(np.median([a.accuracy for a in found.arms]))
+    power = power_sentence(len(names), found.pair_se, typical, found.t_degrees_of_freedom)
     student_verdict = StudentVerdict(
         could_be_best=list(found.could_be_best),
         worse=list(found.worse),
@@ -79,7 +80,9 @@ def _arms(
         run_sd_source=found.run.source,
         run_degrees_of_freedom=found.run.degrees_of_freedom,
         pair_se=found.pair_se if len(names) > 1 else None,
-        gap_for_80_power=gap_for_power(len(names)) * found.pair_se if len(names) > 1 else None,
+        gap_for_80_power=gap_for_power(len(names), found.pair_se, typical, df=found.t_degrees_of_freedom)
+        if len(names) > 1
+        else None,
         power=power,
         seed_correlation=seed_correlation([np.asarray(m, dtype=float) for m in matrices.values()]),
         complete=not any(r.missing_seeds for r in results),

@@ -159,23 +159,27 @@ def resampled_accuracies(
     return (counts @ sums) / (counts @ sizes)[:, None]
 
 
+def pair_variances(replicates: np.ndarray, seeds: np.ndarray, run: RunSpread) -> np.ndarray:
+    """arms x arms variances of a paired difference: the question resamples' plus both arms' run terms."""
+    questions_part = np.var(replicates[:, None, :] - replicates[:, :, None], axis=0)
+    return questions_part + (1 / seeds[None, :] + 1 / seeds[:, None]) * (run.sd or 0.0) ** 2
+
+
 def with_run_term(
-    replicates: np.ndarray, seeds: np.ndarray, run: RunSpread, rng: np.random.Generator
+    replicates: np.ndarray, seeds: np.ndarray, run: RunSpread, total: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, float | None]:
     """Each arm's run term over its seeds added to the question resamples. A pooled estimate's uncertainty makes the
     whole standardised difference a t rather than a normal: every resample's deviation is scaled by one chi-square
-    draw with Satterthwaite's degrees of freedom for the variance of a paired difference (questions' part known
-    from many groups, the run part estimated with the seeds' degrees of freedom); returns them too."""
+    draw with Satterthwaite's degrees of freedom for the variance of a paired difference (`total`: the questions'
+    part known from many groups, the run part estimated with the seeds' degrees of freedom); returns them too."""
     if not run.sd:
         return replicates, None
     with_runs = replicates + rng.standard_normal(replicates.shape) * run.sd / np.sqrt(seeds)
     if run.degrees_of_freedom is None or run.between_seed_variance is None:
         return with_runs, None
     pairs = ~np.eye(len(seeds), dtype=bool)
-    questions_part = np.var(replicates[:, None, :] - replicates[:, :, None], axis=0)[pairs]
     weights = (1 / seeds[None, :] + 1 / seeds[:, None])[pairs]
-    total = questions_part + weights * run.sd**2
-    df = float(np.median(run.degrees_of_freedom * (total / (weights * run.between_seed_variance)) ** 2))
+    df = float(np.median(run.degrees_of_freedom * (total[pairs] / (weights * run.between_seed_variance)) ** 2))
     centre = with_runs.mean(axis=0)
     scale = np.sqrt(df / rng.chisquare(df, size=(len(with_runs), 1)))
     return centre + (with_runs - centre) * scale, df
@@ -238,12 +242,14 @@ def verdict(
     per_question = np.stack([m.mean(axis=0) for m in matrices], axis=1)
     seeds = np.array([len(m) for m in matrices], dtype=float)
     rng = np.random.default_rng(seed)
-    replicates, t_df = with_run_term(resampled_accuracies(per_question, codes, resamples, rng), seeds, run, rng)
+    questions_only = resampled_accuracies(per_question, codes, resamples, rng)
+    total = pair_variances(questions_only, seeds, run)
+    replicates, t_df = with_run_term(questions_only, seeds, run, total, rng)
     observed = per_question.mean(axis=0)
     if len(names) > 1:
-        order, p_values, variances = confidence_set(observed, replicates)
-        pairs = variances[~np.eye(len(names), dtype=bool)]
-        pair_se = float(np.median(np.sqrt(pairs)))
+        order, p_values, _ = confidence_set(observed, replicates)
+        # The power statement's input: a difference's standard error before the t scaling, which power.py applies.
+        pair_se = float(np.median(np.sqrt(total[~np.eye(len(names), dtype=bool)])))
     else:
         order, p_values, pair_se = [0], [1.0], 0.0
     mcs_p = dict(zip(order, p_values, strict=True))
