@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cotforge.sweeps import SweepSettings, build_report, sweep_train_config
+from cotforge.sweeps import SweepReport, SweepSettings, build_report, sweep_train_config
 from cotforge.sweeps.adaptive import adaptive_rounds, next_round_arms
 from cotforge.sweeps.cells import run_sweep
 from cotforge.sweeps.layout import SweepDir
@@ -88,3 +88,26 @@ def test_the_report_says_which_cells_were_skipped_and_why(tmp_path: Path) -> Non
     assert g3.skipped_seeds == [2] and g3.missing_seeds == [] and report.verdicts["student"].complete
     markdown = (tmp_path / "sweep_report.md").read_text()
     assert "(seed 2 skipped)" in markdown and "- student--g3--seed2: worse (test)" in markdown
+
+
+def test_a_report_from_before_the_model_confidence_set_still_reads(tmp_path: Path) -> None:
+    """sweep_report.json written by the MCB method (P(best), Holm against the observed best, an MDE) loads: the old
+    fields are dropped, the new ones take their defaults."""
+    rng = np.random.default_rng(0)
+    rows = {key: [int(v) for v in rng.random(60) < 0.3] for key in [("g1", 1), ("g3", 1)]}
+    build_report(_fake_sweep(tmp_path, {"g1": [1], "g3": [1]}, rows))
+    saved = json.loads((tmp_path / "sweep_report.json").read_text())
+    for arm in saved["arms"]:
+        for new in ("mcs_p", "skipped_seeds"):
+            del arm[new]
+        arm |= {"probability_best": 0.5, "mcb_interval": [-0.1, 0.0], "vs_best": None}
+    old_verdict = saved["verdicts"]["student"]
+    saved["verdicts"]["student"] = {
+        "could_be_best": old_verdict["could_be_best"],
+        "minimum_detectable_effect": 0.1,
+        "seed_correlation": None,
+        "complete": True,
+    }
+    del saved["skipped"]
+    report = SweepReport.model_validate_json(json.dumps(saved))
+    assert report.arms[0].mcs_p is None and report.verdicts["student"].worse == [] and report.skipped == []
