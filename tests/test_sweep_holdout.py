@@ -162,6 +162,7 @@ def test_the_report_resamples_the_hold_outs_groups(tmp_path: Path) -> None:
     (tmp_path / "held_out.json").write_text(json.dumps(held_out))
     report = build_report(sweep)
     assert report.verdicts["student"].groups == 12
+    assert "60 questions resampled in 12 near-variant groups" in report.recommendation["student"]
     assert "no run-to-run variance could be measured" in report.recommendation["student"]
     given = CliRunner().invoke(app, ["sweep", "report", str(sweep), "--run-sd", "0.03"])
     assert given.exit_code == 0, given.output

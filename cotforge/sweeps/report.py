@@ -22,14 +22,14 @@ from cotforge.sweeps.signals import SignalsTable, relate_signals, signals_markdo
 from cotforge.sweeps.statistics import seed_correlation, verdict
 
 METHOD = (
-    "Intervals: a bootstrap over held-out question groups (near-variants together; 2,000 resamples, the same draw "
-    "for every arm, so arms stay paired) on each arm's per-question mean over its seeds, plus one run-to-run term "
-    "pooled across arms (t-corrected) or given with --run-sd; seeds are never redrawn. Which arm is best: the model "
-    "confidence set (Hansen, Lunde and Nason 2011) with the range statistic at the 5% level: the worst arm is "
-    "eliminated while the largest standardised paired difference among those left says they are not all equal; the "
-    "arms left could be the best, because the arm with the highest observed accuracy is biased upward, more so with "
-    "more arms. MCS p: the arm stays in the set while it is above 0.05; no p-value is computed against the observed "
-    "best, which the data chose."
+    "Intervals: a bootstrap over held-out question groups (near-variants together where the hold-out recorded its "
+    "groups, else each question alone; 2,000 resamples, the same draw for every arm, so arms stay paired) on each "
+    "arm's per-question mean over its seeds, plus one run-to-run term pooled across arms (t-corrected) or given with "
+    "--run-sd; seeds are never redrawn. Which arm is best: the model confidence set (Hansen, Lunde and Nason 2011) "
+    "with the range statistic at the 5% level: the worst arm is eliminated while the largest standardised paired "
+    "difference among those left says they are not all equal; the arms left could be the best, because the arm with "
+    "the highest observed accuracy is biased upward, more so with more arms. MCS p: the arm stays in the set while it "
+    "is above 0.05; no p-value is computed against the observed best, which the data chose."
 )
 
 
@@ -89,7 +89,10 @@ def _arms(
     )
     if len(results) == 1:
         return results, student_verdict, f"one arm finished ({names[0]}): nothing to compare yet"
-    return results, student_verdict, _recommend(results, student_verdict, found.run_sentence)
+    resampled = f"; {found.questions} questions resampled in {found.groups} near-variant groups" * (
+        found.groups < found.questions
+    )
+    return results, student_verdict, _recommend(results, student_verdict, found.run_sentence + resampled)
 
 
 def _recommend(results: list[ArmResult], verdict: StudentVerdict, run_sentence: str) -> str:
