@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cotforge.sweeps import verdict
-from cotforge.sweeps.power import gap_for_power, planned_pair_se, power_to_name_best
+from cotforge.sweeps.power import gap_for_power, planned_pair_se, power_sentence, power_to_name_best
 from cotforge.sweeps.statistics import bootstrap_interval, confidence_set, run_spread, seed_correlation
 
 from .sweep_simulation import simulated_arms
@@ -118,6 +118,7 @@ def test_power_to_name_the_best_alone() -> None:
     assert planned_pair_se(796, 1, 0.15) == pytest.approx(se / 2)
     assert planned_pair_se(199, 2, 0.15) == pytest.approx(se / 2**0.5)
     assert planned_pair_se(199, 2, 0.15, run_sd=0.02) > planned_pair_se(199, 2, 0.15)
+    assert "no difference to measure" in power_sentence(3, 0.0, 0.0)
 
 
 def test_seed_correlation_and_one_seed_interval() -> None:

@@ -118,8 +118,10 @@ def power_sentence(
     level: float = LEVEL,
 ) -> str:
     """The power to name the best alone at stated gaps and the gap reaching 80%, as one sentence."""
-    if arms < 2 or pair_se <= 0:
+    if arms < 2:
         return "one arm: nothing to compare"
+    if pair_se <= 0:
+        return "every arm answered every question alike: no difference to measure, so no power to state"
     eighty = gap_for_power(arms, pair_se, accuracy, POWER, level, df)
     at = ", ".join(
         f"{power_to_name_best(arms, g, pair_se, accuracy, level, df):.0%} at {g * 100:.0f} points" for g in gaps

@@ -81,7 +81,7 @@ def _arms(
         run_degrees_of_freedom=found.run.degrees_of_freedom,
         pair_se=found.pair_se if len(names) > 1 else None,
         gap_for_80_power=gap_for_power(len(names), found.pair_se, typical, df=found.t_degrees_of_freedom)
-        if len(names) > 1
+        if found.pair_se > 0
         else None,
         power=power,
         seed_correlation=seed_correlation([np.asarray(m, dtype=float) for m in matrices.values()]),
