@@ -7,6 +7,7 @@ holdout.py    the hold-out drawn by groups of near-variant questions
 cells.py      running cells, each recorded as a CellResult in its cell.json
 statistics.py verdict: a bootstrap over question groups, the pooled run-to-run term, the model confidence set
 power.py      the power to name the best arm alone (dry run and report)
+adaptive.py   --adaptive: rounds of seeds, each only for the arms that could still be the best
 results.py    ArmResult, StudentVerdict and SweepReport
 report.py     the merged report, its Markdown, the recommendation, the card section
 plot.py       the figure
