@@ -1,11 +1,11 @@
 """The first granularity study (issue #13, benchmarks/results/granularity-study-smollm2-svamp.json) read again with
 the sweep's current method, as far as its saved figures allow.
 
-Its per-question predictions were not kept, only each arm's count of right answers out of 199 and the McNemar
-p-values of each arm against the observed best. So: (1) Holm's adjustment of those paired p-values; (2) MCB and the
-probability of being best from a bootstrap that resamples each arm's answers independently (binomial), which ignores
-the pairing and is therefore conservative: paired answers to the same questions would give narrower differences;
-(3) the difference the study could detect with 80% power, from the same unpaired standard errors.
+Its per-question predictions were not kept, only each arm's count of right answers out of 199 (one seed). So each
+arm's answers are laid out at random over the questions, independently of the other arms: the pairing is lost, which
+is conservative (paired answers to the same questions give narrower differences), and with one seed no run-to-run
+variance enters: "worse" is about these trained models. Then the sweep's verdict (model confidence set) and its power
+to name the best alone.
 
     python benchmarks/reread_granularity_study.py
 """
@@ -20,39 +20,32 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cotforge.sweeps.statistics import (
-    compare_with_best,
-    holm,
-    minimum_detectable_effect,
-    typical_standard_error,
-)
+from cotforge.sweeps import verdict
+from cotforge.sweeps.power import power_sentence
 
 RESULTS = Path(__file__).parent / "results" / "granularity-study-smollm2-svamp.json"
 
 
 def main() -> None:
     report = json.loads(RESULTS.read_text())
-    arms = report["arms"]
-    names = [a["arm"] for a in arms]
-    correct = np.array([next(c["correct"] for c in report["cells"] if c["arm"] == a) for a in names])
+    names = [a["arm"] for a in report["arms"]]
     questions = report["held_out"]["questions"]
-    observed = correct / questions
     rng = np.random.default_rng(0)
-    replicates = rng.binomial(questions, observed, size=(2000, len(names))) / questions
-    found, critical = compare_with_best(list(observed), replicates)
-    others = [a for a in arms if a["vs_best"] is not None]
-    adjusted = dict(zip([a["arm"] for a in others], holm([a["vs_best"]["p_mcnemar"] for a in others]), strict=True))
-    print("| arm | accuracy | McNemar p vs best (then) | Holm-adjusted | P(best) | MCB interval | could be best |")
-    print("|---|---:|---:|---:|---:|---|---|")
-    for arm, accuracy, result in zip(arms, observed, found, strict=True):
-        then = f"{arm['vs_best']['p_mcnemar']:.3f}" if arm["vs_best"] else "best"
-        holm_p = f"{adjusted[arm['arm']]:.3f}" if arm["arm"] in adjusted else ""
+    scores = {}
+    for name in names:
+        right = next(c["correct"] for c in report["cells"] if c["arm"] == name)
+        scores[name] = (rng.permutation(questions) < right).astype(float)[None, :]
+    found = verdict(scores)
+    print("| arm | accuracy | 95% interval | MCS p | could be best |")
+    print("|---|---:|---|---:|---|")
+    for arm in found.arms:
         print(
-            f"| {arm['arm']} | {accuracy:.1%} | {then} | {holm_p} | {result.probability_best:.0%} | "
-            f"[{result.mcb_low:+.1%}, {result.mcb_high:+.1%}] | {'yes' if result.could_be_best else 'no'} |"
+            f"| {arm.name} | {arm.accuracy:.1%} | {arm.interval[0]:.1%} to {arm.interval[1]:.1%} | {arm.mcs_p:.3f} | "
+            f"{'yes' if arm.name in found.could_be_best else 'no'} |"
         )
-    mde = minimum_detectable_effect(typical_standard_error(replicates), critical)
-    print(f"minimum detectable difference at 80% power (unpaired, MCB critical value {critical:.2f}): {mde:.1%}")
+    print(f"could be best: {', '.join(found.could_be_best)}; worse: {', '.join(found.worse)}")
+    typical = float(np.median([a.accuracy for a in found.arms]))
+    print(f"{found.run_sentence}; {power_sentence(len(names), found.pair_se, typical)}")
 
 
 if __name__ == "__main__":

@@ -200,11 +200,11 @@ def test_question_groups_follow_the_held_out_order_and_a_resumed_sweep_keeps_its
     assert again["problem_ids"] == earlier["problem_ids"] and len(again[QUESTION_GROUPS]) == 120
     assert drawn_hold_out(sweep, settings.model_copy(update={"eval_limit": 100})) is None, "claim refuses it"
     sweep.held_out_path.write_text('{"check": {}, "problem_ids": [1]}')
-    with pytest.raises(SweepError, match="held_out\\.json: not a sweep's hold-out"):
+    with pytest.raises(SweepError, match="held_out\\.json: torn or edited"):
         drawn_hold_out(sweep, settings)
     external = SweepPlan(plan.settings, plan.arms, plan.train, plan.test, plan.held_out)
     record_held_out(sweep, external)
-    assert QUESTION_GROUPS not in json.loads(sweep.held_out_path.read_text())
+    assert json.loads(sweep.held_out_path.read_text()).get(QUESTION_GROUPS) is None, "no groups for a benchmark"
 
 
 def test_the_paper_hold_out_has_no_near_variant_in_training(paper_build: Path) -> None:
@@ -286,19 +286,44 @@ def test_unfinished_seeds_are_marked_in_every_output(tmp_path: Path) -> None:
     assert not report.verdicts["student"].complete
     assert "Unfinished seeds: g3" in report.recommendation["student"]
     markdown = (tmp_path / "sweep_report.md").read_text()
-    assert "(seed 2 unfinished)" in markdown and "MCB" in markdown
+    assert "(seed 2 unfinished)" in markdown and "model confidence set" in markdown
     saved = json.loads((tmp_path / "sweep_report.json").read_text())
-    assert saved["arms"][1]["missing_seeds"] == [2] and "minimum_detectable_effect" in saved["verdicts"]["student"]
+    assert saved["arms"][1]["missing_seeds"] == [2] and "gap_for_80_power" in saved["verdicts"]["student"]
 
 
 def test_a_half_right_question_counts_half_in_the_report(tmp_path: Path) -> None:
-    """g3 is right on 20 questions in seed 1 only, g1 on none: g3 is ahead by 1/6, and the paired test says so."""
+    """g3 is right on 20 questions in seed 1 only, g1 on none: g3 is ahead by 1/6 (a half-right question is not
+    rounded), and with the run-to-run spread this sweep measured (g3's seeds 33 points apart) that is not enough."""
     rows = {("g1", 1): [0] * 60, ("g1", 2): [0] * 60, ("g3", 1): [1] * 20 + [0] * 40, ("g3", 2): [0] * 60}
     report = build_report(_fake_sweep(tmp_path, {"g1": [1, 2], "g3": [1, 2]}, rows))
-    g1 = next(a for a in report.arms if a.arm == "g1")
-    assert g1.vs_best is not None and g1.vs_best["difference"] == pytest.approx(-20 / 120)
-    assert g1.vs_best["p_permutation"] < 0.001
-    assert report.verdicts["student"].seed_correlation is not None
+    by_arm = {a.arm: a for a in report.arms}
+    assert by_arm["g3"].accuracy - by_arm["g1"].accuracy == pytest.approx(20 / 120)
+    found = report.verdicts["student"]
+    assert found.run_sd_source == "pooled" and found.run_sd is not None and found.run_sd > 0.1
+    assert found.could_be_best == ["g3", "g1"] and found.seed_correlation is not None
+
+
+def test_the_report_resamples_the_hold_outs_groups(tmp_path: Path) -> None:
+    """held_out.json's question_groups reach the verdict: 60 questions in 12 groups of 5."""
+    rng = np.random.default_rng(1)
+    rows = {key: [int(v) for v in rng.random(60) < 0.4] for key in [("g1", 1), ("g3", 1)]}
+    sweep = _fake_sweep(tmp_path, {"g1": [1], "g3": [1]}, rows)
+    held_out = json.loads((tmp_path / "held_out.json").read_text())
+    held_out["question_groups"] = [i // 5 for i in range(60)]
+    (tmp_path / "held_out.json").write_text(json.dumps(held_out))
+    report = build_report(sweep)
+    assert report.verdicts["student"].groups == 12
+    assert "60 questions resampled in 12 near-variant groups" in report.recommendation["student"]
+    assert "no run-to-run variance could be measured" in report.recommendation["student"]
+    given = CliRunner().invoke(app, ["sweep", "report", str(sweep), "--run-sd", "0.03"])
+    assert given.exit_code == 0, given.output
+    saved = json.loads((tmp_path / "sweep_report.json").read_text())
+    assert saved["settings"]["run_sd"] == 0.03 and saved["verdicts"]["student"]["run_sd_source"] == "given"
+    assert "SD 3.0% given (--run-sd)" in given.output
+    held_out["question_groups"] = [0] * 59
+    (tmp_path / "held_out.json").write_text(json.dumps(held_out))
+    with pytest.raises(SweepError, match="question_groups"):
+        build_report(sweep)
 
 
 def test_a_sweep_from_before_near_variant_hold_outs_is_not_resumed(tmp_path: Path) -> None:
@@ -346,7 +371,12 @@ def test_dry_run_states_the_power_and_trains_nothing(paper_build: Path, tmp_path
     assert "150 held out" in result.output and "80% power" in result.output
     assert not (out / "sweep.json").exists()
     more = CliRunner().invoke(app, [*args[:-5], "--eval-limit", "190", "--seeds", "1,2,3", "--dry-run"])
-    mde = [float(text.split("is about ")[1].split("%")[0]) for text in (result.output, more.output)]
-    assert mde[1] < mde[0]
+    gaps = [float(text.split("80% power from a gap of ")[1].split(" ")[0]) for text in (result.output, more.output)]
+    assert gaps[1] < gaps[0]
+    one_seed = [*args[:-3], "--seeds", "1", "--dry-run"]
+    runs = [CliRunner().invoke(app, [*one_seed, *extra]).output for extra in ([], ["--run-sd", "0.02"])]
+    assert "a run-to-run SD of 2.0% (--run-sd)" in runs[1] and "no run-to-run spread (give --run-sd)" in runs[0]
+    without, given = (float(text.split("80% power from a gap of ")[1].split(" ")[0]) for text in runs)
+    assert given > without
     bad = CliRunner().invoke(app, [*args, "--prior-accuracy", "1.5"])
     assert bad.exit_code == 2 and "--prior-accuracy" in bad.output

@@ -1,95 +1,129 @@
-"""The sweep's statistics: selection-aware, seeds in the uncertainty, power stated."""
+"""The sweep's statistics: each variance counted once, step-down elimination (the model confidence set), power."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from cotforge.sweeps.statistics import (
-    bootstrap_interval,
-    compare_with_best,
-    holm,
-    planned_mde,
-    resampled_accuracies,
-    seed_correlation,
-    sign_flip_p,
-)
+from cotforge.sweeps import verdict
+from cotforge.sweeps.power import gap_for_power, planned_pair_se, power_sentence, power_to_name_best
+from cotforge.sweeps.statistics import bootstrap_interval, confidence_set, run_spread, seed_correlation
 
-from .sweep_simulation import equal_arms
+from .sweep_simulation import simulated_arms
 
 
-def test_equal_arms_rarely_yield_a_winner() -> None:
-    """200 simulated studies of 8 equal arms: a single best arm is almost never named, and an arm is called worse than
-    another in about 5% of them at most (the familywise level)."""
+def test_equal_arms_are_rarely_called_worse() -> None:
+    """200 simulated studies of 8 equal arms at 2 seeds: some arm is called worse in about 5% of them at most."""
     rng = np.random.default_rng(7)
-    single = excluded = 0
     studies = 200
-    for study in range(studies):
-        arms = equal_arms(rng, arms=8, questions=199, seeds=2, accuracy=0.15)
-        replicates = resampled_accuracies(arms, resamples=1000, seed=study)
-        observed = [float(m.mean()) for m in arms.values()]
-        found, _ = compare_with_best(observed, replicates)
-        best_set = [c.could_be_best for c in found]
-        single += sum(best_set) == 1
-        excluded += not all(best_set)
-    assert single / studies <= 0.06
+    excluded = sum(
+        bool(verdict(simulated_arms(rng, 8, 199, 2, 0.15, 0.2), resamples=500, seed=study).worse)
+        for study in range(studies)
+    )
     assert excluded / studies <= 0.075  # the familywise rate is 5%; 200 studies leave some room
 
 
 def test_a_clearly_better_arm_is_named_alone() -> None:
     rng = np.random.default_rng(1)
-    weak = (rng.random((2, 300)) < 0.1).astype(float)
-    strong = (rng.random((2, 300)) < 0.5).astype(float)
-    arms = {"weak": weak, "strong": strong, "weak2": (rng.random((2, 300)) < 0.1).astype(float)}
-    found, critical = compare_with_best([m.mean() for m in arms.values()], resampled_accuracies(arms))
-    assert [c.could_be_best for c in found] == [False, True, False]
-    assert found[1].probability_best > 0.99
-    assert found[1].mcb_low == 0 and found[0].mcb_high == 0  # the best is best; the others fall short of it
-    assert critical > 1.6  # one-sided, two comparisons per arm: above the single test's 1.645
+    arms = {
+        "weak": (rng.random((2, 300)) < 0.1).astype(float),
+        "strong": (rng.random((2, 300)) < 0.5).astype(float),
+        "weak2": (rng.random((1, 300)) < 0.1).astype(float),  # arms may have different numbers of seeds
+    }
+    found = verdict(arms)
+    assert found.could_be_best == ("strong",) and set(found.worse) == {"weak", "weak2"}
+    by_name = {a.name: a for a in found.arms}
+    assert by_name["strong"].mcs_p == 1.0 and by_name["weak"].mcs_p < 0.05
+    assert by_name["weak2"].seeds == 1 and by_name["strong"].interval[0] > 0.4
 
 
-def test_disagreeing_seeds_widen_the_interval() -> None:
-    """Two seeds that disagree on which questions they get right: the two-level interval is wider than the
-    question-only one, which treats the seeds' mean as if it were fixed."""
-    rng = np.random.default_rng(3)
-    seed_a = (rng.random(200) < 0.2).astype(float)
-    seed_b = np.zeros(200)
-    seed_b[:80] = 1.0  # 40% right, different questions
-    scores = {"arm": np.stack([seed_a, seed_b])}
-    both = resampled_accuracies(scores, seed=0)[:, 0]
-    questions_only = resampled_accuracies(scores, seed=0, seeds_too=False)[:, 0]
-    assert np.quantile(both, 0.975) - np.quantile(both, 0.025) > 1.3 * (
-        np.quantile(questions_only, 0.975) - np.quantile(questions_only, 0.025)
-    )
-    low, high = bootstrap_interval(scores["arm"])
-    assert low < 0.2 and high > 0.35
+def test_the_elimination_is_arch_mcs_with_the_range_statistic() -> None:
+    """arch.bootstrap.MCS (method R) on the same losses and the same resampled questions gives the same p-values
+    (shares, as a question's mean over seeds is, so that no resample ties the statistic: ties count against
+    rejecting here and for arch in its favour)."""
+    from arch.bootstrap import MCS
+
+    rng = np.random.default_rng(4)
+    per_question = np.stack([rng.beta(4 * p, 4 * (1 - p), size=150) for p in (0.2, 0.25, 0.3, 0.36, 0.4)], axis=1)
+    mcs = MCS(1 - per_question, size=0.05, reps=400, block_size=1, bootstrap="circular", seed=3)
+    mcs.compute()
+    replicates = np.stack([per_question[index].mean(axis=0) for index in mcs._bootstrap_indices])
+    order, p_values, _ = confidence_set(per_question.mean(axis=0), replicates)
+    theirs = mcs.pvalues["Pvalue"]
+    assert order == list(theirs.index)
+    assert p_values == pytest.approx(list(theirs.to_numpy()))
+    assert min(p_values) < 0.05 < max(p_values[:-1])  # a real elimination and a real stop, not a trivial case
 
 
-def test_a_question_half_right_over_two_seeds_is_not_rounded_to_wrong() -> None:
-    """Arm B gets 40 questions right in one seed of two, arm A none: B is ahead by 0.2 per question, and the paired
-    test sees it (rounding 0.5 down, as round() does, would make the two arms equal)."""
-    a = np.zeros((2, 100))
-    b = np.zeros((2, 100))
-    b[0, :40] = 1.0
-    per_question_a, per_question_b = a.mean(axis=0), b.mean(axis=0)
-    assert per_question_b.mean() - per_question_a.mean() == pytest.approx(0.2)
-    assert sign_flip_p(per_question_a, per_question_b) < 0.001
-    assert sign_flip_p(per_question_a, per_question_a) == 1.0
+def test_near_variant_groups_are_resampled_whole() -> None:
+    """Every question copied five times: resampled as five independent questions the interval shrinks by about
+    sqrt 5; resampled by its groups it is the interval of the questions once."""
+    rng = np.random.default_rng(2)
+    once = {f"arm{i}": (rng.random((1, 120)) < 0.3).astype(float) for i in range(3)}
+    copied = {name: np.repeat(m, 5, axis=1) for name, m in once.items()}
+    groups = list(np.repeat(np.arange(120), 5))
+    width = [a.interval[1] - a.interval[0] for a in verdict(once).arms]
+    grouped = [a.interval[1] - a.interval[0] for a in verdict(copied, groups).arms]
+    ungrouped = [a.interval[1] - a.interval[0] for a in verdict(copied).arms]
+    assert grouped == pytest.approx(width, rel=0.15)  # two bootstraps of 2,000 resamples
+    assert np.mean(ungrouped) < 0.6 * np.mean(width)
+    with pytest.raises(ValueError, match="groups"):
+        verdict(copied, groups[:-1])
 
 
-def test_holm_adjustment() -> None:
-    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
-    assert holm([0.5]) == [0.5]
-
-
-def test_seed_correlation_and_planned_power() -> None:
-    identical = {"arm": np.stack([np.arange(100) % 3 == 0] * 2).astype(float)}
-    assert seed_correlation(identical) == pytest.approx(1.0)
-    assert seed_correlation({"arm": np.zeros((1, 10))}) is None
+def test_run_spread_is_pooled_once_and_one_seed_says_so() -> None:
     rng = np.random.default_rng(5)
-    independent = {"arm": (rng.random((4, 2000)) < 0.3).astype(float)}
-    assert seed_correlation(independent) < 0.05
-    one_seed = planned_mde(questions=199, arms=5, seeds=1, prior_accuracy=0.15)
-    assert 0.08 < one_seed < 0.14
-    assert planned_mde(questions=199, arms=5, seeds=4, prior_accuracy=0.15) < one_seed
-    assert planned_mde(questions=796, arms=5, seeds=1, prior_accuracy=0.15) == pytest.approx(one_seed / 2, rel=1e-6)
+    arms = simulated_arms(rng, 30, 400, 3, 0.3, 0.3, run_sd=0.04)
+    spread = run_spread(list(arms.values()))
+    assert spread.source == "pooled" and spread.degrees_of_freedom == 60
+    assert spread.sd == pytest.approx(0.04, abs=0.012)
+    assert run_spread([np.asarray(m) for m in simulated_arms(rng, 8, 400, 3, 0.3, 0.3).values()]).sd < 0.015
+    one_seed = verdict({name: m[:1] for name, m in arms.items()})
+    assert one_seed.run.source == "none" and "about these trained models" in one_seed.run_sentence
+    given = verdict({name: m[:1] for name, m in arms.items()}, run_sd=0.04)
+    assert given.run.source == "given" and "--run-sd" in given.run_sentence
+    assert given.pair_se > 1.3 * one_seed.pair_se  # the given run-to-run variance enters
+
+
+def test_a_second_seed_narrows_a_paired_difference() -> None:
+    """Seeds are never redrawn inside an arm: a second seed averages question-level noise away, so the paired
+    standard error falls (redrawing seeds made it rise by about sqrt((3m - 2) / m) / sqrt(2))."""
+    rng = np.random.default_rng(6)
+    one, two = [], []
+    for study in range(20):
+        arms = simulated_arms(rng, 8, 199, 2, 0.3, 0.3)
+        one.append(verdict({n: m[:1] for n, m in arms.items()}, resamples=400, seed=study).pair_se)
+        two.append(verdict(arms, resamples=400, seed=study).pair_se)
+    assert np.mean(two) < 0.9 * np.mean(one)
+
+
+def test_bad_scores_are_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="scores\\['a'\\]"):
+        verdict({"a": [0.0, 1.0], "b": [[0.0, 1.0]]})
+    with pytest.raises(ValueError, match="same questions"):
+        verdict({"a": [[0.0, 1.0]], "b": [[0.0, 1.0, 1.0]]})
+    with pytest.raises(ValueError, match="0 and 1"):
+        verdict({"a": [[2.0, 1.0]], "b": [[0.0, 1.0]]})
+
+
+def test_power_to_name_the_best_alone() -> None:
+    assert power_to_name_best(8, 0.0, 0.02) < 0.05
+    assert power_to_name_best(8, 0.04, 0.02) < power_to_name_best(8, 0.06, 0.02) < power_to_name_best(8, 0.1, 0.02)
+    eighty = gap_for_power(8, 0.02, 0.15)
+    assert power_to_name_best(8, eighty, 0.02, 0.15) == pytest.approx(0.8, abs=0.01)
+    assert gap_for_power(2, 0.02, 0.15) < eighty  # more arms, more eliminations to win
+    assert gap_for_power(8, 0.02) < eighty  # a better arm at 15% + gap answers less predictably than the others
+    assert gap_for_power(8, 0.02, 0.15, df=8) > eighty  # an estimated run term costs power
+    se = planned_pair_se(199, 1, 0.15)
+    assert planned_pair_se(796, 1, 0.15) == pytest.approx(se / 2)
+    assert planned_pair_se(199, 2, 0.15) == pytest.approx(se / 2**0.5)
+    assert planned_pair_se(199, 2, 0.15, run_sd=0.02) > planned_pair_se(199, 2, 0.15)
+    assert "no difference to measure" in power_sentence(3, 0.0, 0.0)
+
+
+def test_seed_correlation_and_one_seed_interval() -> None:
+    identical = [np.stack([np.arange(100) % 3 == 0] * 2).astype(float)]
+    assert seed_correlation(identical) == pytest.approx(1.0)
+    assert seed_correlation([np.zeros((1, 10))]) is None
+    low, high = bootstrap_interval([[1.0] * 30 + [0.0] * 70])
+    assert low < 0.3 < high and high - low < 0.2

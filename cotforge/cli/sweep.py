@@ -84,6 +84,25 @@ DryRunOption = Annotated[
 PriorAccuracyOption = Annotated[
     float, typer.Option(help="--dry-run: the accuracy you expect of the students, for the power statement")
 ]
+RunSdOption = Annotated[
+    float | None,
+    typer.Option(
+        "--run-sd",
+        min=0,
+        max=0.99,
+        help="The run-to-run SD of an arm's accuracy (a share, e.g. 0.02) from an earlier sweep's report: used in "
+        "the verdict instead of this sweep's estimate (one seed has none) and in --dry-run's power. Default: estimated",
+    ),
+]
+AdaptiveOption = Annotated[
+    bool,
+    typer.Option(
+        "--adaptive",
+        help="Run the seeds in rounds; after each, arms the verdict calls worse get no more cells, until one arm is "
+        "left, --seeds run out or --cell-budget is spent",
+    ),
+]
+CellBudgetOption = Annotated[int | None, typer.Option(min=1, help="--adaptive: at most N cells. Default: no limit")]
 EvalLimitOption = Annotated[int | None, typer.Option(help="At most N held-out questions. Default: all")]
 SeedsOption = Annotated[str, typer.Option(help="Training seeds, comma-separated; each is a cell")]
 MaxNewTokensOption = Annotated[int, typer.Option(help="Most tokens generated per held-out answer")]
@@ -121,6 +140,9 @@ def sweep(
     push_to_hub: PushToHubOption = None,
     dry_run: DryRunOption = False,
     prior_accuracy: PriorAccuracyOption = 0.2,
+    run_sd: RunSdOption = None,
+    adaptive: AdaptiveOption = False,
+    cell_budget: CellBudgetOption = None,
     **trainer: Any,
 ) -> None:
     """Run a sweep (or `cotforge sweep report DIR` to merge the shards of one)."""
@@ -170,6 +192,9 @@ def sweep(
             train=train,
             max_new_tokens=max_new_tokens,
             thinking_tokens=thinking_tokens,
+            run_sd=run_sd,
+            adaptive=adaptive,
+            cell_budget=cell_budget,
         )
         if dry_run:
             if not 0 < prior_accuracy < 1:
@@ -191,7 +216,7 @@ def sweep(
             highlight=False,
         )
         return
-    _print_sweep(out_dir, push_to_hub)
+    _print_sweep(out_dir, push_to_hub, None)
 
 
 def sweep_report(
@@ -200,12 +225,13 @@ def sweep_report(
         str | None,
         typer.Option(help="Add the result as a section of this dataset repo's card (data untouched). Default: none"),
     ] = None,
+    run_sd: RunSdOption = None,
 ) -> None:
     """Merge the finished cells of a sweep (every shard) into sweep_report.json, sweep_report.md and sweep.png."""
-    _print_sweep(out_dir, push_to_hub)
+    _print_sweep(out_dir, push_to_hub, run_sd)
 
 
-def _print_sweep(out_dir: Path, push_to_hub: str | None) -> None:
+def _print_sweep(out_dir: Path, push_to_hub: str | None, run_sd: float | None) -> None:
     from cotforge.sweeps import SweepError, build_report
     from cotforge.sweeps.cells import read_finished_cells
     from cotforge.sweeps.layout import SweepDir
@@ -214,7 +240,7 @@ def _print_sweep(out_dir: Path, push_to_hub: str | None) -> None:
     for why in read_finished_cells(sweep)[1].values():
         warn(f"not in the report: {why}")
     try:
-        build_report(out_dir)
+        build_report(out_dir, run_sd)
     except SweepError as error:
         raise fail(str(error)) from None
     out.print(sweep.report_md.read_text(encoding="utf-8"), highlight=False, markup=False)

@@ -5,7 +5,9 @@ planning.py   the arms, the problems every arm trains on, the held-out questions
 arms.py       arms named with --arm: prompted levels, native traces, condensed levels, baselines, mixtures
 holdout.py    the hold-out drawn by families and groups of near-variant questions
 cells.py      running cells, each recorded as a CellResult in its cell.json
-statistics.py the two-level bootstrap, Hsu's MCB, paired permutation tests with Holm, power
+statistics.py verdict: a bootstrap over question groups, the pooled run-to-run term, the model confidence set
+power.py      the power to name the best arm alone (dry run and report)
+adaptive.py   --adaptive: rounds of seeds, each only for the arms that could still be the best
 results.py    ArmResult, StudentVerdict and SweepReport
 report.py     the merged report, its Markdown, the recommendation, the card section
 plot.py       the figure
@@ -17,6 +19,7 @@ from cotforge.sweeps.planning import Arm, Cell, SweepPlan, choose_arms, plan_swe
 from cotforge.sweeps.report import build_report, push_to_card
 from cotforge.sweeps.results import ArmResult, SweepReport
 from cotforge.sweeps.settings import CELL_DECIDES, SWEEP_DEFAULTS, SweepError, SweepSettings, sweep_train_config
+from cotforge.sweeps.statistics import Verdict, verdict
 
 __all__ = [
     "CELL_DECIDES",
@@ -29,10 +32,12 @@ __all__ = [
     "SweepPlan",
     "SweepReport",
     "SweepSettings",
+    "Verdict",
     "build_report",
     "choose_arms",
     "plan_sweep",
     "push_to_card",
     "run_sweep",
     "sweep_train_config",
+    "verdict",
 ]

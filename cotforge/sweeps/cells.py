@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from cotforge.corpus import BuildDir, EvalDir, StudentDir
+from cotforge.sweeps.adaptive import AdaptiveRecord, adaptive_rounds
 from cotforge.sweeps.files import HeldOut, inside_sweep, read_model, write_model
 from cotforge.sweeps.layout import SweepDir
 from cotforge.sweeps.planning import Cell, SweepPlan, plan_sweep
@@ -207,25 +208,33 @@ def run_cell(plan: SweepPlan, cell: Cell, sweep: SweepDir, log: Callable[[str], 
     return result
 
 
-def run_sweep(
-    settings: SweepSettings,
-    out_dir: Path,
-    *,
-    shard: tuple[int, int] = (0, 1),
-    keep_models: bool = False,
-    log: Callable[[str], None] = print,
-) -> tuple[SweepPlan, list[Cell]]:
-    """Run this shard's unfinished cells; returns the plan and the cells still unfinished (any shard)."""
-    sweep = SweepDir(out_dir)
-    plan = plan_sweep(settings, drawn_hold_out(sweep, settings))
-    claim(sweep, settings)
-    record_held_out(sweep, plan)
-    index, count = shard
+def seed_scores(student: str, cells: list[CellResult], sweep: SweepDir) -> dict[str, dict[int, list[float]]]:
+    """Per arm, each finished seed's per-question scores (every cell answered the same questions in order)."""
+    by_arm: dict[str, dict[int, list[float]]] = {}
+    for cell in sorted(cells, key=lambda c: c.seed):
+        if cell.student == student:
+            by_arm.setdefault(cell.arm, {})[cell.seed] = scores(predictions_path(sweep, cell))
+    return by_arm
+
+
+def question_groups(held_out: HeldOut, questions: int | None = None) -> list[int] | None:
+    """The hold-out's near-variant group of each held-out question (held_out.json's question_groups), when the sweep
+    recorded them: absent in older sweeps and for an external --eval benchmark."""
+    groups = held_out.question_groups
+    if groups is None:
+        return None
+    if questions is not None and len(groups) != questions:
+        raise SweepError(f"held_out.json: question_groups has {len(groups)} entries for {questions} held-out questions")
+    return groups
+
+
+def run_cells(
+    plan: SweepPlan, listed: list[Cell], sweep: SweepDir, log: Callable[[str], None], keep_models: bool
+) -> None:
+    """Run a list of cells to the end (one after another), skipping those finished earlier."""
     cells = plan.cells
-    for position, cell in enumerate(cells):
-        where = f"cell {position + 1}/{len(cells)} {cell.name}"
-        if position % count != index:
-            continue
+    for cell in listed:
+        where = f"cell {cells.index(cell) + 1}/{len(cells)} {cell.name}"
         try:
             read_cell(sweep, cell.name)
             log(f"{where}: finished earlier, kept")
@@ -241,4 +250,36 @@ def run_sweep(
             f"{where}: accuracy {result.accuracy:.1%} [{low:.1%}, {high:.1%}] ({result.train_wall_s:.0f} s "
             f"training, {result.eval_wall_s:.0f} s eval)"
         )
-    return plan, [c for c in cells if not _is_finished(sweep, c.name)]
+
+
+def run_sweep(
+    settings: SweepSettings,
+    out_dir: Path,
+    *,
+    shard: tuple[int, int] = (0, 1),
+    keep_models: bool = False,
+    log: Callable[[str], None] = print,
+) -> tuple[SweepPlan, list[Cell]]:
+    """Run this shard's unfinished cells (an adaptive sweep: its rounds); returns the plan and the cells still
+    unfinished (any shard; an adaptive sweep: none it chose to run)."""
+    if settings.adaptive and shard != (0, 1):
+        raise SweepError("--adaptive decides each round from the one before: run it without --shard")
+    sweep = SweepDir(out_dir)
+    plan = plan_sweep(settings, drawn_hold_out(sweep, settings))
+    claim(sweep, settings)
+    record_held_out(sweep, plan)
+    if settings.adaptive:
+        skipped = adaptive_rounds(
+            plan,
+            lambda listed: run_cells(plan, listed, sweep, log, keep_models),
+            lambda student: {
+                arm: list(s.values()) for arm, s in seed_scores(student, read_finished_cells(sweep)[0], sweep).items()
+            },
+            plan.question_groups,
+        )
+        write_model(sweep.adaptive_path, AdaptiveRecord(skipped=skipped))
+        not_run = {c.name for c in skipped}
+        return plan, [c for c in plan.cells if c.name not in not_run and not _is_finished(sweep, c.name)]
+    index, count = shard
+    run_cells(plan, [c for position, c in enumerate(plan.cells) if position % count == index], sweep, log, keep_models)
+    return plan, [c for c in plan.cells if not _is_finished(sweep, c.name)]

@@ -9,6 +9,7 @@
 <dir>/cells/<cell>/model/         its student (a student directory), removed unless --keep-models
 <dir>/cells/<cell>/predictions.parquet, eval_report.json   its evaluation
 <dir>/cells/<cell>/cell.json      its CellResult, written last: the cell is finished
+<dir>/adaptive.json              an adaptive sweep's rounds: the cells it did not run, and why
 <dir>/sweep_report.json, sweep_report.md, sweep.png          the merged report
 """
 
@@ -37,6 +38,10 @@ class SweepDir(Folder):
     @property
     def cells_dir(self) -> Path:
         return self.file("cells")
+
+    @property
+    def adaptive_path(self) -> Path:
+        return self.file("adaptive.json")
 
     @property
     def report_json(self) -> Path:

@@ -25,8 +25,8 @@ from cotforge.schemas.record import CoTRecord
 from cotforge.sweeps.arms import arm_subsets, mixed_rows, parse_arm
 from cotforge.sweeps.holdout import highest_similarity, near_variants, numbered, split_by_groups
 from cotforge.sweeps.layout import QUESTION_GROUPS
+from cotforge.sweeps.power import PLANNING_QUESTION_CORRELATION, planned_pair_se, power_sentence
 from cotforge.sweeps.settings import SweepError, SweepSettings
-from cotforge.sweeps.statistics import PLANNING_SEED_CORRELATION, planned_mde
 
 BASELINES = {"answer-only": 0, "human": None}  # the paper's baselines: teacher label -> the level they stand for
 
@@ -332,7 +332,7 @@ def describe_plan(plan: SweepPlan, prior_accuracy: float) -> str:
     """What a sweep would run and what it could detect, before anything is trained (`cotforge sweep --dry-run`)."""
     s, h = plan.settings, plan.held_out
     arms = len(plan.arms)
-    mde = planned_mde(h["questions"], arms, len(s.seeds), prior_accuracy)
+    pair_se = planned_pair_se(h["questions"], len(s.seeds), prior_accuracy, s.run_sd or 0.0)
     lines = [
         f"arms: {', '.join(a.label for a in plan.arms)} ({', '.join(a.subset for a in plan.arms)})",
         f"cells: {len(plan.cells)} ({len(s.students)} student(s) x {arms} arms x {len(s.seeds)} seed(s)), "
@@ -341,11 +341,18 @@ def describe_plan(plan: SweepPlan, prior_accuracy: float) -> str:
     ]
     if "highest_similarity" in h:
         lines.append(f"hold-out: {describe_holdout(h)}")
+    if s.adaptive:
+        budget = f", at most {s.cell_budget} cells" if s.cell_budget else ""
+        lines.append(
+            f"adaptive: one round per seed; after each, arms the verdict calls worse get no more seeds{budget}"
+        )
+    # The verdict estimates the run term from the seeds unless --run-sd gives it: a t with their degrees of freedom.
+    run_df = None if s.run_sd is not None or len(s.seeds) < 2 else arms * (len(s.seeds) - 1)
+    run = f"a run-to-run SD of {s.run_sd:.1%} (--run-sd)" if s.run_sd else "no run-to-run spread (give --run-sd)"
     lines.append(
-        f"power: with {h['questions']} questions, {len(s.seeds)} seed(s) and a prior accuracy of {prior_accuracy:.0%},"
-        f" the smallest difference between two arms found with 80% power is about {mde:.1%} (5% level, corrected for "
-        f"{arms} arms; assumes arms answer independently given a question's difficulty and that the question fixes "
-        f"{PLANNING_SEED_CORRELATION:.0%} of an answer's variance). More questions (--eval-limit, --holdout) or seeds "
-        "(--seeds) lower it"
+        f"power: with {h['questions']} questions, {len(s.seeds)} seed(s), a prior accuracy of {prior_accuracy:.0%}, "
+        f"{run} and a correlation of {PLANNING_QUESTION_CORRELATION:.1f} between two arms' answers to a question: "
+        f"{power_sentence(arms, pair_se, prior_accuracy, run_df)}. More questions (--eval-limit, --holdout) or seeds "
+        "(--seeds) raise it"
     )
     return "\n".join(lines)

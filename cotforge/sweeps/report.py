@@ -6,59 +6,53 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+import numpy as np
+
 from cotforge.corpus import BuildDirError
 from cotforge.safety.atomic import atomic_write_bytes, atomic_write_text
-from cotforge.sweeps.cells import CellResult, predictions_path, read_finished_cells, scores
+from cotforge.sweeps.adaptive import AdaptiveRecord, SkippedCell
+from cotforge.sweeps.cells import CellResult, question_groups, read_finished_cells, seed_scores
 from cotforge.sweeps.files import HeldOut, read_model, write_model
 from cotforge.sweeps.layout import SweepDir
 from cotforge.sweeps.planning import describe_holdout, student_label
 from cotforge.sweeps.plot import plot_png
+from cotforge.sweeps.power import gap_for_power, power_sentence
 from cotforge.sweeps.results import ArmResult, StudentVerdict, SweepReport
 from cotforge.sweeps.settings import SweepError, SweepSettings
 from cotforge.sweeps.signals import SignalsTable, relate_signals, signals_markdown
-from cotforge.sweeps.statistics import (
-    compare_with_best,
-    holm,
-    minimum_detectable_effect,
-    percentile_interval,
-    resampled_accuracies,
-    seed_correlation,
-    sign_flip_p,
-    typical_standard_error,
-)
+from cotforge.sweeps.statistics import seed_correlation, verdict
 
 METHOD = (
-    "Intervals: a two-level bootstrap over seeds and questions (2,000 resamples; questions drawn jointly for all arms, "
-    "seeds within each arm). Which arm is best: multiple comparisons with the best (Hsu's MCB) at the 5% level, "
-    "because the arm with the highest observed accuracy is biased upward, more so with more arms; its critical value "
-    "holds for every pair of arms at once, so an arm marked 'no' is worse than another arm at the 5% familywise level "
-    "even when arms tie. P(best): the share of resamples in which the arm is the best. Paired tests against the "
-    "observed best: a sign-flip permutation test on per-question correctness averaged over seeds, Holm-adjusted."
+    "Intervals: a bootstrap over held-out question groups (near-variants together where the hold-out recorded its "
+    "groups, else each question alone; 2,000 resamples, the same draw for every arm, so arms stay paired) on each "
+    "arm's per-question mean over its seeds, plus one run-to-run term pooled across arms (t-corrected) or given with "
+    "--run-sd; seeds are never redrawn. Which arm is best: the model confidence set (Hansen, Lunde and Nason 2011) "
+    "with the range statistic at the 5% level: the worst arm is eliminated while the largest standardised paired "
+    "difference among those left says they are not all equal; the arms left could be the best, because the arm with "
+    "the highest observed accuracy is biased upward, more so with more arms. MCS p: the arm stays in the set while it "
+    "is above 0.05; no p-value is computed against the observed best, which the data chose."
 )
-
-
-def _seed_scores(student: str, cells: list[CellResult], sweep: SweepDir) -> dict[str, dict[int, list[float]]]:
-    """Per arm, each finished seed's per-question scores (every cell answered the same questions in order)."""
-    by_arm: dict[str, dict[int, list[float]]] = {}
-    for cell in sorted(cells, key=lambda c: c.seed):
-        if cell.student == student:
-            by_arm.setdefault(cell.arm, {})[cell.seed] = scores(predictions_path(sweep, cell))
-    return by_arm
 
 
 def _arms(
-    student: str, cells: list[CellResult], sweep: SweepDir, settings: SweepSettings
+    student: str,
+    cells: list[CellResult],
+    sweep: SweepDir,
+    settings: SweepSettings,
+    groups: list[int] | None,
+    skipped: list[SkippedCell],
 ) -> tuple[list[ArmResult], StudentVerdict, str] | None:
     """A student's arms over their seeds, compared with each other; its verdict; its recommendation."""
-    by_arm = _seed_scores(student, cells, sweep)
+    by_arm = seed_scores(student, cells, sweep)
     if not by_arm:
         return None
     first = {c.arm: c for c in cells if c.student == student}
     names = list(by_arm)
     matrices = {arm: list(by_arm[arm].values()) for arm in names}
-    replicates = resampled_accuracies(matrices)
+    found = verdict(matrices, groups, run_sd=settings.run_sd)
+    not_run = {(c.arm, c.seed) for c in skipped if c.student == student}
     results = []
-    for position, arm in enumerate(names):
+    for arm, estimate in zip(names, found.arms, strict=True):
         accuracies = [statistics.fmean(s) for s in by_arm[arm].values()]
         results.append(
             ArmResult(
@@ -67,85 +61,86 @@ def _arms(
                 level=first[arm].level,
                 seeds=len(accuracies),
                 seed_accuracies={seed: statistics.fmean(s) for seed, s in by_arm[arm].items()},
-                missing_seeds=[seed for seed in settings.seeds if seed not in by_arm[arm]],
-                accuracy=statistics.fmean(accuracies),
+                missing_seeds=[s for s in settings.seeds if s not in by_arm[arm] and (arm, s) not in not_run],
+                skipped_seeds=[s for s in settings.seeds if (arm, s) in not_run],
+                accuracy=estimate.accuracy,
                 accuracy_std=statistics.stdev(accuracies) if len(accuracies) > 1 else None,
-                interval=percentile_interval(replicates[:, position]),
+                interval=estimate.interval,
                 mean_rationale_words=first[arm].mean_rationale_words,
+                mcs_p=estimate.mcs_p if len(names) > 1 else None,
+                could_be_best=estimate.name in found.could_be_best,
             )
         )
-    per_question = {arm: [statistics.fmean(q) for q in zip(*matrices[arm], strict=True)] for arm in names}
-    complete = not any(r.missing_seeds for r in results)
+    typical = float(np.median([a.accuracy for a in found.arms]))
+    power = power_sentence(len(names), found.pair_se, typical, found.t_degrees_of_freedom)
+    student_verdict = StudentVerdict(
+        could_be_best=list(found.could_be_best),
+        worse=list(found.worse),
+        groups=found.groups,
+        run_sd=found.run.sd,
+        run_sd_source=found.run.source,
+        run_degrees_of_freedom=found.run.degrees_of_freedom,
+        pair_se=found.pair_se if len(names) > 1 else None,
+        gap_for_80_power=gap_for_power(len(names), found.pair_se, typical, df=found.t_degrees_of_freedom)
+        if found.pair_se > 0
+        else None,
+        power=power,
+        seed_correlation=seed_correlation([np.asarray(m, dtype=float) for m in matrices.values()]),
+        complete=not any(r.missing_seeds for r in results),
+    )
     if len(results) == 1:
-        verdict = StudentVerdict(
-            could_be_best=names, minimum_detectable_effect=1.0, seed_correlation=None, complete=complete
-        )
-        return results, verdict, f"one arm finished ({names[0]}): nothing to compare yet"
-    comparisons, critical = compare_with_best([r.accuracy for r in results], replicates)
-    best = max(range(len(results)), key=lambda i: (results[i].accuracy, -len(names[i])))
-    others = [i for i in range(len(results)) if i != best]
-    p_values = [sign_flip_p(per_question[names[best]], per_question[names[i]]) for i in others]
-    for i, p, p_holm in zip(others, p_values, holm(p_values), strict=True):
-        difference = replicates[:, i] - replicates[:, best]
-        low, high = percentile_interval(difference)
-        results[i].vs_best = {
-            "difference": results[i].accuracy - results[best].accuracy,
-            "low": low,
-            "high": high,
-            "p_permutation": p,
-            "p_holm": p_holm,
-        }
-    for result, comparison in zip(results, comparisons, strict=True):
-        result.probability_best = comparison.probability_best
-        result.mcb_interval = (comparison.mcb_low, comparison.mcb_high)
-        result.could_be_best = comparison.could_be_best
-    verdict = StudentVerdict(
-        could_be_best=[r.arm for r in results if r.could_be_best],
-        minimum_detectable_effect=minimum_detectable_effect(typical_standard_error(replicates), critical),
-        seed_correlation=seed_correlation(matrices),
-        complete=complete,
+        return results, student_verdict, f"one arm finished ({names[0]}): nothing to compare yet"
+    resampled = f"; {found.questions} questions resampled in {found.groups} near-variant groups" * (
+        found.groups < found.questions
     )
-    return results, verdict, _recommend(results, verdict, len(per_question[names[0]]))
+    return results, student_verdict, _recommend(results, student_verdict, found.run_sentence + resampled)
 
 
-def _recommend(results: list[ArmResult], verdict: StudentVerdict, questions: int) -> str:
-    """The arms that could be best, as one sentence, with what the study could have detected."""
-    chance = ", ".join(
-        f"{r.arm} {r.accuracy:.1%} (P best {r.probability_best:.0%})"
-        for r in sorted(results, key=lambda r: -r.accuracy)
-        if r.could_be_best
-    )
+def _recommend(results: list[ArmResult], verdict: StudentVerdict, run_sentence: str) -> str:
+    """The arms that could be best, as one sentence, with what the study could have found."""
+    by_name = {r.arm: r for r in results}
+    chance = ", ".join(f"{a} {by_name[a].accuracy:.1%} (MCS p {by_name[a].mcs_p:.2f})" for a in verdict.could_be_best)
+    where = "at the 5% level (model confidence set)"
     if len(verdict.could_be_best) == 1:
-        text = f"best at the 5% level (MCB): {chance}; every other arm is worse"
-    elif len(verdict.could_be_best) == len(results):
-        text = f"no arm can be told apart from the best at the 5% level (MCB): {chance}"
+        text = f"best {where}: {chance}; every other arm is worse"
+    elif not verdict.worse:
+        text = f"no arm can be told apart from the best {where}: {chance}"
     else:
-        text = f"could be best at the 5% level (MCB): {chance}; the others are worse"
-    text += (
-        f". With {questions} questions this study detects a difference of about "
-        f"{verdict.minimum_detectable_effect:.1%} with 80% power; a smaller one may exist"
-    )
+        text = f"could be best {where}: {chance}; worse: {', '.join(verdict.worse)}"
+    text += f". {run_sentence[0].upper()}{run_sentence[1:]}. {verdict.power[0].upper()}{verdict.power[1:]}"
     missing = [r.arm for r in results if r.missing_seeds]
     if missing:
         text += f". Unfinished seeds: {', '.join(missing)} (compared on fewer runs)"
     return text
 
 
-def build_report(out_dir: Path) -> SweepReport:
-    """Merge every finished cell (all shards) into sweep_report.json, sweep_report.md and sweep.png."""
+def _skipped(sweep: SweepDir) -> list[SkippedCell]:
+    path = sweep.adaptive_path
+    if not path.exists():
+        return []
+    return read_model(path, AdaptiveRecord, "run the sweep again (finished cells are kept) to rewrite it").skipped
+
+
+def build_report(out_dir: Path, run_sd: float | None = None) -> SweepReport:
+    """Merge every finished cell (all shards) into sweep_report.json, sweep_report.md and sweep.png; `run_sd`
+    (from an earlier sweep) replaces the sweep's own, and the report's settings record it."""
     sweep = SweepDir(out_dir)
     if not sweep.settings_path.exists():
         raise SweepError(f"{out_dir}: not a sweep folder (no {sweep.settings_path.name})")
     settings = read_model(sweep.settings_path, SweepSettings, "give the sweep's settings again to rewrite it")
+    if run_sd is not None:
+        settings = settings.model_copy(update={"run_sd": run_sd})
     held_out = read_model(sweep.held_out_path, HeldOut, "run the sweep again (finished cells are kept) to rewrite it")
     cells, _ = read_finished_cells(sweep)  # a cell that does not check is unfinished: the report marks its seed
     if not cells:
         raise SweepError(f"{out_dir}: no finished cell yet")
+    groups = question_groups(held_out, cells[0].total)
+    skipped = _skipped(sweep)
     arms: list[ArmResult] = []
     recommendation: dict[str, str] = {}
     verdicts: dict[str, StudentVerdict] = {}
     for student in settings.students:
-        found = _arms(student, cells, sweep, settings)
+        found = _arms(student, cells, sweep, settings, groups, skipped)
         if found is not None:
             results, verdicts[student], recommendation[student] = found
             arms += results
@@ -158,6 +153,7 @@ def build_report(out_dir: Path) -> SweepReport:
         recommendation=recommendation,
         verdicts=verdicts,
         method=METHOD,
+        skipped=skipped,
         signals=_signals(settings, cells, arms),
     )
     write_model(sweep.report_json, report)
@@ -204,29 +200,28 @@ def render_markdown(report: SweepReport) -> str:
         f"{s.train.learning_rate:g}, global batch {s.train.global_batch_size}, max length {s.train.max_length}, "
         f"seeds {', '.join(map(str, s.seeds))}.",
         "",
-        "| student | arm | accuracy | per seed | 95% interval | vs best (paired) | p perm. / Holm | P(best) | could be"
-        " best | rationale words |",
-        "|---|---|---:|---|---|---|---:|---:|---|---:|",
+        "| student | arm | accuracy | per seed | 95% interval | MCS p | could be best | rationale words |",
+        "|---|---|---:|---|---|---:|---|---:|",
     ]
     for arm in report.arms:
         spread = f" ± {_percent(arm.accuracy_std)}" if arm.accuracy_std is not None else ""
         seeds = ", ".join(_percent(a) for a in arm.seed_accuracies.values())
         if arm.missing_seeds:
             seeds += f" (seed {', '.join(map(str, arm.missing_seeds))} unfinished)"
-        if arm.vs_best is None:
-            versus, p = "best observed", ""
-        else:
-            versus = f"{arm.vs_best['difference']:+.1%} [{arm.vs_best['low']:+.1%}, {arm.vs_best['high']:+.1%}]"
-            p = f"{arm.vs_best['p_permutation']:.3f} / {arm.vs_best['p_holm']:.3f}"
-        chance = f"{arm.probability_best:.0%}" if arm.probability_best is not None else ""
+        if arm.skipped_seeds:
+            seeds += f" (seed {', '.join(map(str, arm.skipped_seeds))} skipped)"
         lines.append(
             f"| {student_label(arm.student, s)} | {arm.arm} | {_percent(arm.accuracy)}{spread} | {seeds} | "
-            f"{_percent(arm.interval[0])} to {_percent(arm.interval[1])} | {versus} | {p} | {chance} | "
-            f"{'yes' if arm.could_be_best else 'no'} | {arm.mean_rationale_words:.0f} |"
+            f"{_percent(arm.interval[0])} to {_percent(arm.interval[1])} | "
+            f"{'' if arm.mcs_p is None else f'{arm.mcs_p:.3f}'} | {'yes' if arm.could_be_best else 'no'} | "
+            f"{arm.mean_rationale_words:.0f} |"
         )
     lines += ["", f"How to read it: {report.method}" if report.method else "", ""]
     for student, text in report.recommendation.items():
         lines.append(f"- **{student_label(student, s)}**: {text}")
+    if report.skipped:
+        lines += ["", "Cells the adaptive sweep did not run:", ""]
+        lines += [f"- {c.name}: {c.reason}" for c in report.skipped]
     if report.signals is not None:
         lines += ["", signals_markdown(report.signals, lambda student: student_label(student, s)).rstrip()]
     return "\n".join(lines) + "\n"

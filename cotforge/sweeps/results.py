@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from cotforge.sweeps.adaptive import SkippedCell
 from cotforge.sweeps.cells import CellResult
 from cotforge.sweeps.settings import SweepSettings
 from cotforge.sweeps.signals import SignalsTable
@@ -20,32 +21,44 @@ class ArmResult(BaseModel):
     )
     accuracy: float = Field(description="Mean over seeds")
     accuracy_std: float | None = Field(description="Standard deviation over seeds; none with one seed")
-    interval: tuple[float, float] = Field(description="95% two-level bootstrap interval (seeds and questions)")
-    mean_rationale_words: float
-    probability_best: float | None = Field(default=None, description="Share of bootstrap resamples where it is best")
-    mcb_interval: tuple[float, float] | None = Field(
-        default=None, description="Simultaneous 95% interval of (this arm - the best other arm), Hsu's MCB"
+    interval: tuple[float, float] = Field(
+        description="95% bootstrap interval: question groups resampled, the run-to-run term over its seeds"
     )
-    could_be_best: bool = Field(default=True, description="MCB: no other arm is better at the 5% level")
-    vs_best: dict[str, float] | None = Field(
+    mean_rationale_words: float
+    mcs_p: float | None = Field(
         default=None,
-        description="Against the student's observed best arm on the same questions: difference, its interval, the "
-        "sign-flip permutation p-value and the Holm-adjusted one",
+        description="Model confidence set p-value (Hansen, Lunde and Nason 2011, range statistic): the arm could be "
+        "the best at the 5% level when it is above 0.05; selection-aware (no arm is compared with an observed best)",
+    )
+    could_be_best: bool = Field(default=True, description="In the model confidence set at the 5% level")
+    skipped_seeds: list[int] = Field(
+        default_factory=list, description="Seeds an adaptive sweep did not run (SweepReport.skipped says why)"
     )
 
 
 class StudentVerdict(BaseModel):
     """What the sweep can say for one student."""
 
-    could_be_best: list[str] = Field(description="The arms that could be the best at the 5% level (MCB)")
-    minimum_detectable_effect: float = Field(
-        description="The smallest difference between two arms found with 80% power, with the MCB critical value"
+    could_be_best: list[str] = Field(description="The model confidence set at the 5% level, best observed first")
+    worse: list[str] = Field(default_factory=list, description="The arms eliminated from it, first eliminated first")
+    groups: int | None = Field(default=None, description="Units the bootstrap resampled: near-variant groups")
+    run_sd: float | None = Field(
+        default=None, description="Run-to-run SD of an arm's accuracy beyond question-level noise, as used"
     )
+    run_sd_source: str = Field(
+        default="none", description="pooled (across arms with 2+ seeds), given (--run-sd) or none (one seed)"
+    )
+    run_degrees_of_freedom: int | None = Field(default=None, description="Of the pooled run-to-run SD: sum(seeds - 1)")
+    pair_se: float | None = Field(default=None, description="Median standard error of a paired difference")
+    gap_for_80_power: float | None = Field(
+        default=None, description="The gap at which this design names a truly best arm alone with 80% power"
+    )
+    power: str = Field(default="", description="The power to name the best alone, as the report prints it")
     seed_correlation: float | None = Field(
         description="How much of a question's correctness the question fixes rather than the seed (intraclass "
         "correlation); none with one seed"
     )
-    complete: bool = Field(description="Every arm has every seed")
+    complete: bool = Field(description="Every arm has every seed it was to run")
 
 
 class SweepReport(BaseModel):
@@ -57,6 +70,7 @@ class SweepReport(BaseModel):
     recommendation: dict[str, str]
     verdicts: dict[str, StudentVerdict] = Field(default_factory=dict)
     method: str = ""
+    skipped: list[SkippedCell] = Field(default_factory=list, description="Cells an adaptive sweep did not run")
     signals: SignalsTable | None = Field(
         default=None, description="Each arm's accuracy beside its corpus's signals; none when the corpus is unreadable"
     )

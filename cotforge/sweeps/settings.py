@@ -62,6 +62,18 @@ class SweepSettings(BaseModel):
         f"{THINKING_DEFAULT} with train.reasoning keep, else 0",
     )
     eval_batch_size: int = Field(default=16, gt=0)
+    run_sd: float | None = Field(
+        default=None,
+        ge=0,
+        lt=1,
+        description="The run-to-run SD of an arm's accuracy (a share) from an earlier sweep's report: enters the "
+        "verdict's variance instead of this sweep's own estimate, which one seed cannot give",
+    )
+    adaptive: bool = Field(
+        default=False,
+        description="Run seeds in rounds; after each, arms the verdict calls worse get no more cells",
+    )
+    cell_budget: int | None = Field(default=None, gt=0, description="Adaptive sweeps: at most this many cells")
 
     @model_validator(mode="before")
     @classmethod
@@ -87,6 +99,12 @@ class SweepSettings(BaseModel):
             keep = getattr(reasoning, "value", reasoning) == ReasoningView.keep.value
             data = data | {"thinking_tokens": THINKING_DEFAULT if keep else 0}
         return data
+
+    @model_validator(mode="after")
+    def _budget(self) -> SweepSettings:
+        if self.cell_budget is not None and not self.adaptive:
+            raise SweepError("--cell-budget limits an adaptive sweep: give it with --adaptive")
+        return self
 
     @model_validator(mode="after")
     def _named_arms(self) -> SweepSettings:

@@ -55,10 +55,6 @@ def sweep_page(sweep: SweepDir, page: int) -> str:
 def _report(report: SweepReport) -> str:
     rows = []
     for arm in report.arms:
-        if arm.vs_best is None:
-            versus = "best observed"
-        else:
-            versus = f"{arm.vs_best['difference']:+.1%} [{arm.vs_best['low']:+.1%}, {arm.vs_best['high']:+.1%}]"
         seeds = ", ".join(f"{a:.1%}" for a in arm.seed_accuracies.values())
         if arm.missing_seeds:
             seeds += f" (seed {', '.join(map(str, arm.missing_seeds))} unfinished)"
@@ -70,8 +66,7 @@ def _report(report: SweepReport) -> str:
                 text(seeds or arm.seeds),
                 number(arm.accuracy, ".1%"),
                 text(f"{arm.interval[0]:.1%} to {arm.interval[1]:.1%}"),
-                text(versus),
-                text("" if arm.probability_best is None else f"{arm.probability_best:.0%}"),
+                text("" if arm.mcs_p is None else f"{arm.mcs_p:.3f}"),
                 text("yes" if arm.could_be_best else "no"),
                 number(arm.mean_rationale_words, ",.0f"),
             ]
@@ -83,8 +78,7 @@ def _report(report: SweepReport) -> str:
         "seeds",
         "accuracy",
         "95% interval",
-        "vs best (paired)",
-        "P(best)",
+        "MCS p",
         "could be best",
         "rationale words",
     ]
