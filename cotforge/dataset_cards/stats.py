@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from cotforge.corpus import BuildDir, group_by_subset, rejections_by_subset, report_of
+from cotforge.quality.rsr import SubsetSuitability
 from cotforge.quality.signals import SubsetSignals, answer_rows, subset_signals
 from cotforge.schemas.recipe import FormatMode
 from cotforge.schemas.record import BuildReport, CoTRecord, Rejection
@@ -36,6 +37,7 @@ class SubsetStats(BaseModel):
     sample_question: str
     sample_rationale: str
     signals: SubsetSignals | None = None  # None in statistics pushed before the signals existed
+    suitability: list[SubsetSuitability] = Field(default_factory=list)  # per student, from `cotforge score`
 
 
 def _median(counts: Counter[int]) -> float:
