@@ -188,6 +188,28 @@ def test_the_command_prints_each_subset_and_refuses_bad_input(tmp_path: Path, st
     assert no_student.exit_code == 2 and "no such folder" in no_student.output
 
 
+def test_a_hub_corpus_is_pulled_once_and_scored_in_its_copy(tmp_path: Path, student: Path) -> None:
+    from .hub_server import LocalHub
+    from .test_hub import TOKEN, cotforge, hub_env
+
+    directory = _toy_build(tmp_path / "build")
+    hub = LocalHub(token=TOKEN).start()
+    try:
+        env = {**hub_env(hub, tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+        pushed = cotforge(env, "push", str(directory.path), "me/cot", "--no-check")
+        assert pushed.returncode == 0, pushed.stderr
+        first = cotforge(env, "score", "me/cot", "--student", str(student))
+        assert first.returncode == 0, first.stderr
+        pulled = BuildDir(tmp_path / "cache" / "cotforge" / "score" / "me--cot")
+        assert len(_rows(pulled)) == 8
+        again = cotforge(env, "score", "me/cot", "--student", str(student))
+        assert "scored 0 records (8 already scored)" in again.stdout, "the same copy, not a new pull"
+        missing = cotforge(env, "score", "me/none", "--student", str(student))
+        assert missing.returncode == 2 and "me/none" in missing.stderr
+    finally:
+        hub.stop()
+
+
 def test_damaged_scores_file_is_named(tmp_path: Path, student: Path) -> None:
     directory = _toy_build(tmp_path / "build")
     directory.scores_path.write_bytes(b"not parquet")
