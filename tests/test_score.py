@@ -146,6 +146,29 @@ def test_a_rerun_scores_nothing_twice_and_a_killed_run_keeps_its_batches(
     assert entry.tokens == mine["tokens"].sum() and stats.rows == 4, "the other statistics stay"
 
 
+def test_parts_a_killed_run_could_not_merge_are_read_and_merged_by_the_next(
+    tmp_path: Path, student: Path, monkeypatch
+) -> None:
+    """SIGKILL runs no `finally`: the batches' part files are all that is left, and they are enough."""
+    from cotforge.suitability.store import ScoreStore
+
+    directory = _toy_build(tmp_path / "build")
+    merge = ScoreStore.merge
+    monkeypatch.setattr(ScoreStore, "merge", lambda self: None)
+
+    def killed_after_two_batches(now) -> None:
+        if now.done == 4:
+            raise SystemExit(137)
+
+    with pytest.raises(SystemExit):
+        score_build(directory, str(student), batch_size=2, progress=killed_after_two_batches)
+    assert len(list(directory.score_parts_dir.glob("part-*.parquet"))) == 2 and not directory.scores_path.exists()
+    monkeypatch.setattr(ScoreStore, "merge", merge)
+    report = score_build(directory, str(student), batch_size=2)
+    assert (report.scored, report.reused) == (4, 4)
+    assert len(_rows(directory)) == 8 and not list(directory.score_parts_dir.glob("part-*.parquet"))
+
+
 def test_other_weights_under_the_same_name_are_scored_anew(tmp_path: Path, student: Path) -> None:
     from .students import tiny_llama
 
