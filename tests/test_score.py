@@ -3,6 +3,7 @@ and per subset, kept beside the build and resumed without scoring anything twice
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from pathlib import Path
@@ -227,6 +228,14 @@ def test_a_hub_corpus_is_pulled_once_and_scored_in_its_copy(tmp_path: Path, stud
         assert len(_rows(pulled)) == 8
         again = cotforge(env, "score", "me/cot", "--student", str(student))
         assert "scored 0 records (8 already scored)" in again.stdout, "the same copy, not a new pull"
+        republished = cotforge(env, "push", str(pulled.path), "me/cot", "--no-check")
+        assert republished.returncode == 0, republished.stderr
+        files = hub.files("me/cot")
+        stats = json.loads(files["cotforge_stats.json"])
+        [fit] = stats["t-g2-cot"]["suitability"]  # a push computes the statistics again, the scores kept
+        by = fit["scored_by"]
+        assert fit["records"] == 4 and by["student"] == student.name.lower()
+        assert f"| `t-g2-cot` | {by['student']} (`{by['weights_digest']}`) | 4 |" in files["README.md"].decode()
         missing = cotforge(env, "score", "me/none", "--student", str(student))
         assert missing.returncode == 2 and "me/none" in missing.stderr
     finally:
