@@ -192,9 +192,15 @@ def test_other_weights_under_the_same_name_are_scored_anew(tmp_path: Path, stude
 
 def test_a_prompt_that_fills_max_length_is_not_scored(tmp_path: Path, student: Path) -> None:
     directory = _toy_build(tmp_path / "build")
+    directory.stats_path.unlink()  # a build made before its statistics were kept: they are made first
     report = score_build(directory, str(student), max_length=24)  # the chat prompt alone is longer
     assert report.scored == 0 and report.not_scored == 8
     assert all(s.records == 0 and s.not_scored == 4 and s.rsr is None for s in report.subsets.values())
+    stats = {name: SubsetStats.model_validate(value) for name, value in directory.read_stats().items()}
+    assert {name: (s.rows, s.suitability[0].not_scored) for name, s in stats.items()} == {
+        "t-g2-cot": (4, 4),
+        "t-g3-cot": (4, 4),
+    }
 
 
 def test_the_command_prints_each_subset_and_refuses_bad_input(tmp_path: Path, student: Path) -> None:
