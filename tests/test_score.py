@@ -170,6 +170,21 @@ def test_parts_a_killed_run_could_not_merge_are_read_and_merged_by_the_next(
     assert len(_rows(directory)) == 8 and not list(directory.score_parts_dir.glob("part-*.parquet"))
 
 
+def test_the_viewer_shows_each_subsets_scores(tmp_path: Path, student: Path) -> None:
+    from cotforge.view.pages import overview
+    from cotforge.view.store import open_reader
+
+    directory = _toy_build(tmp_path / "build")
+    report = score_build(directory, str(student))
+    stats = directory.read_stats()
+    stats["t-g3-cot"]["suitability"].append({"scored_by": "damaged"})  # left out, not an error page
+    directory.write_stats(stats)
+    page = overview(open_reader(directory.path), live=False)
+    fit = report.subsets["t-g2-cot"]
+    assert "<h2>Suitability" in page and page.count(report.scored_by.weights_digest) >= 2
+    assert f"{fit.rsr:.3f}" in page
+
+
 def test_other_weights_under_the_same_name_are_scored_anew(tmp_path: Path, student: Path) -> None:
     from .students import tiny_llama
 
