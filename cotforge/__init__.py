@@ -23,6 +23,7 @@ _HOMES = {
     "import_paper": "cotforge.api",
     "train_student": "cotforge.api",
     "evaluate": "cotforge.api",
+    "score": "cotforge.api",
     "sweep": "cotforge.api",
     "Corpus": "cotforge.api",
     "BuildPlan": "cotforge.api",
@@ -62,6 +63,7 @@ __all__ = [
     "open_build",
     "plan_build",
     "pull",
+    "score",
     "sweep",
     "train_student",
 ]
@@ -76,6 +78,7 @@ if TYPE_CHECKING:
         open_build,
         plan_build,
         pull,
+        score,
         sweep,
         train_student,
     )

@@ -1,6 +1,7 @@
 """The Python API: what `import cotforge` offers. Build a corpus from a Recipe (or its YAML) with a progress
 callback, open a finished build as typed records, a polars frame or a datasets.Dataset, push and pull it, train and
-evaluate a student from a config object, run a sweep. The CLI is a thin shell over these same calls."""
+evaluate a student from a config object, score how well a corpus suits a student, run a sweep. The CLI is a thin
+shell over these same calls."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
     from cotforge.contamination import ContaminationReport
     from cotforge.hub import PushResult
+    from cotforge.suitability import ScoreReport
     from cotforge.sweeps import SweepReport, SweepSettings
     from cotforge.train.config import TrainConfig
     from cotforge.train.evaluate import EvalReport
@@ -216,6 +218,20 @@ def evaluate(model: str | Path, benchmarks: list[str], *, log: Log | None = None
     from cotforge.train.evaluate import evaluate as score
 
     return score(str(model), benchmarks, log=log or _quiet, **options)
+
+
+def score(dataset: str | Path, student: str, **options: Any) -> ScoreReport:
+    """How well each record of a corpus suits `student` before training (the Rank-Surprisal Ratio and its two
+    baselines, cotforge.quality.rsr): per record into the build's suitability.parquet, per subset into its
+    cotforge_stats.json; what the same student (weights) already scored is reused, never made again. `dataset`: a
+    build directory, or a Hub repo pulled once into the user's cache. `options`: gguf_file, subsets, template,
+    reasoning, max_length (the trainer's defaults), batch_size, progress (called after each batch)."""
+    from cotforge.fetch import fetch_corpus, pulled_dir
+    from cotforge.suitability import score_build
+
+    path = Path(dataset)
+    directory = BuildDir(path) if path.is_dir() else fetch_corpus(str(dataset), pulled_dir(str(dataset), "score"))
+    return score_build(directory, student, **options)
 
 
 def sweep(

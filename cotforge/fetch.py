@@ -3,9 +3,18 @@ repo (pulled once, then reused)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from cotforge.corpus import BuildDir
+from cotforge.safety.names import safe_name
+
+
+def pulled_dir(repo_id: str, purpose: str) -> Path:
+    """Where a Hub corpus is pulled for `purpose` (view, score): one folder per repo in the user's cache. The id
+    becomes one folder name: refused (UnsafeName), not rewritten, when it could not stay one."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "cotforge" / purpose / safe_name(repo_id.replace("/", "--"), "repo")
 
 
 def fetch_corpus(dataset: str | Path, into: Path) -> BuildDir:

@@ -21,6 +21,7 @@ from cotforge.corpus.builddir import STATS_FILE
 from cotforge.dataset_cards import SubsetStats, corpus_stats, render_card, write_finished
 from cotforge.dataset_cards.card import PLOT_PATH, REJECTED_SUBSET, licence_of, licence_text
 from cotforge.dataset_cards.plot import length_by_level_png
+from cotforge.dataset_cards.stats import saved_suitability
 from cotforge.hub_card import CARD, BadCard, card_configs, checked_revision, hub_path
 from cotforge.safety.atomic import atomic_folder, is_empty_folder
 from cotforge.safety.diskfull import DiskFull, as_disk_full
@@ -287,7 +288,9 @@ def push(
     except Exception as error:
         raise explain_hub_error(error, repo_id, "push to") from None
     merged = {name: SubsetStats.model_validate(value) for name, value in earlier.items()}
-    merged.update(corpus_stats(subsets, directory.read_rejections()))
+    scored = saved_suitability(directory)
+    fresh = corpus_stats(subsets, directory.read_rejections())
+    merged.update({name: s.model_copy(update={"suitability": scored.get(name, [])}) for name, s in fresh.items()})
     rejected = any(p.startswith(f"data/{REJECTED_SUBSET}/") for p in [*files, *remote])  # an earlier push's stays
     card = {
         "recipe": None if built_by is None else recipe_fields(built_by),

@@ -129,6 +129,19 @@ def test_the_on_disk_contracts_are_low() -> None:
             assert above == set(), f"{module} imports {above}"
 
 
+def test_suitability_stands_above_the_trainer_and_below_the_sweep() -> None:
+    """cotforge.suitability (`cotforge score`) is made of the trainer's pieces: it imports train/ and what is below,
+    never the sweep, the API or the CLI; those may use it, nothing lower does."""
+    graph = _import_graph()
+    assert "cotforge.train.loss" in graph["cotforge.suitability.tokens"], "the trainer's chunked output layer"
+    above = ("cotforge.api", "cotforge.cli", "cotforge.sweeps", "cotforge.entry")
+    for module, imports in graph.items():
+        if module.startswith("cotforge.suitability"):
+            assert {i for i in imports if i.startswith(above)} == set(), module
+        elif any(i.startswith("cotforge.suitability") for i in imports):
+            assert module.startswith(above), f"{module} imports cotforge.suitability"
+
+
 def test_builtin_dataset_names_match_the_loaders() -> None:
     from cotforge.recipes.sources import BUILTIN_SOURCES
     from cotforge.schemas.recipe import BUILTIN_DATASETS

@@ -1,11 +1,12 @@
 """Command line: `cotforge` (all commands) and `build-cot` (the build command alone). Each command parses its
-options, calls the library and prints; the commands live by group in build, corpus, train, sweep and view."""
+options, calls the library and prints; the commands live by group in build, corpus, train, score, sweep and
+view."""
 
 from __future__ import annotations
 
 import typer
 
-from cotforge.cli import build, corpus, sweep, train, view
+from cotforge.cli import build, corpus, score, sweep, train, view
 from cotforge.train.config import TrainConfig
 
 
@@ -23,6 +24,7 @@ def make_app(config_class: type[TrainConfig] = TrainConfig) -> typer.Typer:
     app.command("import-paper")(corpus.import_paper_command)
     app.command("train")(train.train_command(config_class))
     app.command("eval")(train.eval_command)
+    app.command("score")(score.score_command)
     app.add_typer(sweep.sweep_app(config_class), name="sweep")
     app.command()(view.view)
     return app

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import webbrowser
 from pathlib import Path
 from typing import Annotated
@@ -11,13 +10,8 @@ import typer
 
 from cotforge.cli.common import err, fail, interrupt, out, service_code, warn
 from cotforge.exitcodes import INTERRUPTED
-from cotforge.safety.names import UnsafeName, safe_name
-
-
-def _cache_dir(repo_id: str) -> Path:
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    # The id becomes one folder name: refused, not rewritten, when it could not stay one (safe_name).
-    return cache / "cotforge" / "view" / safe_name(repo_id.replace("/", "--"), "repo")
+from cotforge.fetch import pulled_dir
+from cotforge.safety.names import UnsafeName
 
 
 def view(
@@ -40,7 +34,7 @@ def view(
         from cotforge.hub import HubError
 
         try:
-            folder = _cache_dir(target)
+            folder = pulled_dir(target, "view")
         except UnsafeName as error:
             raise fail(f"{target}: not a folder, and not a Hub repo id ({error})") from None
         try:

@@ -7,6 +7,8 @@ sweep read it, always through `BuildDir`.
 <dir>/recipe.yaml                the recipe that made it (BuildDir.write_recipe / read_recipe)
 <dir>/contamination.json         the last `cotforge check` of it
 <dir>/cotforge_stats.json        per-subset statistics and quality signals (also published beside the data)
+<dir>/suitability.parquet        per-record scores under students (`cotforge score`), keyed by record and student
+<dir>/suitability.parts/         scores of a run not yet merged into suitability.parquet, a file per batch
 <dir>/store.sqlite               the crash-safe store (build-cot only)
 """
 
@@ -38,6 +40,8 @@ SUBSETS_DIR = "subsets"
 REJECTIONS_FILE = "rejections.parquet"
 CONTAMINATION_FILE = "contamination.json"
 STATS_FILE = "cotforge_stats.json"
+SCORES_FILE = "suitability.parquet"
+SCORE_PARTS_DIR = "suitability.parts"
 CACHE_DIR = "cache"  # what earlier runs read of the sources (SourceCache): safe to delete
 
 
@@ -89,6 +93,14 @@ class BuildDir(Folder):
     @property
     def stats_path(self) -> Path:
         return self.path / STATS_FILE
+
+    @property
+    def scores_path(self) -> Path:
+        return self.path / SCORES_FILE
+
+    @property
+    def score_parts_dir(self) -> Path:
+        return self.path / SCORE_PARTS_DIR
 
     def subset_path(self, name: str) -> Path:
         return self.subsets_dir / f"{name}.parquet"

@@ -9,6 +9,7 @@ import yaml
 from cotforge.dataset_cards.stats import SubsetStats
 from cotforge.quality import SIGNAL_CHARS, SIMILARITY_CHARS, THRESHOLD
 from cotforge.quality.duplicates import NUM_PERM
+from cotforge.quality.rsr import RANK_CLIP
 from cotforge.quality.signals import DISTINCT_SAMPLE
 from cotforge.recipes.formats import FORMATS
 from cotforge.recipes.sources import BUILTIN_SOURCES
@@ -157,6 +158,37 @@ def _cut_texts(measured: list[SubsetStats]) -> str:
     return "\n\nLonger texts than the signals read:\n\n" + "\n".join(lines) if lines else ""
 
 
+def _figure(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def suitability_table(stats: list[SubsetStats]) -> str:
+    """One row per subset and student it was scored under (`cotforge score`); empty when none was."""
+    rows = [
+        "| subset | student (weights) | records | tokens | RSR | mean surprisal | mean rank |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for s in stats:
+        for fit in s.suitability:
+            by = fit.scored_by
+            rows.append(
+                f"| `{s.subset}` | {by.student} (`{by.weights_digest}`) | {fit.records:,} | {fit.tokens:,} | "
+                f"{_figure(fit.rsr)} | {_figure(fit.mean_surprisal)} | {_figure(fit.mean_rank)} |"
+            )
+    if len(rows) == 2:
+        return ""
+    return (
+        "\n".join(rows)
+        + f"""
+
+How well each subset suits a student before training it (`cotforge score`): every completion token's surprisal
+(-log p, nats) and rank among the student's next-token logits (clipped at {RANK_CLIP}), under the student's own chat
+template. RSR, the Rank-Surprisal Ratio of arXiv 2601.14249: the mean of the records' mean ranks over the mean of
+their mean surprisals; lower suits the student better. Mean surprisal and mean rank alone are its baselines.
+"""
+    )
+
+
 def _samples(stats: list[SubsetStats]) -> str:
     parts = []
     for s in stats:
@@ -268,6 +300,7 @@ checked against the source's gold answer (`correct`).{_arms_note(stats)}
 {_stats_table(stats)}
 {plot}
 {signals_table(stats)}
+{suitability_table(stats)}
 ## Use
 
 ```python

@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cotforge.corpus import BuildDir, group_by_subset, rejections_by_subset, report_of
+from cotforge.corpus import BuildDir, BuildDirError, group_by_subset, rejections_by_subset, report_of
+from cotforge.quality.rsr import SubsetSuitability
 from cotforge.quality.signals import SubsetSignals, answer_rows, subset_signals
 from cotforge.schemas.recipe import FormatMode
 from cotforge.schemas.record import BuildReport, CoTRecord, Rejection
@@ -36,6 +37,7 @@ class SubsetStats(BaseModel):
     sample_question: str
     sample_rationale: str
     signals: SubsetSignals | None = None  # None in statistics pushed before the signals existed
+    suitability: list[SubsetSuitability] = Field(default_factory=list)  # per student, from `cotforge score`
 
 
 def _median(counts: Counter[int]) -> float:
@@ -126,6 +128,21 @@ def corpus_stats(subsets: Mapping[str, list[CoTRecord]], rejections: Iterable[Re
     """The statistics of every subset of a corpus in memory, each with the rejections of its subset."""
     rejected = rejections_by_subset(subsets, rejections)
     return {name: subset_stats(name, records, rejected.get(name, [])) for name, records in subsets.items()}
+
+
+def saved_suitability(build_dir: BuildDir) -> dict[str, list[SubsetSuitability]]:
+    """The `cotforge score` figures of each subset in the directory's statistics: the one part of them that the
+    records alone do not give, so kept when the rest is computed again (a push)."""
+    saved = build_dir.read_stats() or {}
+    try:
+        return {
+            name: [SubsetSuitability.model_validate(fit) for fit in value.get("suitability", [])]
+            for name, value in saved.items()
+            if isinstance(value, dict)
+        }
+    except (ValidationError, AttributeError, TypeError) as error:
+        first = str(error).splitlines()[0]
+        raise BuildDirError(f"{build_dir.stats_path}: a subset's suitability cannot be read ({first})") from None
 
 
 def write_finished(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -20,13 +19,14 @@ from pydantic import BaseModel, ConfigDict
 from cotforge.contamination import check, normalise_question
 from cotforge.corpus import BuildDir, BuildDirError
 from cotforge.schemas.problem import Problem
-from cotforge.schemas.recipe import FormatMode, SourceSpec, teacher_label
+from cotforge.schemas.recipe import FormatMode, SourceSpec
 from cotforge.schemas.record import CoTRecord
 from cotforge.sweeps.arms import arm_subsets, mixed_rows, parse_arm
 from cotforge.sweeps.holdout import highest_similarity, near_variants, numbered, split_by_groups
 from cotforge.sweeps.layout import QUESTION_GROUPS
 from cotforge.sweeps.power import PLANNING_QUESTION_CORRELATION, planned_pair_se, power_sentence
 from cotforge.sweeps.settings import SweepError, SweepSettings
+from cotforge.train.config import model_label
 
 BASELINES = {"answer-only": 0, "human": None}  # the paper's baselines: teacher label -> the level they stand for
 
@@ -44,9 +44,8 @@ class Arm(BaseModel):
 
 
 def student_label(student: str, settings: SweepSettings) -> str:
-    """A short name for a student: its GGUF file's stem when it is loaded from one (the folder is a package's)."""
-    folder, gguf_file = settings.student_source(student)
-    return teacher_label(Path(gguf_file).stem if gguf_file else folder)
+    """A short name for a student (cotforge.train.config.model_label)."""
+    return model_label(*settings.student_source(student))
 
 
 class Cell(BaseModel):

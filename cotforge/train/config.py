@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cotforge.quality import DEDUP_HELP, MAX_PASS_RATE_HELP, MIN_PASS_RATE_HELP
 from cotforge.quality.filters import QualityFilter
+from cotforge.schemas.recipe import teacher_label
 from cotforge.schemas.record import ReasoningView
 
 # arXiv 2502.18001 trained every student full-parameter with LLaMA-Factory using these (PAPER-NOTES.md §4).
@@ -177,10 +178,11 @@ class TrainConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _gguf_file_path(cls, data: Any) -> Any:
-        """A student given as a path to a .gguf file: its folder and the file, as --gguf-file would name it."""
-        if isinstance(data, dict) and not data.get("gguf_file") and str(data.get("model", "")).endswith(".gguf"):
-            path = PurePath(data["model"])
-            data = data | {"model": str(path.parent), "gguf_file": path.name}
+        """A student given as a path to a .gguf file: its folder and the file (split_gguf_path)."""
+        if isinstance(data, dict) and isinstance(data.get("model"), str):
+            model, gguf_file = split_gguf_path(data["model"], data.get("gguf_file"))
+            if model != data["model"]:
+                data = data | {"model": model, "gguf_file": gguf_file}
         return data
 
     @model_validator(mode="after")
@@ -218,6 +220,19 @@ class TrainConfig(BaseModel):
                 these = "these apply" if len(given) > 1 else "this applies"
                 raise ValueError(f"{', '.join(given)}: {these} only to LoRA; give lora_rank too")
         return self
+
+
+def split_gguf_path(model: str, gguf_file: str | None) -> tuple[str, str | None]:
+    """A student given as a path to a .gguf file: its folder and the file, as --gguf-file would name it."""
+    if gguf_file or not model.endswith(".gguf"):
+        return model, gguf_file
+    path = PurePath(model)
+    return str(path.parent), path.name
+
+
+def model_label(model: str, gguf_file: str | None) -> str:
+    """A short name for a student: its GGUF file's stem when it is loaded from one (the folder is a package's)."""
+    return teacher_label(PurePath(gguf_file).stem if gguf_file else model)
 
 
 class TrainConfigError(ValueError):

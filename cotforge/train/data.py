@@ -257,6 +257,15 @@ def render(tokenizer: Any, template: str, prompt: str, completion: str) -> tuple
     return head, tail + ([eos] if eos is not None and template in ("plain", "alpaca") else [])
 
 
+def fitted(head: list[int], tail: list[int], max_length: int) -> Example | None:
+    """The example of prompt ids `head` and completion ids `tail` in at most max_length tokens: the completion's end
+    cut where it does not fit; None when the prompt alone fills max_length."""
+    if len(head) >= max_length:
+        return None
+    kept = tail[: max_length - len(head)]
+    return Example(head + kept, [IGNORE] * len(head) + kept)
+
+
 def resolve_template(tokenizer: Any, template: str) -> str:
     if template == "auto":
         return "chat" if getattr(tokenizer, "chat_template", None) else "plain"
@@ -299,16 +308,16 @@ def tokenize(
     result = TokenizedSet([])
     for prompt, completion in pairs:
         head, tail = render(tokenizer, template, prompt, completion)
-        if len(head) >= max_length:
+        example = fitted(head, tail, max_length)
+        if example is None:
             result.dropped += 1
             continue
-        room = max_length - len(head)
-        if len(tail) > room:
+        kept = len(example.input_ids) - len(head)
+        if kept < len(tail):
             result.truncated += 1
-            result.completion_tokens_cut += len(tail) - room
-            tail = tail[:room]
-        result.completion_tokens += len(tail)
-        result.examples.append(Example(head + tail, [IGNORE] * len(head) + tail))
+            result.completion_tokens_cut += len(tail) - kept
+        result.completion_tokens += kept
+        result.examples.append(example)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         counts = {k: v for k, v in result.summary().items() if k != "examples"}

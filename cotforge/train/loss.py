@@ -45,6 +45,20 @@ def exact_matmuls(device: torch.device) -> Iterator[None]:
             setattr(matmul, name, kept)
 
 
+def output_logits(
+    part: torch.Tensor, head: torch.Tensor, bias: torch.Tensor | None, softcap: float | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The logits of a chunk of hidden states, and with a softcap the tanh they were squashed by (its gradient
+    needs it)."""
+    logits = part @ head.T
+    if bias is not None:
+        logits = logits + bias
+    if not softcap:
+        return logits, None
+    squashed = torch.tanh(logits / softcap)  # Gemma 2: logits = cap * tanh(raw / cap)
+    return squashed * softcap, squashed
+
+
 class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
@@ -67,12 +81,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             for start in range(0, hidden.shape[0], rows):
                 part = hidden[start : start + rows].to(exact)
                 chosen = targets[start : start + rows]
-                logits = part @ head.T
-                if bias is not None:
-                    logits = logits + bias
-                if softcap:  # Gemma 2: logits = cap * tanh(raw / cap)
-                    squashed = torch.tanh(logits / softcap)
-                    logits = squashed * softcap
+                logits, squashed = output_logits(part, head, bias, softcap)
                 log_norm = logits.logsumexp(-1)
                 total += (log_norm - logits.gather(1, chosen[:, None]).squeeze(1)).sum()
                 if not wants_grad:
@@ -80,7 +89,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 # d loss / d logits = softmax - one-hot, made in place over the logits
                 grad_logits = logits.sub_(log_norm[:, None]).exp_()
                 grad_logits[torch.arange(len(chosen), device=chosen.device), chosen] -= 1
-                if softcap:
+                if squashed is not None:
                     grad_logits *= 1 - squashed.square()
                 if grad_bias is not None:
                     grad_bias += grad_logits.sum(0)
@@ -130,16 +139,32 @@ class CompletionLoss(torch.nn.Module):
         position_ids: torch.Tensor,
         attention_mask: torch.Tensor | None,
     ) -> torch.Tensor:
-        # No cache: it would hold every layer's keys and values, and with none, packed rows are read from the
-        # position ids (batching.py).
-        hidden = self.model.base_model(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
-        ).last_hidden_state
-        targets = labels[:, 1:]
-        chosen = targets != IGNORE
+        hidden, targets, _ = completion_states(self.model, input_ids, labels, position_ids, attention_mask)
         head = self.model.get_output_embeddings()
-        softcap = getattr(self.model.config, "final_logit_softcapping", None)
-        return linear_cross_entropy(hidden[:, :-1][chosen], head.weight, targets[chosen], head.bias, softcap)
+        return linear_cross_entropy(hidden, head.weight, targets, head.bias, output_softcap(self.model))
+
+
+def completion_states(
+    model: Any,
+    input_ids: torch.Tensor,
+    labels: torch.Tensor,
+    position_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The backbone's last hidden states at the positions that predict a completion token, those tokens, and
+    where they are ([B, T-1] mask): the only rows the output layer needs."""
+    # No cache: it would hold every layer's keys and values, and with none, packed rows are read from the
+    # position ids (batching.py).
+    hidden = model.base_model(
+        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+    ).last_hidden_state
+    targets = labels[:, 1:]
+    chosen = targets != IGNORE
+    return hidden[:, :-1][chosen], targets[chosen], chosen
+
+
+def output_softcap(model: Any) -> float | None:
+    return getattr(model.config, "final_logit_softcapping", None)
 
 
 def loss_sum(loss: torch.nn.Module, batch: Batch) -> torch.Tensor:

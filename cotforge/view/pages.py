@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cotforge.corpus import BuildDir, BuildDirError
+from cotforge.quality.rsr import SubsetSuitability
 from cotforge.schemas.record import RejectionReason
 from cotforge.view.html import (
     json_block,
@@ -78,6 +79,7 @@ def overview(reader: Reader, live: bool) -> str:
     body.append("<h2>Build</h2>" + table(["", "answers"], rows, caption=f"{stored:,} answers stored"))
     body.append("<h2>Subsets</h2>" + _subsets_table(catalogue, totals.subsets))
     body.append(_plots(catalogue, totals.subsets))
+    body.append(_suitability(build))
     stats = _stats_file(build)
     if stats:
         body.append(f"<h2>Statistics ({text(build.stats_path.name)})</h2>{stats}")
@@ -131,6 +133,30 @@ def _plots(catalogue: list[SubsetInfo], figures: Mapping[str, Any]) -> str:
         + line_plot("Accuracy by level", accuracy, "granularity level", "accuracy", percent=True)
         + line_plot("Rationale length by level", length, "granularity level", "mean characters")
     )
+
+
+def _suitability(build: BuildDir) -> str:
+    """Each subset's scores under each student it was scored under (`cotforge score`), from the statistics file;
+    an entry that cannot be read is left out (the file itself is shown below)."""
+    try:
+        saved = build.read_stats() or {}
+    except BuildDirError:
+        return ""
+    rows = []
+    for name, value in sorted(saved.items()):
+        entries = value.get("suitability") if isinstance(value, dict) else None
+        for entry in entries if isinstance(entries, list) else []:
+            try:
+                fit = SubsetSuitability.model_validate(entry)
+            except ValueError:
+                continue
+            by = fit.scored_by
+            figures = (number(v, ".3f") for v in (fit.rsr, fit.mean_surprisal, fit.mean_rank))
+            rows.append([text(name), text(by.student), text(by.weights_digest), number(fit.records), *figures])
+    if not rows:
+        return ""
+    headers = ["subset", "student", "weights", "records", "RSR", "mean surprisal", "mean rank"]
+    return "<h2>Suitability (cotforge score; lower RSR suits the student better)</h2>" + table(headers, rows)
 
 
 def _stats_file(build: BuildDir) -> str:
