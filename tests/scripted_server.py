@@ -11,6 +11,8 @@ Each chat request is answered from its last user message:
   answer), `prefilled` (only the closing `</think>`), `cut` (`<think>…` cut by the budget: finish_reason length),
   `open` (`<think>…` never closed, finish_reason stop), `fieldcut` (a separate trace cut by the budget, no content);
   usage then reports the trace's words as `completion_tokens_details.reasoning_tokens`, in a batch too;
+- `verdict=X` (a judge's request: the message quotes the judged question): a judge's verdict, X a whole score
+  (`{"score": X, "reason": ...}`, in range or not), `notjson` (prose) or `noreason` (the reason missing);
 - `batchfail`: in a batch, this request fails with a 500 in the error file; `expire`: a batch holding it expires
   with this request unanswered.
 Files and Batches endpoints follow the OpenAI API. Every request is logged with its arrival time.
@@ -137,6 +139,11 @@ class ScriptedServer(BackgroundServer):
 
     @staticmethod
     def _reply(message: str) -> str:
+        verdict = re.search(r"verdict=(\w+)", message)
+        if verdict and "Solution to grade" in message:
+            scripted = {"notjson": "The solution looks fine to me, I would give it a four.", "noreason": '{"score": 3}'}
+            given = verdict.group(1)
+            return scripted.get(given) or json.dumps({"score": int(given), "reason": "Scripted verdict."})
         found = re.findall(r"answer=(\S+?)(?=[\s,;]|$)", message)
         return f"We work it out step by step.\nThe answer is {found[-1] if found else '42'}"
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from cotforge.corpus import BuildDir, group_by_subset, rejections_by_subset, report_of
 from cotforge.quality.signals import SubsetSignals, answer_rows, subset_signals
+from cotforge.schemas.judge import RubricSummary
 from cotforge.schemas.recipe import FormatMode
 from cotforge.schemas.record import BuildReport, CoTRecord, Rejection
 
@@ -36,6 +37,7 @@ class SubsetStats(BaseModel):
     sample_question: str
     sample_rationale: str
     signals: SubsetSignals | None = None  # None in statistics pushed before the signals existed
+    judge: dict[str, RubricSummary] | None = None  # rubric -> its verdicts' mean, once `cotforge judge` ran
 
 
 def _median(counts: Counter[int]) -> float:
