@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
     from cotforge.contamination import ContaminationReport
     from cotforge.hub import PushResult
+    from cotforge.judging import JudgeReport, Rubric
+    from cotforge.schemas.recipe import JudgeSpec
     from cotforge.sweeps import SweepReport, SweepSettings
     from cotforge.train.config import TrainConfig
     from cotforge.train.evaluate import EvalReport
@@ -232,6 +234,25 @@ def sweep(
     folder = Path(out_dir)
     _, unfinished = run_sweep(settings, folder, shard=shard, keep_models=keep_models, log=log or _quiet)
     return None if unfinished else build_report(folder)
+
+
+def judge(
+    path: str | Path,
+    judge: JudgeSpec | dict[str, Any] | None = None,
+    *,
+    rubrics: list[str | Rubric] | None = None,
+    subsets: list[str] | None = None,
+    limit: int | None = None,
+) -> JudgeReport:
+    """Judge a build's accepted records (a pulled one too): `judge` a JudgeSpec or its mapping (default: the build
+    recipe's judge section); `rubrics` built-in names or your own `Rubric`s in place of its rubrics. Scores go to
+    judge_scores.parquet, malformed verdicts to judge_rejections.parquet, means to cotforge_stats.json; each verdict
+    is paid once (judge.sqlite), so running it again resumes."""
+    from cotforge.judging import judge_build, judge_spec, resolve_rubric
+
+    spec = judge_spec(path, judge)
+    chosen = None if rubrics is None else [resolve_rubric(r) for r in rubrics]
+    return judge_build(path, spec, chosen, subsets, limit)
 
 
 def _quiet(line: str) -> None:

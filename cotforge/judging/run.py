@@ -5,7 +5,7 @@ per-subset means in cotforge_stats.json."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from cotforge.judging.rubrics import Rubric, resolve_rubric
 from cotforge.judging.store import JudgeStore
 from cotforge.schemas.guides import CustomGuides
 from cotforge.schemas.judge import JudgeRejection, JudgeScore, summarise
-from cotforge.schemas.recipe import JudgeSpec, SamplingParams, TeacherSpec
+from cotforge.schemas.recipe import JudgeSpec, SamplingParams, TeacherSpec, parse_teacher
 from cotforge.schemas.record import CoTRecord, TokenUsage
 
 # This many failures in a row that would repeat for every request (refused key, unreachable server) stop the run.
@@ -125,22 +125,45 @@ class _Judging:
         await teacher.run(self.requests(records, guides), self.sink, self.stats)
 
 
+def judge_spec(
+    path: str | Path,
+    given: JudgeSpec | Mapping[str, Any] | None,
+    model: str | None = None,
+    teacher_options: Mapping[str, Any] | None = None,
+    **changes: Any,
+) -> JudgeSpec:
+    """The judge: `given`, else the build recipe's judge section; `model` ('gpt-4o-mini', 'vllm:Qwen/...') replaces
+    its teacher, `teacher_options` are set on the teacher, `changes` are other JudgeSpec fields (None: unchanged).
+    ValueError when there is no judge, pydantic's ValidationError when a field is wrong."""
+    found: JudgeSpec | Mapping[str, Any] | None = given
+    if found is None:
+        recipe = BuildDir(path).read_recipe()
+        found = recipe.judge if recipe is not None else None
+    data = found.model_dump(mode="json", exclude_defaults=True) if isinstance(found, JudgeSpec) else dict(found or {})
+    if isinstance(data.get("teacher"), str):
+        model = model or data["teacher"]
+    if model is not None:
+        data["teacher"] = parse_teacher(model).model_dump(mode="json", exclude_defaults=True)
+    if "teacher" not in data:
+        raise ValueError(f"{path}: its recipe has no judge section; give the judge's model (--model)")
+    if teacher_options:
+        data["teacher"] = {**data["teacher"], **teacher_options}
+    data |= {name: value for name, value in changes.items() if value is not None}
+    return JudgeSpec.model_validate({"rubrics": ["faithful"], **data})
+
+
 def judge_build(
     path: str | Path,
-    spec: JudgeSpec | None = None,
+    spec: JudgeSpec,
     rubrics: Sequence[Rubric] | None = None,
     subsets: Sequence[str] | None = None,
     limit: int | None = None,
 ) -> JudgeReport:
     """Judge the accepted records of the build at `path` (or of `subsets`; the first `limit` of each) with `spec`
-    (default: the build recipe's judge section) and its rubrics, or `rubrics` (Python ones) in their place. Raises
-    BuildDirError for an unreadable build, ValueError when no judge is given."""
+    and its rubrics, or `rubrics` (Python ones) in their place. Raises BuildDirError for an unreadable build."""
     directory = BuildDir(path)
     read = directory.read_subsets(subsets)
     recipe = directory.read_recipe()
-    spec = spec or (recipe.judge if recipe is not None else None)
-    if spec is None:
-        raise ValueError(f"{directory.path}: its recipe has no judge section; give a judge (--model)")
     chosen = list(rubrics) if rubrics is not None else [resolve_rubric(r) for r in spec.rubrics]
     guides = recipe.guides if recipe is not None else None
     records = [(name, record) for name, rows in read.items() for record in rows[:limit]]
