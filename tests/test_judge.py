@@ -178,3 +178,30 @@ def test_the_judge_command_and_export_min_judge(tmp_path: Path, scripted) -> Non
         bad = [*export[:-1], flag]
         result = runner.invoke(app, bad)
         assert result.exit_code == 2 and says in " ".join(result.output.split()), result.output
+
+
+@pytest.mark.integration
+def test_the_real_smollm2_judge_gives_typed_verdicts_through_llama_cpps_json_schema(tmp_path: Path) -> None:
+    """SmolLM2-135M's scores are noise; what this shows is the real path: the schema sent as llama-cpp-python's
+    response_format (a grammar), every verdict validated into the rubric's model or kept as a rejection."""
+    from cotforge.dataset_cards.stats import write_finished
+
+    from .local_teacher import llama_server, require_local_teacher
+
+    gguf = require_local_teacher()
+    records = [
+        made_record(f"{a}+{b}", f"k{a}{b}", str(a + b), f"{a}+{b}={a + b}\nThe answer is {a + b}", level=level)
+        for a, b, level in ((1, 4, 2), (2, 3, 5), (3, 2, 1), (4, 1, 3), (0, 5, 6), (2, 2, 2))
+    ]
+    write_finished(BuildDir(tmp_path / "toy"), "hand-made", records, [])
+    with llama_server(gguf) as url:
+        teacher = {"model": "smollm2-135m-instruct", "base_url": url, "max_retries": 1}
+        spec = JudgeSpec(teacher=teacher, rubrics=["faithful", "level"], structured_output="json_object", max_tokens=96)
+        report = judge_build(tmp_path / "toy", spec)
+        again = judge_build(tmp_path / "toy", spec)
+    assert report.failed == 0 and report.asked == 12 and report.scored + report.rejected == 12
+    assert (again.asked, again.reused) == (0, 12)
+    assert report.completion_tokens > 0
+    scores = BuildDir(tmp_path / "toy").read_judge_scores()
+    assert report.scored > 0  # the grammar holds the reply to the schema's shape
+    assert all(1 <= s.score <= 5 and s.reason for s in scores)
