@@ -205,3 +205,22 @@ def test_the_real_smollm2_judge_gives_typed_verdicts_through_llama_cpps_json_sch
     scores = BuildDir(tmp_path / "toy").read_judge_scores()
     assert report.scored > 0  # the grammar holds the reply to the schema's shape
     assert all(1 <= s.score <= 5 and s.reason for s in scores)
+
+
+def test_a_build_with_a_judge_section_judges_its_records_and_a_resume_pays_only_for_new_ones(
+    tmp_path: Path, scripted
+) -> None:
+    import cotforge
+
+    questions = [f"Q{i} answer=5 verdict={3 + i % 2}" for i in range(3)]
+    recipe = scripted_recipe(
+        write_problems(tmp_path / "p.jsonl", questions),
+        scripted.url,
+        judge={"teacher": {"model": "judge", "base_url": scripted.url}, "rubrics": ["faithful", "leak"]},
+        limit=2,
+    )
+    corpus = cotforge.build(recipe, tmp_path / "out")
+    assert corpus.judged is not None and (corpus.judged.asked, corpus.judged.scored) == (4, 4)
+    grown = cotforge.build(recipe.model_copy(update={"limit": None}), tmp_path / "out", extend=True)
+    assert grown.judged is not None and (grown.judged.asked, grown.judged.reused) == (2, 4)
+    assert len(pl.read_parquet(tmp_path / "out" / "judge_scores.parquet")) == 6

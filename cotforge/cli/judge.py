@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -11,6 +11,9 @@ from rich.table import Table
 
 from cotforge.cli.common import fail, fail_validation, out, service_code, split_commas, warn
 from cotforge.exitcodes import INCOMPLETE
+
+if TYPE_CHECKING:
+    from cotforge.judging import JudgeReport
 
 
 def judge(
@@ -63,7 +66,13 @@ def judge(
         raise fail(str(error)) from None
     except TeacherError as error:
         raise fail(str(error), service_code(error.usage)) from None
-    table = Table("subset", "rubric", "mean", "judged", "rejected", title=f"judge: {spec.teacher.model}")
+    print_judge_report(report, spec.teacher.model)
+    if not report.complete:
+        raise fail(f"{report.failed} judge requests failed; run the same command to ask them again", INCOMPLETE)
+
+
+def print_judge_report(report: JudgeReport, model: str) -> None:
+    table = Table("subset", "rubric", "mean", "judged", "rejected", title=f"judge: {model}")
     for name, rubrics in report.means.items():
         for rubric_name, summary in rubrics.items():
             mean = "-" if summary["mean"] is None else f"{summary['mean']:.2f}"
@@ -77,5 +86,3 @@ def judge(
     )
     for line in report.first_rejections:
         warn(f"verdict rejected: {line}")
-    if not report.complete:
-        raise fail(f"{report.failed} judge requests failed; run the same command to ask them again", INCOMPLETE)
