@@ -224,3 +224,12 @@ def test_a_build_with_a_judge_section_judges_its_records_and_a_resume_pays_only_
     grown = cotforge.build(recipe.model_copy(update={"limit": None}), tmp_path / "out", extend=True)
     assert grown.judged is not None and (grown.judged.asked, grown.judged.reused) == (2, 4)
     assert len(pl.read_parquet(tmp_path / "out" / "judge_scores.parquet")) == 6
+
+
+def test_an_in_process_judge_is_asked_with_the_schema_in_the_prompt_alone() -> None:
+    from cotforge.judging.run import judge_teacher
+
+    remote = JudgeSpec.model_validate({"teacher": "gpt-4o-mini", "rubrics": ["faithful"]})
+    assert judge_teacher(remote, BUILTIN["faithful"]).extra_body["response_format"]["type"] == "json_schema"
+    local = JudgeSpec.model_validate({"teacher": "vllm:Qwen/Qwen2.5-7B-Instruct", "rubrics": ["faithful"]})
+    assert judge_teacher(local, BUILTIN["faithful"]).extra_body == {}

@@ -56,11 +56,11 @@ def response_format(rubric: Rubric, structured_output: str) -> dict[str, Any] | 
     return None
 
 
-def _judge_teacher(spec: JudgeSpec, rubric: Rubric) -> TeacherSpec:
+def judge_teacher(spec: JudgeSpec, rubric: Rubric) -> TeacherSpec:
     """The judge's teacher asked for this rubric's schema: response_format travels in the request body, as any
-    extra_body key does."""
+    extra_body key does. An engine cotforge starts itself (vllm, ray) has no request body: the prompt alone."""
     found = response_format(rubric, spec.structured_output)
-    if found is None:
+    if found is None or spec.teacher.backend.in_process:
         return spec.teacher
     return spec.teacher.model_copy(update={"extra_body": {**spec.teacher.extra_body, "response_format": found}})
 
@@ -69,7 +69,7 @@ class _Judging:
     """One rubric's pending records, asked of the judge, each outcome stored as it arrives."""
 
     def __init__(self, spec: JudgeSpec, rubric: Rubric, store: JudgeStore, report: JudgeReport) -> None:
-        self.teacher_spec = _judge_teacher(spec, rubric)
+        self.teacher_spec = judge_teacher(spec, rubric)
         self.judge_model = spec.teacher.model
         self.rubric, self.store, self.report = rubric, store, report
         self.subset_of: dict[str, str] = {}

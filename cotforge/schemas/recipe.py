@@ -384,7 +384,8 @@ class JudgeSpec(BaseModel):
     structured_output: Literal["json_schema", "json_object", "prompt"] = Field(
         default="json_schema",
         description="How the verdict's JSON schema is sent: response_format json_schema (OpenAI, vLLM, llama.cpp's "
-        "llama-server), json_object with the schema (llama-cpp-python's server), or in the prompt alone (any server)",
+        "llama-server), json_object with the schema (llama-cpp-python's server), or in the prompt alone (any server; "
+        "vllm and ray judges always)",
     )
     max_tokens: int = Field(default=256, gt=0, description="The judge's token budget per verdict")
 
