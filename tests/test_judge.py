@@ -233,3 +233,12 @@ def test_an_in_process_judge_is_asked_with_the_schema_in_the_prompt_alone() -> N
     assert judge_teacher(remote, BUILTIN["faithful"]).extra_body["response_format"]["type"] == "json_schema"
     local = JudgeSpec.model_validate({"teacher": "vllm:Qwen/Qwen2.5-7B-Instruct", "rubrics": ["faithful"]})
     assert judge_teacher(local, BUILTIN["faithful"]).extra_body == {}
+
+
+def test_a_build_directory_in_use_is_not_judged(tmp_path: Path, scripted) -> None:
+    from cotforge.safety.lock import DirectoryInUse, directory_lock
+
+    out = _built(tmp_path, scripted.url, ("4",))
+    with directory_lock(out, "build"), pytest.raises(DirectoryInUse):
+        judge_build(out, _spec(scripted.url))
+    assert not _judged(scripted) and not (out / "judge_scores.parquet").exists()

@@ -16,6 +16,7 @@ from cotforge.corpus import BuildDir
 from cotforge.dataset_cards.stats import corpus_stats
 from cotforge.judging.rubrics import Rubric, resolve_rubric
 from cotforge.judging.store import JudgeStore
+from cotforge.safety.lock import directory_lock
 from cotforge.schemas.guides import CustomGuides
 from cotforge.schemas.judge import JudgeRejection, JudgeScore, summarise
 from cotforge.schemas.recipe import JudgeSpec, SamplingParams, TeacherSpec, parse_teacher
@@ -160,8 +161,20 @@ def judge_build(
     limit: int | None = None,
 ) -> JudgeReport:
     """Judge the accepted records of the build at `path` (or of `subsets`; the first `limit` of each) with `spec`
-    and its rubrics, or `rubrics` (Python ones) in their place. Raises BuildDirError for an unreadable build."""
+    and its rubrics, or `rubrics` (Python ones) in their place. Raises BuildDirError for an unreadable build,
+    DirectoryInUse while a build or another judge writes it."""
     directory = BuildDir(path)
+    with directory_lock(directory.path, "judge", create=False):
+        return _judge(directory, spec, rubrics, subsets, limit)
+
+
+def _judge(
+    directory: BuildDir,
+    spec: JudgeSpec,
+    rubrics: Sequence[Rubric] | None,
+    subsets: Sequence[str] | None,
+    limit: int | None,
+) -> JudgeReport:
     read = directory.read_subsets(subsets)
     recipe = directory.read_recipe()
     chosen = list(rubrics) if rubrics is not None else [resolve_rubric(r) for r in spec.rubrics]
