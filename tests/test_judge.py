@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 from cotforge.builders.build import run_build
 from cotforge.cli import app
 from cotforge.corpus import BuildDir
+from cotforge.dataset_cards.card import render_card
+from cotforge.dataset_cards.stats import SubsetStats
 from cotforge.judging import BUILTIN, Rubric, judge_build, judge_spec
 from cotforge.recipes import apply_overrides, load_recipe
 from cotforge.recipes.identity import recipe_digest
@@ -68,6 +70,10 @@ def test_valid_malformed_and_out_of_range_verdicts_are_each_kept_typed(tmp_path:
     (entry,) = stats.values()
     assert entry["judge"] == {"faithful": {"mean": 3.0, "judged": 2, "rejected": 3}}
     assert entry["rows"] == 5  # the build's own statistics kept beside the means
+    card = render_card("me/corpus", [SubsetStats.model_validate(value) for value in stats.values()])
+    assert "| subset | faithful |" in card and "| 3.00 (2, 3) |" in card
+    entry.pop("judge")
+    assert "LLM judge" not in render_card("me/corpus", [SubsetStats.model_validate(entry)])
 
 
 def test_the_schema_goes_where_the_server_takes_it(tmp_path: Path, scripted) -> None:
