@@ -248,3 +248,15 @@ def test_a_build_directory_in_use_is_not_judged(tmp_path: Path, scripted) -> Non
     with directory_lock(out, "build"), pytest.raises(DirectoryInUse):
         judge_build(out, _spec(scripted.url))
     assert not _judged(scripted) and not (out / "judge_scores.parquet").exists()
+
+
+def test_a_batch_api_judge_keeps_each_rubrics_batches_apart(tmp_path: Path, scripted) -> None:
+    out = _built(tmp_path, scripted.url, ("4", "notjson"))
+    teacher = {"model": "judge", "base_url": scripted.url, "backend": "openai-batch", "batch_poll_s": 0.01}
+    spec = JudgeSpec.model_validate({"teacher": teacher, "rubrics": ["faithful", "level"]})
+    report = judge_build(out, spec)
+    assert (report.asked, report.scored, report.rejected, report.failed) == (4, 2, 2, 0)
+    assert len(scripted.answered("/v1/batches")) == 2  # one batch per rubric
+    scores = pl.read_parquet(out / "judge_scores.parquet")
+    assert sorted(scores["rubric"].to_list()) == ["faithful", "level"] and set(scores["score"]) == {4}
+    assert judge_build(out, spec).asked == 0

@@ -59,11 +59,13 @@ def response_format(rubric: Rubric, structured_output: str) -> dict[str, Any] | 
 
 def judge_teacher(spec: JudgeSpec, rubric: Rubric) -> TeacherSpec:
     """The judge's teacher asked for this rubric's schema: response_format travels in the request body, as any
-    extra_body key does. An engine cotforge starts itself (vllm, ray) has no request body: the prompt alone."""
+    extra_body key does. An engine cotforge starts itself (vllm, ray) has no request body: the prompt alone. Its
+    label is the rubric's own, so a Batch API judge finds its own open batches, never another rubric's."""
+    update: dict[str, Any] = {"label": f"{spec.teacher.label}-judge-{rubric.name}-{rubric.version}"}
     found = response_format(rubric, spec.structured_output)
-    if found is None or spec.teacher.backend.in_process:
-        return spec.teacher
-    return spec.teacher.model_copy(update={"extra_body": {**spec.teacher.extra_body, "response_format": found}})
+    if found is not None and not spec.teacher.backend.in_process:
+        update["extra_body"] = {**spec.teacher.extra_body, "response_format": found}
+    return spec.teacher.model_copy(update=update)
 
 
 class _Judging:
@@ -73,7 +75,7 @@ class _Judging:
         self.teacher_spec = judge_teacher(spec, rubric)
         self.judge_model = spec.teacher.model
         self.rubric, self.store, self.report = rubric, store, report
-        self.subset_of: dict[str, str] = {}
+        self.judged: dict[str, tuple[str, str]] = {}  # request id -> (record key, subset)
         self.fatal_streak = 0
         self.stats = LiveStats()
         self.max_tokens = spec.max_tokens
@@ -87,14 +89,16 @@ class _Judging:
             if record.key in done:
                 self.report.reused += 1
                 continue
-            self.subset_of[record.key] = subset
-            yield TeacherRequest(record.key, rubric.messages(record, guides), 1)
+            request_id = f"{rubric.name}-{rubric.version}-{record.key}"  # unique among every rubric's requests
+            self.judged[request_id] = (record.key, subset)
+            yield TeacherRequest(request_id, rubric.messages(record, guides), 1)
 
     def sink(self, request: TeacherRequest, outcome: Outcome) -> None:
         rubric = self.rubric
+        key, subset = self.judged[request.id]
         if isinstance(outcome, Failure) or not outcome:
             detail = outcome.detail if isinstance(outcome, Failure) else "the server returned no choices"
-            self.store.put_failed(request.id, rubric.name, rubric.version, self.judge_model, detail)
+            self.store.put_failed(key, rubric.name, rubric.version, self.judge_model, detail)
             self.report.failed += 1
             self.fatal_streak = self.fatal_streak + 1 if isinstance(outcome, Failure) and outcome.fatal else 0
             self.stats.stop = self.stats.stop or self.fatal_streak >= FATAL_STREAK
@@ -103,8 +107,8 @@ class _Judging:
         answer = outcome[0]
         usage = answer.usage or TokenUsage()
         origin = {
-            "key": request.id,
-            "subset": self.subset_of[request.id],
+            "key": key,
+            "subset": subset,
             "rubric": rubric.name,
             "rubric_version": rubric.version,
             "judge_model": self.judge_model,
