@@ -180,6 +180,21 @@ def test_the_judge_command_and_export_min_judge(tmp_path: Path, scripted) -> Non
     assert [json.loads(line)["messages"][0]["content"] for line in written.read_text().splitlines()] == [
         "Q0 answer=5 verdict=4"
     ]
+    from cotforge.quality.filters import QualityFilter
+    from cotforge.train.config import TrainConfig
+    from cotforge.train.data import load_pairs
+
+    assert len(load_pairs(str(out), quality=QualityFilter(min_judge=(("faithful", 4),)))) == 1
+    assert (
+        len(
+            load_pairs(
+                str(out), quality=TrainConfig(model="m", dataset=str(out), min_judge=["faithful:2"]).quality_filter()
+            )
+        )
+        == 2
+    )
+    with pytest.raises(ValueError, match="give a rubric and a whole score"):
+        TrainConfig(model="m", dataset=str(out), min_judge=["faithful>4"]).quality_filter()
     for flag, says in (("faithful", "give a rubric and a whole score"), ("level:4", "has no level scores")):
         bad = [*export[:-1], flag]
         result = runner.invoke(app, bad)
