@@ -151,6 +151,10 @@ class BuildPlan:
         corpus = Corpus(self.out_dir)
         if self.recipe.judge is not None:  # its verdicts are stored: a resumed build pays only for the new records
             corpus.judge(self.recipe.judge)
+        else:  # judged before (`cotforge judge`): the export rewrote the statistics, so the means go back in
+            from cotforge.judging import refresh_judgements
+
+            refresh_judgements(self.out_dir)
         return corpus
 
 

@@ -275,3 +275,15 @@ def test_a_batch_api_judge_keeps_each_rubrics_batches_apart(tmp_path: Path, scri
     scores = pl.read_parquet(out / "judge_scores.parquet")
     assert sorted(scores["rubric"].to_list()) == ["faithful", "level"] and set(scores["score"]) == {4}
     assert judge_build(out, spec).asked == 0
+
+
+def test_a_judged_build_resumed_without_a_judge_keeps_its_means(tmp_path: Path, scripted) -> None:
+    import cotforge
+
+    questions = [f"Q{i} answer=5 verdict=4" for i in range(3)]
+    recipe = scripted_recipe(write_problems(tmp_path / "p.jsonl", questions), scripted.url, limit=2)
+    cotforge.build(recipe, tmp_path / "out")
+    cotforge.judge(tmp_path / "out", {"teacher": {"model": "judge", "base_url": scripted.url}})
+    cotforge.build(recipe.model_copy(update={"limit": None}), tmp_path / "out", extend=True)
+    (entry,) = json.loads((tmp_path / "out" / "cotforge_stats.json").read_text()).values()
+    assert entry["rows"] == 3 and entry["judge"] == {"faithful": {"mean": 4.0, "judged": 2, "rejected": 0}}

@@ -191,9 +191,26 @@ def _judge(
             asyncio.run(judging.run(records, guides))
             if judging.stats.stop:
                 break
-        # The files describe the whole build: judging some subsets keeps the others' judgements.
-        whole = read if subsets is None else directory.read_subsets()
-        judged = list(store.latest({record.key for rows in whole.values() for record in rows}))
+        _write_outputs(directory, store, read if subsets is None else None, report)
+    return report
+
+
+def refresh_judgements(path: str | Path) -> None:
+    """A judged build's judge files and means made current with its records, asking nothing: its export rewrote
+    cotforge_stats.json without the means, and new records have no verdict yet."""
+    directory = BuildDir(path)
+    if directory.judge_store_path.exists():
+        with directory_lock(directory.path, "judge", create=False), JudgeStore(directory.judge_store_path) as store:
+            _write_outputs(directory, store, None, JudgeReport())
+
+
+def _write_outputs(
+    directory: BuildDir, store: JudgeStore, read: dict[str, list[CoTRecord]] | None, report: JudgeReport
+) -> None:
+    """judge_scores.parquet, judge_rejections.parquet and the means, of every record of the build (`read`: the
+    subsets already read, when they are all of them), and the report's totals over them."""
+    whole = read if read is not None else directory.read_subsets()
+    judged = list(store.latest({record.key for rows in whole.values() for record in rows}))
     scores = [j for j in judged if isinstance(j, JudgeScore)]
     rejections = [j for j in judged if isinstance(j, JudgeRejection)]
     directory.write_judgements(scores, rejections)
@@ -205,7 +222,6 @@ def _judge(
     priced = [j.cost_usd for j in judged if j.cost_usd is not None]
     report.cost_usd = sum(priced) if priced else None
     report.first_rejections = [f"{r.rubric} {r.key}: {r.why}" for r in rejections[:3]]
-    return report
 
 
 def _write_means(directory: BuildDir, means: dict[str, dict[str, Any]]) -> None:
