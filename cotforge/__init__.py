@@ -25,6 +25,8 @@ _HOMES = {
     "evaluate": "cotforge.api",
     "score": "cotforge.api",
     "sweep": "cotforge.api",
+    "judge": "cotforge.api",
+    "Rubric": "cotforge.judging",
     "Corpus": "cotforge.api",
     "BuildPlan": "cotforge.api",
     "CustomPrompt": "cotforge.builders.custom",
@@ -54,12 +56,14 @@ __all__ = [
     "Problem",
     "Recipe",
     "Rejection",
+    "Rubric",
     "SourceSpec",
     "SweepSettings",
     "TrainConfig",
     "build",
     "evaluate",
     "import_paper",
+    "judge",
     "open_build",
     "plan_build",
     "pull",
@@ -75,6 +79,7 @@ if TYPE_CHECKING:
         build,
         evaluate,
         import_paper,
+        judge,
         open_build,
         plan_build,
         pull,
@@ -86,6 +91,7 @@ if TYPE_CHECKING:
     from cotforge.builders.custom import CustomPrompt
     from cotforge.builders.progress import BuildProgress
     from cotforge.corpus import BuildDirError
+    from cotforge.judging import Rubric
     from cotforge.schemas import BuildReport, CoTRecord, Problem, Recipe, Rejection, SourceSpec
     from cotforge.sweeps import SweepSettings
     from cotforge.train.config import TrainConfig

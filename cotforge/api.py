@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
     from cotforge.contamination import ContaminationReport
     from cotforge.hub import PushResult
+    from cotforge.judging import JudgeReport, Rubric
+    from cotforge.schemas.recipe import JudgeSpec
     from cotforge.suitability import ScoreReport
     from cotforge.sweeps import SweepReport, SweepSettings
     from cotforge.train.config import TrainConfig
@@ -39,6 +41,7 @@ class Corpus:
         self.dir = BuildDir(path)
         if not self.dir.is_build():
             raise BuildDirError(f"{path}: not a build directory (no subsets/ folder)")
+        self.judged: JudgeReport | None = None  # the last judge() of it from this object
 
     def __repr__(self) -> str:
         return f"Corpus({str(self.path)!r}, subsets={self.subsets})"
@@ -86,6 +89,25 @@ class Corpus:
         report.save(self.path)
         return report
 
+    def judge(
+        self,
+        judge: JudgeSpec | dict[str, Any] | None = None,
+        *,
+        rubrics: list[str | Rubric] | None = None,
+        subsets: list[str] | None = None,
+        limit: int | None = None,
+    ) -> JudgeReport:
+        """Judge the accepted records (a pulled build's too): `judge` a JudgeSpec or its mapping (default: the build
+        recipe's judge section); `rubrics` built-in names or your own `Rubric`s in place of its rubrics. Scores go to
+        judge_scores.parquet, malformed verdicts to judge_rejections.parquet, means to cotforge_stats.json; each
+        verdict is paid once (judge.sqlite), so running it again resumes. The report is also kept as `judged`."""
+        from cotforge.judging import judge_build, judge_spec, resolve_rubric
+
+        spec = judge_spec(self.path, judge)
+        chosen = None if rubrics is None else [resolve_rubric(r) for r in rubrics]
+        self.judged = judge_build(self.path, spec, chosen, subsets, limit)
+        return self.judged
+
     def push(self, repo_id: str, *, contamination: str | None = None, **options: Any) -> PushResult:
         """Publish to a Hub dataset repo in one atomic commit; `options` are cotforge.hub.push's (private,
         include_rejected, license_id, message, allow_incomplete, token)."""
@@ -128,7 +150,14 @@ class BuildPlan:
         finally:  # the estimate made before the build, kept for the next run's plan
             if self._estimated:
                 keep_summary(self._cache, self._estimated[0], plan_stamp(self.recipe, self.sources, self.custom))
-        return Corpus(self.out_dir)
+        corpus = Corpus(self.out_dir)
+        if self.recipe.judge is not None:  # its verdicts are stored: a resumed build pays only for the new records
+            corpus.judge(self.recipe.judge)
+        else:  # judged before (`cotforge judge`): the export rewrote the statistics, so the means go back in
+            from cotforge.judging import refresh_judgements
+
+            refresh_judgements(self.out_dir)
+        return corpus
 
 
 def plan_build(
@@ -248,6 +277,18 @@ def sweep(
     folder = Path(out_dir)
     _, unfinished = run_sweep(settings, folder, shard=shard, keep_models=keep_models, log=log or _quiet)
     return None if unfinished else build_report(folder)
+
+
+def judge(
+    path: str | Path,
+    judge: JudgeSpec | dict[str, Any] | None = None,
+    *,
+    rubrics: list[str | Rubric] | None = None,
+    subsets: list[str] | None = None,
+    limit: int | None = None,
+) -> JudgeReport:
+    """Corpus(path).judge(...): judge a build directory's accepted records."""
+    return Corpus(path).judge(judge, rubrics=rubrics, subsets=subsets, limit=limit)
 
 
 def _quiet(line: str) -> None:

@@ -36,7 +36,7 @@ def export(
         directory = BuildDir(build_dir)
         selected = directory.read_subsets(subsets)  # read (and validated) before anything is written
         if quality is not None and quality.active:
-            selected = quality.apply(selected, directory.read_rejections())
+            selected = quality.apply_in(directory, selected)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{out_dir}: is a file; --out must be a folder")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,8 @@ Each chat request is answered from its last user message:
   `after` (the answer, then a `<think>` block), `nested` (a `<think>` block inside the trace), `both` (the trace in
   `reasoning_content` and inline too);
   usage then reports the trace's words as `completion_tokens_details.reasoning_tokens`, in a batch too;
+- `verdict=X` (a judge's request: the message quotes the judged question): a judge's verdict, X a whole score
+  (`{"score": X, "reason": ...}`, in range or not), `notjson` (prose) or `noreason` (the reason missing);
 - `batchfail`: in a batch, this request fails with a 500 in the error file; `expire`: a batch holding it expires
   with this request unanswered; `batchjunk`: the first batch answers it with a body that is no completion, among
   lines that are not JSON or not ours; `fault=` faults of a field out of shape apply in a batch too.
@@ -147,6 +149,11 @@ class ScriptedServer(BackgroundServer):
 
     @staticmethod
     def _reply(message: str) -> str:
+        verdict = re.search(r"verdict=(\w+)", message)
+        if verdict and "Solution to grade" in message:
+            scripted = {"notjson": "The solution looks fine to me, I would give it a four.", "noreason": '{"score": 3}'}
+            given = verdict.group(1)
+            return scripted.get(given) or json.dumps({"score": int(given), "reason": "Scripted verdict."})
         found = re.findall(r"answer=(\S+?)(?=[\s,;]|$)", message)
         return f"We work it out step by step.\nThe answer is {found[-1] if found else '42'}"
 

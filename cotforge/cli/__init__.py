@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from cotforge.cli import build, corpus, score, sweep, train, view
+from cotforge.cli import build, corpus, judge, score, sweep, train, view
 from cotforge.train.config import TrainConfig
 
 
@@ -21,6 +21,7 @@ def make_app(config_class: type[TrainConfig] = TrainConfig) -> typer.Typer:
     app.command()(corpus.check)
     app.command()(corpus.pull)
     app.command("export")(corpus.export_command)
+    app.command()(judge.judge)
     app.command("import-paper")(corpus.import_paper_command)
     app.command("train")(train.train_command(config_class))
     app.command("eval")(train.eval_command)

@@ -199,6 +199,7 @@ def build(
     from cotforge.builders.build import BuildFailed, BuildInterrupted
     from cotforge.builders.store import StoreError
     from cotforge.builders.teachers import MissingApiKey
+    from cotforge.builders.teachers.base import TeacherError
     from cotforge.corpus import BuildDirError
 
     try:
@@ -211,9 +212,12 @@ def build(
     target = plan.out_dir
     try:
         with closing(BuildDisplay(err)) as display:
-            report = plan.run(progress=display).report
+            corpus = plan.run(progress=display)
+            report = corpus.report
     except (MissingApiKey, RecipeError, BuildDirError, StoreError) as error:
         raise fail(str(error)) from None
+    except TeacherError as error:  # the recipe's judge could not start; the build itself is written
+        raise fail(f"judge: {error}", service_code(error.usage)) from None
     except BuildFailed as failure:
         print_report(failure.report, target)
         raise fail(f"{failure}; every answer stored so far is kept", service_code(failure.usage)) from None
@@ -224,9 +228,18 @@ def build(
     assert report is not None, "a build that ran has its report"
     print_report(report, target)
     warn_cut_texts(target)
+    judged, judge = corpus.judged, plan.recipe.judge
+    if judged is not None and judge is not None:
+        from cotforge.cli.judge import print_judge_report
+
+        print_judge_report(judged, judge.teacher.model)
     if report.failed or report.pending:
         message = f"incomplete: {report.failed} failed, {report.pending} pending. Run the same command to retry them"
         raise fail(message, INCOMPLETE)
+    if judged is not None and not judged.complete:
+        raise fail(
+            f"incomplete: {judged.failed} judge requests failed. Run the same command to ask them again", INCOMPLETE
+        )
 
 
 def print_report(report: BuildReport, target: Path) -> None:

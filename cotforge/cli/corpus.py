@@ -10,7 +10,7 @@ from rich.table import Table
 
 from cotforge.cli.common import CHECK_AGAINST_HELP, err, fail, out, service_code, split_commas, warn, warn_cut_texts
 from cotforge.exitcodes import CONTAMINATED
-from cotforge.quality import DEDUP_HELP, MAX_PASS_RATE_HELP, MIN_PASS_RATE_HELP
+from cotforge.quality import DEDUP_HELP, MAX_PASS_RATE_HELP, MIN_JUDGE_HELP, MIN_PASS_RATE_HELP
 from cotforge.schemas.record import ReasoningView
 
 
@@ -218,14 +218,15 @@ def export_command(
     min_pass_rate: Annotated[float | None, typer.Option(help=f"{MIN_PASS_RATE_HELP}. Default: no bound")] = None,
     max_pass_rate: Annotated[float | None, typer.Option(help=f"{MAX_PASS_RATE_HELP}. Default: no bound")] = None,
     dedup: Annotated[bool, typer.Option("--dedup", help=DEDUP_HELP)] = False,
+    min_judge: Annotated[list[str] | None, typer.Option(help=f"{MIN_JUDGE_HELP}. Default: no bound")] = None,
 ) -> None:
     """Write subsets for another trainer: LLaMA-Factory (alpaca JSON + dataset_info.json) or TRL (JSONL)."""
     from cotforge.corpus import BuildDirError
     from cotforge.interop import export
-    from cotforge.quality.filters import QualityFilter
+    from cotforge.quality.filters import QualityFilter, parse_min_judge
 
     try:
-        quality = QualityFilter(min_pass_rate, max_pass_rate, dedup)
+        quality = QualityFilter(min_pass_rate, max_pass_rate, dedup, parse_min_judge(split_commas(min_judge)))
         written = export(build_dir, out_dir, fmt, subset, reasoning, quality)
     except (BuildDirError, ValueError) as error:
         raise fail(str(error)) from None

@@ -10,6 +10,9 @@ sweep read it, always through `BuildDir`.
 <dir>/suitability.parquet        per-record scores under students (`cotforge score`), keyed by record and student
 <dir>/suitability.parts/         scores of a run not yet merged into suitability.parquet, a file per batch
 <dir>/store.sqlite               the crash-safe store (build-cot only)
+<dir>/judge.sqlite               the judge's verdicts, each paid once (cotforge judge)
+<dir>/judge_scores.parquet       one row per record and rubric: the judge's score and reason
+<dir>/judge_rejections.parquet   the judge's verdicts that were not valid (not JSON, out of range), with why
 """
 
 from __future__ import annotations
@@ -21,14 +24,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import yaml
 from pydantic import ValidationError
 
 from cotforge.corpus.folder import Folder
 from cotforge.recipes.loader import RecipeError, parse_recipe, parse_yaml
-from cotforge.safety.atomic import atomic_write_text
+from cotforge.safety.atomic import atomic_path, atomic_write_text
 from cotforge.safety.names import MAX_FILE_NAME_LENGTH, safe_name
 from cotforge.safety.redact import redact_url
+from cotforge.schemas.judge import JUDGE_COLUMNS, JudgeRejection, JudgeScore
 from cotforge.schemas.recipe import Recipe
 from cotforge.schemas.record import BuildReport, CoTRecord, Rejection, RejectionReason
 from cotforge.schemas.tables import TableError, read_parquet, write_parquet
@@ -42,6 +47,9 @@ CONTAMINATION_FILE = "contamination.json"
 STATS_FILE = "cotforge_stats.json"
 SCORES_FILE = "suitability.parquet"
 SCORE_PARTS_DIR = "suitability.parts"
+JUDGE_STORE_FILE = "judge.sqlite"
+JUDGE_SCORES_FILE = "judge_scores.parquet"
+JUDGE_REJECTIONS_FILE = "judge_rejections.parquet"
 CACHE_DIR = "cache"  # what earlier runs read of the sources (SourceCache): safe to delete
 
 
@@ -101,6 +109,10 @@ class BuildDir(Folder):
     @property
     def score_parts_dir(self) -> Path:
         return self.path / SCORE_PARTS_DIR
+
+    @property
+    def judge_store_path(self) -> Path:
+        return self.path / JUDGE_STORE_FILE
 
     def subset_path(self, name: str) -> Path:
         return self.subsets_dir / f"{name}.parquet"
@@ -220,6 +232,27 @@ class BuildDir(Folder):
                 "Run it again"
             )
 
+    # ---- the judge's verdicts ----------------------------------------------------------------------------------
+
+    def write_judgements(self, scores: Iterable[JudgeScore], rejections: Iterable[JudgeRejection]) -> None:
+        for path, rows, model in (
+            (self.path / JUDGE_SCORES_FILE, scores, JudgeScore),
+            (self.path / JUDGE_REJECTIONS_FILE, rejections, JudgeRejection),
+        ):
+            frame = pl.DataFrame([row.model_dump() for row in rows], schema=JUDGE_COLUMNS[model], orient="row")
+            with atomic_path(path) as partial:
+                frame.write_parquet(partial)
+
+    def read_judge_scores(self) -> list[JudgeScore]:
+        """The judge's scores; BuildDirError when the build was never judged."""
+        path = self.path / JUDGE_SCORES_FILE
+        if not path.exists():
+            raise BuildDirError(f"{self.path}: no {JUDGE_SCORES_FILE}; run `cotforge judge {self.path}` first")
+        try:
+            return [JudgeScore.model_validate(row) for row in pl.read_parquet(path).to_dicts()]
+        except (pl.exceptions.PolarsError, OSError, ValidationError) as error:
+            raise BuildDirError(f"{path}: not a judge scores file ({str(error).splitlines()[0]})") from None
+
     def read_contamination(self) -> ContaminationSummary | None:
         """The summary of the last `cotforge check`; None when the build was never checked."""
         if not self.contamination_path.exists():
@@ -234,7 +267,7 @@ class BuildDir(Folder):
 def recipe_fields(recipe: Recipe) -> dict[str, Any]:
     """A recipe as the plain mapping recipe.yaml holds (and a dataset card summarises): teacher URLs redacted."""
     data = recipe.model_dump(mode="json", exclude_defaults=True)
-    for teacher in data.get("teachers", []):
+    for teacher in [*data.get("teachers", []), data.get("judge", {}).get("teacher", {})]:
         if teacher.get("base_url"):
             teacher["base_url"] = redact_url(teacher["base_url"])
     return data

@@ -189,6 +189,30 @@ their mean surprisals; lower suits the student better. Mean surprisal and mean r
     )
 
 
+def judge_table(stats: list[SubsetStats]) -> str:
+    """One row per judged subset: each rubric's mean score (records judged, verdicts rejected); empty when none."""
+    judged = [s for s in stats if s.judge]
+    if not judged:
+        return ""
+    rubrics = sorted({name for s in judged for name in s.judge or {}})
+    rows = [f"| subset | {' | '.join(rubrics)} |", "|---|" + "---:|" * len(rubrics)]
+    for s in judged:
+        found = s.judge or {}
+        cells = [
+            f"{_rate(found[r].mean)} ({found[r].judged:,}, {found[r].rejected:,})" if r in found else "-"
+            for r in rubrics
+        ]
+        rows.append(f"| `{s.subset}` | {' | '.join(cells)} |")
+    return (
+        "\n".join(rows)
+        + """
+
+LLM judge (`cotforge judge`): each rubric's mean score per subset (records with a valid verdict, verdicts rejected
+as malformed). `cotforge export` and `cotforge train` filter on the scores (`--min-judge faithful:4`).
+"""
+    )
+
+
 def _samples(stats: list[SubsetStats]) -> str:
     parts = []
     for s in stats:
@@ -301,6 +325,7 @@ checked against the source's gold answer (`correct`).{_arms_note(stats)}
 {plot}
 {signals_table(stats)}
 {suitability_table(stats)}
+{judge_table(stats)}
 ## Use
 
 ```python

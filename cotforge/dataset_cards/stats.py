@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from cotforge.corpus import BuildDir, BuildDirError, group_by_subset, rejections_by_subset, report_of
 from cotforge.quality.rsr import SubsetSuitability
 from cotforge.quality.signals import SubsetSignals, answer_rows, subset_signals
+from cotforge.schemas.judge import RubricSummary
 from cotforge.schemas.recipe import FormatMode
 from cotforge.schemas.record import BuildReport, CoTRecord, Rejection
 
@@ -38,6 +39,7 @@ class SubsetStats(BaseModel):
     sample_rationale: str
     signals: SubsetSignals | None = None  # None in statistics pushed before the signals existed
     suitability: list[SubsetSuitability] = Field(default_factory=list)  # per student, from `cotforge score`
+    judge: dict[str, RubricSummary] | None = None  # rubric -> its verdicts' mean, once `cotforge judge` ran
 
 
 def _median(counts: Counter[int]) -> float:

@@ -20,3 +20,7 @@ MIN_PASS_RATE_HELP = (
 )
 MAX_PASS_RATE_HELP = "Keep questions whose teacher pass rate is at most this (drop the ones every sample gets right)"
 DEDUP_HELP = f"Drop rationales that are near-duplicates (MinHash, Jaccard >= {THRESHOLD}) of an earlier question's"
+MIN_JUDGE_HELP = (
+    "Keep records the judge scored at least this on a rubric, as rubric:score (e.g. faithful:4; run `cotforge judge` "
+    "first); repeatable"
+)

@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from cotforge.corpus import rejections_by_subset
+from cotforge.corpus import BuildDir, rejections_by_subset
 from cotforge.quality.duplicates import NearDuplicates
 from cotforge.quality.signals import answer_rows, by_question, pass_rate, top_answers
 from cotforge.schemas.record import AnswerOrigin, CoTRecord, Rejection, RejectionReason
@@ -47,11 +47,14 @@ def majority_votes(records: Iterable[CoTRecord]) -> Iterator[tuple[CoTRecord, Re
 class QualityFilter:
     """Keep the questions whose pass rate (correct answers / answers, the subset's rejections counted; with one
     answer it is 0 or 1) lies within [min_pass_rate, max_pass_rate]; with `dedup`, drop each rationale that is a
-    near-duplicate of an earlier question's (cotforge.quality.duplicates), keeping the first of each group."""
+    near-duplicate of an earlier question's (cotforge.quality.duplicates), keeping the first of each group; with
+    `min_judge` ((rubric, score) pairs), keep the records the judge scored at least that on each rubric (a record
+    without a valid verdict for it is dropped)."""
 
     min_pass_rate: float | None = None
     max_pass_rate: float | None = None
     dedup: bool = False
+    min_judge: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         for flag, value in (("--min-pass-rate", self.min_pass_rate), ("--max-pass-rate", self.max_pass_rate)):
@@ -63,7 +66,7 @@ class QualityFilter:
 
     @property
     def active(self) -> bool:
-        return self.min_pass_rate is not None or self.max_pass_rate is not None or self.dedup
+        return self.min_pass_rate is not None or self.max_pass_rate is not None or self.dedup or bool(self.min_judge)
 
     def _within(self, rate: float) -> bool:
         low = 0.0 if self.min_pass_rate is None else self.min_pass_rate
@@ -89,3 +92,36 @@ class QualityFilter:
             return dict(subsets)
         rejected = rejections_by_subset(subsets, rejections)
         return {name: self.subset(records, rejected.get(name, [])) for name, records in subsets.items()}
+
+    def apply_in(self, directory: BuildDir, subsets: Mapping[str, list[CoTRecord]]) -> dict[str, list[CoTRecord]]:
+        """`apply` with the build directory's rejections, then the judge's bounds on its judge_scores.parquet."""
+        kept = self.apply(subsets, directory.read_rejections())
+        if not self.min_judge:
+            return kept
+        scores = directory.read_judge_scores()
+        by_rubric: dict[str, dict[str, int]] = {}
+        for score in scores:
+            by_rubric.setdefault(score.rubric, {})[score.key] = score.score
+        for rubric, _ in self.min_judge:
+            if rubric not in by_rubric:
+                raise ValueError(
+                    f"--min-judge {rubric}: {directory.path} has no {rubric} scores (it has "
+                    f"{', '.join(sorted(by_rubric)) or 'none'}); run `cotforge judge --rubric {rubric}` first"
+                )
+        return {
+            name: [
+                r for r in records if all(by_rubric[b].get(r.key, least - 1) >= least for b, least in self.min_judge)
+            ]
+            for name, records in kept.items()
+        }
+
+
+def parse_min_judge(values: list[str] | None) -> tuple[tuple[str, int], ...]:
+    """'faithful:4' -> (('faithful', 4),); a ValueError naming the value otherwise."""
+    found = []
+    for value in values or []:
+        rubric, _, score = value.partition(":")
+        if not rubric.strip() or not score.strip().lstrip("-").isdigit():
+            raise ValueError(f"--min-judge {value!r}: give a rubric and a whole score, e.g. faithful:4")
+        found.append((rubric.strip(), int(score)))
+    return tuple(found)

@@ -16,7 +16,8 @@ from cotforge.safety.redact import HIDDEN, redact_url
 from cotforge.schemas.recipe import Recipe
 
 # max_answer_chars is a guard, like the budget: leaving it out keeps every existing build's digest.
-_NOT_IDENTITY = {"name", "description", "max_cost_usd", "max_answer_chars"}
+# judge: judging reads the answers and changes none.
+_NOT_IDENTITY = {"name", "description", "max_cost_usd", "max_answer_chars", "judge"}
 _TRANSPORT = {
     "api_key_env",
     "max_concurrency",
@@ -102,4 +103,5 @@ def extend_recipe(old: Recipe, new: Recipe) -> Recipe:
     merged["limit"] = None if None in (old.limit, new.limit) else max(old.limit or 0, new.limit or 0)
     merged["native"] = old.native or new.native
     merged["max_cost_usd"] = new.max_cost_usd
+    merged["judge"] = newer["judge"] or merged["judge"]
     return parse_recipe(merged, "extended recipe")

@@ -31,6 +31,7 @@ from cotforge.schemas.capabilities import (
     check_reasoning_options,
 )
 from cotforge.schemas.guides import CustomGuides
+from cotforge.schemas.judge import RubricSpec, check_rubric_list
 
 # The built-in data sets (cotforge.recipes.sources.builtin loads them; a test keeps the two lists equal).
 BUILTIN_DATASETS = ("gsm8k", "svamp", "aqua", "math", "csqa", "obqa", "strategyqa")
@@ -370,6 +371,35 @@ class SourceSpec(BaseModel):
         return teacher_label(origin.rsplit(".", 1)[0] if self.path else origin)
 
 
+class JudgeSpec(BaseModel):
+    """A judge of the accepted answers (`cotforge judge`): a teacher of any backend, and the rubrics it scores.
+    Not part of the recipe's identity: judging changes no answer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    teacher: TeacherSpec
+    rubrics: list[str | RubricSpec] = Field(
+        min_length=1, description="Built-in faithful, level, leak, or mappings with name, instruction, min/max_score"
+    )
+    structured_output: Literal["json_schema", "json_object", "prompt"] = Field(
+        default="json_schema",
+        description="How the verdict's JSON schema is sent: response_format json_schema (OpenAI, vLLM, llama.cpp's "
+        "llama-server), json_object with the schema (llama-cpp-python's server), or in the prompt alone (any server; "
+        "vllm and ray judges always)",
+    )
+    max_tokens: int = Field(default=256, gt=0, description="The judge's token budget per verdict")
+
+    @field_validator("teacher", mode="before")
+    @classmethod
+    def _teacher_string(cls, value: object) -> object:
+        return parse_teacher(value) if isinstance(value, str) else value
+
+    @field_validator("rubrics")
+    @classmethod
+    def _known_rubrics(cls, value: list[str | RubricSpec]) -> list[str | RubricSpec]:
+        return check_rubric_list(value)
+
+
 class Recipe(BaseModel):
     """A whole build: sources x teachers x granularities x formats x samples."""
 
@@ -414,6 +444,7 @@ class Recipe(BaseModel):
         description="With native: also rewrite each native trace at these levels, as rewrite mode rewrites a plain "
         "CoT (subsets <teacher>-condensed-g<level>-cot)",
     )
+    judge: JudgeSpec | None = Field(default=None, description="What `cotforge judge` scores the answers with")
 
     @field_validator("teachers", mode="before")
     @classmethod

@@ -121,7 +121,7 @@ class SweepSettings(BaseModel):
 # mixture, split), where the run goes (output_dir, resume, save_every, push_to_hub), the seed (--seeds), one example
 # per row so the step budget means the same examples in every cell (batching), a plain model to evaluate
 # (merge_lora); cells run in one process, so there is nothing to shard (shard, cpu_offload); and every arm trains on
-# the same problems, so no filter drops some of one arm's (min_pass_rate, max_pass_rate, dedup).
+# the same problems, so no filter drops some of one arm's (min_pass_rate, max_pass_rate, dedup, min_judge).
 CELL_DECIDES = (
     "model",
     "dataset",
@@ -140,6 +140,7 @@ CELL_DECIDES = (
     "min_pass_rate",
     "max_pass_rate",
     "dedup",
+    "min_judge",
 )
 
 

@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cotforge.quality import DEDUP_HELP, MAX_PASS_RATE_HELP, MIN_PASS_RATE_HELP
-from cotforge.quality.filters import QualityFilter
+from cotforge.quality import DEDUP_HELP, MAX_PASS_RATE_HELP, MIN_JUDGE_HELP, MIN_PASS_RATE_HELP
+from cotforge.quality.filters import QualityFilter, parse_min_judge
 from cotforge.schemas.recipe import teacher_label
 from cotforge.schemas.record import ReasoningView
 
@@ -88,6 +88,11 @@ class TrainConfig(BaseModel):
         json_schema_extra=cli(default="none"),
     )
     dedup: bool = Field(default=False, description=DEDUP_HELP + " (a build directory)")
+    min_judge: list[str] | None = Field(
+        default=None,
+        description=MIN_JUDGE_HELP.replace("; repeatable", "; comma-separated") + " (a build directory)",
+        json_schema_extra=cli(default="none"),
+    )
     output_dir: str = Field(
         default="student", description="Where the student is saved", json_schema_extra=cli("--out", "-o")
     )
@@ -210,7 +215,7 @@ class TrainConfig(BaseModel):
 
     def quality_filter(self) -> QualityFilter:
         """The filters on the corpus's quality signals (ValueError when the bounds cross)."""
-        return QualityFilter(self.min_pass_rate, self.max_pass_rate, self.dedup)
+        return QualityFilter(self.min_pass_rate, self.max_pass_rate, self.dedup, parse_min_judge(self.min_judge))
 
     @model_validator(mode="after")
     def _adapter_settings_need_a_rank(self) -> TrainConfig:

@@ -141,7 +141,7 @@ def _pairs(
         directory = BuildDir(path)
         subsets = directory.read_subsets([subset] if subset else None)
         if quality is not None and quality.active:
-            subsets = quality.apply(subsets, directory.read_rejections())
+            subsets = quality.apply_in(directory, subsets)
         return [(r.prompt, r.completion_for(reasoning)) for records in subsets.values() for r in records]
     if path.suffix == ".parquet" and path.is_file():
         import polars as pl

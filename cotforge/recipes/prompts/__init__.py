@@ -74,6 +74,20 @@ def _direct_messages(
     ]
 
 
+def level_guide(answer_type: AnswerType, granularity: int, guides: CustomGuides | None = None) -> tuple[str, str]:
+    """(the level's guide, its 1-shot demonstration as question and rationale): what the prompts of that level show
+    the teacher, for a judge to hold a rationale against."""
+    _check(granularity, CoTFormat.cot)
+    family = _FAMILIES[answer_type]
+    if guides is None:
+        demo, guide = _FAMILY_DEMOS[family], t.LEVEL_GUIDES[granularity]
+    else:
+        own = guides.demonstration
+        demo, guide = t.Demonstration(own.question, own.answer, own.by_level), guides.levels[granularity]
+    rationale = _with_answer(demo.by_level.get(granularity, ""), demo.answer)
+    return guide, f"{demo.question}\n{rationale}"
+
+
 def _native_messages(question: str, answer: str, family: str, mode: PromptMode) -> list[ChatMessage]:
     """The answer-only chat (level 0), its level guide replaced by the native one: think, then the answer line."""
     system, *turns = _direct_messages(question, answer, family, 0, CoTFormat.cot, mode)
@@ -206,5 +220,6 @@ __all__ = [
     "build_native_prompt",
     "build_prompt",
     "build_rewrite_prompt",
+    "level_guide",
     "prompt_version",
 ]
