@@ -52,7 +52,7 @@ def print_plan(plan: BuildPlan) -> None:
     recipe, sources, summary = plan.recipe, plan.sources, plan.summary()
     table = Table(title=f"plan: {recipe.name}", show_header=False)
     table.add_row("problems", " + ".join(f"{s.name} {s.count}" for s in sources) + f" = {summary.problems}")
-    table.add_row("teachers", ", ".join(f"{t.label} ({t.backend.value})" for t in recipe.teachers))
+    table.add_row("teachers", ", ".join(f"{t.label} ({t.backend})" for t in recipe.teachers))
     table.add_row(
         "levels x formats",
         f"{summary.combinations}: levels {recipe.granularities}, formats "
@@ -94,7 +94,8 @@ TeacherOption = Annotated[
     typer.Option(
         "--teacher",
         "-t",
-        help="gpt-4o, openai-batch:gpt-4o, vllm:MODEL or a served model name; repeatable. Default: the recipe's",
+        help="gpt-4o, openai-batch:gpt-4o, vllm:MODEL, ray:MODEL, anthropic:MODEL or a served model name; "
+        "repeatable. Default: the recipe's",
     ),
 ]
 GranularityOption = Annotated[
