@@ -19,6 +19,7 @@ from cotforge.exitcodes import INCOMPLETE, INTERRUPTED
 from cotforge.recipes import RecipeError, builtin_recipes, resolve_recipe
 from cotforge.recipes.sources import SourceError
 from cotforge.schemas import SCHEMAS, BuildReport, CoTFormat, FormatMode
+from cotforge.schemas.teachers import BACKEND_NAMES
 
 if TYPE_CHECKING:
     from cotforge.api import BuildPlan
@@ -94,8 +95,8 @@ TeacherOption = Annotated[
     typer.Option(
         "--teacher",
         "-t",
-        help="gpt-4o, openai-batch:gpt-4o, vllm:MODEL, ray:MODEL, anthropic:MODEL or a served model name; "
-        "repeatable. Default: the recipe's",
+        help="gpt-4o, a served model name (with --base-url) or BACKEND:MODEL, BACKEND one of "
+        f"{', '.join(BACKEND_NAMES)} (openai-batch:gpt-4o); repeatable. Default: the recipe's",
     ),
 ]
 GranularityOption = Annotated[

@@ -11,14 +11,10 @@ from cotforge.answers import AnswerType
 from cotforge.safety.names import safe_name
 from cotforge.schemas.guides import CustomGuides
 
-# The teachers' part of the Recipe: each backend's settings in cotforge.schemas.teachers, re-exported here.
+# The teachers' part of the Recipe: each backend's settings are in cotforge.schemas.teachers (some names stay here).
 from cotforge.schemas.teachers import TEACHER as TEACHER
-from cotforge.schemas.teachers import AnthropicTeacherSpec as AnthropicTeacherSpec
-from cotforge.schemas.teachers import OpenAIBatchTeacherSpec as OpenAIBatchTeacherSpec
 from cotforge.schemas.teachers import OpenAITeacherSpec as OpenAITeacherSpec
-from cotforge.schemas.teachers import RayTeacherSpec as RayTeacherSpec
 from cotforge.schemas.teachers import TeacherSpec as TeacherSpec
-from cotforge.schemas.teachers import VLLMTeacherSpec as VLLMTeacherSpec
 from cotforge.schemas.teachers import parse_teacher
 from cotforge.schemas.teachers.base import teacher_label as teacher_label
 
