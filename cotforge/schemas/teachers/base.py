@@ -88,11 +88,9 @@ class TeacherBase(BaseModel):
         if isinstance(data, dict):
             misplaced = [key for key in data if key not in cls.model_fields]
             if misplaced:
-                backend = cls.backend_name()
                 where = "; ".join(hint for hint in dict.fromkeys(map(_where_it_belongs, misplaced)) if hint)
-                article = "an" if backend[0] in "aeiou" else "a"
                 raise ValueError(
-                    f"{', '.join(misplaced)}: not an option of {article} {backend} teacher"
+                    f"{', '.join(misplaced)}: not an option of {_a(cls.backend_name())} teacher"
                     + (f" ({where})" if where else "")
                 )
         return data
@@ -217,7 +215,8 @@ def _where_it_belongs(option: str) -> str:
     for cls in _backend_classes():
         for name, field in cls.model_fields.items():
             group = field.annotation
-            if isinstance(group, type) and issubclass(group, BaseModel) and option in group.model_fields:
+            own = name not in TeacherBase.model_fields  # not `capabilities`: every teacher has it
+            if own and isinstance(group, type) and issubclass(group, BaseModel) and option in group.model_fields:
                 return f"give it in {name}, to {_a(_joined(_backends_with(name), 'or'))} teacher"
     return ""
 
