@@ -61,7 +61,7 @@ def main() -> None:
             for sample in range(args.samples):
                 payload = {
                     "problem": [problem.dataset, problem.split, problem.id, problem.question, problem.answer],
-                    "teacher": [teacher.backend.value, teacher.model, teacher.base_url],
+                    "teacher": [teacher.backend, teacher.model, teacher.base_url],
                     "sampling": sampling,
                     "granularity": level,
                     "format": fmt.value,

@@ -13,6 +13,8 @@ from .helpers import PAPER_SVAMP
 def _no_network_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     # Nothing in the tests may reach a real API with a real key.
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
     monkeypatch.delenv("HF_TOKEN", raising=False)
 
 

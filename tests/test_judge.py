@@ -159,7 +159,7 @@ def test_judge_spec_from_the_recipe_and_the_command_line(tmp_path: Path) -> None
         judge_spec(tmp_path, None)
     spec = judge_spec(tmp_path, {"teacher": "gpt-4o-mini", "rubrics": ["leak"]}, None, {"base_url": "http://h:1/v1"})
     assert spec.teacher.model == "gpt-4o-mini" and spec.teacher.endpoint == "http://h:1/v1"
-    assert judge_spec(tmp_path, spec, "vllm:Qwen/Qwen2.5-7B-Instruct", rubrics=None).teacher.backend.value == "vllm"
+    assert judge_spec(tmp_path, spec, "vllm:Qwen/Qwen2.5-7B-Instruct", rubrics=None).teacher.backend == "vllm"
 
 
 def test_the_judge_command_and_export_min_judge(tmp_path: Path, scripted) -> None:

@@ -177,7 +177,7 @@ def _reference_key(problem, teacher, recipe, granularity, fmt, version, sample) 
 
     payload = {
         "problem": [problem.dataset, problem.split, problem.id, problem.question, problem.answer],
-        "teacher": [teacher.backend.value, teacher.model, getattr(teacher, "base_url", None)],  # vllm: no server
+        "teacher": [teacher.backend, teacher.model, getattr(teacher, "base_url", None)],  # vllm: no server
         "sampling": recipe.sampling.model_dump(mode="json", exclude={"n"}),
         "granularity": granularity,
         "format": fmt.value,

@@ -17,7 +17,6 @@ from cotforge.schemas import (
     RejectionReason,
     SamplingParams,
     SourceSpec,
-    TeacherBackend,
 )
 from cotforge.schemas.recipe import OpenAITeacherSpec, parse_teacher
 
@@ -78,11 +77,13 @@ def test_recipe_rejects_negative_budgets(field: str) -> None:
 
 
 def test_teacher_strings() -> None:
-    assert parse_teacher("gpt-4o").backend is TeacherBackend.openai
+    assert parse_teacher("gpt-4o").backend == "openai"
     batch = parse_teacher("openai-batch:gpt-4o")
-    assert (batch.backend, batch.model, batch.label) == (TeacherBackend.openai_batch, "gpt-4o", "gpt-4o")
+    assert (batch.backend, batch.model, batch.label) == ("openai-batch", "gpt-4o", "gpt-4o")
     local = parse_teacher("vllm:Qwen/Qwen2.5-7B-Instruct")
-    assert (local.backend, local.label) == (TeacherBackend.vllm, "qwen2.5-7b-instruct")
+    assert (local.backend, local.label) == ("vllm", "qwen2.5-7b-instruct")
+    claude = parse_teacher("anthropic:claude-sonnet-4-5")
+    assert (claude.backend, claude.label, claude.api_key_env) == ("anthropic", "claude-sonnet-4-5", "ANTHROPIC_API_KEY")
     with pytest.raises(ValidationError, match="label"):
         OpenAITeacherSpec(model="m", label="Has Spaces")
 

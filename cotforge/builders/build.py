@@ -23,7 +23,7 @@ from cotforge.builders.progress import PROGRESS_EVERY_S, BuildProgress, Progress
 from cotforge.builders.records import answer_to_row, failure_row, origin_fields
 from cotforge.builders.store import FAILED, RECORD, Store, kind_of
 from cotforge.builders.teachers import Failure, LiveStats, Outcome, TeacherRequest, make_teacher
-from cotforge.builders.teachers.base import TeacherError, api_key_for
+from cotforge.builders.teachers.base import TeacherError
 from cotforge.corpus import BuildDir, BuildDirError
 from cotforge.dataset_cards import StatsTally
 from cotforge.quality.filters import majority_votes
@@ -516,8 +516,7 @@ def run_build(
     go on, RecipeError, BuildDirError or StoreError before any request."""
     recipe = with_custom_prompt(recipe, custom)
     for teacher in recipe.teachers:
-        if not teacher.backend.in_process:
-            api_key_for(teacher)  # fail before anything starts, not in the middle
+        teacher.api_key()  # a missing key fails before anything starts, not in the middle
     with directory_lock(out_dir, "build"):  # held to the end: a second build here stops before asking anything
         recipe = check_build_dir(out_dir, recipe, extend)
         _check_writable(out_dir)

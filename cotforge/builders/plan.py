@@ -70,7 +70,7 @@ class KeyTemplate:
         `format_mode`: the native arm's or a condensed level's, in place of the recipe's."""
         payload = {
             "problem": _PROBLEM_SLOT,
-            "teacher": [teacher.backend.value, teacher.model, teacher.endpoint],
+            "teacher": [teacher.backend, teacher.model, teacher.endpoint],
             "sampling": sampling if sampling is not None else _sampling_part(recipe),
             "granularity": granularity,
             "format": fmt.value,

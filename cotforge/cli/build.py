@@ -19,6 +19,7 @@ from cotforge.exitcodes import INCOMPLETE, INTERRUPTED
 from cotforge.recipes import RecipeError, builtin_recipes, resolve_recipe
 from cotforge.recipes.sources import SourceError
 from cotforge.schemas import SCHEMAS, BuildReport, CoTFormat, FormatMode
+from cotforge.schemas.teachers import BACKEND_NAMES
 
 if TYPE_CHECKING:
     from cotforge.api import BuildPlan
@@ -52,7 +53,7 @@ def print_plan(plan: BuildPlan) -> None:
     recipe, sources, summary = plan.recipe, plan.sources, plan.summary()
     table = Table(title=f"plan: {recipe.name}", show_header=False)
     table.add_row("problems", " + ".join(f"{s.name} {s.count}" for s in sources) + f" = {summary.problems}")
-    table.add_row("teachers", ", ".join(f"{t.label} ({t.backend.value})" for t in recipe.teachers))
+    table.add_row("teachers", ", ".join(f"{t.label} ({t.backend})" for t in recipe.teachers))
     table.add_row(
         "levels x formats",
         f"{summary.combinations}: levels {recipe.granularities}, formats "
@@ -94,7 +95,8 @@ TeacherOption = Annotated[
     typer.Option(
         "--teacher",
         "-t",
-        help="gpt-4o, openai-batch:gpt-4o, vllm:MODEL or a served model name; repeatable. Default: the recipe's",
+        help="gpt-4o, a served model name (with --base-url) or BACKEND:MODEL, BACKEND one of "
+        f"{', '.join(BACKEND_NAMES)} (openai-batch:gpt-4o); repeatable. Default: the recipe's",
     ),
 ]
 GranularityOption = Annotated[

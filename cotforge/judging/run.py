@@ -59,11 +59,12 @@ def response_format(rubric: Rubric, structured_output: str) -> dict[str, Any] | 
 
 def judge_teacher(spec: JudgeSpec, rubric: Rubric) -> TeacherSpec:
     """The judge's teacher asked for this rubric's schema: response_format travels in the request body, as any
-    extra_body key does. An engine cotforge starts itself (vllm, ray) has no request body: the prompt alone. Its
+    extra_body key does, where the backend takes it (an engine cotforge starts itself, the Messages API: the prompt
+    alone). Its
     label is the rubric's own, so a Batch API judge finds its own open batches, never another rubric's."""
     update: dict[str, Any] = {"label": f"{spec.teacher.label}-judge-{rubric.name}-{rubric.version}"}
     found = response_format(rubric, spec.structured_output)
-    if found is not None and not spec.teacher.backend.in_process:
+    if found is not None and spec.teacher.takes_response_format:
         update["extra_body"] = {**spec.teacher.extra_body, "response_format": found}
     return spec.teacher.model_copy(update=update)
 

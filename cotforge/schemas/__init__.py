@@ -1,23 +1,7 @@
 """The typed contract between every stage of cotforge."""
 
 from cotforge.schemas.problem import CHOICE_LABELS, AnswerType, Problem
-from cotforge.schemas.recipe import (
-    CoTFormat,
-    FormatMode,
-    OpenAIBatchTeacherSpec,
-    OpenAITeacherSpec,
-    PromptMode,
-    RayTeacherSpec,
-    Recipe,
-    RemoteTeacherBase,
-    SamplingParams,
-    SourceSpec,
-    TeacherBackend,
-    TeacherBase,
-    TeacherSpec,
-    VLLMTeacherSpec,
-    parse_teacher,
-)
+from cotforge.schemas.recipe import CoTFormat, FormatMode, PromptMode, Recipe, SamplingParams, SourceSpec
 from cotforge.schemas.record import (
     AnswerOrigin,
     BuildReport,
@@ -27,6 +11,18 @@ from cotforge.schemas.record import (
     RejectionReason,
     TokenUsage,
     subset_name,
+)
+from cotforge.schemas.teachers import (
+    BACKENDS,
+    AnthropicTeacherSpec,
+    OpenAIBatchTeacherSpec,
+    OpenAITeacherSpec,
+    RayTeacherSpec,
+    RemoteTeacherBase,
+    TeacherBase,
+    TeacherSpec,
+    VLLMTeacherSpec,
+    parse_teacher,
 )
 
 SCHEMAS = {
@@ -39,10 +35,12 @@ SCHEMAS = {
 }
 
 __all__ = [
+    "BACKENDS",
     "CHOICE_LABELS",
     "SCHEMAS",
     "AnswerOrigin",
     "AnswerType",
+    "AnthropicTeacherSpec",
     "BuildReport",
     "ChatMessage",
     "CoTFormat",
@@ -59,7 +57,6 @@ __all__ = [
     "RemoteTeacherBase",
     "SamplingParams",
     "SourceSpec",
-    "TeacherBackend",
     "TeacherBase",
     "TeacherSpec",
     "TokenUsage",

@@ -89,27 +89,29 @@ def capabilities_of(model: str, overrides: CapabilityOverrides | None = None) ->
 _OWN_REQUEST_FIELDS = (
     "model", "messages", "n", "temperature", "top_p", "max_tokens", "max_completion_tokens", "seed", "reasoning_effort"
 )  # fmt: skip
-# In-process vLLM takes chat template arguments; the rest of extra_body is for servers.
-_IN_PROCESS_EXTRA_BODY = ("chat_template_kwargs",)
 
 
 def check_reasoning_options(
-    model: str, backend: str, in_process: bool, effort: str | None, extra_body: dict[str, Any], caps: Capabilities
+    model: str,
+    backend: str,
+    effort: str | None,
+    extra_body: dict[str, Any],
+    caps: Capabilities,
+    effort_refusal: str | None,
+    extra_body_keys: tuple[str, ...] | None,
 ) -> None:
-    """reasoning_effort and extra_body that a teacher's model or backend (`backend`, which runs `in_process` or
-    not) cannot take: a ValueError naming the field."""
+    """reasoning_effort and extra_body that a teacher's model or backend cannot take (the backend's
+    `effort_refusal` says why it sends no reasoning_effort; `extra_body_keys`, where not None, are all the keys its
+    requests take): a ValueError naming the field."""
     if effort is not None:
-        if in_process:
-            raise ValueError(
-                f"reasoning_effort: the {backend} backend has no such parameter; a model's thinking "
-                "is switched by its chat template (extra_body: {chat_template_kwargs: {enable_thinking: true}})"
-            )
+        if effort_refusal is not None:
+            raise ValueError(f"reasoning_effort: the {backend} backend has no such parameter; {effort_refusal}")
         if caps.efforts is not None and effort not in caps.efforts:
             takes = f"takes {', '.join(caps.efforts)}" if caps.efforts else "takes no reasoning_effort"
             raise ValueError(f"reasoning_effort: {effort!r}: {model} {takes} (or set capabilities.efforts)")
     for key in extra_body:
         if key in _OWN_REQUEST_FIELDS:
             raise ValueError(f"extra_body.{key}: cotforge sets {key} itself (from sampling or the teacher's fields)")
-        if backend == "ray" or (backend == "vllm" and key not in _IN_PROCESS_EXTRA_BODY):
-            allowed = "nothing" if backend == "ray" else ", ".join(_IN_PROCESS_EXTRA_BODY)
+        if extra_body_keys is not None and key not in extra_body_keys:
+            allowed = ", ".join(extra_body_keys) or "nothing"
             raise ValueError(f"extra_body.{key}: the {backend} backend takes {allowed} in extra_body")

@@ -2,41 +2,26 @@
 
 from __future__ import annotations
 
-import re
 from enum import Enum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    SerializationInfo,
-    SerializerFunctionWrapHandler,
-    Tag,
-    TypeAdapter,
-    field_validator,
-    model_serializer,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cotforge.answers import AnswerType
 from cotforge.safety.names import safe_name
-from cotforge.safety.redact import redact_url
-from cotforge.schemas.capabilities import (
-    Capabilities,
-    CapabilityOverrides,
-    ReasoningEffort,
-    capabilities_of,
-    check_reasoning_options,
-)
 from cotforge.schemas.guides import CustomGuides
 from cotforge.schemas.judge import RubricSpec, check_rubric_list
+
+# The teachers' part of the Recipe: each backend's settings are in cotforge.schemas.teachers (some names stay here).
+from cotforge.schemas.teachers import TEACHER as TEACHER
+from cotforge.schemas.teachers import OpenAITeacherSpec as OpenAITeacherSpec
+from cotforge.schemas.teachers import TeacherSpec as TeacherSpec
+from cotforge.schemas.teachers import parse_teacher
+from cotforge.schemas.teachers.base import teacher_label as teacher_label
 
 # The built-in data sets (cotforge.recipes.sources.builtin loads them; a test keeps the two lists equal).
 BUILTIN_DATASETS = ("gsm8k", "svamp", "aqua", "math", "csqa", "obqa", "strategyqa")
 Granularity = Annotated[int, Field(ge=0, le=6, description="0 = answer only, 1 = terse ... 6 = every step explained")]
-_LABEL = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
 class CoTFormat(str, Enum):
@@ -68,242 +53,6 @@ class FormatMode(str, Enum):
     def derived(self) -> bool:
         """Asked once another answer of the same problem is stored, with that answer pasted into the prompt."""
         return self in (FormatMode.rewrite, FormatMode.condensed)
-
-
-class TeacherBackend(str, Enum):
-    openai = "openai"
-    openai_batch = "openai-batch"
-    vllm = "vllm"
-    ray = "ray"
-
-    @property
-    def in_process(self) -> bool:
-        """Engines cotforge starts itself (vLLM, here or on a Ray cluster): no API key, no list price."""
-        return self in (TeacherBackend.vllm, TeacherBackend.ray)
-
-
-def teacher_label(model: str) -> str:
-    """A subset-safe label for a model id: 'Qwen/Qwen2.5-7B-Instruct' -> 'qwen2.5-7b-instruct'."""
-    label = re.sub(r"[^a-z0-9._-]+", "-", model.rsplit("/", 1)[-1].lower()).strip("-._")
-    return label or "teacher"
-
-
-class VLLMEngineArgs(BaseModel):
-    """vLLM's engine arguments, passed to `vllm.LLM` as given. Those cotforge knows are checked here; any other is
-    checked against vllm.EngineArgs when the engine starts, so a typo is an error, not ignored."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    max_model_len: int | None = Field(default=None, gt=0)
-    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
-    dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] | None = None
-    enforce_eager: bool | None = None
-    max_num_batched_tokens: int | None = Field(default=None, gt=0)
-    max_num_seqs: int | None = Field(default=None, gt=0)
-    tensor_parallel_size: int | None = Field(default=None, gt=0)
-    data_parallel_size: int | None = Field(default=None, gt=0)
-    pipeline_parallel_size: int | None = Field(default=None, gt=0)
-    enable_prefix_caching: bool | None = None
-    seed: int | None = None
-
-    def given(self) -> dict[str, Any]:
-        """The arguments the user set, as vLLM takes them."""
-        return self.model_dump(exclude_none=True)
-
-
-class RayOptions(BaseModel):
-    """ray backend only: how Ray Data's LLM batch processor runs the teacher (vLLM engines as Ray actors)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    replicas: int = Field(default=1, gt=0, description="vLLM engines, each a Ray actor with its own GPUs")
-    batch_size: int = Field(default=32, gt=0, description="Prompts per batch sent to an engine")
-    address: str | None = Field(
-        default=None, description="A running Ray cluster, e.g. ray://head:10001; default: RAY_ADDRESS, else a local one"
-    )
-
-
-class TeacherBase(BaseModel):
-    """What every teacher has. Each backend's member below adds only the options that backend takes, so an option
-    given to the wrong backend is an error naming it, not ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    model: str = Field(min_length=1)
-    backend: TeacherBackend
-    label: str = Field(default="", description="Name used in subsets; defaults to the model's short name.")
-    input_price_per_mtok: float | None = Field(default=None, ge=0, description="Overrides the built-in price table")
-    output_price_per_mtok: float | None = Field(default=None, ge=0)
-    # ---- reasoning teachers (cotforge.schemas.capabilities); check_reasoning_options says what each backend takes
-    reasoning_effort: ReasoningEffort | None = Field(
-        default=None, description="Sent as reasoning_effort (o-series, gpt-5, servers that take it)"
-    )
-    extra_body: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Keys added to each chat request as given, e.g. chat_template_kwargs: {enable_thinking: true}",
-    )
-    capabilities: CapabilityOverrides | None = Field(
-        default=None, description="Corrections to the model family table: sampling, token_limit, efforts, reasoning"
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _only_own_options(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            misplaced = [key for key in data if key not in cls.model_fields]
-            if misplaced:
-                backend = TeacherBackend(data.get("backend", TeacherBackend.openai)).value
-                hints = [_WHERE_IT_BELONGS.get(key, "") for key in misplaced]
-                where = "; ".join(hint for hint in dict.fromkeys(hints) if hint)
-                article = "an" if backend[0] in "aeiou" else "a"
-                raise ValueError(
-                    f"{', '.join(misplaced)}: not an option of {article} {backend} teacher"
-                    + (f" ({where})" if where else "")
-                )
-        return data
-
-    @model_validator(mode="after")
-    def _default_label(self) -> TeacherBase:
-        if not self.label:
-            object.__setattr__(self, "label", teacher_label(self.model))
-        elif not _LABEL.match(self.label):
-            raise ValueError(f"label {self.label!r} must be lower-case letters, digits, '.', '_' or '-'")
-        safe_name(self.label, "label")
-        return self
-
-    @model_validator(mode="after")
-    def _reasoning_options(self) -> TeacherBase:
-        backend = self.backend
-        check_reasoning_options(
-            self.model,
-            backend.value,
-            backend.in_process,
-            self.reasoning_effort,
-            self.extra_body,
-            self.model_capabilities,
-        )
-        return self
-
-    @property
-    def model_capabilities(self) -> Capabilities:
-        return capabilities_of(self.model, self.capabilities)
-
-    def reasoning_identity(self) -> dict[str, Any]:
-        """The reasoning options this teacher sets (they change its answers); empty for a plain teacher, so the
-        keys and identities of recipes without them stay what they were."""
-        given = {"reasoning_effort": self.reasoning_effort, "extra_body": self.extra_body}
-        if self.capabilities is not None:
-            given["capabilities"] = self.capabilities.model_dump(mode="json", exclude_none=True)
-        return {name: value for name, value in given.items() if value}
-
-    @property
-    def endpoint(self) -> str | None:
-        """The server a remote teacher talks to; None for the OpenAI API and for engines cotforge starts itself."""
-        return None
-
-    @model_serializer(mode="wrap")
-    def _backend_named(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
-        """`backend` chooses the member, so a dump without defaults still names it (openai, the default, apart)."""
-        data = handler(self)
-        if isinstance(data, dict) and "backend" not in data and self.backend is not TeacherBackend.openai:
-            data["backend"] = self.backend.value if info.mode == "json" else self.backend
-        return data
-
-
-class RemoteTeacherBase(TeacherBase):
-    """A teacher behind an HTTP API: the OpenAI API, or any OpenAI-compatible server with `base_url`. The API key is
-    read from `api_key_env` at run time, never stored."""
-
-    base_url: str | None = Field(default=None, description="An OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
-    api_key_env: str = "OPENAI_API_KEY"
-    max_concurrency: int = Field(default=64, gt=0, le=4096)
-    rpm: int | None = Field(default=None, gt=0, description="Requests per minute; default: from response headers")
-    tpm: int | None = Field(default=None, gt=0, description="Tokens per minute; default: from response headers")
-    timeout_s: float = Field(default=120.0, gt=0)
-    max_retries: int = Field(default=6, ge=0, le=50)
-    retry_backoff_s: float = Field(default=1.0, gt=0, description="First backoff; doubles per retry, with jitter")
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^\s/:]+(:\d+)?(/\S*)?$", value):
-            raise ValueError(f"{redact_url(value)!r} is not an http(s) URL such as http://127.0.0.1:8000/v1")
-        return value
-
-    @property
-    def endpoint(self) -> str | None:
-        return self.base_url
-
-
-class OpenAITeacherSpec(RemoteTeacherBase):
-    """Chat completions, one request per prompt, as many in flight as the server takes."""
-
-    backend: Literal[TeacherBackend.openai] = TeacherBackend.openai
-
-
-class OpenAIBatchTeacherSpec(RemoteTeacherBase):
-    """The OpenAI Batch API: half the price, answers within a day; batch ids are stored, so a killed run resumes."""
-
-    backend: Literal[TeacherBackend.openai_batch] = TeacherBackend.openai_batch
-    batch_poll_s: float = Field(default=30.0, gt=0, description="Seconds between polls of a batch")
-
-
-class VLLMTeacherSpec(TeacherBase):
-    """vLLM in this process, on this machine's GPUs (or CPU build)."""
-
-    backend: Literal[TeacherBackend.vllm] = TeacherBackend.vllm
-    engine_args: VLLMEngineArgs = Field(
-        default_factory=lambda: VLLMEngineArgs(),
-        description="vLLM's engine arguments (vllm.EngineArgs), tensor_parallel_size among them, passed to vLLM",
-    )
-
-
-class RayTeacherSpec(VLLMTeacherSpec):
-    """vLLM engines as Ray actors, through Ray Data's LLM batch processor."""
-
-    backend: Literal[TeacherBackend.ray] = TeacherBackend.ray  # type: ignore[assignment]
-    ray: RayOptions = Field(default_factory=lambda: RayOptions(), description="How Ray runs the engines")
-
-
-_WHERE_IT_BELONGS = {
-    **{
-        name: "an engine argument: give it in engine_args, to a vllm or ray teacher"
-        for name in VLLMEngineArgs.model_fields
-    },
-    "engine_args": "vllm and ray teachers only",
-    "ray": "ray teachers only",
-    "batch_poll_s": "openai-batch teachers only",
-    **{
-        name: "openai and openai-batch teachers only"
-        for name in ("base_url", "api_key_env", "max_concurrency", "rpm", "tpm", "timeout_s", "max_retries")
-    },
-    "retry_backoff_s": "openai and openai-batch teachers only",
-}
-
-
-def _backend_of(value: Any) -> str:
-    backend = value.get("backend", TeacherBackend.openai) if isinstance(value, dict) else value.backend
-    return backend.value if isinstance(backend, TeacherBackend) else str(backend)
-
-
-TeacherSpec = Annotated[
-    Annotated[OpenAITeacherSpec, Tag(TeacherBackend.openai.value)]
-    | Annotated[OpenAIBatchTeacherSpec, Tag(TeacherBackend.openai_batch.value)]
-    | Annotated[VLLMTeacherSpec, Tag(TeacherBackend.vllm.value)]
-    | Annotated[RayTeacherSpec, Tag(TeacherBackend.ray.value)],
-    Discriminator(_backend_of),
-]
-"""A teacher model and how to reach it: one member per backend, chosen by `backend` (default openai)."""
-
-TEACHER = TypeAdapter(TeacherSpec)
-
-
-def parse_teacher(text: str) -> TeacherSpec:
-    """'gpt-4o', 'openai:gpt-4o', 'openai-batch:gpt-4o', 'vllm:Qwen/Qwen2.5-7B-Instruct' or 'ray:Qwen/...'."""
-    backend, sep, model = text.partition(":")
-    if sep and backend in {b.value for b in TeacherBackend}:
-        return TEACHER.validate_python({"model": model, "backend": backend})
-    return TEACHER.validate_python({"model": text})
 
 
 class SamplingParams(BaseModel):

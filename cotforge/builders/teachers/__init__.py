@@ -1,38 +1,29 @@
-"""Teacher backends: the OpenAI API or any compatible server, the OpenAI Batch API, in-process vLLM, vLLM on Ray."""
+"""Teacher clients, one module per backend; each backend's class in cotforge.schemas.teachers names its client."""
 
 from __future__ import annotations
+
+import importlib
 
 from cotforge.builders.store import Store
 from cotforge.builders.teachers.base import (
     Answer,
     Failure,
     LiveStats,
-    MissingApiKey,
     Outcome,
     Sink,
     Teacher,
     TeacherRequest,
 )
-from cotforge.schemas.recipe import SamplingParams, TeacherBackend, TeacherSpec
+from cotforge.schemas.recipe import SamplingParams
+from cotforge.schemas.teachers import MissingApiKey, TeacherSpec
 
 
-def make_teacher(spec: TeacherSpec, sampling: SamplingParams, store: Store) -> Teacher:
-    if spec.backend is TeacherBackend.openai:
-        from cotforge.builders.teachers.openai_chat import OpenAITeacher
-
-        return OpenAITeacher(spec, sampling)
-    if spec.backend is TeacherBackend.openai_batch:
-        from cotforge.builders.teachers.openai_batch import OpenAIBatchTeacher
-
-        return OpenAIBatchTeacher(spec, sampling, store)
-    log_dir = store.path.parent if store is not None else None
-    if spec.backend is TeacherBackend.ray:
-        from cotforge.builders.teachers.ray_data import RayTeacher
-
-        return RayTeacher(spec, sampling, log_dir)
-    from cotforge.builders.teachers.vllm_local import VLLMTeacher
-
-    return VLLMTeacher(spec, sampling, log_dir)
+def make_teacher(spec: TeacherSpec, sampling: SamplingParams, store: Store | None) -> Teacher:
+    """The client that the spec's backend names (its module is imported only when a teacher of it is built), made by
+    its `for_build(spec, sampling, store)`: a build keeps its answers, and a batch's ids, in `store`, logs beside it."""
+    module, _, name = spec.client.partition(":")
+    client = getattr(importlib.import_module(module), name)
+    return client.for_build(spec, sampling, store)
 
 
 __all__ = [

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cotforge.builders.teachers.reasoning import Separated, completion_tokens, separate_message, token_count
 from cotforge.safety.redact import redact_text
-from cotforge.schemas.recipe import RemoteTeacherBase, SamplingParams, TeacherSpec
+from cotforge.schemas.recipe import SamplingParams
 from cotforge.schemas.record import TokenUsage
+from cotforge.schemas.teachers import TeacherSpec
 
 
 @dataclass(frozen=True)
@@ -202,10 +202,6 @@ class SecretRedactor:
         return redact_text(text)
 
 
-class MissingApiKey(RuntimeError):
-    pass
-
-
 class TeacherError(RuntimeError):
     """A teacher that cannot start or whose engine died; answers stored before it stay stored. `usage`: the
     user's setup is at fault (a missing package), not a service."""
@@ -213,13 +209,3 @@ class TeacherError(RuntimeError):
     def __init__(self, message: str, usage: bool = False) -> None:
         super().__init__(message)
         self.usage = usage
-
-
-def api_key_for(spec: RemoteTeacherBase) -> str:
-    """The key from the environment variable the spec names. Local servers (a base_url) may run without one."""
-    key = os.environ.get(spec.api_key_env, "")
-    if key:
-        return key
-    if spec.base_url is not None:
-        return "EMPTY"  # vllm serve and llama.cpp accept any key unless started with one
-    raise MissingApiKey(f"teacher {spec.label}: set the {spec.api_key_env} environment variable to an OpenAI API key")

@@ -18,10 +18,10 @@ from cotforge.builders.teachers.base import (
     Sink,
     TeacherRequest,
     answers_from_completion,
-    api_key_for,
     chat_params,
 )
-from cotforge.schemas.recipe import OpenAIBatchTeacherSpec, SamplingParams
+from cotforge.schemas.recipe import SamplingParams
+from cotforge.schemas.teachers import OpenAIBatchTeacherSpec
 
 MAX_REQUESTS_PER_BATCH = 50_000
 MAX_BYTES_PER_BATCH = 200 * 1024**2
@@ -60,11 +60,19 @@ class OpenAIBatchTeacher:
         self.sampling = sampling
         self.store = store
         self.max_requests, self.max_bytes = max_requests, max_bytes
-        key = api_key_for(spec)
+        key = spec.api_key()
         self.redact = SecretRedactor([key])
         self.client = openai.AsyncOpenAI(
             api_key=key, base_url=spec.base_url, max_retries=spec.max_retries, timeout=spec.timeout_s
         )
+
+    @classmethod
+    def for_build(
+        cls, spec: OpenAIBatchTeacherSpec, sampling: SamplingParams, store: Store | None
+    ) -> OpenAIBatchTeacher:
+        if store is None:
+            raise ValueError("the openai-batch backend keeps its batch ids in the build's store")
+        return cls(spec, sampling, store)
 
     def _line(self, request: TeacherRequest) -> bytes:
         body = {"messages": request.messages, **chat_params(self.spec, self.sampling, request.n)}

@@ -13,9 +13,11 @@ import os
 import random
 import time
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import aiohttp
 
+from cotforge.builders.store import Store
 from cotforge.builders.teachers.base import (
     Answer,
     Failure,
@@ -25,11 +27,11 @@ from cotforge.builders.teachers.base import (
     Sink,
     TeacherRequest,
     answers_from_completion,
-    api_key_for,
     chat_params,
 )
 from cotforge.builders.teachers.ratelimit import AdaptiveConcurrency, RateLimiter, retry_after_seconds
-from cotforge.schemas.recipe import OpenAITeacherSpec, SamplingParams
+from cotforge.schemas.recipe import SamplingParams
+from cotforge.schemas.teachers import OpenAITeacherSpec, RemoteTeacherBase
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
@@ -42,28 +44,45 @@ MAX_RETRY_AFTER_S = 300.0
 _CHARS_PER_TOKEN = 4
 
 
-def _headers(key: str) -> dict[str, str]:
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    # The same optional headers the openai SDK sends from the environment.
-    for variable, header in (("OPENAI_ORG_ID", "OpenAI-Organization"), ("OPENAI_PROJECT_ID", "OpenAI-Project")):
-        if os.environ.get(variable):
-            headers[header] = os.environ[variable]
-    return headers
-
-
 class OpenAITeacher:
-    """Adaptive concurrency, RPM/TPM limits, retries with jittered exponential backoff that honour Retry-After."""
+    """Adaptive concurrency, RPM/TPM limits, retries with jittered exponential backoff that honour Retry-After.
+    Another HTTP API's client subclasses it for its wire format: URL, headers, body and reading the reply."""
 
-    def __init__(self, spec: OpenAITeacherSpec, sampling: SamplingParams) -> None:
+    default_base_url = OPENAI_BASE_URL
+    base_url_variable = "OPENAI_BASE_URL"
+    path = "/chat/completions"
+    retryable_status = RETRYABLE_STATUS
+    most_answers_per_request: int | None = None  # None: a request asks for all `n` at once
+
+    def __init__(self, spec: RemoteTeacherBase, sampling: SamplingParams) -> None:
         self.spec = spec
         self.sampling = sampling
-        key = api_key_for(spec)
+        key = spec.api_key()
         self.redact = SecretRedactor([key])
-        self.base_url = (spec.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
-        self.url = self.base_url + "/chat/completions"
-        self.headers = _headers(key)
+        self.base_url = (spec.base_url or os.environ.get(self.base_url_variable) or self.default_base_url).rstrip("/")
+        self.url = self.base_url + self.path
+        self.headers = self.request_headers(key)
         self.limiter = RateLimiter(spec.rpm, spec.tpm)
         self.window = AdaptiveConcurrency(spec.max_concurrency)
+
+    @classmethod
+    def for_build(cls, spec: OpenAITeacherSpec, sampling: SamplingParams, store: Store | None) -> OpenAITeacher:
+        return cls(spec, sampling)
+
+    def request_headers(self, key: str) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        # The same optional headers the openai SDK sends from the environment.
+        for variable, header in (("OPENAI_ORG_ID", "OpenAI-Organization"), ("OPENAI_PROJECT_ID", "OpenAI-Project")):
+            if os.environ.get(variable):
+                headers[header] = os.environ[variable]
+        return headers
+
+    def request_body(self, messages: list[dict[str, str]], n: int) -> dict[str, Any]:
+        return {"messages": messages, **chat_params(self.spec, self.sampling, n)}
+
+    def answers_from(self, reply: object, latency_s: float) -> list[Answer]:
+        """The answers in a decoded 200 reply; a ValueError (or TypeError, KeyError) where it is no reply at all."""
+        return answers_from_completion(reply, latency_s)
 
     async def run(self, requests: Iterable[TeacherRequest], sink: Sink, stats: LiveStats) -> None:
         queue = iter(requests)
@@ -84,7 +103,8 @@ class OpenAITeacher:
         """All `request.n` answers; servers that return fewer choices than asked are asked again for the rest."""
         answers: list[Answer] = []
         while len(answers) < request.n:
-            got = await self._call(session, request.messages, request.n - len(answers), stats)
+            asked = request.n - len(answers)
+            got = await self._call(session, request.messages, min(asked, self.most_answers_per_request or asked), stats)
             if isinstance(got, Failure):
                 return answers or got  # keep what was paid for; the build marks the rest failed
             if not got:
@@ -97,7 +117,7 @@ class OpenAITeacher:
     ) -> list[Answer] | Failure:
         prompt_chars = sum(len(m["content"]) for m in messages)
         tokens = prompt_chars // _CHARS_PER_TOKEN + self.sampling.max_tokens * n
-        body = json.dumps({"messages": messages, **chat_params(self.spec, self.sampling, n)})
+        body = json.dumps(self.request_body(messages, n))
         last_error = ""
         retries = self.spec.max_retries
         attempt = 0
@@ -113,9 +133,9 @@ class OpenAITeacher:
                     self.limiter.observe(response.headers)
                     payload = await response.read()
                     if response.status == 200:
-                        return answers_from_completion(json.loads(payload), time.monotonic() - started)
+                        return self.answers_from(json.loads(payload), time.monotonic() - started)
                     last_error = f"HTTP {response.status}: {_error_message(payload)}"
-                    if response.status not in RETRYABLE_STATUS:
+                    if response.status not in self.retryable_status:
                         return Failure(self.redact(last_error), fatal=response.status in FATAL_STATUS)
                     retry_after = retry_after_seconds(response.headers)
             except asyncio.TimeoutError:

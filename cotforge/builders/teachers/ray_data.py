@@ -24,6 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from cotforge.builders.store import Store
 from cotforge.builders.teachers.base import (
     Failure,
     LiveStats,
@@ -36,7 +37,8 @@ from cotforge.builders.teachers.base import (
 )
 from cotforge.builders.teachers.reasoning import separate
 from cotforge.builders.teachers.vllm_reasoning import Splitter, parser_name, trace_splitter
-from cotforge.schemas.recipe import RayTeacherSpec, SamplingParams
+from cotforge.schemas.recipe import SamplingParams
+from cotforge.schemas.teachers import RayTeacherSpec
 
 WINDOW = 100_000  # requests per processor run: bounds the driver's memory; each run starts the engines again
 LOG_FILE = "ray.log"
@@ -116,6 +118,10 @@ class RayTeacher:
         self.sampling = sampling
         self.log_dir = log_dir
         self._log_handler: logging.Handler | None = None
+
+    @classmethod
+    def for_build(cls, spec: RayTeacherSpec, sampling: SamplingParams, store: Store | None) -> RayTeacher:
+        return cls(spec, sampling, store.path.parent if store is not None else None)
 
     def _import(self) -> Any:
         try:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from cotforge.builders.store import Store
 from cotforge.builders.teachers.base import (
     Answer,
     LiveStats,
@@ -29,7 +30,8 @@ from cotforge.builders.teachers.base import (
     traced_answer,
 )
 from cotforge.builders.teachers.vllm_reasoning import Splitter, trace_splitter
-from cotforge.schemas.recipe import SamplingParams, VLLMTeacherSpec
+from cotforge.schemas.recipe import SamplingParams
+from cotforge.schemas.teachers import VLLMTeacherSpec
 
 CHUNK = 256  # prompts per chat call: enough to keep a GPU busy; answers are stored as each chunk ends
 LOG_FILE = "vllm.log"
@@ -92,6 +94,10 @@ class VLLMTeacher:
         self.log_file = log_dir / LOG_FILE if log_dir is not None else None
         self._llm: Any = None
         self._split: Splitter | None = None
+
+    @classmethod
+    def for_build(cls, spec: VLLMTeacherSpec, sampling: SamplingParams, store: Store | None) -> VLLMTeacher:
+        return cls(spec, sampling, store.path.parent if store is not None else None)
 
     def _import(self) -> Any:
         if self.log_file is not None and "VLLM_LOGGING_CONFIG_PATH" not in os.environ:
