@@ -232,9 +232,10 @@ def _cells_failed(error: CellsFailed) -> typer.Exit:
     for failure in failures:
         log(f"cell {failure.name} failed: {failure.reason}")
     code = USAGE_ERROR if all(failure.bad_input for failure in failures) else INCOMPLETE
+    cells = "1 cell" if len(failures) == 1 else f"{len(failures)} cells"
     return fail(
-        f"{len(failures)} cells failed (above, each with its reason); the finished cells are kept: run the same "
-        "command again to retry the failed ones",
+        f"{cells} failed (above, each with its reason); the finished cells are kept: run the same command again to "
+        "retry the failed ones",
         code,
     )
 
