@@ -834,22 +834,28 @@ def pretend_to_run(ran: list[str]):
     """run_cell without training: every held-out question answered right; the names of the cells it ran go to `ran`."""
     from cotforge.sweeps import CellResult
 
-    def run_cell(plan, cell, sweep, log, keep_model) -> CellResult:
+    def run_cell(job, log) -> CellResult:
+        from cotforge.sweeps.files import write_model
+        from cotforge.sweeps.layout import SweepDir
+
+        cell, sweep, test = job.cell, SweepDir(job.sweep), job.test
         ran.append(cell.name)
         sweep.cell_dir(cell.name).mkdir(parents=True, exist_ok=True)
         predictions = sweep.cell_dir(cell.name) / "predictions.parquet"
-        count = len(plan.test)
+        count = len(test)
         pl.DataFrame(
-            {"problem_id": [p.id for p in plan.test], "question": [p.question for p in plan.test],
-             "gold_answer": [p.answer for p in plan.test], "predicted_answer": [p.answer for p in plan.test],
+            {"problem_id": [p.id for p in test], "question": [p.question for p in test],
+             "gold_answer": [p.answer for p in test], "predicted_answer": [p.answer for p in test],
              "correct": [True] * count}
         ).write_parquet(predictions)  # fmt: skip
-        return CellResult(
+        result = CellResult(
             name=cell.name, student=cell.student, arm=cell.arm.label, subset=cell.arm.subset, level=cell.arm.level,
             seed=cell.seed, steps=1, train_examples=1, completion_tokens=None, final_loss=None,
             mean_rationale_words=1.0, accuracy=1.0, interval=(1.0, 1.0), correct=count, total=count, parsed=count,
             train_wall_s=0.0, eval_wall_s=0.0, predictions=predictions.relative_to(sweep.path).as_posix(),
         )  # fmt: skip
+        write_model(sweep.cell_file(cell.name), result)  # as the real one does, where the cell ran
+        return result
 
     return run_cell
 
@@ -880,7 +886,8 @@ def test_a_torn_cell_is_run_again_and_sweep_files_are_never_torn(
     for name in ("sweep.json", "held_out.json", "cell.json"):  # a kill while each is written
         with monkeypatch.context() as kill:
             killed_writing(kill, name)
-            with pytest.raises(KilledMidWrite, match=name):
+            # a kill inside a cell (its cell.json) fails that cell alone: the sweep carries on, then says so
+            with pytest.raises((KilledMidWrite, cells.CellsFailed), match=name):
                 run_sweep(settings, sweep.path, log=lambda line: None)
         assert {path: path.read_bytes() for path in before} == before, "the old files, whole"
     assert not sweep.cell_file(second).exists() and ran[-1] == second, "no torn cell.json left to be trusted"

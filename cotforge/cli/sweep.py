@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -13,6 +13,9 @@ from cotforge.cli.options import config_options, given, with_parameters
 from cotforge.recipes.sources import SourceError
 from cotforge.sweeps.settings import THINKING_DEFAULT
 from cotforge.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    from cotforge.sweeps.cells import CellsFailed
 
 DatasetOption = Annotated[
     str | None,
@@ -107,6 +110,25 @@ EvalLimitOption = Annotated[int | None, typer.Option(help="At most N held-out qu
 SeedsOption = Annotated[str, typer.Option(help="Training seeds, comma-separated; each is a cell")]
 MaxNewTokensOption = Annotated[int, typer.Option(help="Most tokens generated per held-out answer")]
 ShardOption = Annotated[str, typer.Option(help="Run slice i of N of the cells (i/N), for job arrays")]
+JobsOption = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Cells at once on this machine, each in a process of its own: one GPU each where there are GPUs (at "
+        "most one cell per GPU), else the CPU cores split between them. Not one of the sweep's settings: a resume "
+        "may give another",
+    ),
+]
+RayOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Run each cell as a Ray task, scheduled by Ray: local (start Ray here), auto (the cluster this machine "
+        "is in) or a cluster's address (host:6379, ray://host:10001). A cell asks for one GPU, or --ray-cpus CPUs "
+        "on a cluster without GPUs. On several machines, --out must be on a filesystem all of them share. Needs "
+        "pip install 'cotforge[sweep-ray]'. Default: no Ray",
+    ),
+]
+RayCpusOption = Annotated[int, typer.Option(min=1, help="--ray: the CPUs (torch threads) a cell asks for without GPUs")]
 KeepModelsOption = Annotated[bool, typer.Option("--keep-models", help="Keep each cell's trained model")]
 PushToHubOption = Annotated[
     str | None,
@@ -136,6 +158,9 @@ def sweep(
     max_new_tokens: MaxNewTokensOption = 256,
     thinking_tokens: ThinkingTokensOption = None,
     shard: ShardOption = "0/1",
+    jobs: JobsOption = 1,
+    ray: RayOption = None,
+    ray_cpus: RayCpusOption = 1,
     keep_models: KeepModelsOption = False,
     push_to_hub: PushToHubOption = None,
     dry_run: DryRunOption = False,
@@ -154,7 +179,8 @@ def sweep(
     from cotforge.hub import HubError
     from cotforge.sweeps import SweepError, SweepSettings, plan_sweep, run_sweep, sweep_train_config
     from cotforge.sweeps.arms import parse_arm
-    from cotforge.sweeps.cells import drawn_hold_out
+    from cotforge.sweeps.cells import CellsFailed, drawn_hold_out
+    from cotforge.sweeps.executors import executor_for
     from cotforge.sweeps.layout import SweepDir
     from cotforge.sweeps.planning import describe_plan
     from cotforge.train.data import TrainDataError
@@ -169,6 +195,7 @@ def sweep(
     except ValueError:
         raise fail(f"--shard {shard}: give i/N with 0 <= i < N, e.g. 0/4") from None
     try:
+        executor = executor_for(jobs, ray, ray_cpus)
         for text in arm or []:
             parse_arm(text)  # a malformed arm is refused before the corpus is fetched
         corpus = str(fetch_corpus(dataset, SweepDir(out_dir).corpus_dir))
@@ -202,7 +229,11 @@ def sweep(
             plan = plan_sweep(settings, drawn_hold_out(SweepDir(out_dir), settings))  # a resumed sweep's own
             out.print(describe_plan(plan, prior_accuracy), highlight=False, markup=False)
             return
-        plan, unfinished = run_sweep(settings, out_dir, shard=(index, count), keep_models=keep_models, log=log)
+        plan, unfinished = run_sweep(
+            settings, out_dir, shard=(index, count), keep_models=keep_models, executor=executor, log=log
+        )
+    except CellsFailed as error:
+        raise _cells_failed(error) from None
     except ValidationError as error:
         raise fail_validation(error, "cotforge sweep") from None
     except (SweepError, SourceError, TrainDataError, StudentError, ValueError) as error:
@@ -217,6 +248,22 @@ def sweep(
         )
         return
     _print_sweep(out_dir, push_to_hub, None)
+
+
+def _cells_failed(error: CellsFailed) -> typer.Exit:
+    """Each failed cell with its reason; exit 2 when every one was refused for its input, else 3 (incomplete)."""
+    from cotforge.exitcodes import INCOMPLETE, USAGE_ERROR
+
+    failures = error.failures
+    for failure in failures:
+        log(f"cell {failure.name} failed: {failure.reason}")
+    code = USAGE_ERROR if all(failure.bad_input for failure in failures) else INCOMPLETE
+    cells = "1 cell" if len(failures) == 1 else f"{len(failures)} cells"
+    return fail(
+        f"{cells} failed (above, each with its reason); the finished cells are kept: run the same command again to "
+        "retry the failed ones",
+        code,
+    )
 
 
 def sweep_report(

@@ -4,7 +4,8 @@ settings.py   what decides a sweep's numbers (SweepSettings, the shared TrainCon
 planning.py   the arms, the problems every arm trains on, the held-out questions (SweepPlan, Arm, Cell)
 arms.py       arms named with --arm: prompted levels, native traces, condensed levels, baselines, mixtures
 holdout.py    the hold-out drawn by families and groups of near-variant questions
-cells.py      running cells, each recorded as a CellResult in its cell.json
+cells.py      running cells, each recorded as a CellResult in its cell.json, a round at a time (run_cells)
+executors.py  where a round's cells run: in this process, N at once on this machine (--jobs), or on Ray (--ray)
 statistics.py verdict: a bootstrap over question groups, the pooled run-to-run term, the model confidence set
 power.py      the power to name the best arm alone (dry run and report)
 adaptive.py   --adaptive: rounds of seeds, each only for the arms that could still be the best
@@ -14,7 +15,8 @@ plot.py       the figure
 layout.py     the sweep folder's files
 """
 
-from cotforge.sweeps.cells import CellResult, run_sweep
+from cotforge.sweeps.cells import CellJob, CellResult, CellsFailed, run_cells, run_sweep
+from cotforge.sweeps.executors import CellFailure, Executor, LocalPool, RayCluster, Serial, executor_for
 from cotforge.sweeps.planning import Arm, Cell, SweepPlan, choose_arms, plan_sweep
 from cotforge.sweeps.report import build_report, push_to_card
 from cotforge.sweeps.results import ArmResult, SweepReport
@@ -27,7 +29,14 @@ __all__ = [
     "Arm",
     "ArmResult",
     "Cell",
+    "CellFailure",
+    "CellJob",
     "CellResult",
+    "CellsFailed",
+    "Executor",
+    "LocalPool",
+    "RayCluster",
+    "Serial",
     "SweepError",
     "SweepPlan",
     "SweepReport",
@@ -35,8 +44,10 @@ __all__ = [
     "Verdict",
     "build_report",
     "choose_arms",
+    "executor_for",
     "plan_sweep",
     "push_to_card",
+    "run_cells",
     "run_sweep",
     "sweep_train_config",
     "verdict",

@@ -1,6 +1,7 @@
 """Running cells: each trains one student on one arm with one seed, then answers the held-out questions. A cell's
 cell.json (its CellResult), written last, marks it finished: a re-run skips it once it checks (read_cell), and shards
-share the folder."""
+share the folder. Cells run in rounds (run_cells) on an executor (executors.py): in this process, N at once on this
+machine, or on Ray."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ import shutil
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
 from cotforge.corpus import BuildDir, EvalDir, StudentDir
+from cotforge.schemas.problem import Problem
+from cotforge.schemas.record import CoTRecord
 from cotforge.sweeps.adaptive import AdaptiveRecord, adaptive_rounds
+from cotforge.sweeps.executors import CellFailure, Executor, Serial
 from cotforge.sweeps.files import HeldOut, inside_sweep, read_model, write_model
 from cotforge.sweeps.layout import SweepDir
 from cotforge.sweeps.planning import Cell, SweepPlan, plan_sweep
@@ -144,23 +149,56 @@ def record_held_out(sweep: SweepDir, plan: SweepPlan) -> None:
     write_model(sweep.held_out_path, held_out)
 
 
-def run_cell(plan: SweepPlan, cell: Cell, sweep: SweepDir, log: Callable[[str], None], keep_model: bool) -> CellResult:
-    """Train and evaluate one cell; the caller's writing its cell.json marks it finished."""
+class CellsFailed(Exception):
+    """Cells that ended without a result, raised once every other cell has run: the finished ones are kept, and a
+    re-run retries the failed ones."""
+
+    def __init__(self, failures: list[CellFailure]) -> None:
+        self.failures = failures
+        super().__init__("; ".join(f"cell {f.name} failed: {f.reason}" for f in failures))
+
+
+@dataclass(frozen=True)
+class CellJob:
+    """One cell and what it needs of the plan, nothing more: it may run in another process or on another machine."""
+
+    settings: SweepSettings
+    cell: Cell
+    records: list[CoTRecord]  # its arm's rows, one per training problem
+    test: list[Problem]
+    steps: int
+    sweep: Path  # the sweep folder, absolute: a worker may start elsewhere
+    keep_model: bool
+
+    @classmethod
+    def of(cls, plan: SweepPlan, cell: Cell, sweep: SweepDir, keep_model: bool) -> CellJob:
+        records = plan.train[cell.arm.label]
+        return cls(plan.settings, cell, records, plan.test, plan.steps(), sweep.path.resolve(), keep_model)
+
+    @property
+    def name(self) -> str:
+        return self.cell.name
+
+    def __call__(self, log: Callable[[str], None]) -> CellResult:
+        return run_cell(self, log)
+
+
+def run_cell(job: CellJob, log: Callable[[str], None]) -> CellResult:
+    """Train and evaluate one cell; its cell.json, written last, marks it finished."""
     from cotforge.train.evaluate import evaluate_problems
     from cotforge.train.loop import train
 
-    s = plan.settings
+    s, cell, records, sweep = job.settings, job.cell, job.records, SweepDir(job.sweep)
     folder = sweep.cell_dir(cell.name)
     if folder.exists():
         shutil.rmtree(folder)  # a cell killed half-way starts again from nothing
-    records = plan.train[cell.arm.label]
     BuildDir(folder / "data").write_outputs(records, [])
     started = time.monotonic()
     cell_settings = {
         **dict(zip(("model", "gguf_file"), s.student_source(cell.student), strict=True)),
         "dataset": str(folder / "data"),
         "output_dir": str(folder / "model"),
-        "max_steps": plan.steps(),
+        "max_steps": job.steps,
         "batching": "grouped",  # one example per row: the step budget means the same examples in every cell
         "seed": cell.seed,
         "merge_lora": s.train.lora_rank is not None,  # a plain model to evaluate, whatever the base (GGUF)
@@ -171,7 +209,7 @@ def run_cell(plan: SweepPlan, cell: Cell, sweep: SweepDir, log: Callable[[str], 
     trained = time.monotonic()
     evaluation = evaluate_problems(
         str(model.merged.path if s.train.lora_rank else model.path),
-        plan.test,
+        job.test,
         max_new_tokens=s.max_new_tokens,
         thinking_tokens=s.thinking_tokens,
         batch_size=s.eval_batch_size,
@@ -203,8 +241,9 @@ def run_cell(plan: SweepPlan, cell: Cell, sweep: SweepDir, log: Callable[[str], 
         eval_wall_s=round(evaluation.wall_time_s, 1),
         predictions=predictions.relative_to(sweep.path).as_posix(),
     )
-    if not keep_model:
+    if not job.keep_model:
         shutil.rmtree(model.path, ignore_errors=True)
+    write_model(sweep.cell_file(cell.name), result)  # last, where the cell ran: the cell is finished
     return result
 
 
@@ -229,27 +268,39 @@ def question_groups(held_out: HeldOut, questions: int | None = None) -> list[int
 
 
 def run_cells(
-    plan: SweepPlan, listed: list[Cell], sweep: SweepDir, log: Callable[[str], None], keep_models: bool
-) -> None:
-    """Run a list of cells to the end (one after another), skipping those finished earlier."""
-    cells = plan.cells
-    for cell in listed:
-        where = f"cell {cells.index(cell) + 1}/{len(cells)} {cell.name}"
-        try:
-            read_cell(sweep, cell.name)
-            log(f"{where}: finished earlier, kept")
-            continue
-        except SweepError as error:
-            if sweep.cell_file(cell.name).exists():
-                log(f"{where}: not finished: {error}")
-        log(f"{where}: training {plan.steps()} steps on {len(plan.train[cell.arm.label])} problems")
-        result = run_cell(plan, cell, sweep, log, keep_models)
-        write_model(sweep.cell_file(cell.name), result)
+    plan: SweepPlan,
+    cells: list[Cell],
+    sweep: SweepDir,
+    *,
+    executor: Executor | None = None,
+    keep_models: bool = False,
+    log: Callable[[str], None] = print,
+) -> list[CellResult | CellFailure]:
+    """One round: run `cells` of `plan` on `executor` (default Serial: one after another in this process) and return
+    once all have ended, each with its CellResult or a CellFailure (its name and why); a failed cell never stops the
+    others. The whole sweep is one round; an adaptive sweep calls this once per round."""
+    jobs = [CellJob.of(plan, cell, sweep, keep_models) for cell in cells]
+    where = [f"cell {i + 1}/{len(jobs)} {job.name}" for i, job in enumerate(jobs)]
+    outcomes: dict[int, CellResult | CellFailure] = {}
+
+    def started(index: int, place: str) -> None:
+        job = jobs[index]
+        on = f" ({place})" if place else ""
+        log(f"{where[index]}: training {job.steps} steps on {len(job.records)} problems{on}")
+
+    def finished(index: int, result: CellResult | CellFailure) -> None:
+        outcomes[index] = result
+        if isinstance(result, CellFailure):
+            log(f"{where[index]}: failed: {result.reason}")
+            return
         low, high = result.interval
         log(
-            f"{where}: accuracy {result.accuracy:.1%} [{low:.1%}, {high:.1%}] ({result.train_wall_s:.0f} s "
+            f"{where[index]}: accuracy {result.accuracy:.1%} [{low:.1%}, {high:.1%}] ({result.train_wall_s:.0f} s "
             f"training, {result.eval_wall_s:.0f} s eval)"
         )
+
+    (executor or Serial()).run(jobs, started, finished, log)
+    return [outcomes[index] for index in range(len(jobs))]
 
 
 def run_sweep(
@@ -258,20 +309,38 @@ def run_sweep(
     *,
     shard: tuple[int, int] = (0, 1),
     keep_models: bool = False,
+    executor: Executor | None = None,
     log: Callable[[str], None] = print,
 ) -> tuple[SweepPlan, list[Cell]]:
-    """Run this shard's unfinished cells (an adaptive sweep: its rounds); returns the plan and the cells still
-    unfinished (any shard; an adaptive sweep: none it chose to run)."""
+    """Run this shard's unfinished cells on `executor` (default: one after another here; an adaptive sweep: its
+    rounds); returns the plan and the cells still unfinished (any shard; an adaptive sweep: none it chose to run).
+    Raises CellsFailed, once the others of its round have run, if any cell failed."""
     if settings.adaptive and shard != (0, 1):
         raise SweepError("--adaptive decides each round from the one before: run it without --shard")
     sweep = SweepDir(out_dir)
     plan = plan_sweep(settings, drawn_hold_out(sweep, settings))
     claim(sweep, settings)
     record_held_out(sweep, plan)
+
+    def run_round(cells: list[Cell]) -> None:
+        todo = []
+        for cell in cells:
+            try:
+                read_cell(sweep, cell.name)
+                log(f"{cell.name}: finished earlier, kept")
+            except SweepError as error:
+                if sweep.cell_file(cell.name).exists():
+                    log(f"{cell.name}: not finished: {error}")
+                todo.append(cell)
+        outcomes = run_cells(plan, todo, sweep, executor=executor, keep_models=keep_models, log=log)
+        failures = [result for result in outcomes if isinstance(result, CellFailure)]
+        if failures:
+            raise CellsFailed(failures)
+
     if settings.adaptive:
         skipped = adaptive_rounds(
             plan,
-            lambda listed: run_cells(plan, listed, sweep, log, keep_models),
+            run_round,
             lambda student: {
                 arm: list(s.values()) for arm, s in seed_scores(student, read_finished_cells(sweep)[0], sweep).items()
             },
@@ -281,5 +350,5 @@ def run_sweep(
         not_run = {c.name for c in skipped}
         return plan, [c for c in plan.cells if c.name not in not_run and not _is_finished(sweep, c.name)]
     index, count = shard
-    run_cells(plan, [c for position, c in enumerate(plan.cells) if position % count == index], sweep, log, keep_models)
+    run_round([cell for position, cell in enumerate(plan.cells) if position % count == index])
     return plan, [c for c in plan.cells if not _is_finished(sweep, c.name)]
