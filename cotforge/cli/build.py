@@ -46,8 +46,9 @@ def recipes() -> None:
     out.print(table)
 
 
-def print_plan(plan: BuildPlan) -> None:
+def print_plan(plan: BuildPlan, pass_rate: float | None = None) -> None:
     from cotforge.builders.plan import reasoning_assumption
+    from cotforge.builders.topup import estimate_line, stored_pass_rate
 
     recipe, sources, summary = plan.recipe, plan.sources, plan.summary()
     table = Table(title=f"plan: {recipe.name}", show_header=False)
@@ -62,6 +63,11 @@ def print_plan(plan: BuildPlan) -> None:
         + (f" condensed at levels {recipe.condensed}" if recipe.condensed else ""),
     )
     table.add_row("answers per prompt", str(summary.samples))
+    if recipe.until_correct is not None:
+        rate, source = (pass_rate, "--pass-rate") if pass_rate is not None else (None, "the answers stored")
+        rate = rate if rate is not None else stored_pass_rate(plan.out_dir)
+        estimate = estimate_line(recipe, summary.answers // summary.samples, rate, source)
+        table.add_row("top-up attempts", estimate)
     table.add_row(
         "answers requested",
         f"{summary.problems} x {summary.teachers} x {summary.combinations} x {summary.samples} = {summary.answers:,}",
@@ -130,6 +136,20 @@ ConcurrencyOption = Annotated[
 TimeoutOption = Annotated[
     float | None, typer.Option(min=0.1, help="Seconds to wait for one answer before retrying. Default: 120")
 ]
+UntilCorrectOption = Annotated[
+    int | None,
+    typer.Option(min=1, help="Top-up: ask each prompt again until this many answers are correct. Default: off"),
+]
+MaxAttemptsOption = Annotated[
+    int | None,
+    typer.Option(min=1, help="With --until-correct: most attempts a prompt (each one answer). Default: the recipe's"),
+]
+PassRateOption = Annotated[
+    float | None,
+    typer.Option(
+        min=0, max=1, help="With --until-correct and --dry-run: the pass rate to expect. Default: the stored answers'"
+    ),
+]
 KeepOption = Annotated[str | None, typer.Option(help="'all' (each with a correct flag) or 'correct'. Default: all")]
 SampleOption = Annotated[bool, typer.Option("--sample", help="Use the built-in sample rows: no download")]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the plan and cost estimate; send nothing")]
@@ -169,6 +189,9 @@ def build(
     concurrency: ConcurrencyOption = None,
     timeout: TimeoutOption = None,
     keep: KeepOption = None,
+    until_correct: UntilCorrectOption = None,
+    max_attempts: MaxAttemptsOption = None,
+    pass_rate: PassRateOption = None,
     sample: SampleOption = False,
     dry_run: DryRunOption = False,
     out_dir: OutDirOption = None,
@@ -188,6 +211,8 @@ def build(
         "sampling": sampling or None,
         "limit": limit,
         "keep": keep,
+        "until_correct": until_correct,
+        "max_attempts": max_attempts,
         "teacher_options": {
             k: v for k, v in (("base_url", base_url), ("max_concurrency", concurrency), ("timeout_s", timeout)) if v
         }
@@ -205,7 +230,7 @@ def build(
         plan = plan_build(resolve_recipe(recipe, overrides), out_dir, sample=sample, extend=extend, warn=warn)
     except (RecipeError, SourceError, BuildDirError) as error:
         raise fail(str(error)) from None
-    print_plan(plan)
+    print_plan(plan, pass_rate)
     if dry_run:
         return
     target = plan.out_dir
