@@ -19,8 +19,10 @@ from cotforge.builders.store import Store
 from cotforge.builders.topup import expected_attempts
 from cotforge.cli import app
 from cotforge.corpus import BuildDir
+from cotforge.dataset_cards.card import render_card
 from cotforge.recipes.identity import identity
 from cotforge.schemas import CoTRecord, Recipe
+from cotforge.schemas.record import Coverage
 
 from .helpers import recipe_yaml, scripted_recipe, write_problems
 
@@ -53,6 +55,16 @@ def test_attempts_stop_at_k_correct_and_at_most_n(tmp_path: Path, scripted) -> N
     assert [r.sampling.seed for r in kept] == [0, 2], "each attempt's seed is recorded"
     assert report.coverage is not None and (report.coverage.covered, report.coverage.none_correct) == (3, 1)
     assert report.coverage.attempts == {2: 1, 3: 2, 5: 1}, "first: 5, 5; second: 3, 5, 5; never: five; twice"
+
+
+def test_card_tells_the_coverage() -> None:
+    coverage = Coverage(
+        until_correct=1, max_attempts=4, prompts=10, covered=6, some_correct=6, none_correct=4, attempts={1: 3, 4: 7}
+    )
+    card = render_card("me/x", [], coverage=coverage)
+    assert "asked until 1 correct, at most 4 times: of 10 prompts, 6 reached 1 correct" in card
+    assert "attempts per prompt: 3 after 1, 7 after 4" in card
+    assert "top-up" not in render_card("me/x", [])
 
 
 def test_report_coverage_with_keep_all_counts_wrong_records(tmp_path: Path, scripted) -> None:
@@ -108,7 +120,8 @@ def test_dry_run_estimates_attempts_from_a_pass_rate_or_the_store(tmp_path: Path
     guessed = runner.invoke(app, [*flags, "--dry-run", "--pass-rate", "0.5"], env={"COLUMNS": "250"})
     assert guessed.exit_code == 0, guessed.output
     assert "expected 1.88 a prompt, 4 in all" in guessed.output and not scripted.answered()
-    assert runner.invoke(app, flags).exit_code == 0
+    built = runner.invoke(app, flags, env={"COLUMNS": "250"})
+    assert built.exit_code == 0 and "top-up: 2 of 2 prompts reached 1 correct, 2 at least one, 0 none" in built.output
     stored = runner.invoke(app, [*flags, "--dry-run"], env={"COLUMNS": "250"})
     # 3 answers stored, 2 correct
     assert "expected 1.48 a prompt, 3 in all, at a pass rate of 0.67 (the answers stored)" in stored.output

@@ -270,6 +270,14 @@ def print_report(report: BuildReport, target: Path) -> None:
             f"{last.wall_time_s:.1f} s",
             highlight=False,
         )
+    if report.coverage is not None:
+        reach = report.coverage
+        attempts = ", ".join(f"{count} after {tries}" for tries, count in reach.attempts.items())
+        out.print(
+            f"  top-up: {reach.covered} of {reach.prompts} prompts reached {reach.until_correct} correct, "
+            f"{reach.some_correct} at least one, {reach.none_correct} none; attempts: {attempts}",
+            highlight=False,
+        )
     if report.stopped:
         out.print(f"[yellow]stopped early:[/] {escape(report.stopped)}", highlight=False)
     for reason, count in report.failures.items():
