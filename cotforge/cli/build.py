@@ -69,7 +69,7 @@ def print_plan(plan: BuildPlan, pass_rate: float | None = None) -> None:
         estimate = estimate_line(recipe, summary.answers // summary.samples, rate, source)
         table.add_row("top-up attempts", estimate)
     table.add_row(
-        "answers requested",
+        "answers requested" + (" (at most)" if recipe.until_correct is not None else ""),
         f"{summary.problems} x {summary.teachers} x {summary.combinations} x {summary.samples} = {summary.answers:,}",
     )
     table.add_row("tokens (estimate)", f"{summary.prompt_tokens:,} prompt + {summary.completion_tokens:,} completion")
