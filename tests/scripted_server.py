@@ -353,7 +353,9 @@ class ScriptedServer(BackgroundServer):
                 ]
             else:
                 n = int(line["body"].get("n") or 1)
-                body = self._completion(line["body"], *self._traced(message, self._reply(message), n))
+                body = self._completion(
+                    line["body"], *self._traced(message, self._reply(message, line["body"].get("seed")), n)
+                )
                 fault = re.search(r"fault=(\w+)", message)
                 self._out_of_shape(body, fault.group(1) if fault else None)
                 outputs.append(

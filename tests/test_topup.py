@@ -109,6 +109,38 @@ def test_killed_top_up_build_resumes_and_pays_no_attempt_twice(tmp_path: Path, s
     assert twice <= 4, "only the requests in flight at the kill (4) are paid twice"
 
 
+BATCH = {"backend": "openai-batch", "batch_poll_s": 0.01}
+
+
+def test_batch_api_sends_a_batch_a_round(tmp_path: Path, scripted) -> None:
+    problems = write_problems(tmp_path / "p.jsonl", ["a answers=3,5", "b answers=5", "c answers=3"])
+    recipe = scripted_recipe(problems, scripted.url, teacher=BATCH, until_correct=1, max_attempts=3, keep="correct")
+    report = build(recipe, tmp_path / "out").report
+    assert [len(b["lines"]) for b in scripted.batches.values()] == [3, 2, 1], "round 2 asks a and c, round 3 c"
+    assert report.complete and report.accepted == 2 and report.rejected == {"wrong_answer": 4}
+
+
+@pytest.mark.integration
+def test_killed_batch_top_up_picks_its_round_up_again(tmp_path: Path, scripted) -> None:
+    scripted.batch_polls_until_done = 6
+    problems = write_problems(tmp_path / "p.jsonl", ["a answers=3,5", "b answers=5", "c answers=3"])
+    teacher = {**BATCH, "batch_poll_s": 0.2}
+    recipe = scripted_recipe(problems, scripted.url, teacher=teacher, until_correct=1, max_attempts=3)
+    path = recipe_yaml(tmp_path / "recipe.yaml", recipe)
+    command = [sys.executable, "-m", "cotforge", "build", "--recipe", str(path), "--out", str(tmp_path / "out")]
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(scripted.batches) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.1)  # the batch is recorded in the store once created
+    first.send_signal(signal.SIGKILL)
+    first.wait(30)
+    assert len(scripted.batches) == 2, "killed with round 2's batch open"
+    second = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert [len(b["lines"]) for b in scripted.batches.values()] == [3, 2, 1], "round 2's batch polled, not paid again"
+
+
 def test_dry_run_estimates_attempts_from_a_pass_rate_or_the_store(tmp_path: Path, scripted) -> None:
     assert expected_attempts(1.0, 2, 5) == 2 and expected_attempts(0.0, 1, 4) == 4
     assert expected_attempts(0.5, 1, 4) == pytest.approx(1 + 0.5 + 0.25 + 0.125)
@@ -140,10 +172,6 @@ def test_recipe_fields_leave_other_recipes_alone_and_refuse_what_top_up_cannot_d
         ({"until_correct": 2, "max_attempts": 1}, "give max_attempts, at least until_correct"),
         ({"until_correct": 1, "max_attempts": 2, "sampling": {"n": 2}}, "leave sampling.n at 1"),
         ({"until_correct": 1, "max_attempts": 2, "keep": "majority"}, "not with keep: majority"),
-        (
-            {"until_correct": 1, "max_attempts": 2, "teachers": [{"model": "gpt-4o-mini", "backend": "openai-batch"}]},
-            "top-up rounds are not sent as batches yet",
-        ),
     ):
         with pytest.raises(ValueError, match=said):
             Recipe.model_validate(base | changes)

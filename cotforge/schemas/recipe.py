@@ -473,7 +473,6 @@ class Recipe(BaseModel):
 
     def _check_top_up(self) -> None:
         k, cap = self.until_correct, self.max_attempts
-        batch = ", ".join(t.label for t in self.teachers if t.backend is TeacherBackend.openai_batch)
         derived = self.keep == "majority" or self.format_mode is FormatMode.rewrite or self.native
         for found, message in (
             (k is None and cap is not None, "max_attempts: set until_correct too; it caps until_correct's attempts"),
@@ -483,11 +482,6 @@ class Recipe(BaseModel):
                 "until_correct: each attempt is one answer; leave sampling.n at 1",
             ),
             (k is not None and derived, "until_correct: asks directly; not with keep: majority, rewrite or native"),
-            (
-                k is not None and bool(batch),
-                f"until_correct: teacher {batch} is an openai-batch teacher; top-up rounds are not sent as batches "
-                "yet: use the openai backend",
-            ),
         ):
             if found:
                 raise ValueError(message)
