@@ -100,8 +100,9 @@ def _sampling_part(recipe: Recipe) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Job:
-    """One prompt to one teacher; it asks for `recipe.sampling.n` answers, each with its own key. The chat itself
-    is built only when asked for (`prompt`): a resume of a million answers needs their keys, not their prompts."""
+    """One prompt to one teacher; it asks for `recipe.samples_per_prompt` answers (top-up: attempts, not all asked),
+    each with its own key. The chat itself is built only when asked for (`prompt`): a resume of a million answers
+    needs their keys, not their prompts."""
 
     problem: Problem
     teacher: TeacherSpec
