@@ -1,6 +1,7 @@
 """Top-up sampling against n samples, with a weak real teacher (SmolLM2-135M-Instruct on llama.cpp's server).
 
     nice python benchmarks/topup_coverage.py [--limit 10] [--level 1] [--attempts 4] [--max-tokens 256]
+        [--prompt-mode blind|gold_hinted]
 
 Both builds ask the built-in SVAMP sample's first `limit` problems at one level with `keep: correct`: the baseline
 with `n: attempts` (every problem asked `attempts` times), top-up with `until_correct: 1, max_attempts: attempts`
@@ -38,6 +39,7 @@ def main() -> None:
     parser.add_argument("--level", type=int, default=1)
     parser.add_argument("--attempts", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--prompt-mode", default="blind", choices=["blind", "gold_hinted"])
     args = parser.parse_args()
     gguf = smollm2_gguf()
     if gguf is None:
@@ -51,7 +53,8 @@ def main() -> None:
             "max_attempts": args.attempts,
         },
     }
-    print(f"SVAMP sample, first {args.limit} problems, level {args.level}, keep: correct, SmolLM2-135M on llama.cpp")
+    setup = f"first {args.limit} problems, level {args.level}, {args.prompt_mode} prompts, keep: correct"
+    print(f"SVAMP sample, {setup}, SmolLM2-135M on llama.cpp")
     print("| arm | problems covered | answers paid | wall s |")
     print("|---|---:|---:|---:|")
     histogram = None
@@ -65,6 +68,7 @@ def main() -> None:
                     "granularities": [args.level],
                     "limit": args.limit,
                     "keep": "correct",
+                    "prompt_mode": args.prompt_mode,
                     **changes,
                 }
             )
