@@ -299,6 +299,7 @@ def push(
         "rejected_splits": ["train"] if rejected else [],
         "contamination": contamination,
         "incomplete": incomplete,
+        "coverage": None if (report := directory.read_report()) is None else report.coverage,
     }
     files.update(_card_files(repo_id, [merged[name] for name in sorted(merged)], card))
     return _commit(api, repo_id, head, remote, files, sorted(subsets), message)

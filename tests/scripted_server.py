@@ -2,6 +2,7 @@
 
 Each chat request is answered from its last user message:
 - `answer=X` in the message: the reply reasons briefly and ends "The answer is X" (default 42);
+  `answers=X,Y,Z`: the answer X to a request with seed 0 (or none), Y to seed 1, Z to seed 2 and later ones;
 - `fault=a,b,c`: the first attempts for that message get faults a, b, c in turn, later ones succeed. Faults:
   429 (with Retry-After), 500, 503, 401, drop (connection closed), timeout (no reply in time), malformed (bad JSON),
   length (finish_reason length), refusal, empty, noanswer (no final answer line), surrogate (a lone surrogate in
@@ -148,12 +149,16 @@ class ScriptedServer(BackgroundServer):
         return str(users[-1].get("content", "")) if users else ""
 
     @staticmethod
-    def _reply(message: str) -> str:
+    def _reply(message: str, seed: int | None = None) -> str:
         verdict = re.search(r"verdict=(\w+)", message)
         if verdict and "Solution to grade" in message:
             scripted = {"notjson": "The solution looks fine to me, I would give it a four.", "noreason": '{"score": 3}'}
             given = verdict.group(1)
             return scripted.get(given) or json.dumps({"score": int(given), "reason": "Scripted verdict."})
+        by_seed = re.search(r"answers=([\w.,-]+)", message)
+        if by_seed:
+            answers = by_seed.group(1).split(",")
+            return f"We work it out step by step.\nThe answer is {answers[min(seed or 0, len(answers) - 1)]}"
         found = re.findall(r"answer=(\S+?)(?=[\s,;]|$)", message)
         return f"We work it out step by step.\nThe answer is {found[-1] if found else '42'}"
 
@@ -186,7 +191,7 @@ class ScriptedServer(BackgroundServer):
             elif self.latency_s:
                 await asyncio.sleep(self.latency_s)
             n = int(body.get("n") or 1)
-            reply = self._reply(message)
+            reply = self._reply(message, body.get("seed"))
             if fault == "429":
                 status = 429
                 return self._error(429, "Rate limit reached", {"retry-after": str(self.retry_after_s)})
@@ -355,7 +360,9 @@ class ScriptedServer(BackgroundServer):
                 ]
             else:
                 n = int(line["body"].get("n") or 1)
-                body = self._completion(line["body"], *self._traced(message, self._reply(message), n))
+                body = self._completion(
+                    line["body"], *self._traced(message, self._reply(message, line["body"].get("seed")), n)
+                )
                 fault = re.search(r"fault=(\w+)", message)
                 self._out_of_shape(body, fault.group(1) if fault else None)
                 outputs.append(

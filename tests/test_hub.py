@@ -210,6 +210,18 @@ def test_incomplete_build_is_pushed_only_when_allowed_and_the_card_says_so(tmp_p
     assert "**Incomplete build:** 1 of 5 requested answers were not answered" in card
 
 
+def test_card_of_a_top_up_build_gives_its_coverage(tmp_path: Path, hub, scripted) -> None:
+    problems = write_problems(tmp_path / "p.jsonl", ["a answers=3,5", "b answers=5", "c answers=3"])
+    recipe = scripted_recipe(problems, scripted.url, until_correct=1, max_attempts=2, keep="correct")
+    build(recipe, tmp_path / "build")
+    pushed = cotforge(hub_env(hub, tmp_path), "push", str(tmp_path / "build"), "me/cot")
+    assert pushed.returncode == 0, pushed.stderr
+    card = hub.files("me/cot")["README.md"].decode()
+    assert (
+        "of 3 prompts, 2 reached 1 correct, 2 at least one, 1 none; attempts per prompt: 1 after 1, 2 after 2" in card
+    )
+
+
 def test_pull_of_the_rejected_subset_says_what_it_saved(tmp_path: Path, hub, small_build: Path) -> None:
     env = hub_env(hub, tmp_path)
     assert cotforge(env, "push", str(small_build), "me/cot", "--rejected").returncode == 0

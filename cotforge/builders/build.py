@@ -24,6 +24,7 @@ from cotforge.builders.records import answer_to_row, failure_row, origin_fields
 from cotforge.builders.store import FAILED, RECORD, Store, kind_of
 from cotforge.builders.teachers import Failure, LiveStats, Outcome, TeacherRequest, make_teacher
 from cotforge.builders.teachers.base import TeacherError
+from cotforge.builders.topup import account, ask_rounds
 from cotforge.corpus import BuildDir, BuildDirError
 from cotforge.dataset_cards import StatsTally
 from cotforge.quality.filters import majority_votes
@@ -33,7 +34,7 @@ from cotforge.recipes.loader import RecipeError
 from cotforge.recipes.sources import LoadedSource
 from cotforge.recipes.sources.checked import SourceCache
 from cotforge.safety.lock import directory_lock
-from cotforge.schemas.recipe import CoTFormat, FormatMode, Recipe
+from cotforge.schemas.recipe import CoTFormat, FormatMode, Recipe, SamplingParams
 from cotforge.schemas.record import BuildReport, CoTRecord, Rejection, RejectionReason, RunReport, with_dataset
 
 # This many failures in a row that would repeat for every request (refused key, unreachable server) stop a build.
@@ -142,6 +143,7 @@ class Pending:
     job: Job
     keys: list[str]
     messages: list[dict[str, str]]
+    sampling: SamplingParams | None = None  # a top-up attempt's own (its seed), else the recipe's
 
 
 class Build:
@@ -186,11 +188,15 @@ class Build:
                 continue
             missing = [k for k in job.keys if k not in settled]
             if missing:
-                messages = [m.model_dump() for m in job.prompt.messages]
-                request = TeacherRequest(id=missing[0], messages=messages, n=len(missing))
-                self.pending[request.id] = Pending(job, missing, messages)
-                self.asked += 1
-                yield request
+                yield self.request(job, missing)
+
+    def request(self, job: Job, keys: list[str], sampling: SamplingParams | None = None) -> TeacherRequest:
+        """The request for `keys` of a job, its answers awaited by sink."""
+        messages = [m.model_dump() for m in job.prompt.messages]
+        request = TeacherRequest(id=keys[0], messages=messages, n=len(keys))
+        self.pending[request.id] = Pending(job, keys, messages, sampling)
+        self.asked += 1
+        return request
 
     def _derived_requests(self, settled: KeySet, teacher: str) -> Iterator[TeacherRequest]:
         """Rewrite jobs, once the plain CoT of the same problem, teacher and level is stored; condensed jobs, once
@@ -238,15 +244,16 @@ class Build:
 
     def sink(self, request: TeacherRequest, outcome: Outcome) -> None:
         item = self.pending.pop(request.id)
+        recipe = self.recipe if item.sampling is None else self.recipe.model_copy(update={"sampling": item.sampling})
         if isinstance(outcome, Failure):
-            rows = [failure_row(item.job, key, self.recipe, outcome.detail) for key in item.keys]
+            rows = [failure_row(item.job, key, recipe, outcome.detail) for key in item.keys]
         else:
             rows = [
-                answer_to_row(item.job, key, self.recipe, answer, item.messages)
+                answer_to_row(item.job, key, recipe, answer, item.messages)
                 for key, answer in zip(item.keys, outcome, strict=False)  # fewer answers than keys: see below
             ]
             short = f"the server returned {len(outcome)} of {len(item.keys)} answers"
-            rows += [failure_row(item.job, key, self.recipe, short) for key in item.keys[len(outcome) :]]
+            rows += [failure_row(item.job, key, recipe, short) for key in item.keys[len(outcome) :]]
         self.store.put_all(rows)
         for row in rows:
             self.tally.add(row)
@@ -262,15 +269,21 @@ class Build:
             self.stats.stop = True
             self.stopped = f"budget of ${budget:g} spent (${self.tally.cost:.4f})"
 
-    async def _ask(self, requests: Callable[[KeySet, str], Iterator[TeacherRequest]], settled: KeySet) -> None:
+    async def ask(
+        self,
+        requests: Callable[[KeySet, str], Iterator[TeacherRequest]],
+        settled: KeySet,
+        sampling: SamplingParams | None = None,
+    ) -> None:
         """Each teacher with something to ask answers its requests, which are made as the teacher takes them; a
-        teacher with nothing to ask is not started (an engine load, a batch poll)."""
+        teacher with nothing to ask is not started (an engine load, a batch poll). `sampling`: in place of the
+        recipe's (a top-up round's)."""
         runs = []
         for spec in self.recipe.teachers:
             pending = requests(settled, spec.label)
             first = next(pending, None)
             if first is not None:
-                teacher = make_teacher(spec, self.recipe.sampling, self.store)
+                teacher = make_teacher(spec, sampling or self.recipe.sampling, self.store)
                 runs.append(teacher.run(itertools.chain([first], pending), self.sink, self.stats))
         await asyncio.gather(*runs)
 
@@ -280,11 +293,14 @@ class Build:
             self.stats.stop = True
             self.stopped = f"budget of ${self.recipe.max_cost_usd:g} already spent"
             return
+        if self.recipe.until_correct is not None:
+            await ask_rounds(self)
+            return
         if self.plan_keys.within(settled):
             return  # nothing to ask: no teacher is started
-        await self._ask(self._direct_requests, settled)
+        await self.ask(self._direct_requests, settled)
         if not self.stats.stop:
-            await self._ask(self._derived_requests, self.store.settled_keys())
+            await self.ask(self._derived_requests, self.store.settled_keys())
         if not self.stats.stop and not self.asked and not self.plan_keys.within(self.store.settled_keys()):
             # Every job of the rows is answered, yet the plan says otherwise: its cache entry verified but is not
             # these rows' plan. Planned again from the rows, and counted again.
@@ -375,6 +391,9 @@ class Build:
         several = store.datasets() > 1
         counts = store.subsets()
         subsets = {with_dataset(subset, dataset if several else None): (dataset, subset) for dataset, subset in counts}
+        coverage = None
+        if self.recipe.until_correct is not None:  # what is asked for depends on what was answered
+            self.plan_keys, coverage = account(self)
         # The final check: pending are the planned keys with nothing stored, counted against the plan's own keys
         planned, unplanned = self._count_stored()
         requested = len(self.plan_keys) + unplanned
@@ -427,6 +446,7 @@ class Build:
             ),
             failures=dict(failures.most_common(TOP_FAILURES)),
             subsets={name: counts[key] for name, key in sorted(subsets.items())},
+            coverage=coverage,
         )
         build_dir.write_report(report)
         return report

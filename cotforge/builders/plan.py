@@ -100,8 +100,9 @@ def _sampling_part(recipe: Recipe) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Job:
-    """One prompt to one teacher; it asks for `recipe.sampling.n` answers, each with its own key. The chat itself
-    is built only when asked for (`prompt`): a resume of a million answers needs their keys, not their prompts."""
+    """One prompt to one teacher; it asks for `recipe.samples_per_prompt` answers (top-up: attempts, not all asked),
+    each with its own key. The chat itself is built only when asked for (`prompt`): a resume of a million answers
+    needs their keys, not their prompts."""
 
     problem: Problem
     teacher: TeacherSpec
@@ -167,7 +168,7 @@ def plan_jobs(recipe: Recipe, sources: list[LoadedSource], custom: CustomPrompt 
                     shape = (index, granularity, fmt, version)
                     if shape not in templates:
                         templates[shape] = KeyTemplate.make(teacher, recipe, granularity, fmt, version, sampling)
-                    keys = templates[shape].keys(problem, recipe.sampling.n)
+                    keys = templates[shape].keys(problem, recipe.samples_per_prompt)
                     yield Job(
                         problem,
                         teacher,
@@ -217,7 +218,7 @@ def plan_stamp(recipe: Recipe, sources: list[LoadedSource], custom: CustomPrompt
 
 def answers_asked(recipe: Recipe, problems: int) -> int:
     """The answers a plan of `problems` asks: its keys, where no two sources hold the same problem."""
-    return problems * len(recipe.teachers) * len(asked(recipe)) * recipe.sampling.n
+    return problems * len(recipe.teachers) * len(asked(recipe)) * recipe.samples_per_prompt
 
 
 def planned_keys(
@@ -268,7 +269,7 @@ def _trace_job(
         version = prompt_version(problem.answer_type, level or 0, cot, recipe.prompt_mode, mode)
         templates[shape] = version, KeyTemplate.make(teacher, recipe, level, cot, version, sampling, mode)
     version, template = templates[shape]
-    keys = template.keys(problem, recipe.sampling.n)
+    keys = template.keys(problem, recipe.samples_per_prompt)
     return Job(problem, teacher, level, cot, mode, recipe.prompt_mode, version, keys)
 
 
@@ -385,8 +386,8 @@ def _token_tallies(recipe: Recipe, sources: list[LoadedSource]) -> dict[str, lis
                 for teacher in recipe.teachers:
                     tally = usage_by_teacher[teacher.label]
                     tally[0] += prompt_tokens
-                    tally[1] += round(words * _TOKENS_PER_WORD) * recipe.sampling.n
-                    tally[2] += trace_tokens[teacher.label] * recipe.sampling.n
+                    tally[1] += round(words * _TOKENS_PER_WORD) * recipe.samples_per_prompt
+                    tally[2] += trace_tokens[teacher.label] * recipe.samples_per_prompt
     return usage_by_teacher
 
 
@@ -405,7 +406,7 @@ def _summary(recipe: Recipe, problems: int, usage_by_teacher: dict[str, list[int
         problems=problems,
         teachers=len(recipe.teachers),
         combinations=len(asked(recipe)),
-        samples=recipe.sampling.n,
+        samples=recipe.samples_per_prompt,
         answers=answers_asked(recipe, problems),
         prompt_tokens=sum(t[0] for t in usage_by_teacher.values()),
         completion_tokens=sum(t[1] + t[2] for t in usage_by_teacher.values()),

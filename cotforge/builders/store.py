@@ -200,6 +200,14 @@ class Store:
         with _readable(self.path):
             return KeySet.of(key for (key,) in self.db.execute("SELECT key FROM answers WHERE kind != 'failed'"))
 
+    def correct_keys(self) -> KeySet:
+        """Keys of the records whose answer matches gold (top-up sampling counts them)."""
+        with _readable(self.path):
+            found = self.db.execute(
+                "SELECT key FROM answers WHERE kind = 'record' AND json_extract(payload, '$.correct')"
+            )
+            return KeySet.of(key for (key,) in found)
+
     def stored_keys(self) -> Iterator[str]:
         with _readable(self.path):
             for (key,) in self.db.execute("SELECT key FROM answers"):

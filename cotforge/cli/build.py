@@ -47,8 +47,9 @@ def recipes() -> None:
     out.print(table)
 
 
-def print_plan(plan: BuildPlan) -> None:
+def print_plan(plan: BuildPlan, pass_rate: float | None = None) -> None:
     from cotforge.builders.plan import reasoning_assumption
+    from cotforge.builders.topup import estimate_line, stored_pass_rate
 
     recipe, sources, summary = plan.recipe, plan.sources, plan.summary()
     table = Table(title=f"plan: {recipe.name}", show_header=False)
@@ -63,8 +64,13 @@ def print_plan(plan: BuildPlan) -> None:
         + (f" condensed at levels {recipe.condensed}" if recipe.condensed else ""),
     )
     table.add_row("answers per prompt", str(summary.samples))
+    if recipe.until_correct is not None:
+        rate, source = (pass_rate, "--pass-rate") if pass_rate is not None else (None, "the answers stored")
+        rate = rate if rate is not None else stored_pass_rate(plan.out_dir)
+        estimate = estimate_line(recipe, summary.answers // summary.samples, rate, source)
+        table.add_row("top-up attempts", estimate)
     table.add_row(
-        "answers requested",
+        "answers requested" + (" (at most)" if recipe.until_correct is not None else ""),
         f"{summary.problems} x {summary.teachers} x {summary.combinations} x {summary.samples} = {summary.answers:,}",
     )
     table.add_row("tokens (estimate)", f"{summary.prompt_tokens:,} prompt + {summary.completion_tokens:,} completion")
@@ -132,6 +138,20 @@ ConcurrencyOption = Annotated[
 TimeoutOption = Annotated[
     float | None, typer.Option(min=0.1, help="Seconds to wait for one answer before retrying. Default: 120")
 ]
+UntilCorrectOption = Annotated[
+    int | None,
+    typer.Option(min=1, help="Top-up: ask each prompt again until this many answers are correct. Default: off"),
+]
+MaxAttemptsOption = Annotated[
+    int | None,
+    typer.Option(min=1, help="With --until-correct: most attempts a prompt (each one answer). Default: the recipe's"),
+]
+PassRateOption = Annotated[
+    float | None,
+    typer.Option(
+        min=0, max=1, help="With --until-correct and --dry-run: the pass rate to expect. Default: the stored answers'"
+    ),
+]
 KeepOption = Annotated[str | None, typer.Option(help="'all' (each with a correct flag) or 'correct'. Default: all")]
 SampleOption = Annotated[bool, typer.Option("--sample", help="Use the built-in sample rows: no download")]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the plan and cost estimate; send nothing")]
@@ -171,6 +191,9 @@ def build(
     concurrency: ConcurrencyOption = None,
     timeout: TimeoutOption = None,
     keep: KeepOption = None,
+    until_correct: UntilCorrectOption = None,
+    max_attempts: MaxAttemptsOption = None,
+    pass_rate: PassRateOption = None,
     sample: SampleOption = False,
     dry_run: DryRunOption = False,
     out_dir: OutDirOption = None,
@@ -190,6 +213,8 @@ def build(
         "sampling": sampling or None,
         "limit": limit,
         "keep": keep,
+        "until_correct": until_correct,
+        "max_attempts": max_attempts,
         "teacher_options": {
             k: v for k, v in (("base_url", base_url), ("max_concurrency", concurrency), ("timeout_s", timeout)) if v
         }
@@ -208,7 +233,7 @@ def build(
         plan = plan_build(resolve_recipe(recipe, overrides), out_dir, sample=sample, extend=extend, warn=warn)
     except (RecipeError, SourceError, BuildDirError) as error:
         raise fail(str(error)) from None
-    print_plan(plan)
+    print_plan(plan, pass_rate)
     if dry_run:
         return
     target = plan.out_dir
@@ -258,6 +283,14 @@ def print_report(report: BuildReport, target: Path) -> None:
         out.print(
             f"  over {report.runs} runs; this one: {last.stored} answers stored, {last.requests_sent} requests, "
             f"{last.wall_time_s:.1f} s",
+            highlight=False,
+        )
+    if report.coverage is not None:
+        reach = report.coverage
+        attempts = ", ".join(f"{count} after {tries}" for tries, count in reach.attempts.items())
+        out.print(
+            f"  top-up: {reach.covered} of {reach.prompts} prompts reached {reach.until_correct} correct, "
+            f"{reach.some_correct} at least one, {reach.none_correct} none; attempts: {attempts}",
             highlight=False,
         )
     if report.stopped:

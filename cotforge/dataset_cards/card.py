@@ -13,6 +13,7 @@ from cotforge.quality.rsr import RANK_CLIP
 from cotforge.quality.signals import DISTINCT_SAMPLE
 from cotforge.recipes.formats import FORMATS
 from cotforge.recipes.sources import BUILTIN_SOURCES
+from cotforge.schemas.record import Coverage
 
 PLOT_PATH = "assets/length_by_level.png"
 REJECTED_SUBSET = "rejected"
@@ -245,6 +246,19 @@ def _format_names() -> str:
     return ", ".join(names[:-1]) + " and " + names[-1]
 
 
+def _coverage_line(coverage: Coverage | None) -> str:
+    """Top-up sampling's reach, where the build used it."""
+    if coverage is None:
+        return ""
+    attempts = ", ".join(f"{count} after {tries}" for tries, count in coverage.attempts.items())
+    return (
+        f"\n- top-up sampling: each prompt (problem x teacher x level x format) asked until "
+        f"{coverage.until_correct} correct, at most {coverage.max_attempts} times: of {coverage.prompts:,} prompts, "
+        f"{coverage.covered:,} reached {coverage.until_correct} correct, {coverage.some_correct:,} at least one, "
+        f"{coverage.none_correct:,} none; attempts per prompt: {attempts}"
+    )
+
+
 def _recipe_summary(recipe: dict[str, Any] | None) -> str:
     if not recipe:
         return "No recipe was recorded with this corpus."
@@ -284,6 +298,7 @@ def render_card(
     rejected_splits: list[str] | None = None,
     contamination: str | None = None,
     incomplete: str | None = None,
+    coverage: Coverage | None = None,
 ) -> str:
     """README.md text; the same inputs always give the same text. `incomplete`: why the corpus is not whole."""
     stats = sorted(stats, key=lambda s: s.subset)
@@ -372,7 +387,7 @@ completion, or use `cotforge export --reasoning keep`.
 
 ## How it was made
 
-{_recipe_summary(recipe)}
+{_recipe_summary(recipe)}{_coverage_line(coverage)}
 
 ## Contamination
 

@@ -34,7 +34,7 @@ _TRANSPORT = {
     "output_price_per_mtok",
 }
 _LISTS = ("sources", "granularities", "formats", "condensed")  # teachers are merged by label
-_MUST_MATCH = ("sampling", "prompt_mode", "format_mode", "keep", "guides")
+_MUST_MATCH = ("sampling", "prompt_mode", "format_mode", "keep", "guides", "until_correct", "max_attempts")
 
 
 # Reasoning options count where set; left out at their defaults, so older recipes keep their identity.
@@ -53,7 +53,7 @@ def identity(recipe: Recipe) -> dict[str, Any]:
     data = recipe.model_dump(mode="json", exclude=_NOT_IDENTITY)
     data["teachers"] = [_teacher_identity(t) for t in data["teachers"]]
     # Fields added later are left out unless set: older recipes keep their identity (and build folders).
-    for added_later in ("native", "condensed", "custom_prompt", "guides"):
+    for added_later in ("native", "condensed", "custom_prompt", "guides", "until_correct", "max_attempts"):
         if not data[added_later]:
             del data[added_later]
     return data

@@ -170,6 +170,15 @@ class Recipe(BaseModel):
         "question's most common answer over its n samples (with n = 1 it keeps them all)",
     )
     max_cost_usd: float | None = Field(default=None, ge=0, description="Stop sending requests past this spend")
+    # ---- top-up sampling (cotforge.builders.topup) ----
+    until_correct: int | None = Field(
+        default=None,
+        gt=0,
+        description="Ask each prompt again, one attempt a round, until this many answers are correct",
+    )
+    max_attempts: int | None = Field(
+        default=None, gt=0, le=128, description="With until_correct: most attempts a prompt"
+    )
     custom_prompt: str | None = Field(
         default=None,
         description="Set by cotforge.build(custom=...): the Python prompt every answer was asked with; only the Python "
@@ -239,7 +248,28 @@ class Recipe(BaseModel):
         if self.guides is not None:
             self.guides.check_asked(self.granularities, self.native, self.format_mode is FormatMode.rewrite)
         check_sampling_taken(self.teachers, self.sampling)
+        self._check_top_up()
         return self
+
+    def _check_top_up(self) -> None:
+        k, cap = self.until_correct, self.max_attempts
+        derived = self.keep == "majority" or self.format_mode is FormatMode.rewrite or self.native
+        for found, message in (
+            (k is None and cap is not None, "max_attempts: set until_correct too; it caps until_correct's attempts"),
+            (k is not None and (cap is None or cap < k), "until_correct: give max_attempts, at least until_correct"),
+            (
+                k is not None and self.sampling.n != 1,
+                "until_correct: each attempt is one answer; leave sampling.n at 1",
+            ),
+            (k is not None and derived, "until_correct: asks directly; not with keep: majority, rewrite or native"),
+        ):
+            if found:
+                raise ValueError(message)
+
+    @property
+    def samples_per_prompt(self) -> int:
+        """The keys planned per prompt: its samples, or with until_correct its attempts (not all are asked)."""
+        return self.max_attempts if self.until_correct is not None and self.max_attempts else self.sampling.n
 
 
 def check_sampling_taken(teachers: list[TeacherSpec], sampling: SamplingParams) -> None:

@@ -222,6 +222,20 @@ class RunReport(BaseModel):
     engine_start_s: float = Field(default=0.0, ge=0, description="Starting in-process engines (vLLM), in wall_time_s")
 
 
+class Coverage(BaseModel):
+    """Top-up sampling (until_correct) per prompt: one problem asked of one teacher at one level and format."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    until_correct: int = Field(gt=0)
+    max_attempts: int = Field(gt=0)
+    prompts: int = Field(ge=0)
+    covered: int = Field(ge=0, description="Prompts with at least until_correct correct answers")
+    some_correct: int = Field(ge=0, description="Prompts with at least one correct answer")
+    none_correct: int = Field(ge=0, description="Prompts with no correct answer")
+    attempts: dict[int, int] = Field(default_factory=dict, description="Prompts by the attempts stored for them")
+
+
 class BuildReport(BaseModel):
     """The corpus of a build directory: every run of it together, the last run's figures apart."""
 
@@ -246,6 +260,7 @@ class BuildReport(BaseModel):
         default_factory=dict, description="The most common reasons of the failed answers, with their counts"
     )
     subsets: dict[str, int] = Field(default_factory=dict, description="Accepted records per subset")
+    coverage: Coverage | None = Field(default=None, description="With until_correct: what top-up sampling reached")
     complete: bool = Field(
         default=False, description="Every requested answer is stored (none failed or pending); set from the counts"
     )

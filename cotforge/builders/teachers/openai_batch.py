@@ -157,7 +157,8 @@ class OpenAIBatchTeacher:
     async def run(self, requests: Iterable[TeacherRequest], sink: Sink, stats: LiveStats) -> None:
         waiting = {r.id: r for r in requests}  # a batch file holds them all anyway
         try:
-            open_batches = self.store.open_batches(self.spec.label)
+            # Only batches holding this run's requests: a top-up round's batch waits for its own round.
+            open_batches = [batch for batch in self.store.open_batches(self.spec.label) if waiting.keys() & batch[1]]
             # Requests already in an open batch are not sent again.
             in_flight = {request_id for _, ids in open_batches for request_id in ids}
             fresh = [r for r in waiting.values() if r.id not in in_flight]
