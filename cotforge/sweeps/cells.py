@@ -258,16 +258,21 @@ def run_sweep(
     *,
     shard: tuple[int, int] = (0, 1),
     keep_models: bool = False,
+    predict: bool = False,
     log: Callable[[str], None] = print,
 ) -> tuple[SweepPlan, list[Cell]]:
-    """Run this shard's unfinished cells (an adaptive sweep: its rounds); returns the plan and the cells still
-    unfinished (any shard; an adaptive sweep: none it chose to run)."""
+    """Run this shard's unfinished cells (an adaptive sweep: its rounds), after scoring every arm first with
+    `predict` or settings.prune; returns the plan and the cells still unfinished (any shard; none it chose not to
+    run)."""
+    from cotforge.sweeps.predict import predict_and_prune  # its statistics import this module
+
     if settings.adaptive and shard != (0, 1):
         raise SweepError("--adaptive decides each round from the one before: run it without --shard")
     sweep = SweepDir(out_dir)
     plan = plan_sweep(settings, drawn_hold_out(sweep, settings))
     claim(sweep, settings)
     record_held_out(sweep, plan)
+    pruned = predict_and_prune(plan, sweep, log) if predict or settings.prune else []
     if settings.adaptive:
         skipped = adaptive_rounds(
             plan,
@@ -276,10 +281,15 @@ def run_sweep(
                 arm: list(s.values()) for arm, s in seed_scores(student, read_finished_cells(sweep)[0], sweep).items()
             },
             plan.question_groups,
+            pruned,
         )
         write_model(sweep.adaptive_path, AdaptiveRecord(skipped=skipped))
         not_run = {c.name for c in skipped}
         return plan, [c for c in plan.cells if c.name not in not_run and not _is_finished(sweep, c.name)]
+    if pruned:
+        write_model(sweep.adaptive_path, AdaptiveRecord(skipped=pruned))
+    not_run = {c.name for c in pruned}
     index, count = shard
-    run_cells(plan, [c for position, c in enumerate(plan.cells) if position % count == index], sweep, log, keep_models)
-    return plan, [c for c in plan.cells if not _is_finished(sweep, c.name)]
+    listed = [c for position, c in enumerate(plan.cells) if position % count == index and c.name not in not_run]
+    run_cells(plan, listed, sweep, log, keep_models)
+    return plan, [c for c in plan.cells if c.name not in not_run and not _is_finished(sweep, c.name)]

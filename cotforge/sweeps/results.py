@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from cotforge.sweeps.adaptive import SkippedCell
 from cotforge.sweeps.cells import CellResult
+from cotforge.sweeps.predict import ScoreAgreement
 from cotforge.sweeps.settings import SweepSettings
 from cotforge.sweeps.signals import SignalsTable
 
@@ -32,8 +33,11 @@ class ArmResult(BaseModel):
     )
     could_be_best: bool = Field(default=True, description="In the model confidence set at the 5% level")
     skipped_seeds: list[int] = Field(
-        default_factory=list, description="Seeds an adaptive sweep did not run (SweepReport.skipped says why)"
+        default_factory=list, description="Seeds the sweep did not run (SweepReport.skipped says why)"
     )
+    rsr: float | None = Field(default=None, description="Rank-Surprisal Ratio of its training records (--predict)")
+    mean_surprisal: float | None = Field(default=None, description="Their mean surprisal, nats (--predict)")
+    mean_rank: float | None = Field(default=None, description="Their mean clipped rank (--predict)")
 
 
 class StudentVerdict(BaseModel):
@@ -70,7 +74,12 @@ class SweepReport(BaseModel):
     recommendation: dict[str, str]
     verdicts: dict[str, StudentVerdict] = Field(default_factory=dict)
     method: str = ""
-    skipped: list[SkippedCell] = Field(default_factory=list, description="Cells an adaptive sweep did not run")
+    skipped: list[SkippedCell] = Field(
+        default_factory=list, description="Cells the sweep did not run (adaptive rounds, --prune), and why"
+    )
+    prediction: list[ScoreAgreement] = Field(
+        default_factory=list, description="--predict: how well each score ranked each student's arms"
+    )
     signals: SignalsTable | None = Field(
         default=None, description="Each arm's accuracy beside its corpus's signals; none when the corpus is unreadable"
     )
