@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 from cotforge.cli import app
 from cotforge.quality.rsr import ScoredBy
 from cotforge.sweeps import build_report, run_sweep
+from cotforge.sweeps.agreement import prediction_markdown, score_agreement
 from cotforge.sweeps.layout import SweepDir
-from cotforge.sweeps.predict import ArmScore, Prediction, prediction_markdown, score_agreement
+from cotforge.sweeps.predict import ArmScore, Prediction
 
 from .test_sweep import corpus, settings  # noqa: F401  (corpus: the sweep tests' fixture)
 

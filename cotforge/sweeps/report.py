@@ -11,13 +11,13 @@ import numpy as np
 from cotforge.corpus import BuildDirError
 from cotforge.safety.atomic import atomic_write_bytes, atomic_write_text
 from cotforge.sweeps.adaptive import AdaptiveRecord, SkippedCell
+from cotforge.sweeps.agreement import prediction_markdown, with_prediction
 from cotforge.sweeps.cells import CellResult, question_groups, read_finished_cells, seed_scores
 from cotforge.sweeps.files import HeldOut, read_model, write_model
 from cotforge.sweeps.layout import SweepDir
 from cotforge.sweeps.planning import describe_holdout, student_label
 from cotforge.sweeps.plot import plot_png
 from cotforge.sweeps.power import gap_for_power, power_sentence
-from cotforge.sweeps.predict import prediction_markdown, with_prediction
 from cotforge.sweeps.results import ArmResult, StudentVerdict, SweepReport
 from cotforge.sweeps.settings import SweepError, SweepSettings
 from cotforge.sweeps.signals import SignalsTable, relate_signals, signals_markdown

@@ -6,9 +6,10 @@ from pydantic import BaseModel, Field
 
 from cotforge.sweeps.adaptive import SkippedCell
 from cotforge.sweeps.cells import CellResult
-from cotforge.sweeps.predict import ScoreAgreement
 from cotforge.sweeps.settings import SweepSettings
 from cotforge.sweeps.signals import SignalsTable
+
+MIN_RANKED_ARMS = 4  # fewer arms give a rank correlation too few orders to mean anything
 
 
 class ArmResult(BaseModel):
@@ -63,6 +64,19 @@ class StudentVerdict(BaseModel):
         "correlation); none with one seed"
     )
     complete: bool = Field(description="Every arm has every seed it was to run")
+
+
+class ScoreAgreement(BaseModel):
+    """How well one score ranked one student's arms as training then did."""
+
+    student: str
+    score: str  # rsr, mean_surprisal or mean_rank
+    arms: int = Field(description="Arms with both a score and a measured accuracy")
+    spearman: float | None = Field(
+        description="Spearman's rho of the negated score (lower predicts better) against accuracy: +1, the score's "
+        f"order is the accuracy's; none with fewer than {MIN_RANKED_ARMS} arms or a constant side"
+    )
+    interval: tuple[float, float] | None = Field(description="95% bootstrap interval, arms resampled in pairs")
 
 
 class SweepReport(BaseModel):
