@@ -73,6 +73,8 @@ def test_predict_scores_every_arm_for_every_student_and_prints_the_order(
     stored = pl.read_parquet(SweepDir(tmp_path).predict_dir / "suitability.parquet")
     assert stored["key"].n_unique() == stored.height, "a record shared by a mixture and its part is scored once"
     assert not list(tmp_path.glob("cells/*")), "a dry run trains nothing"
+    again = CliRunner().invoke(app, [*args, "--predict", *(f"--arm={a}" for a in arms), "--max-length", "128"])
+    assert again.exit_code == 0 and f"{stored.height} already scored" in again.output, "a re-run scores nothing twice"
 
 
 def test_prune_trains_the_best_scored_arms_and_the_baselines_and_the_report_says_what_it_skipped(

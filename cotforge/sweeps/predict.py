@@ -85,8 +85,8 @@ def predict_arms(plan: SweepPlan, sweep: SweepDir, log: Callable[[str], None]) -
                 )
             )
         log(
-            f"predicted order for {report.scored_by.student} ({report.scored} records scored, {report.reused} "
-            f"already scored, {report.wall_time_s:.1f} s), lowest RSR first:"
+            f"scored {report.scored_by.student}: {report.scored} records ({report.reused} already scored) in "
+            f"{report.wall_time_s:.1f} s"
         )
     prediction = Prediction(scored_by=scored_by, arms=arms)
     write_model(sweep.predicted_path, prediction)
