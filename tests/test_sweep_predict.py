@@ -13,10 +13,12 @@ from typer.testing import CliRunner
 
 from cotforge.cli import app
 from cotforge.quality.rsr import ScoredBy
-from cotforge.sweeps import build_report, run_sweep
+from cotforge.sweeps import SweepSettings, build_report, run_sweep, sweep_train_config
+from cotforge.sweeps.adaptive import adaptive_rounds
 from cotforge.sweeps.agreement import prediction_markdown, score_agreement
 from cotforge.sweeps.layout import SweepDir
-from cotforge.sweeps.predict import ArmScore, Prediction
+from cotforge.sweeps.planning import Arm, SweepPlan
+from cotforge.sweeps.predict import ArmScore, Prediction, pruned_cells
 
 from .test_sweep import corpus, settings  # noqa: F401  (corpus: the sweep tests' fixture)
 
@@ -100,3 +102,40 @@ def test_prune_trains_the_best_scored_arms_and_the_baselines_and_the_report_says
         (score, 3, None) for score in ("rsr", "mean_surprisal", "mean_rank")
     }
     assert "not informative" in markdown
+
+
+def test_pruned_arms_never_get_an_adaptive_round_and_baselines_are_never_pruned(tmp_path: Path) -> None:
+    """Five arms, --prune 1: the lowest-RSR scored arm and both baselines (however badly scored) get rounds; the other
+    two arms none, for any seed, with --prune's reason."""
+    labels = ["g1", "g2", "g3", "answer-only", "human"]
+    config = SweepSettings(
+        corpus=str(tmp_path),
+        students=["s"],
+        seeds=[1, 2],
+        train=sweep_train_config("s", str(tmp_path)),
+        adaptive=True,
+        prune=1,
+    )
+    plan = SweepPlan(config, [Arm(label=a, subset=a, level=None) for a in labels], {}, [], {})
+    rsr = {"g1": 2.0, "g2": 1.0, "g3": 3.0, "answer-only": 9.0, "human": 8.0}
+    prediction = Prediction(
+        scored_by={"s": SCORED_BY},
+        arms=[
+            ArmScore(student="s", arm=a, records=1, tokens=1, rsr=r, mean_surprisal=1, mean_rank=r)
+            for a, r in rsr.items()
+        ],
+    )
+    pruned = pruned_cells(plan, prediction, 1)
+    assert sorted((c.arm, c.seed) for c in pruned) == [("g1", 1), ("g1", 2), ("g3", 1), ("g3", 2)]
+    assert "predicted 3 of 3 scored arms (RSR 3.000)" in next(c.reason for c in pruned if c.arm == "g3")
+    rounds: list[list[str]] = []
+    equal = [1.0, 0.0] * 20  # every arm alike: the verdict drops none, so only --prune keeps arms out
+    skipped = adaptive_rounds(
+        plan,
+        lambda cells: rounds.append([c.arm.label for c in cells]),
+        lambda student: {arm: [equal] * len(rounds) for arm in rounds[0]},
+        None,
+        pruned,
+    )
+    assert rounds == [["g2", "answer-only", "human"]] * 2
+    assert sorted((c.arm, c.seed) for c in skipped) == sorted((c.arm, c.seed) for c in pruned)
