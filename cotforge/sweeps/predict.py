@@ -51,6 +51,7 @@ class Prediction(BaseModel):
 def predict_arms(plan: SweepPlan, sweep: SweepDir, log: Callable[[str], None]) -> Prediction:
     """Score every arm's training records under every student (see the module's docstring), write predicted.json
     and log each student's predicted order. Raises SweepError (a student or rendering the scorer refuses)."""
+    from cotforge.safety.lock import DirectoryInUse
     from cotforge.suitability import score_build
     from cotforge.suitability.store import ScoreStore
     from cotforge.train.student import StudentError
@@ -69,21 +70,16 @@ def predict_arms(plan: SweepPlan, sweep: SweepDir, log: Callable[[str], None]) -
             )
         except (BuildDirError, StudentError, ValueError) as error:
             raise SweepError(f"--predict: {student}: {error}") from None
+        except DirectoryInUse as error:  # shards started together: the first scores, the others are refused
+            raise SweepError(
+                f"--predict: {error}; with --shard, score the arms once first (the same command with --dry-run)"
+            ) from None
         scored_by[student] = report.scored_by
         done = ScoreStore(data).read(report.scored_by)
         for label, rows in plan.train.items():
             found = subset_suitability(report.scored_by, (done[r.key] for r in rows if r.key in done), 0)
-            arms.append(
-                ArmScore(
-                    student=student,
-                    arm=label,
-                    records=found.records,
-                    tokens=found.tokens,
-                    rsr=found.rsr,
-                    mean_surprisal=found.mean_surprisal,
-                    mean_rank=found.mean_rank,
-                )
-            )
+            figures = found.model_dump(include={"records", "tokens", *SCORES})
+            arms.append(ArmScore(student=student, arm=label, **figures))
         log(
             f"scored {report.scored_by.student}: {report.scored} records ({report.reused} already scored) in "
             f"{report.wall_time_s:.1f} s"
