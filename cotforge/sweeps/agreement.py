@@ -44,6 +44,12 @@ def prediction_markdown(
 ) -> list[str]:
     """The report's section: each arm's scores beside its accuracy, then rho per student and score."""
     lines = [
+        "## Predicted before training (`--predict`)",
+        "",
+        "Each trained arm's training records scored under the student before any cell trained: the Rank-Surprisal "
+        "Ratio (arXiv 2601.14249) and its two baselines, mean surprisal (nats) and mean clipped rank; lower is "
+        "predicted to suit the student better.",
+        "",
         "| student | arm | accuracy | RSR | mean surprisal | mean rank |",
         "|---|---|---:|---:|---:|---:|",
     ]
@@ -54,11 +60,10 @@ def prediction_markdown(
     ]
     lines += [
         "",
-        "Predicted before training (`--predict`): Spearman's rho of each score against the measured accuracy over a "
-        "student's arms. Each score is negated first (lower RSR, surprisal or rank predicts better), so +1 means "
-        "the score ordered the arms exactly as training did; the interval resamples arms in pairs "
-        f"({RESAMPLES:,} draws). "
-        f"With fewer than {MIN_RANKED_ARMS} arms rho is not informative and is not given.",
+        "Spearman's rho of each score against the measured accuracy over a student's arms (the arms column: how many)."
+        " Each score is negated first, since lower predicts better, so +1 means the score ordered the arms exactly as "
+        f"training did; the interval resamples arms in pairs ({RESAMPLES:,} draws). With fewer than {MIN_RANKED_ARMS} "
+        "arms rho is not informative and is not given; '-': every arm scored or measured alike.",
         "",
         "| student | score | arms | Spearman rho | 95% bootstrap interval |",
         "|---|---|---:|---:|---|",
