@@ -269,13 +269,17 @@ def sweep(
     *,
     shard: tuple[int, int] = (0, 1),
     keep_models: bool = False,
+    predict: bool = False,
     log: Log | None = None,
 ) -> SweepReport | None:
-    """Run a sweep (this shard's cells); the merged report once every cell of every shard is done, else None."""
+    """Run a sweep (this shard's cells), scoring every arm under every student first with `predict` (or
+    settings.prune); the merged report once every cell of every shard is done, else None."""
     from cotforge.sweeps import build_report, run_sweep
 
     folder = Path(out_dir)
-    _, unfinished = run_sweep(settings, folder, shard=shard, keep_models=keep_models, log=log or _quiet)
+    _, unfinished = run_sweep(
+        settings, folder, shard=shard, keep_models=keep_models, predict=predict, log=log or _quiet
+    )
     return None if unfinished else build_report(folder)
 
 
