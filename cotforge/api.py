@@ -272,18 +272,26 @@ def sweep(
     jobs: int = 1,
     ray: str | None = None,
     ray_cpus: int = 1,
+    predict: bool = False,
     log: Log | None = None,
 ) -> SweepReport | None:
     """Run a sweep (this shard's cells); the merged report once every cell of every shard is done, else None.
     `jobs`: cells at once on this machine (one GPU each, or the cores split); `ray`: each cell a Ray task on the
-    cluster at this address (local, auto, host:port), with `ray_cpus` CPUs where it has no GPU. Raises
-    cotforge.sweeps.CellsFailed, once the other cells have run, if any failed (the finished ones are kept)."""
+    cluster at this address (local, auto, host:port), with `ray_cpus` CPUs where it has no GPU; `predict`: every arm
+    scored under every student first (as settings.prune does). Raises cotforge.sweeps.CellsFailed, once the other
+    cells have run, if any failed (the finished ones are kept)."""
     from cotforge.sweeps import build_report, executor_for, run_sweep
 
     folder = Path(out_dir)
     executor = executor_for(jobs, ray, ray_cpus)
     _, unfinished = run_sweep(
-        settings, folder, shard=shard, keep_models=keep_models, executor=executor, log=log or _quiet
+        settings,
+        folder,
+        shard=shard,
+        keep_models=keep_models,
+        executor=executor,
+        predict=predict,
+        log=log or _quiet,
     )
     return None if unfinished else build_report(folder)
 

@@ -105,6 +105,23 @@ AdaptiveOption = Annotated[
         "left, --seeds run out or --cell-budget is spent",
     ),
 ]
+PredictOption = Annotated[
+    bool,
+    typer.Option(
+        "--predict",
+        help="Before training, score every arm's training records under every student (Rank-Surprisal Ratio, as "
+        "`cotforge score`) and print the predicted order; the report sets the scores beside the accuracies. Trains "
+        "the same cells",
+    ),
+]
+PruneOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Score as --predict does, then train only the K arms with the lowest RSR per student, and the "
+        "answer-only and human baselines; the report lists the arms skipped. Default: train every arm",
+    ),
+]
 CellBudgetOption = Annotated[int | None, typer.Option(min=1, help="--adaptive: at most N cells. Default: no limit")]
 EvalLimitOption = Annotated[int | None, typer.Option(help="At most N held-out questions. Default: all")]
 SeedsOption = Annotated[str, typer.Option(help="Training seeds, comma-separated; each is a cell")]
@@ -168,6 +185,8 @@ def sweep(
     run_sd: RunSdOption = None,
     adaptive: AdaptiveOption = False,
     cell_budget: CellBudgetOption = None,
+    predict: PredictOption = False,
+    prune: PruneOption = None,
     **trainer: Any,
 ) -> None:
     """Run a sweep (or `cotforge sweep report DIR` to merge the shards of one)."""
@@ -222,15 +241,27 @@ def sweep(
             run_sd=run_sd,
             adaptive=adaptive,
             cell_budget=cell_budget,
+            prune=prune,
         )
         if dry_run:
             if not 0 < prior_accuracy < 1:
                 raise fail(f"--prior-accuracy {prior_accuracy}: give a share between 0 and 1, e.g. 0.2")
             plan = plan_sweep(settings, drawn_hold_out(SweepDir(out_dir), settings))  # a resumed sweep's own
             out.print(describe_plan(plan, prior_accuracy), highlight=False, markup=False)
+            if predict or prune:
+                from cotforge.sweeps.predict import predict_and_prune
+
+                for cell in predict_and_prune(plan, SweepDir(out_dir), log):
+                    out.print(f"skipped {cell.name}: {cell.reason}", highlight=False, markup=False)
             return
         plan, unfinished = run_sweep(
-            settings, out_dir, shard=(index, count), keep_models=keep_models, executor=executor, log=log
+            settings,
+            out_dir,
+            shard=(index, count),
+            keep_models=keep_models,
+            executor=executor,
+            predict=predict,
+            log=log,
         )
     except CellsFailed as error:
         raise _cells_failed(error) from None

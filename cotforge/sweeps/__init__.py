@@ -9,6 +9,8 @@ executors.py  where a round's cells run: in this process, N at once on this mach
 statistics.py verdict: a bootstrap over question groups, the pooled run-to-run term, the model confidence set
 power.py      the power to name the best arm alone (dry run and report)
 adaptive.py   --adaptive: rounds of seeds, each only for the arms that could still be the best
+predict.py    --predict, --prune K: every arm scored under every student before training (cotforge.suitability)
+agreement.py  those scores beside the measured accuracies: Spearman's rho per student and score
 results.py    ArmResult, StudentVerdict and SweepReport
 report.py     the merged report, its Markdown, the recommendation, the card section
 plot.py       the figure

@@ -58,13 +58,14 @@ def adaptive_rounds(
     run_round: Callable[[list[Cell]], None],
     seed_scores: Callable[[str], dict[str, list[list[float]]]],
     groups: Sequence[Hashable] | None,
+    pruned: Sequence[SkippedCell] = (),
 ) -> list[SkippedCell]:
     """One round per seed: run the round's cells (all of them, to the end), then give the next seed only to each
     student's arms that could still be the best, until one is left, the seeds run out or the cell budget is spent.
-    Returns the cells not run, with why."""
+    Arms in `pruned` (--prune) never get a round. Returns the cells not run, with why."""
     s = plan.settings
-    active = {student: [arm.label for arm in plan.arms] for student in s.students}
-    reasons: dict[tuple[str, str], str] = {}
+    reasons = {(c.student, c.arm): c.reason for c in pruned}
+    active = {student: [a.label for a in plan.arms if (student, a.label) not in reasons] for student in s.students}
     skipped: list[SkippedCell] = []
     budget = s.cell_budget
     for seed in s.seeds:

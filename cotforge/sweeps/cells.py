@@ -310,11 +310,15 @@ def run_sweep(
     shard: tuple[int, int] = (0, 1),
     keep_models: bool = False,
     executor: Executor | None = None,
+    predict: bool = False,
     log: Callable[[str], None] = print,
 ) -> tuple[SweepPlan, list[Cell]]:
     """Run this shard's unfinished cells on `executor` (default: one after another here; an adaptive sweep: its
-    rounds); returns the plan and the cells still unfinished (any shard; an adaptive sweep: none it chose to run).
-    Raises CellsFailed, once the others of its round have run, if any cell failed."""
+    rounds), after scoring every arm first with `predict` or settings.prune; returns the plan and the cells still
+    unfinished (any shard; none it chose not to run). Raises CellsFailed, once the others of its round have run, if
+    any cell failed."""
+    from cotforge.sweeps.predict import predict_and_prune  # its statistics import this module
+
     if settings.adaptive and shard != (0, 1):
         raise SweepError("--adaptive decides each round from the one before: run it without --shard")
     sweep = SweepDir(out_dir)
@@ -337,6 +341,7 @@ def run_sweep(
         if failures:
             raise CellsFailed(failures)
 
+    pruned = predict_and_prune(plan, sweep, log) if predict or settings.prune else []
     if settings.adaptive:
         skipped = adaptive_rounds(
             plan,
@@ -345,10 +350,14 @@ def run_sweep(
                 arm: list(s.values()) for arm, s in seed_scores(student, read_finished_cells(sweep)[0], sweep).items()
             },
             plan.question_groups,
+            pruned,
         )
         write_model(sweep.adaptive_path, AdaptiveRecord(skipped=skipped))
         not_run = {c.name for c in skipped}
         return plan, [c for c in plan.cells if c.name not in not_run and not _is_finished(sweep, c.name)]
+    if pruned:
+        write_model(sweep.adaptive_path, AdaptiveRecord(skipped=pruned))
+    not_run = {c.name for c in pruned}
     index, count = shard
-    run_round([cell for position, cell in enumerate(plan.cells) if position % count == index])
-    return plan, [c for c in plan.cells if not _is_finished(sweep, c.name)]
+    run_round([c for position, c in enumerate(plan.cells) if position % count == index and c.name not in not_run])
+    return plan, [c for c in plan.cells if c.name not in not_run and not _is_finished(sweep, c.name)]

@@ -9,7 +9,9 @@
 <dir>/cells/<cell>/model/         its student (a student directory), removed unless --keep-models
 <dir>/cells/<cell>/predictions.parquet, eval_report.json   its evaluation
 <dir>/cells/<cell>/cell.json      its CellResult, written last: the cell is finished
-<dir>/adaptive.json              an adaptive sweep's rounds: the cells it did not run, and why
+<dir>/adaptive.json              the cells the sweep chose not to run (adaptive rounds, --prune), and why
+<dir>/predict/                    --predict: every record the arms train on (a build directory), scored per student
+<dir>/predicted.json              --predict: each arm's scores under each student (sweeps.predict.Prediction)
 <dir>/sweep_report.json, sweep_report.md, sweep.png          the merged report
 """
 
@@ -42,6 +44,14 @@ class SweepDir(Folder):
     @property
     def adaptive_path(self) -> Path:
         return self.file("adaptive.json")
+
+    @property
+    def predict_dir(self) -> Path:
+        return self.file("predict")
+
+    @property
+    def predicted_path(self) -> Path:
+        return self.file("predicted.json")
 
     @property
     def report_json(self) -> Path:

@@ -11,6 +11,7 @@ import numpy as np
 from cotforge.corpus import BuildDirError
 from cotforge.safety.atomic import atomic_write_bytes, atomic_write_text
 from cotforge.sweeps.adaptive import AdaptiveRecord, SkippedCell
+from cotforge.sweeps.agreement import prediction_markdown, with_prediction
 from cotforge.sweeps.cells import CellResult, question_groups, read_finished_cells, seed_scores
 from cotforge.sweeps.files import HeldOut, read_model, write_model
 from cotforge.sweeps.layout import SweepDir
@@ -144,6 +145,7 @@ def build_report(out_dir: Path, run_sd: float | None = None) -> SweepReport:
         if found is not None:
             results, verdicts[student], recommendation[student] = found
             arms += results
+    arms, agreement = with_prediction(sweep, arms)
     report = SweepReport(
         settings=settings,
         held_out=held_out.check,
@@ -154,6 +156,7 @@ def build_report(out_dir: Path, run_sd: float | None = None) -> SweepReport:
         verdicts=verdicts,
         method=METHOD,
         skipped=skipped,
+        prediction=agreement,
         signals=_signals(settings, cells, arms),
     )
     write_model(sweep.report_json, report)
@@ -219,8 +222,10 @@ def render_markdown(report: SweepReport) -> str:
     lines += ["", f"How to read it: {report.method}" if report.method else "", ""]
     for student, text in report.recommendation.items():
         lines.append(f"- **{student_label(student, s)}**: {text}")
+    if report.prediction:
+        lines += ["", *prediction_markdown(report.arms, report.prediction, lambda student: student_label(student, s))]
     if report.skipped:
-        lines += ["", "Cells the adaptive sweep did not run:", ""]
+        lines += ["", "Cells the sweep did not run (adaptive rounds, --prune):", ""]
         lines += [f"- {c.name}: {c.reason}" for c in report.skipped]
     if report.signals is not None:
         lines += ["", signals_markdown(report.signals, lambda student: student_label(student, s)).rstrip()]

@@ -9,6 +9,8 @@ from cotforge.sweeps.cells import CellResult
 from cotforge.sweeps.settings import SweepSettings
 from cotforge.sweeps.signals import SignalsTable
 
+MIN_RANKED_ARMS = 4  # fewer arms give a rank correlation too few orders to mean anything
+
 
 class ArmResult(BaseModel):
     student: str
@@ -32,8 +34,11 @@ class ArmResult(BaseModel):
     )
     could_be_best: bool = Field(default=True, description="In the model confidence set at the 5% level")
     skipped_seeds: list[int] = Field(
-        default_factory=list, description="Seeds an adaptive sweep did not run (SweepReport.skipped says why)"
+        default_factory=list, description="Seeds the sweep did not run (SweepReport.skipped says why)"
     )
+    rsr: float | None = Field(default=None, description="Rank-Surprisal Ratio of its training records (--predict)")
+    mean_surprisal: float | None = Field(default=None, description="Their mean surprisal, nats (--predict)")
+    mean_rank: float | None = Field(default=None, description="Their mean clipped rank (--predict)")
 
 
 class StudentVerdict(BaseModel):
@@ -61,6 +66,19 @@ class StudentVerdict(BaseModel):
     complete: bool = Field(description="Every arm has every seed it was to run")
 
 
+class ScoreAgreement(BaseModel):
+    """How well one score ranked one student's arms as training then did."""
+
+    student: str
+    score: str  # rsr, mean_surprisal or mean_rank
+    arms: int = Field(description="Arms with both a score and a measured accuracy")
+    spearman: float | None = Field(
+        description="Spearman's rho of the negated score (lower predicts better) against accuracy: +1, the score's "
+        f"order is the accuracy's; none with fewer than {MIN_RANKED_ARMS} arms or a constant side"
+    )
+    interval: tuple[float, float] | None = Field(description="95% bootstrap interval, arms resampled in pairs")
+
+
 class SweepReport(BaseModel):
     settings: SweepSettings
     held_out: dict[str, int | float]
@@ -70,7 +88,12 @@ class SweepReport(BaseModel):
     recommendation: dict[str, str]
     verdicts: dict[str, StudentVerdict] = Field(default_factory=dict)
     method: str = ""
-    skipped: list[SkippedCell] = Field(default_factory=list, description="Cells an adaptive sweep did not run")
+    skipped: list[SkippedCell] = Field(
+        default_factory=list, description="Cells the sweep did not run (adaptive rounds, --prune), and why"
+    )
+    prediction: list[ScoreAgreement] = Field(
+        default_factory=list, description="--predict: how well each score ranked each student's arms"
+    )
     signals: SignalsTable | None = Field(
         default=None, description="Each arm's accuracy beside its corpus's signals; none when the corpus is unreadable"
     )

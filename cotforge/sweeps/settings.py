@@ -74,6 +74,12 @@ class SweepSettings(BaseModel):
         description="Run seeds in rounds; after each, arms the verdict calls worse get no more cells",
     )
     cell_budget: int | None = Field(default=None, gt=0, description="Adaptive sweeps: at most this many cells")
+    prune: int | None = Field(
+        default=None,
+        gt=0,
+        description="Train only the arms with the K lowest Rank-Surprisal Ratios under each student, scored before "
+        "training (sweeps.predict), and the answer-only and human baselines; none: every arm",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -88,6 +88,16 @@ def spearman_interval(x: Sequence[float], y: Sequence[float], seed: int = 0) -> 
     return found[int(tail * (len(found) - 1))], found[round((1 - tail) * (len(found) - 1))]
 
 
+def correlation_over(
+    pairs: Sequence[tuple[float, float]], minimum: int
+) -> tuple[float | None, tuple[float, float] | None]:
+    """spearman and spearman_interval over (x, y) pairs; neither with fewer than `minimum` pairs."""
+    if len(pairs) < minimum:
+        return None, None
+    xs, ys = [x for x, _ in pairs], [y for _, y in pairs]
+    return spearman(xs, ys), spearman_interval(xs, ys)
+
+
 def _corpus_stats(corpus: Path, subsets: set[str]) -> dict[str, SubsetStats]:
     """The statistics the corpus's export wrote, or computed from its records where it wrote none."""
     directory = BuildDir(corpus)
@@ -125,16 +135,9 @@ def relate_signals(corpus: Path, cells: list[CellResult], accuracy: dict[tuple[s
                 for a in arms
                 if a.student == student and (value := a.signals[name]) is not None
             ]
-            xs, ys = [p[0] for p in pairs], [p[1] for p in pairs]
-            enough = len(pairs) >= MIN_ARMS
+            rho, interval = correlation_over(pairs, MIN_ARMS)
             correlations.append(
-                SignalCorrelation(
-                    student=student,
-                    signal=name,
-                    arms=len(pairs),
-                    spearman=spearman(xs, ys) if enough else None,
-                    interval=spearman_interval(xs, ys) if enough else None,
-                )
+                SignalCorrelation(student=student, signal=name, arms=len(pairs), spearman=rho, interval=interval)
             )
     return SignalsTable(arms=arms, correlations=correlations)
 
