@@ -21,7 +21,7 @@ from cotforge.corpus.builddir import STATS_FILE
 from cotforge.dataset_cards import SubsetStats, corpus_stats, render_card, write_finished
 from cotforge.dataset_cards.card import PLOT_PATH, REJECTED_SUBSET, licence_of, licence_text
 from cotforge.dataset_cards.plot import length_by_level_png
-from cotforge.dataset_cards.stats import saved_suitability
+from cotforge.dataset_cards.stats import saved_added_figures
 from cotforge.hub_card import CARD, BadCard, card_configs, checked_revision, hub_path
 from cotforge.safety.atomic import atomic_folder, is_empty_folder
 from cotforge.safety.diskfull import DiskFull, as_disk_full
@@ -32,9 +32,6 @@ from cotforge.schemas.tables import to_frame
 
 ROWS_PER_SHARD = 100_000
 ROW_GROUP_SIZE = 1_000  # small row groups keep the Hub's dataset viewer fast
-# The most configs a pulled card may list: `datasets` resolves them all again for each one it loads (work grows with
-# their square). A cotforge card lists one per subset: 5 teachers x 7 levels x 3 formats x 4 data sets is 420.
-MAX_CONFIGS = 500
 
 
 class HubError(RuntimeError):
@@ -288,9 +285,9 @@ def push(
     except Exception as error:
         raise explain_hub_error(error, repo_id, "push to") from None
     merged = {name: SubsetStats.model_validate(value) for name, value in earlier.items()}
-    scored = saved_suitability(directory)
+    added = saved_added_figures(directory)  # the scores and judge means: the records alone do not give them
     fresh = corpus_stats(subsets, directory.read_rejections())
-    merged.update({name: s.model_copy(update={"suitability": scored.get(name, [])}) for name, s in fresh.items()})
+    merged.update({name: s.model_copy(update=added.get(name, {})) for name, s in fresh.items()})
     rejected = any(p.startswith(f"data/{REJECTED_SUBSET}/") for p in [*files, *remote])  # an earlier push's stays
     card = {
         "recipe": None if built_by is None else recipe_fields(built_by),
@@ -353,21 +350,6 @@ class PulledSubset:
         return to_frame(self.records, model)
 
 
-def check_config_count(repo_id: str, revision: str | None) -> None:
-    """HubError (usage) when the repo's card lists more than MAX_CONFIGS configs, before `datasets` reads any."""
-    api = _api(None)
-    try:
-        configs = _remote_configs(api, repo_id, revision)
-    except Exception as error:
-        raise explain_hub_error(error, repo_id, "read the card of") from None
-    if len(configs) > MAX_CONFIGS:
-        raise HubError(
-            f"{repo_id}: README.md lists {len(configs):,} configs; cotforge pulls a card of at most {MAX_CONFIGS:,} "
-            "(one per subset), so this repo is refused",
-            usage=True,
-        )
-
-
 def subset_names(repo_id: str, revision: str | None = None) -> list[str]:
     """The subsets of the Hub repo `repo_id` at `revision` (never of a local folder of that name)."""
     import datasets
@@ -395,7 +377,6 @@ def pull(
     from pydantic import ValidationError
 
     revision = _checked_revision(repo_id, revision)
-    check_config_count(repo_id, revision)
     there = subset_names(repo_id, revision)
     if subset is not None:
         try:

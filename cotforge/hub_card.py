@@ -14,6 +14,9 @@ from cotforge.safety.yamltext import YamlError, load_plain_yaml
 
 CARD = "README.md"
 STANDALONE = ".huggingface.yaml"  # a repo's YAML beside the card: `datasets` reads its configs too
+# The most configs a pulled card may list: `datasets` resolves them all again for each one it loads (work grows with
+# their square). A cotforge card lists one per subset: 5 teachers x 7 levels x 3 formats x 4 data sets is 420.
+MAX_CONFIGS = 500
 
 
 class BadCard(ValueError):
@@ -115,8 +118,14 @@ def checked_revision(repo_id: str, revision: str | None) -> str:
             raise BadCard(f"{name}: {error}") from None
         fields |= part
         configs_from = name if "configs" in part else configs_from
+    configs = fields.get("configs") or []
+    if isinstance(configs, list) and len(configs) > MAX_CONFIGS:  # before any is checked, let alone read
+        raise BadCard(
+            f"{configs_from} lists {len(configs):,} configs; cotforge pulls a card of at most {MAX_CONFIGS:,} "
+            "(one per subset), so this repo is refused"
+        )
     try:
-        _check_configs(fields.get("configs") or [])
+        _check_configs(configs)
     except BadCard as error:
         raise BadCard(f"{configs_from}: {error}") from None
     return commit

@@ -92,7 +92,8 @@ def repo_card(configs: list[dict]) -> bytes:
     """A dataset card whose YAML header lists `configs`."""
     import yaml
 
-    return f"---\n{yaml.safe_dump({'configs': configs})}---\n# a corpus\n".encode()
+    plain = json.loads(json.dumps({"configs": configs}))  # no shared objects: safe_dump would write them as aliases
+    return f"---\n{yaml.safe_dump(plain)}---\n# a corpus\n".encode()
 
 
 def made_sweep(folder: Path, right: dict[int, list[bool]], question: str = "question {}"):

@@ -253,3 +253,21 @@ def test_the_built_in_recipes_keep_their_default_build_folders() -> None:
 
     before = {"aqua": "78855329", "csqa": "a4a03127", "demo": "1ff09730", "gsm8k": "384f5fcf"}
     assert {name: recipe_digest(load_recipe(name)) for name in before} == before
+
+
+def test_statistics_made_again_from_the_records_keep_what_score_and_judge_added(tmp_path: Path) -> None:
+    # A resumed build's export (and a push) computes the statistics again: the scores and judge means of other
+    # commands, which the records do not give, are kept; a plain write replaces the file.
+    from cotforge.dataset_cards.stats import saved_added_figures
+
+    directory = BuildDir(tmp_path)
+    judged = {"faithful": {"mean": 4.5, "judged": 2, "rejected": 0}}
+    directory.write_stats({"a": {"records": 1, "judge": judged, "suitability": []}, "b": {"records": 2}})
+    directory.write_stats({"a": {"records": 3, "judge": None, "suitability": []}, "b": {"records": 4}}, keep_added=True)
+    assert directory.read_stats() == {"a": {"records": 3, "judge": judged, "suitability": []}, "b": {"records": 4}}
+    assert saved_added_figures(directory)["a"]["judge"]["faithful"].mean == 4.5
+    directory.write_stats({"a": {"records": 5}})
+    assert directory.read_stats() == {"a": {"records": 5}}
+    directory.write_stats({"a": {"records": 1, "judge": {"faithful": {"mean": "high", "judged": 1, "rejected": 0}}}})
+    with pytest.raises(BuildDirError, match="added figures cannot be read"):
+        saved_added_figures(directory)

@@ -11,7 +11,7 @@ import pytest
 
 from cotforge.corpus import BuildDir
 from cotforge.dataset_cards import render_card, subset_stats, write_finished
-from cotforge.hub import MAX_CONFIGS
+from cotforge.hub_card import MAX_CONFIGS
 from cotforge.quality import SIGNAL_CHARS, SIMILARITY_CHARS, duplicates, signals
 from cotforge.quality.filters import QualityFilter
 from cotforge.quality.signals import AnswerRow, subset_signals
@@ -102,6 +102,13 @@ def test_a_card_listing_more_configs_than_the_bound_is_refused_before_any_is_rea
         assert f"at most {MAX_CONFIGS:,}" in result.stderr and "Traceback" not in result.stderr
         assert not any(".parquet" in path for _, path, _ in hub.requests), "no data file was read"
         assert not (tmp_path / "pulled").exists()
+        # The configs of the YAML file beside the card replace the card's (as `datasets` reads them): bound too.
+        import yaml
+
+        beside = yaml.safe_dump(json.loads(json.dumps({"configs": configs}))).encode()
+        hub.put("me/beside", {"README.md": repo_card(configs[:1]), ".huggingface.yaml": beside})
+        result = cotforge(hub_env(hub, tmp_path), "pull", "me/beside", "--out", str(tmp_path / "pulled"))
+        assert result.returncode == 2 and f".huggingface.yaml lists {MAX_CONFIGS + 1:,} configs" in result.stderr
     finally:
         hub.stop()
 

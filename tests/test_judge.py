@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from cotforge.builders.build import run_build
 from cotforge.cli import app
-from cotforge.corpus import BuildDir
+from cotforge.corpus import BuildDir, BuildDirError
 from cotforge.dataset_cards.card import render_card
 from cotforge.dataset_cards.stats import SubsetStats
 from cotforge.judging import BUILTIN, Rubric, judge_build, judge_spec
@@ -287,3 +287,12 @@ def test_a_judged_build_resumed_without_a_judge_keeps_its_means(tmp_path: Path, 
     cotforge.build(recipe.model_copy(update={"limit": None}), tmp_path / "out", extend=True)
     (entry,) = json.loads((tmp_path / "out" / "cotforge_stats.json").read_text()).values()
     assert entry["rows"] == 3 and entry["judge"] == {"faithful": {"mean": 4.0, "judged": 2, "rejected": 0}}
+
+
+def test_a_damaged_judge_store_is_a_sentence_that_says_what_to_do(tmp_path: Path) -> None:
+    from cotforge.judging.store import JudgeStore
+
+    damaged = tmp_path / "judge.sqlite"
+    damaged.write_bytes(b"SQLite format 3\x00" + b"torn by a full disk " * 200)
+    with pytest.raises(BuildDirError, match="not a readable judge store; move it aside"):
+        JudgeStore(damaged)

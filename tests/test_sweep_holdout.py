@@ -235,7 +235,9 @@ def _fake_sweep(tmp_path: Path, seeds_done: dict[str, list[int]], rows: dict[tup
                     "training_problems": 10,
                     "dropped_from_training": 0,
                     "ngram_overlaps_kept": 0,
-                }
+                },
+                "problem_ids": [f"q{i}" for i in range(questions)],
+                "train_problem_ids": [],
             }
         )
     )

@@ -77,6 +77,12 @@ def test_predict_scores_every_arm_for_every_student_and_prints_the_order(
     assert not list(tmp_path.glob("cells/*")), "a dry run trains nothing"
     again = CliRunner().invoke(app, [*args, "--predict", *(f"--arm={a}" for a in arms), "--max-length", "128"])
     assert again.exit_code == 0 and f"{stored.height} already scored" in again.output, "a re-run scores nothing twice"
+    other = [*args, "--predict", "--arm=g1", "--arm=g5", "--max-length", "128"]
+    (tmp_path / "sweep.json").write_text(settings(corpus, student).model_dump_json())  # another sweep's folder
+    before = (tmp_path / "predicted.json").read_bytes()
+    refused = CliRunner().invoke(app, other)
+    assert refused.exit_code == 2 and "holds a sweep with other settings" in refused.output
+    assert (tmp_path / "predicted.json").read_bytes() == before, "no scores written into another sweep's folder"
 
 
 def test_prune_trains_the_best_scored_arms_and_the_baselines_and_the_report_says_what_it_skipped(

@@ -378,7 +378,7 @@ class Build:
             for name, key in subsets.items()
             if tallies[name].rows
         }
-        build_dir.write_stats(stats)
+        build_dir.write_stats(stats, keep_added=True)  # a scored or judged build keeps its figures
         return written
 
     def export(self, out_dir: Path) -> BuildReport:

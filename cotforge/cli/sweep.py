@@ -198,7 +198,7 @@ def sweep(
     from cotforge.hub import HubError
     from cotforge.sweeps import SweepError, SweepSettings, plan_sweep, run_sweep, sweep_train_config
     from cotforge.sweeps.arms import parse_arm
-    from cotforge.sweeps.cells import CellsFailed, drawn_hold_out
+    from cotforge.sweeps.cells import CellsFailed, check_claim, drawn_hold_out
     from cotforge.sweeps.executors import executor_for
     from cotforge.sweeps.layout import SweepDir
     from cotforge.sweeps.planning import describe_plan
@@ -248,9 +248,10 @@ def sweep(
                 raise fail(f"--prior-accuracy {prior_accuracy}: give a share between 0 and 1, e.g. 0.2")
             plan = plan_sweep(settings, drawn_hold_out(SweepDir(out_dir), settings))  # a resumed sweep's own
             out.print(describe_plan(plan, prior_accuracy), highlight=False, markup=False)
-            if predict or prune:
+            if predict or prune:  # the scores are written into the folder: never another sweep's
                 from cotforge.sweeps.predict import predict_and_prune
 
+                check_claim(SweepDir(out_dir), settings)
                 for cell in predict_and_prune(plan, SweepDir(out_dir), log):
                     out.print(f"skipped {cell.name}: {cell.reason}", highlight=False, markup=False)
             return

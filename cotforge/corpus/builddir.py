@@ -45,6 +45,9 @@ SUBSETS_DIR = "subsets"
 REJECTIONS_FILE = "rejections.parquet"
 CONTAMINATION_FILE = "contamination.json"
 STATS_FILE = "cotforge_stats.json"
+# What other commands add to a subset's statistics (cotforge score, cotforge judge): the records alone do not give
+# them, so statistics made again from the records keep the saved ones.
+ADDED_FIGURES = ("suitability", "judge")
 SCORES_FILE = "suitability.parquet"
 SCORE_PARTS_DIR = "suitability.parts"
 JUDGE_STORE_FILE = "judge.sqlite"
@@ -199,8 +202,16 @@ class BuildDir(Folder):
     def write_contamination(self, data: dict[str, Any]) -> None:
         atomic_write_text(self.contamination_path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
-    def write_stats(self, stats: Mapping[str, Any]) -> None:
-        """Per-subset statistics (SubsetStats as JSON, cotforge.dataset_cards), keyed by subset."""
+    def write_stats(self, stats: Mapping[str, Any], *, keep_added: bool = False) -> None:
+        """Per-subset statistics (SubsetStats as JSON, cotforge.dataset_cards), keyed by subset. `keep_added`:
+        statistics made again from the records keep the ADDED_FIGURES the saved ones have (an unreadable file has
+        none to keep)."""
+        if keep_added:
+            try:
+                saved = self.read_stats() or {}
+            except BuildDirError:
+                saved = {}
+            stats = {name: entry | added_figures(saved.get(name)) for name, entry in stats.items()}
         atomic_write_text(self.stats_path, json.dumps(stats, indent=1, ensure_ascii=False) + "\n")
 
     def read_stats(self) -> dict[str, Any] | None:
@@ -310,3 +321,8 @@ def report_of(
         rejected=dict(reasons),
         subsets=subsets,
     )
+
+
+def added_figures(entry: Any) -> dict[str, Any]:
+    """The ADDED_FIGURES a subset's saved statistics hold (none given: an empty dict)."""
+    return {key: entry[key] for key in ADDED_FIGURES if isinstance(entry, dict) and entry.get(key)}

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from cotforge.corpus import BuildDir, BuildDirError, group_by_subset, rejections_by_subset, report_of
+from cotforge.corpus.builddir import added_figures
 from cotforge.quality.rsr import SubsetSuitability
 from cotforge.quality.signals import SubsetSignals, answer_rows, subset_signals
 from cotforge.schemas.judge import RubricSummary
@@ -132,19 +134,21 @@ def corpus_stats(subsets: Mapping[str, list[CoTRecord]], rejections: Iterable[Re
     return {name: subset_stats(name, records, rejected.get(name, [])) for name, records in subsets.items()}
 
 
-def saved_suitability(build_dir: BuildDir) -> dict[str, list[SubsetSuitability]]:
-    """The `cotforge score` figures of each subset in the directory's statistics: the one part of them that the
-    records alone do not give, so kept when the rest is computed again (a push)."""
+def saved_added_figures(build_dir: BuildDir) -> dict[str, dict[str, Any]]:
+    """Per subset, the figures other commands added to the directory's statistics (ADDED_FIGURES: `cotforge score`,
+    `cotforge judge`), typed: what statistics made again from the records (a push) keep."""
     saved = build_dir.read_stats() or {}
     try:
         return {
-            name: [SubsetSuitability.model_validate(fit) for fit in value.get("suitability", [])]
-            for name, value in saved.items()
-            if isinstance(value, dict)
+            name: {
+                key: TypeAdapter(SubsetStats.model_fields[key].annotation).validate_python(value)
+                for key, value in added_figures(entry).items()
+            }
+            for name, entry in saved.items()
         }
-    except (ValidationError, AttributeError, TypeError) as error:
+    except ValidationError as error:
         first = str(error).splitlines()[0]
-        raise BuildDirError(f"{build_dir.stats_path}: a subset's suitability cannot be read ({first})") from None
+        raise BuildDirError(f"{build_dir.stats_path}: a subset's added figures cannot be read ({first})") from None
 
 
 def write_finished(
@@ -155,5 +159,5 @@ def write_finished(
     report = report_of(origin, records, rejections, build_dir.write_outputs(records, rejections))
     build_dir.write_report(report)
     stats = corpus_stats(group_by_subset(records, rejections), rejections)
-    build_dir.write_stats({name: value.model_dump(mode="json") for name, value in stats.items()})
+    build_dir.write_stats({name: value.model_dump(mode="json") for name, value in stats.items()}, keep_added=True)
     return report

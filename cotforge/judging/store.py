@@ -5,11 +5,13 @@ committed as it arrives, so a killed run resumes and no verdict is paid for twic
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from cotforge.builders.store import Store
+from cotforge.builders.store import Store, StoreError
+from cotforge.corpus import BuildDirError
 from cotforge.safety.diskfull import writing
 from cotforge.schemas.judge import JudgeOutcome, JudgeRejection, JudgeScore
 
@@ -33,10 +35,17 @@ class JudgeStore:
     """`teacher_store`: the same file as a build store, which a Batch API judge keeps its batch ids in."""
 
     def __init__(self, path: Path) -> None:
-        self.teacher_store = Store(path)
+        try:
+            self.teacher_store = Store(path)
+            self.db = self.teacher_store.db
+            self.db.executescript(_TABLE)
+        except (StoreError, sqlite3.DatabaseError):
+            # Salvage rebuilds store.sqlite, not this file: its verdicts can only be asked again.
+            raise BuildDirError(
+                f"{path}: not a readable judge store; move it aside and run the same command to judge again (the "
+                "build's records are untouched)"
+            ) from None
         self.path = path
-        self.db = self.teacher_store.db
-        self.db.executescript(_TABLE)
 
     def close(self) -> None:
         self.teacher_store.close()

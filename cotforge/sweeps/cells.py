@@ -105,6 +105,12 @@ def _is_finished(sweep: SweepDir, name: str) -> bool:
 
 def claim(folder: SweepDir, settings: SweepSettings) -> None:
     """Make `folder` this sweep's, or refuse a folder that holds a sweep with other settings."""
+    check_claim(folder, settings)
+    write_model(folder.settings_path, settings)
+
+
+def check_claim(folder: SweepDir, settings: SweepSettings) -> None:
+    """SweepError when `folder` holds a sweep with other settings (one a run with `settings` would not resume)."""
     if folder.settings_path.exists():
         advice = "give another --out (or remove the file to start this sweep afresh there)"
         earlier = read_model(folder.settings_path, SweepSettings, advice)
@@ -119,7 +125,6 @@ def claim(folder: SweepDir, settings: SweepSettings) -> None:
                 f"{folder} holds a sweep with other settings ({', '.join(changed)}); give another --out, or the "
                 "same settings to resume it"
             )
-    write_model(folder.settings_path, settings)
 
 
 def drawn_hold_out(sweep: SweepDir, settings: SweepSettings) -> dict[str, Any] | None:

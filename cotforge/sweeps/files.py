@@ -22,8 +22,8 @@ class HeldOut(BaseModel):
     drawn from the corpus, each test problem's near-variant group (layout.QUESTION_GROUPS)."""
 
     check: dict[str, Any]
-    problem_ids: list[str] = Field(default_factory=list)
-    train_problem_ids: list[str] = Field(default_factory=list)
+    problem_ids: list[str] = Field(min_length=1)
+    train_problem_ids: list[str]
     question_groups: list[int] | None = Field(
         default=None, description="One number per test problem, in their order; equal numbers were held out together"
     )

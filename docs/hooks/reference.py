@@ -66,7 +66,8 @@ def commands_page() -> str:
         "# Commands",
         "",
         "Generated from the command line itself (`cotforge COMMAND --help` prints the same). Exit codes: 0 all done, "
-        "1 an outside service failed, 2 bad usage or input, 3 an incomplete build, 4 overlap found by "
+        "1 an outside service failed, 2 bad usage or input, 3 incomplete (a build, a sweep or a judge run: run it "
+        "again), 4 overlap found by "
         "`check --fail-on-overlap`, 130 interrupted.",
         "",
     ]
