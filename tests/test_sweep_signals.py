@@ -52,7 +52,8 @@ def test_the_sweep_report_relates_accuracy_to_the_corpus_signals(tmp_path: Path)
     )
     (sweep / "cells").mkdir(parents=True)
     (sweep / "sweep.json").write_text(settings.model_dump_json())
-    (sweep / "held_out.json").write_text(json.dumps({"check": {"training_problems": 4, "questions": 10}}))
+    held = {"check": {"training_problems": 4, "questions": 10}, "problem_ids": [f"q{i}" for i in range(10)]}
+    (sweep / "held_out.json").write_text(json.dumps(held | {"train_problem_ids": ["t1", "t2", "t3", "t4"]}))
     student_accuracy = {1: 0.2, 2: 0.1, 3: 0.4, 4: 0.5}  # follows teacher accuracy but for levels 1 and 2
     for level, accuracy in student_accuracy.items():
         name = f"s--g{level}--seed1"
