@@ -128,3 +128,16 @@ def test_the_check_of_a_build_reads_its_questions_as_the_records_check_did(build
     assert streamed.overlaps == listed.overlaps and len(streamed.overlaps) == 2
     assert streamed.train_questions == listed.train_questions
     assert default_against(training_questions(build)) == default_against(records) != []  # the corpus's own sets
+
+
+def test_questions_that_look_like_markup_are_printed_as_written(tmp_path: Path) -> None:
+    # A training question holding "[/]" made rich's markup parser raise while the overlaps table printed.
+    from .helpers import made_record
+
+    question = "Split [/] the apples [bold]evenly[/bold] among 3 friends: how many each?"
+    build = tmp_path / "build"
+    BuildDir(build).write_outputs([made_record(question, "k1", "5", "We divide.\nThe answer is 5")], [])
+    against = str(_test_file(tmp_path, [question]))
+    result = CliRunner().invoke(app, ["check", str(build), "--against", against], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert question in result.output

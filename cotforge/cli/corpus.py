@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from cotforge.cli.common import CHECK_AGAINST_HELP, err, fail, out, service_code, split_commas, warn, warn_cut_texts
 from cotforge.exitcodes import CONTAMINATED
@@ -31,7 +33,7 @@ def salvage(build_dir: Annotated[Path, typer.Argument(help="A build directory wh
         highlight=False,
     )
     for why, count in report.unreadable.items():
-        err.print(f"[yellow]not recovered:[/] {count:,} x {why}", highlight=False)
+        err.print(f"[yellow]not recovered:[/] {count:,} x {escape(why)}", highlight=False)
     out.print("run the same build command again: it asks only for the answers still missing", highlight=False)
 
 
@@ -150,10 +152,11 @@ def check(
     table = Table("problem", "data set", "training question", "evaluation set", "match", title="overlaps")
     for overlap in report.overlaps[:50]:
         match = f"near ({overlap.similarity:.2f})" if overlap.kind == "near" else overlap.kind
-        table.add_row(overlap.problem_id, overlap.dataset, overlap.train_question[:80], overlap.eval_set, match)
+        cells = (overlap.problem_id, overlap.dataset, overlap.train_question[:80], overlap.eval_set, match)
+        table.add_row(*map(Text, cells))  # questions and names as written: never read as markup
     if report.overlaps:
         out.print(table)
-    out.print(report.summary(), highlight=False)
+    out.print(report.summary(), highlight=False, markup=False)
     if path.is_dir():
         report.save(path)
     if drop is not None:
