@@ -20,7 +20,7 @@ from cotforge.corpus import BuildDir
 from cotforge.sweeps import CellResult, SweepSettings, build_report, plan_sweep, sweep_train_config
 from cotforge.sweeps.cells import claim, drawn_hold_out, record_held_out
 from cotforge.sweeps.holdout import highest_similarity, members, near_variants, split_by_groups
-from cotforge.sweeps.layout import QUESTION_GROUPS, SweepDir
+from cotforge.sweeps.layout import SweepDir
 from cotforge.sweeps.planning import SweepPlan, describe_plan
 from cotforge.sweeps.settings import SweepError
 from cotforge.train.config import TrainConfig
@@ -172,8 +172,8 @@ def test_question_groups_follow_the_held_out_order_and_a_resumed_sweep_keeps_its
     record_held_out(sweep, plan)
     saved = json.loads(sweep.held_out_path.read_text())
     assert saved["problem_ids"] == [p.id for p in plan.test]
-    groups = saved[QUESTION_GROUPS]
-    assert QUESTION_GROUPS == "question_groups" and len(groups) == len(plan.test) == 120
+    groups = saved["question_groups"]
+    assert len(groups) == len(plan.test) == 120
     # Every family fitted whole here: held-out questions share a number exactly when they are linked near-variants.
     assert saved["check"]["families_split"] == 0
     families = near_variants([p.question for p in plan.test], settings.holdout_similarity).family
@@ -197,14 +197,14 @@ def test_question_groups_follow_the_held_out_order_and_a_resumed_sweep_keeps_its
     assert [r.problem_id for r in resumed.train["g3"]] == earlier["train_problem_ids"]
     record_held_out(sweep, resumed)
     again = json.loads(sweep.held_out_path.read_text())
-    assert again["problem_ids"] == earlier["problem_ids"] and len(again[QUESTION_GROUPS]) == 120
+    assert again["problem_ids"] == earlier["problem_ids"] and len(again["question_groups"]) == 120
     assert drawn_hold_out(sweep, settings.model_copy(update={"eval_limit": 100})) is None, "claim refuses it"
     sweep.held_out_path.write_text('{"check": {}, "problem_ids": [1]}')
     with pytest.raises(SweepError, match="held_out\\.json: torn or edited"):
         drawn_hold_out(sweep, settings)
     external = SweepPlan(plan.settings, plan.arms, plan.train, plan.test, plan.held_out)
     record_held_out(sweep, external)
-    assert json.loads(sweep.held_out_path.read_text()).get(QUESTION_GROUPS) is None, "no groups for a benchmark"
+    assert json.loads(sweep.held_out_path.read_text()).get("question_groups") is None, "no groups for a benchmark"
 
 
 def test_the_paper_hold_out_has_no_near_variant_in_training(paper_build: Path) -> None:

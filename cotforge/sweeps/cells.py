@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -127,7 +126,7 @@ def check_claim(folder: SweepDir, settings: SweepSettings) -> None:
             )
 
 
-def drawn_hold_out(sweep: SweepDir, settings: SweepSettings) -> dict[str, Any] | None:
+def drawn_hold_out(sweep: SweepDir, settings: SweepSettings) -> HeldOut | None:
     """The hold-out drawn from the corpus for this folder's finished cells (held_out.json) when they ran with
     `settings`: a resumed sweep keeps it, so its cells are never mixed with cells trained or evaluated on other
     problems. None: draw one."""
@@ -138,7 +137,7 @@ def drawn_hold_out(sweep: SweepDir, settings: SweepSettings) -> dict[str, Any] |
             return None  # claim() refuses the folder
     except (OSError, ValidationError):
         return None  # claim() says why
-    return read_model(sweep.held_out_path, HeldOut, "give another --out").model_dump()
+    return read_model(sweep.held_out_path, HeldOut, "give another --out")
 
 
 def record_held_out(sweep: SweepDir, plan: SweepPlan) -> None:

@@ -19,7 +19,7 @@ Model = TypeVar("Model", bound=BaseModel)
 
 class HeldOut(BaseModel):
     """held_out.json: the hold-out's check (what the report reads), the problems on each side and, for a hold-out
-    drawn from the corpus, each test problem's near-variant group (layout.QUESTION_GROUPS)."""
+    drawn from the corpus, each test problem's near-variant group, which the statistics resample together."""
 
     check: dict[str, Any]
     problem_ids: list[str] = Field(min_length=1)

@@ -2,8 +2,7 @@
 
 <dir>/sweep.json                  the SweepSettings (a re-run must ask for the same)
 <dir>/held_out.json               the held-out check, the ids of the test and training problems, and (a hold-out drawn
-                                  from the corpus) QUESTION_GROUPS: one number per test problem, in their order, equal
-                                  for questions held out together as near-variants
+                                  from the corpus) each test problem's near-variant group (sweeps.files.HeldOut)
 <dir>/corpus/                     the corpus, when the sweep fetched it (the paper's files, a Hub repo)
 <dir>/cells/<cell>/data/          the cell's training data (a build directory)
 <dir>/cells/<cell>/model/         its student (a student directory), removed unless --keep-models
@@ -20,8 +19,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from cotforge.corpus.folder import Folder
-
-QUESTION_GROUPS = "question_groups"  # held_out.json's key read by the statistics: results of one group go together
 
 
 class SweepDir(Folder):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -22,8 +21,8 @@ from cotforge.schemas.problem import Problem
 from cotforge.schemas.recipe import FormatMode, SourceSpec
 from cotforge.schemas.record import CoTRecord
 from cotforge.sweeps.arms import arm_subsets, mixed_rows, parse_arm
+from cotforge.sweeps.files import HeldOut
 from cotforge.sweeps.holdout import highest_similarity, near_variants, numbered, split_by_groups
-from cotforge.sweeps.layout import QUESTION_GROUPS
 from cotforge.sweeps.power import PLANNING_QUESTION_CORRELATION, planned_pair_se, power_sentence
 from cotforge.sweeps.settings import SweepError, SweepSettings
 from cotforge.train.config import model_label
@@ -199,7 +198,7 @@ def arm_rows(arm: Arm, subsets: dict[str, list[CoTRecord]]) -> dict[str, CoTReco
     return mixed_rows({subset: first(subset) for subset in arm.shares}, arm.shares)
 
 
-def plan_sweep(settings: SweepSettings, drawn: dict[str, Any] | None = None) -> SweepPlan:
+def plan_sweep(settings: SweepSettings, drawn: HeldOut | None = None) -> SweepPlan:
     """Arms, the problems every arm trains on, and the held-out questions none of them sees: those `drawn` earlier
     (a resumed sweep's held_out.json, cells.drawn_hold_out) when given."""
     try:
@@ -283,11 +282,11 @@ def plan_sweep(settings: SweepSettings, drawn: dict[str, Any] | None = None) -> 
 
 
 def _resumed(
-    settings: SweepSettings, arms: list[Arm], per_arm: dict[str, dict[str, CoTRecord]], drawn: dict[str, Any]
+    settings: SweepSettings, arms: list[Arm], per_arm: dict[str, dict[str, CoTRecord]], drawn: HeldOut
 ) -> SweepPlan:
     """The plan of a resumed sweep: the held-out and training problems its finished cells had, however cotforge
     would draw them now (a sweep made before complete linkage and the exact threshold keeps its own)."""
-    held, trained = drawn["problem_ids"], drawn["train_problem_ids"]
+    held, trained = drawn.problem_ids, drawn.train_problem_ids
     missing = [i for i in [*held, *trained] if any(i not in rows for rows in per_arm.values())]
     if missing:
         raise SweepError(
@@ -295,11 +294,11 @@ def _resumed(
             f"evaluated on (such as {missing[0]}); give another --out"
         )
     test = [per_arm[arms[0].label][i].problem() for i in held]
-    groups = drawn.get(QUESTION_GROUPS)
+    groups = drawn.question_groups
     if groups is None:  # recorded before the groups were: the families of the held-out questions
         groups = numbered(near_variants([p.question for p in test], settings.holdout_similarity).family)
     train = {label: [rows[i] for i in trained] for label, rows in per_arm.items()}
-    return SweepPlan(settings, arms, train, test, drawn["check"], groups)
+    return SweepPlan(settings, arms, train, test, drawn.check, groups)
 
 
 def describe_holdout(h: dict[str, int | float]) -> str:
