@@ -318,6 +318,9 @@ def test_damaged_stores_and_sweep_files_are_the_viewers_own_page_with_a_sentence
         assert status == 200 and "Traceback" not in page
         assert str(tmp_path) not in page.replace(str(sweep), "sweep"), "no path outside the folder shown"
         assert "student-g5-seed1" in page.split("class=bad>", 1)[1].split("</p>", 1)[0], "said why it is left out"
+        (sweep / "sweep_report.json").write_text('{"torn": ')
+        status, page = server.get("/")
+        assert status == 200 and "sweep/sweep_report.json: torn or edited" in page and "Traceback" not in page
     finally:
         server.stop()
 

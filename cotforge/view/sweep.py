@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections import defaultdict
 
 import polars as pl
-from pydantic import ValidationError
 
 from cotforge.sweeps.cells import CellResult, predictions_path, read_finished_cells
+from cotforge.sweeps.files import read_model
 from cotforge.sweeps.layout import SweepDir
 from cotforge.sweeps.results import SweepReport
+from cotforge.sweeps.settings import SweepError
 from cotforge.view.html import layout, line_plot, link, number, table, text
 from cotforge.view.reader import PAGE_SIZE, last_page, within_folder
 
@@ -33,11 +34,9 @@ def sweep_page(sweep: SweepDir, page: int) -> str:
     report = None
     if sweep.report_json.is_file():
         try:
-            report = SweepReport.model_validate_json(sweep.report_json.read_text(encoding="utf-8"))
-        except (ValidationError, UnicodeDecodeError) as error:
-            body.append(
-                f"<p class=bad>{text(sweep.report_json.name)}: not readable ({text(str(error).splitlines()[0])})</p>"
-            )
+            report = read_model(sweep.report_json, SweepReport, "`cotforge sweep report` writes it again")
+        except SweepError as error:
+            body.append(f"<p class=bad>{text(within_folder(str(error), sweep.path))}</p>")
     cells, unfinished = _cells(sweep)
     body += [f"<p class=bad>{text(within_folder(why, sweep.path))}</p>" for why in unfinished.values()]
     if report is None:
