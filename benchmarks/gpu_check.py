@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 # Seconds per probe: 535 in all, under the 9 minutes one command of the GPU machine leaves after start-up.
-LIMITS = {"a": 110, "b": 30, "c": 20, "d": 55, "e": 90, "f": 35, "g": 25, "h": 170}
+LIMITS = {"a": 110, "b": 30, "c": 20, "d": 55, "e": 90, "f": 35, "g": 25, "h": 155, "i": 15}
 TITLES = {
     "a": "bf16 training, packed and grouped: loss vs CPU, tokens/s, MFU, plan vs allocator peak",
     "b": "packed isolation: per-example losses packed vs alone, SDPA and FA2",
@@ -46,6 +46,7 @@ TITLES = {
     "f": "FSDP2 on one rank: a step, clipping with and without CPU offload, a DCP round trip",
     "g": "chunked loss vs the plain loss under autocast: error, time, peak memory",
     "h": "in-process vLLM: teacher (build-cot) vs vllm serve + client, and evaluator after training vs generate",
+    "i": "cotforge score: surprisal and rank on the device's compute dtype vs fp32 on the CPU, tokens/s",
 }
 SHORT_SLACK = 3  # --short: limits x 3, for slow shared CPUs; only the GPU stay has a budget to keep
 NO_CUDA = "skipped: no CUDA"
@@ -610,8 +611,54 @@ def vllm_inner(student: str, corpus: str, partial: Path) -> None:
     figures["free_gb_after_eval"] = round(torch.cuda.mem_get_info()[0] / 1e9, 1)
 
 
+def probe_i(ctx: Context) -> dict[str, Any]:
+    """`cotforge score`'s forward (autocast at the device's compute dtype, the chunked fp32 output layer) against the
+    same student in fp32 on the CPU: how far a record's mean surprisal moves, how many token ranks change."""
+    import torch
+
+    from cotforge.suitability.tokens import score_batch
+    from cotforge.train.batching import collate_padded
+    from cotforge.train.data import IGNORE, Example
+    from cotforge.train.student import compute_dtype, load_student, load_tokenizer
+
+    folder = str(ctx.student())
+    pad = load_tokenizer(folder, None).pad_token_id or 0
+    generator = torch.Generator().manual_seed(0)
+    lengths = [96, 160, 224, 288] if ctx.short else [256, 512, 768, 1024]  # the CPU's fp32 reference is quick
+    examples = []
+    for n in lengths:
+        ids = torch.randint(10, 2000, (n,), generator=generator).tolist()
+        examples.append(Example(ids, [IGNORE] * (n // 4) + ids[n // 4 :]))  # the first quarter is the prompt
+    batch = collate_padded(examples, pad)
+
+    def sums(device: torch.device) -> tuple[list[Any], float]:
+        compute = compute_dtype(device) if device.type == "cuda" else torch.float32
+        model = load_student(folder, None, device, torch.float32, compute=compute).eval()
+        score_batch(model, batch.to(device), compute)  # warm-up
+        ctx.synchronize()
+        started = time.perf_counter()
+        found = score_batch(model, batch.to(device), compute)
+        ctx.synchronize()
+        return found, time.perf_counter() - started
+
+    reference, cpu_s = sums(torch.device("cpu"))
+    found, device_s = sums(ctx.device)
+    gaps = [abs(a.surprisal - b.surprisal) / b.surprisal for a, b in zip(found, reference, strict=True)]
+    tokens = sum(r.tokens for r in reference)
+    return {
+        "device": ctx.device.type,
+        "records": len(examples),
+        "tokens": tokens,
+        "max_mean_surprisal_gap": max(gaps),
+        "max_mean_rank_gap": max(abs(a.rank - b.rank) / b.tokens for a, b in zip(found, reference, strict=True)),
+        "tokens_per_s": round(tokens / device_s),
+        "cpu_fp32_tokens_per_s": round(tokens / cpu_s),
+    }
+
+
 PROBES: dict[str, Callable[[Context], dict[str, Any]]] = {
     "a": probe_a, "b": probe_b, "c": probe_c, "d": probe_d, "e": probe_e, "f": probe_f, "g": probe_g, "h": probe_h,
+    "i": probe_i,
 }  # fmt: skip
 
 
