@@ -71,3 +71,42 @@ def test_the_reference_site_lists_every_option_of_every_command() -> None:
             if param.param_type_name == "option" and not param.hidden:
                 flag = max(param.opts, key=len)
                 assert re.search(rf"(\| |, ){re.escape(flag)}[ ,|/]", section), f"{full} {flag}"
+
+
+def readme_command_lines(text: str) -> list[list[str]]:
+    """The cotforge and build-cot command lines of the README's bash blocks (continuations joined, comments cut)."""
+    import shlex
+
+    lines = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line.split(" #")[0]) if line.strip() else []
+            if words[:1] == ["build-cot"] or (words[:1] in (["cotforge"], ["torchrun"]) and "cotforge" in words):
+                lines.append(words[words.index("build-cot" if words[0] == "build-cot" else "cotforge") :])
+    return lines
+
+
+def test_every_command_the_readme_shows_names_options_that_exist() -> None:
+    """A renamed command or option cannot leave the README's usage behind: each shown line resolves to a command,
+    and each of its flags is one of that command's."""
+    from pathlib import Path
+
+    from cotforge.cli import build_cot
+
+    def unknown(text: str) -> list[str]:
+        found = []
+        for words in readme_command_lines(text):
+            command = typer.main.get_command(build_cot if words[0] == "build-cot" else app)
+            rest = words[1:]
+            while rest and getattr(command, "commands", {}).get(rest[0]) is not None:
+                command = command.commands[rest.pop(0)]
+            known = {"--help"} | {o for p in command.params for o in [*p.opts, *getattr(p, "secondary_opts", [])]}
+            found += [f"{' '.join(words[:3])}: {w}" for w in rest if w.startswith("-") and w.split("=")[0] not in known]
+        return found
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    assert len(readme_command_lines(readme)) > 20
+    assert unknown(readme) == []
+    assert unknown("```bash\ncotforge sweep report DIR --no-such-flag\n```\n") == [
+        "cotforge sweep report: --no-such-flag"
+    ]
