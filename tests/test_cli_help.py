@@ -91,13 +91,11 @@ def test_every_command_the_readme_shows_names_options_that_exist() -> None:
     and each of its flags is one of that command's."""
     from pathlib import Path
 
-    from cotforge.cli import build_cot
-
     def unknown(text: str) -> list[str]:
         found = []
         for words in readme_command_lines(text):
-            command = typer.main.get_command(build_cot if words[0] == "build-cot" else app)
-            rest = words[1:]
+            command = typer.main.get_command(app)
+            rest = ["build", *words[1:]] if words[0] == "build-cot" else words[1:]  # build-cot: the build command
             while rest and getattr(command, "commands", {}).get(rest[0]) is not None:
                 command = command.commands[rest.pop(0)]
             known = {"--help"} | {o for p in command.params for o in [*p.opts, *getattr(p, "secondary_opts", [])]}
