@@ -144,18 +144,20 @@ class BuildPlan:
         stored); an incomplete build returns normally: see `corpus.report.failed` and `.pending`."""
         from cotforge.builders.build import run_build
         from cotforge.builders.plan import keep_summary, plan_stamp
+        from cotforge.judging import judge_build, live_judge, refresh_judgements
 
+        judge = self.recipe.judge
+        live = live_judge(self.recipe, BuildDir(self.out_dir).judge_store_path)
         try:
-            run_build(self.recipe, self.sources, self.out_dir, progress, self.extend, self.custom)
+            run_build(self.recipe, self.sources, self.out_dir, progress, self.extend, self.custom, live)
         finally:  # the estimate made before the build, kept for the next run's plan
             if self._estimated:
                 keep_summary(self._cache, self._estimated[0], plan_stamp(self.recipe, self.sources, self.custom))
         corpus = Corpus(self.out_dir)
-        if self.recipe.judge is not None:  # its verdicts are stored: a resumed build pays only for the new records
-            corpus.judge(self.recipe.judge)
+        if judge is not None:  # its verdicts are stored: this pass asks only for what judging live left undone
+            asked_live = live.judged if live is not None else 0
+            corpus.judged = judge_build(self.out_dir, judge, asked_live=asked_live)
         else:  # judged before (`cotforge judge`): the export rewrote the statistics, so the means go back in
-            from cotforge.judging import refresh_judgements
-
             refresh_judgements(self.out_dir)
         return corpus
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,23 @@ def stored(out: Path) -> int:
         return store.count()
 
 
+def kill_once_grown(
+    recipe: Path, out: Path, count: Callable[[Path], int], rng: random.Random, most_s: float
+) -> tuple[subprocess.Popen, signal.Signals, str]:
+    """A build started and killed (SIGKILL, SIGTERM or Ctrl-C) once `count(out)` has grown in this run, after a
+    random extra moment of at most `most_s`; the process, the signal and its stderr."""
+    process = start_build(recipe, out)
+    before = count(out)
+    deadline = time.monotonic() + 30
+    while count(out) == before and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(rng.uniform(0.0, most_s))
+    how = rng.choice([signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+    process.send_signal(how)
+    _, err = process.communicate(timeout=60)
+    return process, how, err
+
+
 def assert_no_answer_bought_twice(out: Path, log, expected: int = N_PROBLEMS) -> None:
     """Each answer stored once, and no prompt answered by the server after its answer had been committed: a prompt
     answered twice was in flight when a run was killed, its first answer never committed."""
@@ -80,16 +98,7 @@ def test_kill_loop_each_answer_once_and_never_paid_after_its_commit(tmp_path: Pa
     rng = random.Random(20251124)
     partial, kills = [], 0
     for _ in range(6):
-        process = start_build(recipe, out)
-        before = stored(out)
-        deadline = time.monotonic() + 30
-        # Kill once this run has committed something, after a random extra moment.
-        while stored(out) == before and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.5))
-        how = rng.choice([signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
-        process.send_signal(how)
-        _, err = process.communicate(timeout=60)
+        process, how, err = kill_once_grown(recipe, out, stored, rng, 0.5)
         kills += 1
         if how is not signal.SIGKILL and process.returncode != 0:
             assert process.returncode == 130 and "Traceback" not in err, err

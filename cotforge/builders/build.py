@@ -10,6 +10,7 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 from cotforge.builders.custom import CustomPrompt
 from cotforge.builders.keyset import KeySet, chunked, key_digests
 from cotforge.builders.plan import REWRITE_PLACEHOLDER, Job, plan_jobs, planned_keys
-from cotforge.builders.progress import PROGRESS_EVERY_S, BuildProgress, ProgressCallback
+from cotforge.builders.progress import PROGRESS_EVERY_S, BuildProgress, ProgressCallback, RecordJudge
 from cotforge.builders.records import answer_to_row, failure_row, origin_fields
 from cotforge.builders.store import FAILED, RECORD, Store, kind_of
 from cotforge.builders.teachers import Failure, LiveStats, Outcome, TeacherRequest, make_teacher
@@ -158,8 +159,10 @@ class Build:
         store: Store,
         custom: CustomPrompt | None = None,
         cache: SourceCache | None = None,
+        judge: RecordJudge | None = None,
     ) -> None:
         self.recipe = recipe
+        self.judge = judge
         self.sources = sources
         self.custom = custom
         self.store = store
@@ -257,6 +260,8 @@ class Build:
         self.store.put_all(rows)
         for row in rows:
             self.tally.add(row)
+            if self.judge is not None and isinstance(row, CoTRecord):
+                self.judge.offer(row)
         if time.monotonic() - self.run_updated > 1.0:  # a killed run's figures are at most a second old
             self._save_run()
         self.fatal_streak = self.fatal_streak + 1 if isinstance(outcome, Failure) and outcome.fatal else 0
@@ -478,6 +483,8 @@ def _progress(build: Build, finished: bool = False) -> BuildProgress:
         cost_usd=tally.cost,
         elapsed_s=max(time.monotonic() - build.started, 1e-9),
         finished=finished,
+        judged=None if build.judge is None else build.judge.judged,
+        judge_pending=0 if build.judge is None else build.judge.pending,
     )
 
 
@@ -495,9 +502,16 @@ async def _run_reporting(build: Build, progress: ProgressCallback | None) -> Non
     if main is not None:
         # SIGTERM ends a build the way Ctrl-C does: stop, keep what is stored, resume later.
         loop.add_signal_handler(signal.SIGTERM, main.cancel)
+    judging = asyncio.create_task(build.judge.serve(build.store)) if build.judge is not None else None
     try:
         await build.run()
+        if judging is not None and build.judge is not None:  # the verdicts of the last answers are awaited
+            build.judge.close()
+            await judging
     finally:
+        if judging is not None and not judging.done():  # interrupted: verdicts in flight are asked again later
+            judging.cancel()
+            await asyncio.gather(judging, return_exceptions=True)
         loop.remove_signal_handler(signal.SIGTERM)
         if previous is not None:  # cotforge.entry's handler again, for the export that follows
             signal.signal(signal.SIGTERM, previous)
@@ -529,11 +543,13 @@ def run_build(
     progress: ProgressCallback | None = None,
     extend: bool = False,
     custom: CustomPrompt | None = None,
+    judge: RecordJudge | None = None,
 ) -> BuildReport:
     """Build (or resume) the corpus of `recipe` in `out_dir` (see check_build_dir), telling `progress` where it
     stands a few times a second and once more when the requests are over; `custom` asks the user's own prompt and
-    reads answers with their parser. Raises BuildInterrupted on Ctrl-C or SIGTERM, BuildFailed when a teacher cannot
-    go on, RecipeError, BuildDirError or StoreError before any request."""
+    reads answers with their parser; `judge` judges each accepted answer as it is stored. Raises BuildInterrupted
+    on Ctrl-C or SIGTERM, BuildFailed when a teacher cannot go on, RecipeError, BuildDirError or StoreError before
+    any request."""
     recipe = with_custom_prompt(recipe, custom)
     for teacher in recipe.teachers:
         teacher.api_key()  # a missing key fails before anything starts, not in the middle
@@ -541,9 +557,9 @@ def run_build(
         recipe = check_build_dir(out_dir, recipe, extend)
         _check_writable(out_dir)
         build_dir = BuildDir(out_dir)
-        with Store(build_dir.store_path) as store:
+        with Store(build_dir.store_path) as store, judge if judge is not None else nullcontext():
             build_dir.write_recipe(recipe)
-            build = Build(recipe, sources, store, custom, SourceCache(build_dir.cache_dir))
+            build = Build(recipe, sources, store, custom, SourceCache(build_dir.cache_dir), judge)
             try:
                 asyncio.run(_run_reporting(build, progress))
             except (KeyboardInterrupt, asyncio.CancelledError):

@@ -71,9 +71,12 @@ class BuildDisplay(LiveDisplay):
         return now.recipe
 
     def fields(self, now: BuildProgress) -> dict[str, str]:
+        status = f"ok {now.accepted} rej {now.rejected} fail {now.failed}"
+        if now.judged is not None:
+            status += f" judged {now.judged} (waiting {now.judge_pending})"
         return {
             "in_flight": f"in flight {now.in_flight}",
-            "status": f"ok {now.accepted} rej {now.rejected} fail {now.failed}",
+            "status": status,
             "speed": f"{now.completion_tokens / now.elapsed_s:,.0f} tok/s",
             "cost": f"${now.cost_usd:.4f} of ~${now.projected_cost_usd:.4f}" if now.cost_usd else "$ n/a",
         }

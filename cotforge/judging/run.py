@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cotforge.builders.pricing import cost_usd
-from cotforge.builders.teachers import Failure, LiveStats, Outcome, TeacherRequest, make_teacher
+from cotforge.builders.teachers import Failure, LiveStats, Outcome, Teacher, TeacherRequest, make_teacher
 from cotforge.corpus import BuildDir
 from cotforge.dataset_cards.stats import corpus_stats
 from cotforge.judging.rubrics import Rubric, resolve_rubric
@@ -69,7 +69,7 @@ def judge_teacher(spec: JudgeSpec, rubric: Rubric) -> TeacherSpec:
     return spec.teacher.model_copy(update=update)
 
 
-class _Judging:
+class RubricJudging:
     """One rubric's pending records, asked of the judge, each outcome stored as it arrives."""
 
     def __init__(self, spec: JudgeSpec, rubric: Rubric, store: JudgeStore, report: JudgeReport) -> None:
@@ -90,9 +90,14 @@ class _Judging:
             if record.key in done:
                 self.report.reused += 1
                 continue
-            request_id = f"{rubric.name}-{rubric.version}-{record.key}"  # unique among every rubric's requests
-            self.judged[request_id] = (record.key, subset)
-            yield TeacherRequest(request_id, rubric.messages(record, guides), 1)
+            yield self.request(subset, record, guides)
+
+    def request(self, subset: str, record: CoTRecord, guides: CustomGuides | None) -> TeacherRequest:
+        """The judge's request for one record, its verdict awaited by sink."""
+        rubric = self.rubric
+        request_id = f"{rubric.name}-{rubric.version}-{record.key}"  # unique among every rubric's requests
+        self.judged[request_id] = (record.key, subset)
+        return TeacherRequest(request_id, rubric.messages(record, guides), 1)
 
     def sink(self, request: TeacherRequest, outcome: Outcome) -> None:
         rubric = self.rubric
@@ -125,10 +130,12 @@ class _Judging:
             self.store.put(JudgeScore(**origin, score=verdict.score, reason=verdict.reason))  # type: ignore[attr-defined]
         self.report.asked += 1
 
-    async def run(self, records: Sequence[tuple[str, CoTRecord]], guides: CustomGuides | None) -> None:
+    def teacher(self) -> Teacher:
         sampling = SamplingParams(temperature=0.0, max_tokens=self.max_tokens)
-        teacher = make_teacher(self.teacher_spec, sampling, self.store.teacher_store)
-        await teacher.run(self.requests(records, guides), self.sink, self.stats)
+        return make_teacher(self.teacher_spec, sampling, self.store.teacher_store)
+
+    async def run(self, records: Sequence[tuple[str, CoTRecord]], guides: CustomGuides | None) -> None:
+        await self.teacher().run(self.requests(records, guides), self.sink, self.stats)
 
 
 def judge_spec(
@@ -164,13 +171,18 @@ def judge_build(
     rubrics: Sequence[Rubric] | None = None,
     subsets: Sequence[str] | None = None,
     limit: int | None = None,
+    asked_live: int = 0,
 ) -> JudgeReport:
     """Judge the accepted records of the build at `path` (or of `subsets`; the first `limit` of each) with `spec`
-    and its rubrics, or `rubrics` (Python ones) in their place. Raises BuildDirError for an unreadable build,
-    DirectoryInUse while a build or another judge writes it."""
+    and its rubrics, or `rubrics` (Python ones) in their place. `asked_live`: verdicts the build that just ran paid
+    for as its answers arrived (LiveJudge), reported as asked, not reused. Raises BuildDirError for an unreadable
+    build, DirectoryInUse while a build or another judge writes it."""
     directory = BuildDir(path)
     with directory_lock(directory.path, "judge", create=False):
-        return _judge(directory, spec, rubrics, subsets, limit)
+        report = _judge(directory, spec, rubrics, subsets, limit)
+    report.asked += asked_live
+    report.reused -= asked_live
+    return report
 
 
 def _judge(
@@ -188,7 +200,7 @@ def _judge(
     report = JudgeReport()
     with JudgeStore(directory.judge_store_path) as store:
         for rubric in chosen:
-            judging = _Judging(spec, rubric, store, report)
+            judging = RubricJudging(spec, rubric, store, report)
             asyncio.run(judging.run(records, guides))
             if judging.stats.stop:
                 break
@@ -211,7 +223,10 @@ def _write_outputs(
     """judge_scores.parquet, judge_rejections.parquet and the means, of every record of the build (`read`: the
     subsets already read, when they are all of them), and the report's totals over them."""
     whole = read if read is not None else directory.read_subsets()
-    judged = list(store.latest({record.key for rows in whole.values() for record in rows}))
+    # Each verdict under the subset its record is in now: a verdict given as the answer arrived, or before an
+    # --extend with another data set renamed the subsets, names the subset it had then.
+    subset_of = {record.key: name for name, rows in whole.items() for record in rows}
+    judged = [j.model_copy(update={"subset": subset_of[j.key]}) for j in store.latest(set(subset_of))]
     scores = [j for j in judged if isinstance(j, JudgeScore)]
     rejections = [j for j in judged if isinstance(j, JudgeRejection)]
     directory.write_judgements(scores, rejections)

@@ -18,12 +18,16 @@ from cotforge.schemas.recipe import SamplingParams
 from cotforge.schemas.teachers import MissingApiKey, TeacherSpec
 
 
-def make_teacher(spec: TeacherSpec, sampling: SamplingParams, store: Store | None) -> Teacher:
-    """The client that the spec's backend names (its module is imported only when a teacher of it is built), made by
-    its `for_build(spec, sampling, store)`: a build keeps its answers, and a batch's ids, in `store`, logs beside it."""
+def client_class(spec: TeacherSpec) -> type:
+    """The client class the spec's backend names; its module is imported only now."""
     module, _, name = spec.client.partition(":")
-    client = getattr(importlib.import_module(module), name)
-    return client.for_build(spec, sampling, store)
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+def make_teacher(spec: TeacherSpec, sampling: SamplingParams, store: Store | None) -> Teacher:
+    """The client that the spec's backend names, made by its `for_build(spec, sampling, store)`: a build keeps its
+    answers, and a batch's ids, in `store`, logs beside it."""
+    return client_class(spec).for_build(spec, sampling, store)  # type: ignore[no-any-return]
 
 
 __all__ = [
@@ -35,5 +39,6 @@ __all__ = [
     "Sink",
     "Teacher",
     "TeacherRequest",
+    "client_class",
     "make_teacher",
 ]

@@ -84,12 +84,16 @@ class OpenAITeacher:
         """The answers in a decoded 200 reply; a ValueError (or TypeError, KeyError) where it is no reply at all."""
         return answers_from_completion(reply, latency_s)
 
+    def session(self) -> aiohttp.ClientSession:
+        """The HTTP session `answer` sends on: one connection per request the spec lets be in flight."""
+        connector = aiohttp.TCPConnector(limit=self.spec.max_concurrency, ttl_dns_cache=300)
+        timeout = aiohttp.ClientTimeout(total=self.spec.timeout_s)
+        return aiohttp.ClientSession(connector=connector, timeout=timeout, headers=self.headers)
+
     async def run(self, requests: Iterable[TeacherRequest], sink: Sink, stats: LiveStats) -> None:
         queue = iter(requests)
         workers = self.spec.max_concurrency  # a worker with nothing left to take ends at once
-        connector = aiohttp.TCPConnector(limit=workers, ttl_dns_cache=300)
-        timeout = aiohttp.ClientTimeout(total=self.spec.timeout_s)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=self.headers) as session:
+        async with self.session() as session:
 
             async def worker() -> None:
                 for request in queue:  # workers share one iterator: each request goes to exactly one worker
