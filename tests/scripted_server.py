@@ -17,6 +17,8 @@ Each chat request is answered from its last user message:
   `after` (the answer, then a `<think>` block), `nested` (a `<think>` block inside the trace), `both` (the trace in
   `reasoning_content` and inline too);
   usage then reports the trace's words as `completion_tokens_details.reasoning_tokens`, in a batch too;
+- `object=X` (a request with an answer format: the message ends with its JSON schema): X itself, JSON with no
+  spaces (`object={"answer":5,"unit":"m"}`), valid for the schema or not;
 - `verdict=X` (a judge's request: the message quotes the judged question): a judge's verdict, X a whole score
   (`{"score": X, "reason": ...}`, in range or not), `notjson` (prose) or `noreason` (the reason missing);
 - `batchfail`: in a batch, this request fails with a 500 in the error file; `expire`: a batch holding it expires
@@ -155,6 +157,9 @@ class ScriptedServer(BackgroundServer):
             scripted = {"notjson": "The solution looks fine to me, I would give it a four.", "noreason": '{"score": 3}'}
             given = verdict.group(1)
             return scripted.get(given) or json.dumps({"score": int(given), "reason": "Scripted verdict."})
+        given_object = re.search(r"object=(\S+)", message)
+        if given_object and "Its JSON schema:" in message:
+            return given_object.group(1)
         by_seed = re.search(r"answers=([\w.,-]+)", message)
         if by_seed:
             answers = by_seed.group(1).split(",")

@@ -26,6 +26,7 @@ class AnswerSource(str, Enum):
     bare = "bare"  # the whole text is the answer (the paper's answer-only data: "B", "True", "145")
     fallback = "fallback"  # the last number of a text that states no answer at all
     custom = "custom"  # read by the user's own parse function (cotforge.CustomPrompt)
+    schema = "schema"  # the `answer` field of the object an answer_format asked for
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from cotforge.builders.custom import CustomPrompt
 from cotforge.builders.keyset import KeySet, chunked, key_digests
-from cotforge.builders.plan import REWRITE_PLACEHOLDER, Job, plan_jobs, planned_keys
+from cotforge.builders.plan import REWRITE_PLACEHOLDER, Job, asked_format, plan_jobs, planned_keys
 from cotforge.builders.progress import PROGRESS_EVERY_S, BuildProgress, ProgressCallback, RecordJudge
 from cotforge.builders.records import answer_to_row, failure_row, origin_fields
 from cotforge.builders.store import FAILED, RECORD, Store, kind_of
@@ -163,6 +163,7 @@ class Build:
     ) -> None:
         self.recipe = recipe
         self.judge = judge
+        self.answer_format = asked_format(recipe, custom)
         self.sources = sources
         self.custom = custom
         self.store = store
@@ -288,7 +289,8 @@ class Build:
             pending = requests(settled, spec.label)
             first = next(pending, None)
             if first is not None:
-                teacher = make_teacher(spec, sampling or self.recipe.sampling, self.store)
+                asked = spec if self.answer_format is None else self.answer_format.teacher(spec)
+                teacher = make_teacher(asked, sampling or self.recipe.sampling, self.store)
                 runs.append(teacher.run(itertools.chain([first], pending), self.sink, self.stats))
         await asyncio.gather(*runs)
 

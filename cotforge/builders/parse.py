@@ -21,7 +21,7 @@ def clean_rationale(text: str) -> str:
 
 def canonical_rationale(text: str, parsed: ParsedAnswer) -> str:
     """The rationale ending in exactly one line "The answer is X", whatever form the answer was stated in."""
-    stated = parsed.source in (AnswerSource.canonical, AnswerSource.custom)  # a trailing answer line, if any, goes
+    stated = parsed.source in (AnswerSource.canonical, AnswerSource.custom, AnswerSource.schema)  # its line goes
     body = body_without_answer(text) if stated else text
     answer_line = f"The answer is {parsed.answer}"
     return f"{body}\n{answer_line}" if body else answer_line

@@ -24,6 +24,7 @@ from cotforge.recipes.prompts import (
 )
 from cotforge.recipes.sources import LoadedSource
 from cotforge.recipes.sources.checked import ESTIMATE, PLAN, SOURCE, SourceCache, stamp
+from cotforge.schemas.answer_format import AnswerFormat
 from cotforge.schemas.guides import CustomGuides
 from cotforge.schemas.problem import AnswerType, Problem
 from cotforge.schemas.recipe import CoTFormat, FormatMode, PromptMode, Recipe, TeacherSpec
@@ -114,11 +115,20 @@ class Job:
     keys: tuple[str, ...]
     custom: CustomPrompt | None = None
     guides: CustomGuides | None = None  # the recipe's own level guides, for directly asked levels
+    answer_format: AnswerFormat | None = None  # the answer asked as a JSON object of this model
 
     @property
     def prompt(self) -> Prompt:
         """The chat to send. A rewrite job's last turn holds REWRITE_PLACEHOLDER where the plain CoT goes, a
-        condensed job's where the native trace goes."""
+        condensed job's where the native trace goes. With an answer format, the last turn ends with its schema."""
+        made = self._prompt()
+        if self.answer_format is None:
+            return made
+        *head, last = made.messages
+        asked = last.model_copy(update={"content": f"{last.content}\n\n{self.answer_format.instruction()}"})
+        return Prompt([*head, asked], made.prompt_version, made.format_mode)
+
+    def _prompt(self) -> Prompt:
         if self.custom is not None:
             return Prompt(self.custom.messages(self.problem), self.prompt_version, self.format_mode)
         if self.granularity is None:
@@ -142,6 +152,13 @@ def asked(recipe: Recipe) -> list[tuple[int | None, CoTFormat, bool]]:
     return [(g, f, False) for g, f in combinations(recipe)] + native + condensed
 
 
+def asked_format(recipe: Recipe, custom: CustomPrompt | None) -> AnswerFormat | None:
+    """The model answers are asked in: the custom prompt's, else the recipe's; None: free text."""
+    if custom is not None and custom.asked_format is not None:
+        return custom.asked_format
+    return None if recipe.answer_format is None else recipe.answer_format.resolved()
+
+
 def plan_jobs(recipe: Recipe, sources: list[LoadedSource], custom: CustomPrompt | None = None) -> Iterator[Job]:
     """Every job of the build, source by source, in a fixed order. A rewrite job (a format other than plain CoT in
     rewrite mode) is asked once the plain CoT of the same problem, teacher and level is stored, a condensed job
@@ -152,6 +169,9 @@ def plan_jobs(recipe: Recipe, sources: list[LoadedSource], custom: CustomPrompt 
         for g, f in combinations(recipe)
     ]
     templates: dict[tuple[int, int, CoTFormat, str], KeyTemplate] = {}
+    answer_format = asked_format(recipe, custom)
+    # A custom prompt's version holds its own format's digest; a recipe's format is added to the built-in one's.
+    schema_part = f"-json-{answer_format.digest}" if answer_format is not None and custom is None else ""
     traced: dict[tuple[int, AnswerType, int | None], tuple[str, KeyTemplate]] = {}
     for source in sources:
         for problem in source:
@@ -164,6 +184,7 @@ def plan_jobs(recipe: Recipe, sources: list[LoadedSource], custom: CustomPrompt 
                         else prompt_version(
                             problem.answer_type, granularity, fmt, recipe.prompt_mode, mode, recipe.guides
                         )
+                        + schema_part
                     )
                     shape = (index, granularity, fmt, version)
                     if shape not in templates:
@@ -180,6 +201,7 @@ def plan_jobs(recipe: Recipe, sources: list[LoadedSource], custom: CustomPrompt 
                         keys,
                         custom,
                         recipe.guides,
+                        answer_format,
                     )
                 if recipe.native:
                     for level in (None, *recipe.condensed):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from cotforge.answers import AnswerSource, ParsedAnswer, answers_match, extract_answer
 from cotforge.answers.reasoning import THINK_CLOSE
@@ -50,13 +50,27 @@ def truncation(answer: Answer, teacher: TeacherSpec, max_tokens: int) -> str | N
     return None
 
 
-def _read_answer(job: Job, text: str) -> ParsedAnswer | None:
-    """The final answer: by the user's parse function when the build has one, else by the built-in reader."""
+def _read_answer(job: Job, text: str | BaseModel) -> ParsedAnswer | None:
+    """The final answer: by the user's parse function when the build has one (given the validated object where
+    the answer has a format), else an object's `answer` field, else by the built-in reader."""
     problem = job.problem
-    if job.custom is None or job.custom.parse is None:
+    if job.custom is not None and job.custom.parse is not None:
+        answer, source = job.custom.parse(problem, text), AnswerSource.custom
+    elif isinstance(text, BaseModel):
+        answer, source = getattr(text, "answer", None), AnswerSource.schema
+    else:
         return extract_answer(text, problem.answer_type, problem.choices)
-    answer = job.custom.parse(problem, text)
-    return None if answer is None or not str(answer).strip() else ParsedAnswer(str(answer).strip(), AnswerSource.custom)
+    return None if answer is None or not str(answer).strip() else ParsedAnswer(str(answer).strip(), source)
+
+
+def _object_rationale(found: BaseModel) -> str:
+    """The CoT an answer object holds: its `rationale` text or its `steps`, one a line; empty where it has neither."""
+    rationale, steps = getattr(found, "rationale", None), getattr(found, "steps", None)
+    if isinstance(rationale, str):
+        return clean_rationale(rationale)
+    if isinstance(steps, list):
+        return "\n".join(clean_rationale(str(step)) for step in steps)
+    return ""
 
 
 def answer_to_row(
@@ -98,13 +112,16 @@ def answer_to_row(
     if job.format_mode is FormatMode.native and not answer.reasoning:
         return reject(RejectionReason.no_trace, "native arm: the teacher wrote no reasoning trace to be the CoT")
     problem = job.problem
-    parsed = _read_answer(job, text)
+    found = None if job.answer_format is None else job.answer_format.parse(text)
+    if isinstance(found, str):
+        return reject(RejectionReason.schema_mismatch, found)
+    parsed = _read_answer(job, text if found is None else found)
     if parsed is None or parsed.source is AnswerSource.fallback:
         return reject(RejectionReason.unparseable, f"no final answer line of type {problem.answer_type.value}")
     correct = answers_match(parsed.answer, problem.answer, problem.answer_type, problem.choices)
     if recipe.keep == "correct" and not correct:
         return reject(RejectionReason.wrong_answer, f"answered {parsed.answer!r}, gold is {problem.answer!r}")
-    rationale = canonical_rationale(text, parsed)
+    rationale = canonical_rationale(text if found is None else _object_rationale(found), parsed)
     # A condensed level's CoT is its rationale; the condensing teacher's own trace is about rewriting, not about
     # the problem, so it is not kept as the record's trace (a student trained with `keep` would learn it).
     trace = None if job.format_mode is FormatMode.condensed else answer.reasoning
@@ -119,6 +136,7 @@ def answer_to_row(
             predicted_answer=parsed.answer,
             answer_source=parsed.source,
             correct=correct,
+            answer_object=None if found is None else found.model_dump_json(),
         )
     except ValidationError as error:
         return reject(RejectionReason.invalid_record, str(error)[:500])

@@ -9,9 +9,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from cotforge.recipes.prompts import level_guide
+from cotforge.schemas.answer_format import parse_object
 from cotforge.schemas.guides import CustomGuides
 from cotforge.schemas.judge import RubricSpec
 from cotforge.schemas.record import CoTRecord
@@ -69,17 +70,7 @@ class Rubric:
 
     def parse(self, text: str | None) -> BaseModel | str:
         """The verdict, or why the text is not one (a sentence naming what is wrong)."""
-        if not text or not text.strip():
-            return "empty reply"
-        body = text.strip().removeprefix("```json").removeprefix("```").removesuffix("```").strip()
-        try:
-            return self.verdict.model_validate_json(body)
-        except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            if first["type"].startswith("json"):
-                return f"not a JSON object ({first['msg']})"
-            return f"{where}: {first['msg']}" if where else first["msg"]
+        return parse_object(self.verdict, text)
 
 
 class LevelRubric(Rubric):

@@ -17,6 +17,7 @@ from cotforge.dataset_cards.stats import corpus_stats
 from cotforge.judging.rubrics import Rubric, resolve_rubric
 from cotforge.judging.store import JudgeStore
 from cotforge.safety.lock import directory_lock
+from cotforge.schemas.answer_format import asking_for, response_format
 from cotforge.schemas.guides import CustomGuides
 from cotforge.schemas.judge import JudgeRejection, JudgeScore, summarise
 from cotforge.schemas.recipe import JudgeSpec, SamplingParams, TeacherSpec, parse_teacher
@@ -47,26 +48,12 @@ class JudgeReport:
         return self.failed == 0
 
 
-def response_format(rubric: Rubric, structured_output: str) -> dict[str, Any] | None:
-    """The response_format that asks the server for a verdict of the rubric's schema; None: the prompt alone."""
-    schema = rubric.json_schema()
-    if structured_output == "json_schema":
-        return {"type": "json_schema", "json_schema": {"name": f"{rubric.name}_verdict", "schema": schema}}
-    if structured_output == "json_object":
-        return {"type": "json_object", "schema": schema}
-    return None
-
-
 def judge_teacher(spec: JudgeSpec, rubric: Rubric) -> TeacherSpec:
     """The judge's teacher asked for this rubric's schema: response_format travels in the request body, as any
     extra_body key does, where the backend takes it (an engine cotforge starts itself, the Messages API: the prompt
-    alone). Its
-    label is the rubric's own, so a Batch API judge finds its own open batches, never another rubric's."""
-    update: dict[str, Any] = {"label": f"{spec.teacher.label}-judge-{rubric.name}-{rubric.version}"}
-    found = response_format(rubric, spec.structured_output)
-    if found is not None and spec.teacher.takes_response_format:
-        update["extra_body"] = {**spec.teacher.extra_body, "response_format": found}
-    return spec.teacher.model_copy(update=update)
+    alone). Its label is the rubric's own, so a Batch API judge finds its own open batches, never another rubric's."""
+    found = response_format(f"{rubric.name}_verdict", rubric.json_schema(), spec.structured_output)
+    return asking_for(spec.teacher, found, label=f"{spec.teacher.label}-judge-{rubric.name}-{rubric.version}")
 
 
 class RubricJudging:

@@ -53,7 +53,15 @@ def identity(recipe: Recipe) -> dict[str, Any]:
     data = recipe.model_dump(mode="json", exclude=_NOT_IDENTITY)
     data["teachers"] = [_teacher_identity(t) for t in data["teachers"]]
     # Fields added later are left out unless set: older recipes keep their identity (and build folders).
-    for added_later in ("native", "condensed", "custom_prompt", "guides", "until_correct", "max_attempts"):
+    for added_later in (
+        "native",
+        "condensed",
+        "custom_prompt",
+        "guides",
+        "until_correct",
+        "max_attempts",
+        "answer_format",
+    ):
         if not data[added_later]:
             del data[added_later]
     return data

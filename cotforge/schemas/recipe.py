@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from cotforge.answers import AnswerType
 from cotforge.safety.names import safe_name
+from cotforge.schemas.answer_format import STRUCTURED_OUTPUT_HELP, AnswerFormatSpec, StructuredOutput
 from cotforge.schemas.guides import CustomGuides
 from cotforge.schemas.judge import RubricSpec, check_rubric_list
 
@@ -130,12 +131,7 @@ class JudgeSpec(BaseModel):
     rubrics: list[str | RubricSpec] = Field(
         min_length=1, description="Built-in faithful, level, leak, or mappings with name, instruction, min/max_score"
     )
-    structured_output: Literal["json_schema", "json_object", "prompt"] = Field(
-        default="json_schema",
-        description="How the verdict's JSON schema is sent: response_format json_schema (OpenAI, vLLM, llama.cpp's "
-        "llama-server), json_object with the schema (llama-cpp-python's server), or in the prompt alone (any server; "
-        "vllm and ray judges always)",
-    )
+    structured_output: StructuredOutput = Field(default="json_schema", description=STRUCTURED_OUTPUT_HELP)
     max_tokens: int = Field(default=256, gt=0, description="The judge's token budget per verdict")
 
     @field_validator("teacher", mode="before")
@@ -183,6 +179,11 @@ class Recipe(BaseModel):
         default=None,
         description="Set by cotforge.build(custom=...): the Python prompt every answer was asked with; only the Python "
         "API can build (or resume) such a recipe",
+    )
+    answer_format: AnswerFormatSpec | None = Field(
+        default=None,
+        description="Ask for the answer as a JSON object of this model ({answer: int, unit: str}, a JSON schema or "
+        "package.module:Model), validated into the record's answer_object",
     )
     guides: CustomGuides | None = Field(
         default=None,
@@ -243,6 +244,8 @@ class Recipe(BaseModel):
                 "format_mode: 'direct' or 'rewrite'; the native arm is asked with native: true, condensed levels "
                 "with condensed: [levels]"
             )
+        if self.answer_format is not None and (self.format_mode is FormatMode.rewrite or self.native):
+            raise ValueError("answer_format: an answer in a schema is asked directly; not with rewrite or native")
         if self.condensed and not self.native:
             raise ValueError("condensed: condensed levels rewrite the native arm's traces; set native: true too")
         if self.guides is not None:

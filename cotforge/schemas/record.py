@@ -149,6 +149,9 @@ class CoTRecord(AnswerOrigin):
         default=None, description="Where the final answer was read: canonical line, boxed, letter form, ..."
     )
     correct: bool
+    answer_object: str | None = Field(
+        default=None, description="An answer_format's answer: the object the reply validated into, as JSON"
+    )
 
     def problem(self) -> Problem:
         """The problem this record answers, as problem_fields stored it."""
@@ -200,6 +203,7 @@ class RejectionReason(str, Enum):
     too_long = "too_long"  # longer than the recipe's max_answer_chars (raw_response keeps its start)
     no_trace = "no_trace"  # the native arm: the teacher wrote no reasoning trace to be the CoT
     minority_answer = "minority_answer"  # keep: majority: not its question's most common answer
+    schema_mismatch = "schema_mismatch"  # an answer_format's reply that does not validate into its model
 
 
 class Rejection(AnswerOrigin):

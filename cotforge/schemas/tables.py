@@ -51,6 +51,7 @@ RECORD_COLUMNS: dict[str, pl.DataType] = {
     "predicted_answer": pl.Utf8,
     "answer_source": pl.Utf8,
     "correct": pl.Boolean,
+    "answer_object": pl.Utf8,
     # training views, derived from the fields above
     "prompt": pl.Utf8,
     "completion": pl.Utf8,
