@@ -71,9 +71,14 @@ class Corpus:
         return self.dir.read_rejections()
 
     def to_polars(self, subset: str | None = None) -> pl.DataFrame:
+        """The records' columns and, for a judged build, a `judge_<rubric>` column per rubric (null: no score)."""
+        from cotforge.schemas.judge import score_columns
         from cotforge.schemas.tables import to_frame
 
-        return to_frame(self.records(subset), CoTRecord)
+        frame = to_frame(self.records(subset), CoTRecord)
+        if not self.dir.judge_scores_path.exists():
+            return frame
+        return frame.join(score_columns(self.dir.read_judge_scores()), on="key", how="left")
 
     def to_dataset(self, subset: str | None = None) -> datasets.Dataset:
         import datasets

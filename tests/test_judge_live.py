@@ -122,3 +122,17 @@ def test_killed_builds_resume_with_the_verdicts_they_paid_for(tmp_path: Path, sc
         assert asked, f"{question}: never judged"
         assert not [e for e in asked if e.arrived > verdicts[key]], f"{question} judged again after its commit"
     assert len(judged) <= count + kills * 2, "at most the verdicts in flight (2) are paid twice per kill"
+
+
+def test_a_judged_builds_frame_and_dataset_carry_a_column_per_rubric(tmp_path: Path, scripted) -> None:
+    questions = ["A answer=5 verdict=4", "B answer=5 verdict=notjson", "C answer=5 verdict=2"]
+    judge = {"teacher": _judge(scripted.url)["teacher"], "rubrics": ["faithful", "leak"]}
+    recipe = scripted_recipe(write_problems(tmp_path / "p.jsonl", questions), scripted.url, judge=judge)
+    corpus = cotforge.build(recipe, tmp_path / "out")
+    frame = corpus.to_polars().sort("question")
+    assert frame["judge_faithful"].to_list() == [4, None, 2] and frame["judge_leak"].to_list() == [4, None, 2]
+    assert frame.height == 3  # one row per record, the judge's columns beside its own
+    dataset = corpus.to_dataset()
+    assert {"judge_faithful", "judge_leak"} <= set(dataset.column_names)
+    unjudged = cotforge.build(recipe.model_copy(update={"judge": None}), tmp_path / "plain")
+    assert not [c for c in unjudged.to_polars().columns if c.startswith("judge_")]

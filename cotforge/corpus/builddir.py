@@ -117,6 +117,10 @@ class BuildDir(Folder):
     def judge_store_path(self) -> Path:
         return self.path / JUDGE_STORE_FILE
 
+    @property
+    def judge_scores_path(self) -> Path:
+        return self.path / JUDGE_SCORES_FILE
+
     def subset_path(self, name: str) -> Path:
         return self.subsets_dir / f"{name}.parquet"
 
@@ -247,7 +251,7 @@ class BuildDir(Folder):
 
     def write_judgements(self, scores: Iterable[JudgeScore], rejections: Iterable[JudgeRejection]) -> None:
         for path, rows, model in (
-            (self.path / JUDGE_SCORES_FILE, scores, JudgeScore),
+            (self.judge_scores_path, scores, JudgeScore),
             (self.path / JUDGE_REJECTIONS_FILE, rejections, JudgeRejection),
         ):
             frame = pl.DataFrame([row.model_dump() for row in rows], schema=JUDGE_COLUMNS[model], orient="row")
@@ -256,7 +260,7 @@ class BuildDir(Folder):
 
     def read_judge_scores(self) -> list[JudgeScore]:
         """The judge's scores; BuildDirError when the build was never judged."""
-        path = self.path / JUDGE_SCORES_FILE
+        path = self.judge_scores_path
         if not path.exists():
             raise BuildDirError(f"{self.path}: no {JUDGE_SCORES_FILE}; run `cotforge judge {self.path}` first")
         try:

@@ -106,6 +106,18 @@ JUDGE_COLUMNS: dict[type[JudgeOutcome], dict[str, pl.DataType]] = {
 }
 
 
+def score_columns(scores: list[JudgeScore]) -> pl.DataFrame:
+    """One row per judged record: its key and a `judge_<rubric>` column per rubric (null where it has no score)."""
+    frame = pl.DataFrame(
+        [(s.key, f"judge_{s.rubric}", s.score) for s in scores],
+        schema={"key": pl.Utf8, "rubric": pl.Utf8, "score": pl.Int64},
+        orient="row",
+    )
+    if frame.is_empty():
+        return frame.select("key")
+    return frame.pivot("rubric", index="key", values="score", aggregate_function="last")
+
+
 class RubricSummary(BaseModel):
     """One rubric over one subset: the mean score of the verdicts, how many records got one, how many were
     rejected (malformed verdicts)."""
