@@ -136,3 +136,13 @@ def test_a_judged_builds_frame_and_dataset_carry_a_column_per_rubric(tmp_path: P
     assert {"judge_faithful", "judge_leak"} <= set(dataset.column_names)
     unjudged = cotforge.build(recipe.model_copy(update={"judge": None}), tmp_path / "plain")
     assert not [c for c in unjudged.to_polars().columns if c.startswith("judge_")]
+
+
+def test_a_judge_without_its_api_key_stops_the_build_before_it_asks_anything(tmp_path: Path, scripted) -> None:
+    from cotforge.builders.teachers import MissingApiKey
+
+    judge = {"teacher": {"model": "gpt-4o-mini"}, "rubrics": ["faithful"]}
+    recipe = scripted_recipe(write_problems(tmp_path / "p.jsonl", ["Q answer=5"]), scripted.url, judge=judge)
+    with pytest.raises(MissingApiKey, match="OPENAI_API_KEY"):
+        cotforge.build(recipe, tmp_path / "out")
+    assert not scripted.answered()  # not one answer paid for that the judge could then not judge

@@ -48,11 +48,19 @@ class LiveJudge:
         self._closed = False
         self._store: JudgeStore | None = None
         self._judgings: list[RubricJudging] = []
+        self._teachers: list[OpenAITeacher] = []
 
     def __enter__(self) -> LiveJudge:
-        """Opens judge.sqlite (a damaged one fails here, before the build asks anything)."""
+        """Opens judge.sqlite and makes the judge's clients: a damaged store or a missing API key fails here,
+        before the build asks anything, not after it paid for every answer."""
         store = self._store = JudgeStore(self.path)
         self._judgings = [RubricJudging(self.spec, resolve_rubric(r), store, self.report) for r in self.spec.rubrics]
+        made = [judging.teacher() for judging in self._judgings]
+        self._teachers = [teacher for teacher in made if isinstance(teacher, OpenAITeacher)]
+        assert len(self._teachers) == len(made), "live_judge chose a judge that answers one request at a time"
+        first = self._teachers[0]
+        for teacher in self._teachers[1:]:  # one judge model: one budget of requests, tokens and connections
+            teacher.limiter, teacher.window = first.limiter, first.window
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -84,17 +92,11 @@ class LiveJudge:
         self._arrived.set()
 
     async def serve(self, records: Store) -> None:
-        made = [judging.teacher() for judging in self._judgings]
-        teachers = [teacher for teacher in made if isinstance(teacher, OpenAITeacher)]
-        assert len(teachers) == len(made), "judges_live said this judge answers one request at a time"
-        first = teachers[0]
-        for teacher in teachers[1:]:  # one judge model: one budget of requests, tokens and connections
-            teacher.limiter, teacher.window = first.limiter, first.window
+        first = self._teachers[0]
         async with first.session() as session:
-            workers = (self._work(session, records, teachers) for _ in range(first.spec.max_concurrency))
-            await asyncio.gather(*workers)
+            await asyncio.gather(*(self._work(session, records) for _ in range(first.spec.max_concurrency)))
 
-    async def _work(self, session: aiohttp.ClientSession, records: Store, teachers: list[OpenAITeacher]) -> None:
+    async def _work(self, session: aiohttp.ClientSession, records: Store) -> None:
         while not self.stopped:
             if not self.waiting:
                 if self._closed:
@@ -110,7 +112,7 @@ class LiveJudge:
             request = judging.request(record.subset, record, self.guides)
             self.in_flight += 1
             try:
-                outcome = await teachers[index].answer(session, request, judging.stats)
+                outcome = await self._teachers[index].answer(session, request, judging.stats)
             finally:
                 self.in_flight -= 1
             judging.sink(request, outcome)
