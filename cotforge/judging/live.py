@@ -36,7 +36,7 @@ def live_judge(recipe: Recipe, judge_store: Path) -> LiveJudge | None:
 class LiveJudge:
     """The build offers each record it stores (`offer`); `serve` judges them until `close` and the queue is empty.
     The queue holds keys only (the record is read back from the build's store when a worker takes it), so a judge
-    slower than the teacher costs 16-odd bytes a record, and at most the judge's max_concurrency verdicts are asked
+    slower than the teacher holds a key per record waiting, and at most the judge's max_concurrency verdicts are asked
     at once, through one rate limiter for every rubric."""
 
     def __init__(self, spec: JudgeSpec, judge_store: Path, guides: CustomGuides | None) -> None:
