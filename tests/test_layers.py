@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import cotforge
@@ -147,3 +148,43 @@ def test_builtin_dataset_names_match_the_loaders() -> None:
     from cotforge.schemas.recipe import BUILTIN_DATASETS
 
     assert tuple(BUILTIN_SOURCES) == BUILTIN_DATASETS
+
+
+# The only modules that may hold SQL, each the owner of one database; every other module asks them (the viewer
+# reads the store through store_queries' typed functions). A new owner is a new database, named here.
+SQL_OWNERS = {
+    "cotforge/builders/store.py": "store.sqlite: its tables and the build's writes and reads",
+    "cotforge/builders/store_queries.py": "store.sqlite: the read-only queries of the viewer and of salvage",
+    "cotforge/judging/store.py": "judge.sqlite: the judge's verdicts, its own table",
+    "cotforge/quality/duplicates.py": "a private temporary index of near-duplicates, deleted on close",
+}
+_SQL = re.compile(r"\b(?:SELECT|INSERT|UPDATE \w+ SET|DELETE FROM|CREATE (?:TABLE|INDEX|TRIGGER)|PRAGMA)\b")
+_SQL_CALLS = {"execute", "executemany", "executescript"}
+
+
+def _sql_in(source: str) -> list[str]:
+    """The SQL a module's code holds: string constants that read as SQL, and calls of a connection's execute."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and _SQL.search(node.value):
+            found.append(node.value[:60])
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _SQL_CALLS:
+            found.append(f".{node.func.attr}(")
+    return found
+
+
+def test_sql_finder_finds_queries_and_calls() -> None:
+    assert _sql_in('db.execute(f"SELECT {x} FROM answers")') == [".execute(", "SELECT "]
+    assert _sql_in('CREATE = "CREATE TABLE t (a)"') == ["CREATE TABLE t (a)"]
+    assert _sql_in('"""Select the answers, then update them."""\nrun(x)') == []
+
+
+def test_only_the_owner_of_a_database_holds_sql() -> None:
+    root = PACKAGE.parent
+    holders = {
+        str(path.relative_to(root)): found
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if (found := _sql_in(path.read_text(encoding="utf-8")))
+    }
+    assert {p: f for p, f in holders.items() if p not in SQL_OWNERS} == {}
+    assert set(holders) == set(SQL_OWNERS), "an owner named here holds no SQL any more: take it out"
