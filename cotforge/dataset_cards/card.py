@@ -6,6 +6,7 @@ from typing import Any
 
 import yaml
 
+from cotforge.corpus import HubLayout
 from cotforge.dataset_cards.stats import SubsetStats
 from cotforge.quality import SIGNAL_CHARS, SIMILARITY_CHARS, THRESHOLD
 from cotforge.quality.duplicates import NUM_PERM
@@ -15,8 +16,6 @@ from cotforge.recipes.formats import FORMATS
 from cotforge.recipes.sources import BUILTIN_SOURCES
 from cotforge.schemas.record import Coverage
 
-PLOT_PATH = "assets/length_by_level.png"
-REJECTED_SUBSET = "rejected"
 PAPER_BIBTEX = """@inproceedings{chen2025unveiling,
   title     = {Unveiling the Key Factors for Distilling Chain-of-Thought Reasoning},
   author    = {Chen, Xinghao and Sun, Zhijing and Guo, Wenjin and Zhang, Miaoran and Chen, Yanjun and Sun, Yirong
@@ -41,7 +40,7 @@ def size_category(rows: int) -> str:
 
 
 def data_files(subset: str, splits: list[str]) -> list[dict[str, str]]:
-    return [{"split": split, "path": f"data/{subset}/{split}-*.parquet"} for split in splits]
+    return [{"split": split, "path": HubLayout.shards(subset, split)} for split in splits]
 
 
 def licence_of(datasets: list[str], license_id: str | None) -> dict[str, str]:
@@ -51,7 +50,7 @@ def licence_of(datasets: list[str], license_id: str | None) -> dict[str, str]:
     if license_id is None and len(known) == 1 and all(d in BUILTIN_SOURCES for d in datasets):
         license_id = known.pop()
     if license_id is None or license_id == "other":
-        return {"license": "other", "license_name": "mixed-source-licenses", "license_link": "LICENSE.md"}
+        return {"license": "other", "license_name": "mixed-source-licenses", "license_link": HubLayout.licence}
     return {"license": license_id}
 
 
@@ -80,7 +79,9 @@ def metadata(
     if configs:  # `load_dataset(repo)` with no subset name loads this one
         configs[0] = {**configs[0], "default": True}
     if rejected_splits:
-        configs.append({"config_name": REJECTED_SUBSET, "data_files": data_files(REJECTED_SUBSET, rejected_splits)})
+        configs.append(
+            {"config_name": HubLayout.rejected, "data_files": data_files(HubLayout.rejected, rejected_splits)}
+        )
     configs += [c for c in other_configs if c.get("config_name") not in {x["config_name"] for x in configs}]
     return {
         "pretty_name": pretty_name,
@@ -271,7 +272,7 @@ def _recipe_summary(recipe: dict[str, Any] | None) -> str:
 
     sampling = SamplingParams().model_dump() | recipe.get("sampling", {})
     lines = [
-        f"- recipe: `{recipe.get('name', 'cot-build')}` (full text in `recipe.yaml`)",
+        f"- recipe: `{recipe.get('name', 'cot-build')}` (full text in `{HubLayout.recipe}`)",
         f"- sources: {', '.join(map(str, sources))}",
         f"- teachers: {', '.join(map(str, teachers))}",
         f"- granularity levels: {recipe.get('granularities', [5])}; formats: {recipe.get('formats', ['cot'])} "
@@ -314,9 +315,9 @@ def render_card(
         for d in sorted({d for s in stats for d in s.datasets})
         if d in BUILTIN_SOURCES
     )
-    plot = f"\n![Mean rationale length by granularity level]({PLOT_PATH})\n" if has_plot else ""
+    plot = f"\n![Mean rationale length by granularity level]({HubLayout.plot})\n" if has_plot else ""
     rejected = (
-        f"\nAnswers that did not become records are in the `{REJECTED_SUBSET}` subset, each with its "
+        f"\nAnswers that did not become records are in the `{HubLayout.rejected}` subset, each with its "
         "reason (unparseable, truncated, refusal, wrong answer when filtering, API failure).\n"
         if rejected_splits
         else ""
