@@ -178,7 +178,7 @@ def plan_build(
 ) -> BuildPlan:
     """Resolve `recipe` (a Recipe, a YAML file or a built-in recipe's name) against `out_dir` (default
     builds/<name>-<hash>) and load its sources (`sample`: the built-in sample rows, offline)."""
-    from cotforge.builders.build import check_build_dir, with_custom_prompt
+    from cotforge.builders.outdir import check_build_dir, with_custom_prompt
     from cotforge.recipes import load_recipe
     from cotforge.recipes.identity import recipe_digest
     from cotforge.recipes.sources import load_sources
@@ -221,12 +221,12 @@ def pull(
 ) -> Corpus:
     """Download a published corpus, validate every row into a typed record, and save it as a build directory.
     `out_dir` must be new or empty unless `overwrite` (checked before anything is downloaded)."""
-    from cotforge.hub import check_pull_target, check_repo_id, save_pulled
-    from cotforge.hub import pull as pull_subsets
+    from cotforge.hub import check_repo_id
+    from cotforge.hub_pull import check_pull_target, pull_corpus, save_pulled
 
     check_repo_id(repo_id)
     check_pull_target(Path(out_dir), overwrite)
-    pulled = pull_subsets(repo_id, subset, split=split, revision=revision)
+    pulled = pull_corpus(repo_id, subset, split=split, revision=revision)
     save_pulled(pulled, Path(out_dir), f"pull of {repo_id}", overwrite)
     return Corpus(out_dir)
 

@@ -32,8 +32,9 @@ def fetch_corpus(dataset: str | Path, into: Path) -> BuildDir:
 
         import_paper(given.path, into)
         return fetched
-    from cotforge.hub import check_repo_id, pull, save_pulled
+    from cotforge.hub import check_repo_id
+    from cotforge.hub_pull import pull_corpus, save_pulled
 
     check_repo_id(str(dataset))
-    save_pulled(pull(str(dataset)), into)
+    save_pulled(pull_corpus(str(dataset)), into)
     return fetched

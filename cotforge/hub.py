@@ -1,8 +1,5 @@
-"""Publish a build directory to the Hugging Face Hub in one atomic commit, and pull published corpora back.
-
-Layout on the Hub: data/<subset>/<split>-NNNNN-of-NNNNN.parquet, README.md (the card), recipe.yaml,
-build_report.json, cotforge_stats.json (per-subset statistics, merged across pushes) and the card's plot.
-"""
+"""Publish a build directory to the Hugging Face Hub in one atomic commit (pulling it back: hub_pull.py). The
+repo's files are those cotforge.corpus.hublayout declares."""
 
 from __future__ import annotations
 
@@ -10,23 +7,19 @@ import hashlib
 import io
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from cotforge.corpus import BuildDir, BuildDirError, recipe_fields
-from cotforge.corpus.builddir import STATS_FILE
-from cotforge.dataset_cards import SubsetStats, corpus_stats, render_card, write_finished
-from cotforge.dataset_cards.card import PLOT_PATH, REJECTED_SUBSET, licence_of, licence_text
+from cotforge.corpus import BuildDir, BuildDirError, HubLayout, recipe_fields
+from cotforge.dataset_cards import SubsetStats, corpus_stats, render_card
+from cotforge.dataset_cards.card import licence_of, licence_text
 from cotforge.dataset_cards.plot import length_by_level_png
 from cotforge.dataset_cards.stats import saved_added_figures
-from cotforge.hub_card import CARD, BadCard, card_configs, checked_revision, hub_path
-from cotforge.safety.atomic import atomic_folder, is_empty_folder
+from cotforge.hub_card import BadCard, card_configs
 from cotforge.safety.diskfull import DiskFull, as_disk_full
-from cotforge.safety.lock import LOCK_FILE, directory_lock
-from cotforge.safety.names import UnsafeName, safe_name
 from cotforge.schemas.record import AnswerOrigin, CoTRecord, Rejection
 from cotforge.schemas.tables import to_frame
 
@@ -68,7 +61,7 @@ def _parquet_bytes(rows: list[AnswerOrigin], model: type[AnswerOrigin]) -> bytes
 
 
 def _shards(subset: str, rows: list[AnswerOrigin], model: type[AnswerOrigin]) -> dict[str, bytes]:
-    """data/<subset>/<split>-NNNNN-of-NNNNN.parquet for each split the rows come from."""
+    """The shards of each split the rows come from (HubLayout.shard)."""
     by_split: dict[str, list[AnswerOrigin]] = defaultdict(list)
     for row in rows:
         by_split[getattr(row, "source_split", None) or "train"].append(row)
@@ -77,7 +70,7 @@ def _shards(subset: str, rows: list[AnswerOrigin], model: type[AnswerOrigin]) ->
         count = max(1, -(-len(split_rows) // ROWS_PER_SHARD))
         for index in range(count):
             chunk = split_rows[index * ROWS_PER_SHARD : (index + 1) * ROWS_PER_SHARD]
-            files[f"data/{subset}/{split}-{index:05d}-of-{count:05d}.parquet"] = _parquet_bytes(chunk, model)
+            files[HubLayout.shard(subset, split, index, count)] = _parquet_bytes(chunk, model)
     return files
 
 
@@ -85,7 +78,7 @@ def _git_blob_sha(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-def _api(token: str | None):
+def hub_api(token: str | None) -> Any:
     from huggingface_hub import HfApi
 
     return HfApi(token=token)
@@ -118,7 +111,7 @@ def check_can_push(repo_id: str, token: str | None = None) -> None:
     """HubError now, not after hours of training: a malformed repo id, or a token the Hub refuses."""
     check_repo_id(repo_id)
     try:
-        _api(token).whoami()
+        hub_api(token).whoami()
     except Exception as error:
         raise explain_hub_error(error, repo_id, "push to") from None
 
@@ -133,7 +126,8 @@ def _remote_state(api, repo_id: str) -> tuple[str | None, dict[str, Any]]:
     return info.sha, entries
 
 
-def _remote_text(api, repo_id: str, path: str, revision: str | None) -> str | None:
+def remote_bytes(api, repo_id: str, path: str, revision: str | None) -> bytes | None:
+    """A file of the dataset repo at `revision`; None when it has none at `path`."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
 
@@ -141,7 +135,12 @@ def _remote_text(api, repo_id: str, path: str, revision: str | None) -> str | No
         local = hf_hub_download(repo_id, path, repo_type="dataset", revision=revision, token=api.token)
     except EntryNotFoundError:
         return None
-    return Path(local).read_text(encoding="utf-8")
+    return Path(local).read_bytes()
+
+
+def _remote_text(api, repo_id: str, path: str, revision: str | None) -> str | None:
+    data = remote_bytes(api, repo_id, path, revision)
+    return None if data is None else data.decode("utf-8")
 
 
 def _remote_json(api, repo_id: str, path: str, revision: str | None) -> Any:
@@ -168,11 +167,11 @@ def push_card_section(repo_id: str, name: str, markdown: str, files: dict[str, b
     from huggingface_hub import CommitOperationAdd
 
     check_repo_id(repo_id)
-    api = _api(token)
+    api = hub_api(token)
     try:
         head, _ = _remote_state(api, repo_id)
-        card = _remote_text(api, repo_id, "README.md", head) or f"# {repo_id}\n"
-        operations = [CommitOperationAdd("README.md", with_section(card, name, markdown).encode())]
+        card = _remote_text(api, repo_id, HubLayout.card, head) or f"# {repo_id}\n"
+        operations = [CommitOperationAdd(HubLayout.card, with_section(card, name, markdown).encode())]
         operations += [CommitOperationAdd(path, data) for path, data in files.items()]
         info = api.create_commit(
             repo_id,
@@ -187,7 +186,7 @@ def push_card_section(repo_id: str, name: str, markdown: str, files: dict[str, b
 
 
 def _remote_configs(api, repo_id: str, revision: str | None) -> list[dict[str, Any]]:
-    text = _remote_text(api, repo_id, CARD, revision)
+    text = _remote_text(api, repo_id, HubLayout.card, revision)
     try:
         return [] if text is None else card_configs(text)
     except BadCard as error:
@@ -232,11 +231,51 @@ def _data_files(directory: BuildDir, subsets: dict[str, list[CoTRecord]], includ
         files.update(_shards(name, records, CoTRecord))
     rejections = directory.read_rejections() if include_rejected else []
     if rejections:
-        files.update(_shards(REJECTED_SUBSET, rejections, Rejection))
-    for path in (directory.recipe_path, directory.report_path):
-        if path.exists():
-            files[path.name] = path.read_bytes()
+        files.update(_shards(HubLayout.rejected, rejections, Rejection))
+    for name in HubLayout.copied:
+        if (directory.path / name).exists():
+            files[name] = (directory.path / name).read_bytes()
     return files
+
+
+def subset_table(data: bytes, where: str) -> pl.DataFrame:
+    """One of HubLayout.by_subset's tables; BuildDirError naming `where` unless it is Parquet with a subset column
+    (its other columns are checked by the command that reads it)."""
+    try:
+        frame = pl.read_parquet(io.BytesIO(data))
+    except (OSError, pl.exceptions.PolarsError) as error:
+        raise BuildDirError(f"{where}: not a readable Parquet file ({str(error).splitlines()[0]})") from None
+    if frame.schema.get("subset") != pl.Utf8:
+        raise BuildDirError(f"{where}: not a table of rows by subset (no text column 'subset')")
+    return frame
+
+
+def _local_tables(directory: BuildDir) -> dict[str, pl.DataFrame]:
+    """The judge's and the scorer's tables (HubLayout.by_subset) the build directory holds, read and checked."""
+    paths = [directory.path / name for name in HubLayout.by_subset]
+    return {path.name: subset_table(path.read_bytes(), str(path)) for path in paths if path.exists()}
+
+
+def _merged_tables(
+    api: Any, repo_id: str, head: str | None, remote: dict[str, Any], local: dict[str, pl.DataFrame], pushed: list[str]
+) -> tuple[dict[str, bytes], list[str]]:
+    """Each of HubLayout.by_subset's tables as the push leaves it: the repo's rows of the subsets not pushed, then
+    the build's rows; (files, tables of the repo left with no row, to delete)."""
+    files: dict[str, bytes] = {}
+    emptied = []
+    for name in HubLayout.by_subset:
+        frames = [local[name]] if name in local else []
+        if name in remote:
+            there = subset_table(remote_bytes(api, repo_id, name, head) or b"", f"{repo_id} on the Hub: {name}")
+            frames.insert(0, there.filter(~pl.col("subset").is_in(pushed)))
+        merged = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+        if merged.height:
+            buffer = io.BytesIO()
+            merged.write_parquet(buffer)
+            files[name] = buffer.getvalue()
+        elif name in remote:
+            emptied.append(name)
+    return files, emptied
 
 
 def _card_files(repo_id: str, ordered: list[SubsetStats], card: dict[str, Any]) -> dict[str, bytes]:
@@ -244,12 +283,12 @@ def _card_files(repo_id: str, ordered: list[SubsetStats], card: dict[str, Any]) 
     files: dict[str, bytes] = {}
     plot = length_by_level_png(ordered)
     if plot is not None:
-        files[PLOT_PATH] = plot
-    files[STATS_FILE] = (json.dumps({s.subset: s.model_dump() for s in ordered}, indent=1) + "\n").encode()
-    files["README.md"] = render_card(repo_id, ordered, has_plot=plot is not None, **card).encode()
+        files[HubLayout.plot] = plot
+    files[HubLayout.stats] = (json.dumps({s.subset: s.model_dump() for s in ordered}, indent=1) + "\n").encode()
+    files[HubLayout.card] = render_card(repo_id, ordered, has_plot=plot is not None, **card).encode()
     datasets = sorted({d for s in ordered for d in s.datasets})
     if licence_of(datasets, card["license_id"])["license"] == "other":
-        files["LICENSE.md"] = ("# License\n\n" + licence_text(datasets)).encode()
+        files[HubLayout.licence] = ("# License\n\n" + licence_text(datasets)).encode()
     return files
 
 
@@ -276,19 +315,24 @@ def push(
     incomplete = _incompleteness(directory, subsets, allow_incomplete)
     built_by = directory.read_recipe()
     files = _data_files(directory, subsets, include_rejected)
-    api = _api(token)
+    local_tables = _local_tables(directory)
+    api = hub_api(token)
     try:
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
         head, remote = _remote_state(api, repo_id)
-        earlier = _remote_json(api, repo_id, STATS_FILE, head) or {}
+        earlier = _remote_json(api, repo_id, HubLayout.stats, head) or {}
         other_configs = [c for c in _remote_configs(api, repo_id, head) if c.get("config_name") not in earlier]
+        tables, emptied = _merged_tables(api, repo_id, head, remote, local_tables, sorted(subsets))
+    except BuildDirError:
+        raise
     except Exception as error:
         raise explain_hub_error(error, repo_id, "push to") from None
     merged = {name: SubsetStats.model_validate(value) for name, value in earlier.items()}
     added = saved_added_figures(directory)  # the scores and judge means: the records alone do not give them
     fresh = corpus_stats(subsets, directory.read_rejections())
     merged.update({name: s.model_copy(update=added.get(name, {})) for name, s in fresh.items()})
-    rejected = any(p.startswith(f"data/{REJECTED_SUBSET}/") for p in [*files, *remote])  # an earlier push's stays
+    rejected_dir = HubLayout.subset_dir(HubLayout.rejected)
+    rejected = any(p.startswith(rejected_dir) for p in [*files, *remote])  # an earlier push's stays
     card = {
         "recipe": None if built_by is None else recipe_fields(built_by),
         "license_id": license_id,
@@ -299,7 +343,8 @@ def push(
         "coverage": None if (report := directory.read_report()) is None else report.coverage,
     }
     files.update(_card_files(repo_id, [merged[name] for name in sorted(merged)], card))
-    return _commit(api, repo_id, head, remote, files, sorted(subsets), message)
+    files.update(tables)
+    return _commit(api, repo_id, head, remote, files, sorted(subsets), message, emptied)
 
 
 def _commit(
@@ -310,14 +355,17 @@ def _commit(
     files: dict[str, bytes],
     subsets: list[str],
     message: str | None,
+    emptied: list[str],
 ) -> PushResult:
-    """One commit of what changed, and of the removal of files of the pushed subsets that are no longer made."""
+    """One commit of what changed, and of the removal of files of the pushed subsets that are no longer made (and
+    of the `emptied` files)."""
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
-    pushed_dirs = {f"data/{name}/" for name in subsets}
-    if any(p.startswith(f"data/{REJECTED_SUBSET}/") for p in files):
-        pushed_dirs.add(f"data/{REJECTED_SUBSET}/")
-    stale = [p for p in remote if any(p.startswith(d) for d in pushed_dirs) and p not in files]
+    pushed_dirs = {HubLayout.subset_dir(name) for name in subsets}
+    rejected_dir = HubLayout.subset_dir(HubLayout.rejected)
+    if any(p.startswith(rejected_dir) for p in files):
+        pushed_dirs.add(rejected_dir)
+    stale = [p for p in remote if any(p.startswith(d) for d in pushed_dirs) and p not in files] + emptied
     changed_files = [p for p, data in files.items() if not _unchanged(p, data, remote)]
     if not changed_files and not stale:
         return PushResult(repo_id, head, False, subsets, [])
@@ -336,105 +384,10 @@ def _commit(
     return PushResult(repo_id, info.oid, info.oid != head, subsets, sorted(changed_files + stale))
 
 
-# ---- pull ------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class PulledSubset:
-    name: str
-    records: list[CoTRecord | Rejection] = field(default_factory=list)
-    invalid: list[tuple[int, str]] = field(default_factory=list)  # (row index, why it is not a valid record)
-
-    def to_polars(self) -> pl.DataFrame:
-        model = Rejection if self.name == REJECTED_SUBSET else CoTRecord
-        return to_frame(self.records, model)
-
-
-def subset_names(repo_id: str, revision: str | None = None) -> list[str]:
-    """The subsets of the Hub repo `repo_id` at `revision` (never of a local folder of that name)."""
-    import datasets
-
-    try:
-        return list(datasets.get_dataset_config_names(hub_path(repo_id), revision=revision))
-    except Exception as error:
-        raise explain_hub_error(error, repo_id, "read") from None
-
-
-def _checked_revision(repo_id: str, revision: str | None) -> str:
-    try:
-        return checked_revision(repo_id, revision)
-    except BadCard as error:
-        raise HubError(f"{repo_id}: {error}; nothing was pulled", usage=True) from None
-    except Exception as error:
-        raise explain_hub_error(error, repo_id, "read") from None
-
-
-def pull(
-    repo_id: str, subset: str | None = None, *, split: str = "train", revision: str | None = None
-) -> dict[str, PulledSubset]:
-    """Records of one subset (or all) through `datasets`, each validated; rows that fail are listed, not dropped."""
-    import datasets
-    from pydantic import ValidationError
-
-    revision = _checked_revision(repo_id, revision)
-    there = subset_names(repo_id, revision)
-    if subset is not None:
-        try:
-            safe_name(subset, "--subset")
-        except UnsafeName as error:
-            raise HubError(str(error), usage=True) from None
-        if subset not in there:
-            raise HubError(f"{repo_id} has no subset {subset}; it has {', '.join(there) or 'none'}", usage=True)
-    names = [subset] if subset else [n for n in there if n != REJECTED_SUBSET]
-    pulled = {}
-    for name in names:
-        try:
-            rows = datasets.load_dataset(hub_path(repo_id), name, split=split, revision=revision)
-        except Exception as error:
-            raise explain_hub_error(error, repo_id, f"load subset {name} of") from None
-        model = Rejection if name == REJECTED_SUBSET else CoTRecord
-        result = PulledSubset(name)
-        for index, row in enumerate(rows):
-            try:
-                result.records.append(model.model_validate(row))
-            except ValidationError as error:
-                fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:3])
-                result.invalid.append((index, fields))
-        pulled[name] = result
-    return pulled
-
-
-def check_pull_target(out_dir: Path, overwrite: bool) -> None:
-    """HubError (usage) unless `out_dir` is a new or empty folder, or `overwrite` allows replacing it."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise HubError(f"{out_dir}: is a file; --out must be a folder", usage=True)
-    if not overwrite and not is_empty_folder(out_dir, ignore=(LOCK_FILE,)):
-        raise HubError(
-            f"{out_dir}: is not empty; a pull writes a whole build directory, so give a new --out, or --overwrite "
-            "(overwrite=True in Python) to replace this folder's content",
-            usage=True,
-        )
-
-
-def save_pulled(
-    pulled: dict[str, PulledSubset], out_dir: Path, origin: str = "pull", overwrite: bool = False
-) -> dict[str, int]:
-    """Write pulled subsets as a build directory (what `cotforge train` and `cotforge export` read), with a report.
-    Written into a temporary folder that replaces `out_dir` when complete: a killed pull leaves the old folder."""
-    records = [r for p in pulled.values() for r in p.records if isinstance(r, CoTRecord)]
-    rejections = [r for p in pulled.values() for r in p.records if isinstance(r, Rejection)]
-    with directory_lock(out_dir, "pull"):
-        check_pull_target(out_dir, overwrite)
-        with atomic_folder(out_dir, keep=(LOCK_FILE,)) as partial:
-            folder = BuildDir(partial)
-            counts = write_finished(folder, origin, records, rejections).subsets
-    return counts
-
-
 def push_model(folder: Path, repo_id: str, *, ignore: list[str], token: str | None = None) -> str:
     """Upload a model folder to the model repo `repo_id` (made if missing) in one commit; returns the commit."""
     check_repo_id(repo_id)
-    api = _api(token)
+    api = hub_api(token)
     try:
         api.create_repo(repo_id, exist_ok=True)
         info = api.upload_folder(repo_id=repo_id, folder_path=folder, ignore_patterns=ignore)

@@ -9,11 +9,10 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import Any
 
+from cotforge.corpus import HubLayout
 from cotforge.safety.names import UnsafeName, safe_name
 from cotforge.safety.yamltext import YamlError, load_plain_yaml
 
-CARD = "README.md"
-STANDALONE = ".huggingface.yaml"  # a repo's YAML beside the card: `datasets` reads its configs too
 # The most configs a pulled card may list: `datasets` resolves them all again for each one it loads (work grows with
 # their square). A cotforge card lists one per subset: 5 teachers x 7 levels x 3 formats x 4 data sets is 420.
 MAX_CONFIGS = 500
@@ -91,25 +90,25 @@ def card_configs(text: str) -> list[dict[str, Any]]:
     try:
         return _check_configs(_fields(text, header=True).get("configs") or [])
     except BadCard as error:
-        raise BadCard(f"{CARD}: {error}") from None
+        raise BadCard(f"{HubLayout.card}: {error}") from None
 
 
 def checked_revision(repo_id: str, revision: str | None) -> str:
     """The commit `revision` of the dataset repo points at, once what `datasets` reads of it first is checked: the
-    card's YAML header and STANDALONE, whose fields replace the card's. `datasets` is then asked for that commit
-    only, so it reads what was checked. BadCard names the file and the field; the Hub's errors are raised as they
+    card's YAML header and the YAML beside it, whose fields replace the card's. `datasets` is then asked for that
+    commit only, so it reads what was checked. BadCard names the file and the field; the Hub's errors are raised as they
     come."""
     from huggingface_hub import HfApi, hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
 
     commit = HfApi().dataset_info(repo_id, revision=revision).sha
     fields: dict[str, Any] = {}
-    configs_from = CARD
-    for name in (CARD, STANDALONE):
+    configs_from = HubLayout.card
+    for name in (HubLayout.card, HubLayout.card_yaml):
         try:
             local = hf_hub_download(repo_id, name, repo_type="dataset", revision=commit)
             with open(local, encoding="utf-8", newline="") as file:  # as huggingface_hub reads it
-                part = _fields(file.read(), header=name == CARD)
+                part = _fields(file.read(), header=name == HubLayout.card)
         except EntryNotFoundError:
             continue
         except UnicodeDecodeError as error:

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from cotforge.builders.build import check_build_dir
+from cotforge.builders.outdir import check_build_dir
 from cotforge.builders.salvage import salvage
 from cotforge.builders.store import Store, StoreError
 from cotforge.cli import app

@@ -630,7 +630,7 @@ def test_disk_full_in_a_push_is_exit_2(tmp_path: Path, paper_build: Path) -> Non
         "import errno\nimport cotforge.hub as h\n"
         "class Full:\n"
         "    def create_repo(self, *a, **k): raise OSError(errno.ENOSPC, 'No space left', '/tmp/hf-cache/x.lock')\n"
-        "h._api = lambda token: Full()"
+        "h.hub_api = lambda token: Full()"
     )
     result = patched_cli(patch, "push", str(paper_build), "me/cot", "--no-check")
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]

@@ -264,7 +264,7 @@ def test_pull_python_api_gives_typed_records_and_polars(tmp_path: Path, hub, sma
     out = python(
         env,
         """
-from cotforge.hub import pull
+from cotforge.hub_pull import pull
 got = pull("me/cot")
 print(sorted(got), type(got["scripted-g4-cot"].records[0]).__name__, got["scripted-g4-cot"].to_polars().height)
 """,

@@ -8,7 +8,7 @@ import pytest
 
 from cotforge.recipes.sources import BUILTIN_SOURCES, SourceError, load_problems
 from cotforge.recipes.sources.builtin import aqua, gsm8k, math, openbookqa, strategyqa, svamp
-from cotforge.recipes.sources.loading import sample_rows
+from cotforge.recipes.sources.rows import sample_rows
 from cotforge.schemas import AnswerType, SourceSpec
 
 EXPECTED_TYPES = {

@@ -19,6 +19,7 @@ import polars as pl
 import pytest
 
 from cotforge.builders.store import Store
+from cotforge.builders.store_queries import AnswerQuery
 from cotforge.corpus import BuildDir
 from cotforge.schemas.record import CoTRecord, Rejection, RejectionReason
 from cotforge.view import make_app
@@ -187,8 +188,8 @@ def test_refresh_shows_answers_stored_while_the_viewer_runs(tmp_path: Path) -> N
         before = server.get("/")[1]
         assert re.search(r"accepted</th><td class=\"n\">13<", before)
         reader = open_reader(out)
-        with Store(BuildDir(out).store_path) as store, reader._read() as db:  # a read open: the writer goes on
-            db.execute("SELECT count(*) FROM answers").fetchone()
+        with Store(BuildDir(out).store_path) as store, reader._read() as snapshot:  # a read open: the writer goes on
+            assert snapshot.count(AnswerQuery()) == 13  # the records
             record = next(r for r in store.rows() if isinstance(r, CoTRecord))
             store.put(record.model_copy(update={"key": "late", "sample_index": 7}))
         after = server.get("/")[1]

@@ -1,24 +1,22 @@
-"""Run a build: plan -> teachers -> parse -> verify -> store, then Parquet subsets and a report."""
+"""Run a build: plan -> teachers -> parse -> verify -> store; then export.py writes the Parquet subsets and a report."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import json
-import re
 import signal
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pydantic import ValidationError
 
 from cotforge.builders.custom import CustomPrompt
+from cotforge.builders.export import PlanFigures, RunFigures, export_build, failure_reason
 from cotforge.builders.keyset import KeySet, chunked, key_digests
+from cotforge.builders.outdir import check_build_dir, check_writable, with_custom_prompt
 from cotforge.builders.plan import REWRITE_PLACEHOLDER, Job, asked_format, plan_jobs, planned_keys
 from cotforge.builders.progress import PROGRESS_EVERY_S, BuildProgress, ProgressCallback, RecordJudge
 from cotforge.builders.records import answer_to_row, failure_row, origin_fields
@@ -26,21 +24,15 @@ from cotforge.builders.store import FAILED, RECORD, Store, kind_of
 from cotforge.builders.teachers import Failure, LiveStats, Outcome, TeacherRequest, make_teacher
 from cotforge.builders.teachers.base import TeacherError
 from cotforge.builders.topup import account, ask_rounds
-from cotforge.corpus import BuildDir, BuildDirError
-from cotforge.dataset_cards import StatsTally
-from cotforge.quality.filters import majority_votes
-from cotforge.quality.signals import AnswerRow, subset_signals
-from cotforge.recipes.identity import differences, extend_recipe, identity
-from cotforge.recipes.loader import RecipeError
+from cotforge.corpus import BuildDir
 from cotforge.recipes.sources import LoadedSource
 from cotforge.recipes.sources.checked import SourceCache
 from cotforge.safety.lock import directory_lock
 from cotforge.schemas.recipe import CoTFormat, FormatMode, Recipe, SamplingParams
-from cotforge.schemas.record import BuildReport, CoTRecord, Rejection, RejectionReason, RunReport, with_dataset
+from cotforge.schemas.record import BuildReport, CoTRecord, Rejection, RejectionReason
 
 # This many failures in a row that would repeat for every request (refused key, unreachable server) stop a build.
 FATAL_STREAK = 3
-TOP_FAILURES = 5
 
 
 class BuildInterrupted(Exception):
@@ -58,54 +50,6 @@ class BuildFailed(Exception):
         super().__init__(str(error))
         self.report = report
         self.usage = error.usage
-
-
-def check_build_dir(out_dir: Path, recipe: Recipe, extend: bool = False) -> Recipe:
-    """The recipe to build in `out_dir`, read-only: `recipe` itself, or with `extend` the directory's recipe grown
-    by it. A directory belongs to one recipe, so another recipe there is refused (BuildDirError) rather than
-    overwriting its outputs; so is an empty store beside finished outputs, which would ask for everything again."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise BuildDirError(f"{out_dir}: is a file; --out must be a folder (new or a build directory)")
-    build_dir = BuildDir(out_dir)
-    store = build_dir.store_path
-    if store.exists() and store.stat().st_size == 0 and build_dir.report_path.exists():
-        wal = Path(f"{store}-wal")
-        if not wal.exists() or wal.stat().st_size == 0:
-            raise BuildDirError(
-                f"{store}: is empty, but {out_dir} holds a finished build's outputs; a new build would ask for every "
-                f"answer again. Restore the store from a copy, or run `cotforge salvage {out_dir}` to rebuild it "
-                "from the Parquet outputs"
-            )
-    old = build_dir.read_recipe()
-    if old is None:
-        return recipe
-    if identity(old) == identity(recipe):
-        return recipe
-    if not extend:
-        raise BuildDirError(
-            f"{out_dir} holds the build of another recipe ({'; '.join(differences(old, recipe))}). "
-            "Give another --out, or --extend to add this recipe's answers to that build"
-        )
-    try:
-        return extend_recipe(old, recipe)
-    except RecipeError as error:
-        raise BuildDirError(f"{out_dir}: {error}") from None
-
-
-def _check_writable(out_dir: Path) -> None:
-    """Fail before the first request, not at the export after paying for every answer."""
-    probe = BuildDir(out_dir).subsets_dir / ".cotforge-write-test"
-    try:
-        probe.parent.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as error:
-        raise BuildDirError(f"{out_dir}: cannot write the build here ({error.strerror}); give another --out") from None
-
-
-def _reason(detail: str) -> str:
-    """A failure's detail without what differs between requests, so equal causes count together."""
-    return re.sub(r" \(after \d+ attempts\)$", "", detail)
 
 
 @dataclass
@@ -269,7 +213,7 @@ class Build:
         if self.fatal_streak >= FATAL_STREAK and not self.stats.stop:
             assert isinstance(outcome, Failure)
             self.stats.stop = True
-            self.stopped = f"{FATAL_STREAK} requests in a row failed with: {_reason(outcome.detail)}"
+            self.stopped = f"{FATAL_STREAK} requests in a row failed with: {failure_reason(outcome.detail)}"
         budget = self.recipe.max_cost_usd
         if budget is not None and self.tally.cost >= budget and not self.stats.stop:
             self.stats.stop = True
@@ -356,119 +300,23 @@ class Build:
         self.store.update_run(self.run_id, wall, self.stats.requests_sent, self.tally.added)
         return wall
 
-    def _write_outputs(self, build_dir: BuildDir, subsets: dict[str, tuple[str, str]]) -> dict[str, int]:
-        """Parquet per subset and the rejections, streamed from the store, and the statistics of each subset with
-        its quality signals (a second pass, by question). Under `keep: majority` the subsets are read by question
-        and the answers outvoted go to the rejections. Returns the records written per subset."""
-        store = self.store
-        tallies = {name: StatsTally(name) for name in subsets}
-        if self.recipe.keep == "majority":
-            streams = {
-                name: tallies[name].counted(
-                    record for record, rejection in majority_votes(store.records(*key, True)) if rejection is None
-                )
-                for name, key in subsets.items()
-            }
-            outvoted = (
-                rejection
-                for key in subsets.values()
-                for _, rejection in majority_votes(store.records(*key, True))
-                if rejection is not None
-            )
-            rejections: Iterable[Rejection] = itertools.chain(store.rejections(), outvoted)
-        else:
-            streams = {name: tallies[name].counted(store.records(*key)) for name, key in subsets.items()}
-            rejections = store.rejections()
-        written = build_dir.write_subsets(streams, rejections)
-        stats = {
-            name: tallies[name].stats(subset_signals(_signal_rows(store, *key))).model_dump(mode="json")
-            for name, key in subsets.items()
-            if tallies[name].rows
-        }
-        build_dir.write_stats(stats, keep_added=True)  # a scored or judged build keeps its figures
-        return written
-
     def export(self, out_dir: Path) -> BuildReport:
-        """Every stored answer to Parquet, streamed subset by subset (the store belongs to this directory's
-        recipe, so a subset with stored answers is never dropped), and the report of the whole corpus from SQL,
-        this run's figures apart. A run that asked and stored nothing, with the outputs current, rewrites nothing
-        and leaves no run behind."""
+        """The outputs and the report (export.py), with this run's figures saved first."""
         wall = self._save_run()
-        store = self.store
-        several = store.datasets() > 1
-        counts = store.subsets()
-        subsets = {with_dataset(subset, dataset if several else None): (dataset, subset) for dataset, subset in counts}
         coverage = None
         if self.recipe.until_correct is not None:  # what is asked for depends on what was answered
             self.plan_keys, coverage = account(self)
-        # The final check: pending are the planned keys with nothing stored, counted against the plan's own keys
         planned, unplanned = self._count_stored()
-        requested = len(self.plan_keys) + unplanned
-        pending = len(self.plan_keys) - planned
-        changes = store.changes()
-        build_dir = BuildDir(out_dir)
-        outputs = [build_dir.subset_path(name) for name in subsets] + [build_dir.rejections_path, build_dir.stats_path]
-        current = changes == store.exported() and all(path.exists() for path in outputs)
-        if current and self.tally.added == 0 and self.stats.requests_sent == 0:
-            old = _readable_report(build_dir)
-            if old is not None and (old.requested, old.pending, old.stopped) == (requested, pending, self.stopped):
-                store.forget_run(self.run_id)
-                return old.model_copy(
-                    update={"last_run": RunReport(wall_time_s=round(wall, 3), requests_sent=0, stored=0)}
-                )
-        majority = self.recipe.keep == "majority"
-        if not current or majority:  # a majority build's counts are those written
-            written = self._write_outputs(build_dir, subsets)
-            store.mark_exported(changes)
-            counts = {subsets[name]: count for name, count in written.items()}
-        totals = store.totals()
-        minority = totals.accepted - sum(counts.values())
-        if minority:
-            totals.accepted -= minority
-            totals.rejected[RejectionReason.minority_answer.value] = minority
-        failures: Counter[str] = Counter()
-        for detail, count in totals.failed.items():
-            failures[_reason(detail)] += count
-        runs, total_wall, total_requests = store.run_totals()
-        report = BuildReport(
-            recipe=self.recipe.name,
-            requested=requested,
-            accepted=totals.accepted,
-            rejected=totals.rejected,
-            failed=sum(failures.values()),
-            pending=pending,
-            stopped=self.stopped,
-            prompt_tokens=totals.prompt_tokens,
-            completion_tokens=totals.completion_tokens,
-            cost_usd=totals.cost_usd,
-            wall_time_s=round(total_wall, 3),
-            requests_sent=total_requests,
-            requests_per_s=round(total_requests / total_wall, 3) if total_wall > 0 else 0.0,
-            runs=runs,
-            last_run=RunReport(
-                wall_time_s=round(wall, 3),
-                requests_sent=self.stats.requests_sent,
-                stored=self.tally.added,
-                engine_start_s=round(self.stats.engine_start_s, 3),
-            ),
-            failures=dict(failures.most_common(TOP_FAILURES)),
-            subsets={name: counts[key] for name, key in sorted(subsets.items())},
-            coverage=coverage,
+        run = RunFigures(
+            self.run_id,
+            wall,
+            self.stats.requests_sent,
+            self.tally.added,
+            self.stats.engine_start_s,
+            self.stopped,
         )
-        build_dir.write_report(report)
-        return report
-
-
-def _signal_rows(store: Store, dataset: str, subset: str) -> Iterator[AnswerRow]:
-    for kind, payload in store.answers_by_question(dataset, subset):
-        yield AnswerRow.from_fields(json.loads(payload), kind == RECORD)
-
-
-def _readable_report(build_dir: BuildDir) -> BuildReport | None:
-    try:
-        return build_dir.read_report()
-    except BuildDirError:
-        return None
+        plan = PlanFigures(len(self.plan_keys), planned, unplanned, coverage)
+        return export_build(self.store, self.recipe, out_dir, run, plan)
 
 
 def _progress(build: Build, finished: bool = False) -> BuildProgress:
@@ -523,21 +371,6 @@ async def _run_reporting(build: Build, progress: ProgressCallback | None) -> Non
             progress(_progress(build, finished=True))
 
 
-def with_custom_prompt(recipe: Recipe, custom: CustomPrompt | None) -> Recipe:
-    """The recipe marked with the custom prompt it is built with; a recipe so marked needs that prompt."""
-    if custom is None:
-        if recipe.custom_prompt is not None:
-            raise RecipeError(
-                f"recipe {recipe.name!r} asks the Python prompt {recipe.custom_prompt}: build it with "
-                "cotforge.build(..., custom=CustomPrompt(...)) from Python"
-            )
-        return recipe
-    try:
-        return Recipe.model_validate(recipe.model_dump() | {"custom_prompt": custom.prompt_version})
-    except ValidationError as error:
-        raise RecipeError(str(error).splitlines()[2].strip()) from None
-
-
 def run_build(
     recipe: Recipe,
     sources: list[LoadedSource],
@@ -557,7 +390,7 @@ def run_build(
         teacher.api_key()  # a missing key fails before anything starts, not in the middle
     with directory_lock(out_dir, "build"):  # held to the end: a second build here stops before asking anything
         recipe = check_build_dir(out_dir, recipe, extend)
-        _check_writable(out_dir)
+        check_writable(out_dir)
         build_dir = BuildDir(out_dir)
         with Store(build_dir.store_path) as store, judge if judge is not None else nullcontext():
             build_dir.write_recipe(recipe)

@@ -7,20 +7,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cotforge.builders.store import Store, payload_row
+from cotforge.builders.store import Store, fold_wal, payload_row
+from cotforge.builders.store_queries import readable_answers
 from cotforge.corpus import BuildDir, BuildDirError
 from cotforge.safety.atomic import PARTIAL, fsync_path
 from cotforge.safety.diskfull import writing
 from cotforge.safety.lock import directory_lock
 from cotforge.schemas.record import AnswerOrigin
-
-_CHUNK = 500
 
 
 @dataclass
@@ -32,35 +30,6 @@ class SalvageReport:
 
     def lost(self, why: str) -> None:
         self.unreadable[why] = self.unreadable.get(why, 0) + 1
-
-
-def _rows(db: sqlite3.Connection, report: SalvageReport) -> Iterator[tuple[str, str, str | None]]:
-    """(kind, payload, chat) of every row SQLite can still read: in chunks, then row by row where a chunk fails.
-    The chat is joined from the prompts table (a store of the first layout keeps it in the payload)."""
-    try:
-        (last,) = db.execute("SELECT max(rowid) FROM answers").fetchone()
-        columns = {row[1] for row in db.execute("PRAGMA table_info(answers)")}
-    except sqlite3.DatabaseError:
-        report.lost("the answers table cannot be read at all")
-        return
-    select = (
-        "SELECT a.kind, a.payload, p.messages FROM answers a LEFT JOIN prompts p ON p.id = a.prompt_id"
-        if "prompt_id" in columns
-        else "SELECT a.kind, a.payload, NULL FROM answers a"
-    )
-    start = 0
-    while last is not None and start < last:
-        try:
-            yield from db.execute(
-                f"{select} WHERE a.rowid > ? AND a.rowid <= ? ORDER BY a.rowid", (start, start + _CHUNK)
-            )
-        except sqlite3.DatabaseError:
-            for rowid in range(start + 1, start + _CHUNK + 1):
-                try:
-                    yield from db.execute(f"{select} WHERE a.rowid = ?", (rowid,)).fetchall()
-                except sqlite3.DatabaseError:
-                    report.lost("damaged page")
-        start += _CHUNK
 
 
 def _copy_aside(path: Path) -> Path | None:
@@ -91,9 +60,7 @@ def salvage(build_dir: Path) -> SalvageReport:
         try:
             with writing(fresh_path):
                 _fill(fresh_path, aside, build_dir, report)
-                single = sqlite3.connect(fresh_path)
-                single.execute("PRAGMA journal_mode=DELETE")  # the WAL folded in: one file to rename
-                single.close()
+                fold_wal(fresh_path)  # one file to rename
                 fsync_path(fresh_path)
             for suffix in ("-wal", "-shm"):  # the old store's WAL must not be read against the fresh store
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -108,18 +75,12 @@ def salvage(build_dir: Path) -> SalvageReport:
 def _fill(fresh_path: Path, aside: Path | None, build_dir: Path, report: SalvageReport) -> None:
     with Store(fresh_path) as fresh:
         if aside is not None and aside.stat().st_size > 0:
-            try:
-                old = sqlite3.connect(f"file:{aside}?mode=ro", uri=True)
-            except sqlite3.DatabaseError:
-                report.lost("not an SQLite file")
-            else:
-                for kind, payload, messages in _rows(old, report):
-                    try:
-                        fresh.put(payload_row(kind, payload, messages))
-                        report.from_store += 1
-                    except (ValueError, TypeError):
-                        report.lost("damaged answer")
-                old.close()
+            for kind, payload, messages in readable_answers(aside, report.lost):
+                try:
+                    fresh.put(payload_row(kind, payload, messages))
+                    report.from_store += 1
+                except (ValueError, TypeError):
+                    report.lost("damaged answer")
         known = fresh.settled_keys()
         for row in _outputs(build_dir, report):  # the store's own rows win: they may be newer
             if row.key not in known:

@@ -95,6 +95,15 @@ def payload_row(kind: str, payload: str, messages: str | None = None) -> CoTReco
     return model.model_validate({**json.loads(payload), "messages_sent": json.loads(messages)})
 
 
+def fold_wal(path: Path) -> None:
+    """The store's WAL folded into its file, and no WAL kept after: a single file, safe to rename."""
+    db = sqlite3.connect(path)
+    try:
+        db.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        db.close()
+
+
 def kind_of(row: AnswerOrigin) -> str:
     """How the store files an answer: a record, a rejection, or a failure to ask again."""
     if isinstance(row, CoTRecord):

@@ -133,7 +133,7 @@ def check(
             rejections = BuildDir(path).read_rejections()
         else:
             from cotforge.hub import HubError
-            from cotforge.hub import pull as pull_from_hub
+            from cotforge.hub_pull import pull as pull_from_hub
 
             try:
                 pulled = pull_from_hub(target)
@@ -186,24 +186,27 @@ def pull(
     ] = False,
 ) -> None:
     """Download a published corpus, validate every row into a typed record, and save it as a build directory."""
-    from cotforge.hub import REJECTED_SUBSET, HubError, check_pull_target, check_repo_id, save_pulled
-    from cotforge.hub import pull as pull_from_hub
+    from cotforge.corpus import HubLayout
+    from cotforge.hub import HubError, check_repo_id
+    from cotforge.hub_pull import check_pull_target, pull_corpus, save_pulled
 
     try:
         check_pull_target(out_dir, overwrite)  # before the download, which may be long
         check_repo_id(repo_id)
-        pulled = pull_from_hub(repo_id, subset, split=split, revision=revision)
+        pulled = pull_corpus(repo_id, subset, split=split, revision=revision)
         counts = save_pulled(pulled, out_dir, f"pull of {repo_id}", overwrite)
     except HubError as error:
         raise fail(str(error), service_code(error.usage)) from None
-    for name, part in pulled.items():
-        kind = "rejections" if name == REJECTED_SUBSET else "records"
+    for name, part in pulled.subsets.items():
+        kind = "rejections" if name == HubLayout.rejected else "records"
         line = f"{name}: {len(part.records)} {kind}"
         if part.invalid:
             index, why = part.invalid[0]
             line += f", {len(part.invalid)} rows not valid (first: row {index}: {why})"
         out.print(line, highlight=False)
-    rejections = sum(len(p.records) for name, p in pulled.items() if name == REJECTED_SUBSET)
+    for name, frame in pulled.tables.items():
+        out.print(f"{name}: {frame.height} rows of the subsets pulled", highlight=False)
+    rejections = sum(len(p.records) for name, p in pulled.subsets.items() if name == HubLayout.rejected)
     saved = f"saved {sum(counts.values())} records"
     out.print(saved + (f" and {rejections} rejections" if rejections else "") + f" to {out_dir}", highlight=False)
     warn_cut_texts(out_dir)
@@ -241,6 +244,7 @@ def import_paper_command(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Build directory to write")],
 ) -> None:
     """Import the CoT files released with arXiv 2502.18001 as typed records, verified against the gold answers."""
+    from cotforge.corpus import BuildDir
     from cotforge.paper import import_paper
 
     try:
@@ -261,7 +265,7 @@ def import_paper_command(
     out.print(table)
     rejected = sum(summary.report.rejected.values())
     if rejected:
-        out.print(f"{rejected} rows kept aside in {out_dir / 'rejections.parquet'}, each with its reason")
+        out.print(f"{rejected} rows kept aside in {BuildDir(out_dir).rejections_path}, each with its reason")
     for f in summary.files:
         for question in f.no_gold[:3]:
             out.print(f"not in any gold file ({f.file}): {question}", highlight=False)

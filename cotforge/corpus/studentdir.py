@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cotforge.corpus.folder import Folder
+from cotforge.corpus.hublayout import HubLayout
 
 TRAIN_REPORT_FILE = "train_report.json"
 LOSS_CURVE_FILE = "loss_curve.png"
@@ -28,7 +29,7 @@ CHECKPOINT_STATE_FILE = "state.pt"  # in each checkpoint: step, scheduler, RNG, 
 TOKENIZED_DIR = "tokenized"
 PREDICTIONS_FILE = "predictions.parquet"
 EVAL_REPORT_FILE = "eval_report.json"
-CARD_FILE = "README.md"
+CARD_FILE = HubLayout.card  # a model repo's card, as a dataset repo's
 
 
 class StudentDir(Folder):

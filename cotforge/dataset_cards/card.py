@@ -6,6 +6,8 @@ from typing import Any
 
 import yaml
 
+from cotforge.corpus import HubLayout
+from cotforge.dataset_cards.card_template import CARD_TEMPLATE
 from cotforge.dataset_cards.stats import SubsetStats
 from cotforge.quality import SIGNAL_CHARS, SIMILARITY_CHARS, THRESHOLD
 from cotforge.quality.duplicates import NUM_PERM
@@ -15,8 +17,6 @@ from cotforge.recipes.formats import FORMATS
 from cotforge.recipes.sources import BUILTIN_SOURCES
 from cotforge.schemas.record import Coverage
 
-PLOT_PATH = "assets/length_by_level.png"
-REJECTED_SUBSET = "rejected"
 PAPER_BIBTEX = """@inproceedings{chen2025unveiling,
   title     = {Unveiling the Key Factors for Distilling Chain-of-Thought Reasoning},
   author    = {Chen, Xinghao and Sun, Zhijing and Guo, Wenjin and Zhang, Miaoran and Chen, Yanjun and Sun, Yirong
@@ -41,7 +41,7 @@ def size_category(rows: int) -> str:
 
 
 def data_files(subset: str, splits: list[str]) -> list[dict[str, str]]:
-    return [{"split": split, "path": f"data/{subset}/{split}-*.parquet"} for split in splits]
+    return [{"split": split, "path": HubLayout.shards(subset, split)} for split in splits]
 
 
 def licence_of(datasets: list[str], license_id: str | None) -> dict[str, str]:
@@ -51,7 +51,7 @@ def licence_of(datasets: list[str], license_id: str | None) -> dict[str, str]:
     if license_id is None and len(known) == 1 and all(d in BUILTIN_SOURCES for d in datasets):
         license_id = known.pop()
     if license_id is None or license_id == "other":
-        return {"license": "other", "license_name": "mixed-source-licenses", "license_link": "LICENSE.md"}
+        return {"license": "other", "license_name": "mixed-source-licenses", "license_link": HubLayout.licence}
     return {"license": license_id}
 
 
@@ -80,7 +80,9 @@ def metadata(
     if configs:  # `load_dataset(repo)` with no subset name loads this one
         configs[0] = {**configs[0], "default": True}
     if rejected_splits:
-        configs.append({"config_name": REJECTED_SUBSET, "data_files": data_files(REJECTED_SUBSET, rejected_splits)})
+        configs.append(
+            {"config_name": HubLayout.rejected, "data_files": data_files(HubLayout.rejected, rejected_splits)}
+        )
     configs += [c for c in other_configs if c.get("config_name") not in {x["config_name"] for x in configs}]
     return {
         "pretty_name": pretty_name,
@@ -271,7 +273,7 @@ def _recipe_summary(recipe: dict[str, Any] | None) -> str:
 
     sampling = SamplingParams().model_dump() | recipe.get("sampling", {})
     lines = [
-        f"- recipe: `{recipe.get('name', 'cot-build')}` (full text in `recipe.yaml`)",
+        f"- recipe: `{recipe.get('name', 'cot-build')}` (full text in `{HubLayout.recipe}`)",
         f"- sources: {', '.join(map(str, sources))}",
         f"- teachers: {', '.join(map(str, teachers))}",
         f"- granularity levels: {recipe.get('granularities', [5])}; formats: {recipe.get('formats', ['cot'])} "
@@ -309,100 +311,37 @@ def render_card(
         allow_unicode=True,
     )
     first = stats[0].subset if stats else "SUBSET"
+    datasets = sorted({d for s in stats for d in s.datasets})
     citations = "\n".join(
-        f"- {BUILTIN_SOURCES[d].hub_id}: {BUILTIN_SOURCES[d].citation}"
-        for d in sorted({d for s in stats for d in s.datasets})
-        if d in BUILTIN_SOURCES
+        f"- {BUILTIN_SOURCES[d].hub_id}: {BUILTIN_SOURCES[d].citation}" for d in datasets if d in BUILTIN_SOURCES
     )
-    plot = f"\n![Mean rationale length by granularity level]({PLOT_PATH})\n" if has_plot else ""
+    plot = f"\n![Mean rationale length by granularity level]({HubLayout.plot})\n" if has_plot else ""
     rejected = (
-        f"\nAnswers that did not become records are in the `{REJECTED_SUBSET}` subset, each with its "
+        f"\nAnswers that did not become records are in the `{HubLayout.rejected}` subset, each with its "
         "reason (unparseable, truncated, refusal, wrong answer when filtering, API failure).\n"
         if rejected_splits
         else ""
     )
     notice = f"\n> **Incomplete build:** {incomplete}; some questions may lack some subsets.\n" if incomplete else ""
-    return f"""---
-{header}---
-
-# {pretty_name}
-
-Chain-of-thought (CoT) rationales written by teacher models for distilling reasoning into small language models,
-built with cotforge following the data-centric study of
-[arXiv:2502.18001](https://arxiv.org/abs/2502.18001). Each subset is one teacher x granularity level x CoT format
-(`<teacher>-g<level>-<format>`): levels run from 1 (the bare operation) to 6 (every step explained and checked),
-0 is the answer alone; formats are {_format_names()}. Every rationale ends in `The answer is X`,
-checked against the source's gold answer (`correct`).{_arms_note(stats)}
-{notice}{rejected}
-## Subsets
-
-{_stats_table(stats)}
-{plot}
-{signals_table(stats)}
-{suitability_table(stats)}
-{judge_table(stats)}
-## Use
-
-```python
-from datasets import load_dataset
-
-ds = load_dataset("{repo_id}", "{first}", split="train")
-print(ds[0]["prompt"], ds[0]["completion"])      # or ds[0]["messages"] (chat format)
-```
-
-Train a small student with cotforge's SFT trainer:
-
-```bash
-cotforge train --dataset {repo_id} --subset {first} --model HuggingFaceTB/SmolLM2-135M-Instruct
-```
-
-Or with TRL, which trains on the `prompt`/`completion` columns as they are, with the loss on the completion only
-(this works with any causal model, chat template or not):
-
-```python
-from datasets import load_dataset
-from trl import SFTConfig, SFTTrainer
-
-train = load_dataset("{repo_id}", "{first}", split="train").select_columns(["prompt", "completion"])
-SFTTrainer(model="HuggingFaceTB/SmolLM2-135M-Instruct", train_dataset=train,
-           args=SFTConfig(output_dir="student", completion_only_loss=True)).train()
-```
-
-## Fields
-
-`question`, `choices`, `gold_answer`, `answer_type`, `rationale`, `steps`, `predicted_answer`, `correct`; the teacher
-(`teacher`, `teacher_model`), `granularity`, `format`, `prompt_mode` (blind or gold-hinted), `prompt_version` (hash of
-the prompt template), `messages_sent`, `sampling`, `finish_reason`, `usage`, `cost_usd`, `latency_s`; training views
-`messages`, `prompt`, `completion`.
-
-`reasoning` holds a reasoning teacher's trace (its thinking before the answer, returned apart from it or in
-`<think>` tags), and `reasoning_tokens` the tokens the teacher reported for it; both are empty for teachers that do
-not think. The trace is never part of `rationale`, and the final answer was read after it, never from inside it.
-The training views hold the rationale alone; to train on the trace as well, put it in `<think>` tags before the
-completion, or use `cotforge export --reasoning keep`.
-
-## Samples
-
-{_samples(stats)}
-
-## How it was made
-
-{_recipe_summary(recipe)}{_coverage_line(coverage)}
-
-## Contamination
-
-{contamination or "Not checked: run `cotforge check` on the build before pushing."}
-
-## License
-
-{licence_text(sorted({d for s in stats for d in s.datasets}))}
-
-## Citation
-
-```bibtex
-{PAPER_BIBTEX}
-```
-
-Source data sets:
-{citations or "- user data"}
-"""
+    return CARD_TEMPLATE.format(
+        header=header,
+        pretty_name=pretty_name,
+        formats=_format_names(),
+        arms_note=_arms_note(stats),
+        notice=notice,
+        rejected=rejected,
+        subsets_table=_stats_table(stats),
+        plot=plot,
+        signals=signals_table(stats),
+        suitability=suitability_table(stats),
+        judge=judge_table(stats),
+        repo_id=repo_id,
+        first=first,
+        samples=_samples(stats),
+        recipe=_recipe_summary(recipe),
+        coverage=_coverage_line(coverage),
+        contamination=contamination or "Not checked: run `cotforge check` on the build before pushing.",
+        licence=licence_text(datasets),
+        bibtex=PAPER_BIBTEX,
+        citations=citations or "- user data",
+    )

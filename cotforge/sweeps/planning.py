@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
 
@@ -198,6 +198,51 @@ def arm_rows(arm: Arm, subsets: dict[str, list[CoTRecord]]) -> dict[str, CoTReco
     return mixed_rows({subset: first(subset) for subset in arm.shares}, arm.shares)
 
 
+@dataclass
+class _Drawn:
+    """The questions held out before the overlap check: the test problems, the training ids left, and for a
+    hold-out drawn by groups its groups, the near-variants it left out of training and its figures."""
+
+    test: list[Problem]
+    train_ids: set[str]
+    question_groups: list[int] | None = None
+    near_dropped: set[str] = field(default_factory=set)
+    groups: dict[str, int] = field(default_factory=dict)
+
+
+def _draw(settings: SweepSettings, shared: list[str], any_arm: dict[str, CoTRecord]) -> _Drawn:
+    """An external benchmark's problems (--eval), or a share of the corpus's questions drawn by groups of
+    near-variants (--holdout)."""
+    threshold = settings.holdout_similarity
+    if settings.eval_benchmark is not None:
+        from cotforge.recipes.sources import load_problems
+
+        test = load_problems(
+            SourceSpec(dataset=settings.eval_benchmark, split=settings.eval_split), limit=settings.eval_limit
+        ).problems
+        return _Drawn(test, set(shared))
+    assert settings.holdout is not None
+    split = split_by_groups(
+        shared, [any_arm[i].question for i in shared], settings.holdout, settings.eval_limit, threshold
+    )
+    if not split.held_out:
+        raise SweepError(
+            f"--holdout {settings.holdout:g}: no group of near-variant questions fits in it (its "
+            f"{split.groups_too_big} groups at similarity {threshold:g} are all larger; the largest family holds "
+            f"{split.largest_group} of {len(shared)} questions); raise --holdout-similarity or --holdout, or "
+            "evaluate on another data set with --eval"
+        )
+    groups = {
+        "near_variant_groups": split.groups,
+        "largest_group": split.largest_group,
+        "families_split": split.families_split,
+        "groups_too_big": split.groups_too_big,
+        "questions_too_big": split.questions_too_big,
+    }
+    test = [any_arm[i].problem() for i in split.held_out]
+    return _Drawn(test, set(split.training), split.held_out_groups, set(split.near_training), groups)
+
+
 def plan_sweep(settings: SweepSettings, drawn: HeldOut | None = None) -> SweepPlan:
     """Arms, the problems every arm trains on, and the held-out questions none of them sees: those `drawn` earlier
     (a resumed sweep's held_out.json, cells.drawn_hold_out) when given."""
@@ -215,39 +260,8 @@ def plan_sweep(settings: SweepSettings, drawn: HeldOut | None = None) -> SweepPl
         return _resumed(settings, arms, per_arm, drawn)
     any_arm = per_arm[arms[0].label]
     threshold = settings.holdout_similarity
-    groups: dict[str, int] = {}
-    question_groups = None
-    near_dropped: set[str] = set()
-    if settings.eval_benchmark is not None:
-        from cotforge.recipes.sources import load_problems
-
-        test = load_problems(
-            SourceSpec(dataset=settings.eval_benchmark, split=settings.eval_split), limit=settings.eval_limit
-        ).problems
-        train_ids = set(shared)
-    else:
-        assert settings.holdout is not None
-        split = split_by_groups(
-            shared, [any_arm[i].question for i in shared], settings.holdout, settings.eval_limit, threshold
-        )
-        test = [any_arm[i].problem() for i in split.held_out]
-        question_groups = split.held_out_groups
-        train_ids = set(split.training)
-        near_dropped = set(split.near_training)
-        groups = {
-            "near_variant_groups": split.groups,
-            "largest_group": split.largest_group,
-            "families_split": split.families_split,
-            "groups_too_big": split.groups_too_big,
-            "questions_too_big": split.questions_too_big,
-        }
-        if not split.held_out:
-            raise SweepError(
-                f"--holdout {settings.holdout:g}: no group of near-variant questions fits in it (its "
-                f"{split.groups_too_big} groups at similarity {threshold:g} are all larger; the largest family holds "
-                f"{split.largest_group} of {len(shared)} questions); raise --holdout-similarity or --holdout, or "
-                "evaluate on another data set with --eval"
-            )
+    drawn_now = _draw(settings, shared, any_arm)
+    test, train_ids, near_dropped = drawn_now.test, drawn_now.train_ids, drawn_now.near_dropped
     # Never train on a held-out question: the same text under another id, a near-variant (at least the threshold
     # similar: for a hold-out drawn by groups, the split leaves out those in other groups; an external benchmark's are
     # dropped here), and against a benchmark a shared 8-gram too (the contamination check's rule); within one data set
@@ -276,9 +290,9 @@ def plan_sweep(settings: SweepSettings, drawn: HeldOut | None = None) -> SweepPl
         "ngram_overlaps_kept": sum(o.kind == "ngram" and o.problem_id in train_ids for o in overlaps),
         "similarity_threshold": threshold,
         "highest_similarity": highest_similarity(test_questions, kept),
-        **groups,
+        **drawn_now.groups,
     }
-    return SweepPlan(settings, arms, train, test, held_out, question_groups)
+    return SweepPlan(settings, arms, train, test, held_out, drawn_now.question_groups)
 
 
 def _resumed(

@@ -11,6 +11,7 @@ from typing import Any
 import polars as pl
 
 from cotforge.builders.store import FAILED, RECORD, REJECTION
+from cotforge.builders.store_queries import Figures
 from cotforge.corpus import BuildDir, BuildDirError
 from cotforge.schemas.recipe import FormatMode
 from cotforge.schemas.record import subset_name
@@ -20,7 +21,6 @@ from cotforge.view.reader import (
     REJECTION_FIELDS,
     ROW_FIELDS,
     SEARCHED,
-    Figures,
     Filters,
     Page,
     Reader,

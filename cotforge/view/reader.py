@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from cotforge.builders.store_queries import Figures
 from cotforge.corpus import BuildDir
 
 PAGE_SIZE = 50
@@ -65,24 +66,6 @@ class SubsetInfo:
     format: str
     records: int = 0
     rejections: int = 0  # rejected or failed
-
-
-@dataclass
-class Figures:
-    """Sums over a subset's answers, from which the overview's statistics are read."""
-
-    records: int = 0
-    correct: int = 0
-    rationale_chars: int = 0
-    steps: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    priced: int = 0
-    cost_usd: float = 0.0
-
-    def add(self, other: Figures) -> None:
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 @dataclass

@@ -1,13 +1,12 @@
-"""Read rows from the Hub, a local file or the built-in samples, and turn them into Problems."""
+"""Turn a source's rows (rows.py: the Hub, a local file or a built-in sample) into Problems: checked in one pass,
+repeats merged, read again batch by batch."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +16,18 @@ from pydantic import ValidationError
 from cotforge.answers import CHOICE_LABELS, AnswerType, UnusableGold, normalise_gold
 from cotforge.recipes.sources.builtin import BUILTIN_SOURCES, BuiltinSource, content_id
 from cotforge.recipes.sources.checked import Selection, SourceCache, file_digest, stamp
+from cotforge.recipes.sources.rows import (
+    BATCH_ROWS,
+    Rows,
+    SourceError,
+    check_columns,
+    dataset_batches,
+    file_batches,
+    hub_dataset,
+    sample_rows,
+)
 from cotforge.schemas.problem import Problem
 from cotforge.schemas.recipe import Recipe, SourceSpec
-
-SAMPLE_PACKAGE = "cotforge.recipes.samples"
-
-
-class SourceError(ValueError):
-    """A source that cannot be read at all: missing file, missing columns, unknown format."""
-
-
-# Rows read, checked and turned into problems at a time: a source of millions is never held whole.
-BATCH_ROWS = 10_000
-Rows = list[dict[str, Any]]
 
 
 @dataclass
@@ -58,100 +56,6 @@ class LoadedSource:
     def problems(self) -> list[Problem]:
         """Every problem at once: for small sources (an evaluation split, a sample), not for a corpus's source."""
         return list(self.read())
-
-
-def sample_rows(dataset: str) -> list[dict[str, Any]]:
-    """The ~30 real rows shipped for a built-in data set, in its Hub schema."""
-    text = resources.files(SAMPLE_PACKAGE).joinpath(f"{dataset}.jsonl").read_text(encoding="utf-8")
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def _hub_dataset(hub_id: str, config: str | None, split: str, revision: str | None) -> Any:
-    """The split as `datasets` keeps it: Arrow tables mapped from disk, read in batches by _dataset_batches."""
-    import datasets
-
-    try:
-        return datasets.load_dataset(hub_id, config, split=split, revision=revision)
-    except Exception as error:  # datasets raises many kinds; the user needs the id and the reason
-        where = f"{hub_id}" + (f" (config {config})" if config else "") + f", split {split}"
-        raise SourceError(f"could not load {where}: {error}") from error
-
-
-def _dataset_batches(dataset: Any, size: int) -> Iterator[Rows]:
-    for columns in dataset.iter(batch_size=size):
-        yield [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
-
-
-def file_batches(path: Path, size: int | None = None) -> Iterator[Rows]:
-    """The rows of a local .jsonl, .json, .parquet or .csv file, `size` (default BATCH_ROWS) at a time (a .json
-    list is one batch; a CSV block is about a megabyte); SourceError names the file and what is wrong, and for JSON
-    lines the line."""
-    import pyarrow as pa
-
-    size = size or BATCH_ROWS
-
-    if not path.is_file():
-        raise SourceError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix not in (".jsonl", ".ndjson", ".json", ".parquet", ".csv"):
-        raise SourceError(f"{path}: unsupported file type {suffix!r} (use .jsonl, .json, .parquet or .csv)")
-    try:
-        if suffix in (".jsonl", ".ndjson"):
-            yield from _json_line_batches(path, size)
-        elif suffix == ".json":
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
-                raise SourceError(f"{path}: a .json source must hold a list of objects")
-            yield data
-        else:
-            for batch in _arrow_batches(path, suffix, size):
-                for start in range(0, batch.num_rows, size):
-                    yield batch.slice(start, size).to_pylist()
-    except UnicodeDecodeError:
-        raise SourceError(f"{path}: not UTF-8 text; save it as UTF-8") from None
-    except (pa.ArrowException, json.JSONDecodeError, OSError) as error:
-        raise SourceError(f"{path}: {error}") from error
-
-
-def _json_line_batches(path: Path, size: int) -> Iterator[Rows]:
-    # Parsed line by line: rows of a user file need not share one column type.
-    rows: Rows = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise SourceError(f"{path}: line {number}: not valid JSON: {error.msg}") from None
-            if not isinstance(row, dict):
-                raise SourceError(f"{path}: line {number}: a row must be a JSON object, not {row!r:.40}")
-            rows.append(row)
-            if len(rows) == size:
-                yield rows
-                rows = []
-    if rows:
-        yield rows
-
-
-def _arrow_batches(path: Path, suffix: str, size: int) -> Iterator[Any]:
-    """Parquet row groups or CSV blocks as Arrow record batches, read as they are asked for."""
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        yield from pq.ParquetFile(path).iter_batches(batch_size=size)
-    else:
-        import pyarrow.csv as pcsv
-
-        yield from pcsv.open_csv(path)
-
-
-def _check_columns(first: Mapping[str, Any] | None, needed: Iterable[str], where: str) -> None:
-    if first is None:
-        raise SourceError(f"{where}: no rows")
-    missing = sorted(set(needed) - set(first))
-    if missing:
-        raise SourceError(f"{where}: missing column(s) {', '.join(missing)}; found {', '.join(sorted(first))}")
 
 
 Convert = Callable[[Mapping[str, Any], int], Problem]
@@ -289,11 +193,11 @@ def _short(error: Exception) -> str:
 
 def _builtin_splits(source: BuiltinSource, spec: SourceSpec) -> list[Any]:
     configs = (spec.config,) if spec.config else source.configs
-    return [_hub_dataset(source.hub_id, config, spec.split, spec.revision) for config in configs]
+    return [hub_dataset(source.hub_id, config, spec.split, spec.revision) for config in configs]
 
 
 def _split_batches(splits: list[Any]) -> Callable[[], Iterator[Rows]]:
-    return lambda: (batch for dataset in splits for batch in _dataset_batches(dataset, BATCH_ROWS))
+    return lambda: (batch for dataset in splits for batch in dataset_batches(dataset, BATCH_ROWS))
 
 
 def _rows_state(spec: SourceSpec, splits: list[Any]) -> tuple[object, ...] | None:
@@ -390,11 +294,11 @@ def load_problems(
     else:
         if spec.hub_id is not None:
             where = spec.hub_id
-            splits = [_hub_dataset(spec.hub_id, spec.config, spec.split, spec.revision)]
+            splits = [hub_dataset(spec.hub_id, spec.config, spec.split, spec.revision)]
             batches = _split_batches(splits)
         else:
             where = str(spec.path)
-            batches = lambda: file_batches(Path(where))  # noqa: E731
+            batches = lambda: file_batches(Path(where), BATCH_ROWS)  # noqa: E731
         mapping = {"question": "question", "answer": "answer", **spec.fields}
         needed = [mapping["question"], mapping["answer"]]
 
@@ -406,7 +310,7 @@ def load_problems(
     selection = cache.selection(key) if cache is not None and key is not None else None
     if selection is None:
         first = next((batch[0] for batch in batches() if batch), None)
-        _check_columns(first, needed, where)
+        check_columns(first, needed, where)
         selection = _select(batches, convert, limit)
     if not selection.count and selection.invalid:
         index, why = selection.invalid[0]
