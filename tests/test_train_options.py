@@ -12,8 +12,6 @@ from pydantic import Field, ValidationError
 from typer.testing import CliRunner
 
 from cotforge.cli import make_app
-from cotforge.cli.sweep import SweepRun
-from cotforge.cli.train import TrainRun
 from cotforge.schemas.groups import Group, Grouped, flat_fields
 from cotforge.sweeps import SweepSettings
 from cotforge.train.config import Optimisation, TrainConfig, cli
@@ -78,14 +76,17 @@ def test_defaults_agree_and_the_sweep_states_its_own_once() -> None:
     assert SweepSettings.model_fields["optimisation"].default.learning_rate == 1e-4
 
 
+COMMANDS = typer.main.get_command(make_app()).commands
+
+
 def _options(command: str) -> set[str]:
-    click = typer.main.get_command(make_app())
-    return {p.name for p in click.commands[command].params if p.param_type_name == "option" and p.name != "help"}
+    return {p.name for p in COMMANDS[command].params if p.param_type_name == "option" and p.name != "help"}
 
 
 def test_every_option_of_train_and_sweep_is_a_setting_a_model_declares() -> None:
-    declared = {"train": (TrainRun, TrainConfig), "sweep": (SweepRun, SweepSettings)}
-    for command, models in declared.items():
+    for command in ("train", "sweep"):
+        models = COMMANDS[command].callback.declared_by
+        assert TrainConfig in models or SweepSettings in models, command
         settings = {name for model in models for name in flat_fields(model)}
         assert _options(command) - settings == set(), command
     swept = _options("sweep")

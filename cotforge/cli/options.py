@@ -154,8 +154,12 @@ def parse_weights(flag: str, items: list[str]) -> dict[str, float]:
     return weights
 
 
-def with_parameters(function: Callable[..., Any], parameters: list[inspect.Parameter]) -> Callable[..., Any]:
-    """`function(**options)` with the signature typer reads its options from."""
+def with_parameters(
+    function: Callable[..., Any], parameters: list[inspect.Parameter], declared_by: tuple[type[BaseModel], ...] = ()
+) -> Callable[..., Any]:
+    """`function(**options)` with the signature typer reads its options from; `declared_by`: the models whose
+    settings are its options (a test holds a generated command to them)."""
     function.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    function.declared_by = declared_by  # type: ignore[attr-defined]
     function.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
     return function

@@ -238,6 +238,6 @@ def sweep_app(config_class: type[TrainConfig] = TrainConfig) -> typer.Typer:
         "or a mixture A:w+B:w, e.g. --arm native --arm condensed-g3 --arm g3 --arm native:0.5+g3:0.5; with "
         "--reasoning keep the native trace is trained on and students are evaluated with --thinking-tokens."
     )
-    app.callback(invoke_without_command=True)(with_parameters(run, parameters))
+    app.callback(invoke_without_command=True)(with_parameters(run, parameters, (SweepRun, settings_class)))
     app.command("report")(with_parameters(sweep_report, REPORT_OPTIONS))
     return app

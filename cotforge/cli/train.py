@@ -103,7 +103,8 @@ def train_command(config_class: type[TrainConfig] = TrainConfig) -> Callable[...
     trainer = config_options(config_class)
     preset, check_against = config_options(TrainRun)
     first_step = next(i for i, p in enumerate(trainer) if p.name == "epochs")  # the preset's settings start there
-    return with_parameters(train, [*trainer[:first_step], preset, *trainer[first_step:], check_against])
+    parameters = [*trainer[:first_step], preset, *trainer[first_step:], check_against]
+    return with_parameters(train, parameters, declared_by=(TrainRun, config_class))
 
 
 def eval_command(
