@@ -139,3 +139,15 @@ def test_lr_walks_from_the_flag_to_the_optimisation_group(monkeypatch: pytest.Mo
     assert refused.exit_code == 2 and "--lr: Input should be greater than 0" in refused.output
     unknown = CliRunner().invoke(make_app(), ["train", "--dataset", "x.parquet", "--model", "m", "--preset", "fast"])
     assert unknown.exit_code == 2 and "unknown preset 'fast'; choose paper" in unknown.output
+
+
+def test_a_sweep_resumed_with_another_rate_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    from cotforge.sweeps import SweepError
+    from cotforge.sweeps.cells import check_claim, claim
+    from cotforge.sweeps.layout import SweepDir
+
+    folder = SweepDir(tmp_path)
+    claim(folder, SweepSettings(corpus="c", students=["s"]))
+    check_claim(folder, SweepSettings(corpus="c", students=["s"], optimisation={"learning_rate": 1e-4}))
+    with pytest.raises(SweepError, match=r"other settings \(learning_rate\)"):
+        check_claim(folder, SweepSettings(corpus="c", students=["s"], learning_rate=3e-4))

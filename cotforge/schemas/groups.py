@@ -48,10 +48,18 @@ class Grouped(BaseModel):
         super().__pydantic_init_subclass__(**kwargs)
         flat_fields(cls)  # two settings of one name are refused here, when the class is made
 
+    def flat(self) -> dict[str, Any]:
+        """Every setting by its flat name (train_report.json keeps a TrainConfig so)."""
+        dumped = self.model_dump()
+        return {
+            name: dumped[group][name] if group else dumped[name] for name, (group, _) in flat_fields(type(self)).items()
+        }
+
     @model_validator(mode="before")
     @classmethod
     def _flat_names_into_groups(cls, data: Any) -> Any:
-        """Each flat name into its group, over the group given (or the model's default group); a setting given both
+        """Each flat name into its group. A group given in part (a dict, or flat names) keeps the model's default
+        group for the rest, so a sweep's own defaults hold where a setting beside them is given; a setting given both
         flat and in its group is refused, naming it."""
         if not isinstance(data, dict):
             return data
@@ -63,16 +71,19 @@ class Grouped(BaseModel):
                 routed.setdefault(owners[key], {})[key] = value
             else:
                 kept[key] = value
-        for group, values in routed.items():
-            given = kept.get(group)
-            if given is None:
-                given = group_default(cls.model_fields[group])
-            elif isinstance(given, dict | BaseModel):
-                for twice in values.keys() & _given_names(given):
-                    raise ValueError(f"{twice}: given twice, flat and in {group}; give it once")
-            else:
+        for group in {*routed, *(name for name in kept if name in set(owners.values()))}:
+            given, values = kept.get(group), routed.get(group, {})
+            if isinstance(given, BaseModel) and not values:
+                continue  # a whole group, as made (a subclass of the group's kind stays one)
+            if given is not None and not isinstance(given, dict | BaseModel):
                 continue  # not a group at all: pydantic names it
-            kept[group] = (given.model_dump() if isinstance(given, BaseModel) else dict(given or {})) | values
+            for twice in values.keys() & _given_names(given or {}):
+                raise ValueError(f"{twice}: given twice, flat and in {group}; give it once")
+            default = group_default(cls.model_fields[group])
+            base = given if isinstance(given, BaseModel) else default
+            kept[group] = (
+                (base.model_dump() if base is not None else {}) | (given if isinstance(given, dict) else {}) | values
+            )
         return kept
 
 

@@ -119,7 +119,8 @@ def check_claim(folder: SweepDir, settings: SweepSettings) -> None:
                 "cells would be trained on other problems; give another --out (`cotforge sweep report` still reads it)"
             )
         if earlier != settings:
-            changed = [k for k in SweepSettings.model_fields if getattr(earlier, k) != getattr(settings, k)]
+            before, now = earlier.flat(), settings.flat()
+            changed = [name for name in now if before.get(name) != now[name]]
             raise SweepError(
                 f"{folder} holds a sweep with other settings ({', '.join(changed)}); give another --out, or the "
                 "same settings to resume it"

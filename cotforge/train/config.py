@@ -300,10 +300,6 @@ class TrainConfig(Grouped):
                 raise ValueError(f"{', '.join(given)}: {these} only to LoRA; give lora_rank too")
         return self
 
-    def flat(self) -> dict[str, Any]:
-        """Every setting by its flat name (train_report.json keeps them so)."""
-        return {name: value for group in self.model_dump().values() for name, value in group.items()}
-
 
 def split_gguf_path(model: str, gguf_file: str | None) -> tuple[str, str | None]:
     """A student given as a path to a .gguf file: its folder and the file, as --gguf-file would name it."""
