@@ -26,7 +26,7 @@ import torch
 from train_throughput import paper_corpus, student_folder
 
 import cotforge
-from cotforge.sweeps import SweepSettings, sweep_train_config
+from cotforge.sweeps import SweepSettings
 
 
 def cpu_seconds() -> float:
@@ -67,7 +67,7 @@ def main() -> None:
         baselines=False,
         eval_limit=args.eval_limit,
         max_new_tokens=args.max_new_tokens,
-        train=sweep_train_config(str(student), str(corpus), **training),
+        **training,
     )
     if args.serial_threads:
         torch.set_num_threads(args.serial_threads)  # this process's: the serial run's (a --jobs cell sets its own)

@@ -241,7 +241,7 @@ def import_paper(folder: str | Path, out_dir: str | Path) -> Corpus:
 
 def train_student(config: TrainConfig, log: Log | None = None) -> TrainReport:
     """Fine-tune a student as `config` says; the student, its train_report.json and loss curve go to
-    config.output_dir (a cotforge.corpus.StudentDir). Not `cotforge.train`: that name is the trainer's package,
+    config.output.output_dir (a cotforge.corpus.StudentDir). Not `cotforge.train`: that name is the trainer's package,
     which an import of `cotforge.train.*` (TrainConfig's, for one) would put in place of a function."""
     from cotforge.train.loop import train as fit
 

@@ -684,7 +684,7 @@ def test_a_global_batch_that_does_not_split_is_exit_2_naming_both(tmp_path: Path
     assert result.exit_code == 2 and "global_batch_size 4 is not a multiple of micro_batch_size 3" in result.output
     from cotforge.train.config import TrainConfigError, micro_batches_per_step
 
-    settings = TrainConfig(model="m", dataset="d", micro_batch_size=4, global_batch_size=8)
+    settings = TrainConfig(model="m", dataset="d", micro_batch_size=4, global_batch_size=8).optimisation
     assert micro_batches_per_step(settings, 2) == 1
     with pytest.raises(TrainConfigError, match="micro_batch_size 4 x 3 processes"):
         micro_batches_per_step(settings, 3)

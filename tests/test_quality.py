@@ -135,7 +135,7 @@ def test_export_and_train_take_the_filters_and_refuse_bad_values(tmp_path: Path)
         result = runner.invoke(app, ["export", str(build), "-f", "trl-messages", "-o", str(tmp_path / "z"), *flags])
         assert result.exit_code == 2 and says in " ".join(result.output.split()), result.output
     for flags, says in (
-        (["--max-pass-rate", "2"], "max_pass_rate: Input should be less than or equal to 1"),
+        (["--max-pass-rate", "2"], "--max-pass-rate: Input should be less than or equal to 1"),
         (["--min-pass-rate", "0.9", "--max-pass-rate", "0.1"], "--min-pass-rate 0.9 is above --max-pass-rate 0.1"),
     ):
         result = runner.invoke(app, ["train", "--dataset", str(build), "--model", "m", *flags])

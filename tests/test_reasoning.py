@@ -452,7 +452,7 @@ def test_mixture_settings_are_checked() -> None:
     from cotforge.dataset_cards.model_card import render_model_card
 
     config = TrainConfig(model="m", dataset="d", mixture={"native": 0.5, "g3": 0.5})
-    card = render_model_card("me/s", config.model_dump(), steps=3, examples=10, final_loss=0.5)
+    card = render_model_card("me/s", config.flat(), steps=3, examples=10, final_loss=0.5)
     assert "(subset `native:0.5 + g3:0.5`)" in card, "the card names the mixture the student was trained on"
     result = CliRunner().invoke(app, ["train", "--model", "m", "--dataset", "d", "--mix", "a:0.5", "--mix", "b:x"])
     assert result.exit_code == 2 and "--mix b:x is not SUBSET:WEIGHT" in result.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import polars as pl
 import pytest
@@ -18,7 +19,6 @@ from cotforge.sweeps import (
     choose_arms,
     plan_sweep,
     run_sweep,
-    sweep_train_config,
 )
 
 
@@ -42,7 +42,7 @@ def settings(corpus: Path, student: Path, training: dict | None = None, **change
         levels=[1, 5],
         baselines=False,
         holdout=0.3,
-        train=sweep_train_config(str(student), str(corpus), **training),
+        **training,
         max_new_tokens=6,
         eval_batch_size=8,
     )
@@ -210,3 +210,37 @@ def test_card_section_is_added_then_replaced() -> None:
     assert once.index("first") < once.index("## Citation")
     twice = with_section(once, "sweep", "## Sweep\n\nsecond")
     assert "first" not in twice and twice.count("<!-- cotforge:sweep -->") == 1 and twice.endswith("bib\n")
+
+
+PINNED = Path(__file__).parent / "fixtures" / "sweep_settings_before_groups.json"
+
+
+@pytest.mark.parametrize("scenario", json.loads(PINNED.read_text(encoding="utf-8")))
+def test_a_sweep_made_before_the_trainer_groups_resumes_as_the_same_sweep(
+    scenario: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sweep.json and the students' labels (in every cell's name) as the code before TrainConfig's groups wrote
+    them, for the same command line (or API call): the folder is claimed as the same sweep, nothing re-trained."""
+    import cotforge.fetch
+    import cotforge.sweeps
+    from cotforge.sweeps.cells import check_claim
+    from cotforge.sweeps.layout import SweepDir
+    from cotforge.sweeps.planning import student_label
+
+    pinned = json.loads(PINNED.read_text(encoding="utf-8"))[scenario]
+    seen: list[SweepSettings] = []
+    monkeypatch.setattr(cotforge.fetch, "fetch_corpus", lambda dataset, where: "CORPUS")
+    monkeypatch.setattr(
+        cotforge.sweeps, "run_sweep", lambda s, out, **o: seen.append(s) or (SimpleNamespace(cells=[1]), [1])
+    )
+    if pinned["args"] is None:
+        seen.append(SweepSettings(corpus="CORPUS", students=["s", "m/x.gguf"], levels=[1, 5], baselines=False))
+    else:
+        args = ["sweep", "--dataset", "D", "--out", str(tmp_path / "o"), *pinned["args"]]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+    settings, folder = seen[0], SweepDir(tmp_path)
+    folder.settings_path.write_text(json.dumps(pinned["sweep_json"]), encoding="utf-8")
+    check_claim(folder, settings)  # raises for a sweep with other settings
+    assert SweepSettings.model_validate(pinned["sweep_json"]) == settings
+    assert [student_label(student, settings) for student in settings.students] == pinned["labels"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cotforge.sweeps import SweepReport, SweepSettings, build_report, sweep_train_config
+from cotforge.sweeps import SweepReport, SweepSettings, build_report
 from cotforge.sweeps.adaptive import adaptive_rounds, next_round_arms
 from cotforge.sweeps.cells import run_sweep
 from cotforge.sweeps.layout import SweepDir
@@ -24,7 +24,6 @@ def _plan(tmp_path: Path, arms: int, **options: object) -> SweepPlan:
         corpus=str(tmp_path),
         students=["student"],
         seeds=[1, 2, 3],
-        train=sweep_train_config("student", str(tmp_path)),
         adaptive=True,
         **options,
     )
@@ -71,7 +70,7 @@ def test_next_round_needs_two_arms() -> None:
 
 def test_budget_and_shards_are_refused_where_they_cannot_work(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="--cell-budget"):
-        SweepSettings(corpus="c", students=["s"], train=sweep_train_config("s", "c"), cell_budget=4)
+        SweepSettings(corpus="c", students=["s"], cell_budget=4)
     settings = _plan(tmp_path, 2).settings
     with pytest.raises(SweepError, match="without --shard"):
         run_sweep(settings, tmp_path / "out", shard=(0, 2))

@@ -116,7 +116,7 @@ def test_the_cli_gives_thinking_students_a_trace_budget(
     for extra in (["--reasoning", "keep"], ["--reasoning", "drop"], ["--reasoning", "keep", "--thinking-tokens", "64"]):
         result = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "o"), *extra])
         assert result.exit_code == 2 and "captured" in result.output
-    assert [(s.train.reasoning, s.thinking_tokens) for s in seen] == [
+    assert [(s.rendering.reasoning, s.thinking_tokens) for s in seen] == [
         (ReasoningView.keep, 1024),
         (ReasoningView.drop, 0),
         (ReasoningView.keep, 64),

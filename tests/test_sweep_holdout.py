@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from cotforge.cli import app
 from cotforge.contamination import TrainingQuestion, check
 from cotforge.corpus import BuildDir
-from cotforge.sweeps import CellResult, SweepSettings, build_report, plan_sweep, sweep_train_config
+from cotforge.sweeps import CellResult, SweepSettings, build_report, plan_sweep
 from cotforge.sweeps.cells import claim, drawn_hold_out, record_held_out
 from cotforge.sweeps.holdout import highest_similarity, members, near_variants, split_by_groups
 from cotforge.sweeps.layout import SweepDir
@@ -221,9 +221,7 @@ def test_the_paper_hold_out_has_no_near_variant_in_training(paper_build: Path) -
 
 def _fake_sweep(tmp_path: Path, seeds_done: dict[str, list[int]], rows: dict[tuple[str, int], list[int]]) -> Path:
     """A sweep folder with finished cells whose predictions are given, without training anything."""
-    settings = SweepSettings(
-        corpus=str(tmp_path), students=["student"], seeds=[1, 2], train=sweep_train_config("student", str(tmp_path))
-    )
+    settings = SweepSettings(corpus=str(tmp_path), students=["student"], seeds=[1, 2])
     sweep = SweepDir(tmp_path)
     claim(sweep, settings)
     questions = len(next(iter(rows.values())))
@@ -329,7 +327,7 @@ def test_the_report_resamples_the_hold_outs_groups(tmp_path: Path) -> None:
 
 
 def test_a_sweep_from_before_near_variant_hold_outs_is_not_resumed(tmp_path: Path) -> None:
-    settings = SweepSettings(corpus=str(tmp_path), students=["s"], train=sweep_train_config("s", str(tmp_path)))
+    settings = SweepSettings(corpus=str(tmp_path), students=["s"])
     saved = settings.model_dump(mode="json")
     del saved["holdout_similarity"]
     (tmp_path / "sweep.json").write_text(json.dumps(saved))
@@ -339,10 +337,8 @@ def test_a_sweep_from_before_near_variant_hold_outs_is_not_resumed(tmp_path: Pat
 
 def test_a_student_named_by_its_gguf_file(tmp_path: Path) -> None:
     config = TrainConfig(model="/models/smol/SmolLM2.Q4.gguf", dataset="d")
-    assert (config.model, config.gguf_file) == ("/models/smol", "SmolLM2.Q4.gguf")
-    settings = SweepSettings(
-        corpus="c", students=["/a/one.gguf", "/b/two.gguf", "hub/model"], train=sweep_train_config("/a/one.gguf", "c")
-    )
+    assert (config.student.model, config.student.gguf_file) == ("/models/smol", "SmolLM2.Q4.gguf")
+    settings = SweepSettings(corpus="c", students=["/a/one.gguf", "/b/two.gguf", "hub/model"])
     assert settings.student_source("/b/two.gguf") == ("/b", "two.gguf")
     assert settings.student_source("hub/model") == ("hub/model", None)
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from cotforge.cli import app
 from cotforge.quality.rsr import ScoredBy
-from cotforge.sweeps import SweepSettings, build_report, run_sweep, sweep_train_config
+from cotforge.sweeps import SweepSettings, build_report, run_sweep
 from cotforge.sweeps.adaptive import adaptive_rounds
 from cotforge.sweeps.agreement import prediction_markdown, score_agreement
 from cotforge.sweeps.layout import SweepDir
@@ -118,7 +118,6 @@ def test_pruned_arms_never_get_an_adaptive_round_and_baselines_are_never_pruned(
         corpus=str(tmp_path),
         students=["s"],
         seeds=[1, 2],
-        train=sweep_train_config("s", str(tmp_path)),
         adaptive=True,
         prune=1,
     )

@@ -11,7 +11,7 @@ import pytest
 
 from cotforge.corpus import BuildDir
 from cotforge.schemas.record import CoTRecord
-from cotforge.sweeps import SweepSettings, build_report, sweep_train_config
+from cotforge.sweeps import SweepSettings, build_report
 from cotforge.sweeps.cells import CellResult
 from cotforge.sweeps.signals import spearman, spearman_interval
 
@@ -48,7 +48,6 @@ def test_the_sweep_report_relates_accuracy_to_the_corpus_signals(tmp_path: Path)
         students=["s"],
         levels=list(LEVELS),
         baselines=False,
-        train=sweep_train_config("s", str(corpus)),
     )
     (sweep / "cells").mkdir(parents=True)
     (sweep / "sweep.json").write_text(settings.model_dump_json())

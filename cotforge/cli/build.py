@@ -223,10 +223,6 @@ def build(
     if sample and split not in (None, "train"):
         raise fail(f"--split {split} cannot be used with --sample: the built-in samples are training rows")
     from cotforge.api import plan_build
-    from cotforge.builders.build import BuildFailed, BuildInterrupted
-    from cotforge.builders.store import StoreError
-    from cotforge.builders.teachers import MissingApiKey
-    from cotforge.builders.teachers.base import TeacherError
     from cotforge.corpus import BuildDirError
 
     try:
@@ -236,6 +232,17 @@ def build(
     print_plan(plan, pass_rate)
     if dry_run:
         return
+    _run(plan)
+
+
+def _run(plan: BuildPlan) -> None:
+    """Run the planned build and print its report; exit 3 when answers (or judge requests) are left to ask again."""
+    from cotforge.builders.build import BuildFailed, BuildInterrupted
+    from cotforge.builders.store import StoreError
+    from cotforge.builders.teachers import MissingApiKey
+    from cotforge.builders.teachers.base import TeacherError
+    from cotforge.corpus import BuildDirError
+
     target = plan.out_dir
     try:
         with closing(BuildDisplay(err)) as display:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import typer
@@ -35,10 +36,11 @@ def service_code(usage: bool) -> int:
     return USAGE_ERROR if usage else SERVICE_FAILED
 
 
-def fail_validation(error: ValidationError, command: str) -> typer.Exit:
+def fail_validation(error: ValidationError, command: str, flags: Mapping[str, str] | None = None) -> typer.Exit:
+    """The error as a usage error; each setting named in `flags` by its flag."""
     from cotforge.recipes.loader import format_validation_error
 
-    return fail(format_validation_error(error, command, "option"))
+    return fail(format_validation_error(error, command, "option", flags=flags))
 
 
 def warn(message: str) -> None:

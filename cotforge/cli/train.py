@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cotforge.cli.common import (
     CHECK_AGAINST_HELP,
@@ -17,12 +17,11 @@ from cotforge.cli.common import (
     log,
     out,
     service_code,
-    split_commas,
     warn,
 )
-from cotforge.cli.options import config_options, given, with_parameters
+from cotforge.cli.options import config_options, flags, given, with_parameters
 from cotforge.recipes.sources import SourceError
-from cotforge.train.config import PRESETS, TrainConfig
+from cotforge.train.config import PRESETS, TrainConfig, cli
 
 
 def _warn_contamination(dataset: Path, subset: str | None, against: list[str] | None) -> None:
@@ -43,48 +42,52 @@ def _warn_contamination(dataset: Path, subset: str | None, against: list[str] | 
         warn(f"contamination: {found.summary}")
 
 
-PRESET = inspect.Parameter(
-    "preset",
-    inspect.Parameter.KEYWORD_ONLY,
-    default=None,
-    annotation=Annotated[
-        str | None,
-        typer.Option(help="'paper': the settings of arXiv 2502.18001 (flags given still win). Default: none"),
-    ],
-)
-CHECK_AGAINST = inspect.Parameter(
-    "check_against",
-    inspect.Parameter.KEYWORD_ONLY,
-    default=None,
-    annotation=Annotated[
-        list[str] | None,
-        typer.Option(help=CHECK_AGAINST_HELP.split(". Default")[0] + ". Default: the report of `cotforge check`"),
-    ],
-)
+class TrainRun(BaseModel):
+    """What `cotforge train` does around the run: a preset under the flags given, and the contamination check."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    preset: str | None = Field(
+        default=None,
+        description=f"{', '.join(PRESETS)}: the settings of arXiv 2502.18001 (flags given still win)",
+        json_schema_extra=cli(default="none"),
+    )
+    check_against: list[str] | None = Field(
+        default=None,
+        description=CHECK_AGAINST_HELP.split(". Default")[0],
+        json_schema_extra=cli(default="the report of `cotforge check`"),
+    )
+
+    @field_validator("preset")
+    @classmethod
+    def _known(cls, preset: str | None) -> str | None:
+        if preset is not None and preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose {', '.join(PRESETS)}")
+        return preset
 
 
 def train_command(config_class: type[TrainConfig] = TrainConfig) -> Callable[..., None]:
-    """`cotforge train`, its options made from `config_class`'s fields (a subclass adds its own)."""
+    """`cotforge train`, its options made from TrainRun and `config_class`'s settings (a subclass may extend a
+    group)."""
 
-    def train(*, preset: str | None, check_against: list[str] | None, **options: Any) -> None:
+    def train(**options: Any) -> None:
         """Fine-tune a student on a CoT corpus (loss on completions only); under torchrun it runs DDP."""
         from pydantic import ValidationError
 
         from cotforge.api import train_student as fit
 
-        if preset is not None and preset not in PRESETS:
-            raise fail(f"unknown preset {preset!r}; choose {', '.join(PRESETS)}")
         try:
-            config = config_class(**{**(PRESETS[preset] if preset else {}), **given(config_class, options)})
+            run = TrainRun(**given(TrainRun, options))
+            config = config_class(**{**PRESETS.get(run.preset or "", {}), **given(config_class, options)})
         except ValidationError as error:
-            raise fail_validation(error, "cotforge train") from None
+            raise fail_validation(error, "cotforge train", flags(TrainRun, config_class)) from None
         from cotforge.hub import HubError
         from cotforge.train.config import TrainConfigError
         from cotforge.train.data import TrainDataError
         from cotforge.train.memory import MemoryPlanError
         from cotforge.train.student import StudentError
 
-        _warn_contamination(Path(config.dataset), config.subset, split_commas(check_against) or None)
+        _warn_contamination(Path(config.data.dataset), config.data.subset, run.check_against or None)
         try:
             report = fit(config, log=log)  # with --push-to-hub, the token is checked before training
         except (TrainDataError, StudentError, MemoryPlanError, TrainConfigError) as error:
@@ -93,12 +96,15 @@ def train_command(config_class: type[TrainConfig] = TrainConfig) -> Callable[...
             raise fail(str(error), service_code(error.usage)) from None
         out.print(
             f"trained {report.steps} steps in {report.wall_time_s:.1f} s; final loss {report.history[-1].loss:.4f};"
-            f" saved to {config.output_dir}",
+            f" saved to {config.output.output_dir}",
             highlight=False,
         )
 
-    trainer = config_options(config_class, config_class.model_fields)
-    return with_parameters(train, [*trainer[:5], PRESET, *trainer[5:], CHECK_AGAINST])
+    trainer = config_options(config_class)
+    preset, check_against = config_options(TrainRun)
+    first_step = next(i for i, p in enumerate(trainer) if p.name == "epochs")  # the preset's settings start there
+    parameters = [*trainer[:first_step], preset, *trainer[first_step:], check_against]
+    return with_parameters(train, parameters, declared_by=(TrainRun, config_class))
 
 
 def eval_command(

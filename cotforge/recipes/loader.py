@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,15 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return path or "(top level)"
 
 
-def format_validation_error(error: ValidationError, origin: str, kind: str = "recipe", show_values: bool = True) -> str:
-    """One line per problem: `origin: field.path: message (got value)`; the value only where `show_values`."""
+def format_validation_error(
+    error: ValidationError,
+    origin: str,
+    kind: str = "recipe",
+    show_values: bool = True,
+    flags: Mapping[str, str] | None = None,
+) -> str:
+    """One line per problem: `origin: field.path: message (got value)`; the value only where `show_values`; a
+    field named in `flags` shown by its flag instead (`--lr` for optimisation.learning_rate)."""
     count = error.error_count()
     lines = [f"{origin}: invalid {kind} ({count} problem{'s' if count > 1 else ''})"]
     for item in error.errors():
@@ -54,7 +62,8 @@ def format_validation_error(error: ValidationError, origin: str, kind: str = "re
         value = shown_value(field, got) if plain else None
         shown = "" if value is None else f" (got {value})"  # never a value that looks secret
         message = item["msg"].removeprefix("Value error, ")
-        lines.append(f"  {field}: {message}{shown}")
+        named = [flags[part] for part in item["loc"] if flags and isinstance(part, str) and part in flags]
+        lines.append(f"  {named[-1] if named else field}: {message}{shown}")
     return "\n".join(lines)
 
 

@@ -20,11 +20,11 @@ from cotforge.schemas.record import CoTRecord, ReasoningView
 from cotforge.suitability.store import ScoreStore
 from cotforge.suitability.tokens import score_batch
 from cotforge.train.batching import collate_padded
-from cotforge.train.config import TrainConfig, model_label, split_gguf_path
+from cotforge.train.config import Rendering, model_label, split_gguf_path
 from cotforge.train.data import Example, fitted, render, resolve_template
 from cotforge.train.student import compute_dtype, load_student, load_tokenizer
 
-TRAINER = TrainConfig.model_fields  # the rendering settings default to the trainer's
+TRAINER = Rendering.model_fields  # the rendering settings default to the trainer's
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """`cotforge sweep`: which granularity (or format, or teacher) suits this student?
 
-settings.py   what decides a sweep's numbers (SweepSettings, the shared TrainConfig, what each cell sets)
+settings.py   what decides a sweep's numbers (SweepSettings, with the trainer's groups every cell shares)
 planning.py   the arms, the problems every arm trains on, the held-out questions (SweepPlan, Arm, Cell)
 arms.py       arms named with --arm: prompted levels, native traces, condensed levels, baselines, mixtures
 holdout.py    the hold-out drawn by families and groups of near-variant questions
@@ -22,12 +22,10 @@ from cotforge.sweeps.executors import CellFailure, Executor, LocalPool, RayClust
 from cotforge.sweeps.planning import Arm, Cell, SweepPlan, choose_arms, plan_sweep
 from cotforge.sweeps.report import build_report, push_to_card
 from cotforge.sweeps.results import ArmResult, SweepReport
-from cotforge.sweeps.settings import CELL_DECIDES, SWEEP_DEFAULTS, SweepError, SweepSettings, sweep_train_config
+from cotforge.sweeps.settings import SweepError, SweepSettings
 from cotforge.sweeps.statistics import Verdict, verdict
 
 __all__ = [
-    "CELL_DECIDES",
-    "SWEEP_DEFAULTS",
     "Arm",
     "ArmResult",
     "Cell",
@@ -51,6 +49,5 @@ __all__ = [
     "push_to_card",
     "run_cells",
     "run_sweep",
-    "sweep_train_config",
     "verdict",
 ]

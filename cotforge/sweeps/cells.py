@@ -119,7 +119,8 @@ def check_claim(folder: SweepDir, settings: SweepSettings) -> None:
                 "cells would be trained on other problems; give another --out (`cotforge sweep report` still reads it)"
             )
         if earlier != settings:
-            changed = [k for k in SweepSettings.model_fields if getattr(earlier, k) != getattr(settings, k)]
+            before, now = earlier.flat(), settings.flat()
+            changed = [name for name in now if before.get(name) != now[name]]
             raise SweepError(
                 f"{folder} holds a sweep with other settings ({', '.join(changed)}); give another --out, or the "
                 "same settings to resume it"
@@ -189,6 +190,7 @@ class CellJob:
 
 def run_cell(job: CellJob, log: Callable[[str], None]) -> CellResult:
     """Train and evaluate one cell; its cell.json, written last, marks it finished."""
+    from cotforge.train.config import Output, Student, TrainConfig, TrainData
     from cotforge.train.evaluate import evaluate_problems
     from cotforge.train.loop import train
 
@@ -198,21 +200,23 @@ def run_cell(job: CellJob, log: Callable[[str], None]) -> CellResult:
         shutil.rmtree(folder)  # a cell killed half-way starts again from nothing
     BuildDir(folder / "data").write_outputs(records, [])
     started = time.monotonic()
-    cell_settings = {
-        **dict(zip(("model", "gguf_file"), s.student_source(cell.student), strict=True)),
-        "dataset": str(folder / "data"),
-        "output_dir": str(folder / "model"),
-        "max_steps": job.steps,
-        "batching": "grouped",  # one example per row: the step budget means the same examples in every cell
-        "seed": cell.seed,
-        "merge_lora": s.train.lora_rank is not None,  # a plain model to evaluate, whatever the base (GGUF)
-    }
-    config = type(s.train).model_validate(s.train.model_dump() | cell_settings)
+    model, gguf_file = s.student_source(cell.student)
+    config = TrainConfig(
+        # One example per row: the step budget means the same examples in every cell.
+        data=TrainData(dataset=str(folder / "data"), batching="grouped", seed=cell.seed),
+        student=Student(model=model, gguf_file=gguf_file),
+        adapter=s.adapter,
+        rendering=s.rendering,
+        optimisation=s.optimisation.model_copy(update={"max_steps": job.steps}),
+        execution=s.execution,
+        # A plain model to evaluate, whatever the base (GGUF).
+        output=Output(output_dir=str(folder / "model"), merge_lora=s.adapter.lora_rank is not None),
+    )
     report = train(config, log=log)
-    model = StudentDir(config.output_dir)
+    student = StudentDir(config.output.output_dir)
     trained = time.monotonic()
     evaluation = evaluate_problems(
-        str(model.merged.path if s.train.lora_rank else model.path),
+        str(student.merged.path if s.adapter.lora_rank else student.path),
         job.test,
         max_new_tokens=s.max_new_tokens,
         thinking_tokens=s.thinking_tokens,
@@ -234,7 +238,7 @@ def run_cell(job: CellJob, log: Callable[[str], None]) -> CellResult:
         completion_tokens=report.truncation.get("completion_tokens"),
         final_loss=report.history[-1].loss if report.history else None,
         # What the student is shown: with --reasoning keep, a native trace counts too.
-        mean_rationale_words=statistics.fmean(len(r.completion_for(s.train.reasoning).split()) for r in records),
+        mean_rationale_words=statistics.fmean(len(r.completion_for(s.rendering.reasoning).split()) for r in records),
         accuracy=evaluation.correct / evaluation.total,
         interval=bootstrap_interval([scores(predictions)]),  # the report's resampling: one seed, its interval
         correct=evaluation.correct,
@@ -246,7 +250,7 @@ def run_cell(job: CellJob, log: Callable[[str], None]) -> CellResult:
         predictions=predictions.relative_to(sweep.path).as_posix(),
     )
     if not job.keep_model:
-        shutil.rmtree(model.path, ignore_errors=True)
+        shutil.rmtree(student.path, ignore_errors=True)
     write_model(sweep.cell_file(cell.name), result)  # last, where the cell ran: the cell is finished
     return result
 

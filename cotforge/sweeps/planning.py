@@ -86,7 +86,7 @@ class SweepPlan:
 
     def steps(self) -> int:
         """The step budget every cell gets: one example per row, so it depends only on the shared problems."""
-        t = self.settings.train
+        t = self.settings.optimisation
         if t.max_steps is not None:
             return t.max_steps
         problems = len(next(iter(self.train.values())))

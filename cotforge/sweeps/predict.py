@@ -56,7 +56,7 @@ def predict_arms(plan: SweepPlan, sweep: SweepDir, log: Callable[[str], None]) -
     from cotforge.suitability.store import ScoreStore
     from cotforge.train.student import StudentError
 
-    s, t = plan.settings, plan.settings.train
+    s, t = plan.settings, plan.settings.rendering
     data = BuildDir(sweep.predict_dir)
     unique = {r.key: r for rows in plan.train.values() for r in rows}
     data.write_outputs(unique.values(), [])

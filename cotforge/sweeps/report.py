@@ -200,7 +200,8 @@ def render_markdown(report: SweepReport) -> str:
         f"# Sweep: which {s.vary} for which student",
         "",
         f"Corpus `{s.corpus}`; {_held_out_sentence(report)}. {report.steps} steps per cell, lr "
-        f"{s.train.learning_rate:g}, global batch {s.train.global_batch_size}, max length {s.train.max_length}, "
+        f"{s.optimisation.learning_rate:g}, global batch {s.optimisation.global_batch_size}, max length "
+        f"{s.rendering.max_length}, "
         f"seeds {', '.join(map(str, s.seeds))}.",
         "",
         "| student | arm | accuracy | per seed | 95% interval | MCS p | could be best | rationale words |",

@@ -1,16 +1,17 @@
-"""What decides a sweep's numbers: its settings, the trainer settings every cell shares, and what each cell sets
-itself."""
+"""What decides a sweep's numbers: its settings and the trainer's groups every cell shares (adapter, rendering,
+optimisation, execution); each cell decides the others itself (its data, student, seed and output)."""
 
 from __future__ import annotations
 
 from pathlib import PurePath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, create_model, model_validator
 
 from cotforge.contamination import NEAR_VARIANT
+from cotforge.schemas.groups import Grouped, flat_fields, group_class
 from cotforge.schemas.record import ReasoningView
-from cotforge.train.config import TrainConfig
+from cotforge.train.config import Adapter, Execution, Optimisation, Rendering, TrainConfig, cli
 
 Axis = Literal["granularity", "format", "teacher"]
 THINKING_DEFAULT = 1024  # a thinking student's trace budget in every cell, when trained with reasoning keep
@@ -20,73 +21,137 @@ class SweepError(ValueError):
     """A sweep that cannot run as asked; the message names the option."""
 
 
-class SweepSettings(BaseModel):
+class SweepSettings(Grouped):
     """What decides a sweep's numbers. Saved in sweep.json: a re-run in the same folder must ask for the same."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     corpus: str = Field(description="The build directory the arms come from")
-    students: list[str] = Field(min_length=1)
-    vary: Axis = "granularity"
-    teacher: str | None = Field(default=None, description="Fixed teacher (vary granularity or format)")
-    format: str | None = Field(default=None, description="Fixed format (vary granularity or teacher)")
-    level: int | None = Field(default=None, description="Fixed level (vary format or teacher)")
-    levels: list[int] | None = Field(default=None, description="Only these levels (vary granularity)")
+    students: list[str] = Field(
+        min_length=1,
+        description="Student models (Hub id, folder or .gguf file), each trained on every arm",
+        json_schema_extra=cli("--student"),
+    )
+    vary: Axis = Field(default="granularity", description="The axis compared: granularity, format or teacher")
+    teacher: str | None = Field(
+        default=None,
+        description="The teacher held fixed (vary granularity or format)",
+        json_schema_extra=cli(default="the one with the most levels"),
+    )
+    format: str | None = Field(
+        default=None,
+        description="The format held fixed (vary granularity or teacher)",
+        json_schema_extra=cli("--format", default="cot"),
+    )
+    level: int | None = Field(
+        default=None,
+        description="The level held fixed (vary format or teacher)",
+        json_schema_extra=cli(default="the most common, or 5"),
+    )
+    levels: list[int] | None = Field(
+        default=None,
+        description="Only these levels, e.g. 1,3,5 (vary granularity)",
+        json_schema_extra=cli(default="all"),
+    )
     arms: list[str] | None = Field(
         default=None,
-        description="Exactly these arms of the teacher (vary granularity): g3, native, condensed-g3, answer-only, "
-        "human, or a mixture such as native:0.5+g3:0.5 (cotforge.sweeps.arms)",
+        description="Compare exactly these arms of the teacher, repeatable: g<level> (a prompted level), native (the "
+        "teacher's own reasoning trace), condensed-g<level> (that trace rewritten at a level), answer-only, human, "
+        "or a mixture of them with weights, e.g. --arm native:0.5+g3:0.5 (native+g3: equal shares; each problem "
+        "gets one part's rationale); cotforge.sweeps.arms reads them",
+        json_schema_extra=cli("--arm", default="every level of --vary granularity"),
     )
-    baselines: bool = True
-    eval_benchmark: str | None = None
-    eval_split: str = "test"
-    holdout: float | None = Field(default=0.3, gt=0, lt=1)
+    baselines: bool = Field(default=True, description="The answer-only and human baselines as arms too")
+    eval_benchmark: str | None = Field(
+        default=None,
+        description="Evaluate on this built-in benchmark's --split instead of held-out problems",
+        json_schema_extra=cli("--eval", default="hold out --holdout of the corpus's problems"),
+    )
+    eval_split: str = Field(default="test", description="Split of --eval", json_schema_extra=cli("--split"))
+    holdout: float | None = Field(
+        default=0.3,
+        gt=0,
+        lt=1,
+        description="Share of the shared problems held out for evaluation (none with --eval)",
+    )
     holdout_similarity: float = Field(
         default=NEAR_VARIANT,
         gt=0,
         le=1,
         description="Questions at least this similar (0..1, rapidfuzz's normalised Indel similarity) are near-variants:"
-        " held out together, and never one in training and one held out",
+        " held out together, never split between training and the hold-out",
     )
-    eval_limit: int | None = Field(default=None, gt=0)
-    seeds: list[int] = Field(default=[1], min_length=1)
-    train: TrainConfig = Field(
-        description="The trainer's settings for every cell; each cell sets its own student, data, seed and folder "
-        "(CELL_DECIDES)"
+    eval_limit: int | None = Field(
+        default=None, gt=0, description="At most N held-out questions", json_schema_extra=cli(default="all")
     )
-    max_new_tokens: int = Field(default=256, gt=0)
+    seeds: list[int] = Field(default=[1], min_length=1, description="Training seeds, comma-separated; each is a cell")
+    gguf_file: str | None = Field(
+        default=None,
+        description="Load each student named by its folder from this GGUF file inside it (one named by its .gguf "
+        "file loads that file)",
+        json_schema_extra=cli(default="none"),
+    )
+    adapter: Adapter = Field(default=Adapter(), description="LoRA adapters or every parameter, in every cell")
+    rendering: Rendering = Field(
+        default=Rendering(max_length=512),
+        description="The records as every cell trains on them; 512 tokens, the sweep's own default, hold a rationale "
+        "of any level",
+    )
+    optimisation: Optimisation = Field(
+        default=Optimisation(learning_rate=1e-4, global_batch_size=16),
+        description="Every cell's optimiser. The sweep's own defaults, on purpose: it trains many short cells on a "
+        "few hundred problems, where a higher peak rate and smaller optimizer steps let a cell learn within its step "
+        "budget",
+    )
+    execution: Execution = Field(default=Execution(), description="How every cell uses its device")
+    max_new_tokens: int = Field(default=256, gt=0, description="Most tokens generated per held-out answer")
     thinking_tokens: int = Field(
         default=0,
         ge=0,
-        description="A thinking student's budget for its <think> trace, on top of max_new_tokens; when not given, "
-        f"{THINKING_DEFAULT} with train.reasoning keep, else 0",
+        description="A thinking student's budget for its <think> trace, on top of --max-new-tokens for the answer",
+        json_schema_extra=cli(default=f"{THINKING_DEFAULT} with --reasoning keep, else 0"),
     )
-    eval_batch_size: int = Field(default=16, gt=0)
+    eval_batch_size: int = Field(default=16, gt=0, description="Held-out questions generated together")
     run_sd: float | None = Field(
         default=None,
         ge=0,
         lt=1,
-        description="The run-to-run SD of an arm's accuracy (a share) from an earlier sweep's report: enters the "
-        "verdict's variance instead of this sweep's own estimate, which one seed cannot give",
+        description="The run-to-run SD of an arm's accuracy (a share, e.g. 0.02) from an earlier sweep's report: used "
+        "in the verdict instead of this sweep's own estimate (one seed has none) and in --dry-run's power",
+        json_schema_extra=cli(default="estimated"),
     )
     adaptive: bool = Field(
         default=False,
-        description="Run seeds in rounds; after each, arms the verdict calls worse get no more cells",
+        description="Run the seeds in rounds; after each, arms the verdict calls worse get no more cells, until one "
+        "arm is left, --seeds run out or --cell-budget is spent",
     )
-    cell_budget: int | None = Field(default=None, gt=0, description="Adaptive sweeps: at most this many cells")
+    cell_budget: int | None = Field(
+        default=None, gt=0, description="--adaptive: at most N cells", json_schema_extra=cli(default="no limit")
+    )
     prune: int | None = Field(
         default=None,
         gt=0,
-        description="Train only the arms with the K lowest Rank-Surprisal Ratios under each student, scored before "
-        "training (sweeps.predict), and the answer-only and human baselines; none: every arm",
+        description="Score as --predict does (Rank-Surprisal Ratio, sweeps.predict), then train only the K arms with "
+        "the lowest RSR per student, and the answer-only and human baselines; the report lists the arms skipped",
+        json_schema_extra=cli(default="train every arm"),
     )
 
     @model_validator(mode="before")
     @classmethod
-    def _default_training(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "train" not in data and data.get("students") and data.get("corpus"):
-            data = data | {"train": sweep_train_config(data["students"][0], data["corpus"])}
-        return data
+    def _trainer_settings_of_before_groups(cls, data: Any) -> Any:
+        """A sweep.json written before the trainer's settings came in groups holds them as `train`, a whole
+        TrainConfig: its shared settings are read into their groups, and those each cell decides for itself (the
+        first student, the corpus and the rest) are left out, so the same sweep resumes."""
+        if not isinstance(data, dict) or not isinstance(data.get("train"), dict):
+            return data
+        train = TrainConfig.model_validate(data["train"]).flat()
+        first = PurePath(str((data.get("students") or [""])[0]))
+        if first.suffix == ".gguf" and train.get("gguf_file") == first.name:
+            train["gguf_file"] = None  # split from the first student's path: no setting of the sweep
+        shared = flat_fields(cls).keys() - cls.model_fields.keys()
+        return {k: v for k, v in data.items() if k != "train"} | {
+            k: v for k, v in train.items() if k in shared or k == "gguf_file"
+        }
 
     def student_source(self, student: str) -> tuple[str, str | None]:
         """Where a student loads from: (folder or Hub id, GGUF file in it). A student named by its .gguf file
@@ -94,14 +159,15 @@ class SweepSettings(BaseModel):
         if student.endswith(".gguf"):
             path = PurePath(student)
             return str(path.parent), path.name
-        return student, None if self.students[0].endswith(".gguf") else self.train.gguf_file
+        return student, None if self.students[0].endswith(".gguf") else self.gguf_file
 
     @model_validator(mode="before")
     @classmethod
     def _thinking_budget(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("thinking_tokens") is None:
-            train = data.get("train")
-            reasoning = train.reasoning if isinstance(train, TrainConfig) else (train or {}).get("reasoning")
+            rendering = data.get("rendering")  # or its reasoning given flat: the groups are made after this
+            grouped = rendering.reasoning if isinstance(rendering, Rendering) else (rendering or {}).get("reasoning")
+            reasoning = data.get("reasoning", grouped)
             keep = getattr(reasoning, "value", reasoning) == ReasoningView.keep.value
             data = data | {"thinking_tokens": THINKING_DEFAULT if keep else 0}
         return data
@@ -123,42 +189,14 @@ class SweepSettings(BaseModel):
         return self
 
 
-# What a sweep decides for each cell, so no option sets it: the student and its data (model, dataset, subset,
-# mixture, split), where the run goes (output_dir, resume, save_every, push_to_hub), the seed (--seeds), one example
-# per row so the step budget means the same examples in every cell (batching), a plain model to evaluate
-# (merge_lora); cells run in one process, so there is nothing to shard (shard, cpu_offload); and every arm trains on
-# the same problems, so no filter drops some of one arm's (min_pass_rate, max_pass_rate, dedup, min_judge).
-CELL_DECIDES = (
-    "model",
-    "dataset",
-    "subset",
-    "mixture",
-    "split",
-    "output_dir",
-    "resume",
-    "save_every",
-    "push_to_hub",
-    "seed",
-    "batching",
-    "merge_lora",
-    "shard",
-    "cpu_offload",
-    "min_pass_rate",
-    "max_pass_rate",
-    "dedup",
-    "min_judge",
-)
-
-
-# The sweep's own defaults, on purpose: it trains many short cells on a few hundred problems, where a higher peak
-# rate and smaller optimizer steps let a cell learn within its step budget, and 512 tokens hold a rationale of any
-# level. Every other trainer setting is TrainConfig's default.
-SWEEP_DEFAULTS: dict[str, Any] = {"learning_rate": 1e-4, "global_batch_size": 16, "max_length": 512}
-
-
-def sweep_train_config(
-    student: str, corpus: str, config_class: type[TrainConfig] = TrainConfig, **settings: Any
-) -> TrainConfig:
-    """The trainer settings of a sweep: SWEEP_DEFAULTS under the settings given; `student` and `corpus` stand in for
-    what each cell sets itself."""
-    return config_class(model=student, dataset=corpus, **{**SWEEP_DEFAULTS, **settings})
+def sweep_settings_for(config: type[TrainConfig]) -> type[SweepSettings]:
+    """SweepSettings whose shared groups are `config`'s (a TrainConfig subclass may extend a group), each with the
+    sweep's own defaults."""
+    extended = {}
+    for name, field in SweepSettings.model_fields.items():
+        group = group_class(field)
+        theirs = group_class(config.model_fields[name]) if group and name in config.model_fields else None
+        if theirs is not None and theirs is not group:
+            default = theirs(**field.get_default().model_dump())
+            extended[name] = (theirs, Field(default=default, description=field.description))
+    return create_model("SweepSettings", __base__=SweepSettings, **extended) if extended else SweepSettings

@@ -29,16 +29,16 @@ def _peft() -> Any:
 
 def check_adapter_settings(config: TrainConfig, device: torch.device) -> None:
     """Refuse, before anything loads, the adapter settings this machine cannot run."""
-    if config.lora_rank is None:
+    if config.adapter.lora_rank is None:
         return
     _peft()
-    if not config.load_in_4bit:
+    if not config.adapter.load_in_4bit:
         return
     if device.type != "cuda":
         raise StudentError("--load-in-4bit needs a CUDA GPU (bitsandbytes' 4-bit kernels); drop it to train LoRA")
-    if config.shard == "fsdp":
+    if config.distributed.shard == "fsdp":
         raise StudentError("--load-in-4bit does not shard: drop --shard fsdp (a 4-bit base is small enough for DDP)")
-    if config.gguf_file:
+    if config.student.gguf_file:
         raise StudentError("--load-in-4bit loads a Hub or folder model, not --gguf-file")
     try:
         import bitsandbytes  # noqa: F401
@@ -48,7 +48,7 @@ def check_adapter_settings(config: TrainConfig, device: torch.device) -> None:
 
 def quantization(config: TrainConfig, compute_dtype: torch.dtype) -> Any:
     """The 4-bit NF4 settings of the QLoRA paper (double quantization, compute in `compute_dtype`), or None."""
-    if not config.load_in_4bit:
+    if not config.adapter.load_in_4bit:
         return None
     from transformers import BitsAndBytesConfig
 
@@ -63,15 +63,17 @@ def quantization(config: TrainConfig, compute_dtype: torch.dtype) -> Any:
 def add_adapters(model: Any, config: TrainConfig) -> Any:
     """The peft model around `model` (whose LoRA layers are put in place: `model` itself now trains only them)."""
     peft = _peft()
-    if config.load_in_4bit:
-        model = peft.prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
-    elif config.gradient_checkpointing:
+    if config.adapter.load_in_4bit:
+        model = peft.prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=config.execution.gradient_checkpointing
+        )
+    elif config.execution.gradient_checkpointing:
         model.enable_input_require_grads()  # the frozen embedding's output must carry a gradient into each block
-    targets: list[str] | str = config.lora_targets or "all-linear"
+    targets: list[str] | str = config.adapter.lora_targets or "all-linear"
     settings = peft.LoraConfig(
-        r=config.lora_rank,
-        lora_alpha=config.lora_alpha or 2 * config.lora_rank,
-        lora_dropout=config.lora_dropout,
+        r=config.adapter.lora_rank,
+        lora_alpha=config.adapter.lora_alpha or 2 * config.adapter.lora_rank,
+        lora_dropout=config.adapter.lora_dropout,
         target_modules=targets,
         task_type="CAUSAL_LM",
     )
@@ -101,7 +103,7 @@ def save_merged(config: TrainConfig, adapter_dir: Path, tokenizer: Any) -> Path:
     """The base, loaded again in fp32, with the saved adapter folded into its weights: a plain model folder, with
     its tokenizer, that anything loading transformers models reads."""
     peft = _peft()
-    base = load_causal_lm(config.model, config.gguf_file, torch.float32)
+    base = load_causal_lm(config.student.model, config.student.gguf_file, torch.float32)
     merged = peft.PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     folder = StudentDir(adapter_dir).merged.path
     merged.save_pretrained(folder)

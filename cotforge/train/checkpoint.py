@@ -120,7 +120,7 @@ def save_student(
     model.save_pretrained(output.path, state_dict=weights)  # a peft model saves its adapter only
     tokenizer.save_pretrained(output.path)
     folders = [output]
-    if config.merge_lora:  # the merged student carries the report too: `eval` reads its template there
+    if config.output.merge_lora:  # the merged student carries the report too: `eval` reads its template there
         folders.append(StudentDir(adapters.save_merged(config, output.path, tokenizer)))
     for folder in folders:
         folder.write_train_report(report)

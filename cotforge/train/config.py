@@ -1,7 +1,9 @@
-"""Training settings: `TrainConfig` is the one declaration of a trainer setting. `cotforge train` and `cotforge
-sweep` make their options from its fields (cotforge/cli/options.py), each with the field's description as its help
-and the field's default, so a setting added here is offered by both commands. The paper's LLaMA-Factory settings
-are a named preset."""
+"""Training settings: `TrainConfig` is the one declaration of a trainer setting, in groups (data, student, adapter,
+rendering, optimisation, execution, distributed, output). Each setting is taken by its own name too (a flat name,
+routed into its group: cotforge.schemas.groups), and `cotforge train` makes one option per setting from it
+(cotforge/cli/options.py), with the field's description as its help and its default. `cotforge sweep` shares the
+adapter, rendering, optimisation and execution groups whole and decides the others for each cell, so a setting added
+to a shared group is offered by both commands. The paper's LLaMA-Factory settings are a named preset."""
 
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from cotforge.quality import DEDUP_HELP, MAX_PASS_RATE_HELP, MIN_JUDGE_HELP, MIN_PASS_RATE_HELP
 from cotforge.quality.filters import QualityFilter, parse_min_judge
+from cotforge.schemas.groups import Group, Grouped
 from cotforge.schemas.recipe import teacher_label
 from cotforge.schemas.record import ReasoningView
 
@@ -59,11 +62,28 @@ def cli(flag: str | None = None, short: str | None = None, default: str | None =
     return {"cli": {k: v for k, v in (("flag", flag), ("short", short), ("default", default)) if v is not None}}
 
 
-class TrainConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TrainConfigError(ValueError):
+    """Settings that cannot train as asked; the message names them."""
+
+
+def micro_batches_per_step(config: Optimisation, world: int) -> int:
+    """Micro-batches each process runs per optimizer step; TrainConfigError unless the global batch splits evenly
+    (a remainder would train fewer rows per step than asked, without a word)."""
+    per_pass = config.micro_batch_size * world
+    if config.global_batch_size % per_pass:
+        processes = f" x {world} processes" if world > 1 else ""
+        lower = max(per_pass, config.global_batch_size // per_pass * per_pass)
+        raise TrainConfigError(
+            f"global_batch_size {config.global_batch_size} is not a multiple of micro_batch_size "
+            f"{config.micro_batch_size}{processes}; give a global batch of {lower} or {lower + per_pass}"
+        )
+    return config.global_batch_size // per_pass
+
+
+class TrainData(Group):
+    """What a run trains on, in which rows and order; a sweep decides it for each cell."""
 
     dataset: str = Field(description="The corpus: a build directory, a Parquet file or a Hub dataset id")
-    model: str = Field(description="Student: Hub id, local folder, or a .gguf file (dequantized)")
     subset: str | None = Field(
         default=None, description="Subset (e.g. gpt-4o-g5-cot)", json_schema_extra=cli(default="all of them")
     )
@@ -93,14 +113,83 @@ class TrainConfig(BaseModel):
         description=MIN_JUDGE_HELP.replace("; repeatable", "; comma-separated") + " (a build directory)",
         json_schema_extra=cli(default="none"),
     )
-    output_dir: str = Field(
-        default="student", description="Where the student is saved", json_schema_extra=cli("--out", "-o")
+    batching: Literal["packed", "grouped", "plain"] = Field(
+        default="packed",
+        description="packed: several examples per row, attention kept within each; grouped: one per row, padded in "
+        "length-sorted batches; plain: one per row, padded, in data order",
     )
+    seed: int = Field(default=42, description="Seed for shuffling and initialisation")
+
+    @model_validator(mode="after")
+    def _one_choice_of_subsets(self) -> TrainData:
+        if self.mixture is not None:
+            if self.subset is not None:
+                raise ValueError("mixture: give a subset or a mixture of subsets, not both")
+            if len(self.mixture) < 2:
+                raise ValueError("mixture: at least two subsets, each with a weight above 0")
+            try:
+                weight_shares(self.mixture)
+            except ValueError as error:
+                raise ValueError(f"mixture: {error}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _pass_rates_in_order(self) -> TrainData:
+        self.quality_filter()
+        return self
+
+    def quality_filter(self) -> QualityFilter:
+        """The filters on the corpus's quality signals (ValueError when the bounds cross)."""
+        return QualityFilter(self.min_pass_rate, self.max_pass_rate, self.dedup, parse_min_judge(self.min_judge))
+
+
+class Student(Group):
+    """The model trained; a sweep names one per cell."""
+
+    model: str = Field(description="Student: Hub id, local folder, or a .gguf file (dequantized)")
     gguf_file: str | None = Field(
         default=None,
         description="Load the student from this GGUF file inside its folder",
         json_schema_extra=cli(default="none"),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gguf_file_path(cls, data: Any) -> Any:
+        """A student given as a path to a .gguf file: its folder and the file (split_gguf_path)."""
+        if isinstance(data, dict) and isinstance(data.get("model"), str):
+            model, gguf_file = split_gguf_path(data["model"], data.get("gguf_file"))
+            if model != data["model"]:
+                data = data | {"model": model, "gguf_file": gguf_file}
+        return data
+
+
+class Adapter(Group):
+    """LoRA adapters on a frozen base, or (no rank) every parameter trained."""
+
+    lora_rank: int | None = Field(
+        default=None,
+        gt=0,
+        description="Train LoRA adapters of this rank on a frozen base (peft)",
+        json_schema_extra=cli(default="full-parameter"),
+    )
+    lora_alpha: float | None = Field(
+        default=None, gt=0, description="LoRA scaling numerator", json_schema_extra=cli(default="2 x --lora-rank")
+    )
+    lora_dropout: float = Field(default=0.0, ge=0, lt=1, description="Dropout on the LoRA path")
+    lora_targets: list[str] | None = Field(
+        default=None,
+        description="Comma-separated modules to adapt, e.g. q_proj,v_proj",
+        json_schema_extra=cli(default="every linear layer of the blocks"),
+    )
+    load_in_4bit: bool = Field(
+        default=False, description="QLoRA: the frozen base in 4-bit NF4 (CUDA and bitsandbytes only)"
+    )
+
+
+class Rendering(Group):
+    """How a record becomes the text the student is trained on."""
+
     template: str = Field(
         default="auto",
         description="auto (the tokenizer's chat template, else plain), chat, plain, alpaca, gemma, llama3",
@@ -110,6 +199,11 @@ class TrainConfig(BaseModel):
         description="A reasoning teacher's trace: keep (trained on, before the rationale) or drop (rationale only)",
     )
     max_length: int = Field(default=1024, gt=8, description="Tokens per example; longer ones are cut and counted")
+
+
+class Optimisation(Group):
+    """The optimiser and its schedule; a sweep gives every cell the same."""
+
     epochs: float = Field(default=1.0, gt=0, description="Passes over the data")
     max_steps: int | None = Field(
         default=None,
@@ -130,42 +224,42 @@ class TrainConfig(BaseModel):
         default=64, gt=0, description="Rows per optimizer step over all processes (accumulates)"
     )
     max_grad_norm: float = Field(default=1.0, gt=0, description="Gradients are clipped to this norm")
-    seed: int = Field(default=42, description="Seed for shuffling and initialisation")
-    batching: Literal["packed", "grouped", "plain"] = Field(
-        default="packed",
-        description="packed: several examples per row, attention kept within each; grouped: one per row, padded in "
-        "length-sorted batches; plain: one per row, padded, in data order",
-    )
+
+    @model_validator(mode="after")
+    def _global_batch_splits_into_micro_batches(self) -> Optimisation:
+        micro_batches_per_step(self, 1)  # the number of processes is checked again when training starts
+        return self
+
+
+class Execution(Group):
+    """How the run uses the device, and what it logs."""
+
     gradient_checkpointing: bool = Field(
         default=False, description="Recompute activations in backward: less memory, ~30% slower"
     )
     compile: bool = Field(default=False, description="torch.compile the model")
+    memory_check: bool = Field(
+        default=True, description="Refuse, before the first step, a run whose memory plan exceeds the device"
+    )
+    log_every: int = Field(default=1, gt=0, description="Log every N optimizer steps")
+
+
+class Distributed(Group):
+    """The model across the ranks of a torchrun launch; a sweep's cells each run in one process."""
+
     shard: Literal["ddp", "fsdp"] = Field(
         default="ddp", description="Under torchrun: ddp copies the model to each rank; fsdp shards it (FSDP2)"
     )
     cpu_offload: bool = Field(
         default=False, description="With --shard fsdp: parameters and optimizer state kept on the CPU"
     )
-    memory_check: bool = Field(
-        default=True, description="Refuse, before the first step, a run whose memory plan exceeds the device"
-    )
-    lora_rank: int | None = Field(
-        default=None,
-        gt=0,
-        description="Train LoRA adapters of this rank on a frozen base (peft)",
-        json_schema_extra=cli(default="full-parameter"),
-    )
-    lora_alpha: float | None = Field(
-        default=None, gt=0, description="LoRA scaling numerator", json_schema_extra=cli(default="2 x --lora-rank")
-    )
-    lora_dropout: float = Field(default=0.0, ge=0, lt=1, description="Dropout on the LoRA path")
-    lora_targets: list[str] | None = Field(
-        default=None,
-        description="Comma-separated modules to adapt, e.g. q_proj,v_proj",
-        json_schema_extra=cli(default="every linear layer of the blocks"),
-    )
-    load_in_4bit: bool = Field(
-        default=False, description="QLoRA: the frozen base in 4-bit NF4 (CUDA and bitsandbytes only)"
+
+
+class Output(Group):
+    """Where the student goes; a sweep decides it for each cell."""
+
+    output_dir: str = Field(
+        default="student", description="Where the student is saved", json_schema_extra=cli("--out", "-o")
     )
     merge_lora: bool = Field(default=False, description="Also save the base with the adapter merged in, to OUT/merged")
     save_every: int | None = Field(
@@ -175,52 +269,32 @@ class TrainConfig(BaseModel):
         json_schema_extra=cli(default="only at the end"),
     )
     resume: bool = Field(default=False, description="Continue from the last checkpoint in --out")
-    log_every: int = Field(default=1, gt=0, description="Log every N optimizer steps")
     push_to_hub: str | None = Field(
         default=None, description="Also push the student to this model repo", json_schema_extra=cli(default="no push")
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _gguf_file_path(cls, data: Any) -> Any:
-        """A student given as a path to a .gguf file: its folder and the file (split_gguf_path)."""
-        if isinstance(data, dict) and isinstance(data.get("model"), str):
-            model, gguf_file = split_gguf_path(data["model"], data.get("gguf_file"))
-            if model != data["model"]:
-                data = data | {"model": model, "gguf_file": gguf_file}
-        return data
 
-    @model_validator(mode="after")
-    def _global_batch_splits_into_micro_batches(self) -> TrainConfig:
-        micro_batches_per_step(self, 1)  # the number of processes is checked again when training starts
-        return self
+class TrainConfig(Grouped):
+    """A training run's settings in groups; every setting is also taken by its own name, flat
+    (`TrainConfig(model=..., dataset=..., learning_rate=1e-4)`, YAML, `cotforge train --lr`), and `flat()` gives
+    them back that way."""
 
-    @model_validator(mode="after")
-    def _one_choice_of_subsets(self) -> TrainConfig:
-        if self.mixture is not None:
-            if self.subset is not None:
-                raise ValueError("mixture: give a subset or a mixture of subsets, not both")
-            if len(self.mixture) < 2:
-                raise ValueError("mixture: at least two subsets, each with a weight above 0")
-            try:
-                weight_shares(self.mixture)
-            except ValueError as error:
-                raise ValueError(f"mixture: {error}") from None
-        return self
+    model_config = ConfigDict(extra="forbid")
 
-    @model_validator(mode="after")
-    def _pass_rates_in_order(self) -> TrainConfig:
-        self.quality_filter()
-        return self
-
-    def quality_filter(self) -> QualityFilter:
-        """The filters on the corpus's quality signals (ValueError when the bounds cross)."""
-        return QualityFilter(self.min_pass_rate, self.max_pass_rate, self.dedup, parse_min_judge(self.min_judge))
+    data: TrainData
+    student: Student
+    adapter: Adapter = Adapter()
+    rendering: Rendering = Rendering()
+    optimisation: Optimisation = Optimisation()
+    execution: Execution = Execution()
+    distributed: Distributed = Distributed()
+    output: Output = Output()
 
     @model_validator(mode="after")
     def _adapter_settings_need_a_rank(self) -> TrainConfig:
-        if self.lora_rank is None:
-            given = [name for name in ADAPTER_ONLY if getattr(self, name) not in (None, False, 0.0)]
+        if self.adapter.lora_rank is None:
+            settings = self.flat()
+            given = [name for name in ADAPTER_ONLY if settings[name] not in (None, False, 0.0)]
             if given:
                 these = "these apply" if len(given) > 1 else "this applies"
                 raise ValueError(f"{', '.join(given)}: {these} only to LoRA; give lora_rank too")
@@ -238,24 +312,6 @@ def split_gguf_path(model: str, gguf_file: str | None) -> tuple[str, str | None]
 def model_label(model: str, gguf_file: str | None) -> str:
     """A short name for a student: its GGUF file's stem when it is loaded from one (the folder is a package's)."""
     return teacher_label(PurePath(gguf_file).stem if gguf_file else model)
-
-
-class TrainConfigError(ValueError):
-    """Settings that cannot train as asked; the message names them."""
-
-
-def micro_batches_per_step(config: TrainConfig, world: int) -> int:
-    """Micro-batches each process runs per optimizer step; TrainConfigError unless the global batch splits evenly
-    (a remainder would train fewer rows per step than asked, without a word)."""
-    per_pass = config.micro_batch_size * world
-    if config.global_batch_size % per_pass:
-        processes = f" x {world} processes" if world > 1 else ""
-        lower = max(per_pass, config.global_batch_size // per_pass * per_pass)
-        raise TrainConfigError(
-            f"global_batch_size {config.global_batch_size} is not a multiple of micro_batch_size "
-            f"{config.micro_batch_size}{processes}; give a global batch of {lower} or {lower + per_pass}"
-        )
-    return config.global_batch_size // per_pass
 
 
 ADAPTER_ONLY = ("lora_alpha", "lora_dropout", "lora_targets", "load_in_4bit", "merge_lora")

@@ -79,7 +79,7 @@ class TrainReport:
         """train_report.json: the run's config and chat template, its figures, and its history last."""
         figures = {k: v for k, v in asdict(self).items() if k != "history"}
         return {
-            "config": config.model_dump(),
+            "config": config.flat(),
             "template": template,
             **figures,
             "history": [vars(h) for h in self.history],
@@ -89,16 +89,22 @@ class TrainReport:
 def plan_batches(lengths: list[int], config: TrainConfig, epoch: int) -> list[list[list[int]]]:
     """The epoch's micro-batches as example indices: each micro-batch is rows, each row the examples it holds
     (one per row unless packed). Cheap to make; tensors are built per step, not for the whole epoch."""
-    seed = config.seed * 1000 + epoch
-    if config.batching == "packed":
-        rows = pack(lengths, config.max_length, seed)
-        return [rows[i : i + config.micro_batch_size] for i in range(0, len(rows), config.micro_batch_size)]
-    if config.batching == "grouped":
-        order = length_grouped(lengths, config.micro_batch_size, seed)
+    seed = config.data.seed * 1000 + epoch
+    if config.data.batching == "packed":
+        rows = pack(lengths, config.rendering.max_length, seed)
+        return [
+            rows[i : i + config.optimisation.micro_batch_size]
+            for i in range(0, len(rows), config.optimisation.micro_batch_size)
+        ]
+    if config.data.batching == "grouped":
+        order = length_grouped(lengths, config.optimisation.micro_batch_size, seed)
     else:
         indices = list(range(len(lengths)))
         random.Random(seed).shuffle(indices)
-        order = [indices[i : i + config.micro_batch_size] for i in range(0, len(indices), config.micro_batch_size)]
+        order = [
+            indices[i : i + config.optimisation.micro_batch_size]
+            for i in range(0, len(indices), config.optimisation.micro_batch_size)
+        ]
     return [[[index] for index in batch] for batch in order]
 
 
@@ -179,33 +185,35 @@ class Student:
 
 def _check_can_push(config: TrainConfig, run: Runtime) -> None:
     """A refused Hub token is found before training, not after."""
-    if config.push_to_hub and run.main:
+    if config.output.push_to_hub and run.main:
         from cotforge.hub import check_can_push
 
-        check_can_push(config.push_to_hub)
+        check_can_push(config.output.push_to_hub)
 
 
 def _load_data(config: TrainConfig, run: Runtime, log: Callable[[str], None]) -> tuple[TokenizedSet, Any, str]:
     """The data and the tokenizer first: a missing subset is reported in a second, not after loading the model."""
     pairs = training_pairs(
-        config.dataset,
-        config.subset,
-        config.split,
-        config.reasoning,
-        config.mixture,
-        config.seed,
-        config.quality_filter(),
+        config.data.dataset,
+        config.data.subset,
+        config.data.split,
+        config.rendering.reasoning,
+        config.data.mixture,
+        config.data.seed,
+        config.data.quality_filter(),
     )
     note = empty_completions_note(pairs)
     if note and run.main:
         log(note)
-    tokenizer = load_tokenizer(config.model, config.gguf_file)
-    template = resolve_template(tokenizer, config.template)
-    data = tokenize(pairs, tokenizer, template, config.max_length, StudentDir(config.output_dir).tokenized_dir)
+    tokenizer = load_tokenizer(config.student.model, config.student.gguf_file)
+    template = resolve_template(tokenizer, config.rendering.template)
+    data = tokenize(
+        pairs, tokenizer, template, config.rendering.max_length, StudentDir(config.output.output_dir).tokenized_dir
+    )
     if not data.examples:
-        raise TrainDataError(f"{config.dataset}: no training examples left after tokenization ({data.summary()})")
+        raise TrainDataError(f"{config.data.dataset}: no training examples left after tokenization ({data.summary()})")
     if run.main:
-        log(f"data: {data.summary()} (template {template}, max_length {config.max_length})")
+        log(f"data: {data.summary()} (template {template}, max_length {config.rendering.max_length})")
     return data, tokenizer, template
 
 
@@ -213,46 +221,46 @@ def _load_student(config: TrainConfig, run: Runtime, log: Callable[[str], None])
     """The student on its device, with adapters, sharded or replicated, its memory plan checked."""
     world, device = run.world, run.device
     compute = compute_dtype(device)
-    fsdp = config.shard == "fsdp" and world > 1
+    fsdp = config.distributed.shard == "fsdp" and world > 1
     # A LoRA base is frozen: its weights can sit in the compute dtype (or 4-bit), with no fp32 master copy.
     model = load_student(
-        config.model,
-        config.gguf_file,
+        config.student.model,
+        config.student.gguf_file,
         device,
-        compute if config.lora_rank else torch.float32,
+        compute if config.adapter.lora_rank else torch.float32,
         adapters.quantization(config, compute),
         compute,
         place=not fsdp,  # fully_shard moves one block at a time: the whole model never sits on one GPU
     )
-    if config.gradient_checkpointing:
+    if config.execution.gradient_checkpointing:
         model.gradient_checkpointing_enable()
-    peft_model = adapters.add_adapters(model, config) if config.lora_rank else None
-    if config.shard == "fsdp" and world == 1:
+    peft_model = adapters.add_adapters(model, config) if config.adapter.lora_rank else None
+    if config.distributed.shard == "fsdp" and world == 1:
         log("--shard fsdp with one process: nothing to shard, so it trains unsharded (torchrun --nproc-per-node N)")
     loss_module: torch.nn.Module = CompletionLoss(model)
     if fsdp:
-        sharding.shard(loss_module, model, compute, config.cpu_offload)
-    if config.compile:
+        sharding.shard(loss_module, model, compute, config.distributed.cpu_offload)
+    if config.execution.compile:
         compile_backbone(loss_module)
     if world > 1 and not fsdp:
         ids = [device.index] if device.type == "cuda" else None
         loss_module = torch.nn.parallel.DistributedDataParallel(loss_module, device_ids=ids)
     plan = plan_memory(
         model,
-        micro_batch_size=config.micro_batch_size,
-        max_length=config.max_length,
+        micro_batch_size=config.optimisation.micro_batch_size,
+        max_length=config.rendering.max_length,
         world_size=world,
         sharded=fsdp,
-        gradient_checkpointing=config.gradient_checkpointing,
+        gradient_checkpointing=config.execution.gradient_checkpointing,
         attention_weights_kept=getattr(model.config, "_attn_implementation", "") == "eager",
         activation_bytes=torch.finfo(compute).bits // 8,
         fused_optimizer=device.type == "cuda",
         device=device,
-        cpu_offload=fsdp and config.cpu_offload,
+        cpu_offload=fsdp and config.distributed.cpu_offload,
     )
     if run.main:
         log(plan.describe())
-    if config.memory_check:
+    if config.execution.memory_check:
         check_fits(plan)
     return Student(model, peft_model, loss_module, fsdp, compute, plan.as_json())
 
@@ -269,11 +277,13 @@ class Schedule:
         config = self.config
         self.lengths = [len(e.input_ids) for e in self.data.examples]
         self.completion = [sum(label != IGNORE for label in e.labels) for e in self.data.examples]
-        self.micro_per_step = micro_batches_per_step(config, self.world)
+        self.micro_per_step = micro_batches_per_step(config.optimisation, self.world)
         batches_per_epoch = len(plan_batches(self.lengths, config, 0))
         self.steps_per_epoch = max(1, batches_per_epoch // (self.micro_per_step * self.world))
-        self.total_steps = config.max_steps or max(1, math.ceil(config.epochs * self.steps_per_epoch))
-        self.warmup = int(config.warmup_ratio * self.total_steps)
+        self.total_steps = config.optimisation.max_steps or max(
+            1, math.ceil(config.optimisation.epochs * self.steps_per_epoch)
+        )
+        self.warmup = int(config.optimisation.warmup_ratio * self.total_steps)
         self._plans: dict[int, list[list[list[int]]]] = {}
 
     def micro_batches(self, step: int) -> list[list[list[int]]]:
@@ -295,7 +305,7 @@ def _optimizer_step(
     """Forward and backward over this rank's micro-batches; returns the step's summed loss and completion tokens,
     over every rank. The caller clips and steps the optimizer."""
     world, device, fsdp, loss_module = run.world, run.device, student.sharded, student.loss_module
-    packed, completion = schedule.config.batching == "packed", schedule.completion
+    packed, completion = schedule.config.data.batching == "packed", schedule.completion
     mine = [collate(schedule.data, micro, packed, pad_id) for micro in step_plan[run.rank :: world]]
     # Normalise by the completion tokens of the whole optimizer step, on every rank alike.
     count = torch.tensor(float(sum(completion[j] for micro in step_plan for row in micro for j in row)), device=device)
@@ -333,7 +343,7 @@ def _step_log(
 ) -> StepLog:
     """The step's entry in the history, its tokens and padding added to the report."""
     elapsed = max(time.monotonic() - started, 1e-9)
-    lengths, packed = schedule.lengths, schedule.config.batching == "packed"
+    lengths, packed = schedule.lengths, schedule.config.data.batching == "packed"
     tokens = sum(lengths[j] for micro in step_plan for row in micro for j in row)
     padding = sum(_padded_size(micro, lengths, packed) for micro in step_plan) - tokens
     entry = StepLog(
@@ -359,12 +369,13 @@ def _peak_memory(report: TrainReport, run: Runtime) -> None:
 
 
 def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainReport:
-    """Fine-tune `config.model` on the completions of `config.dataset`; returns what happened, step by step."""
+    """Fine-tune `config.student.model` on the completions of `config.data.dataset`; returns what happened, step by
+    step."""
     run = Runtime.start()
     adapters.check_adapter_settings(config, run.device)
-    torch.manual_seed(config.seed)
-    random.seed(config.seed)
-    output = StudentDir(config.output_dir)
+    torch.manual_seed(config.data.seed)
+    random.seed(config.data.seed)
+    output = StudentDir(config.output.output_dir)
     _check_can_push(config, run)
     data, tokenizer, template = _load_data(config, run, log)
     student = _load_student(config, run, log)
@@ -374,7 +385,10 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     total_steps = schedule.total_steps
     work_per_token = flops_per_token(model, schedule.lengths)
     optimizer = torch.optim.AdamW(
-        trained, lr=config.learning_rate, weight_decay=config.weight_decay, fused=run.device.type == "cuda"
+        trained,
+        lr=config.optimisation.learning_rate,
+        weight_decay=config.optimisation.weight_decay,
+        fused=run.device.type == "cuda",
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_schedule(s, total_steps, schedule.warmup))
     checkpoints = Checkpoints(
@@ -392,7 +406,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     report = TrainReport(
         steps=0, examples=len(data.examples), truncation=data.summary(), memory_plan=student.memory_plan
     )
-    resumed = checkpoints.resume(log) if config.resume else None
+    resumed = checkpoints.resume(log) if config.output.resume else None
     if resumed is not None:
         step, history, folder = resumed
         report.history = [StepLog(**h) for h in history]
@@ -404,7 +418,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
         step_plan = schedule.micro_batches(step)
         step_started = time.monotonic()
         loss_total, count = _optimizer_step(student, schedule, step_plan, run, tokenizer.pad_token_id)
-        torch.nn.utils.clip_grad_norm_(trained, config.max_grad_norm)
+        torch.nn.utils.clip_grad_norm_(trained, config.optimisation.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -412,12 +426,12 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
         synchronize(run.device)  # CUDA runs ahead of Python: time the work, not its queueing
         learning_rate = scheduler.get_last_lr()[0]
         entry = _step_log(report, step, loss_total, count, learning_rate, step_plan, schedule, step_started)
-        if run.main and (step % config.log_every == 0 or step == total_steps):
+        if run.main and (step % config.execution.log_every == 0 or step == total_steps):
             log(
                 f"step {step}/{total_steps} loss {entry.loss:.4f} lr {entry.learning_rate:.2e} "
                 f"{entry.tokens_per_s:,.0f} tok/s padding {entry.padding_ratio:.1%}"
             )
-        if config.save_every and step % config.save_every == 0:
+        if config.output.save_every and step % config.output.save_every == 0:
             checkpoints.save(step, [vars(h) for h in report.history])
     report.steps = step
     synchronize(run.device)
@@ -430,9 +444,9 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     if run.main:
         saved = student.peft_model if student.peft_model is not None else model
         save_student(saved, tokenizer, config, report.as_json(config, template), output, weights)
-        if config.push_to_hub:
+        if config.output.push_to_hub:
             from cotforge.train.publish import push_student
 
-            push_student(output, config.push_to_hub)
+            push_student(output, config.output.push_to_hub)
     run.finish()
     return report

@@ -142,7 +142,8 @@ def pages() -> dict[str, str]:
         "reference/train-config.md": model_page(
             "Training settings",
             TrainConfig,
-            "`TrainConfig`: `cotforge train`'s options (`--learning-rate` for `learning_rate`) and "
+            "`TrainConfig`, in groups: `cotforge train`'s options, one per setting by its own name (`--lr` for "
+            "`optimisation.learning_rate`; Python and YAML take `learning_rate=` as well), and "
             "`cotforge.train_student`'s argument, generated from the model.",
         ),
         "reference/sweep-settings.md": model_page(
