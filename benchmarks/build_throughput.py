@@ -1,12 +1,15 @@
 """Generation throughput against a scripted OpenAI-compatible server with fixed latency, and no-op resume cost.
 
     python benchmarks/build_throughput.py [--latency 0.1] [--concurrency 1,4,16,64,128,256,512]
-        [--peers-python /path/to/venv/bin/python] [--resume-records 10000]
+        [--answers-per-slot 20] [--peers-python /path/to/venv/bin/python]
+        [--data-designer-python /path/to/venv/bin/python] [--resume-records 10000]
 
-For each concurrency c, cotforge builds c*20 answers (at least 200) through the real openai client and
-`cotforge.build` (plan, store, parse, verify, Parquet export included); the ideal is c / latency requests per second.
-With --peers-python (a venv with bespokelabs-curator and distilabel), the same prompts go through Curator's LLM
-and distilabel's OpenAILLM at the same concurrency, in the same run, against the same server process.
+For each concurrency c, cotforge builds c * answers-per-slot answers (at least 200) through `cotforge.build`
+(plan, store, parse, verify, Parquet export included); the ideal is c / latency requests per second.
+With --peers-python (a venv with bespokelabs-curator and distilabel) and --data-designer-python (a venv with
+data-designer; benchmarks/peers/setup.sh makes both), the same prompts go through Curator's LLM, distilabel's
+OpenAILLM and Data Designer's `create` at the same concurrency, in the same run, against the same server process.
+Each tool's rate is printed with its share of the ideal and cotforge's rate divided by it.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ def recipe_for(problems: Path, url: str, concurrency: int) -> Recipe:
 
 
 def cotforge_rps(url: str, n: int, concurrency: int, workdir: Path) -> tuple[float, float]:
+    workdir.mkdir(exist_ok=True)
     problems = workdir / f"problems-{concurrency}-{n}.jsonl"
     problems.write_text(
         "".join(json.dumps({"question": f"c{concurrency} q{i} answer=5", "answer": "5"}) + "\n" for i in range(n))
@@ -71,6 +75,7 @@ def peer_rps(python: str, script: str, url: str, n: int, concurrency: int) -> fl
         "HF_HUB_OFFLINE": "1",
         "TELEMETRY_ENABLED": "false",
         "CURATOR_DISABLE_CACHE": "true",
+        "NEMO_TELEMETRY_ENABLED": "false",
     }
     result = subprocess.run(
         [python, str(ROOT / "benchmarks" / "peers" / script), url, str(n), str(concurrency)],
@@ -87,39 +92,49 @@ def peer_rps(python: str, script: str, url: str, n: int, concurrency: int) -> fl
     return data["answers"] / data["seconds"]
 
 
-def _rate(value: float | None) -> str:
-    return f"{value:>9.1f}" if value else f"{'-':>9}"
+PEER_SCRIPTS = {"curator": "curator_run.py", "distilabel": "distilabel_run.py", "data-designer": "data_designer_run.py"}
 
 
-def _ratio(ours: float, theirs: float | None) -> str:
-    return f"{ours / theirs:>6.2f}x" if theirs else f"{'-':>7}"
+def _cell(rate: float | None, ideal: float, ours: float) -> str:
+    """One tool's column: its answers/s, its share of the ideal, cotforge's rate as a multiple of it."""
+    if not rate:
+        return f"{'failed':>24}"
+    return f"{rate:>8.1f} {rate / ideal:>6.1%} {ours / rate:>7.2f}x"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--concurrency", default="1,4,16,64,128,256,512")
+    parser.add_argument("--answers-per-slot", type=int, default=20)
     parser.add_argument("--peers-python", default=None)
+    parser.add_argument("--data-designer-python", default=None)
     parser.add_argument("--resume-records", type=int, default=10_000)
     args = parser.parse_args()
+    pythons = {
+        "curator": args.peers_python,
+        "distilabel": args.peers_python,
+        "data-designer": args.data_designer_python,
+    }
+    peers = {name: python for name, python in pythons.items() if python}
     server, url = start_server(args.latency)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
-            print(f"scripted server {url}, latency {args.latency * 1000:.0f} ms")
-            header = f"{'conc':>5} {'answers':>7} {'ideal r/s':>9} {'cotforge':>9} {'of ideal':>8}"
-            if args.peers_python:
-                header += f" {'curator':>9} {'distilabel':>10} {'vs cur':>7} {'vs dist':>7}"
-            print(header)
+            print(f"scripted server {url}, latency {args.latency * 1000:.0f} ms; per tool: r/s, of ideal, cotforge x")
+            # The peers import their libraries before their clocks start; this untimed build does the same for the
+            # modules cotforge imports on first use (datasketch and scipy for the export's quality signals).
+            cotforge_rps(url, 1, 1, workdir / "warm-up")
+            _, one = cotforge_rps(url, 1, 1, workdir / "one")
+            print(f"a build of one answer: {one:.2f} s, {one - args.latency:.2f} s of it besides the request")
+            print(f"{'conc':>5} {'answers':>7} {'ideal r/s':>9} {'cotforge':>15}" + "".join(f" {p:>24}" for p in peers))
             for concurrency in [int(c) for c in args.concurrency.split(",")]:
-                n = max(200, concurrency * 20)
+                n = max(200, concurrency * args.answers_per_slot)
                 ideal = concurrency / args.latency
                 ours, _ = cotforge_rps(url, n, concurrency, workdir)
-                line = f"{concurrency:>5} {n:>7} {ideal:>9.1f} {ours:>9.1f} {ours / ideal:>8.1%}"
-                if args.peers_python:
-                    cur = peer_rps(args.peers_python, "curator_run.py", url, n, concurrency)
-                    dist = peer_rps(args.peers_python, "distilabel_run.py", url, n, concurrency)
-                    line += f" {_rate(cur)} {_rate(dist):>10} {_ratio(ours, cur)} {_ratio(ours, dist)}"
+                line = f"{concurrency:>5} {n:>7} {ideal:>9.1f} {ours:>8.1f} {ours / ideal:>6.1%}"
+                for name, python in peers.items():
+                    line += " " + _cell(peer_rps(python, PEER_SCRIPTS[name], url, n, concurrency), ideal, ours)
                 print(line, flush=True)
             if args.resume_records:
                 n = args.resume_records
