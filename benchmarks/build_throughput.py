@@ -15,6 +15,7 @@ Each tool's rate is printed with its share of the ideal and cotforge's rate divi
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import subprocess
@@ -22,6 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -66,6 +69,28 @@ def cotforge_rps(url: str, n: int, concurrency: int, workdir: Path) -> tuple[flo
     return n / seconds, seconds
 
 
+def floor_rps(url: str, n: int, concurrency: int) -> float:
+    """The same requests from a bare aiohttp loop that only decodes each reply: what any Python client can reach on
+    this machine at this moment, so that the machine's share of a gap to the ideal is told from the client's."""
+
+    async def run() -> float:
+        requests = iter(range(n))
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
+            async def worker() -> None:
+                for i in requests:
+                    messages = [{"role": "user", "content": f"floor q{i} answer=5"}]
+                    body = {"model": "scripted", "messages": messages, "max_tokens": 64}
+                    async with session.post(f"{url}/chat/completions", json=body) as response:
+                        json.loads(await response.read())
+
+            started = time.monotonic()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            return n / (time.monotonic() - started)
+
+    return asyncio.run(run())
+
+
 def peer_rps(python: str, script: str, url: str, n: int, concurrency: int) -> float | None:
     cache = Path(python).parent.parent / "tiktoken-cache"  # made by benchmarks/peers/setup.sh
     # Offline: no telemetry (Curator sends it to PostHog unless TELEMETRY_ENABLED=false), no Hub calls.
@@ -98,7 +123,7 @@ PEER_SCRIPTS = {"curator": "curator_run.py", "distilabel": "distilabel_run.py", 
 def _cell(rate: float | None, ideal: float, ours: float) -> str:
     """One tool's column: its answers/s, its share of the ideal, cotforge's rate as a multiple of it."""
     if not rate:
-        return f"{'failed':>24}"
+        return f"{'failed':>24}"  # the peer's own error is printed on stderr
     return f"{rate:>8.1f} {rate / ideal:>6.1%} {ours / rate:>7.2f}x"
 
 
@@ -127,12 +152,17 @@ def main() -> None:
             cotforge_rps(url, 1, 1, workdir / "warm-up")
             _, one = cotforge_rps(url, 1, 1, workdir / "one")
             print(f"a build of one answer: {one:.2f} s, {one - args.latency:.2f} s of it besides the request")
-            print(f"{'conc':>5} {'answers':>7} {'ideal r/s':>9} {'cotforge':>15}" + "".join(f" {p:>24}" for p in peers))
+            print(
+                f"{'conc':>5} {'answers':>7} {'ideal r/s':>9} {'bare aiohttp':>15} {'cotforge':>15}"
+                + "".join(f" {p:>24}" for p in peers)
+            )
             for concurrency in [int(c) for c in args.concurrency.split(",")]:
                 n = max(200, concurrency * args.answers_per_slot)
                 ideal = concurrency / args.latency
+                floor = floor_rps(url, n, concurrency)
                 ours, _ = cotforge_rps(url, n, concurrency, workdir)
-                line = f"{concurrency:>5} {n:>7} {ideal:>9.1f} {ours:>8.1f} {ours / ideal:>6.1%}"
+                line = f"{concurrency:>5} {n:>7} {ideal:>9.1f} {floor:>8.1f} {floor / ideal:>6.1%}"
+                line += f" {ours:>8.1f} {ours / ideal:>6.1%}"
                 for name, python in peers.items():
                     line += " " + _cell(peer_rps(python, PEER_SCRIPTS[name], url, n, concurrency), ideal, ours)
                 print(line, flush=True)
