@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import aiohttp
 
@@ -55,25 +56,42 @@ def recipe_for(problems: Path, url: str, concurrency: int) -> Recipe:
     )
 
 
-def cotforge_rps(url: str, n: int, concurrency: int, workdir: Path) -> tuple[float, float]:
+class Run(NamedTuple):
+    """One tool's answers, the seconds they took and the CPU seconds its process spent on them (all its threads;
+    the server's process is not counted). CPU per answer is what a shared machine's load changes least."""
+
+    answers: int
+    seconds: float
+    cpu_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.answers / self.seconds
+
+    @property
+    def cpu_ms(self) -> float:
+        return 1000 * self.cpu_seconds / self.answers
+
+
+def cotforge_run(url: str, n: int, concurrency: int, workdir: Path) -> Run:
     workdir.mkdir(exist_ok=True)
     problems = workdir / f"problems-{concurrency}-{n}.jsonl"
     problems.write_text(
         "".join(json.dumps({"question": f"c{concurrency} q{i} answer=5", "answer": "5"}) + "\n" for i in range(n))
     )
     recipe = recipe_for(problems, url, concurrency)
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     report = cotforge.build(recipe, workdir / f"out-{concurrency}-{n}").report
-    seconds = time.monotonic() - started
+    run = Run(n, time.monotonic() - started, time.process_time() - cpu)
     assert report.accepted == n, report
-    return n / seconds, seconds
+    return run
 
 
-def floor_rps(url: str, n: int, concurrency: int) -> float:
+def floor_run(url: str, n: int, concurrency: int) -> Run:
     """The same requests from a bare aiohttp loop that only decodes each reply: what any Python client can reach on
     this machine at this moment, so that the machine's share of a gap to the ideal is told from the client's."""
 
-    async def run() -> float:
+    async def run() -> Run:
         requests = iter(range(n))
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
 
@@ -84,14 +102,14 @@ def floor_rps(url: str, n: int, concurrency: int) -> float:
                     async with session.post(f"{url}/chat/completions", json=body) as response:
                         json.loads(await response.read())
 
-            started = time.monotonic()
+            started, cpu = time.monotonic(), time.process_time()
             await asyncio.gather(*(worker() for _ in range(concurrency)))
-            return n / (time.monotonic() - started)
+            return Run(n, time.monotonic() - started, time.process_time() - cpu)
 
     return asyncio.run(run())
 
 
-def peer_rps(python: str, script: str, url: str, n: int, concurrency: int) -> float | None:
+def peer_run(python: str, script: str, url: str, n: int, concurrency: int) -> Run | None:
     cache = Path(python).parent.parent / "tiktoken-cache"  # made by benchmarks/peers/setup.sh
     # Offline: no telemetry (Curator sends it to PostHog unless TELEMETRY_ENABLED=false), no Hub calls.
     env = {
@@ -114,17 +132,19 @@ def peer_rps(python: str, script: str, url: str, n: int, concurrency: int) -> fl
         print(f"  {script} failed: {result.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
         return None
     data = json.loads(result.stdout.strip().splitlines()[-1])
-    return data["answers"] / data["seconds"]
+    return Run(data["answers"], data["seconds"], data["cpu_seconds"])
 
 
 PEER_SCRIPTS = {"curator": "curator_run.py", "distilabel": "distilabel_run.py", "data-designer": "data_designer_run.py"}
 
 
-def _cell(rate: float | None, ideal: float, ours: float) -> str:
-    """One tool's column: its answers/s, its share of the ideal, cotforge's rate as a multiple of it."""
-    if not rate:
-        return f"{'failed':>24}"  # the peer's own error is printed on stderr
-    return f"{rate:>8.1f} {rate / ideal:>6.1%} {ours / rate:>7.2f}x"
+def _cell(run: Run | None, ideal: float, ours: Run | None = None) -> str:
+    """One tool's column: answers/s, share of the ideal, CPU ms per answer; for a peer, cotforge's rate divided
+    by its rate."""
+    if run is None:
+        return f"{'failed':>30}"  # the peer's own error is printed on stderr
+    cell = f"{run.rate:>8.1f} {run.rate / ideal:>6.1%} {run.cpu_ms:>5.2f}"
+    return cell + (f" {ours.rate / run.rate:>7.2f}x" if ours else "")
 
 
 def main() -> None:
@@ -146,30 +166,30 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
-            print(f"scripted server {url}, latency {args.latency * 1000:.0f} ms; per tool: r/s, of ideal, cotforge x")
+            latency_ms = args.latency * 1000
+            print(f"scripted server {url}, latency {latency_ms:.0f} ms; each: r/s, of ideal, CPU ms/answer, cotforge x")
             # The peers import their libraries before their clocks start; this untimed build does the same for the
             # modules cotforge imports on first use (datasketch and scipy for the export's quality signals).
-            cotforge_rps(url, 1, 1, workdir / "warm-up")
-            _, one = cotforge_rps(url, 1, 1, workdir / "one")
+            cotforge_run(url, 1, 1, workdir / "warm-up")
+            one = cotforge_run(url, 1, 1, workdir / "one").seconds
             print(f"a build of one answer: {one:.2f} s, {one - args.latency:.2f} s of it besides the request")
             print(
-                f"{'conc':>5} {'answers':>7} {'ideal r/s':>9} {'bare aiohttp':>15} {'cotforge':>15}"
-                + "".join(f" {p:>24}" for p in peers)
+                f"{'conc':>5} {'answers':>7} {'ideal r/s':>9} {'bare aiohttp':>21} {'cotforge':>21}"
+                + "".join(f" {p:>30}" for p in peers)
             )
             for concurrency in [int(c) for c in args.concurrency.split(",")]:
                 n = max(200, concurrency * args.answers_per_slot)
                 ideal = concurrency / args.latency
-                floor = floor_rps(url, n, concurrency)
-                ours, _ = cotforge_rps(url, n, concurrency, workdir)
-                line = f"{concurrency:>5} {n:>7} {ideal:>9.1f} {floor:>8.1f} {floor / ideal:>6.1%}"
-                line += f" {ours:>8.1f} {ours / ideal:>6.1%}"
+                floor = floor_run(url, n, concurrency)
+                ours = cotforge_run(url, n, concurrency, workdir)
+                line = f"{concurrency:>5} {n:>7} {ideal:>9.1f} {_cell(floor, ideal)} {_cell(ours, ideal)}"
                 for name, python in peers.items():
-                    line += " " + _cell(peer_rps(python, PEER_SCRIPTS[name], url, n, concurrency), ideal, ours)
+                    line += " " + _cell(peer_run(python, PEER_SCRIPTS[name], url, n, concurrency), ideal, ours)
                 print(line, flush=True)
             if args.resume_records:
                 n = args.resume_records
-                _, first = cotforge_rps(url, n, 256, workdir)
-                _, again = cotforge_rps(url, n, 256, workdir)
+                first = cotforge_run(url, n, 256, workdir).seconds
+                again = cotforge_run(url, n, 256, workdir).seconds
                 print(
                     f"resume: build of {n:,} answers {first:.1f} s; no-op resume of it {again:.2f} s "
                     f"({again / first:.1%} of the build)"

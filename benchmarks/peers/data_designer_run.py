@@ -1,4 +1,4 @@
-"""NVIDIA Data Designer against the same server: N prompts at a given concurrency; prints seconds as JSON.
+"""NVIDIA Data Designer against the same server: N prompts at one concurrency; prints seconds, CPU seconds as JSON.
 
 The prompts are a seed dataset and one LLM text column; concurrency is the model's `max_parallel_requests`, the
 per-model ceiling its documentation says to set (its AIMD request admission only lowers it on HTTP 429, which the
@@ -40,7 +40,8 @@ builder.with_seed_dataset(
     dd.DataFrameSeedSource(df=pd.DataFrame({"question": [f"question {i} answer=5" for i in range(n)]}))
 )
 builder.add_column(dd.LLMTextColumnConfig(name="answer", prompt="{{ question }}", model_alias="teacher"))
-started = time.monotonic()
+started, cpu = time.monotonic(), time.process_time()
 result = designer.create(builder, num_records=n, dataset_name="bench")
-seconds = time.monotonic() - started
-print(json.dumps({"seconds": seconds, "answers": int(result.load_dataset()["answer"].notna().sum())}))
+seconds, cpu_seconds = time.monotonic() - started, time.process_time() - cpu
+answers = int(result.load_dataset()["answer"].notna().sum())
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "answers": answers}))
