@@ -9,7 +9,8 @@ For each concurrency c, cotforge builds c * answers-per-slot answers (at least 2
 With --peers-python (a venv with bespokelabs-curator and distilabel) and --data-designer-python (a venv with
 data-designer; benchmarks/peers/setup.sh makes both), the same prompts go through Curator's LLM, distilabel's
 OpenAILLM and Data Designer's `create` at the same concurrency, in the same run, against the same server process.
-Each tool's rate is printed with its share of the ideal and cotforge's rate divided by it.
+Each tool's rate is printed with its share of the ideal, its process's CPU ms per answer and cotforge's rate
+divided by it; first comes a bare aiohttp loop sending the same requests, what any client reached at that moment.
 """
 
 from __future__ import annotations
