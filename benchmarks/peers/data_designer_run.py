@@ -18,9 +18,9 @@ import pandas as pd
 from data_designer.interface import DataDesigner
 
 url, n, concurrency = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-artifacts = tempfile.mkdtemp(prefix="data-designer-")
+artifacts = tempfile.TemporaryDirectory(prefix="data-designer-")  # removed once its count is read
 designer = DataDesigner(
-    artifacts,
+    artifacts.name,
     model_providers=[dd.ModelProvider(name="scripted", endpoint=url, provider_type="openai", api_key="EMPTY")],
 )
 # The metrics endpoint would bind a fixed local port; this run has no reader for it.
@@ -44,4 +44,5 @@ started, cpu = time.monotonic(), time.process_time()
 result = designer.create(builder, num_records=n, dataset_name="bench")
 seconds, cpu_seconds = time.monotonic() - started, time.process_time() - cpu
 answers = int(result.load_dataset()["answer"].notna().sum())
+artifacts.cleanup()
 print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "answers": answers}))
