@@ -1,4 +1,4 @@
-"""Bespoke Curator against the same server: N prompts at a given concurrency; prints seconds as JSON."""
+"""Bespoke Curator against the same server: N prompts at a given concurrency; prints seconds, CPU seconds as JSON."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ llm = curator.LLM(
     },
 )
 prompts = [f"question {i} answer=5" for i in range(n)]
-started = time.monotonic()
+started, cpu = time.monotonic(), time.process_time()
 result = llm(prompts)
-seconds = time.monotonic() - started
-print(json.dumps({"seconds": seconds, "answers": len(result.dataset)}))
+seconds, cpu_seconds = time.monotonic() - started, time.process_time() - cpu
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "answers": len(result.dataset)}))

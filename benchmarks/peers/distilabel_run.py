@@ -1,4 +1,4 @@
-"""distilabel's OpenAILLM against the same server: N prompts at a given concurrency; prints seconds as JSON."""
+"""distilabel's OpenAILLM against the same server: N prompts at one concurrency; prints seconds, CPU seconds as JSON."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ async def main() -> int:
     return done
 
 
-started = time.monotonic()
+started, cpu = time.monotonic(), time.process_time()
 answers = asyncio.run(main())
-print(json.dumps({"seconds": time.monotonic() - started, "answers": answers}))
+seconds, cpu_seconds = time.monotonic() - started, time.process_time() - cpu
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "answers": answers}))
