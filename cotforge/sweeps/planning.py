@@ -344,7 +344,8 @@ def describe_plan(plan: SweepPlan, prior_accuracy: float) -> str:
         lines.append(
             f"adaptive: one round per seed; after each, arms the verdict calls worse get no more seeds{budget}"
         )
-    # The verdict estimates the run term from the seeds unless --run-sd gives it: a t with their degrees of freedom.
+    # The verdict estimates the seed-level variance from the seeds unless --run-sd gives the run term: a t with their
+    # degrees of freedom.
     run_df = None if s.run_sd is not None or len(s.seeds) < 2 else arms * (len(s.seeds) - 1)
     run = f"a run-to-run SD of {s.run_sd:.1%} (--run-sd)" if s.run_sd else "no run-to-run spread (give --run-sd)"
     lines.append(
