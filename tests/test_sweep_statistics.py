@@ -140,7 +140,10 @@ def test_power_to_name_the_best_alone() -> None:
     assert power_to_name_best(8, eighty, 0.02, 0.15) == pytest.approx(0.8, abs=0.01)
     assert gap_for_power(2, 0.02, 0.15) < eighty  # more arms, more eliminations to win
     assert gap_for_power(8, 0.02) < eighty  # a better arm at 15% + gap answers less predictably than the others
-    assert gap_for_power(8, 0.02, 0.15, df=8) > eighty  # an estimated run term costs power
+    assert gap_for_power(8, 0.02, 0.15, df=8) > eighty  # an estimated variance costs power
+    # A run's luck does not grow with accuracy: where it is half the variance, the better arm's wider binomial
+    # variance widens only the other half, and the power at the same standard error is higher.
+    assert power_to_name_best(8, 0.08, 0.03, 0.15, run_share=0.5) > power_to_name_best(8, 0.08, 0.03, 0.15) + 0.02
     se = planned_pair_se(199, 1, 0.15)
     assert planned_pair_se(796, 1, 0.15) == pytest.approx(se / 2)
     assert planned_pair_se(199, 2, 0.15) == pytest.approx(se / 2**0.5)

@@ -58,24 +58,32 @@ def _estimated_se(df: float | None) -> np.ndarray:
     return np.sqrt(np.random.default_rng(3).chisquare(df, size=DRAWS) / df)
 
 
-def _spread_ratio(accuracy: float | None, gap: float) -> float:
-    """How much more the better arm's accuracy varies than the others' (binomial variance at its accuracy)."""
+def _spread_ratio(accuracy: float | None, gap: float, run_share: float) -> float:
+    """How much more the better arm's accuracy varies than the others': the binomial variance at its accuracy, on the
+    question-level share of the variance (a run's luck does not grow with accuracy)."""
     if accuracy is None:
         return 1.0
     p = min(max(accuracy, 0.001), 0.999)
     better = min(p + gap, 0.999)
-    return float((better * (1 - better) / (p * (1 - p))) ** 0.5)
+    return float((run_share + (1 - run_share) * better * (1 - better) / (p * (1 - p))) ** 0.5)
 
 
 def power_to_name_best(
-    arms: int, gap: float, pair_se: float, accuracy: float | None = None, level: float = LEVEL, df: float | None = None
+    arms: int,
+    gap: float,
+    pair_se: float,
+    accuracy: float | None = None,
+    level: float = LEVEL,
+    df: float | None = None,
+    run_share: float = 0.0,
 ) -> float:
     """P(the set is the best arm alone) when one of `arms` arms is `gap` better than the others, which are equal with
     accuracy `accuracy` (its answers then vary more or less than theirs; None: as much) and `pair_se` apart by chance;
-    `df`: the degrees of freedom of the estimated variance of a paired difference (None: known)."""
+    `df`: the degrees of freedom of the estimated variance of a paired difference (None: known); `run_share`: the
+    share of that variance that is the run-to-run term."""
     if arms < 2:
         return 1.0
-    ratio = _spread_ratio(accuracy, gap)
+    ratio = _spread_ratio(accuracy, gap, run_share)
     accuracies = _errors(arms).copy()
     accuracies[:, 0] = accuracies[:, 0] * ratio + gap / pair_se
     ranked = np.sort(accuracies, axis=1)[:, ::-1]  # the worst is eliminated first: the j left are the j highest
@@ -96,12 +104,13 @@ def gap_for_power(
     power: float = POWER,
     level: float = LEVEL,
     df: float | None = None,
+    run_share: float = 0.0,
 ) -> float:
     """The gap at which the best arm is named alone with probability `power`."""
     low, high = 0.0, 40 * pair_se
     for _ in range(30):
         middle = (low + high) / 2
-        reached = power_to_name_best(arms, middle, pair_se, accuracy, level, df) >= power
+        reached = power_to_name_best(arms, middle, pair_se, accuracy, level, df, run_share) >= power
         low, high = (low, middle) if reached else (middle, high)
     return high
 
@@ -128,15 +137,17 @@ def power_sentence(
     df: float | None = None,
     gaps: tuple[float, ...] = (0.05, 0.10),
     level: float = LEVEL,
+    run_share: float = 0.0,
 ) -> str:
     """The power to name the best alone at stated gaps and the gap reaching 80%, as one sentence."""
     if arms < 2:
         return "one arm: nothing to compare"
     if pair_se <= 0:
         return "every arm answered every question alike: no difference to measure, so no power to state"
-    eighty = gap_for_power(arms, pair_se, accuracy, POWER, level, df)
+    eighty = gap_for_power(arms, pair_se, accuracy, POWER, level, df, run_share)
     at = ", ".join(
-        f"{power_to_name_best(arms, g, pair_se, accuracy, level, df):.0%} at {g * 100:.0f} points" for g in gaps
+        f"{power_to_name_best(arms, g, pair_se, accuracy, level, df, run_share):.0%} at {g * 100:.0f} points"
+        for g in gaps
     )
     return (
         f"power to name the best of {arms} arms alone when it is better than all the others (equal among "

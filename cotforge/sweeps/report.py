@@ -75,7 +75,7 @@ def _arms(
             )
         )
     typical = float(np.median([a.accuracy for a in found.arms]))
-    power = power_sentence(len(names), found.pair_se, typical, found.t_degrees_of_freedom)
+    power = power_sentence(len(names), found.pair_se, typical, found.t_degrees_of_freedom, run_share=found.run_share)
     student_verdict = StudentVerdict(
         could_be_best=list(found.could_be_best),
         worse=list(found.worse),
@@ -84,7 +84,9 @@ def _arms(
         run_sd_source=found.run.source,
         run_degrees_of_freedom=found.run.degrees_of_freedom,
         pair_se=found.pair_se if len(names) > 1 else None,
-        gap_for_80_power=gap_for_power(len(names), found.pair_se, typical, df=found.t_degrees_of_freedom)
+        gap_for_80_power=gap_for_power(
+            len(names), found.pair_se, typical, df=found.t_degrees_of_freedom, run_share=found.run_share
+        )
         if found.pair_se > 0
         else None,
         power=power,

@@ -96,6 +96,15 @@ def run_spread(matrices: Sequence[np.ndarray]) -> RunSpread:
     return RunSpread(max(0.0, (between - noise) / df) ** 0.5, "pooled", df, between / df, noise / df)
 
 
+def run_share(run_sd: float | None, seeds: float, pair_se: float) -> float:
+    """The share of a paired difference's variance (standard error `pair_se`, two arms of `seeds` seeds) that is the
+    run-to-run term: power.py does not widen it by the better arm's binomial variance, as a run's luck does not grow
+    with accuracy."""
+    if not run_sd or pair_se <= 0:
+        return 0.0
+    return min(1.0, 2 * run_sd**2 / seeds / pair_se**2)
+
+
 @dataclass(frozen=True)
 class ArmEstimate:
     name: str
@@ -119,6 +128,11 @@ class Verdict:
     run: RunSpread
     t_degrees_of_freedom: float | None  # of a studentised paired difference when its seed-level part was estimated
     pair_se: float  # median standard error of a paired difference between two arms: the power statement's input
+
+    @property
+    def run_share(self) -> float:
+        """The share of a typical paired difference's variance that is the run-to-run term."""
+        return run_share(self.run.sd, float(np.median([a.seeds for a in self.arms])), self.pair_se)
 
     @property
     def run_sentence(self) -> str:
