@@ -7,7 +7,13 @@ import pytest
 
 from cotforge.sweeps import verdict
 from cotforge.sweeps.power import gap_for_power, planned_pair_se, power_sentence, power_to_name_best
-from cotforge.sweeps.statistics import bootstrap_interval, confidence_set, run_spread, seed_correlation
+from cotforge.sweeps.statistics import (
+    bootstrap_interval,
+    confidence_set,
+    run_spread,
+    seed_correlation,
+    studentised,
+)
 
 from .sweep_simulation import simulated_arms
 
@@ -110,6 +116,27 @@ def test_the_seed_level_variance_enters_once_as_measured() -> None:
     assert found.pair_se**2 < question_part
     df = variance**2 / ((question_part - noise) ** 2 / 299 + between**2 / 2)
     assert found.t_degrees_of_freedom == pytest.approx(df)
+
+
+def test_a_resampled_difference_is_a_t_with_the_seeds_degrees_of_freedom() -> None:
+    """Six equal arms, three seeds: the seed-level variance is estimated with 12 degrees of freedom, so a pair's
+    resampled studentised difference should vary as a t with 12 (variance 1.2), even for the pair whose question
+    spread fell short of the seeds' question noise by chance (the variance then counts that noise in full, and the
+    resampled numerators must carry it too: without them the t was too narrow, about 1.08, and equal arms were
+    called worse too often)."""
+    spreads = []
+    for seed in range(4):
+        arms = simulated_arms(np.random.default_rng(seed), 6, 300, 3, 0.3, 0.3)
+        matrices = [np.asarray(m) for m in arms.values()]
+        per_question = np.stack([m.mean(axis=0) for m in matrices], axis=1)
+        found = studentised(
+            per_question, np.arange(300), np.full(6, 3.0), run_spread(matrices), 4000, np.random.default_rng(0)
+        )
+        question_spread = (per_question[:, None, :] - per_question[:, :, None]).var(axis=0) + np.eye(6)
+        i, j = np.unravel_index(question_spread.argmin(), question_spread.shape)
+        assert question_spread[i, j] / 300 < 0.9 * (2 / 3) * run_spread(matrices).question_noise  # the case
+        spreads.append(found.simulated[:, i, j].var())
+    assert np.mean(spreads) == pytest.approx(12 / 10, abs=0.08)
 
 
 def test_a_second_seed_narrows_a_paired_difference() -> None:

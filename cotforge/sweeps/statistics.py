@@ -239,12 +239,18 @@ def studentised(
         seed_draws = (run_variance + noise) * rng.chisquare(df, size=resamples) / df
     else:  # given (known) or none
         seed_variance, df, seed_draws = run_variance, None, np.full(resamples, run_variance)
-    replicates = replicates + rng.standard_normal(replicates.shape) * np.sqrt(run_variance / seeds)
     question_part = np.maximum(observed_spread - weights * noise, 0.0)
     variances = question_part + weights * seed_variance
     differences = accuracies[None, :] - accuracies[:, None]
-    deviations = replicates[:, None, :] - replicates[:, :, None] - differences
-    replicate_variances = np.maximum(spreads - weights * noise, 0.0) + weights * seed_draws[:, None, None]
+    # Where a pair's question spread falls short of the seeds' question noise (by chance: it holds that noise), the
+    # variance above counts the noise in full; the resampled numerators must then carry it in full too, and each
+    # resample's question part moves in proportion to its spread, or the resamples' t would be too narrow.
+    widen = _ratio(np.sqrt(np.maximum(observed_spread, weights * noise)), observed_spread)
+    runs = rng.standard_normal(replicates.shape) * np.sqrt(run_variance / seeds)
+    deviations = (replicates[:, None, :] - replicates[:, :, None] - differences) * widen
+    deviations += runs[:, None, :] - runs[:, :, None]
+    replicate_variances = question_part * _ratio(spreads, observed_spread**2) + weights * seed_draws[:, None, None]
+    replicates = replicates + runs
     pairs = ~np.eye(len(seeds), dtype=bool)
     t_df = None
     if df is not None and pairs.any() and (variances[pairs] > 0).all():
