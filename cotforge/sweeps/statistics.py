@@ -88,7 +88,8 @@ def run_spread(matrices: Sequence[np.ndarray]) -> RunSpread:
         if seeds < 2:
             continue
         residual = matrix - matrix.mean(axis=0) - matrix.mean(axis=1, keepdims=True) + matrix.mean()
-        noise += (seeds - 1) * float((residual**2).sum()) / ((seeds - 1) * max(1, n - 1)) / n
+        # (seeds - 1) times the residual mean square over the questions: its weight in the pool, as the between's
+        noise += float((residual**2).sum()) / max(1, n - 1) / n
         between += (seeds - 1) * float(matrix.mean(axis=1).var(ddof=1))
         df += seeds - 1
     if not df:
