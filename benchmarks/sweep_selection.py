@@ -71,16 +71,21 @@ def _power(args: argparse.Namespace) -> None:
     rows += [(0.10, 2, 0.0, 0.0), (0.10, 3, 0.0, None), (0.10, 3, 0.02, None)]
     for row, (gap, seeds, spread, given) in enumerate(rows):
         rng = np.random.default_rng(200 + row)
-        named, stated, errors, dfs = 0, [], [], []
+        named, stated, errors, dfs, shares = 0, [], [], [], []
         for study in range(args.studies):
             arms = simulated_arms(rng, ARMS, QUESTIONS, seeds, ACCURACY, 0.2, gaps=(gap,), run_sd=spread)
             found = verdict(arms, run_sd=given, resamples=args.resamples, seed=study)
             named += found.could_be_best == ("arm0",)
-            stated.append(power_to_name_best(ARMS, gap, found.pair_se, ACCURACY, df=found.t_degrees_of_freedom))
+            stated.append(
+                power_to_name_best(
+                    ARMS, gap, found.pair_se, ACCURACY, df=found.t_degrees_of_freedom, run_share=found.run_share
+                )
+            )
+            shares.append(found.run_share)
             errors.append(found.pair_se)
             dfs.append(found.t_degrees_of_freedom or 0)
         df = float(np.median(dfs)) or None  # the typical study's: the run term estimated, or not
-        eighty = gap_for_power(ARMS, float(np.median(errors)), ACCURACY, df=df)
+        eighty = gap_for_power(ARMS, float(np.median(errors)), ACCURACY, df=df, run_share=float(np.median(shares)))
         shown = f"{given:.0%}" if given is not None else "no"
         print(
             f"| {gap:.0%} | {seeds} | {spread:.0%} | {shown} | {named / args.studies:.1%} | {np.mean(stated):.1%} | "

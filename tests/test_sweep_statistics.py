@@ -7,7 +7,13 @@ import pytest
 
 from cotforge.sweeps import verdict
 from cotforge.sweeps.power import gap_for_power, planned_pair_se, power_sentence, power_to_name_best
-from cotforge.sweeps.statistics import bootstrap_interval, confidence_set, run_spread, seed_correlation
+from cotforge.sweeps.statistics import (
+    bootstrap_interval,
+    confidence_set,
+    run_spread,
+    seed_correlation,
+    studentised,
+)
 
 from .sweep_simulation import simulated_arms
 
@@ -38,9 +44,11 @@ def test_a_clearly_better_arm_is_named_alone() -> None:
 
 
 def test_the_elimination_is_arch_mcs_with_the_range_statistic() -> None:
-    """arch.bootstrap.MCS (method R) on the same losses and the same resampled questions gives the same p-values
-    (shares, as a question's mean over seeds is, so that no resample ties the statistic: ties count against
-    rejecting here and for arch in its favour)."""
+    """arch.bootstrap.MCS (method R) on the same losses and the same resampled questions gives the same elimination
+    and p-values (shares, as a question's mean over seeds is, so that no resample ties the statistic: ties count
+    against rejecting here and for arch in its favour). arch standardises by each pair's bootstrap variance, the
+    verdict by each resample's own; the elimination on either is the same code. arch's p-value is the share of
+    resamples beyond the statistic, the verdict's (1 + that count) / (1 + resamples)."""
     from arch.bootstrap import MCS
 
     rng = np.random.default_rng(4)
@@ -48,10 +56,14 @@ def test_the_elimination_is_arch_mcs_with_the_range_statistic() -> None:
     mcs = MCS(1 - per_question, size=0.05, reps=400, block_size=1, bootstrap="circular", seed=3)
     mcs.compute()
     replicates = np.stack([per_question[index].mean(axis=0) for index in mcs._bootstrap_indices])
-    order, p_values, _ = confidence_set(per_question.mean(axis=0), replicates)
+    observed = per_question.mean(axis=0)
+    differences = observed[None, :] - observed[:, None]
+    deviations = replicates[:, None, :] - replicates[:, :, None] - differences
+    scale = np.sqrt(np.where(np.eye(5, dtype=bool), np.inf, (deviations**2).mean(axis=0)))
+    order, p_values = confidence_set(differences / scale, deviations / scale)
     theirs = mcs.pvalues["Pvalue"]
     assert order == list(theirs.index)
-    assert p_values == pytest.approx(list(theirs.to_numpy()))
+    assert p_values[:-1] == pytest.approx([(1 + 400 * p) / 401 for p in theirs.to_numpy()[:-1]])
     assert min(p_values) < 0.05 < max(p_values[:-1])  # a real elimination and a real stop, not a trivial case
 
 
@@ -85,6 +97,48 @@ def test_run_spread_is_pooled_once_and_one_seed_says_so() -> None:
     assert given.pair_se > 1.3 * one_seed.pair_se  # the given run-to-run variance enters
 
 
+def test_the_seed_level_variance_enters_once_as_measured() -> None:
+    """Two arms, two seeds, whose seeds' accuracies differ less than their question-level noise predicts (no run
+    spread seen). A paired difference's variance is the question part less the seeds' question noise (it entered
+    through the per-question means) plus the between-seed variance as measured: not floored at the noise, which made a
+    sweep with no run spread pay for one. Its degrees of freedom (Satterthwaite's) weigh the question x arm part
+    (questions - 1) against the seed-level part (sum of seeds - 1)."""
+    arms = simulated_arms(np.random.default_rng(6), 2, 300, 2, 0.3, 0.3, gaps=(0.0, 0.1))
+    found = verdict(arms, resamples=50)
+    a, b = (np.asarray(m) for m in arms.values())
+    difference = b.mean(axis=0) - a.mean(axis=0)
+    question_part = difference.var() / 300
+    noise = np.mean([((m - m.mean(0) - m.mean(1, keepdims=True) + m.mean()) ** 2).sum() / 299 / 300 for m in (a, b)])
+    between = np.mean([m.mean(axis=1).var(ddof=1) for m in (a, b)])
+    assert between < noise  # the case: a floor at the noise would add a run term the seeds do not show
+    variance = question_part - noise + between  # weights 1/2 + 1/2 = 1
+    assert found.pair_se**2 == pytest.approx(variance)
+    assert found.pair_se**2 < question_part
+    df = variance**2 / ((question_part - noise) ** 2 / 299 + between**2 / 2)
+    assert found.t_degrees_of_freedom == pytest.approx(df)
+
+
+def test_a_resampled_difference_is_a_t_with_the_seeds_degrees_of_freedom() -> None:
+    """Six equal arms, three seeds: the seed-level variance is estimated with 12 degrees of freedom, so a pair's
+    resampled studentised difference should vary as a t with 12 (variance 1.2), even for the pair whose question
+    spread fell short of the seeds' question noise by chance (the variance then counts that noise in full, and the
+    resampled numerators must carry it too: without them the t was too narrow, about 1.08, and equal arms were
+    called worse too often)."""
+    spreads = []
+    for seed in range(4):
+        arms = simulated_arms(np.random.default_rng(seed), 6, 300, 3, 0.3, 0.3)
+        matrices = [np.asarray(m) for m in arms.values()]
+        per_question = np.stack([m.mean(axis=0) for m in matrices], axis=1)
+        found = studentised(
+            per_question, np.arange(300), np.full(6, 3.0), run_spread(matrices), 4000, np.random.default_rng(0)
+        )
+        question_spread = (per_question[:, None, :] - per_question[:, :, None]).var(axis=0) + np.eye(6)
+        i, j = np.unravel_index(question_spread.argmin(), question_spread.shape)
+        assert question_spread[i, j] / 300 < 0.9 * (2 / 3) * run_spread(matrices).question_noise  # the case
+        spreads.append(found.simulated[:, i, j].var())
+    assert np.mean(spreads) == pytest.approx(12 / 10, abs=0.08)
+
+
 def test_a_second_seed_narrows_a_paired_difference() -> None:
     """Seeds are never redrawn inside an arm: a second seed averages question-level noise away, so the paired
     standard error falls (redrawing seeds made it rise by about sqrt((3m - 2) / m) / sqrt(2))."""
@@ -113,7 +167,10 @@ def test_power_to_name_the_best_alone() -> None:
     assert power_to_name_best(8, eighty, 0.02, 0.15) == pytest.approx(0.8, abs=0.01)
     assert gap_for_power(2, 0.02, 0.15) < eighty  # more arms, more eliminations to win
     assert gap_for_power(8, 0.02) < eighty  # a better arm at 15% + gap answers less predictably than the others
-    assert gap_for_power(8, 0.02, 0.15, df=8) > eighty  # an estimated run term costs power
+    assert gap_for_power(8, 0.02, 0.15, df=8) > eighty  # an estimated variance costs power
+    # A run's luck does not grow with accuracy: where it is half the variance, the better arm's wider binomial
+    # variance widens only the other half, and the power at the same standard error is higher.
+    assert power_to_name_best(8, 0.08, 0.03, 0.15, run_share=0.5) > power_to_name_best(8, 0.08, 0.03, 0.15) + 0.02
     se = planned_pair_se(199, 1, 0.15)
     assert planned_pair_se(796, 1, 0.15) == pytest.approx(se / 2)
     assert planned_pair_se(199, 2, 0.15) == pytest.approx(se / 2**0.5)

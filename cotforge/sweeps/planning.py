@@ -25,6 +25,7 @@ from cotforge.sweeps.files import HeldOut
 from cotforge.sweeps.holdout import highest_similarity, near_variants, numbered, split_by_groups
 from cotforge.sweeps.power import PLANNING_QUESTION_CORRELATION, planned_pair_se, power_sentence
 from cotforge.sweeps.settings import SweepError, SweepSettings
+from cotforge.sweeps.statistics import run_share
 from cotforge.train.config import model_label
 
 BASELINES = {"answer-only": 0, "human": None}  # the paper's baselines: teacher label -> the level they stand for
@@ -358,13 +359,15 @@ def describe_plan(plan: SweepPlan, prior_accuracy: float) -> str:
         lines.append(
             f"adaptive: one round per seed; after each, arms the verdict calls worse get no more seeds{budget}"
         )
-    # The verdict estimates the run term from the seeds unless --run-sd gives it: a t with their degrees of freedom.
+    # The verdict estimates the seed-level variance from the seeds unless --run-sd gives the run term: a t with their
+    # degrees of freedom.
     run_df = None if s.run_sd is not None or len(s.seeds) < 2 else arms * (len(s.seeds) - 1)
+    power = power_sentence(arms, pair_se, prior_accuracy, run_df, run_share=run_share(s.run_sd, len(s.seeds), pair_se))
     run = f"a run-to-run SD of {s.run_sd:.1%} (--run-sd)" if s.run_sd else "no run-to-run spread (give --run-sd)"
     lines.append(
         f"power: with {h['questions']} questions, {len(s.seeds)} seed(s), a prior accuracy of {prior_accuracy:.0%}, "
         f"{run} and a correlation of {PLANNING_QUESTION_CORRELATION:.1f} between two arms' answers to a question: "
-        f"{power_sentence(arms, pair_se, prior_accuracy, run_df)}. More questions (--eval-limit, --holdout) or seeds "
+        f"{power}. More questions (--eval-limit, --holdout) or seeds "
         "(--seeds) raise it"
     )
     return "\n".join(lines)

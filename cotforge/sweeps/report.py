@@ -26,9 +26,11 @@ from cotforge.sweeps.statistics import seed_correlation, verdict
 METHOD = (
     "Intervals: a bootstrap over held-out question groups (near-variants together where the hold-out recorded its "
     "groups, else each question alone; 2,000 resamples, the same draw for every arm, so arms stay paired) on each "
-    "arm's per-question mean over its seeds, plus one run-to-run term pooled across arms (t-corrected) or given with "
-    "--run-sd; seeds are never redrawn. Which arm is best: the model confidence set (Hansen, Lunde and Nason 2011) "
-    "with the range statistic at the 5% level: the worst arm is eliminated while the largest standardised paired "
+    "arm's per-question mean over its seeds, plus one run-to-run term pooled across arms or given with --run-sd; "
+    "seeds are never redrawn. Each paired difference is studentised (bootstrap-t), its seed-level variance redrawn "
+    "in every resample from its sampling distribution: a t with the degrees of freedom stated. Which arm is best: the "
+    "model confidence set (Hansen, Lunde and Nason 2011) "
+    "with the range statistic at the 5% level: the worst arm is eliminated while the largest studentised paired "
     "difference among those left says they are not all equal; the arms left could be the best, because the arm with "
     "the highest observed accuracy is biased upward, more so with more arms. MCS p: the arm stays in the set while it "
     "is above 0.05; no p-value is computed against the observed best, which the data chose."
@@ -73,7 +75,7 @@ def _arms(
             )
         )
     typical = float(np.median([a.accuracy for a in found.arms]))
-    power = power_sentence(len(names), found.pair_se, typical, found.t_degrees_of_freedom)
+    power = power_sentence(len(names), found.pair_se, typical, found.t_degrees_of_freedom, run_share=found.run_share)
     student_verdict = StudentVerdict(
         could_be_best=list(found.could_be_best),
         worse=list(found.worse),
@@ -82,7 +84,9 @@ def _arms(
         run_sd_source=found.run.source,
         run_degrees_of_freedom=found.run.degrees_of_freedom,
         pair_se=found.pair_se if len(names) > 1 else None,
-        gap_for_80_power=gap_for_power(len(names), found.pair_se, typical, df=found.t_degrees_of_freedom)
+        gap_for_80_power=gap_for_power(
+            len(names), found.pair_se, typical, df=found.t_degrees_of_freedom, run_share=found.run_share
+        )
         if found.pair_se > 0
         else None,
         power=power,

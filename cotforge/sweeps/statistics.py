@@ -7,18 +7,23 @@ Each source of variance is counted once:
 - Runs: a training run as a whole may be luckier than another (a run effect). The question bootstrap cannot see it
   (it shifts every question of a run alike), so it enters as one term pooled across arms: the between-seed variance of
   an arm's accuracy beyond what the question-level noise of its seeds explains (two-way ANOVA of seeds x questions),
-  estimated from the arms with two seeds or more, with sum(seeds - 1) degrees of freedom. Each resample adds to each
-  arm a draw of that term over its seeds, scaled by one chi-square draw per resample: a multivariate t with those
-  degrees of freedom, the small-sample correction for a variance estimated from few seeds. Seeds are never redrawn
+  estimated from the arms with two seeds or more, with sum(seeds - 1) degrees of freedom. Seeds are never redrawn
   inside an arm (that counts their noise twice and made a second seed lower the power). With one seed nothing
   measures the run effect: "worse" is then about the trained models, not the arms, unless `run_sd` (from an earlier
   sweep) supplies it.
+- Every paired difference is studentised (a bootstrap-t): over its own standard error, observed and in each
+  resample. Its variance is the question part, less the seeds' question-level noise it already holds, plus the
+  seed-level variance (run effect and question noise together: the between-seed variance as measured, never floored,
+  so that no run spread is added where the seeds show none). Each resample redraws that estimate from its sampling
+  distribution (a scaled chi-square with the seeds' degrees of freedom) and adds each arm's run effect over its
+  seeds: the statistic is a t whose degrees of freedom (Satterthwaite's, stated) the data give, and its level holds
+  whatever the run spread (a plug-in floored at zero did not: up to 11% of null studies under a 2-point spread).
 
 Which arm is best: the model confidence set of Hansen, Lunde and Nason (2011, Econometrica 79(2)) with the range
 statistic T_R: while the largest standardised paired difference among the arms left rejects "all equal" at the
 stated level, the arm behind it is eliminated; the arms left could be the best. Each arm's MCS p-value is the largest
 test p-value up to its elimination, selection-aware by construction (arch.bootstrap.MCS, method "R", computes the
-same from the same resamples; tests/test_sweep_statistics.py checks it).
+same from the same resamples with a fixed scale; tests/test_sweep_statistics.py checks it).
 
 numpy on purpose: thousands of resamples of every arm at once take milliseconds, and every number is reproducible
 from the seed.
@@ -68,28 +73,37 @@ class RunSpread:
     sd: float | None  # None: not measurable (every arm has one seed) and not given
     source: str  # "pooled" (from the arms' seeds), "given" (run_sd) or "none"
     degrees_of_freedom: int | None = None  # of the pooled estimate, sum(seeds - 1); None when given (known) or none
-    between_seed_variance: float | None = None  # pooled variance of a seed's accuracy: what the estimate's noise scales
+    between_seed_variance: float | None = None  # pooled variance of a seed's accuracy: run effect and question noise
+    question_noise: float | None = None  # its question-level part (residual mean square / questions), well measured
 
 
 def run_spread(matrices: Sequence[np.ndarray]) -> RunSpread:
     """The run-to-run SD pooled over the arms with at least two seeds: per arm, the variance of its seeds' accuracies
     minus the residual mean square of seeds x questions over the number of questions (what the question-level noise
     of a seed alone would give), pooled with weights seeds - 1, floored at zero."""
-    excess = total = 0.0
+    between = noise = 0.0
     df = 0
     for matrix in matrices:
         seeds, n = matrix.shape
         if seeds < 2:
             continue
         residual = matrix - matrix.mean(axis=0) - matrix.mean(axis=1, keepdims=True) + matrix.mean()
-        mean_square = float((residual**2).sum()) / ((seeds - 1) * max(1, n - 1))
-        between = float(matrix.mean(axis=1).var(ddof=1))
-        excess += (seeds - 1) * (between - mean_square / n)
-        total += (seeds - 1) * between
+        # (seeds - 1) times the residual mean square over the questions: its weight in the pool, as the between's
+        noise += float((residual**2).sum()) / max(1, n - 1) / n
+        between += (seeds - 1) * float(matrix.mean(axis=1).var(ddof=1))
         df += seeds - 1
     if not df:
         return RunSpread(None, "none")
-    return RunSpread(max(0.0, excess / df) ** 0.5, "pooled", df, total / df)
+    return RunSpread(max(0.0, (between - noise) / df) ** 0.5, "pooled", df, between / df, noise / df)
+
+
+def run_share(run_sd: float | None, seeds: float, pair_se: float) -> float:
+    """The share of a paired difference's variance (standard error `pair_se`, two arms of `seeds` seeds) that is the
+    run-to-run term: power.py does not widen it by the better arm's binomial variance, as a run's luck does not grow
+    with accuracy."""
+    if not run_sd or pair_se <= 0:
+        return 0.0
+    return min(1.0, 2 * run_sd**2 / seeds / pair_se**2)
 
 
 @dataclass(frozen=True)
@@ -113,8 +127,13 @@ class Verdict:
     questions: int
     groups: int  # units the bootstrap resampled: question groups, or questions
     run: RunSpread
-    t_degrees_of_freedom: float | None  # of a standardised paired difference when the run term was estimated
+    t_degrees_of_freedom: float | None  # of a studentised paired difference when its seed-level part was estimated
     pair_se: float  # median standard error of a paired difference between two arms: the power statement's input
+
+    @property
+    def run_share(self) -> float:
+        """The share of a typical paired difference's variance that is the run-to-run term."""
+        return run_share(self.run.sd, float(np.median([a.seeds for a in self.arms])), self.pair_se)
 
     @property
     def run_sentence(self) -> str:
@@ -126,7 +145,7 @@ class Verdict:
                 f"run-to-run SD {self.run.sd:.1%} pooled across arms ({self.run.degrees_of_freedom} degrees of "
                 "freedom"
                 + (
-                    f"; differences t-corrected with {self.t_degrees_of_freedom:.0f}"
+                    f"; differences studentised, a t with {self.t_degrees_of_freedom:.0f}"
                     if self.t_degrees_of_freedom
                     else ""
                 )
@@ -148,66 +167,126 @@ def _group_codes(groups: Sequence[Hashable] | None, questions: int) -> np.ndarra
     return np.unique(np.asarray([str(g) for g in labels]), return_inverse=True)[1].reshape(-1)
 
 
-def resampled_accuracies(
-    per_question: np.ndarray, codes: np.ndarray, resamples: int, rng: np.random.Generator
-) -> np.ndarray:
-    """resamples x arms accuracies, groups drawn with replacement (the same draw for every arm)."""
-    sums = np.zeros((codes.max() + 1, per_question.shape[1]))
+def resampled_pairs(per_question: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of `counts` (how often each group is drawn, the same draw for every arm): the arms' accuracies
+    (rows x arms) and each paired difference's variance over the drawn groups (rows x arms x arms; cluster-robust:
+    a group's questions move together), the question part of a resample's studentisation."""
+    groups, arms = counts.shape[1], per_question.shape[1]
+    sums = np.zeros((groups, arms))
     np.add.at(sums, codes, per_question)
-    sizes = np.bincount(codes).astype(float)
-    counts = rng.multinomial(len(sizes), np.full(len(sizes), 1 / len(sizes)), size=resamples).astype(float)
-    return (counts @ sums) / (counts @ sizes)[:, None]
+    sizes = np.bincount(codes, minlength=groups).astype(float)
+    drawn = counts @ sizes
+    accuracies = (counts @ sums) / drawn[:, None]
+    # Per pair (i, j), d = arm j - arm i: sum over drawn groups of (S_d - size * mean_d)^2, expanded so that every
+    # pair comes from three matrix products rather than a loop.
+    products = (counts @ (sums[:, :, None] * sums[:, None, :]).reshape(groups, -1)).reshape(-1, arms, arms)
+    own = np.einsum("rii->ri", products)
+    squares = own[:, None, :] + own[:, :, None] - 2 * products
+    weighted = counts @ (sizes[:, None] * sums)
+    differences = accuracies[:, None, :] - accuracies[:, :, None]
+    spread = (
+        squares
+        - 2 * differences * (weighted[:, None, :] - weighted[:, :, None])
+        + differences**2 * (counts @ sizes**2)[:, None, None]
+    )
+    return accuracies, np.maximum(spread, 0.0) / drawn[:, None, None] ** 2
 
 
-def pair_variances(replicates: np.ndarray, seeds: np.ndarray, run: RunSpread) -> np.ndarray:
-    """arms x arms variances of a paired difference: the question resamples' plus both arms' run terms."""
-    questions_part = np.var(replicates[:, None, :] - replicates[:, :, None], axis=0)
-    return questions_part + (1 / seeds[None, :] + 1 / seeds[:, None]) * (run.sd or 0.0) ** 2
+@dataclass(frozen=True)
+class Studentised:
+    """Each paired difference over its own estimated standard error, observed and in every resample."""
+
+    accuracies: np.ndarray  # arms: observed
+    replicates: np.ndarray  # resamples x arms: question groups redrawn, each arm's run term drawn over its seeds
+    observed: np.ndarray  # arms x arms: (accuracy j - accuracy i) / its standard error
+    simulated: np.ndarray  # resamples x arms x arms: the same for each resample's deviation from the observed
+    variances: np.ndarray  # arms x arms: the observed paired differences' variances
+    degrees_of_freedom: float | None  # Satterthwaite's for those variances (median over pairs); None: not estimated
 
 
-def with_run_term(
-    replicates: np.ndarray, seeds: np.ndarray, run: RunSpread, total: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, float | None]:
-    """Each arm's run term over its seeds added to the question resamples. A pooled estimate's uncertainty makes the
-    whole standardised difference a t rather than a normal: every resample's deviation is scaled by one chi-square
-    draw with Satterthwaite's degrees of freedom for the variance of a paired difference (`total`: the questions'
-    part known from many groups, the run part estimated with the seeds' degrees of freedom); returns them too."""
-    if not run.sd:
-        return replicates, None
-    with_runs = replicates + rng.standard_normal(replicates.shape) * run.sd / np.sqrt(seeds)
-    if run.degrees_of_freedom is None or run.between_seed_variance is None:
-        return with_runs, None
+def _ratio(numerator: np.ndarray, variance: np.ndarray) -> np.ndarray:
+    """numerator / sqrt(variance), 0 where the variance is 0 (two arms that answered every question alike)."""
+    safe = np.where(variance > 0, variance, 1.0)
+    return np.where(variance > 0, numerator / np.sqrt(safe), 0.0)
+
+
+def studentised(
+    per_question: np.ndarray,
+    codes: np.ndarray,
+    seeds: np.ndarray,
+    run: RunSpread,
+    resamples: int,
+    rng: np.random.Generator,
+) -> Studentised:
+    """The bootstrap-t of every paired difference. A pair's variance is its question part (the groups' spread; with
+    the seeds' question-level noise in it) plus (1/seeds_i + 1/seeds_j) times the seed-level variance. Pooled from
+    the seeds, that variance is the between-seed variance of a seed's accuracy itself, question noise included,
+    and its question-level part leaves the question part instead: counted once, and the estimate is not floored at
+    the question noise (a floor inflates it when there is no run spread, and a plug-in floored at zero is what
+    made equal arms look different under a run spread). Each resample redraws that variance from its sampling
+    distribution (scaled chi-square, sum(seeds - 1) degrees of freedom) and studentises with it: the statistic is
+    then a t whose degrees of freedom are those the data gave, near the seeds' when the run part dominates."""
+    groups = int(codes.max()) + 1
+    counts = rng.multinomial(groups, np.full(groups, 1 / groups), size=resamples).astype(float)
+    observed_row, observed_spread = resampled_pairs(per_question, codes, np.ones((1, groups)))
+    accuracies, observed_spread = observed_row[0], observed_spread[0]
+    replicates, spreads = resampled_pairs(per_question, codes, counts)
+    weights = 1 / seeds[None, :] + 1 / seeds[:, None]
+    noise = run.question_noise or 0.0
+    run_variance = (run.sd or 0.0) ** 2
+    if run.source == "pooled" and run.degrees_of_freedom and run.between_seed_variance is not None:
+        seed_variance = run.between_seed_variance
+        df = run.degrees_of_freedom
+        seed_draws = (run_variance + noise) * rng.chisquare(df, size=resamples) / df
+    else:  # given (known) or none
+        seed_variance, df, seed_draws = run_variance, None, np.full(resamples, run_variance)
+    question_part = np.maximum(observed_spread - weights * noise, 0.0)
+    variances = question_part + weights * seed_variance
+    differences = accuracies[None, :] - accuracies[:, None]
+    # Where a pair's question spread falls short of the seeds' question noise (by chance: it holds that noise), the
+    # variance above counts the noise in full; the resampled numerators must then carry it in full too, and each
+    # resample's question part moves in proportion to its spread, or the resamples' t would be too narrow.
+    widen = _ratio(np.sqrt(np.maximum(observed_spread, weights * noise)), observed_spread)
+    runs = rng.standard_normal(replicates.shape) * np.sqrt(run_variance / seeds)
+    deviations = (replicates[:, None, :] - replicates[:, :, None] - differences) * widen
+    deviations += runs[:, None, :] - runs[:, :, None]
+    replicate_variances = question_part * _ratio(spreads, observed_spread**2) + weights * seed_draws[:, None, None]
+    replicates = replicates + runs
     pairs = ~np.eye(len(seeds), dtype=bool)
-    weights = (1 / seeds[None, :] + 1 / seeds[:, None])[pairs]
-    df = float(np.median(run.degrees_of_freedom * (total[pairs] / (weights * run.between_seed_variance)) ** 2))
-    centre = with_runs.mean(axis=0)
-    scale = np.sqrt(df / rng.chisquare(df, size=(len(with_runs), 1)))
-    return centre + (with_runs - centre) * scale, df
+    t_df = None
+    if df is not None and pairs.any() and (variances[pairs] > 0).all():
+        satterthwaite = variances**2 / (question_part**2 / max(1, groups - 1) + (weights * seed_variance) ** 2 / df)
+        t_df = float(np.median(satterthwaite[pairs]))
+    return Studentised(
+        accuracies,
+        replicates,
+        _ratio(differences, variances),
+        _ratio(deviations, replicate_variances),
+        variances,
+        t_df,
+    )
 
 
-def confidence_set(observed: np.ndarray, replicates: np.ndarray) -> tuple[list[int], list[float], np.ndarray]:
-    """The model confidence set's elimination with the range statistic on accuracies (losses are 1 - accuracy):
-    the arms in elimination order (the survivor last), their MCS p-values, and the pairs' bootstrap variances."""
-    k = len(observed)
-    differences = observed[None, :] - observed[:, None]  # [i, j]: accuracy j - accuracy i, i.e. loss i - loss j
-    deviations = replicates[:, None, :] - replicates[:, :, None] - differences
-    variances = (deviations**2).mean(axis=0)
-    scale = np.sqrt(np.where(variances > 0, variances, np.inf))  # identical arms: a difference that never varies
-    standardised, simulated = differences / scale, deviations / scale
-    left = list(range(k))
+def confidence_set(standardised: np.ndarray, simulated: np.ndarray) -> tuple[list[int], list[float]]:
+    """The model confidence set's elimination with the range statistic on studentised paired differences of
+    accuracy ([i, j]: arm j over arm i, so loss i over loss j) and their resampled deviations: the arms in
+    elimination order (the survivor last) and their MCS p-values."""
+    left = list(range(len(standardised)))
     order: list[int] = []
     p_values: list[float] = []
     while len(left) > 1:
         within = np.ix_(left, left)
         statistic = standardised[within].max()
         # A resample that ties the statistic counts against rejecting (0/1 scores tie often): arch counts only
-        # those above it, the same on continuous scores.
-        p = float((simulated[(slice(None), *within)].max(axis=(1, 2)) >= statistic - 1e-12).mean())
+        # those above it, the same on continuous scores. (1 + count) / (1 + resamples): a Monte Carlo p-value
+        # that keeps its level at any number of resamples.
+        beyond = int((simulated[(slice(None), *within)].max(axis=(1, 2)) >= statistic - 1e-12).sum())
+        p = (1 + beyond) / (1 + len(simulated))
         worst = left[int(np.unravel_index(standardised[within].argmax(), (len(left), len(left)))[0])]
         order.append(worst)
         p_values.append(max([p, *p_values]))
         left.remove(worst)
-    return [*order, left[0]], [*p_values, 1.0], variances
+    return [*order, left[0]], [*p_values, 1.0]
 
 
 def verdict(
@@ -241,15 +320,12 @@ def verdict(
     run = RunSpread(run_sd, "given", None) if run_sd is not None else run_spread(matrices)
     per_question = np.stack([m.mean(axis=0) for m in matrices], axis=1)
     seeds = np.array([len(m) for m in matrices], dtype=float)
-    rng = np.random.default_rng(seed)
-    questions_only = resampled_accuracies(per_question, codes, resamples, rng)
-    total = pair_variances(questions_only, seeds, run)
-    replicates, t_df = with_run_term(questions_only, seeds, run, total, rng)
-    observed = per_question.mean(axis=0)
+    found = studentised(per_question, codes, seeds, run, resamples, np.random.default_rng(seed))
+    observed, replicates = found.accuracies, found.replicates
     if len(names) > 1:
-        order, p_values, _ = confidence_set(observed, replicates)
-        # The power statement's input: a difference's standard error before the t scaling, which power.py applies.
-        pair_se = float(np.median(np.sqrt(total[~np.eye(len(names), dtype=bool)])))
+        order, p_values = confidence_set(found.observed, found.simulated)
+        # The power statement's input: a paired difference's standard error (power.py applies its t).
+        pair_se = float(np.median(np.sqrt(found.variances[~np.eye(len(names), dtype=bool)])))
     else:
         order, p_values, pair_se = [0], [1.0], 0.0
     mcs_p = dict(zip(order, p_values, strict=True))
@@ -267,7 +343,7 @@ def verdict(
         questions=questions,
         groups=int(codes.max()) + 1,
         run=run,
-        t_degrees_of_freedom=t_df,
+        t_degrees_of_freedom=found.degrees_of_freedom,
         pair_se=pair_se,
     )
 
