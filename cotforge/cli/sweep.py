@@ -122,6 +122,16 @@ PruneOption = Annotated[
         "answer-only and human baselines; the report lists the arms skipped. Default: train every arm",
     ),
 ]
+SelectOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--select",
+        help="Beside each arm, an arm trained on the part of its records this keeps, named arm@selection; "
+        "repeatable or comma-separated, e.g. --select rsr:0.5,random:0.5 (the half with the lowest Rank-Surprisal "
+        "Ratio under each student, scored first as --predict does, and a random half of the same size; "
+        "surprisal:F and rank:F rank by the baselines; random:F:SEED draws with another seed). Default: arms whole",
+    ),
+]
 CellBudgetOption = Annotated[int | None, typer.Option(min=1, help="--adaptive: at most N cells. Default: no limit")]
 EvalLimitOption = Annotated[int | None, typer.Option(help="At most N held-out questions. Default: all")]
 SeedsOption = Annotated[str, typer.Option(help="Training seeds, comma-separated; each is a cell")]
@@ -187,6 +197,7 @@ def sweep(
     cell_budget: CellBudgetOption = None,
     predict: PredictOption = False,
     prune: PruneOption = None,
+    select: SelectOption = None,
     **trainer: Any,
 ) -> None:
     """Run a sweep (or `cotforge sweep report DIR` to merge the shards of one)."""
@@ -242,6 +253,7 @@ def sweep(
             adaptive=adaptive,
             cell_budget=cell_budget,
             prune=prune,
+            selections=split_commas(select) or None,
         )
         if dry_run:
             if not 0 < prior_accuracy < 1:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cotforge.contamination import NEAR_VARIANT
+from cotforge.quality.selection import Selection, parse_selection
 from cotforge.schemas.record import ReasoningView
 from cotforge.train.config import TrainConfig
 
@@ -81,6 +82,12 @@ class SweepSettings(BaseModel):
         "training (sweeps.predict), and the answer-only and human baselines; none: every arm",
     )
 
+    selections: list[str] | None = Field(
+        default=None,
+        description="Beside each arm, an arm of the part of its records each selection keeps (rsr:0.5, random:0.5: "
+        "cotforge.quality.selection), named arm@selection; none: the arms whole",
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _default_training(cls, data: Any) -> Any:
@@ -113,6 +120,20 @@ class SweepSettings(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _selections(self) -> SweepSettings:
+        parsed = [selection.text for selection in self.selection_specs()]
+        if len(set(parsed)) != len(parsed):
+            raise SweepError(f"--select: give each selection once, got {', '.join(self.selections or [])}")
+        return self
+
+    def selection_specs(self) -> list[Selection]:
+        """The selections, parsed (SweepError naming a malformed one)."""
+        try:
+            return [parse_selection(text) for text in self.selections or []]
+        except ValueError as error:
+            raise SweepError(str(error)) from None
+
+    @model_validator(mode="after")
     def _named_arms(self) -> SweepSettings:
         """The arms' syntax is checked where they are resolved (cotforge.sweeps.arms), before any cell runs."""
         if self.arms is not None:
@@ -127,7 +148,8 @@ class SweepSettings(BaseModel):
 # mixture, split), where the run goes (output_dir, resume, save_every, push_to_hub), the seed (--seeds), one example
 # per row so the step budget means the same examples in every cell (batching), a plain model to evaluate
 # (merge_lora); cells run in one process, so there is nothing to shard (shard, cpu_offload); and every arm trains on
-# the same problems, so no filter drops some of one arm's (min_pass_rate, max_pass_rate, dedup, min_judge).
+# the same problems, so no filter drops some of one arm's (min_pass_rate, max_pass_rate, dedup, min_judge); a
+# selection is an arm of its own (SweepSettings.selections).
 CELL_DECIDES = (
     "model",
     "dataset",
@@ -147,6 +169,7 @@ CELL_DECIDES = (
     "max_pass_rate",
     "dedup",
     "min_judge",
+    "select",
 )
 
 

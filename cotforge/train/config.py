@@ -12,8 +12,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cotforge.quality import DEDUP_HELP, MAX_PASS_RATE_HELP, MIN_JUDGE_HELP, MIN_PASS_RATE_HELP
+from cotforge.quality import DEDUP_HELP, MAX_PASS_RATE_HELP, MIN_JUDGE_HELP, MIN_PASS_RATE_HELP, SELECT_HELP
 from cotforge.quality.filters import QualityFilter, parse_min_judge
+from cotforge.quality.selection import parse_selection
 from cotforge.schemas.recipe import teacher_label
 from cotforge.schemas.record import ReasoningView
 
@@ -92,6 +93,11 @@ class TrainConfig(BaseModel):
         default=None,
         description=MIN_JUDGE_HELP.replace("; repeatable", "; comma-separated") + " (a build directory)",
         json_schema_extra=cli(default="none"),
+    )
+    select: str | None = Field(
+        default=None,
+        description=SELECT_HELP + " (a build directory; after the other filters)",
+        json_schema_extra=cli(default="every record"),
     )
     output_dir: str = Field(
         default="student", description="Where the student is saved", json_schema_extra=cli("--out", "-o")
@@ -214,8 +220,11 @@ class TrainConfig(BaseModel):
         return self
 
     def quality_filter(self) -> QualityFilter:
-        """The filters on the corpus's quality signals (ValueError when the bounds cross)."""
-        return QualityFilter(self.min_pass_rate, self.max_pass_rate, self.dedup, parse_min_judge(self.min_judge))
+        """The filters on the corpus's quality signals and the selection (ValueError when the bounds cross or the
+        selection is malformed); a score selection's scorer is the trainer's to set, once it loads the student."""
+        select = parse_selection(self.select) if self.select is not None else None
+        judged = parse_min_judge(self.min_judge)
+        return QualityFilter(self.min_pass_rate, self.max_pass_rate, self.dedup, judged, select)
 
     @model_validator(mode="after")
     def _adapter_settings_need_a_rank(self) -> TrainConfig:

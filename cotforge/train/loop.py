@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -39,6 +39,7 @@ from cotforge.train.data import (
 from cotforge.train.flops import flops_per_token, peak_flops, utilisation
 from cotforge.train.loss import CompletionLoss, compile_backbone, loss_sum
 from cotforge.train.memory import check_fits, measured_peak, plan_memory
+from cotforge.train.scorer import student_scorer
 from cotforge.train.student import compute_dtype, load_student, load_tokenizer
 
 
@@ -187,14 +188,12 @@ def _check_can_push(config: TrainConfig, run: Runtime) -> None:
 
 def _load_data(config: TrainConfig, run: Runtime, log: Callable[[str], None]) -> tuple[TokenizedSet, Any, str]:
     """The data and the tokenizer first: a missing subset is reported in a second, not after loading the model."""
+    quality = config.quality_filter()
+    if quality.select is not None and quality.select.needs_scores:  # the student's scores: its weights' digest
+        scorer = student_scorer(config.model, config.gguf_file, config.template, config.reasoning, config.max_length)
+        quality = replace(quality, scorer=scorer)
     pairs = training_pairs(
-        config.dataset,
-        config.subset,
-        config.split,
-        config.reasoning,
-        config.mixture,
-        config.seed,
-        config.quality_filter(),
+        config.dataset, config.subset, config.split, config.reasoning, config.mixture, config.seed, quality
     )
     note = empty_completions_note(pairs)
     if note and run.main:
