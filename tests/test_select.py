@@ -17,7 +17,7 @@ from cotforge.dataset_cards.stats import write_finished
 from cotforge.quality.rsr import RecordScore
 from cotforge.quality.selection import Selection, UnscoredRecords, parse_selection
 from cotforge.suitability import score_build
-from cotforge.sweeps import SweepError, plan_sweep, run_sweep
+from cotforge.sweeps import SweepError, build_report, plan_sweep, run_sweep
 from cotforge.sweeps.cells import read_cell
 from cotforge.sweeps.layout import SweepDir
 from cotforge.train.config import TrainConfig
@@ -194,6 +194,9 @@ def test_sweep_selection_arms_sit_beside_the_whole_arm_and_resume_as_cells(
     pool_keys = {r.key for r in plan.train["g5"]}
     rows = pl.read_parquet(scores.scores_path).filter(pl.col("key").is_in(list(pool_keys))).sort(["rsr", "key"])
     assert trained == set(rows["key"].to_list()[: len(trained)]), "the lowest-RSR half of the arm"
+
+    markdown = (build_report(tmp_path), (tmp_path / "sweep_report.md").read_text())[1]
+    assert "| g5@rsr-0.5 |" in markdown and f"g5@rsr-0.5 {(pool + 1) // 2} of {pool}" in markdown
 
     def no_training(*args, **kwargs):
         raise AssertionError("a resumed sweep trained a finished cell")

@@ -230,7 +230,8 @@ def export_command(
         str | None,
         typer.Option(
             help="--select by score: the student whose scores rank the records (Hub id, folder or .gguf file), as "
-            "`cotforge score` scored them with the trainer's template and max_length and this --reasoning"
+            "`cotforge score` scored them with the trainer's template and max_length and this --reasoning. Default: "
+            "none (a random --select needs none)"
         ),
     ] = None,
 ) -> None:
