@@ -207,3 +207,20 @@ def test_sweep_selection_arms_sit_beside_the_whole_arm_and_resume_as_cells(
         run_sweep(settings(corpus, student, selections=["rsr:0.25"]), tmp_path, log=lambda _: None)
     with pytest.raises(ValueError, match="--select 'best:1'"):
         settings(corpus, student, selections=["best:1"])
+
+
+def test_the_sweep_command_names_the_selection_arms_and_refuses_a_bad_one(
+    corpus: Path,  # noqa: F811
+    student: Path,
+    tmp_path: Path,
+) -> None:
+    args = ["sweep", "--dataset", str(corpus), "--student", str(student), "--out", str(tmp_path), "--dry-run"]
+    runner = CliRunner()
+    result = runner.invoke(app, [*args, "--arm", "g1", "--arm", "g5", "--select", "rsr:0.50,random:0.5"])
+    assert result.exit_code == 0, result.output
+    assert "arms: g1, g1@rsr-0.5, g1@random-0.5, g5, g5@rsr-0.5, g5@random-0.5" in result.output
+    assert "cells: 6 (1 student(s) x 6 arms" in result.output
+    assert settings(corpus, student, selections=["rsr:0.50"]).selections == ["rsr:0.5"], "one spelling, one sweep"
+    for bad, says in (("best:1", "--select 'best:1': give rsr:FRACTION"), ("rsr:0.5,rsr:0.50", "each selection once")):
+        refused = runner.invoke(app, [*args, "--select", bad])
+        assert refused.exit_code == 2 and says in " ".join(refused.output.split()), refused.output

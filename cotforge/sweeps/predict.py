@@ -1,7 +1,9 @@
 """`cotforge sweep --predict` and `--prune K`: before any cell trains, every arm's training records scored under
 every student (cotforge.suitability: the Rank-Surprisal Ratio, arXiv 2601.14249, and its two baselines), the
 predicted order printed (lowest RSR first), and with --prune only the K best-scored arms of each student trained
-(the answer-only and human baselines always). agreement.py sets each arm's scores beside its measured accuracy.
+(the answer-only and human baselines always). An arm selected by score (`--select rsr:0.5`, arm@rsr-0.5) gets its
+part of the records here, per student, from the same scores. agreement.py sets each arm's scores beside its measured
+accuracy.
 
 Every record any arm trains on is written once into one build directory in the sweep folder and scored there, so a
 mixture arm's records are its parts' very records and are scored once, and a re-run or another shard reuses every

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import PurePath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cotforge.contamination import NEAR_VARIANT
 from cotforge.quality.selection import Selection, parse_selection
@@ -119,19 +119,23 @@ class SweepSettings(BaseModel):
             raise SweepError("--cell-budget limits an adaptive sweep: give it with --adaptive")
         return self
 
-    @model_validator(mode="after")
-    def _selections(self) -> SweepSettings:
-        parsed = [selection.text for selection in self.selection_specs()]
-        if len(set(parsed)) != len(parsed):
-            raise SweepError(f"--select: give each selection once, got {', '.join(self.selections or [])}")
-        return self
-
-    def selection_specs(self) -> list[Selection]:
-        """The selections, parsed (SweepError naming a malformed one)."""
+    @field_validator("selections")
+    @classmethod
+    def _one_spelling(cls, selections: list[str] | None) -> list[str] | None:
+        """Each selection in its one spelling (rsr:0.50 is rsr:0.5: the same cells, the same sweep), once."""
+        if selections is None:
+            return None
         try:
-            return [parse_selection(text) for text in self.selections or []]
+            texts = [parse_selection(text).text for text in selections]
         except ValueError as error:
             raise SweepError(str(error)) from None
+        if len(set(texts)) != len(texts):
+            raise SweepError(f"--select: give each selection once, got {', '.join(selections)}")
+        return texts
+
+    def selection_specs(self) -> list[Selection]:
+        """The selections, parsed."""
+        return [parse_selection(text) for text in self.selections or []]
 
     @model_validator(mode="after")
     def _named_arms(self) -> SweepSettings:
