@@ -75,8 +75,8 @@ def test_the_lowest_scores_are_kept_ties_by_key_and_no_rsr_last() -> None:
     scores = {key: _score(value, surprisal=10 - i, rank=i) for i, (key, value) in enumerate(rsr.items())}
     keep = parse_selection("rsr:0.4").apply("s", list(reversed(records)), scores)  # 7 x 0.4: 3 kept
     assert [r.key for r in keep] == ["k04", "k03", "k02"], "1.0, then two of the three 2.0s by key, in the order given"
-    everything = parse_selection("rsr:1").apply("s", records, scores)
-    assert [r.key for r in everything] == [r.key for r in records], "no RSR sorts last but is not dropped"
+    six = parse_selection("rsr:0.8").apply("s", records, scores)  # 7 x 0.8 = 5.6: 6 kept
+    assert [r.key for r in six] == ["k00", "k02", "k03", "k04", "k05", "k06"], "no RSR (no surprisal) sorts last"
     by_surprisal = parse_selection("surprisal:0.3").apply("s", records, scores)
     assert [r.key for r in by_surprisal] == ["k05", "k06"], "the highest index has the lowest surprisal"
     assert [r.key for r in parse_selection("rank:0.3").apply("s", records, scores)] == ["k00", "k01"]

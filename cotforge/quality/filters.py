@@ -118,7 +118,8 @@ class QualityFilter:
             except UnscoredRecords as error:
                 raise UnscoredRecords(
                     f"--select {select.text}: {error} under {self.scorer.describe()}; run "
-                    f"`{self.scorer.command(directory.path, name)}` first"
+                    f"`{self.scorer.command(directory.path, name)}` first (it leaves out a record whose prompt alone "
+                    "fills max_length: raise --max-length for those)"
                 ) from None
         return selected
 
