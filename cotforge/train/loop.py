@@ -39,6 +39,7 @@ from cotforge.train.data import (
 from cotforge.train.flops import flops_per_token, peak_flops, utilisation
 from cotforge.train.loss import CompletionLoss, compile_backbone, loss_sum
 from cotforge.train.memory import check_fits, measured_peak, plan_memory
+from cotforge.train.scorer import run_quality_filter
 from cotforge.train.student import compute_dtype, load_student, load_tokenizer
 
 
@@ -193,14 +194,10 @@ def _check_can_push(config: TrainConfig, run: Runtime) -> None:
 
 def _load_data(config: TrainConfig, run: Runtime, log: Callable[[str], None]) -> tuple[TokenizedSet, Any, str]:
     """The data and the tokenizer first: a missing subset is reported in a second, not after loading the model."""
+    corpus = config.data
+    quality = run_quality_filter(config)
     pairs = training_pairs(
-        config.data.dataset,
-        config.data.subset,
-        config.data.split,
-        config.rendering.reasoning,
-        config.data.mixture,
-        config.data.seed,
-        config.data.quality_filter(),
+        corpus.dataset, corpus.subset, corpus.split, config.rendering.reasoning, corpus.mixture, corpus.seed, quality
     )
     note = empty_completions_note(pairs)
     if note and run.main:
