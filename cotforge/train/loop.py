@@ -381,11 +381,9 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     schedule = Schedule(config, data, run.world)
     total_steps = schedule.total_steps
     work_per_token = flops_per_token(model, schedule.lengths)
+    optimisation = config.optimisation
     optimizer = torch.optim.AdamW(
-        trained,
-        lr=config.optimisation.learning_rate,
-        weight_decay=config.optimisation.weight_decay,
-        fused=run.device.type == "cuda",
+        trained, lr=optimisation.learning_rate, weight_decay=optimisation.weight_decay, fused=run.device.type == "cuda"
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_schedule(s, total_steps, schedule.warmup))
     checkpoints = Checkpoints(
@@ -415,7 +413,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
         step_plan = schedule.micro_batches(step)
         step_started = time.monotonic()
         loss_total, count = _optimizer_step(student, schedule, step_plan, run, tokenizer.pad_token_id)
-        torch.nn.utils.clip_grad_norm_(trained, config.optimisation.max_grad_norm)
+        torch.nn.utils.clip_grad_norm_(trained, optimisation.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
