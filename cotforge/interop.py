@@ -29,7 +29,8 @@ def export(
     goes where each tool reads one: LLaMA-Factory and TRL's prompt/completion in `<think>` tags before the rationale
     (LLaMA-Factory's thinking templates split them there); TRL's messages as the assistant turn's
     `reasoning_content`, which chat templates that render traces (Qwen3's) put in their own thinking block.
-    `quality` keeps the records that pass its filters (pass rate, near-duplicates)."""
+    `quality` keeps the records that pass its filters (pass rate, near-duplicates, the judge's bounds), then its
+    selection (`--select`)."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
     with directory_lock(build_dir, "export", create=False):  # not while a build rewrites its subsets

@@ -10,8 +10,8 @@ import pytest
 
 from cotforge.corpus import BuildDir, HubLayout
 from cotforge.quality.rsr import RecordScore, ScoredBy
+from cotforge.quality.scores import ScoreStore
 from cotforge.schemas.judge import JudgeRejection, JudgeScore
-from cotforge.suitability.store import ScoreStore
 
 from .helpers import scripted_recipe, write_problems
 from .test_build import build

@@ -188,13 +188,14 @@ def test_the_judge_command_and_export_min_judge(tmp_path: Path, scripted) -> Non
     assert (
         len(
             load_pairs(
-                str(out), quality=TrainConfig(model="m", dataset=str(out), min_judge=["faithful:2"]).quality_filter()
+                str(out),
+                quality=TrainConfig(model="m", dataset=str(out), min_judge=["faithful:2"]).data.quality_filter(),
             )
         )
         == 2
     )
     with pytest.raises(ValueError, match="give a rubric and a whole score"):
-        TrainConfig(model="m", dataset=str(out), min_judge=["faithful>4"]).quality_filter()
+        TrainConfig(model="m", dataset=str(out), min_judge=["faithful>4"]).data.quality_filter()
     for flag, says in (("faithful", "give a rubric and a whole score"), ("level:4", "has no level scores")):
         bad = [*export[:-1], flag]
         result = runner.invoke(app, bad)

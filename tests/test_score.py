@@ -151,7 +151,7 @@ def test_parts_a_killed_run_could_not_merge_are_read_and_merged_by_the_next(
     tmp_path: Path, student: Path, monkeypatch
 ) -> None:
     """SIGKILL runs no `finally`: the batches' part files are all that is left, and they are enough."""
-    from cotforge.suitability.store import ScoreStore
+    from cotforge.quality.scores import ScoreStore
 
     directory = _toy_build(tmp_path / "build")
     merge = ScoreStore.merge

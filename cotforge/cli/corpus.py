@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -12,8 +12,11 @@ from rich.text import Text
 
 from cotforge.cli.common import CHECK_AGAINST_HELP, err, fail, out, service_code, split_commas, warn, warn_cut_texts
 from cotforge.exitcodes import CONTAMINATED
-from cotforge.quality import DEDUP_HELP, MAX_PASS_RATE_HELP, MIN_JUDGE_HELP, MIN_PASS_RATE_HELP
+from cotforge.quality import DEDUP_HELP, MAX_PASS_RATE_HELP, MIN_JUDGE_HELP, MIN_PASS_RATE_HELP, SELECT_HELP
 from cotforge.schemas.record import ReasoningView
+
+if TYPE_CHECKING:
+    from cotforge.quality.selection import Scorer, Selection
 
 
 def salvage(build_dir: Annotated[Path, typer.Argument(help="A build directory whose store.sqlite is damaged")]) -> None:
@@ -225,18 +228,49 @@ def export_command(
     max_pass_rate: Annotated[float | None, typer.Option(help=f"{MAX_PASS_RATE_HELP}. Default: no bound")] = None,
     dedup: Annotated[bool, typer.Option("--dedup", help=DEDUP_HELP)] = False,
     min_judge: Annotated[list[str] | None, typer.Option(help=f"{MIN_JUDGE_HELP}. Default: no bound")] = None,
+    select: Annotated[str | None, typer.Option(help=f"{SELECT_HELP}. Default: every record")] = None,
+    student: Annotated[
+        str | None,
+        typer.Option(
+            help="--select by score: the student whose scores rank the records (Hub id, folder or .gguf file), as "
+            "`cotforge score` scored them with the trainer's template and max_length and this --reasoning. Default: "
+            "none (a random --select needs none)"
+        ),
+    ] = None,
 ) -> None:
     """Write subsets for another trainer: LLaMA-Factory (alpaca JSON + dataset_info.json) or TRL (JSONL)."""
     from cotforge.corpus import BuildDirError
     from cotforge.interop import export
     from cotforge.quality.filters import QualityFilter, parse_min_judge
+    from cotforge.quality.selection import parse_selection
+    from cotforge.train.student import StudentError
 
     try:
-        quality = QualityFilter(min_pass_rate, max_pass_rate, dedup, parse_min_judge(split_commas(min_judge)))
+        selection = parse_selection(select) if select is not None else None
+        scorer = _scorer(selection, student, reasoning)
+        judged = parse_min_judge(split_commas(min_judge))
+        quality = QualityFilter(min_pass_rate, max_pass_rate, dedup, judged, selection, scorer)
         written = export(build_dir, out_dir, fmt, subset, reasoning, quality)
+    except StudentError as error:  # the loader names the trainer's option
+        raise fail(str(error).replace("--model ", "--student ", 1)) from None
     except (BuildDirError, ValueError) as error:
         raise fail(str(error)) from None
     out.print(f"wrote {len(written)} files to {out_dir}", highlight=False)
+
+
+def _scorer(selection: Selection | None, student: str | None, reasoning: ReasoningView) -> Scorer | None:
+    """Whose scores `--select` ranks by: the student's, rendered as the trainer renders it (None: no scores)."""
+    if selection is None or not selection.needs_scores:
+        if student is not None:
+            raise ValueError("--student: give it with a --select that ranks by score (rsr, surprisal or rank)")
+        return None
+    if student is None:
+        raise ValueError(f"--select {selection.text}: give --student, whose scores rank the records")
+    from cotforge.train.config import Rendering
+    from cotforge.train.scorer import student_scorer
+
+    trainer = Rendering.model_fields
+    return student_scorer(student, None, trainer["template"].default, reasoning, trainer["max_length"].default)
 
 
 def import_paper_command(

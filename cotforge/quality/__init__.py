@@ -24,3 +24,8 @@ MIN_JUDGE_HELP = (
     "Keep records the judge scored at least this on a rubric, as rubric:score (e.g. faithful:4; run `cotforge judge` "
     "first); repeatable"
 )
+SELECT_HELP = (
+    "Keep this fraction of each subset's records: rsr:0.5, the half with the lowest Rank-Surprisal Ratio under "
+    "the student (scored first with `cotforge score`); surprisal:0.5 or rank:0.5, the lowest of either baseline; "
+    "random:0.5[:SEED], a random half of the same size"
+)

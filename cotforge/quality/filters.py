@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from cotforge.corpus import BuildDir, rejections_by_subset
 from cotforge.quality.duplicates import NearDuplicates
+from cotforge.quality.scores import ScoreStore
+from cotforge.quality.selection import Scorer, Selection, UnscoredRecords
 from cotforge.quality.signals import answer_rows, by_question, pass_rate, top_answers
 from cotforge.schemas.record import AnswerOrigin, CoTRecord, Rejection, RejectionReason
 
@@ -49,12 +51,15 @@ class QualityFilter:
     answer it is 0 or 1) lies within [min_pass_rate, max_pass_rate]; with `dedup`, drop each rationale that is a
     near-duplicate of an earlier question's (cotforge.quality.duplicates), keeping the first of each group; with
     `min_judge` ((rubric, score) pairs), keep the records the judge scored at least that on each rubric (a record
-    without a valid verdict for it is dropped)."""
+    without a valid verdict for it is dropped); then with `select`, a fraction of each subset's records (a score
+    selection reads the scores `scorer` made: cotforge.quality.selection)."""
 
     min_pass_rate: float | None = None
     max_pass_rate: float | None = None
     dedup: bool = False
     min_judge: tuple[tuple[str, int], ...] = ()
+    select: Selection | None = None
+    scorer: Scorer | None = None
 
     def __post_init__(self) -> None:
         for flag, value in (("--min-pass-rate", self.min_pass_rate), ("--max-pass-rate", self.max_pass_rate)):
@@ -66,7 +71,8 @@ class QualityFilter:
 
     @property
     def active(self) -> bool:
-        return self.min_pass_rate is not None or self.max_pass_rate is not None or self.dedup or bool(self.min_judge)
+        bounds = self.min_pass_rate is not None or self.max_pass_rate is not None
+        return bounds or self.dedup or bool(self.min_judge) or self.select is not None
 
     def _within(self, rate: float) -> bool:
         low = 0.0 if self.min_pass_rate is None else self.min_pass_rate
@@ -94,8 +100,31 @@ class QualityFilter:
         return {name: self.subset(records, rejected.get(name, [])) for name, records in subsets.items()}
 
     def apply_in(self, directory: BuildDir, subsets: Mapping[str, list[CoTRecord]]) -> dict[str, list[CoTRecord]]:
-        """`apply` with the build directory's rejections, then the judge's bounds on its judge_scores.parquet."""
-        kept = self.apply(subsets, directory.read_rejections())
+        """`apply` with the build directory's rejections, then the judge's bounds on its judge_scores.parquet, then
+        the selection (on its suitability.parquet for a score selection)."""
+        kept = self._judged(directory, self.apply(subsets, directory.read_rejections()))
+        select = self.select
+        if select is None:
+            return kept
+        if not select.needs_scores:
+            return {name: select.apply(name, records) for name, records in kept.items()}
+        if self.scorer is None:
+            raise ValueError(f"--select {select.text}: give the student whose scores it ranks by (--student)")
+        scores = ScoreStore(directory).read(self.scorer.scored_by)
+        selected = {}
+        for name, records in kept.items():
+            try:
+                selected[name] = select.apply(name, records, scores)
+            except UnscoredRecords as error:
+                raise UnscoredRecords(
+                    f"--select {select.text}: {error} under {self.scorer.describe()}; run "
+                    f"`{self.scorer.command(directory.path, name)}` first (it leaves out a record whose prompt alone "
+                    "fills max_length: raise --max-length for those)"
+                ) from None
+        return selected
+
+    def _judged(self, directory: BuildDir, kept: dict[str, list[CoTRecord]]) -> dict[str, list[CoTRecord]]:
+        """The records the judge's bounds keep (all without --min-judge)."""
         if not self.min_judge:
             return kept
         scores = directory.read_judge_scores()

@@ -4,25 +4,22 @@ gradient, kept a batch at a time, and summed up per subset into cotforge_stats.j
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-
 from cotforge.corpus import BuildDir, BuildDirError
 from cotforge.quality.rsr import RecordScore, ScoredBy, SubsetSuitability, record_score, subset_suitability
+from cotforge.quality.scores import ScoreStore
 from cotforge.safety.lock import directory_lock
 from cotforge.schemas.record import CoTRecord, ReasoningView
-from cotforge.suitability.store import ScoreStore
 from cotforge.suitability.tokens import score_batch
 from cotforge.train.batching import collate_padded
-from cotforge.train.config import Rendering, model_label, split_gguf_path
-from cotforge.train.data import Example, fitted, render, resolve_template
-from cotforge.train.student import compute_dtype, load_student, load_tokenizer
+from cotforge.train.config import Rendering
+from cotforge.train.data import Example, fitted, render
+from cotforge.train.scorer import load_scorer
 
 TRAINER = Rendering.model_fields  # the rendering settings default to the trainer's
 
@@ -68,17 +65,6 @@ class _Pending:
     subset: str
     example: Example
     truncated: bool
-
-
-def weights_digest(model: Any) -> str:
-    """A digest of every weight's name, dtype, shape and bytes: other weights under the same name never reuse a
-    score."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        flat = tensor.detach().to("cpu").contiguous().reshape(-1)
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}\n".encode())
-        digest.update(flat.view(torch.uint8).numpy())
-    return digest.hexdigest()[:16]
 
 
 def _pending(
@@ -130,27 +116,17 @@ def score_build(
     if not directory.is_build():
         raise BuildDirError(f"{directory.path}: not a build directory (no subsets/ folder)")
     records = directory.read_subsets(subsets)
-    model_name, gguf_file = split_gguf_path(student, gguf_file)
-    tokenizer = load_tokenizer(model_name, gguf_file)
-    resolved = resolve_template(tokenizer, template)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    compute = compute_dtype(device)
-    model = load_student(model_name, gguf_file, device, torch.float32, compute=compute, place=False)
-    scored_by = ScoredBy(
-        student=model_label(model_name, gguf_file),
-        weights_digest=weights_digest(model),
-        template=resolved,
-        reasoning=reasoning.value,
-        max_length=max_length,
-    )
-    model = model.to(device).eval()
+    loaded = load_scorer(student, gguf_file, template, reasoning, max_length)
+    tokenizer, device, compute = loaded.tokenizer, loaded.device, loaded.compute
+    scored_by = loaded.scorer.scored_by
+    model = loaded.model.to(device).eval()
     pad = tokenizer.pad_token_id
     started = time.monotonic()
     with directory_lock(directory.path, "score"):
         store = ScoreStore(directory)
         done = store.read(scored_by)
         reused = sum(record.key in done for rows in records.values() for record in rows)
-        pending, too_long = _pending(records, done, tokenizer, resolved, reasoning, max_length)
+        pending, too_long = _pending(records, done, tokenizer, scored_by.template, reasoning, max_length)
         report = ScoreReport(directory, scored_by, scored=0, reused=reused, tokens=0, wall_time_s=0.0)
 
         def tell(finished: bool = False) -> None:

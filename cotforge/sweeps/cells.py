@@ -35,6 +35,7 @@ class CellResult(BaseModel):
     subset: str
     level: int | None
     kind: str = "prompted"  # the arm's: prompted, baseline, native, condensed or mixture
+    selection: str | None = None  # the part of the arm's records it trained on (--select), e.g. rsr:0.5
     seed: int
     steps: int
     train_examples: int
@@ -177,7 +178,7 @@ class CellJob:
 
     @classmethod
     def of(cls, plan: SweepPlan, cell: Cell, sweep: SweepDir, keep_model: bool) -> CellJob:
-        records = plan.train[cell.arm.label]
+        records = plan.records(cell.student, cell.arm)
         return cls(plan.settings, cell, records, plan.test, plan.steps(), sweep.path.resolve(), keep_model)
 
     @property
@@ -232,6 +233,7 @@ def run_cell(job: CellJob, log: Callable[[str], None]) -> CellResult:
         subset=cell.arm.subset,
         level=cell.arm.level,
         kind=cell.arm.kind,
+        selection=cell.arm.selection.text if cell.arm.selection else None,
         seed=cell.seed,
         steps=report.steps,
         train_examples=report.examples,
@@ -322,9 +324,9 @@ def run_sweep(
     log: Callable[[str], None] = print,
 ) -> tuple[SweepPlan, list[Cell]]:
     """Run this shard's unfinished cells on `executor` (default: one after another here; an adaptive sweep: its
-    rounds), after scoring every arm first with `predict` or settings.prune; returns the plan and the cells still
-    unfinished (any shard; none it chose not to run). Raises CellsFailed, once the others of its round have run, if
-    any cell failed."""
+    rounds), after scoring every arm first with `predict`, settings.prune or an arm selected by score; returns the
+    plan and the cells still unfinished (any shard; none it chose not to run). Raises CellsFailed, once the others
+    of its round have run, if any cell failed."""
     from cotforge.sweeps.predict import predict_and_prune  # its statistics import this module
 
     if settings.adaptive and shard != (0, 1):
@@ -349,7 +351,8 @@ def run_sweep(
         if failures:
             raise CellsFailed(failures)
 
-    pruned = predict_and_prune(plan, sweep, log) if predict or settings.prune else []
+    scoring = predict or settings.prune or plan.selects_by_score
+    pruned = predict_and_prune(plan, sweep, log) if scoring else []
     if settings.adaptive:
         skipped = adaptive_rounds(
             plan,

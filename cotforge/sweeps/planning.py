@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from cotforge.contamination import check, normalise_question
 from cotforge.corpus import BuildDir, BuildDirError
+from cotforge.quality.selection import Selection
 from cotforge.schemas.problem import Problem
 from cotforge.schemas.recipe import FormatMode, SourceSpec
 from cotforge.schemas.record import CoTRecord
@@ -41,6 +42,17 @@ class Arm(BaseModel):
     level: int | None  # where it sits on the granularity axis (answer-only: 0; human, native, mixtures: none)
     kind: str = "prompted"  # prompted, baseline, native, condensed or mixture (cotforge.sweeps.arms)
     shares: dict[str, float] | None = None  # a mixture's subsets and their shares
+    selection: Selection | None = None  # the part of the arm's records it keeps (label: base@selection)
+
+
+def selected_arms(arms: list[Arm], selections: list[Selection]) -> list[Arm]:
+    """Each arm whole, then one arm per selection of its records (`--select`), named arm@selection: off the
+    granularity axis (level none), as its records are not the level's."""
+    return [
+        arm.model_copy(update={"label": f"{arm.label}@{s.label}", "level": None, "selection": s}) if s else arm
+        for arm in arms
+        for s in [None, *selections]
+    ]
 
 
 def student_label(student: str, settings: SweepSettings) -> str:
@@ -72,6 +84,26 @@ class SweepPlan:
     held_out: dict[str, int | float]  # what the held-out check found
     # One per test problem, in their order: equal numbers, one group of near-variants (none for an external --eval)
     question_groups: list[int] | None = None
+    # student -> arm label -> the records a score-selected arm keeps for that student (sweeps.predict fills it)
+    selected: dict[str, dict[str, list[CoTRecord]]] = field(default_factory=dict)
+
+    @property
+    def selects_by_score(self) -> bool:
+        """Whether an arm keeps the part of its records a student's scores choose: the arms are scored first."""
+        return any(arm.selection is not None and arm.selection.needs_scores for arm in self.arms)
+
+    def records(self, student: str, arm: Arm) -> list[CoTRecord]:
+        """What a cell of `student` on `arm` trains on: the arm's records, or the part its selection keeps
+        (SweepError for a score selection not yet made: the arms are scored first)."""
+        pool = self.train[arm.label]
+        if arm.selection is None:
+            return pool
+        if not arm.selection.needs_scores:
+            return arm.selection.apply(arm.label, pool)
+        kept = self.selected.get(student, {}).get(arm.label)
+        if kept is None:
+            raise SweepError(f"arm {arm.label}: {student} has not scored its records; the sweep scores them first")
+        return kept
 
     @property
     def cells(self) -> list[Cell]:
@@ -254,8 +286,8 @@ def plan_sweep(settings: SweepSettings, drawn: HeldOut | None = None) -> SweepPl
     datasets = {r.dataset for rows in subsets.values() for r in rows}
     if len(datasets) > 1:
         raise SweepError(f"{settings.corpus}: holds {', '.join(sorted(datasets))}; a sweep studies one data set")
-    arms = choose_arms(subsets, settings)
-    per_arm = {arm.label: arm_rows(arm, subsets) for arm in arms}
+    arms = selected_arms(choose_arms(subsets, settings), settings.selection_specs())
+    per_arm = {arm.label: arm_rows(arm, subsets) for arm in arms}  # a selected arm's: the pool it selects from
     shared = sorted(set.intersection(*(set(rows) for rows in per_arm.values())))
     if drawn is not None:
         return _resumed(settings, arms, per_arm, drawn)

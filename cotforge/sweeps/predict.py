@@ -1,7 +1,9 @@
 """`cotforge sweep --predict` and `--prune K`: before any cell trains, every arm's training records scored under
 every student (cotforge.suitability: the Rank-Surprisal Ratio, arXiv 2601.14249, and its two baselines), the
 predicted order printed (lowest RSR first), and with --prune only the K best-scored arms of each student trained
-(the answer-only and human baselines always). agreement.py sets each arm's scores beside its measured accuracy.
+(the answer-only and human baselines always). An arm selected by score (`--select rsr:0.5`, arm@rsr-0.5) gets its
+part of the records here, per student, from the same scores. agreement.py sets each arm's scores beside its measured
+accuracy.
 
 Every record any arm trains on is written once into one build directory in the sweep folder and scored there, so a
 mixture arm's records are its parts' very records and are scored once, and a re-run or another shard reuses every
@@ -14,7 +16,9 @@ from collections.abc import Callable
 from pydantic import BaseModel, Field
 
 from cotforge.corpus import BuildDir, BuildDirError
-from cotforge.quality.rsr import ScoredBy, subset_suitability
+from cotforge.quality.rsr import RecordScore, ScoredBy, subset_suitability
+from cotforge.quality.selection import UnscoredRecords
+from cotforge.schemas.record import CoTRecord
 from cotforge.sweeps.adaptive import SkippedCell
 from cotforge.sweeps.files import write_model
 from cotforge.sweeps.layout import SweepDir
@@ -51,9 +55,9 @@ class Prediction(BaseModel):
 def predict_arms(plan: SweepPlan, sweep: SweepDir, log: Callable[[str], None]) -> Prediction:
     """Score every arm's training records under every student (see the module's docstring), write predicted.json
     and log each student's predicted order. Raises SweepError (a student or rendering the scorer refuses)."""
+    from cotforge.quality.scores import ScoreStore
     from cotforge.safety.lock import DirectoryInUse
     from cotforge.suitability import score_build
-    from cotforge.suitability.store import ScoreStore
     from cotforge.train.student import StudentError
 
     s, t = plan.settings, plan.settings.rendering
@@ -76,10 +80,12 @@ def predict_arms(plan: SweepPlan, sweep: SweepDir, log: Callable[[str], None]) -
             ) from None
         scored_by[student] = report.scored_by
         done = ScoreStore(data).read(report.scored_by)
-        for label, rows in plan.train.items():
+        plan.selected[student] = select_arms(plan, student, done)
+        for arm in plan.arms:
+            rows = plan.records(student, arm)
             found = subset_suitability(report.scored_by, (done[r.key] for r in rows if r.key in done), 0)
             figures = found.model_dump(include={"records", "tokens", *SCORES})
-            arms.append(ArmScore(student=student, arm=label, **figures))
+            arms.append(ArmScore(student=student, arm=arm.label, **figures))
         log(
             f"scored {report.scored_by.student}: {report.scored} records ({report.reused} already scored) in "
             f"{report.wall_time_s:.1f} s"
@@ -89,6 +95,22 @@ def predict_arms(plan: SweepPlan, sweep: SweepDir, log: Callable[[str], None]) -
     for line in describe_prediction(plan, prediction):
         log(line)
     return prediction
+
+
+def select_arms(plan: SweepPlan, student: str, scores: dict[str, RecordScore]) -> dict[str, list[CoTRecord]]:
+    """arm label -> the records each arm selected by score keeps under `student` (`--select rsr:0.5`); SweepError
+    when some were not scored (a prompt that alone fills max_length is never scored)."""
+    kept = {}
+    for arm in plan.arms:
+        if arm.selection is not None and arm.selection.needs_scores:
+            try:
+                kept[arm.label] = arm.selection.apply(arm.label, plan.train[arm.label], scores)
+            except UnscoredRecords as error:
+                raise SweepError(
+                    f"--select {arm.selection.text}: {error} under {student} (their prompt alone fills max_length); "
+                    "raise --max-length, or select without scores (random)"
+                ) from None
+    return kept
 
 
 def figure(value: float | None) -> str:

@@ -198,6 +198,21 @@ def _held_out_sentence(report: SweepReport) -> str:
     return text
 
 
+def selections_sentence(report: SweepReport) -> str:
+    """What an arm named arm@selection trained on: the part of the arm's problems its selection kept (the same
+    number for every student)."""
+    examples = {c.arm: c.train_examples for c in report.cells}
+    parts = [
+        f"{arm} {n} of {examples.get(arm.split('@')[0], '?')}" for arm, n in sorted(examples.items()) if "@" in arm
+    ]
+    return (
+        f"An arm named arm@selection ({', '.join(report.settings.selections or [])}) trains on part of the arm's "
+        "problems: rsr keeps those with the lowest Rank-Surprisal Ratio under each student, surprisal and rank the "
+        "lowest of either baseline, random a seeded random part of the same size; with the whole arm's step budget. "
+        f"Training examples: {', '.join(parts) or 'none finished'}."
+    )
+
+
 def render_markdown(report: SweepReport) -> str:
     s = report.settings
     lines = [
@@ -224,6 +239,8 @@ def render_markdown(report: SweepReport) -> str:
             f"{'' if arm.mcs_p is None else f'{arm.mcs_p:.3f}'} | {'yes' if arm.could_be_best else 'no'} | "
             f"{arm.mean_rationale_words:.0f} |"
         )
+    if s.selections:
+        lines += ["", selections_sentence(report)]
     lines += ["", f"How to read it: {report.method}" if report.method else "", ""]
     for student, text in report.recommendation.items():
         lines.append(f"- **{student_label(student, s)}**: {text}")

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import PurePath
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, create_model, model_validator
+from pydantic import ConfigDict, Field, create_model, field_validator, model_validator
 
 from cotforge.contamination import NEAR_VARIANT
+from cotforge.quality.selection import Selection, parse_selection
 from cotforge.schemas.groups import Grouped, flat_fields, group_class
 from cotforge.schemas.record import ReasoningView
 from cotforge.train.config import Adapter, Execution, Optimisation, Rendering, TrainConfig, cli
@@ -136,6 +137,16 @@ class SweepSettings(Grouped):
         json_schema_extra=cli(default="train every arm"),
     )
 
+    selections: list[str] | None = Field(
+        default=None,
+        description="Beside each arm, an arm trained on the part of its records this keeps, named arm@selection; "
+        "repeatable or comma-separated, e.g. --select rsr:0.5,random:0.5 (the half with the lowest Rank-Surprisal "
+        "Ratio under each student, scored first as --predict does, and a random half of the same size; "
+        "surprisal:F and rank:F rank by the baselines; random:F:SEED draws with another seed; "
+        "cotforge.quality.selection)",
+        json_schema_extra=cli("--select", default="arms whole"),
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _trainer_settings_of_before_groups(cls, data: Any) -> Any:
@@ -177,6 +188,24 @@ class SweepSettings(Grouped):
         if self.cell_budget is not None and not self.adaptive:
             raise SweepError("--cell-budget limits an adaptive sweep: give it with --adaptive")
         return self
+
+    @field_validator("selections")
+    @classmethod
+    def _one_spelling(cls, selections: list[str] | None) -> list[str] | None:
+        """Each selection in its one spelling (rsr:0.50 is rsr:0.5: the same cells, the same sweep), once."""
+        if selections is None:
+            return None
+        try:
+            texts = [parse_selection(text).text for text in selections]
+        except ValueError as error:
+            raise SweepError(str(error)) from None
+        if len(set(texts)) != len(texts):
+            raise SweepError(f"--select: give each selection once, got {', '.join(selections)}")
+        return texts
+
+    def selection_specs(self) -> list[Selection]:
+        """The selections, parsed."""
+        return [parse_selection(text) for text in self.selections or []]
 
     @model_validator(mode="after")
     def _named_arms(self) -> SweepSettings:

@@ -14,8 +14,9 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from cotforge.quality import DEDUP_HELP, MAX_PASS_RATE_HELP, MIN_JUDGE_HELP, MIN_PASS_RATE_HELP
+from cotforge.quality import DEDUP_HELP, MAX_PASS_RATE_HELP, MIN_JUDGE_HELP, MIN_PASS_RATE_HELP, SELECT_HELP
 from cotforge.quality.filters import QualityFilter, parse_min_judge
+from cotforge.quality.selection import parse_selection
 from cotforge.schemas.groups import Group, Grouped
 from cotforge.schemas.recipe import teacher_label
 from cotforge.schemas.record import ReasoningView
@@ -113,6 +114,11 @@ class TrainData(Group):
         description=MIN_JUDGE_HELP.replace("; repeatable", "; comma-separated") + " (a build directory)",
         json_schema_extra=cli(default="none"),
     )
+    select: str | None = Field(
+        default=None,
+        description=SELECT_HELP + " (a build directory; after the other filters)",
+        json_schema_extra=cli(default="every record"),
+    )
     batching: Literal["packed", "grouped", "plain"] = Field(
         default="packed",
         description="packed: several examples per row, attention kept within each; grouped: one per row, padded in "
@@ -139,8 +145,11 @@ class TrainData(Group):
         return self
 
     def quality_filter(self) -> QualityFilter:
-        """The filters on the corpus's quality signals (ValueError when the bounds cross)."""
-        return QualityFilter(self.min_pass_rate, self.max_pass_rate, self.dedup, parse_min_judge(self.min_judge))
+        """The filters on the corpus's quality signals and the selection (ValueError when the bounds cross or the
+        selection is malformed); a score selection's scorer is the trainer's to set, once it loads the student."""
+        select = parse_selection(self.select) if self.select is not None else None
+        judged = parse_min_judge(self.min_judge)
+        return QualityFilter(self.min_pass_rate, self.max_pass_rate, self.dedup, judged, select)
 
 
 class Student(Group):

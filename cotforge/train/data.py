@@ -82,8 +82,8 @@ def load_pairs(
     their signals."""
     if quality is not None and quality.active and not Path(dataset).is_dir():
         raise TrainDataError(
-            f"--dataset {dataset}: --min-pass-rate, --max-pass-rate and --dedup need a build directory (the filters "
-            "read every answer of a question, rejections included)"
+            f"--dataset {dataset}: --min-pass-rate, --max-pass-rate, --dedup, --min-judge and --select need a build "
+            "directory (the filters read every answer of a question, rejections included, and the records' scores)"
         )
     try:
         return _pairs(dataset, subset, split, reasoning, quality)

@@ -39,6 +39,7 @@ from cotforge.train.data import (
 from cotforge.train.flops import flops_per_token, peak_flops, utilisation
 from cotforge.train.loss import CompletionLoss, compile_backbone, loss_sum
 from cotforge.train.memory import check_fits, measured_peak, plan_memory
+from cotforge.train.scorer import run_quality_filter
 from cotforge.train.student import compute_dtype, load_student, load_tokenizer
 
 
@@ -193,14 +194,10 @@ def _check_can_push(config: TrainConfig, run: Runtime) -> None:
 
 def _load_data(config: TrainConfig, run: Runtime, log: Callable[[str], None]) -> tuple[TokenizedSet, Any, str]:
     """The data and the tokenizer first: a missing subset is reported in a second, not after loading the model."""
+    corpus = config.data
+    quality = run_quality_filter(config)
     pairs = training_pairs(
-        config.data.dataset,
-        config.data.subset,
-        config.data.split,
-        config.rendering.reasoning,
-        config.data.mixture,
-        config.data.seed,
-        config.data.quality_filter(),
+        corpus.dataset, corpus.subset, corpus.split, config.rendering.reasoning, corpus.mixture, corpus.seed, quality
     )
     note = empty_completions_note(pairs)
     if note and run.main:
@@ -384,11 +381,9 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     schedule = Schedule(config, data, run.world)
     total_steps = schedule.total_steps
     work_per_token = flops_per_token(model, schedule.lengths)
+    optimisation = config.optimisation
     optimizer = torch.optim.AdamW(
-        trained,
-        lr=config.optimisation.learning_rate,
-        weight_decay=config.optimisation.weight_decay,
-        fused=run.device.type == "cuda",
+        trained, lr=optimisation.learning_rate, weight_decay=optimisation.weight_decay, fused=run.device.type == "cuda"
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_schedule(s, total_steps, schedule.warmup))
     checkpoints = Checkpoints(
@@ -418,7 +413,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
         step_plan = schedule.micro_batches(step)
         step_started = time.monotonic()
         loss_total, count = _optimizer_step(student, schedule, step_plan, run, tokenizer.pad_token_id)
-        torch.nn.utils.clip_grad_norm_(trained, config.optimisation.max_grad_norm)
+        torch.nn.utils.clip_grad_norm_(trained, optimisation.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
