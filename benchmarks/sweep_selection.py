@@ -118,7 +118,7 @@ def _adaptive_run(arms: dict[str, np.ndarray], seeds: int, resamples: int, study
     ran = {name: 1 for name in arms}
     active = list(arms)
     for _ in range(1, seeds):
-        active, _ = next_round_arms({name: arms[name][: ran[name]] for name in arms})
+        active, _ = next_round_arms({name: arms[name][: ran[name]] for name in arms}, resamples=resamples, seed=study)
         if not active:
             break
         for name in active:
