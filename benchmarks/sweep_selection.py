@@ -11,7 +11,9 @@
 - groups: near-variant clusters of 5 questions whose answers within a run are correlated; null rate with the groups
   passed to the verdict and without.
 - adaptive: 3 seeds; the adaptive sweep (cotforge.sweeps.adaptive) against the full grid on the same simulated
-  answers: how often their verdicts (the set that could be best) agree, and the share of the grid's cells it ran.
+  answers: how often their verdicts (the set that could be best) agree, the share of the grid's cells it ran, and how
+  often each calls some arm worse (a false finding where all arms are equal). The rounds and the grid draw the same
+  resamples from the same seed, so the two differ only by the cells run.
 
 Every row uses its own generator seed (printed), so a row can be rerun alone. A low resample count keeps the run to
 minutes: it adds noise to each verdict, not bias.
@@ -118,7 +120,7 @@ def _adaptive_run(arms: dict[str, np.ndarray], seeds: int, resamples: int, study
     ran = {name: 1 for name in arms}
     active = list(arms)
     for _ in range(1, seeds):
-        active, _ = next_round_arms({name: arms[name][: ran[name]] for name in arms})
+        active, _ = next_round_arms({name: arms[name][: ran[name]] for name in arms}, resamples=resamples, seed=study)
         if not active:
             break
         for name in active:
@@ -129,9 +131,10 @@ def _adaptive_run(arms: dict[str, np.ndarray], seeds: int, resamples: int, study
 
 def _adaptive(args: argparse.Namespace) -> None:
     print(
-        "\n| scenario | seeds | full grid names one best | same set as the full grid | cells run (share) | row seed |"
+        "\n| scenario | seeds | full grid names one best | same set as the full grid | cells run (share) | "
+        "calls some arm worse: grid / adaptive | row seed |"
     )
-    print("|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for row, (name, gap, spread) in enumerate(
         [
             ("all equal", 0.0, 0.0),
@@ -141,7 +144,7 @@ def _adaptive(args: argparse.Namespace) -> None:
         ]
     ):
         rng = np.random.default_rng(400 + row)
-        agree = single = cells = 0
+        agree = single = cells = grid_worse = adaptive_worse = 0
         for study in range(args.studies):
             arms = simulated_arms(rng, ARMS, QUESTIONS, 3, ACCURACY, 0.2, gaps=(gap,), run_sd=spread)
             full = verdict(arms, resamples=args.resamples, seed=study).could_be_best
@@ -149,9 +152,12 @@ def _adaptive(args: argparse.Namespace) -> None:
             agree += set(adaptive) == set(full)
             single += len(full) == 1
             cells += ran
+            grid_worse += len(full) < ARMS
+            adaptive_worse += len(adaptive) < ARMS
         share = cells / (args.studies * ARMS * 3)
         print(
-            f"| {name} | 3 | {single / args.studies:.1%} | {agree / args.studies:.1%} | {share:.0%} | {400 + row} |",
+            f"| {name} | 3 | {single / args.studies:.1%} | {agree / args.studies:.1%} | {share:.0%} | "
+            f"{grid_worse / args.studies:.1%} / {adaptive_worse / args.studies:.1%} | {400 + row} |",
             flush=True,
         )
 

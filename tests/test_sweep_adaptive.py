@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from cotforge.sweeps import SweepReport, SweepSettings, build_report
+from cotforge.sweeps import SweepReport, SweepSettings, build_report, verdict
 from cotforge.sweeps.adaptive import adaptive_rounds, next_round_arms
 from cotforge.sweeps.cells import run_sweep
 from cotforge.sweeps.layout import SweepDir
@@ -66,6 +67,20 @@ def test_equal_arms_all_get_every_seed_and_the_budget_stops_it(tmp_path: Path) -
 
 def test_next_round_needs_two_arms() -> None:
     assert next_round_arms({"only": np.ones((1, 5))}) == (["only"], {})
+
+
+def test_a_round_reads_its_data_with_the_final_verdicts_resamples() -> None:
+    """A round's verdict and the final one draw the same resamples from the same seed (by default, and when a caller
+    passes them), so they differ only by the data: here, where the draw decides which arms stay in the set."""
+    arms = simulated_arms(np.random.default_rng(9), 4, 120, 1, 0.15, 0.2, gaps=(0.08,))
+    finals = [verdict(arms, resamples=40, seed=seed).could_be_best for seed in range(6)]
+    assert len(set(finals)) > 1  # the draw matters for these data
+    for seed, final in enumerate(finals):
+        assert next_round_arms(arms, resamples=40, seed=seed)[0] == list(final)
+    rounds, finals_defaults = inspect.signature(next_round_arms).parameters, inspect.signature(verdict).parameters
+    assert [rounds[k].default for k in ("resamples", "seed")] == [
+        finals_defaults[k].default for k in ("resamples", "seed")
+    ]
 
 
 def test_budget_and_shards_are_refused_where_they_cannot_work(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from cotforge.sweeps.planning import Cell, SweepPlan
-from cotforge.sweeps.statistics import LEVEL, verdict
+from cotforge.sweeps.statistics import LEVEL, RESAMPLES, SEED, verdict
 
 
 def next_round_arms(
@@ -18,13 +18,17 @@ def next_round_arms(
     groups: Sequence[Hashable] | None = None,
     run_sd: float | None = None,
     level: float = LEVEL,
+    *,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
 ) -> tuple[list[str], dict[str, str]]:
     """The arms that get another seed, and why each other one does not: the verdict calls it worse, or one arm is
     left. The verdict at one seed cannot see run-to-run variance: an arm dropped then keeps its one seed, and the
-    final verdict, with the run term the later seeds measure, is still over every arm."""
+    final verdict, with the run term the later seeds measure, is still over every arm. `resamples` and `seed`: those
+    the final verdict uses (its defaults), so that a round and the final verdict differ only by their data."""
     if len(scores) < 2:
         return list(scores), {}
-    found = verdict(scores, groups, level, run_sd)
+    found = verdict(scores, groups, level, run_sd, resamples=resamples, seed=seed)
     p_values = {a.name: a.mcs_p for a in found.arms}
     seeds = max(len(s) for s in scores.values())
     reasons = {

@@ -21,12 +21,12 @@ from cotforge.sweeps.power import gap_for_power, power_sentence
 from cotforge.sweeps.results import ArmResult, StudentVerdict, SweepReport
 from cotforge.sweeps.settings import SweepError, SweepSettings
 from cotforge.sweeps.signals import SignalsTable, relate_signals, signals_markdown
-from cotforge.sweeps.statistics import seed_correlation, verdict
+from cotforge.sweeps.statistics import RESAMPLES, seed_correlation, verdict
 
 METHOD = (
     "Intervals: a bootstrap over held-out question groups (near-variants together where the hold-out recorded its "
-    "groups, else each question alone; 2,000 resamples, the same draw for every arm, so arms stay paired) on each "
-    "arm's per-question mean over its seeds, plus one run-to-run term pooled across arms or given with --run-sd; "
+    f"groups, else each question alone; {RESAMPLES:,} resamples, the same draw for every arm, so arms stay paired) on "
+    "each arm's per-question mean over its seeds, plus one run-to-run term pooled across arms or given with --run-sd; "
     "seeds are never redrawn. Each paired difference is studentised (bootstrap-t), its seed-level variance redrawn "
     "in every resample from its sampling distribution: a t with the degrees of freedom stated. Which arm is best: the "
     "model confidence set (Hansen, Lunde and Nason 2011) "

@@ -36,7 +36,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# The verdict's bootstrap draw, declared once: every round of an adaptive sweep and the final verdict read their
+# data with the same count and seed, so the two differ only by the data, not by Monte Carlo noise.
 RESAMPLES = 2000
+SEED = 0
 LEVEL = 0.95
 METHOD = "model confidence set (Hansen, Lunde and Nason 2011), range statistic T_R"
 
@@ -296,7 +299,7 @@ def verdict(
     run_sd: float | None = None,
     *,
     resamples: int = RESAMPLES,
-    seed: int = 0,
+    seed: int = SEED,
 ) -> Verdict:
     """The arms that could be the best at `level`, and the rest (worse).
 
