@@ -7,4 +7,7 @@ echo "cotforge tests: 777 tests, measured 18 min 46 s on a 2-core machine that r
 a portable build for any x86-64 machine with AVX2: about 6 minutes on 2 cores; cached for later runs)."
 bash scripts/setup.sh dev
 bash scripts/setup-test-servers.sh
-python3 -m pytest -q "$@"
+# Two processes (pytest-xdist), each test file whole in one: a file's module fixtures (a loaded model, a trained
+# student) are made once, and while one process waits on a subprocess's start-up or a server the other computes.
+# Arguments go to pytest after these (`-n 0`: one process).
+python3 -m pytest -q -n 2 --dist loadfile "$@"

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from .helpers import PAPER_SVAMP
+
+# pytest-xdist's workers (scripts/test.sh) start with COLUMNS=80 and LINES=24 set; rich reads them once, when the CLI's
+# consoles are made, and would then print every table 80 wide whatever COLUMNS a test's command is given.
+for terminal_size in ("COLUMNS", "LINES"):
+    os.environ.pop(terminal_size, None)
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PAPER_SVAMP = FIXTURES / "eit-nlp-svamp"
+PAPER_SAMPLES = FIXTURES / "eit-nlp-samples"  # 318 rows of seven data sets: an import in a second
 
 
 def paper_file(name: str) -> list[dict]:

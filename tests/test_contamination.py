@@ -21,13 +21,13 @@ from cotforge.corpus import BuildDir
 from cotforge.exitcodes import CONTAMINATED
 from cotforge.paper import import_paper
 
-from .helpers import FIXTURES
+from .helpers import PAPER_SAMPLES
 
 
 @pytest.fixture(scope="module")
 def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("train")
-    import_paper(FIXTURES / "eit-nlp-samples", out)
+    import_paper(PAPER_SAMPLES, out)
     return out
 
 

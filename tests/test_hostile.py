@@ -31,7 +31,7 @@ from cotforge.train.checkpoint import load_state, newest_state, save_state
 from cotforge.train.config import TrainConfig
 from cotforge.train.data import TrainDataError, _cache_key, empty_completions_note, load_pairs, tokenize
 
-from .helpers import PAPER_SVAMP, made_sweep, recipe_yaml, scripted_recipe, write_problems
+from .helpers import PAPER_SAMPLES, PAPER_SVAMP, made_sweep, recipe_yaml, scripted_recipe, write_problems
 from .students import tiny_llama
 from .test_build import all_rows, build
 
@@ -508,12 +508,12 @@ def test_a_killed_salvage_leaves_the_store_it_found(tmp_path: Path, paper_build:
 
 
 def test_a_killed_import_leaves_the_old_folder_and_push_refuses_a_folder_without_a_report(
-    tmp_path: Path, paper_build: Path, monkeypatch
+    tmp_path: Path, monkeypatch
 ) -> None:
     from cotforge.hub import push
 
     out = tmp_path / "imported"
-    shutil.copytree(paper_build, out)
+    import_paper(PAPER_SAMPLES, out)
     before = sorted(p.name for p in (out / "subsets").iterdir())
 
     def killed(*args) -> None:
@@ -521,7 +521,7 @@ def test_a_killed_import_leaves_the_old_folder_and_push_refuses_a_folder_without
 
     monkeypatch.setattr(BuildDir, "write_report", killed)
     with pytest.raises(KeyboardInterrupt):
-        import_paper(PAPER_SVAMP, out)
+        import_paper(PAPER_SAMPLES, out)
     assert sorted(p.name for p in (out / "subsets").iterdir()) == before and BuildDir(out).read_report() is not None
     assert [p.name for p in tmp_path.iterdir()] == ["imported"], "no temporary folder left"
     # A folder a run was stopped in: subsets without a report, or a report that counts other files.
@@ -529,7 +529,7 @@ def test_a_killed_import_leaves_the_old_folder_and_push_refuses_a_folder_without
     with pytest.raises(BuildDirError, match=r"no build_report\.json"):
         push(out, "me/cot")
     monkeypatch.undo()
-    import_paper(PAPER_SVAMP, out)
+    import_paper(PAPER_SAMPLES, out)
     next((out / "subsets").iterdir()).unlink()
     with pytest.raises(BuildDirError, match="does not count the subsets on disk"):
         push(out, "me/cot")

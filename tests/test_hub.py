@@ -12,9 +12,8 @@ import pytest
 import yaml
 
 from cotforge.corpus import BuildDir
-from cotforge.paper import import_paper
 
-from .helpers import FIXTURES, scripted_recipe, write_problems
+from .helpers import scripted_recipe, write_problems
 from .hub_server import LocalHub
 from .test_build import build
 
@@ -139,13 +138,14 @@ def test_repush_makes_no_commit(tmp_path: Path, hub, small_build: Path) -> None:
     assert not [r for r in hub.requests if r[0] == "POST" and "/commit/" in r[1]][1:], "one commit in all"
 
 
-def test_failed_commit_leaves_the_remote_unchanged(tmp_path: Path, hub, small_build: Path) -> None:
+def test_failed_commit_leaves_the_remote_unchanged(tmp_path: Path, hub, scripted, small_build: Path) -> None:
     assert cotforge(hub_env(hub, tmp_path), "push", str(small_build), "me/cot").returncode == 0
     head, before = hub.head("me/cot"), hub.files("me/cot")
-    more = import_paper(FIXTURES / "eit-nlp-svamp", tmp_path / "paper")
-    assert more.report.accepted > 0
+    # A second build with a subset the remote lacks: the failed commit would have added files and merged the card.
+    more = build(scripted_recipe(tmp_path / "p.jsonl", scripted.url, granularities=[6]), tmp_path / "more")
+    assert more.accepted > 0
     hub.fail_next_commit = True
-    result = cotforge(hub_env(hub, tmp_path), "push", str(tmp_path / "paper"), "me/cot")
+    result = cotforge(hub_env(hub, tmp_path), "push", str(tmp_path / "more"), "me/cot")
     assert result.returncode == 1
     assert "nothing was committed" in result.stderr and "HTTP 500" in result.stderr
     assert hub.head("me/cot") == head and hub.files("me/cot") == before

@@ -15,9 +15,7 @@ from cotforge.corpus import BuildDir
 from cotforge.paper import classify, import_paper, split_choices
 from cotforge.schemas import CoTFormat, PromptMode, RejectionReason
 
-from .helpers import FIXTURES
-
-SAMPLES = FIXTURES / "eit-nlp-samples"
+from .helpers import FIXTURES, PAPER_SAMPLES
 
 
 def _release_file_names() -> list[str]:
@@ -79,7 +77,7 @@ def test_choices_split_with_doubled_labels_and_letters_in_texts() -> None:
 @pytest.fixture(scope="module")
 def samples_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     out = tmp_path_factory.mktemp("samples")
-    return out, import_paper(SAMPLES, out)
+    return out, import_paper(PAPER_SAMPLES, out)
 
 
 def test_samples_import_one_subset_per_data_set_and_level(samples_build: tuple[Path, object]) -> None:
@@ -114,7 +112,7 @@ def test_samples_import_one_subset_per_data_set_and_level(samples_build: tuple[P
 
 def test_rows_not_in_any_gold_file_are_counted_and_kept_aside(tmp_path: Path) -> None:
     folder = tmp_path / "release"
-    shutil.copytree(SAMPLES, folder)
+    shutil.copytree(PAPER_SAMPLES, folder)
     teacher = [{"instruction": "Could a cat fly to the moon?", "output": "Cats cannot fly. The answer is False"}]
     rows = json.loads((folder / "stqa_human_annotation.json").read_text())[:3]
     (folder / "stqa_gemini_level1_ranked.json").write_text(json.dumps(rows + teacher))
@@ -128,7 +126,7 @@ def test_rows_not_in_any_gold_file_are_counted_and_kept_aside(tmp_path: Path) ->
 
 
 def test_import_cli_prints_a_summary_per_file(tmp_path: Path) -> None:
-    args = ["import-paper", str(SAMPLES), "--out", str(tmp_path / "o")]
+    args = ["import-paper", str(PAPER_SAMPLES), "--out", str(tmp_path / "o")]
     result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "math_human.json" in result.output and "unparseable: 2" in result.output
