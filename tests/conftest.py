@@ -14,6 +14,11 @@ from .helpers import PAPER_SVAMP
 for terminal_size in ("COLUMNS", "LINES"):
     os.environ.pop(terminal_size, None)
 
+# Each of scripts/test.sh's workers takes its share of the cores for torch (read when torch is first imported, and by
+# the processes a test starts), so two workers do not run two threads each on two cores and wait on each other.
+if workers := os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(workers))))
+
 
 @pytest.fixture(autouse=True)
 def _no_network_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
