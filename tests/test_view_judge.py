@@ -4,6 +4,7 @@ for a build never judged; every reason is shown escaped."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import urllib.parse
 from pathlib import Path
@@ -26,13 +27,18 @@ def _judged(tmp_path: Path, url: str) -> tuple[Path, dict[str, str]]:
     judge_build(out, _spec(url))
     build = BuildDir(out)
     keys = {r.question.split()[0]: r.key for records in build.read_subsets().values() for r in records}
+    _put_leak(out, keys["Q0"], 1, HOSTILE)
+    return out, keys
+
+
+def _put_leak(out: Path, key: str, score: int, reason: str) -> None:
+    build = BuildDir(out)
     (subset,) = build.read_subsets()
     leak = JudgeScore(
-        key=keys["Q0"], subset=subset, rubric="leak", rubric_version="1", judge_model="judge", score=1, reason=HOSTILE
+        key=key, subset=subset, rubric="leak", rubric_version="1", judge_model="judge", score=score, reason=reason
     )
     with JudgeStore(build.judge_store_path) as store:
         store.put(leak)
-    return out, keys
 
 
 def _browse(viewer: Viewer, **query: str) -> str:
@@ -60,6 +66,11 @@ def test_a_judged_build_shows_each_rubrics_score_and_reason_and_filters_on_them(
         record = viewer.get(f"/question?id={urllib.parse.quote(_problem(out, keys['Q0']))}")[1]
         assert "judge, faithful: <b>4</b>" in record and "judge, leak: <b>1</b>" in record
         assert "<script>alert(" not in record and "&lt;script&gt;alert(" in record
+        overview = viewer.get("/")[1]
+        assert "<h2>Judge</h2>" in overview and "faithful+%3C%3D+3" in overview
+        assert re.search(r">faithful</td><td class=\"n\">2</td><td class=\"n\">3\.00</td>", overview)
+        _put_leak(out, keys["Q4"], 5, "Derived.")  # a judge still writing: the next request shows its verdict
+        assert re.search(r">leak</td><td class=\"n\">2</td><td class=\"n\">3\.00</td>", viewer.get("/")[1])
     finally:
         viewer.stop()
 

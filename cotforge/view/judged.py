@@ -58,12 +58,14 @@ class Verdicts:
     """Record key -> rubric -> its latest verdict; `rubrics` in a stable order (empty for a build never judged)."""
 
     by_key: dict[str, dict[str, Verdict]] = field(default_factory=dict)
+    scores: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # (subset, rubric) -> its scores
 
     @classmethod
     def of(cls, scores: Iterable[JudgeScore]) -> Verdicts:
         found = cls()
         for score in scores:
             found.by_key.setdefault(score.key, {})[score.rubric] = Verdict(score.score, score.reason)
+            found.scores.setdefault((score.subset, score.rubric), []).append(score.score)
         return found
 
     @property

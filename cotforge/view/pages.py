@@ -80,6 +80,7 @@ def overview(reader: Reader, live: bool) -> str:
     body.append("<h2>Build</h2>" + table(["", "answers"], rows, caption=f"{stored:,} answers stored"))
     body.append("<h2>Subsets</h2>" + _subsets_table(catalogue, totals.subsets))
     body.append(_plots(catalogue, totals.subsets))
+    body.append(_judge_means(reader.verdicts()))
     body.append(_suitability(build))
     stats = _stats_file(build)
     if stats:
@@ -134,6 +135,24 @@ def _plots(catalogue: list[SubsetInfo], figures: Mapping[str, Any]) -> str:
         + line_plot("Accuracy by level", accuracy, "granularity level", "accuracy", percent=True)
         + line_plot("Rationale length by level", length, "granularity level", "mean characters")
     )
+
+
+def _judge_means(verdicts: Verdicts) -> str:
+    """Each subset's mean score per rubric, as the judge's store or scores file holds them now; a link lists the
+    subset's records at or below the mean."""
+    rows = [
+        [
+            link("/browse", subset, {"subset": subset}),
+            text(rubric),
+            number(len(scores)),
+            number(mean := sum(scores) / len(scores), ".2f"),
+            link("/browse", f"{rubric} <= {int(mean)}", {"subset": subset, "judge": f"{rubric} <= {int(mean)}"}),
+        ]
+        for (subset, rubric), scores in sorted(verdicts.scores.items())
+    ]
+    if not rows:
+        return ""
+    return "<h2>Judge</h2>" + table(["subset", "rubric", "records scored", "mean score", "weaker records"], rows)
 
 
 def _suitability(build: BuildDir) -> str:
