@@ -95,6 +95,13 @@ def test_judge_scores_parquet_alone_is_shown_and_a_build_never_judged_shows_no_j
         assert "judge, faithful: <b>2</b> <span class=meta>Scripted verdict.</span>" in record
     finally:
         viewer.stop()
+    BuildDir(pulled).judge_scores_path.write_bytes(b"not parquet")
+    viewer = Viewer(pulled).start()
+    try:
+        status, page = viewer.get("/browse")
+        assert status == 500 and "pulled/judge_scores.parquet: not a judge scores file" in page
+    finally:
+        viewer.stop()
     plain = tmp_path / "plain"
     shutil.copytree(out, plain, ignore=shutil.ignore_patterns("judge*"))
     viewer = Viewer(plain).start()
