@@ -12,6 +12,7 @@ from cotforge.corpus import BuildDir, BuildDirError, HubLayout
 from cotforge.dataset_cards import write_finished
 from cotforge.hub import HubError, explain_hub_error, hub_api, remote_bytes, subset_table
 from cotforge.hub_card import BadCard, checked_revision, hub_path
+from cotforge.judging.run import means_from_files
 from cotforge.safety.atomic import atomic_folder, is_empty_folder
 from cotforge.safety.lock import LOCK_FILE, directory_lock
 from cotforge.safety.names import UnsafeName, safe_name
@@ -147,4 +148,5 @@ def save_pulled(pulled: PulledCorpus, out_dir: Path, origin: str = "pull", overw
             counts = write_finished(folder, origin, records, rejections).subsets
             for name, frame in pulled.tables.items():
                 frame.write_parquet(folder.path / name)
+            means_from_files(folder)
     return counts

@@ -80,6 +80,10 @@ def test_judge_and_scorer_tables_travel_with_push_and_pull(tmp_path: Path, hub, 
         assert table((one.path / name).read_bytes()) == local_rows(small_build, name, {"scripted-g1-cot"}), name
     verdicts = one.read_judge_scores()
     assert {v.key: v.score for v in verdicts} == {r.key: r.sample_index + 1 for r in one.read_records()}
+    scores = [v.score for v in verdicts]  # the means a pull's statistics, made from the records, would lack
+    rejected = len(one.read_judge_rejections())
+    faithful = {"mean": round(sum(scores) / len(scores), 3), "judged": len(scores), "rejected": rejected}
+    assert one.read_stats()["scripted-g1-cot"]["judge"] == {"faithful": faithful}
     assert set(ScoreStore(one).read(STUDENT)) == {r.key for r in one.read_records()}
     assert f"{HubLayout.by_subset[0]}: {len(verdicts)} rows of the subsets pulled" in pulled.stdout
 

@@ -110,6 +110,7 @@ class AnswerQuery:
     reason: str | None = None  # rejections only
     text: str = ""  # found, in any case, in one of `searched`
     searched: tuple[str, ...] = ()  # the payload's fields the text is looked for in
+    keys: tuple[str, ...] | None = None  # only these answers (the judge filter); None for any
 
 
 class QuestionMatch(NamedTuple):
@@ -245,6 +246,9 @@ class StoreSnapshot:
         if query.reason and query.rejections:
             where.append("json_extract(payload, '$.reason') = ?")
             args.append(query.reason)
+        if query.keys is not None:
+            where.append("key IN (SELECT value FROM json_each(?))")
+            args.append(json.dumps(query.keys))
         if query.text:
             pattern = _like(query.text)
             exact = " OR ".join(f"json_extract(payload, '$.{name}') LIKE ? ESCAPE '\\'" for name in query.searched)

@@ -22,7 +22,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 import yaml
@@ -48,6 +48,7 @@ STATS_FILE = "cotforge_stats.json"
 # What other commands add to a subset's statistics (cotforge score, cotforge judge): the records alone do not give
 # them, so statistics made again from the records keep the saved ones.
 ADDED_FIGURES = ("suitability", "judge")
+Judged = TypeVar("Judged", JudgeScore, JudgeRejection)
 SCORES_FILE = "suitability.parquet"
 SCORE_PARTS_DIR = "suitability.parts"
 JUDGE_STORE_FILE = "judge.sqlite"
@@ -263,10 +264,12 @@ class BuildDir(Folder):
         path = self.judge_scores_path
         if not path.exists():
             raise BuildDirError(f"{self.path}: no {JUDGE_SCORES_FILE}; run `cotforge judge {self.path}` first")
-        try:
-            return [JudgeScore.model_validate(row) for row in pl.read_parquet(path).to_dicts()]
-        except (pl.exceptions.PolarsError, OSError, ValidationError) as error:
-            raise BuildDirError(f"{path}: not a judge scores file ({str(error).splitlines()[0]})") from None
+        return _read_judged(path, JudgeScore)
+
+    def read_judge_rejections(self) -> list[JudgeRejection]:
+        """The judge's malformed verdicts (none when the file is absent)."""
+        path = self.path / JUDGE_REJECTIONS_FILE
+        return _read_judged(path, JudgeRejection) if path.exists() else []
 
     def read_contamination(self) -> ContaminationSummary | None:
         """The summary of the last `cotforge check`; None when the build was never checked."""
@@ -277,6 +280,14 @@ class BuildDir(Folder):
             return ContaminationSummary(summary=saved["summary"], overlaps=len(saved["overlaps"]))
         except (ValueError, KeyError, TypeError) as error:
             raise BuildDirError(f"{self.contamination_path}: not a contamination report ({error})") from None
+
+
+def _read_judged(path: Path, model: type[Judged]) -> list[Judged]:
+    try:
+        return [model.model_validate(row) for row in pl.read_parquet(path).to_dicts()]
+    except (pl.exceptions.PolarsError, OSError, ValidationError) as error:
+        what = "judge scores" if model is JudgeScore else "judge rejections"
+        raise BuildDirError(f"{path}: not a {what} file ({str(error).splitlines()[0]})") from None
 
 
 def recipe_fields(recipe: Recipe) -> dict[str, Any]:

@@ -227,6 +227,14 @@ def _write_outputs(
     report.first_rejections = [f"{r.rubric} {r.key}: {r.why}" for r in rejections[:3]]
 
 
+def means_from_files(directory: BuildDir) -> None:
+    """A build whose judge files came without their store (a pull, whose statistics were made again from the
+    records): each subset's rubric means in cotforge_stats.json, from judge_scores.parquet and
+    judge_rejections.parquet; nothing when it has no judge scores."""
+    if directory.judge_scores_path.exists():
+        _write_means(directory, summarise(directory.read_judge_scores(), directory.read_judge_rejections()))
+
+
 def _write_means(directory: BuildDir, means: dict[str, dict[str, Any]]) -> None:
     """Each subset's statistics gain its rubrics' means (statistics computed here where the build has none)."""
     stats = directory.read_stats()

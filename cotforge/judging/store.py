@@ -9,6 +9,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 from cotforge.builders.store import Store, StoreError
 from cotforge.corpus import BuildDirError
@@ -16,6 +17,11 @@ from cotforge.safety.diskfull import writing
 from cotforge.schemas.judge import JudgeOutcome, JudgeRejection, JudgeScore
 
 SCORE, REJECTION, FAILED = "score", "rejection", "failed"
+# Each record's most recent judgement per rubric (any version, any judge).
+_LATEST = (
+    "SELECT key, kind, payload FROM judgements j WHERE kind != 'failed' AND stored_at = (SELECT max(stored_at) "
+    "FROM judgements i WHERE i.key = j.key AND i.rubric = j.rubric AND i.kind != 'failed') ORDER BY rowid"
+)
 
 _TABLE = """
 CREATE TABLE IF NOT EXISTS judgements (
@@ -85,13 +91,23 @@ class JudgeStore:
     def latest(self, keys: set[str]) -> Iterator[JudgeScore | JudgeRejection]:
         """For each record of `keys` and each rubric, its most recent judgement (any version, any judge): judging
         again with a new version or judge replaces what the build's files show, and the older verdicts stay here."""
-        found = self.db.execute(
-            "SELECT key, kind, payload FROM judgements j WHERE kind != 'failed' AND stored_at = (SELECT max(stored_at) "
-            "FROM judgements i WHERE i.key = j.key AND i.rubric = j.rubric AND i.kind != 'failed') ORDER BY rowid"
-        )
-        for key, kind, payload in found:
+        for key, kind, payload in self.db.execute(_LATEST):
             if key in keys:
                 yield (JudgeScore if kind == SCORE else JudgeRejection).model_validate_json(payload)
 
     def failed(self) -> int:
         return self.db.execute("SELECT count(*) FROM judgements WHERE kind = 'failed'").fetchone()[0]
+
+
+def latest_scores(path: Path) -> list[JudgeScore]:
+    """Each record's most recent score per rubric in the judge store at `path`, read-only (the viewer, while a
+    judge may be writing); BuildDirError when it cannot be read."""
+    try:
+        db = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True)
+        try:
+            found = db.execute(_LATEST).fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error as error:
+        raise BuildDirError(f"{path}: not a readable judge store ({error})") from None
+    return [JudgeScore.model_validate_json(payload) for _, kind, payload in found if kind == SCORE]

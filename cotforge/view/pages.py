@@ -22,6 +22,7 @@ from cotforge.view.html import (
     table,
     text,
 )
+from cotforge.view.judged import JudgeCondition, Verdict, Verdicts
 from cotforge.view.reader import PAGE_SIZE, Filters, Reader, SubsetInfo
 
 NAV = (("/", "Overview"), ("/question", "Question"), ("/browse", "Browse"), ("/browse?kind=rejections", "Rejections"))
@@ -79,6 +80,7 @@ def overview(reader: Reader, live: bool) -> str:
     body.append("<h2>Build</h2>" + table(["", "answers"], rows, caption=f"{stored:,} answers stored"))
     body.append("<h2>Subsets</h2>" + _subsets_table(catalogue, totals.subsets))
     body.append(_plots(catalogue, totals.subsets))
+    body.append(_judge_means(reader.verdicts()))
     body.append(_suitability(build))
     stats = _stats_file(build)
     if stats:
@@ -133,6 +135,24 @@ def _plots(catalogue: list[SubsetInfo], figures: Mapping[str, Any]) -> str:
         + line_plot("Accuracy by level", accuracy, "granularity level", "accuracy", percent=True)
         + line_plot("Rationale length by level", length, "granularity level", "mean characters")
     )
+
+
+def _judge_means(verdicts: Verdicts) -> str:
+    """Each subset's mean score per rubric, as the judge's store or scores file holds them now; a link lists the
+    subset's records at or below the mean."""
+    rows = [
+        [
+            link("/browse", subset, {"subset": subset}),
+            text(rubric),
+            number(len(scores)),
+            number(mean := sum(scores) / len(scores), ".2f"),
+            link("/browse", f"{rubric} <= {int(mean)}", {"subset": subset, "judge": f"{rubric} <= {int(mean)}"}),
+        ]
+        for (subset, rubric), scores in sorted(verdicts.scores.items())
+    ]
+    if not rows:
+        return ""
+    return "<h2>Judge</h2>" + table(["subset", "rubric", "records scored", "mean score", "weaker records"], rows)
 
 
 def _suitability(build: BuildDir) -> str:
@@ -213,11 +233,11 @@ def question(reader: Reader, problem_id: str, search: str) -> str:
     accepted = sum(1 for r in rows if r["kind"] == "record")
     facts.append([text("answers"), text(f"{len(rows)} ({accepted} accepted, {right} correct)")])
     body.append(table(["", "value"], facts, caption="The problem"))
-    body.append(_side_by_side(rows))
+    body.append(_side_by_side(rows, reader.verdicts()))
     return layout(f"Question {problem_id}", "".join(body), NAV, "/question")
 
 
-def _side_by_side(rows: list[dict[str, Any]]) -> str:
+def _side_by_side(rows: list[dict[str, Any]], verdicts: Verdicts) -> str:
     """Columns by level; a row per teacher, format and sample."""
     levels = sorted({r.get("granularity") for r in rows}, key=lambda g: (g is None, g or 0))
     grid: dict[tuple[str, str, int], dict[int | None, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
@@ -228,14 +248,14 @@ def _side_by_side(rows: list[dict[str, Any]]) -> str:
     lines = []
     for (teacher, fmt, sample), by_level in sorted(grid.items()):
         cells = [text(f"{teacher} · {fmt} · sample {sample}")]
-        cells += ["".join(_answer(r) for r in by_level.get(level, [])) or "-" for level in levels]
+        cells += ["".join(_answer(r, verdicts) for r in by_level.get(level, [])) or "-" for level in levels]
         lines.append(cells)
     return table(
         ["teacher · format · sample", *(level_label(level) for level in levels)], lines, caption="Every answer"
     )
 
 
-def _answer(row: dict[str, Any]) -> str:
+def _answer(row: dict[str, Any], verdicts: Verdicts) -> str:
     usage = row.get("usage") or {}
     cost = row.get("cost_usd")
     meta = f"{usage.get('prompt_tokens', 0):,} + {usage.get('completion_tokens', 0):,} tokens"
@@ -249,6 +269,11 @@ def _answer(row: dict[str, Any]) -> str:
         if row.get("reasoning"):
             parts.append(f"<details><summary>reasoning trace</summary><pre>{text(row['reasoning'])}</pre></details>")
         parts.append(f"<pre>{text(row.get('rationale'))}</pre>")
+        judged = verdicts.by_key.get(row.get("key") or "", {})
+        parts += [
+            f'<div class="judge">judge, {text(rubric)}: {_verdict_cell(v)}</div>'
+            for rubric, v in sorted(judged.items())
+        ]
     else:
         parts.append(_rejection_detail(row))
     parts.append(f'<div class="meta">{text(meta)}</div></div>')
@@ -283,14 +308,22 @@ def browse(reader: Reader, filters: Filters) -> str:
         f'<label for="f-text">text or id<input id="f-text" name="text" type="search" '
         f'value="{text(filters.text)}"></label>',
     ]
+    verdicts = reader.verdicts()
+    problem = ""
+    if verdicts.rubrics:
+        fields.append(
+            f'<label for="f-judge">judge score<input id="f-judge" name="judge" type="search" '
+            f'value="{text(filters.judge)}" placeholder="{text(verdicts.rubrics[0])} &lt;= 2"></label>'
+        )
+        problem = _judge_filter_problem(filters.judge)
     form = f'<form class="filters" method="get" action="/browse">{"".join(fields)}<button>Filter</button></form>'
     filters, page = reader.clamped_page(filters)
-    body = [form, AUTO_SUBMIT]
+    body = [form, AUTO_SUBMIT, problem]
     start = filters.page * PAGE_SIZE
     shown = f"{start + 1:,}-{start + len(page.rows):,}" if page.rows else "none"
     of = f" of {page.total:,}" if page.total is not None else ""
     body.append(f"<p>{'Rejections' if rejections else 'Records'} {shown}{of}.</p>")
-    body.append(_rejections_table(page.rows) if rejections else _records_table(page.rows))
+    body.append(_rejections_table(page.rows) if rejections else _records_table(page.rows, verdicts))
     body.append(_pages(filters, page.more, page.total))
     return layout("Rejections" if rejections else "Browse", "".join(body), NAV, "/browse")
 
@@ -312,10 +345,24 @@ def _question_link(row: dict[str, Any]) -> str:
     return link("/question", row.get("problem_id"), {"id": row.get("problem_id")})
 
 
-def _records_table(rows: list[dict[str, Any]]) -> str:
+def _judge_filter_problem(written: str) -> str:
+    """A sentence when the judge filter cannot be read (the rows are then shown without it)."""
+    if not written:
+        return ""
+    try:
+        JudgeCondition.parse(written)
+    except ValueError as error:
+        return f"<p class=bad>{text(error)}; shown without it.</p>"
+    return ""
+
+
+def _records_table(rows: list[dict[str, Any]], verdicts: Verdicts) -> str:
+    """A column per rubric when the build was judged: the score, and the judge's reason below it."""
+    rubrics = verdicts.rubrics
     lines = []
     for row in rows:
         usage = row.get("usage") or {}
+        judged = verdicts.by_key.get(row.get("key") or "", {})
         lines.append(
             [
                 _question_link(row),
@@ -327,10 +374,15 @@ def _records_table(rows: list[dict[str, Any]]) -> str:
                 number(usage.get("completion_tokens")),
                 f"<pre>{text(row.get('question'))}</pre>",
                 f"<pre>{text(row.get('rationale'))}</pre>",
+                *(_verdict_cell(judged.get(rubric)) for rubric in rubrics),
             ]
         )
     headers = ["problem", "subset", "sample", "correct", "answer", "read from", "completion tokens", "question"]
-    return table([*headers, "rationale"], lines)
+    return table([*headers, "rationale", *(f"judge: {rubric}" for rubric in rubrics)], lines)
+
+
+def _verdict_cell(verdict: Verdict | None) -> str:
+    return "-" if verdict is None else f"<b>{text(verdict.score)}</b> <span class=meta>{text(verdict.reason)}</span>"
 
 
 def _rejections_table(rows: list[dict[str, Any]]) -> str:

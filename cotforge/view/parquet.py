@@ -149,6 +149,9 @@ class ParquetReader(Reader):
             frame = frame.select(*ROW_FIELDS, "subset").with_columns(pl.lit(RECORD).alias("kind"))
             if filters.correct:
                 frame = frame.filter(pl.col("correct") == (filters.correct == "yes"))
+            keys = self.judged_keys(filters)
+            if keys is not None:
+                frame = frame.filter(pl.col("key").is_in(pl.Series(keys, dtype=pl.Utf8).implode()))
         else:
             frame = self._rejections()
             if frame is None:

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from cotforge.builders.store_queries import Figures
-from cotforge.corpus import BuildDir
+from cotforge.corpus import BuildDir, BuildDirError
+from cotforge.view.judged import JudgeCondition, Verdicts, VerdictSource
 
 PAGE_SIZE = 50
 # An absolute path (POSIX or Windows) not inside a word: what an error's text may name outside the folder shown.
@@ -96,6 +97,7 @@ class Filters:
     correct: str = ""  # "yes" or "no"
     reason: str = ""
     text: str = ""
+    judge: str = ""  # records whose judge score compares so, e.g. "faithful <= 2"
     page: int = 0
 
     @classmethod
@@ -119,7 +121,17 @@ class Filters:
     @property
     def scans(self) -> bool:
         """Whether the filters read the rows themselves (so the total is not known from the counts)."""
-        return bool(self.correct or self.text or (self.reason and self.kind == "rejections"))
+        return bool(self.correct or self.text or self.judged or (self.reason and self.kind == "rejections"))
+
+    @property
+    def judged(self) -> JudgeCondition | None:
+        """The judge filter, on records; None when there is none or it is not RUBRIC OP SCORE (the page says so)."""
+        if not self.judge or self.kind != "records":
+            return None
+        try:
+            return JudgeCondition.parse(self.judge)
+        except ValueError:
+            return None
 
 
 @dataclass(frozen=True)
@@ -136,6 +148,19 @@ class Reader:
 
     def __init__(self, build: BuildDir) -> None:
         self.build = build
+        self._verdicts = VerdictSource(build)
+
+    def verdicts(self) -> Verdicts:
+        """The judge's latest score and reason per record and rubric (none for a build never judged)."""
+        try:
+            return self._verdicts.current()
+        except BuildDirError as error:
+            raise ViewError(str(error)) from None
+
+    def judged_keys(self, filters: Filters) -> tuple[str, ...] | None:
+        """The keys of the records the judge filter keeps; None when there is no judge filter."""
+        condition = filters.judged
+        return None if condition is None else self.verdicts().keys_where(condition)
 
     def catalogue(self) -> list[SubsetInfo]:
         raise NotImplementedError

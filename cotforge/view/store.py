@@ -147,6 +147,7 @@ class StoreReader(Reader):
             reason=filters.reason or None,
             text=filters.text,
             searched=SEARCHED[filters.kind],
+            keys=self.judged_keys(filters),
         )
 
     def page(self, filters: Filters, size: int = PAGE_SIZE) -> Page:
