@@ -184,3 +184,13 @@ def test_seed_correlation_and_one_seed_interval() -> None:
     assert seed_correlation([np.zeros((1, 10))]) is None
     low, high = bootstrap_interval([[1.0] * 30 + [0.0] * 70])
     assert low < 0.3 < high and high - low < 0.2
+
+
+def test_a_pair_that_differs_on_too_few_questions_is_never_told_apart() -> None:
+    # 4 questions, one answered differently: no sign test at 5% could call either arm worse, and the bootstrap over
+    # 4 questions alone would (p about 0.05 from the resamples that draw that question three times or more).
+    scores = {"g1": [[1, 0, 0, 1]], "g5": [[1, 1, 0, 1]]}
+    assert verdict(scores).worse == ()
+    # Six questions all going one way is the fewest an exact sign test can resolve at 5%: now it may eliminate.
+    many = {"g1": [[0] * 6 + [1] * 30], "g5": [[1] * 6 + [1] * 30]}
+    assert verdict(many).worse == ("g1",)

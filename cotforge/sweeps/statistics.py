@@ -270,6 +270,16 @@ def studentised(
     )
 
 
+def unresolvable_pairs(per_question: np.ndarray, codes: np.ndarray, level: float) -> np.ndarray:
+    """arms x arms: the pairs whose arms differ on so few groups that even every one of them going the same way
+    would not pass an exact sign test at `level` (fewer than 6 at 95%). A bootstrap over so few units is no evidence
+    (4 questions with one answered differently resample to p about 0.05), so such a pair decides no elimination."""
+    sums = np.zeros((int(codes.max()) + 1, per_question.shape[1]))
+    np.add.at(sums, codes, per_question)
+    discordant = (~np.isclose(sums[:, None, :], sums[:, :, None])).sum(axis=0)
+    return 2 * 0.5**discordant >= 1 - level
+
+
 def confidence_set(standardised: np.ndarray, simulated: np.ndarray) -> tuple[list[int], list[float]]:
     """The model confidence set's elimination with the range statistic on studentised paired differences of
     accuracy ([i, j]: arm j over arm i, so loss i over loss j) and their resampled deviations: the arms in
@@ -326,7 +336,9 @@ def verdict(
     found = studentised(per_question, codes, seeds, run, resamples, np.random.default_rng(seed))
     observed, replicates = found.accuracies, found.replicates
     if len(names) > 1:
-        order, p_values = confidence_set(found.observed, found.simulated)
+        # Their resampled values stay in the statistic's distribution: that only raises the p-values.
+        standardised = np.where(unresolvable_pairs(per_question, codes, level), 0.0, found.observed)
+        order, p_values = confidence_set(standardised, found.simulated)
         # The power statement's input: a paired difference's standard error (power.py applies its t).
         pair_se = float(np.median(np.sqrt(found.variances[~np.eye(len(names), dtype=bool)])))
     else:
