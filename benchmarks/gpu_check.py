@@ -171,6 +171,19 @@ def examples(ctx: Context, n: int, max_length: int) -> tuple[Any, list[Any]]:
     return tokenizer, tokenize(pairs, tokenizer, "chat", max_length).examples
 
 
+def attention_kernels(ctx: Context, figures: dict[str, Any]) -> list[str]:
+    """SDPA, and flash-attention 2 where it runs; where it does not, `figures` says why."""
+    import importlib.util
+
+    if not ctx.cuda:
+        figures["flash_attention_2"] = NO_CUDA
+    elif importlib.util.find_spec("flash_attn") is None:
+        figures["flash_attention_2"] = "skipped: flash-attn not installed (no wheel in time)"
+    else:
+        return ["sdpa", "flash_attention_2"]
+    return ["sdpa"]
+
+
 def steady(history: list[Any]) -> float:
     """Tokens/s of the steps after the first (which pays for warm-up): their median."""
     rates = [h.tokens_per_s for h in history[1:]] or [h.tokens_per_s for h in history]
@@ -251,7 +264,6 @@ def _per_example_losses(logits: Any, labels: Any, lengths: list[int]) -> list[fl
 def probe_b(ctx: Context) -> dict[str, Any]:
     """Each example's loss inside the packed micro-batch against the example alone; and, to show what the one-row
     layout fixed, the same examples in two rows (the old layout), which FA2 reads as plain causal rows."""
-    import importlib.util
     from contextlib import nullcontext
 
     import torch
@@ -272,15 +284,8 @@ def probe_b(ctx: Context) -> dict[str, Any]:
     two_rows_ids = torch.cat([padded(first.input_ids), padded(second.input_ids)])
     two_rows_positions = torch.cat([padded(first.position_ids), padded(second.position_ids)])
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if ctx.cuda else nullcontext()
-    attentions = ["sdpa"]
     figures: dict[str, Any] = {"examples": len(chosen), "tokens": sum(lengths)}
-    if not ctx.cuda:
-        figures["flash_attention_2"] = NO_CUDA
-    elif importlib.util.find_spec("flash_attn") is None:
-        figures["flash_attention_2"] = "skipped: flash-attn not installed (no wheel in time)"
-    else:
-        attentions.append("flash_attention_2")
-    for attention in attentions:
+    for attention in attention_kernels(ctx, figures):
         model = load_causal_lm(str(ctx.student()), attention=attention).to(ctx.device).eval()
 
         def logits(ids: Any, positions: Any, model: Any = model) -> Any:
@@ -681,8 +686,6 @@ def probe_j(ctx: Context) -> dict[str, Any]:
     """The micro-batch `batching: auto` chooses a layout for, in each layout and attention kernel: one packed row
     (flash-attention's varlen path attends per example; SDPA attends the row whole), the same rows side by side
     (SDPA only: flash-attention reads packed examples from one row only) and length-grouped padded rows."""
-    import importlib.util
-
     from attention_layouts import layouts
 
     from cotforge.train.batching import pack, resolve_batching
@@ -695,14 +698,7 @@ def probe_j(ctx: Context) -> dict[str, Any]:
     rows = [[chosen[j] for j in row] for row in plan]
     tokens = sum(len(e.input_ids) for row in rows for e in row)
     figures: dict[str, Any] = {"rows": len(rows), "tokens": tokens}
-    kernels = ["sdpa"]
-    if not ctx.cuda:
-        figures["flash_attention_2"] = NO_CUDA
-    elif importlib.util.find_spec("flash_attn") is None:
-        figures["flash_attention_2"] = "skipped: flash-attn not installed (no wheel in time)"
-    else:
-        kernels.append("flash_attention_2")
-    for attention in kernels:
+    for attention in attention_kernels(ctx, figures):
         loss = CompletionLoss(load_causal_lm(str(ctx.student()), attention=attention).to(ctx.device))
         row: dict[str, Any] = {"auto": resolve_batching("auto", attention)}
         for name, batches in layouts(rows, tokenizer.pad_token_id).items():
