@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 # Seconds per probe: 535 in all, under the 9 minutes one command of the GPU machine leaves after start-up.
-LIMITS = {"a": 110, "b": 30, "c": 20, "d": 55, "e": 90, "f": 35, "g": 25, "h": 155, "i": 15}
+LIMITS = {"a": 110, "b": 30, "c": 20, "d": 55, "e": 80, "f": 35, "g": 25, "h": 145, "i": 15, "j": 20}
 TITLES = {
     "a": "bf16 training, packed and grouped: loss vs CPU, tokens/s, MFU, plan vs allocator peak",
     "b": "packed isolation: per-example losses packed vs alone, SDPA and FA2",
@@ -47,6 +47,7 @@ TITLES = {
     "g": "chunked loss vs the plain loss under autocast: error, time, peak memory",
     "h": "in-process vLLM: teacher (build-cot) vs vllm serve + client, and evaluator after training vs generate",
     "i": "cotforge score: surprisal and rank on the device's compute dtype vs fp32 on the CPU, tokens/s",
+    "j": "trainer layouts per attention kernel: one packed row, packed rows, grouped; tokens/s, peak; auto's pick",
 }
 SHORT_SLACK = 3  # --short: limits x 3, for slow shared CPUs; only the GPU stay has a budget to keep
 NO_CUDA = "skipped: no CUDA"
@@ -170,6 +171,19 @@ def examples(ctx: Context, n: int, max_length: int) -> tuple[Any, list[Any]]:
     return tokenizer, tokenize(pairs, tokenizer, "chat", max_length).examples
 
 
+def attention_kernels(ctx: Context, figures: dict[str, Any]) -> list[str]:
+    """SDPA, and flash-attention 2 where it runs; where it does not, `figures` says why."""
+    import importlib.util
+
+    if not ctx.cuda:
+        figures["flash_attention_2"] = NO_CUDA
+    elif importlib.util.find_spec("flash_attn") is None:
+        figures["flash_attention_2"] = "skipped: flash-attn not installed (no wheel in time)"
+    else:
+        return ["sdpa", "flash_attention_2"]
+    return ["sdpa"]
+
+
 def steady(history: list[Any]) -> float:
     """Tokens/s of the steps after the first (which pays for warm-up): their median."""
     rates = [h.tokens_per_s for h in history[1:]] or [h.tokens_per_s for h in history]
@@ -250,7 +264,6 @@ def _per_example_losses(logits: Any, labels: Any, lengths: list[int]) -> list[fl
 def probe_b(ctx: Context) -> dict[str, Any]:
     """Each example's loss inside the packed micro-batch against the example alone; and, to show what the one-row
     layout fixed, the same examples in two rows (the old layout), which FA2 reads as plain causal rows."""
-    import importlib.util
     from contextlib import nullcontext
 
     import torch
@@ -271,15 +284,8 @@ def probe_b(ctx: Context) -> dict[str, Any]:
     two_rows_ids = torch.cat([padded(first.input_ids), padded(second.input_ids)])
     two_rows_positions = torch.cat([padded(first.position_ids), padded(second.position_ids)])
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if ctx.cuda else nullcontext()
-    attentions = ["sdpa"]
     figures: dict[str, Any] = {"examples": len(chosen), "tokens": sum(lengths)}
-    if not ctx.cuda:
-        figures["flash_attention_2"] = NO_CUDA
-    elif importlib.util.find_spec("flash_attn") is None:
-        figures["flash_attention_2"] = "skipped: flash-attn not installed (no wheel in time)"
-    else:
-        attentions.append("flash_attention_2")
-    for attention in attentions:
+    for attention in attention_kernels(ctx, figures):
         model = load_causal_lm(str(ctx.student()), attention=attention).to(ctx.device).eval()
 
         def logits(ids: Any, positions: Any, model: Any = model) -> Any:
@@ -656,9 +662,58 @@ def probe_i(ctx: Context) -> dict[str, Any]:
     }
 
 
+def _layout_step(loss: Any, batches: list[Any], ctx: Context) -> tuple[float, float | None]:
+    """Forward and backward over a micro-batch's batches under the device's autocast: seconds (the median of three,
+    after a warm-up) and the allocator's peak."""
+    import torch
+
+    from cotforge.train.loss import loss_sum
+
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if ctx.cuda else torch.autocast("cpu", enabled=False)
+
+    def step() -> None:
+        with autocast:
+            for batch in batches:
+                loss_sum(loss, batch).backward()
+
+    step()
+    ctx.reset_peak()
+    seconds = statistics.median(timed(step, ctx.synchronize)[1] for _ in range(3))
+    return seconds, ctx.peak_gb()
+
+
+def probe_j(ctx: Context) -> dict[str, Any]:
+    """The micro-batch `batching: auto` chooses a layout for, in each layout and attention kernel: one packed row
+    (flash-attention's varlen path attends per example; SDPA attends the row whole), the same rows side by side
+    (SDPA only: flash-attention reads packed examples from one row only) and length-grouped padded rows."""
+    from attention_layouts import layouts
+
+    from cotforge.train.batching import pack, resolve_batching
+    from cotforge.train.loss import CompletionLoss
+    from cotforge.train.student import load_causal_lm
+
+    max_length = 256 if ctx.short else 1024
+    tokenizer, chosen = examples(ctx, 16 if ctx.short else 256, max_length)
+    plan = pack([len(e.input_ids) for e in chosen], max_length, seed=1)[: 2 if ctx.short else 8]
+    rows = [[chosen[j] for j in row] for row in plan]
+    tokens = sum(len(e.input_ids) for row in rows for e in row)
+    figures: dict[str, Any] = {"rows": len(rows), "tokens": tokens}
+    for attention in attention_kernels(ctx, figures):
+        loss = CompletionLoss(load_causal_lm(str(ctx.student()), attention=attention).to(ctx.device))
+        row: dict[str, Any] = {"auto": resolve_batching("auto", attention)}
+        for name, batches in layouts(rows, tokenizer.pad_token_id).items():
+            if name == "per sequence" or (name == "packed rows" and attention != "sdpa"):
+                continue
+            seconds, peak = _layout_step(loss, [b.to(ctx.device) for b in batches], ctx)
+            row[name] = {"tokens_per_s": round(tokens / seconds), "allocator_peak_gb": peak}
+        figures[attention] = row
+        del loss
+    return figures
+
+
 PROBES: dict[str, Callable[[Context], dict[str, Any]]] = {
     "a": probe_a, "b": probe_b, "c": probe_c, "d": probe_d, "e": probe_e, "f": probe_f, "g": probe_g, "h": probe_h,
-    "i": probe_i,
+    "i": probe_i, "j": probe_j,
 }  # fmt: skip
 
 

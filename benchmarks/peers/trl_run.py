@@ -1,4 +1,9 @@
-"""TRL's SFTTrainer on the same student, data and hyper-parameters; prints its metrics as JSON."""
+"""TRL's SFTTrainer on the same student, data and hyper-parameters; prints its metrics as JSON.
+
+Layout (the last argument): `padded` (TRL's default: each example a row, padded to the batch's longest) or
+`padding-free` (`packing=True`, TRL's best-fit-decreasing packing into rows of max_length, which turns its padding-
+free collator on: the batch's rows flattened into one row with restarting position ids, what a TRL user on a GPU
+with flash-attention turns on)."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import time
 from datasets import load_dataset
 from trl import SFTConfig, SFTTrainer
 
-model, data, out, steps, batch, max_length, lr, seed = sys.argv[1:9]
+model, data, out, steps, batch, max_length, lr, seed, layout = sys.argv[1:10]
 train = load_dataset("json", data_files=data, split="train")
 args = SFTConfig(
     output_dir=out,
@@ -30,6 +35,7 @@ args = SFTConfig(
     completion_only_loss=True,
     dataloader_num_workers=0,
     gradient_checkpointing=False,  # as in cotforge's run (SFTConfig turns it on by default)
+    packing=layout == "padding-free",
 )
 trainer = SFTTrainer(model=model, train_dataset=train, args=args)
 completion = [sum(label != -100 for label in labels) for labels in trainer.train_dataset["labels"]]

@@ -1,4 +1,5 @@
-"""Batches with little padding: length-grouped padded batches, or several examples packed per row.
+"""Batches with little padding: length-grouped padded batches, or several examples packed per row; and which of
+the two `batching: auto` takes for the attention kernel the student runs (resolve_batching).
 
 A packed micro-batch is one row holding all its examples end to end (its rows, planned to max_length each, only
 bound its size): position ids restart at every example, and that is all the row carries. transformers reads the
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from cotforge.train.config import TrainConfig
 from cotforge.train.data import IGNORE, Example
 
 
@@ -101,3 +103,54 @@ def collate_packed(rows: list[list[Example]]) -> Batch:
     labels = torch.tensor([[label for e in examples for label in e.labels]], dtype=torch.long)
     positions = torch.cat([torch.arange(len(e.input_ids)) for e in examples])[None]
     return Batch(ids, labels, positions, None, ids.shape[1], int((labels != IGNORE).sum()))
+
+
+def attends_per_example(attention: str) -> bool:
+    """Whether a transformers attention kernel attends each example of a packed row on its own: flash-attention's
+    varlen lengths (flash_attention_2/3, the kernels hub's flash-attn) and flex attention's block mask, which skips
+    the blocks between examples. SDPA and eager attend the whole row under a block-diagonal mask, so a packed row of
+    n tokens costs n squared whatever it holds (benchmarks/attention_layouts.py)."""
+    return attention == "flex_attention" or "flash" in attention
+
+
+def resolve_batching(batching: str, attention: str) -> str:
+    """The layout `batching` means with this attention kernel: auto is packed (one row) where the kernel attends per
+    example and grouped (one example per row, length-grouped, little padding) where it does not; an explicit choice
+    is itself."""
+    if batching != "auto":
+        return batching
+    return "packed" if attends_per_example(attention) else "grouped"
+
+
+def describe_batching(batching: str, layout: str, attention: str) -> str:
+    """The log line that says which layout a run trains with, and why."""
+    if batching == "auto":
+        how = "attends each packed example on its own" if layout == "packed" else "would attend a packed row whole"
+        return f"batching: {layout} (auto: {attention} {how})"
+    if layout == "packed" and not attends_per_example(attention):
+        return f"batching: packed (as asked; {attention} attends the packed row whole: grouped is faster here)"
+    return f"batching: {layout} (as asked)"
+
+
+def plan_batches(lengths: list[int], config: TrainConfig, layout: str, epoch: int) -> list[list[list[int]]]:
+    """The epoch's micro-batches in `layout` (resolved) as example indices: each micro-batch is rows, each row the
+    examples it holds (one per row unless packed). Cheap to make; tensors are built per step, not for the epoch."""
+    seed, size = config.data.seed * 1000 + epoch, config.optimisation.micro_batch_size
+    if layout == "packed":
+        rows = pack(lengths, config.rendering.max_length, seed)
+        return [rows[i : i + size] for i in range(0, len(rows), size)]
+    if layout == "grouped":
+        order = length_grouped(lengths, size, seed)
+    else:
+        indices = list(range(len(lengths)))
+        random.Random(seed).shuffle(indices)
+        order = [indices[i : i + size] for i in range(0, len(indices), size)]
+    return [[[index] for index in batch] for batch in order]
+
+
+def padded_size(micro_batch: list[list[int]], lengths: list[int], packed: bool) -> int:
+    """The tokens a micro-batch's tensors hold: all its examples in one row if packed, else rows as long as the
+    longest."""
+    if packed:
+        return sum(lengths[j] for row in micro_batch for j in row)
+    return max(sum(lengths[j] for j in row) for row in micro_batch) * len(micro_batch)

@@ -119,10 +119,12 @@ class TrainData(Group):
         description=SELECT_HELP + " (a build directory; after the other filters)",
         json_schema_extra=cli(default="every record"),
     )
-    batching: Literal["packed", "grouped", "plain"] = Field(
-        default="packed",
-        description="packed: several examples per row, attention kept within each; grouped: one per row, padded in "
-        "length-sorted batches; plain: one per row, padded, in data order",
+    batching: Literal["auto", "packed", "grouped", "plain"] = Field(
+        default="auto",
+        description="auto: packed where the attention kernel attends each packed example on its own (flash "
+        "attention, flex), else grouped; packed: a micro-batch's examples end to end in one row, attention kept "
+        "within each; grouped: one per row, padded in length-sorted batches; plain: one per row, padded, in data "
+        "order",
     )
     seed: int = Field(default=42, description="Seed for shuffling and initialisation")
 

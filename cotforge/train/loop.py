@@ -24,7 +24,15 @@ import torch.distributed as dist
 
 from cotforge.corpus import StudentDir
 from cotforge.train import adapters, sharding
-from cotforge.train.batching import Batch, collate_packed, collate_padded, length_grouped, pack
+from cotforge.train.batching import (
+    Batch,
+    collate_packed,
+    collate_padded,
+    describe_batching,
+    padded_size,
+    plan_batches,
+    resolve_batching,
+)
 from cotforge.train.checkpoint import Checkpoints, save_student
 from cotforge.train.config import TrainConfig, micro_batches_per_step
 from cotforge.train.data import (
@@ -66,6 +74,8 @@ class TrainReport:
     peak_memory_mb: float | None = None  # the highest over the ranks
     peak_memory_mb_per_rank: list[float] = field(default_factory=list)
     memory_plan: dict[str, Any] | None = None
+    batching: str = ""  # the layout trained with: config's batching, auto resolved for the attention kernel
+    attention: str = ""  # the student's attention kernel (transformers' attn_implementation)
     flops_per_token: float = 0.0  # flops.py's formula
     peak_flops: float | None = None  # per device; None where unknown
     mfu: float | None = None  # model FLOPs utilisation over the wall time, all ranks; None where the peak is unknown
@@ -85,36 +95,6 @@ class TrainReport:
             **figures,
             "history": [vars(h) for h in self.history],
         }
-
-
-def plan_batches(lengths: list[int], config: TrainConfig, epoch: int) -> list[list[list[int]]]:
-    """The epoch's micro-batches as example indices: each micro-batch is rows, each row the examples it holds
-    (one per row unless packed). Cheap to make; tensors are built per step, not for the whole epoch."""
-    seed = config.data.seed * 1000 + epoch
-    if config.data.batching == "packed":
-        rows = pack(lengths, config.rendering.max_length, seed)
-        return [
-            rows[i : i + config.optimisation.micro_batch_size]
-            for i in range(0, len(rows), config.optimisation.micro_batch_size)
-        ]
-    if config.data.batching == "grouped":
-        order = length_grouped(lengths, config.optimisation.micro_batch_size, seed)
-    else:
-        indices = list(range(len(lengths)))
-        random.Random(seed).shuffle(indices)
-        order = [
-            indices[i : i + config.optimisation.micro_batch_size]
-            for i in range(0, len(indices), config.optimisation.micro_batch_size)
-        ]
-    return [[[index] for index in batch] for batch in order]
-
-
-def _padded_size(micro_batch: list[list[int]], lengths: list[int], packed: bool) -> int:
-    """The tokens a micro-batch's tensors hold: all its examples in one row if packed, else rows as long as the
-    longest."""
-    if packed:
-        return sum(lengths[j] for row in micro_batch for j in row)
-    return max(sum(lengths[j] for j in row) for row in micro_batch) * len(micro_batch)
 
 
 def collate(data: TokenizedSet, micro_batch: list[list[int]], packed: bool, pad_id: int) -> Batch:
@@ -269,13 +249,14 @@ class Schedule:
     config: TrainConfig
     data: TokenizedSet
     world: int
+    layout: str  # config.data.batching, resolved (resolve_batching)
 
     def __post_init__(self) -> None:
         config = self.config
         self.lengths = [len(e.input_ids) for e in self.data.examples]
         self.completion = [sum(label != IGNORE for label in e.labels) for e in self.data.examples]
         self.micro_per_step = micro_batches_per_step(config.optimisation, self.world)
-        batches_per_epoch = len(plan_batches(self.lengths, config, 0))
+        batches_per_epoch = len(plan_batches(self.lengths, config, self.layout, 0))
         self.steps_per_epoch = max(1, batches_per_epoch // (self.micro_per_step * self.world))
         self.total_steps = config.optimisation.max_steps or max(
             1, math.ceil(config.optimisation.epochs * self.steps_per_epoch)
@@ -287,7 +268,7 @@ class Schedule:
         """Step `step`'s micro-batches, of every rank (rank r takes every world-th)."""
         epoch, in_epoch = divmod(step, self.steps_per_epoch)
         if epoch not in self._plans:
-            self._plans = {epoch: plan_batches(self.lengths, self.config, epoch)}
+            self._plans = {epoch: plan_batches(self.lengths, self.config, self.layout, epoch)}
         first = in_epoch * self.micro_per_step * self.world
         return self._plans[epoch][first : first + self.micro_per_step * self.world]
 
@@ -302,7 +283,7 @@ def _optimizer_step(
     """Forward and backward over this rank's micro-batches; returns the step's summed loss and completion tokens,
     over every rank. The caller clips and steps the optimizer."""
     world, device, fsdp, loss_module = run.world, run.device, student.sharded, student.loss_module
-    packed, completion = schedule.config.data.batching == "packed", schedule.completion
+    packed, completion = schedule.layout == "packed", schedule.completion
     mine = [collate(schedule.data, micro, packed, pad_id) for micro in step_plan[run.rank :: world]]
     # Normalise by the completion tokens of the whole optimizer step, on every rank alike.
     count = torch.tensor(float(sum(completion[j] for micro in step_plan for row in micro for j in row)), device=device)
@@ -340,9 +321,9 @@ def _step_log(
 ) -> StepLog:
     """The step's entry in the history, its tokens and padding added to the report."""
     elapsed = max(time.monotonic() - started, 1e-9)
-    lengths, packed = schedule.lengths, schedule.config.data.batching == "packed"
+    lengths, packed = schedule.lengths, schedule.layout == "packed"
     tokens = sum(lengths[j] for micro in step_plan for row in micro for j in row)
-    padding = sum(_padded_size(micro, lengths, packed) for micro in step_plan) - tokens
+    padding = sum(padded_size(micro, lengths, packed) for micro in step_plan) - tokens
     entry = StepLog(
         step,
         float(loss_total / count.clamp(min=1)),
@@ -378,7 +359,10 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     student = _load_student(config, run, log)
     model = student.model
     trained = [p for p in model.parameters() if p.requires_grad]  # after fully_shard, which replaces them
-    schedule = Schedule(config, data, run.world)
+    attention = model.config._attn_implementation
+    schedule = Schedule(config, data, run.world, resolve_batching(config.data.batching, attention))
+    if run.main:
+        log(describe_batching(config.data.batching, schedule.layout, attention))
     total_steps = schedule.total_steps
     work_per_token = flops_per_token(model, schedule.lengths)
     optimisation = config.optimisation
@@ -401,6 +385,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     report = TrainReport(
         steps=0, examples=len(data.examples), truncation=data.summary(), memory_plan=student.memory_plan
     )
+    report.batching, report.attention = schedule.layout, attention
     resumed = checkpoints.resume(log) if config.output.resume else None
     if resumed is not None:
         step, history, folder = resumed
