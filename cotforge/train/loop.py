@@ -346,6 +346,16 @@ def _peak_memory(report: TrainReport, run: Runtime) -> None:
     report.peak_memory_mb = max(report.peak_memory_mb_per_rank)
 
 
+def _batching(config: TrainConfig, model: torch.nn.Module, run: Runtime, log: Callable[[str], None]) -> tuple[str, str]:
+    """The layout this run trains with (`batching: auto` resolved for the student's attention kernel) and that
+    kernel, logged once."""
+    attention = model.config._attn_implementation
+    layout = resolve_batching(config.data.batching, attention)
+    if run.main:
+        log(describe_batching(config.data.batching, layout, attention))
+    return layout, attention
+
+
 def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainReport:
     """Fine-tune `config.student.model` on the completions of `config.data.dataset`; returns what happened, step by
     step."""
@@ -359,10 +369,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
     student = _load_student(config, run, log)
     model = student.model
     trained = [p for p in model.parameters() if p.requires_grad]  # after fully_shard, which replaces them
-    attention = model.config._attn_implementation
-    schedule = Schedule(config, data, run.world, resolve_batching(config.data.batching, attention))
-    if run.main:
-        log(describe_batching(config.data.batching, schedule.layout, attention))
+    layout, attention = _batching(config, model, run, log)
+    schedule = Schedule(config, data, run.world, layout)
     total_steps = schedule.total_steps
     work_per_token = flops_per_token(model, schedule.lengths)
     optimisation = config.optimisation
@@ -382,10 +390,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainRepor
         device=run.device,
     )
     step = 0
-    report = TrainReport(
-        steps=0, examples=len(data.examples), truncation=data.summary(), memory_plan=student.memory_plan
-    )
-    report.batching, report.attention = schedule.layout, attention
+    report = TrainReport(0, len(data.examples), data.summary(), memory_plan=student.memory_plan)
+    report.batching, report.attention = layout, attention
     resumed = checkpoints.resume(log) if config.output.resume else None
     if resumed is not None:
         step, history, folder = resumed
