@@ -3,7 +3,7 @@
 # a real SmolLM2 teacher on llama.cpp, a local Hub). The first run compiles llama.cpp (about 6 minutes on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "cotforge tests: 777 tests, measured 18 min 46 s on a 2-core machine that ran the demo beside them. The first run also compiles llama.cpp (llama-cpp-python,
+echo "cotforge tests: 834 tests in two processes, measured 8 min 40 s on a 2-core machine that set up a fresh environment beside them. The first run also compiles llama.cpp (llama-cpp-python,
 a portable build for any x86-64 machine with AVX2: about 6 minutes on 2 cores; cached for later runs)."
 bash scripts/setup.sh dev
 bash scripts/setup-test-servers.sh
