@@ -144,6 +144,7 @@ def test_lora_trains_the_adapter_only_and_resumes(tmp_path: Path, student: Path,
         (["--lora-rank", "8", "--load-in-4bit"], "--load-in-4bit needs a CUDA GPU"),
         (["--load-in-4bit"], "only to LoRA"),
         (["--lora-rank", "8", "--lora-targets", "nope_proj"], "--lora-targets nope_proj"),
+        (["--template", "bogus"], "unknown template 'bogus'"),
     ],
 )
 def test_adapter_settings_this_machine_cannot_run_exit_2(

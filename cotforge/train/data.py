@@ -21,6 +21,7 @@ from cotforge.quality.filters import QualityFilter
 from cotforge.safety.atomic import atomic_path
 from cotforge.schemas.record import ReasoningView
 from cotforge.train.config import weight_shares
+from cotforge.train.student import StudentError
 
 IGNORE = -100
 
@@ -267,12 +268,14 @@ def fitted(head: list[int], tail: list[int], max_length: int) -> Example | None:
 
 
 def resolve_template(tokenizer: Any, template: str) -> str:
+    """The template `template` names for this tokenizer (auto: chat where it has a chat template, else plain);
+    StudentError for a name it does not know, or chat for a tokenizer without one."""
     if template == "auto":
         return "chat" if getattr(tokenizer, "chat_template", None) else "plain"
     if template != "chat" and template not in TEMPLATES:
-        raise ValueError(f"unknown template {template!r}; choose auto, chat or one of {', '.join(TEMPLATES)}")
+        raise StudentError(f"unknown template {template!r}; choose auto, chat or one of {', '.join(TEMPLATES)}")
     if template == "chat" and not getattr(tokenizer, "chat_template", None):
-        raise ValueError("the tokenizer has no chat template: use --template plain (or alpaca, gemma, llama3)")
+        raise StudentError("the tokenizer has no chat template: use --template plain (or alpaca, gemma, llama3)")
     return template
 
 
