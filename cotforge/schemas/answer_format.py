@@ -79,7 +79,7 @@ class AnswerFormat:
     def schema(self) -> dict[str, Any]:
         return self.model.model_json_schema()
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
         """Eight hex digits of the schema: part of the prompt version, so another schema asks again."""
         text = json.dumps(self.schema, sort_keys=True)
