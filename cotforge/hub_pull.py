@@ -3,6 +3,7 @@ whose card was checked first, hub_card.py), each row validated, and the judge's 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,5 +149,9 @@ def save_pulled(pulled: PulledCorpus, out_dir: Path, origin: str = "pull", overw
             counts = write_finished(folder, origin, records, rejections).subsets
             for name, frame in pulled.tables.items():
                 frame.write_parquet(folder.path / name)
-            means_from_files(folder)
+            try:  # the rows of the judge's tables are validated only here, as the means are read from them
+                means_from_files(folder)
+            except BuildDirError as error:
+                where = str(error).replace(f"{folder.path}{os.sep}", "")  # the repo's file, not the temporary folder
+                raise HubError(f"{origin}: {where}; nothing was pulled", usage=True) from None
     return counts

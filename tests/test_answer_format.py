@@ -103,6 +103,13 @@ def test_field_maps_schemas_and_dotted_paths_resolve_or_say_what_is_wrong(tmp_pa
         ({"unit": "str"}, "the model has no 'answer' field"),
         ("nowhere.models:Answer", "cannot import 'nowhere.models:Answer'"),
         ({"type": "object", "properties": {"answer": {"type": "null"}}}, "JSON schema type 'null' is not one"),
+        # Values of the wrong shape: a sentence, never a TypeError the recipe loader would not catch.
+        ({"answer": {"type": "integer"}}, r"answer_format.answer: \{'type': 'integer'\} is not a type"),
+        ({"properties": {"answer": {"type": ["string", "null"]}}}, r"JSON schema type \['string', 'null'\]"),
+        ({"properties": {"answer": {"enum": [[1]]}}}, "answer_format.answer: enum is a non-empty list"),
+        ({"properties": {"answer": {"enum": []}}}, "answer_format.answer: enum is a non-empty list"),
+        ({"properties": {"answer": {"type": "array", "items": "int"}}}, "answer_format.answer.items: JSON schema"),
+        ({"properties": {"answer": {"type": "integer"}}, "required": [{}]}, "required is a list of field names"),
     ):
         with pytest.raises(ValueError, match=says):
             AnswerFormatSpec.model_validate(bad)

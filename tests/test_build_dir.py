@@ -141,6 +141,20 @@ def test_a_malformed_row_is_named_and_salvage_keeps_the_others(tmp_path: Path, s
     assert again.accepted == 6 and len(scripted.answered()) == 7, "only the damaged answer is asked again"
 
 
+def test_salvage_reads_the_store_in_a_folder_whose_name_holds_uri_characters(tmp_path: Path, scripted) -> None:
+    """The damaged store is opened through an SQLite URI: a '#' or '?' in the folder's name is part of the path,
+    not a fragment or a query that would open another file and lose every stored answer."""
+    odd = tmp_path / "runs #1?"
+    odd.mkdir()
+    out = _finished_build(odd, scripted)
+    (out / "build_report.json").unlink()  # the outputs then hold nothing: every row must come from the store
+    for part in (out / "subsets").iterdir():
+        part.unlink()
+    report = salvage(out)
+    assert report.from_store == 6 and report.unreadable == {}
+    assert len(all_rows(out)) == 6
+
+
 def test_a_store_of_another_layout_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "store.sqlite"
     db = sqlite3.connect(path)

@@ -9,6 +9,8 @@ import polars as pl
 import pytest
 
 from cotforge.corpus import BuildDir, HubLayout
+from cotforge.hub import HubError
+from cotforge.hub_pull import PulledCorpus, save_pulled
 from cotforge.quality.rsr import RecordScore, ScoredBy
 from cotforge.quality.scores import ScoreStore
 from cotforge.schemas.judge import JudgeRejection, JudgeScore
@@ -114,3 +116,14 @@ def test_a_damaged_table_is_refused_before_anything_is_sent(tmp_path: Path, hub,
     result = cotforge(hub_env(hub, tmp_path), "push", str(small_build), "me/cot")
     assert result.returncode == 2 and f"{HubLayout.by_subset[0]}: not a readable Parquet file" in result.stderr
     assert "Traceback" not in result.stderr and ("dataset", "me/cot") not in hub.repos
+
+
+def test_a_pulled_judge_table_with_rows_that_are_no_verdicts_is_a_sentence(tmp_path: Path) -> None:
+    """The table has its subset column (what the download checks), but its rows are no JudgeScore: the pull is
+    refused with the file's name, and the folder is left as it was."""
+    rows = pl.DataFrame({"subset": ["a"], "key": ["k"]})
+    out = tmp_path / "out"
+    with pytest.raises(HubError, match=r"^pull of me/cot: judge_scores.parquet: not a judge scores file") as raised:
+        save_pulled(PulledCorpus({}, {"judge_scores.parquet": rows}), out, "pull of me/cot")
+    assert raised.value.usage and "partial" not in str(raised.value)
+    assert not BuildDir(out).judge_scores_path.exists()

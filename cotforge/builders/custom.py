@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,8 +46,9 @@ class CustomPrompt:
         if model is not None and self.parse is None and "answer" not in model.model_fields:
             raise ValueError(f"answer_format {model.__name__}: give it an 'answer' field, or give a parse function")
 
-    @property
+    @functools.cached_property
     def asked_format(self) -> AnswerFormat | None:
+        """Made once: every job's prompt_version reads its digest."""
         model = self.answer_format
         return None if model is None else AnswerFormat(model, self.structured_output)
 

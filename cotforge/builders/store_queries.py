@@ -325,7 +325,7 @@ def readable_answers(path: Path, lost: Callable[[str], None]) -> Iterator[tuple[
     by row where a chunk fails; `lost` hears why each unreadable part is lost. The chat is joined from the prompts
     table (a store of the first layout keeps it in the payload)."""
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        db = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True)  # a '#' or '?' is no URI part
     except sqlite3.DatabaseError:
         lost("not an SQLite file")
         return

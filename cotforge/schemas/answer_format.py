@@ -79,7 +79,7 @@ class AnswerFormat:
     def schema(self) -> dict[str, Any]:
         return self.model.model_json_schema()
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
         """Eight hex digits of the schema: part of the prompt version, so another schema asks again."""
         text = json.dumps(self.schema, sort_keys=True)
@@ -137,16 +137,18 @@ def _answer_model(given: str) -> type[BaseModel]:
         return _from_json_schema(found)
     fields: dict[str, Any] = {}
     for name, kind in found.items():
-        if kind not in _SHORTHAND:
+        if not isinstance(kind, str) or kind not in _SHORTHAND:
             raise ValueError(f"answer_format.{name}: {kind!r} is not a type; give one of {', '.join(_SHORTHAND)}")
         fields[name] = (_SHORTHAND[kind], ...)
     return create_model("Answer", __config__=ConfigDict(extra="forbid"), **fields)
 
 
 def _from_json_schema(schema: dict[str, Any]) -> type[BaseModel]:
-    properties, required = schema.get("properties") or {}, set(schema.get("required") or [])
+    properties, required = schema.get("properties") or {}, schema.get("required") or []
     if not isinstance(properties, dict) or not properties:
         raise ValueError("answer_format: a JSON schema needs properties, one per field")
+    if not isinstance(required, list) or not all(isinstance(name, str) for name in required):
+        raise ValueError(f"answer_format: a JSON schema's required is a list of field names, not {required!r}")
     fields: dict[str, Any] = {}
     for name, prop in properties.items():
         kind = _json_type(name, prop if isinstance(prop, dict) else {})
@@ -158,11 +160,16 @@ def _from_json_schema(schema: dict[str, Any]) -> type[BaseModel]:
 
 def _json_type(name: str, prop: dict[str, Any]) -> Any:
     if "enum" in prop:
-        return Literal[tuple(prop["enum"])]
+        values = prop["enum"]
+        scalars = isinstance(values, list) and all(isinstance(v, str | int | float | bool) for v in values)
+        if not (scalars and values):
+            raise ValueError(f"answer_format.{name}: enum is a non-empty list of strings or numbers, not {values!r}")
+        return Literal[tuple(values)]
     kind = prop.get("type")
     if kind == "array":
-        return list[_json_type(f"{name}.items", prop.get("items") or {})]  # type: ignore[misc]
-    if kind not in _JSON_TYPES:
+        items = prop.get("items")
+        return list[_json_type(f"{name}.items", items if isinstance(items, dict) else {})]  # type: ignore[misc]
+    if not isinstance(kind, str) or kind not in _JSON_TYPES:
         raise ValueError(
             f"answer_format.{name}: JSON schema type {kind!r} is not one cotforge reads ({', '.join(_JSON_TYPES)}, "
             "array, enum); give a pydantic model's dotted path for more"

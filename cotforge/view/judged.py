@@ -98,7 +98,7 @@ class VerdictSource:
     def current(self) -> Verdicts:
         """BuildDirError when the file cannot be read."""
         files = self._files()
-        seen = tuple((p.stat().st_mtime_ns, p.stat().st_size) if p.exists() else None for p in files)
+        seen = tuple(_stamp(path) for path in files)
         if seen != self._seen:
             if not files[0].exists():
                 self._verdicts = Verdicts()
@@ -108,3 +108,13 @@ class VerdictSource:
                 self._verdicts = Verdicts.of(self.build.read_judge_scores())
             self._seen = seen
         return self._verdicts
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """A file's modification time and size; None where it is absent (a WAL journal goes when its writer closes,
+    so it may go between a look and a stat)."""
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return None
+    return found.st_mtime_ns, found.st_size
